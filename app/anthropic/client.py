@@ -1,0 +1,267 @@
+"""A small, hand-written client of the Anthropic Admin API (usage, cost, directory)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from app.anthropic.errors import (
+    AnthropicError,
+    InvalidRequest,
+    KeyRejected,
+    MalformedResponse,
+    NetworkError,
+    PaginationError,
+    RateLimited,
+    ServerError,
+    describe_status,
+)
+from app.anthropic.schemas import OrganizationInfo, ReportPage, parse_page
+from app.clock import rfc3339, utcnow
+
+log = logging.getLogger(__name__)
+
+ANTHROPIC_VERSION = "2023-06-01"
+USER_AGENT = "AnthropicFinOps/0.1 (self-hosted)"
+# Five dimensions: the observed cap of usage_report (a sixth gives a permanent 400).
+USAGE_GROUP_BY = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
+COST_GROUP_BY = ("workspace_id", "description")
+MAX_BUCKETS_PER_PAGE = 31
+MAX_PAGES = 10_000  # a stop condition even if the API keeps saying has_more
+
+Params = list[tuple[str, str]]
+
+
+class AdminClient:
+    """One client per sync run. ``transport`` lets tests and the demo use the simulator."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.anthropic.com",
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = 5,
+        max_retry_wait: float = 120.0,
+        max_total_wait: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            headers={
+                "x-api-key": api_key,
+                "anthropic-version": ANTHROPIC_VERSION,
+                "user-agent": USER_AGENT,
+                "accept": "application/json",
+            },
+            follow_redirects=False,
+        )
+        self._max_retries = max_retries
+        self._max_retry_wait = max_retry_wait
+        self._max_total_wait = max_total_wait
+        self._sleep = sleep
+        self.requests_made = 0
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def get_organization(self) -> OrganizationInfo:
+        """``GET /v1/organizations/me``: which organization the key belongs to."""
+        body = self._get_json("/v1/organizations/me", [])
+        if not isinstance(body, dict) or not body.get("id"):
+            raise MalformedResponse("Anthropic returned an organization without an id.")
+        return OrganizationInfo(id=str(body["id"]), name=str(body.get("name") or body["id"]))
+
+    def iter_workspaces(self) -> Iterator[dict[str, Any]]:
+        """Every workspace, archived ones included (old usage keeps its name)."""
+        yield from self._list("/v1/organizations/workspaces", [("include_archived", "true")])
+
+    def iter_api_keys(self) -> Iterator[dict[str, Any]]:
+        yield from self._list("/v1/organizations/api_keys", [])
+
+    def iter_usage_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
+        """Daily usage buckets in ``[start, end)``, grouped by the five product dimensions."""
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end)),
+            ("bucket_width", "1d"),
+            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+        ]
+        params += [("group_by[]", g) for g in USAGE_GROUP_BY]
+        yield from self._report("/v1/organizations/usage_report/messages", params)
+
+    def iter_cost_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
+        """Daily cost buckets in ``[start, end)``, grouped by workspace and description."""
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end)),
+            ("bucket_width", "1d"),
+            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+        ]
+        params += [("group_by[]", g) for g in COST_GROUP_BY]
+        yield from self._report("/v1/organizations/cost_report", params)
+
+    # --- paging ----------------------------------------------------------------------------
+
+    def _report(self, path: str, params: Params) -> Iterator[ReportPage]:
+        """Follow ``next_page`` to the end; every other parameter stays the same across pages."""
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = parse_page(self._get_json(path, params + ([("page", cursor)] if cursor else [])))
+            if page.has_more and not page.next_page:
+                raise PaginationError(
+                    "Anthropic said more report pages follow but sent no cursor; stopping so no "
+                    "day is skipped. The next sync resumes from the last stored day."
+                )
+            if page.has_more and page.next_page in seen:
+                raise PaginationError(
+                    "Anthropic returned a page cursor it had already sent; stopping to avoid a "
+                    "loop. The next sync resumes from the last stored day."
+                )
+            yield page
+            if not page.has_more:
+                return
+            assert page.next_page is not None
+            seen.add(page.next_page)
+            cursor = page.next_page
+        raise PaginationError(f"Stopped after {MAX_PAGES} report pages without reaching the end.")
+
+    def _list(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
+        """Cursor lists (``after_id``/``last_id``/``has_more``)."""
+        seen: set[str] = set()
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            query = params + [("limit", "100")] + ([("after_id", after)] if after else [])
+            body = self._get_json(path, query)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise MalformedResponse(f"Anthropic returned a list without 'data' for {path}.")
+            yield from (item for item in body["data"] if isinstance(item, dict))
+            last_id = body.get("last_id")
+            if not body.get("has_more"):
+                return
+            if not isinstance(last_id, str) or not last_id or last_id in seen:
+                raise PaginationError(f"Anthropic's list paging for {path} did not advance.")
+            seen.add(last_id)
+            after = last_id
+        raise PaginationError(f"Stopped after {MAX_PAGES} list pages of {path}.")
+
+    # --- one request with retries ----------------------------------------------------------
+
+    def _get_json(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(path, params)
+            except AnthropicError as exc:
+                if not exc.retryable or attempt >= self._max_retries:
+                    raise
+                delay = exc.retry_after
+                if delay is None:
+                    delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                delay = min(max(delay, 0.0), self._max_retry_wait)
+                if waited + delay > self._max_total_wait:
+                    raise
+                log.warning(
+                    "%s %s; retrying in %.1fs (attempt %s of %s)",
+                    path, exc.__class__.__name__, delay, attempt + 1, self._max_retries,
+                )
+                self._sleep(delay)
+                waited += delay
+                attempt += 1
+
+    def _attempt(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
+        self.requests_made += 1
+        try:
+            response = self._http.get(path, params=list(params))
+        except httpx.TimeoutException:
+            raise NetworkError(
+                "Anthropic's API did not answer in time (timeout). It will be retried."
+            ) from None
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                f"Could not reach Anthropic's API ({exc.__class__.__name__}). Check the network "
+                "connection and FINOPS_ANTHROPIC_BASE_URL."
+            ) from None
+        request_id = response.headers.get("request-id")
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                # Usually a connection cut mid-body; worth another try.
+                raise MalformedResponse(
+                    f"Anthropic returned an unreadable (truncated or non-JSON) page for {path}.",
+                    status=200,
+                    request_id=request_id,
+                ) from None
+        raise _error_for(response, request_id)
+
+
+def _error_for(response: httpx.Response, request_id: str | None) -> AnthropicError:
+    status = response.status_code
+    error_type: str | None = None
+    api_message: str | None = None
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            error_type = str(error.get("type") or "") or None
+            api_message = str(error.get("message") or "")[:300] or None
+        request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
+    except (ValueError, AttributeError):
+        pass
+    message = describe_status(status, error_type, api_message)
+    kwargs: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": request_id}
+    if status in (401, 403):
+        return KeyRejected(message, **kwargs)
+    if status == 429:
+        # A 429 without retry-after is Anthropic's monthly spend cap on the Messages API; these
+        # are free read-only admin calls, so a bounded backoff is still the right answer.
+        return RateLimited(message, retry_after=_retry_after(response), **kwargs)
+    if status >= 500:
+        return ServerError(message, retry_after=_retry_after(response), **kwargs)
+    return InvalidRequest(message, **kwargs)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``retry-after`` as seconds, from either delta-seconds or an HTTP date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - utcnow()).total_seconds())

@@ -1,0 +1,86 @@
+"""Typed errors of the Admin API client. Messages are for users and never carry a key."""
+
+from __future__ import annotations
+
+from app.redact import redact
+
+
+class AnthropicError(Exception):
+    """Base class: ``status`` is the HTTP status when there was one."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(redact(message))
+        self.retry_after = retry_after
+        self.status = status
+        self.error_type = error_type
+        self.request_id = request_id
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class KeyRejected(AnthropicError):
+    """401/403: the key is invalid, expired, revoked, or lacks permission."""
+
+
+class InvalidRequest(AnthropicError):
+    """400 and other non-retryable 4xx answers."""
+
+
+class RateLimited(AnthropicError):
+    """429 that persisted after the allowed retries."""
+
+    retryable = True
+
+
+class ServerError(AnthropicError):
+    """5xx/529 that persisted after the allowed retries."""
+
+    retryable = True
+
+
+class NetworkError(AnthropicError):
+    """Connection failures and timeouts that persisted after the allowed retries."""
+
+    retryable = True
+
+
+class MalformedResponse(AnthropicError):
+    """The API answered 200 with a body that is not the documented shape."""
+
+    retryable = True
+
+
+class PaginationError(AnthropicError):
+    """The API's paging broke its contract (repeated or missing cursor)."""
+
+
+def describe_status(status: int, error_type: str | None, api_message: str | None) -> str:
+    """A plain-language reason for an HTTP error, with the API's own words appended."""
+    detail = f" (Anthropic said: {api_message})" if api_message else ""
+    if status == 401:
+        return (
+            "Anthropic rejected the key: it is invalid, expired or was revoked. Create a new Admin "
+            "key in the Claude Console (Settings > Admin keys) and replace it." + detail
+        )
+    if status == 403:
+        return (
+            "The key is not allowed to read this organization's usage and cost. It must be an "
+            "Admin API key of a Claude Console organization (sk-ant-admin01-…)." + detail
+        )
+    if status == 429:
+        return "Anthropic is rate limiting these requests; they will be retried later." + detail
+    if status >= 500:
+        return f"Anthropic's API had an error (HTTP {status}); it will be retried later." + detail
+    return f"Anthropic refused the request (HTTP {status}, {error_type or 'error'})." + detail

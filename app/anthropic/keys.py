@@ -1,0 +1,84 @@
+"""Recognise what kind of Anthropic key was pasted, before any network call."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+ADMIN_KEY_URL = "https://platform.claude.com/settings/admin-keys"
+
+
+class KeyKind(StrEnum):
+    ADMIN = "admin"
+    REGULAR = "regular"
+    ENTERPRISE = "enterprise"
+    OAUTH = "oauth"
+    UNKNOWN = "unknown"
+
+
+class KeyFormatError(ValueError):
+    """The pasted text is not a Console Admin key; the message says what it is instead."""
+
+    def __init__(self, kind: KeyKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+_PREFIXES = {
+    "sk-ant-admin01-": KeyKind.ADMIN,
+    "sk-ant-api03-": KeyKind.REGULAR,
+    "sk-ant-api01-": KeyKind.ENTERPRISE,
+    "sk-ant-oat01-": KeyKind.OAUTH,
+}
+
+_WHERE = (
+    f"An organization admin can create an Admin key in the Claude Console: Settings > Admin keys "
+    f"({ADMIN_KEY_URL}). The secret is shown only once, when it is created."
+)
+
+MESSAGES = {
+    KeyKind.REGULAR: (
+        "This is a regular Claude API key (sk-ant-api03-…), used to send messages. Usage and cost "
+        "reports need an Admin API key, which starts with sk-ant-admin01-. " + _WHERE
+    ),
+    KeyKind.ENTERPRISE: (
+        "This is a Claude Enterprise (claude.ai) key (sk-ant-api01-…). It belongs to the Claude "
+        "Enterprise Analytics connection, not to a Claude Console organization. For Console usage "
+        "and cost, use an Admin API key (sk-ant-admin01-…). " + _WHERE
+    ),
+    KeyKind.OAUTH: (
+        "This is an OAuth access token (sk-ant-oat01-…), not an Admin API key. Paste an Admin API "
+        "key that starts with sk-ant-admin01-. " + _WHERE
+    ),
+    KeyKind.UNKNOWN: (
+        "This does not look like an Anthropic Admin API key, which starts with sk-ant-admin01-. "
+        + _WHERE
+    ),
+}
+
+
+def classify_key(raw: str) -> KeyKind:
+    """The kind of key, judged by its prefix only (the rest of the shape is not documented)."""
+    key = raw.strip()
+    for prefix, kind in _PREFIXES.items():
+        if key.startswith(prefix):
+            return kind
+    return KeyKind.UNKNOWN
+
+
+def check_admin_key(raw: str) -> str:
+    """The trimmed key if it is a Console Admin key; else ``KeyFormatError`` with a clear message."""
+    key = raw.strip()
+    if not key:
+        raise KeyFormatError(KeyKind.UNKNOWN, "No key was given. Paste an Admin API key. " + _WHERE)
+    kind = classify_key(key)
+    if kind is not KeyKind.ADMIN:
+        raise KeyFormatError(kind, MESSAGES[kind])
+    body = key[len("sk-ant-admin01-") :]
+    # Whitespace or non-ASCII inside usually means a copy/paste accident (a wrapped line).
+    if len(body) < 8 or not body.isascii() or any(c.isspace() for c in body):
+        raise KeyFormatError(
+            KeyKind.UNKNOWN,
+            "This key starts like an Admin key but is incomplete or contains spaces or line "
+            "breaks. Copy the whole secret again. " + _WHERE,
+        )
+    return key

@@ -1,0 +1,204 @@
+"""Tolerant parsing of report pages into typed rows: exact Decimal cents, open enums, extras kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.anthropic.errors import MalformedResponse
+from app.clock import parse_rfc3339
+
+COST_DIMENSIONS = (
+    "workspace_id",
+    "description",
+    "cost_type",
+    "model",
+    "token_type",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+USAGE_DIMENSIONS = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+TOKEN_FIELDS = (
+    "uncached_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+_COST_KNOWN = {*COST_DIMENSIONS, "amount", "currency"}
+_USAGE_KNOWN = {
+    *USAGE_DIMENSIONS,
+    "uncached_input_tokens",
+    "cache_creation",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "server_tool_use",
+}
+
+
+@dataclass(frozen=True)
+class OrganizationInfo:
+    id: str
+    name: str
+
+
+@dataclass
+class Bucket:
+    starting_at: datetime
+    ending_at: datetime
+    results: list[dict[str, Any]]
+
+    @property
+    def day(self) -> date:
+        return self.starting_at.date()
+
+
+@dataclass
+class ReportPage:
+    buckets: list[Bucket]
+    has_more: bool
+    next_page: str | None
+
+
+@dataclass
+class CostRow:
+    day: date
+    dims: dict[str, str | None]
+    amount_cents: Decimal
+    currency: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dims_key(self) -> str:
+        return dims_digest(self.dims, self.extra)
+
+
+@dataclass
+class UsageRow:
+    day: date
+    dims: dict[str, str | None]
+    tokens: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dims_key(self) -> str:
+        return dims_digest(self.dims, self.extra)
+
+
+def dims_digest(dims: dict[str, str | None], extra: dict[str, Any]) -> str:
+    """A stable digest of every dimension, known and unknown: the row's natural key in a day."""
+    payload = json.dumps([dims, extra], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def parse_page(body: Any) -> ReportPage:
+    """A report page; raises ``MalformedResponse`` when the shape is not the documented one."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise MalformedResponse("Anthropic returned a report page without a 'data' list.")
+    buckets = []
+    for raw in body["data"]:
+        try:
+            results = raw.get("results") or []
+            if not isinstance(results, list):
+                raise TypeError("results is not a list")
+            buckets.append(
+                Bucket(
+                    starting_at=parse_rfc3339(raw["starting_at"]),
+                    ending_at=parse_rfc3339(raw["ending_at"]),
+                    results=[r for r in results if isinstance(r, dict)],
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MalformedResponse(f"Anthropic returned a malformed bucket: {exc}") from exc
+    next_page = body.get("next_page")
+    return ReportPage(
+        buckets=buckets,
+        has_more=bool(body.get("has_more")),
+        next_page=next_page if isinstance(next_page, str) and next_page else None,
+    )
+
+
+def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
+    """One cost result. ``amount`` is a decimal string in cents and must parse exactly."""
+    amount_raw = raw.get("amount")
+    try:
+        if isinstance(amount_raw, bool) or amount_raw is None:
+            raise InvalidOperation
+        amount = Decimal(str(amount_raw).strip())
+        if not amount.is_finite():
+            raise InvalidOperation
+    except (InvalidOperation, ValueError) as exc:
+        raise MalformedResponse(f"Anthropic returned a cost amount that is not a number: "
+                                f"{str(amount_raw)[:40]!r}") from exc
+    return CostRow(
+        day=day,
+        dims={name: _text(raw.get(name)) for name in COST_DIMENSIONS},
+        amount_cents=amount,
+        currency=_text(raw.get("currency")) or "USD",
+        extra={k: v for k, v in raw.items() if k not in _COST_KNOWN},
+    )
+
+
+def _count(value: Any, name: str) -> int:
+    if value is None:
+        return 0  # documented as never null; tolerate it as "nothing used"
+    if isinstance(value, bool):
+        raise MalformedResponse(f"Anthropic returned a non-integer token count for {name}.")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise MalformedResponse(f"Anthropic returned a non-integer token count for {name}.") from exc
+    if number != number.to_integral_value():
+        raise MalformedResponse(f"Anthropic returned a fractional token count for {name}.")
+    return int(number)
+
+
+def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
+    """One usage result; cache writes are nested under ``cache_creation`` (not flat)."""
+    cache = raw.get("cache_creation") if isinstance(raw.get("cache_creation"), dict) else {}
+    tools = raw.get("server_tool_use") if isinstance(raw.get("server_tool_use"), dict) else {}
+    tokens = {
+        "uncached_input_tokens": _count(raw.get("uncached_input_tokens"), "uncached_input_tokens"),
+        "cache_creation_5m_input_tokens": _count(
+            cache.get("ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens"
+        ),
+        "cache_creation_1h_input_tokens": _count(
+            cache.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens"
+        ),
+        "cache_read_input_tokens": _count(
+            raw.get("cache_read_input_tokens"), "cache_read_input_tokens"
+        ),
+        "output_tokens": _count(raw.get("output_tokens"), "output_tokens"),
+        "web_search_requests": _count(tools.get("web_search_requests"), "web_search_requests"),
+    }
+    extra = {k: v for k, v in raw.items() if k not in _USAGE_KNOWN}
+    # Unknown members of the nested objects are kept too, under their full path.
+    extra.update({f"cache_creation.{k}": v for k, v in cache.items()
+                  if k not in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")})
+    extra.update({f"server_tool_use.{k}": v for k, v in tools.items()
+                  if k != "web_search_requests"})
+    return UsageRow(
+        day=day,
+        dims={name: _text(raw.get(name)) for name in USAGE_DIMENSIONS},
+        tokens=tokens,
+        extra=extra,
+    )

@@ -1,0 +1,127 @@
+"""Engine factory, sessions and schema migrations shared by the app, the worker and the CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+from app import models  # noqa: F401  (registers every table on SQLModel.metadata)
+
+log = logging.getLogger(__name__)
+
+# Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
+# at the latest version, an existing one is upgraded step by step and never dropped.
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: ["ALTER TABLE organization ADD COLUMN ..."],
+}
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (the pysqlite driver's own handling is unreliable).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Writers take the lock up front: a deferred transaction that upgrades to a write in WAL
+        # mode fails at once with SQLITE_BUSY instead of waiting for the busy timeout.
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its start (SQLite) and commits at
+    the end of the block, or rolls back on any error."""
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    with Session(bound, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def migrate(engine: Engine) -> int:
+    """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place."""
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    try:
+        with bound.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two processes starting together must not both create the schema.
+                conn.execute(text("SELECT pg_advisory_xact_lock(724011)"))
+            conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+            row = conn.execute(text("SELECT version FROM schema_version")).first()
+            if row is None:
+                existing = set(inspect(conn).get_table_names()) - {"schema_version"}
+                if existing:
+                    # Tables from before versioning existed: they are version 1.
+                    current = 1
+                else:
+                    SQLModel.metadata.create_all(conn)
+                    current = SCHEMA_VERSION
+                conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": current})
+            else:
+                current = int(row[0])
+            if current > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"The database schema is version {current}, newer than this program "
+                    f"({SCHEMA_VERSION}). Upgrade Anthropic FinOps before using this database."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                log.info("Upgrading database schema to version %s", version)
+                for statement in MIGRATIONS[version]:
+                    conn.execute(text(statement))
+                conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+                current = version
+            return current
+    except DatabaseError:
+        raise
+    except Exception as exc:  # the driver's own message names the cause (path, host, auth)
+        raise DatabaseError(
+            f"Cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            "Check FINOPS_DATABASE_URL / FINOPS_DATA_DIR and that the database is reachable."
+        ) from exc

@@ -1,0 +1,217 @@
+"""All tables. Money is exact (``Cents``), token counts are 64-bit, dimensions are open strings."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+# Six decimal places of a cent: every amount the reference shows ("123.456789") fits exactly.
+CENTS_SCALE = 6
+_QUANTUM = Decimal(1).scaleb(-CENTS_SCALE)
+
+
+class Cents(TypeDecorator[Decimal]):
+    """An exact amount of US cents.
+
+    Postgres stores NUMERIC. SQLite has no exact decimal type (SQLAlchemy would round-trip it
+    through float), so there it is an integer count of micro-cents; SUM() stays exact in both,
+    and because ``func.sum`` keeps this type, sums come back as ``Decimal`` on both backends.
+    """
+
+    impl = Numeric(24, CENTS_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(24, CENTS_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        exact = Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        if dialect.name == "sqlite":
+            return int(exact.scaleb(CENTS_SCALE))
+        return exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-CENTS_SCALE)
+        return Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OrgStatus:
+    """Organization status values shown to users (PRODUCT.md `finops orgs --json`)."""
+
+    BACKFILLING = "backfilling"
+    HEALTHY = "healthy"
+    KEY_REJECTED = "key_rejected"
+    FAILING = "failing"
+
+
+class Organization(SQLModel, table=True):
+    """A connected Claude Console organization and its encrypted Admin key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: str = Field(unique=True, index=True, max_length=200)
+    name: str
+    label: str | None = None
+    provider: str = Field(default="anthropic", max_length=40)
+    is_demo: bool = False
+    key_ciphertext: str = Field(sa_type=Text)
+    key_hint: str
+    status: str = Field(default=OrgStatus.BACKFILLING, max_length=40)
+    status_message: str | None = Field(default=None, sa_type=Text)
+    backfill_start: date
+    backfill_progress: float = 0.0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    consecutive_failures: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+
+class Workspace(SQLModel, table=True):
+    """A workspace of an organization (archived ones too, so old usage keeps its name)."""
+
+    __table_args__ = (UniqueConstraint("organization_pk", "workspace_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    workspace_id: str
+    name: str
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """Metadata of a regular API key of the organization (never its secret)."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (UniqueConstraint("organization_pk", "api_key_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    api_key_id: str
+    name: str
+    workspace_id: str | None = None
+    status: str | None = None
+
+
+class CostLine(SQLModel, table=True):
+    """One row of the daily cost report grouped by workspace and description."""
+
+    __tablename__ = "cost_line"
+    __table_args__ = (
+        UniqueConstraint("organization_pk", "date", "dims_key"),
+        Index("ix_cost_line_date", "date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    workspace_id: str | None = None
+    description: str | None = None
+    cost_type: str | None = None
+    model: str | None = None
+    token_type: str | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+    amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    currency: str = "USD"
+    # Fields the API sent that this version does not know; kept, never dropped.
+    extra: str | None = Field(default=None, sa_type=Text)
+    # Digest of every dimension (known and extra): the natural key within a day.
+    dims_key: str = Field(max_length=64)
+
+
+class UsageBucket(SQLModel, table=True):
+    """Daily token usage by API key, workspace, model, service tier and context window."""
+
+    __tablename__ = "usage_bucket"
+    __table_args__ = (
+        UniqueConstraint("organization_pk", "date", "dims_key"),
+        Index("ix_usage_bucket_date", "date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    api_key_id: str | None = None
+    workspace_id: str | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    output_tokens: int = Field(default=0, sa_type=BigInteger)
+    web_search_requests: int = Field(default=0, sa_type=BigInteger)
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
+class SyncState(SQLModel, table=True):
+    """Where the sync of one dataset of one organization stands.
+
+    A window ``[window_start, window_end)`` is being fetched and everything before ``position``
+    is stored; it advances in the same transaction as the rows it covers.
+    """
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("organization_pk", "dataset"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    dataset: str = Field(max_length=20)
+    window_start: date | None = None
+    window_end: date | None = None
+    position: date | None = None
+    synced_through: date | None = None
+    backfill_done: bool = False
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of the sync engine for one organization: what it did and how it ended."""
+
+    __tablename__ = "sync_run"
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=20)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pages: int = 0
+    rows: int = 0
+    outcome: str = Field(default="running", max_length=20)
+    error: str | None = Field(default=None, sa_type=Text)

@@ -1,0 +1,77 @@
+"""Process-wide wiring: the engine, the key store and how a client is made for an organization."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from datetime import date
+
+import httpx
+
+from sqlalchemy import Engine
+
+from app.anthropic.client import AdminClient
+from app.clock import today
+from app.db import make_engine, migrate
+from app.keystore import KeyStore
+from app.models import Organization
+from app.settings import Settings
+
+ClientFactory = Callable[[Organization, str], AdminClient]
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def get_engine(settings: Settings) -> Engine:
+    """One migrated engine per database URL for the life of the process."""
+    url = settings.resolved_database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            engine = make_engine(url)
+            migrate(engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def client_factory(settings: Settings) -> ClientFactory:
+    """Real organizations talk to ``FINOPS_ANTHROPIC_BASE_URL``; the demo one to the in-process
+    simulator, so "Explore with demo data" needs no network in the app or the worker."""
+
+    def make(org: Organization, key: str) -> AdminClient:
+        return new_client(settings, key, demo=org.is_demo)
+
+    return make
+
+
+def new_client(settings: Settings, key: str, *, demo: bool = False) -> AdminClient:
+    transport = _demo_transport(today()) if demo else None
+    return AdminClient(
+        key,
+        base_url=settings.anthropic_base_url,
+        timeout=settings.http_timeout_seconds,
+        transport=transport,
+        max_retries=settings.max_retries,
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _demo_transport(day: date) -> httpx.BaseTransport:
+    # One simulator per day: its data is generated lazily and cached inside it.
+    from app.simulator import demo_simulator
+
+    return demo_simulator().transport()
+
+
+def keystore(settings: Settings) -> KeyStore:
+    return KeyStore.from_settings(settings)

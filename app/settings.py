@@ -1,0 +1,51 @@
+"""Every FINOPS_* setting in one typed object; defaults make `finops serve` work on a fresh machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Operator settings, read from the environment (prefix ``FINOPS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FINOPS_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    master_key: str | None = Field(default=None, repr=False)
+    master_key_file: Path | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+    backfill_months: int = Field(default=6, ge=1, le=36)
+    sync_interval_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    lookback_days: int = Field(default=3, ge=1, le=60)
+    # How often the worker looks for newly connected organizations; keeps "backfill within
+    # seconds of saving the key" without a scheduler inside Streamlit.
+    dispatch_seconds: float = Field(default=3.0, gt=0, le=300)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    log_level: str = "INFO"
+    streamlit_port: int = 8501
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL: the explicit one, or a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'finops.db').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the current environment (cheap; tests change the environment)."""
+    return Settings()

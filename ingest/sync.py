@@ -1,0 +1,518 @@
+"""The sync engine: backfill and incremental runs of one organization, resumable page by page.
+
+Each dataset (usage, cost) is fetched as a window ``[window_start, window_end)`` of whole UTC
+days. Every page of buckets replaces the stored rows of the days it covers and advances the
+stored position in one transaction, so a killed worker resumes where it stopped with no
+duplicates and no gaps, and rows that disappeared upstream disappear here too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlmodel import Session
+
+from app.anthropic.client import AdminClient
+from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected
+from app.anthropic.schemas import (
+    CostRow,
+    ReportPage,
+    UsageRow,
+    parse_cost_result,
+    parse_usage_result,
+)
+from app.clock import midnight, months_back, utcnow
+from app.db import read_session, write_session
+from app.keystore import KeyDecryptError, KeyStore
+from app.models import (
+    ApiKey,
+    CostLine,
+    Organization,
+    OrgStatus,
+    SyncRun,
+    SyncState,
+    UsageBucket,
+    Workspace,
+)
+from app.redact import redact
+from app.runtime import ClientFactory
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("usage", "cost")
+LEASE_SECONDS = 120
+
+
+@dataclass
+class SyncResult:
+    """How one run of one organization ended."""
+
+    organization_id: str
+    name: str
+    outcome: str  # ok | failed | key_rejected | skipped | stopped
+    message: str | None = None
+    pages: int = 0
+    rows: int = 0
+    run_id: int | None = None
+
+
+def default_backfill_start(settings: Settings, today: date) -> date:
+    return months_back(today, settings.backfill_months)
+
+
+def new_lease_owner() -> str:
+    """Host, pid and a random part: a lease of a dead process on this host can be taken over."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SyncEngine:
+    """Runs organizations' syncs against the database; shared by the worker and `finops sync`."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        keystore: KeyStore,
+        client_factory: ClientFactory,
+        owner: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.keystore = keystore
+        self.client_factory = client_factory
+        self.owner = owner or new_lease_owner()
+        self.should_stop = should_stop
+        self.clock = clock
+
+    # --- what is due ---------------------------------------------------------------------
+
+    def due_organizations(self) -> list[int]:
+        """Organizations whose next run time has come and whose key works. Leases are checked
+        when a run starts, so an organization held by a dead worker is still offered."""
+        now = self.clock()
+        with read_session(self.engine) as session:
+            rows = session.execute(
+                select(Organization.id).where(
+                    Organization.status != OrgStatus.KEY_REJECTED,
+                    or_(Organization.next_run_at.is_(None), Organization.next_run_at <= now),
+                ).order_by(Organization.next_run_at)
+            ).scalars()
+            return [int(pk) for pk in rows]
+
+    # --- leases --------------------------------------------------------------------------
+
+    def _acquire(self, org_pk: int) -> bool:
+        now = self.clock()
+        until = now + timedelta(seconds=LEASE_SECONDS)
+        with write_session(self.engine) as session:
+            claimed = session.execute(
+                update(Organization)
+                .where(
+                    Organization.id == org_pk,
+                    or_(
+                        Organization.lease_owner.is_(None),
+                        Organization.lease_expires_at < now,
+                        Organization.lease_owner == self.owner,
+                    ),
+                )
+                .values(lease_owner=self.owner, lease_expires_at=until)
+            ).rowcount
+            if claimed == 1:
+                return True
+            holder = session.execute(
+                select(Organization.lease_owner).where(Organization.id == org_pk)
+            ).scalar_one_or_none()
+            if holder and _is_dead_local_process(holder):
+                log.info("Taking over the lease of a worker that is no longer running")
+                return bool(
+                    session.execute(
+                        update(Organization)
+                        .where(Organization.id == org_pk, Organization.lease_owner == holder)
+                        .values(lease_owner=self.owner, lease_expires_at=until)
+                    ).rowcount
+                )
+            return False
+
+    def _renew(self, session: Session, org_pk: int) -> None:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == org_pk, Organization.lease_owner == self.owner)
+            .values(lease_expires_at=self.clock() + timedelta(seconds=LEASE_SECONDS))
+        )
+
+    def _release(self, org_pk: int) -> None:
+        with write_session(self.engine) as session:
+            session.execute(
+                update(Organization)
+                .where(Organization.id == org_pk, Organization.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    # --- one organization ----------------------------------------------------------------
+
+    def run(self, org_pk: int) -> SyncResult:
+        """Sync one organization now (backfill or incremental); never raises for API errors."""
+        with read_session(self.engine) as session:
+            org = session.get(Organization, org_pk)
+            if org is None:
+                return SyncResult("", "", "skipped", "The organization no longer exists.")
+        result = SyncResult(org.organization_id, org.display_name, "ok")
+        if org.status == OrgStatus.KEY_REJECTED:
+            result.outcome = "key_rejected"
+            result.message = org.status_message or "The key was rejected; replace it."
+            return result
+        if not self._acquire(org_pk):
+            result.outcome, result.message = "skipped", "Another worker is syncing it right now."
+            return result
+        result.run_id = self._start_run(org_pk)
+        try:
+            key = self.keystore.decrypt(org.key_ciphertext)
+            with self.client_factory(org, key) as client:
+                del key
+                self._refresh_directory(client, org_pk)
+                for dataset in DATASETS:
+                    if not self._sync_dataset(client, org_pk, dataset, result):
+                        result.outcome = "stopped"
+                        break
+            if result.outcome == "ok":
+                self._mark_healthy(org_pk)
+        except (KeyRejected, KeyDecryptError) as exc:
+            result.outcome, result.message = "key_rejected", str(exc)
+            self._mark_key_rejected(org_pk, str(exc))
+        except AnthropicError as exc:
+            result.outcome = "failed"
+            result.message = self._mark_failing(org_pk, str(exc))
+        except Exception as exc:  # a bug or a database error: keep the worker alive, say what
+            log.exception("Sync of organization %s failed unexpectedly", org.organization_id)
+            result.outcome = "failed"
+            result.message = self._mark_failing(
+                org_pk, f"Unexpected error: {exc.__class__.__name__}: {exc}"
+            )
+        finally:
+            self._finish_run(result)
+            self._release(org_pk)
+        return result
+
+    # --- datasets ------------------------------------------------------------------------
+
+    def _state(self, session: Session, org_pk: int, dataset: str) -> SyncState:
+        state = session.execute(
+            select(SyncState).where(
+                SyncState.organization_pk == org_pk, SyncState.dataset == dataset
+            )
+        ).scalar_one_or_none()
+        if state is None:
+            state = SyncState(organization_pk=org_pk, dataset=dataset)
+            session.add(state)
+            session.flush()
+        return state
+
+    def _open_window(self, org_pk: int, dataset: str) -> SyncState:
+        """The window in progress, or a new one: the backfill, or the trailing lookback."""
+        today = self.clock().date()
+        with write_session(self.engine) as session:
+            state = self._state(session, org_pk, dataset)
+            if state.window_start is None or state.position is None or state.window_end is None:
+                org = session.get(Organization, org_pk)
+                assert org is not None
+                if not state.backfill_done:
+                    start = org.backfill_start
+                else:
+                    # After downtime, start where the data last ended (minus the lookback) so
+                    # no day is left as a gap.
+                    through = min(state.synced_through or today, today)
+                    start = through - timedelta(days=self.settings.lookback_days)
+                state.window_start = start
+                state.window_end = today + timedelta(days=1)  # today's partial day included
+                state.position = start
+            session.add(state)
+            return state
+
+    def _sync_dataset(
+        self, client: AdminClient, org_pk: int, dataset: str, result: SyncResult
+    ) -> bool:
+        """Fetch the open window to its end; False if asked to stop in between."""
+        state = self._open_window(org_pk, dataset)
+        assert state.position is not None and state.window_end is not None
+        clipped = False
+        while True:
+            try:
+                for page in self._pages(client, dataset, state.position, state.window_end):
+                    self._store_page(org_pk, dataset, state, page, result)
+                    if self.should_stop() and state.position < state.window_end:
+                        return False
+                break
+            except InvalidRequest:
+                # Some API versions refuse a range that ends in the future (today's partial
+                # day); retry once without it rather than fail the whole sync.
+                today = self.clock().date()
+                if clipped or state.window_end <= today or state.position >= today:
+                    raise
+                clipped = True
+                with write_session(self.engine) as session:
+                    stored = self._state(session, org_pk, dataset)
+                    stored.window_end = today
+                    state.window_end = today
+        with write_session(self.engine) as session:
+            stored = self._state(session, org_pk, dataset)
+            stored.synced_through = stored.window_end
+            stored.window_start = stored.window_end = stored.position = None
+            stored.backfill_done = True
+            self._renew(session, org_pk)
+        return True
+
+    def _pages(
+        self, client: AdminClient, dataset: str, start: date, end: date
+    ) -> Iterator[ReportPage]:
+        if start >= end:
+            return iter(())
+        fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
+        return fetch(midnight(start), midnight(end))
+
+    def _store_page(
+        self, org_pk: int, dataset: str, state: SyncState, page: ReportPage, result: SyncResult
+    ) -> None:
+        """Replace the page's days and advance the position, in one transaction."""
+        assert state.position is not None and state.window_end is not None
+        start, end = state.position, state.window_end
+        buckets = [b for b in page.buckets if start <= b.day < end]
+        covered = end if not page.has_more else max(
+            [min(b.ending_at.date(), end) for b in buckets] or [start]
+        )
+        covered = max(covered, start)
+        rows = _aggregate(
+            [
+                (parse_usage_result if dataset == "usage" else parse_cost_result)(b.day, raw)
+                for b in buckets
+                if b.day < covered
+                for raw in b.results
+            ]
+        )
+        model: type[CostLine] | type[UsageBucket] = UsageBucket if dataset == "usage" else CostLine
+        with write_session(self.engine) as session:
+            session.execute(
+                delete(model).where(
+                    model.organization_pk == org_pk,  # type: ignore[arg-type]
+                    model.date >= start,  # type: ignore[arg-type]
+                    model.date < covered,  # type: ignore[arg-type]
+                )
+            )
+            if rows:
+                session.execute(insert(model), [_row_values(org_pk, row) for row in rows])
+            stored = self._state(session, org_pk, dataset)
+            stored.position = covered
+            org = session.get(Organization, org_pk)
+            if org is not None and org.status in (OrgStatus.BACKFILLING, OrgStatus.FAILING):
+                if not stored.backfill_done:
+                    org.backfill_progress = self._progress(session, org_pk)
+            self._renew(session, org_pk)
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == result.run_id)  # type: ignore[arg-type]
+                .values(pages=result.pages + 1, rows=result.rows + len(rows))
+            )
+        state.position = covered
+        result.pages += 1
+        result.rows += len(rows)
+
+    def _progress(self, session: Session, org_pk: int) -> float:
+        """Share of backfill days stored, over both datasets."""
+        done = total = 0
+        states = session.execute(
+            select(SyncState).where(SyncState.organization_pk == org_pk)
+        ).scalars()
+        by_dataset = {s.dataset: s for s in states}
+        for dataset in DATASETS:
+            state = by_dataset.get(dataset)
+            if state is None or state.window_start is None or state.window_end is None:
+                span = 1
+                finished = 1 if state is not None and state.backfill_done else 0
+            else:
+                span = max(1, (state.window_end - state.window_start).days)
+                finished = (
+                    span
+                    if state.backfill_done
+                    else max(0, ((state.position or state.window_start) - state.window_start).days)
+                )
+            done += min(finished, span)
+            total += span
+        return round(done / total, 4) if total else 0.0
+
+    # --- directory ------------------------------------------------------------------------
+
+    def _refresh_directory(self, client: AdminClient, org_pk: int) -> None:
+        """Workspace and API key names, refreshed every run (renames show up)."""
+        workspaces = list(client.iter_workspaces())
+        api_keys = list(client.iter_api_keys())
+        with write_session(self.engine) as session:
+            known_ws = {
+                w.workspace_id: w
+                for w in session.execute(
+                    select(Workspace).where(Workspace.organization_pk == org_pk)
+                ).scalars()
+            }
+            for item in workspaces:
+                ws_id = str(item.get("id") or "")
+                if not ws_id:
+                    continue
+                row = known_ws.get(ws_id) or Workspace(organization_pk=org_pk, workspace_id=ws_id)
+                row.name = str(item.get("name") or ws_id)
+                row.archived_at = _parse_time(item.get("archived_at"))
+                known_ws[ws_id] = row
+                session.add(row)
+            known_keys = {
+                k.api_key_id: k
+                for k in session.execute(
+                    select(ApiKey).where(ApiKey.organization_pk == org_pk)
+                ).scalars()
+            }
+            for item in api_keys:
+                key_id = str(item.get("id") or "")
+                if not key_id:
+                    continue
+                row = known_keys.get(key_id) or ApiKey(organization_pk=org_pk, api_key_id=key_id)
+                row.name = str(item.get("name") or key_id)
+                row.workspace_id = item.get("workspace_id")
+                row.status = item.get("status")
+                known_keys[key_id] = row
+                session.add(row)
+
+    # --- run records and status -----------------------------------------------------------
+
+    def _start_run(self, org_pk: int) -> int:
+        now = self.clock()
+        with write_session(self.engine) as session:
+            states = session.execute(
+                select(SyncState).where(SyncState.organization_pk == org_pk)
+            ).scalars().all()
+            backfilled = len(states) == len(DATASETS) and all(s.backfill_done for s in states)
+            run = SyncRun(
+                organization_pk=org_pk,
+                kind="incremental" if backfilled else "backfill",
+                started_at=now,
+            )
+            session.add(run)
+            org = session.get(Organization, org_pk)
+            if org is not None:
+                org.last_attempt_at = now
+            session.flush()
+            assert run.id is not None
+            return run.id
+
+    def _finish_run(self, result: SyncResult) -> None:
+        with write_session(self.engine) as session:
+            run = session.get(SyncRun, result.run_id)
+            if run is not None:
+                run.finished_at = self.clock()
+                run.pages, run.rows = result.pages, result.rows
+                run.outcome = result.outcome
+                run.error = redact(result.message) if result.message else None
+
+    def _mark_healthy(self, org_pk: int) -> None:
+        now = self.clock()
+        with write_session(self.engine) as session:
+            org = session.get(Organization, org_pk)
+            if org is None:
+                return
+            org.status = OrgStatus.HEALTHY
+            org.status_message = None
+            org.backfill_progress = 1.0
+            org.last_synced_at = now
+            org.consecutive_failures = 0
+            org.next_run_at = now + timedelta(minutes=self.settings.sync_interval_minutes)
+
+    def _mark_key_rejected(self, org_pk: int, message: str) -> None:
+        with write_session(self.engine) as session:
+            org = session.get(Organization, org_pk)
+            if org is None:
+                return
+            org.status = OrgStatus.KEY_REJECTED
+            org.status_message = redact(message)
+            org.next_run_at = None
+
+    def _mark_failing(self, org_pk: int, message: str) -> str:
+        now = self.clock()
+        with write_session(self.engine) as session:
+            org = session.get(Organization, org_pk)
+            if org is None:
+                return message
+            org.consecutive_failures += 1
+            # 1, 2, 4, ... minutes, never longer than the normal interval.
+            delay = min(
+                self.settings.sync_interval_minutes, 2 ** min(org.consecutive_failures - 1, 10)
+            )
+            org.next_run_at = now + timedelta(minutes=delay)
+            text = f"{redact(message)} Next retry at {org.next_run_at:%Y-%m-%d %H:%M} UTC."
+            org.status = OrgStatus.FAILING
+            org.status_message = text
+            return text
+
+
+def _aggregate(rows: list[CostRow] | list[UsageRow]) -> list[Any]:
+    """Merge rows with the same natural key (same day and every dimension) by summing them."""
+    merged: dict[tuple[date, str], Any] = {}
+    for row in rows:
+        key = (row.day, row.dims_key)
+        existing = merged.get(key)
+        if existing is None:
+            merged[key] = row
+        elif isinstance(row, CostRow):
+            existing.amount_cents += row.amount_cents
+        else:
+            for name, value in row.tokens.items():
+                existing.tokens[name] += value
+    return list(merged.values())
+
+
+def _row_values(org_pk: int, row: CostRow | UsageRow) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "organization_pk": org_pk,
+        "date": row.day,
+        "dims_key": row.dims_key,
+        "extra": json.dumps(row.extra, sort_keys=True, default=str) if row.extra else None,
+        **row.dims,
+    }
+    if isinstance(row, CostRow):
+        values["amount_cents"] = row.amount_cents
+        values["currency"] = row.currency
+    else:
+        values.update(row.tokens)
+    return values
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    from app.clock import parse_rfc3339
+
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None
+
+
+def _is_dead_local_process(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -92,7 +92,9 @@ def migrate(engine: Engine) -> int:
             if conn.dialect.name == "postgresql":
                 # Two processes starting together must not both create the schema.
                 conn.execute(text("SELECT pg_advisory_xact_lock(724011)"))
-            conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+            conn.execute(
+                text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            )
             row = conn.execute(text("SELECT version FROM schema_version")).first()
             if row is None:
                 existing = set(inspect(conn).get_table_names()) - {"schema_version"}
@@ -102,7 +104,9 @@ def migrate(engine: Engine) -> int:
                 else:
                     SQLModel.metadata.create_all(conn)
                     current = SCHEMA_VERSION
-                conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": current})
+                conn.execute(
+                    text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": current}
+                )
             else:
                 current = int(row[0])
             if current > SCHEMA_VERSION:

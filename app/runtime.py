@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import date
 
 import httpx
-
 from sqlalchemy import Engine
 
 from app.anthropic.client import AdminClient
@@ -54,8 +53,16 @@ def client_factory(settings: Settings) -> ClientFactory:
     return make
 
 
-def new_client(settings: Settings, key: str, *, demo: bool = False) -> AdminClient:
-    transport = _demo_transport(today()) if demo else None
+def new_client(
+    settings: Settings,
+    key: str,
+    *,
+    demo: bool = False,
+    transport: httpx.BaseTransport | None = None,
+) -> AdminClient:
+    """A client for one run; ``transport`` is for tests (the simulator in-process)."""
+    if demo:
+        transport = _demo_transport(today())
     return AdminClient(
         key,
         base_url=settings.anthropic_base_url,

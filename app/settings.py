@@ -1,4 +1,4 @@
-"""Every FINOPS_* setting in one typed object; defaults make `finops serve` work on a fresh machine."""
+"""Every FINOPS_* setting in one typed object; the defaults work on a fresh machine."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from app.anthropic.schemas import (
     parse_cost_result,
     parse_usage_result,
 )
-from app.clock import midnight, months_back, utcnow
+from app.clock import midnight, months_back, parse_rfc3339, utcnow
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
@@ -105,10 +105,12 @@ class SyncEngine:
         now = self.clock()
         with read_session(self.engine) as session:
             rows = session.execute(
-                select(Organization.id).where(
+                select(Organization.id)
+                .where(
                     Organization.status != OrgStatus.KEY_REJECTED,
                     or_(Organization.next_run_at.is_(None), Organization.next_run_at <= now),
-                ).order_by(Organization.next_run_at)
+                )
+                .order_by(Organization.next_run_at)
             ).scalars()
             return [int(pk) for pk in rows]
 
@@ -289,8 +291,10 @@ class SyncEngine:
         assert state.position is not None and state.window_end is not None
         start, end = state.position, state.window_end
         buckets = [b for b in page.buckets if start <= b.day < end]
-        covered = end if not page.has_more else max(
-            [min(b.ending_at.date(), end) for b in buckets] or [start]
+        covered = (
+            end
+            if not page.has_more
+            else max([min(b.ending_at.date(), end) for b in buckets] or [start])
         )
         covered = max(covered, start)
         rows = _aggregate(
@@ -315,9 +319,8 @@ class SyncEngine:
             stored = self._state(session, org_pk, dataset)
             stored.position = covered
             org = session.get(Organization, org_pk)
-            if org is not None and org.status in (OrgStatus.BACKFILLING, OrgStatus.FAILING):
-                if not stored.backfill_done:
-                    org.backfill_progress = self._progress(session, org_pk)
+            if org is not None and not stored.backfill_done:
+                org.backfill_progress = self._progress(session, org_pk)
             self._renew(session, org_pk)
             session.execute(
                 update(SyncRun)
@@ -395,9 +398,11 @@ class SyncEngine:
     def _start_run(self, org_pk: int) -> int:
         now = self.clock()
         with write_session(self.engine) as session:
-            states = session.execute(
-                select(SyncState).where(SyncState.organization_pk == org_pk)
-            ).scalars().all()
+            states = (
+                session.execute(select(SyncState).where(SyncState.organization_pk == org_pk))
+                .scalars()
+                .all()
+            )
             backfilled = len(states) == len(DATASETS) and all(s.backfill_done for s in states)
             run = SyncRun(
                 organization_pk=org_pk,
@@ -496,8 +501,6 @@ def _row_values(org_pk: int, row: CostRow | UsageRow) -> dict[str, Any]:
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    from app.clock import parse_rfc3339
-
     try:
         return parse_rfc3339(value)
     except ValueError:

@@ -190,7 +190,11 @@ class AdminClient:
                     raise
                 log.warning(
                     "%s %s; retrying in %.1fs (attempt %s of %s)",
-                    path, exc.__class__.__name__, delay, attempt + 1, self._max_retries,
+                    path,
+                    exc.__class__.__name__,
+                    delay,
+                    attempt + 1,
+                    self._max_retries,
                 )
                 self._sleep(delay)
                 waited += delay

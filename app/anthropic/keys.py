@@ -66,7 +66,7 @@ def classify_key(raw: str) -> KeyKind:
 
 
 def check_admin_key(raw: str) -> str:
-    """The trimmed key if it is a Console Admin key; else ``KeyFormatError`` with a clear message."""
+    """The trimmed key if it is a Console Admin key; else ``KeyFormatError`` saying why."""
     key = raw.strip()
     if not key:
         raise KeyFormatError(KeyKind.UNKNOWN, "No key was given. Paste an Admin API key. " + _WHERE)

@@ -1,4 +1,4 @@
-"""Tolerant parsing of report pages into typed rows: exact Decimal cents, open enums, extras kept."""
+"""Tolerant parsing of report pages: exact Decimal cents, open enums, unknown fields kept."""
 
 from __future__ import annotations
 
@@ -147,8 +147,9 @@ def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
         if not amount.is_finite():
             raise InvalidOperation
     except (InvalidOperation, ValueError) as exc:
-        raise MalformedResponse(f"Anthropic returned a cost amount that is not a number: "
-                                f"{str(amount_raw)[:40]!r}") from exc
+        raise MalformedResponse(
+            f"Anthropic returned a cost amount that is not a number: {str(amount_raw)[:40]!r}"
+        ) from exc
     return CostRow(
         day=day,
         dims={name: _text(raw.get(name)) for name in COST_DIMENSIONS},
@@ -166,7 +167,9 @@ def _count(value: Any, name: str) -> int:
     try:
         number = Decimal(str(value))
     except InvalidOperation as exc:
-        raise MalformedResponse(f"Anthropic returned a non-integer token count for {name}.") from exc
+        raise MalformedResponse(
+            f"Anthropic returned a non-integer token count for {name}."
+        ) from exc
     if number != number.to_integral_value():
         raise MalformedResponse(f"Anthropic returned a fractional token count for {name}.")
     return int(number)
@@ -192,10 +195,16 @@ def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
     }
     extra = {k: v for k, v in raw.items() if k not in _USAGE_KNOWN}
     # Unknown members of the nested objects are kept too, under their full path.
-    extra.update({f"cache_creation.{k}": v for k, v in cache.items()
-                  if k not in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")})
-    extra.update({f"server_tool_use.{k}": v for k, v in tools.items()
-                  if k != "web_search_requests"})
+    extra.update(
+        {
+            f"cache_creation.{k}": v
+            for k, v in cache.items()
+            if k not in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+        }
+    )
+    extra.update(
+        {f"server_tool_use.{k}": v for k, v in tools.items() if k != "web_search_requests"}
+    )
     return UsageRow(
         day=day,
         dims={name: _text(raw.get(name)) for name in USAGE_DIMENSIONS},

@@ -1,0 +1,323 @@
+"""The `finops` command: serve, worker, connect, orgs, sync, export, delete."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from app.anthropic.errors import AnthropicError
+from app.anthropic.keys import KeyFormatError
+from app.db import DatabaseError
+from app.keystore import MasterKeyError
+from app.redact import configure_logging, redact
+from app.settings import Settings, get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CliError(Exception):
+    """A failure to report on stderr with exit code 1 (no traceback)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging("WARNING" if args.command not in ("worker", "serve") else settings.log_level)
+    try:
+        return int(args.handler(args, settings))
+    except (CliError, DatabaseError, MasterKeyError, KeyFormatError, AnthropicError) as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finops",
+        description="Anthropic FinOps: spend and usage of Claude Console organizations.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "serve", help="run the worker and the dashboard together (Ctrl-C stops both)"
+    )
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("worker", help="run the background sync worker alone")
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser(
+        "connect",
+        help="connect an organization; the Admin key is read from FINOPS_ADMIN_KEY or stdin",
+    )
+    p.add_argument("--name", help="a label to show instead of the organization's own name")
+    p.add_argument("--demo", action="store_true", help="connect the simulated demo organization")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_connect)
+
+    p = sub.add_parser("orgs", help="list connected organizations and their sync status")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(handler=cmd_orgs)
+
+    p = sub.add_parser("sync", help="run what is due now (backfill or incremental) and exit")
+    p.add_argument("--org", metavar="ID", help="only this organization id")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=600,
+        metavar="SECONDS",
+        help="how long to wait for a worker that is syncing it (default 600)",
+    )
+    p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser("export", help="CSV of stored rows at the finest grain")
+    p.add_argument("--dataset", choices=("cost", "usage"), required=True)
+    p.add_argument("--org", metavar="ID", help="only this organization id")
+    p.add_argument("--start", type=_date_arg, metavar="DATE", help="first day, YYYY-MM-DD")
+    p.add_argument("--end", type=_date_arg, metavar="DATE", help="day after the last, exclusive")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("delete", help="delete an organization: its key, its jobs and its data")
+    p.add_argument("organization_id", metavar="ORG_ID")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.set_defaults(handler=cmd_delete)
+    return parser
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-05-31") from None
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.runtime import get_engine
+
+    return get_engine(settings)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_worker(_args: argparse.Namespace, _settings: Settings) -> int:
+    from ingest.worker import main as worker_main
+
+    return worker_main()
+
+
+def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
+    """Worker and Streamlit as two child processes; if either stops, both stop."""
+    from app.runtime import keystore
+
+    _engine(settings)  # create/upgrade the schema once, before two processes race for it
+    keystore(settings)  # create the master key file once, likewise
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    worker = subprocess.Popen([sys.executable, "-m", "ingest"], env=env)
+    web = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
+            "--server.address", "localhost",
+            "--server.port", str(settings.streamlit_port),
+            "--server.headless", "true",
+            "--browser.gatherUsageStats", "false",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )  # fmt: skip
+    print(f"Anthropic FinOps: http://localhost:{settings.streamlit_port} (Ctrl-C stops)")
+    children = [worker, web]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [c for c in children if c.returncode not in (0, None)]
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _read_key() -> str:
+    key = os.environ.get("FINOPS_ADMIN_KEY")
+    if key:
+        return key
+    if sys.stdin.isatty():
+        return getpass.getpass("Admin API key (input hidden): ")
+    return sys.stdin.read()
+
+
+def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
+    from app.runtime import keystore
+    from app.services.connections import connect, connect_demo
+
+    engine = _engine(settings)
+    store = keystore(settings)
+    if args.demo:
+        result = connect_demo(engine=engine, settings=settings, keystore=store)
+    else:
+        raw = _read_key()
+        result = connect(raw, engine=engine, settings=settings, keystore=store, label=args.name)
+        del raw
+    if args.json:
+        print(json.dumps({
+            "organization_id": result.organization_id,
+            "name": result.name,
+            "key_hint": result.key_hint,
+            "status": result.status,
+            "replaced": result.replaced,
+        }))  # fmt: skip
+        return 0
+    print(f"organization_id: {result.organization_id}")
+    print(f"name: {result.name}")
+    print(f"key: {result.key_hint} (stored encrypted)")
+    if result.replaced:
+        print("This organization was already connected: its key was replaced.")
+    print(
+        f"The backfill of the last {settings.backfill_months} months is scheduled: a running "
+        "worker (finops serve / finops worker) starts it within seconds, or run `finops sync`."
+    )
+    return 0
+
+
+def cmd_orgs(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.organizations import list_organizations
+
+    orgs = list_organizations(_engine(settings))
+    if args.json:
+        print(json.dumps([o.as_json() for o in orgs], indent=2))
+        return 0
+    if not orgs:
+        print("No organizations connected. Run `finops connect` (or `finops connect --demo`).")
+        return 0
+    header = ("ORGANIZATION ID", "NAME", "KEY", "STATUS", "LAST SYNC (UTC)", "DATA")
+    lines = [header]
+    for o in orgs:
+        status = o.status
+        if o.status == "backfilling":
+            status += f" {o.backfill_progress:.0%}"
+        data = f"{o.data_start} .. {o.data_end}" if o.data_start else "-"
+        synced = o.last_synced_at.strftime("%Y-%m-%d %H:%M") if o.last_synced_at else "never"
+        lines.append((o.organization_id, o.name, o.key_hint, status, synced, data))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)))
+    for o in orgs:
+        if o.status_message:
+            print(f"\n{o.name}: {o.status_message}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from app.db import read_session
+    from app.models import Organization
+    from app.runtime import client_factory, keystore
+    from ingest.sync import SyncEngine
+
+    engine = _engine(settings)
+    with read_session(engine) as session:
+        query = select(Organization.id, Organization.organization_id).order_by(Organization.id)
+        if args.org:
+            query = query.where(Organization.organization_id == args.org)
+        targets = list(session.execute(query))
+    if args.org and not targets:
+        raise CliError(f"No connected organization has the id {args.org}. See `finops orgs`.")
+    if not targets:
+        print("No organizations connected. Run `finops connect` first.")
+        return 0
+    sync = SyncEngine(
+        engine=engine,
+        settings=settings,
+        keystore=keystore(settings),
+        client_factory=client_factory(settings),
+    )
+    failed = 0
+    for pk, _org_id in targets:
+        deadline = time.monotonic() + args.wait
+        result = sync.run(pk)
+        while (
+            result.outcome == "skipped" and result.organization_id and time.monotonic() < deadline
+        ):
+            time.sleep(1.0)  # a worker holds it; wait for its run to end, then run ours
+            result = sync.run(pk)
+        line = f"{result.organization_id}  {result.name}: {result.outcome}"
+        if result.outcome == "ok":
+            print(f"{line} ({result.pages} pages, {result.rows} rows)")
+        else:
+            failed += 1
+            print(f"{line}: {result.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.export import export_csv
+
+    if args.start and args.end and args.end <= args.start:
+        raise CliError("--end must be after --start (it is exclusive).")
+    engine = _engine(settings)
+    if args.org:
+        from app.services.organizations import find_organization
+
+        if find_organization(engine, args.org) is None:
+            raise CliError(f"No connected organization has the id {args.org}. See `finops orgs`.")
+    kwargs = {"engine": engine, "dataset": args.dataset, "organization_id": args.org,
+              "start": args.start, "end": args.end}  # fmt: skip
+    if not args.output or args.output == "-":
+        export_csv(out=sys.stdout, **kwargs)  # type: ignore[arg-type]
+        return 0
+    target = Path(args.output)
+    # Write beside the target and rename: a full disk never leaves a half-written export.
+    fd, tmp = tempfile.mkstemp(prefix=".finops-export-", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            count = export_csv(out=handle, **kwargs)  # type: ignore[arg-type]
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CliError(f"Could not write {target}: {exc.strerror}. Nothing was written.") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(f"Wrote {count} rows to {target}", file=sys.stderr)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.organizations import delete_organization
+
+    if not args.yes:
+        raise CliError(
+            f"This deletes organization {args.organization_id}: its stored key, its sync jobs and "
+            "all of its cost and usage data. Run again with --yes to confirm."
+        )
+    if not delete_organization(engine=_engine(settings), organization_id=args.organization_id):
+        raise CliError(f"No connected organization has the id {args.organization_id}.")
+    print(f"Deleted organization {args.organization_id}: key, jobs and data removed.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Connected organizations: their sync status for tables and `finops orgs`, and deletion."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+
+from app.db import read_session, write_session
+from app.models import (
+    ApiKey,
+    CostLine,
+    Organization,
+    SyncRun,
+    SyncState,
+    UsageBucket,
+    Workspace,
+)
+
+PROVIDER_LABELS = {"anthropic": "Anthropic", "anthropic_enterprise": "Anthropic (Analytics API)"}
+
+
+@dataclass
+class OrgSummary:
+    """What a person needs to know about one connection; never any key material but the hint."""
+
+    organization_id: str
+    name: str
+    label: str | None
+    provider: str
+    key_hint: str
+    status: str
+    status_message: str | None
+    backfill_progress: float
+    last_synced_at: datetime | None
+    next_run_at: datetime | None
+    data_start: date | None
+    data_end: date | None
+    cost_rows: int
+    usage_rows: int
+    is_demo: bool
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("last_synced_at", "next_run_at"):
+            value = data[name]
+            data[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+        for name in ("data_start", "data_end"):
+            data[name] = data[name].isoformat() if data[name] else None
+        data["provider_label"] = PROVIDER_LABELS.get(self.provider, self.provider)
+        return data
+
+
+def list_organizations(engine: Engine) -> list[OrgSummary]:
+    """Every connected organization with its status, data range and row counts."""
+    with read_session(engine) as session:
+        orgs = session.execute(select(Organization).order_by(Organization.created_at)).scalars()
+        cost = {
+            pk: (lo, hi, n)
+            for pk, lo, hi, n in session.execute(
+                select(
+                    CostLine.organization_pk,
+                    func.min(CostLine.date),
+                    func.max(CostLine.date),
+                    func.count(),
+                ).group_by(CostLine.organization_pk)
+            )
+        }
+        usage = {
+            pk: (lo, hi, n)
+            for pk, lo, hi, n in session.execute(
+                select(
+                    UsageBucket.organization_pk,
+                    func.min(UsageBucket.date),
+                    func.max(UsageBucket.date),
+                    func.count(),
+                ).group_by(UsageBucket.organization_pk)
+            )
+        }
+        summaries = []
+        for org in orgs:
+            c = cost.get(org.id, (None, None, 0))
+            u = usage.get(org.id, (None, None, 0))
+            starts = [d for d in (c[0], u[0]) if d is not None]
+            ends = [d for d in (c[1], u[1]) if d is not None]
+            summaries.append(
+                OrgSummary(
+                    organization_id=org.organization_id,
+                    name=org.display_name,
+                    label=org.label,
+                    provider=org.provider,
+                    key_hint=org.key_hint,
+                    status=org.status,
+                    status_message=org.status_message,
+                    backfill_progress=round(org.backfill_progress, 4),
+                    last_synced_at=org.last_synced_at,
+                    next_run_at=org.next_run_at,
+                    data_start=min(starts) if starts else None,
+                    data_end=max(ends) if ends else None,
+                    cost_rows=int(c[2]),
+                    usage_rows=int(u[2]),
+                    is_demo=org.is_demo,
+                )
+            )
+        return summaries
+
+
+def find_organization(engine: Engine, organization_id: str) -> Organization | None:
+    with read_session(engine) as session:
+        return session.execute(
+            select(Organization).where(Organization.organization_id == organization_id)
+        ).scalar_one_or_none()
+
+
+def delete_organization(*, engine: Engine, organization_id: str) -> bool:
+    """Remove the stored key, the sync state (so its jobs stop) and every row of its data.
+    Returns False when nothing was connected under that id (a second Delete is harmless)."""
+    with write_session(engine) as session:
+        pk = session.execute(
+            select(Organization.id).where(Organization.organization_id == organization_id)
+        ).scalar_one_or_none()
+        if pk is None:
+            return False
+        # Children first and explicitly: big tables go in one statement each, and the result
+        # does not depend on the database honouring ON DELETE CASCADE.
+        for table in (CostLine, UsageBucket, Workspace, ApiKey, SyncState, SyncRun):
+            session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
+        session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
+        return True

@@ -1,0 +1,7 @@
+"""`python -m ingest`: the worker process (same as `finops worker`)."""
+
+import sys
+
+from ingest.worker import main
+
+sys.exit(main())

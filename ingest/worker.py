@@ -1,0 +1,132 @@
+"""The worker: one APScheduler BlockingScheduler that runs due syncs. Never imported by Streamlit.
+
+A ``dispatch`` job looks at the database every few seconds (so a newly connected organization
+starts its backfill within seconds, not at the next interval) and queues one ``sync-<org>`` job
+per due organization. The database lease in ``SyncEngine`` keeps a second worker off the same
+organization.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from app.db import DatabaseError
+from app.keystore import MasterKeyError
+from app.redact import configure_logging
+from app.runtime import client_factory, get_engine, keystore
+from app.settings import Settings, get_settings
+from ingest.sync import SyncEngine
+
+log = logging.getLogger("ingest.worker")
+
+SYNC_THREADS = 4
+
+
+class Worker:
+    """Owns the scheduler, the stop flag and the set of organizations being synced."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.engine = SyncEngine(
+            engine=get_engine(settings),
+            settings=settings,
+            keystore=keystore(settings),
+            client_factory=client_factory(settings),
+            should_stop=self.stop_event.is_set,
+        )
+        self.executor = ThreadPoolExecutor(SYNC_THREADS)
+        self.scheduler = BlockingScheduler(
+            executors={"default": self.executor},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            timezone=UTC,
+        )
+        self._running: set[int] = set()
+        self._lock = threading.Lock()
+
+    def dispatch(self) -> None:
+        """Queue a sync for every due organization that is not already running here."""
+        try:
+            due = self.engine.due_organizations()
+        except Exception:
+            log.exception("Could not read due organizations; will try again")
+            return
+        for org_pk in due:
+            with self._lock:
+                if org_pk in self._running or self.stop_event.is_set():
+                    continue
+                self._running.add(org_pk)
+            self.scheduler.add_job(
+                self._sync,
+                "date",
+                id=f"sync-{org_pk}",
+                args=[org_pk],
+                replace_existing=True,
+                run_date=datetime.now(UTC),
+            )
+
+    def _sync(self, org_pk: int) -> None:
+        try:
+            result = self.engine.run(org_pk)
+            if result.outcome in ("ok", "stopped", "skipped"):
+                log.info(
+                    "%s: %s (%s pages, %s rows)",
+                    result.name,
+                    result.outcome,
+                    result.pages,
+                    result.rows,
+                )
+            else:
+                log.warning("%s: %s: %s", result.name, result.outcome, result.message)
+        finally:
+            with self._lock:
+                self._running.discard(org_pk)
+
+    def request_stop(self, *_args: object) -> None:
+        log.info("Stopping: finishing the page in progress")
+        self.stop_event.set()
+        self.scheduler.shutdown(wait=False)
+
+    def run(self) -> None:
+        self.scheduler.add_job(
+            self.dispatch,
+            "interval",
+            seconds=self.settings.dispatch_seconds,
+            id="dispatch",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+        log.info(
+            "Worker started (database %s, sync every %s min)",
+            self.engine.engine.url.render_as_string(hide_password=True),
+            self.settings.sync_interval_minutes,
+        )
+        self.scheduler.start()
+        # Started syncs notice the stop flag between pages; wait for them to commit and leave.
+        self.executor.shutdown(wait=True)
+        log.info("Worker stopped")
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        worker = Worker(settings)
+    except (DatabaseError, MasterKeyError) as exc:
+        log.error("%s", exc)
+        return 1
+
+    def _handle(signum: int, _frame: FrameType | None) -> None:
+        worker.request_stop()
+
+    signal.signal(signal.SIGTERM, _handle)
+    signal.signal(signal.SIGINT, _handle)
+    worker.run()
+    return 0

@@ -1,0 +1,189 @@
+"""The `finops` command end to end, over real HTTP to the simulator on loopback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.clock import months_back, today
+from app.settings import Settings
+from app.simulator import SimOrg, Simulator, serve_http
+from tests.utils.factories import truth_cost, truth_usage
+from tests.utils.processes import finops
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def http_sim(
+    sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Simulator]:
+    with serve_http(sim) as server:
+        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
+        yield sim
+
+
+def orgs_of(sim: Simulator) -> list[SimOrg]:
+    return list(sim.orgs.values()) if isinstance(sim.orgs, dict) else list(sim.orgs)
+
+
+def csv_cost(text: str) -> dict[tuple[date, str | None, str | None], Decimal]:
+    totals: dict[tuple[date, str | None, str | None], Decimal] = defaultdict(Decimal)
+    for row in csv.DictReader(io.StringIO(text)):
+        key = (date.fromisoformat(row["date"]), row["workspace_id"] or None, row["model"] or None)
+        totals[key] += Decimal(row["amount_usd"]) * 100
+    return dict(totals)
+
+
+def csv_usage(text: str) -> dict[tuple[date, str | None, str | None], tuple[int, ...]]:
+    names = ["uncached_input_tokens", "cache_creation_5m_input_tokens",
+             "cache_creation_1h_input_tokens", "cache_read_input_tokens", "output_tokens",
+             "web_search_requests"]  # fmt: skip
+    totals: dict[tuple[date, str | None, str | None], list[int]] = defaultdict(lambda: [0] * 6)
+    for row in csv.DictReader(io.StringIO(text)):
+        key = (date.fromisoformat(row["date"]), row["workspace_id"] or None, row["model"] or None)
+        for i, name in enumerate(names):
+            totals[key][i] += int(row[name])
+    return {k: tuple(v) for k, v in totals.items() if any(v)}
+
+
+def export(dataset: str, org_id: str) -> str:
+    result = finops("export", "--dataset", dataset, "--org", org_id)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_connect_sync_export_match_the_api(http_sim: Simulator, settings: Settings) -> None:
+    acme, globex = orgs_of(http_sim)
+    # One key from the environment, one from standard input (never argv).
+    first = finops("connect", "--name", "Acme (prod)", env={"FINOPS_ADMIN_KEY": acme.admin_key})
+    assert first.returncode == 0, first.stderr
+    assert f"organization_id: {acme.id}" in first.stdout
+    assert "sk-ant-admin01-…" in first.stdout
+    second = finops("connect", stdin=globex.admin_key + "\n")
+    assert second.returncode == 0, second.stderr
+    assert globex.name in second.stdout
+
+    listed = json.loads(finops("orgs", "--json").stdout)
+    assert {o["organization_id"]: o["status"] for o in listed} == {
+        acme.id: "backfilling",
+        globex.id: "backfilling",
+    }
+
+    synced = finops("sync")
+    assert synced.returncode == 0, synced.stderr
+    start = months_back(today(), settings.backfill_months)
+    end = today() + timedelta(days=1)
+    for org in (acme, globex):
+        cost_csv = export("cost", org.id)
+        header = cost_csv.splitlines()[0]
+        assert header == (
+            "date,organization_id,organization_name,workspace_id,workspace_name,description,"
+            "cost_type,model,token_type,service_tier,context_window,inference_geo,amount_usd,currency"
+        )
+        assert csv_cost(cost_csv) == truth_cost(http_sim, org.id, start, end)
+        assert csv_usage(export("usage", org.id)) == truth_usage(http_sim, org.id, start, end)
+
+    listed = json.loads(finops("orgs", "--json").stdout)
+    by_id = {o["organization_id"]: o for o in listed}
+    assert by_id[acme.id]["name"] == "Acme (prod)"
+    assert by_id[acme.id]["status"] == "healthy"
+    assert by_id[acme.id]["backfill_progress"] == 1.0
+    assert by_id[acme.id]["last_synced_at"].endswith("Z")
+    assert by_id[acme.id]["provider"] == "anthropic"
+
+    # A second sync changes nothing; a revision upstream is picked up by the next one.
+    before = export("cost", acme.id)
+    assert finops("sync").returncode == 0
+    assert export("cost", acme.id) == before
+    http_sim.revise(acme.id, days=2)
+    assert finops("sync", "--org", acme.id).returncode == 0
+    assert csv_cost(export("cost", acme.id)) == truth_cost(http_sim, acme.id, start, end)
+
+    # Delete needs --yes; afterwards the organization and its data are gone.
+    refused = finops("delete", acme.id)
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert finops("delete", acme.id, "--yes").returncode == 0
+    again = finops("delete", acme.id, "--yes")
+    assert again.returncode != 0 and "No connected organization" in again.stderr
+    assert [o["organization_id"] for o in json.loads(finops("orgs", "--json").stdout)] == [
+        globex.id
+    ]
+    assert export("cost", globex.id).count("\n") > 100
+    assert finops("export", "--dataset", "cost", "--org", acme.id).returncode != 0
+
+
+def test_export_date_range_is_end_exclusive(http_sim: Simulator) -> None:
+    org = orgs_of(http_sim)[0]
+    assert finops("connect", env={"FINOPS_ADMIN_KEY": org.admin_key}).returncode == 0
+    assert finops("sync").returncode == 0
+    start, end = today() - timedelta(days=20), today() - timedelta(days=10)
+    out = finops(
+        "export", "--dataset", "cost", "--start", start.isoformat(), "--end", end.isoformat()
+    )
+    days = {row["date"] for row in csv.DictReader(io.StringIO(out.stdout))}
+    assert days and min(days) >= start.isoformat() and max(days) < end.isoformat()
+    assert max(days) == (end - timedelta(days=1)).isoformat() or len(days) < 10
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("sk-ant-api03-" + "R" * 93 + "AA", "regular Claude API key"),
+        ("sk-ant-api01-" + "E" * 93 + "AA", "Claude Enterprise"),
+        ("not a key at all", "does not look like an Anthropic Admin API key"),
+        ("sk-ant-admin01-" + "Z" * 93 + "AA", "rejected the key"),  # right shape, unknown key
+    ],
+)
+def test_bad_keys_exit_non_zero_and_store_nothing(http_sim: Simulator, key: str, says: str) -> None:
+    result = finops("connect", env={"FINOPS_ADMIN_KEY": key})
+    assert result.returncode == 1
+    assert says in result.stderr
+    assert key[15:] not in result.stderr + result.stdout
+    assert json.loads(finops("orgs", "--json").stdout) == []
+
+
+def test_key_never_reaches_disk_logs_or_output(
+    http_sim: Simulator, settings: Settings, tmp_path: Path
+) -> None:
+    org = orgs_of(http_sim)[0]
+    outputs = []
+    for args in (("connect",), ("sync",), ("orgs",), ("orgs", "--json"),
+                 ("export", "--dataset", "cost")):  # fmt: skip
+        result = finops(*args, env={"FINOPS_ADMIN_KEY": org.admin_key})
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    http_sim.reject_key(org.id)
+    failed = finops("sync")
+    assert failed.returncode == 1 and "rejected the key" in failed.stderr
+    outputs.append(failed.stdout + failed.stderr)
+    secret = org.admin_key
+    fragments = [secret, secret[15:], secret[20:44], secret[-30:-4]]
+    for text in outputs:
+        for fragment in fragments:
+            assert fragment not in text
+    files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+    assert (
+        any(p.name.startswith("finops.db") for p in files)
+        or "postgres" in settings.resolved_database_url
+    )
+    for path in files:
+        blob = path.read_bytes()
+        for fragment in fragments:
+            assert fragment.encode() not in blob, f"key material found in {path.name}"
+
+
+def test_sync_with_nothing_connected_and_unknown_org(http_sim: Simulator) -> None:
+    empty = finops("sync")
+    assert empty.returncode == 0 and "No organizations connected" in empty.stdout
+    unknown = finops("sync", "--org", "nope")
+    assert unknown.returncode == 1 and "No connected organization" in unknown.stderr
+    assert json.loads(finops("orgs", "--json").stdout) == []

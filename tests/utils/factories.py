@@ -1,0 +1,135 @@
+"""Helpers that connect simulator organizations and read back what the product stored."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+
+from app.anthropic.client import AdminClient
+from app.db import read_session
+from app.keystore import KeyStore
+from app.models import CostLine, Organization, UsageBucket
+from app.runtime import ClientFactory
+from app.services.connections import Connection, connect
+from app.settings import Settings
+from app.simulator import SimOrg, Simulator
+from ingest.sync import SyncEngine
+
+TOKEN_COLUMNS = (
+    "uncached_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
+
+
+def sim_factory(sim: Simulator, settings: Settings, **client_kwargs: object) -> ClientFactory:
+    """Clients that talk to the simulator in-process and never really sleep between retries."""
+
+    def make(org: Organization, key: str) -> AdminClient:
+        return AdminClient(
+            key,
+            base_url=settings.anthropic_base_url,
+            transport=sim.transport(),
+            max_retries=settings.max_retries,
+            sleep=lambda _s: None,
+            **client_kwargs,  # type: ignore[arg-type]
+        )
+
+    return make
+
+
+def connect_org(
+    sim: Simulator, org: SimOrg, *, engine: Engine, settings: Settings, label: str | None = None
+) -> Connection:
+    return connect(
+        org.admin_key,
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        label=label,
+        transport=sim.transport(),
+    )
+
+
+def sync_engine(sim: Simulator, engine: Engine, settings: Settings) -> SyncEngine:
+    return SyncEngine(
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=sim_factory(sim, settings),
+    )
+
+
+def org_pk(engine: Engine, organization_id: str) -> int:
+    with read_session(engine) as session:
+        return int(
+            session.execute(
+                select(Organization.id).where(Organization.organization_id == organization_id)
+            ).scalar_one()
+        )
+
+
+def stored_cost(
+    engine: Engine, organization_id: str
+) -> dict[tuple[date, str | None, str | None], Decimal]:
+    """Cents per (day, workspace, model), summed in SQL as the dashboards will."""
+    pk = org_pk(engine, organization_id)
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(
+                CostLine.date,
+                CostLine.workspace_id,
+                CostLine.model,
+                func.sum(CostLine.amount_cents),
+            )
+            .where(CostLine.organization_pk == pk)
+            .group_by(CostLine.date, CostLine.workspace_id, CostLine.model)
+        )
+        return {(d, w, m): Decimal(total) for d, w, m, total in rows}
+
+
+def truth_cost(
+    sim: Simulator, organization_id: str, start: date, end: date
+) -> dict[tuple[date, str | None, str | None], Decimal]:
+    totals: dict[tuple[date, str | None, str | None], Decimal] = defaultdict(Decimal)
+    for row in sim.truth_cost(organization_id, start, end):
+        totals[(row.date, row.workspace_id, row.model)] += row.amount_cents
+    return dict(totals)
+
+
+def stored_usage(
+    engine: Engine, organization_id: str
+) -> dict[tuple[date, str | None, str | None], tuple[int, ...]]:
+    pk = org_pk(engine, organization_id)
+    with read_session(engine) as session:
+        columns = [func.sum(getattr(UsageBucket, c)) for c in TOKEN_COLUMNS]
+        rows = session.execute(
+            select(UsageBucket.date, UsageBucket.workspace_id, UsageBucket.model, *columns)
+            .where(UsageBucket.organization_pk == pk)
+            .group_by(UsageBucket.date, UsageBucket.workspace_id, UsageBucket.model)
+        )
+        return {(r[0], r[1], r[2]): tuple(int(v) for v in r[3:]) for r in rows}
+
+
+def truth_usage(
+    sim: Simulator, organization_id: str, start: date, end: date
+) -> dict[tuple[date, str | None, str | None], tuple[int, ...]]:
+    totals: dict[tuple[date, str | None, str | None], list[int]] = defaultdict(lambda: [0] * 6)
+    for row in sim.truth_usage(organization_id, start, end):
+        acc = totals[(row.date, row.workspace_id, row.model)]
+        for i, name in enumerate(TOKEN_COLUMNS):
+            acc[i] += getattr(row, name)
+    return {k: tuple(v) for k, v in totals.items() if any(v)}
+
+
+def row_counts(engine: Engine) -> tuple[int, int]:
+    with read_session(engine) as session:
+        cost = session.execute(select(func.count()).select_from(CostLine)).scalar_one()
+        usage = session.execute(select(func.count()).select_from(UsageBucket)).scalar_one()
+        return int(cost), int(usage)

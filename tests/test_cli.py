@@ -32,7 +32,7 @@ def http_sim(
 
 
 def orgs_of(sim: Simulator) -> list[SimOrg]:
-    return list(sim.orgs.values()) if isinstance(sim.orgs, dict) else list(sim.orgs)
+    return list(sim.orgs.values())
 
 
 def csv_cost(text: str) -> dict[tuple[date, str | None, str | None], Decimal]:

@@ -39,8 +39,7 @@ def window(days: int) -> tuple:
 
 
 def test_me_names_the_organization(sim: Simulator) -> None:
-    org = sim.orgs[0] if hasattr(sim, "orgs") else None
-    acme = org or sim.add_org(name="Acme Corp", seed=11)
+    acme = next(iter(sim.orgs.values()))
     with client_for(sim, acme.admin_key) as client:
         info = client.get_organization()
     assert (info.id, info.name) == (acme.id, acme.name)

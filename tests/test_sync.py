@@ -12,7 +12,7 @@ from app.db import read_session
 from app.models import CostLine, Organization, OrgStatus, SyncRun, UsageBucket, Workspace
 from app.services.organizations import delete_organization, list_organizations
 from app.settings import Settings
-from app.simulator import Simulator
+from app.simulator import SimOrg, Simulator
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -35,8 +35,8 @@ def backfilled(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
     return ids
 
 
-def sim_orgs(sim: Simulator) -> list:
-    return list(sim.orgs.values()) if isinstance(sim.orgs, dict) else list(sim.orgs)
+def sim_orgs(sim: Simulator) -> list[SimOrg]:
+    return list(sim.orgs.values())
 
 
 def backfill_range(engine: Engine, organization_id: str) -> tuple:
@@ -113,9 +113,10 @@ def test_401_marks_key_rejected_after_one_request_and_stops_jobs(
     assert summary.status == OrgStatus.KEY_REJECTED
     assert "rejected the key" in (summary.status_message or "")
     assert org_pk(engine, org.id) not in sync.due_organizations()
-    # Replacing the key brings it back.
-    sim_fixed = sim  # the simulator accepts a fresh key after rejection only if re-issued
-    assert sim_fixed is sim
+    # Its jobs stay stopped: another run makes no request at all until the key is replaced.
+    sim.reset_requests()
+    assert sync.run(org_pk(engine, org.id)).outcome == "key_rejected"
+    assert sim.requests == []
 
 
 def test_failing_sync_says_why_and_when_it_retries(
@@ -131,19 +132,12 @@ def test_failing_sync_says_why_and_when_it_retries(
     assert "HTTP 500" in (summary.status_message or "")
     assert "Next retry at" in (summary.status_message or "")
     assert summary.next_run_at is not None
-    # Usage was stored before cost failed; once the API recovers everything completes.
-    sim.inject("500", route="cost_report", count=0)
-    sim_clear(sim)
+    # Once the API recovers, the next run completes everything.
+    sim.clear_faults()
     result = sync_engine(sim, engine, settings).run(org_pk(engine, org.id))
     assert result.outcome == "ok"
     start, end = backfill_range(engine, org.id)
     assert stored_cost(engine, org.id) == truth_cost(sim, org.id, start, end)
-
-
-def sim_clear(sim: Simulator) -> None:
-    clear = getattr(sim, "clear_faults", None)
-    if clear:
-        clear()
 
 
 def test_resume_after_interruption_has_no_gaps_or_duplicates(
@@ -230,3 +224,19 @@ def test_backfill_months_setting_is_honoured(
     [summary] = list_organizations(engine)
     assert summary.data_start is not None
     assert (today() - summary.data_start).days <= 31
+
+
+def test_a_second_worker_does_not_run_an_organization_that_is_held(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    first, second = sync_engine(sim, engine, settings), sync_engine(sim, engine, settings)
+    assert first._acquire(pk)  # the first worker is mid-run (it holds the lease)
+    sim.reset_requests()
+    result = second.run(pk)
+    assert result.outcome == "skipped" and "Another worker" in (result.message or "")
+    assert sim.requests == []  # it did not touch the API either
+    first._release(pk)
+    assert second.run(pk).outcome == "ok"

@@ -93,7 +93,9 @@ def test_killed_worker_resumes_with_same_totals_and_no_duplicates(
         for r in http_sim.truth_usage(org.id, start, end)
     }
     assert usage_rows == len(grouped)
-    assert "Taking over the lease" in log.read_text()
+    text = log.read_text()
+    assert "Taking over the lease" in text
+    assert org.admin_key[15:] not in text and org.admin_key[-30:-4] not in text
 
 
 def progress_start(engine: Engine, organization_id: str):  # type: ignore[no-untyped-def]

@@ -45,3 +45,5 @@ def configure_logging(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO; URLs carry no key, but keep the worker's log readable.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler logs every run of the few-second dispatch job at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

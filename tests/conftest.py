@@ -46,7 +46,7 @@ def postgres_database() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on a SQLite file and on a real Postgres server."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'finops.db'}"
+        yield f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
         return
     url = request.getfixturevalue("postgres_database")
     engine = create_engine(url)

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def http_sim(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+def http_sim(
+    sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Simulator]:
     with serve_http(sim) as server:
         monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
         monkeypatch.setenv("FINOPS_DISPATCH_SECONDS", "0.3")

@@ -24,7 +24,14 @@ USAGE_GROUPS = {
     "speed", "account_id", "service_account_id",
 }  # fmt: skip
 COST_GROUPS = {"workspace_id", "description"}
-COST_DETAIL = ("cost_type", "model", "token_type", "service_tier", "context_window", "inference_geo")
+COST_DETAIL = (
+    "cost_type",
+    "model",
+    "token_type",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
 WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timedelta(minutes=1)}
 LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 ERROR_TYPES = {
@@ -86,7 +93,11 @@ class Api:
         try:
             org = self._authenticate(request)
             fault = self._take_fault(route)
-            if fault is not None and fault.kind not in ("truncated", "repeat_cursor", "missing_cursor"):
+            if fault is not None and fault.kind not in (
+                "truncated",
+                "repeat_cursor",
+                "missing_cursor",
+            ):
                 status = int(fault.kind)
                 headers = {}
                 if fault.retry_after is not None:
@@ -206,7 +217,9 @@ class Api:
             if end <= _parse_time(start_text, "starting_at"):
                 raise ApiError(400, "Invalid date range: ending date must be after starting date")
         else:
-            tomorrow = datetime.combine(self.world.today + timedelta(days=1), datetime.min.time(), UTC)
+            tomorrow = datetime.combine(
+                self.world.today + timedelta(days=1), datetime.min.time(), UTC
+            )
             end = min(tomorrow, start + limit * width)
         page = _one(params, "page", "")
         if page:
@@ -251,7 +264,9 @@ class Api:
             rows = self.world.usage(org.id, start.date()) if _is_day_start(start, end) else []
             merged: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
             for row in rows:
-                if any(values and getattr(row, name) not in values for name, values in filters.items()):
+                if any(
+                    values and getattr(row, name) not in values for name, values in filters.items()
+                ):
                     continue
                 acc = merged[tuple(getattr(row, g) for g in groups)]
                 for i, name in enumerate(_TOKEN_NAMES):
@@ -408,7 +423,9 @@ def _key_json(key: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _item_or_list(items: list[dict[str, Any]], rest: list[str], params: list[tuple[str, str]]) -> Any:
+def _item_or_list(
+    items: list[dict[str, Any]], rest: list[str], params: list[tuple[str, str]]
+) -> Any:
     items = sorted(items, key=lambda i: (i.get("created_at") or i.get("added_at") or "", i["id"]))
     if len(rest) == 2:
         for item in items:

@@ -212,7 +212,11 @@ class World:
             workspace_id = key.workspace_id if key else None
             model, _, geo_ok = rng.choice(MODELS)
             tier = rng.choices([t for t, _ in TIERS], weights=[w for _, w in TIERS])[0]
-            context = "200k-1M" if model.startswith("claude-sonnet-4-5") and rng.random() < 0.3 else "0-200k"
+            context = (
+                "200k-1M"
+                if model.startswith("claude-sonnet-4-5") and rng.random() < 0.3
+                else "0-200k"
+            )
             geo = rng.choice(["global", "global", "us"]) if geo_ok else "not_available"
             dims = (api_key_id, workspace_id, model, tier, context, geo)
             scale = rng.choice([1, 10, 100, 1000])
@@ -266,7 +270,8 @@ class World:
         result = [
             CostTruth(day, ws, desc, cost_type, model, token_type, tier, context, geo,
                       cents.quantize(CENTS_QUANTUM, rounding=ROUND_HALF_EVEN))
-            for (cost_type, ws, desc, model, token_type, tier, context, geo), cents in totals.items()
+            for (cost_type, ws, desc, model, token_type, tier, context, geo), cents
+            in totals.items()
         ]  # fmt: skip
         for ws, count in searches.items():
             if count:
@@ -277,9 +282,9 @@ class World:
         rng = random.Random(int(digest[:16], 16))
         if result and rng.random() < 0.4:
             ws = rng.choice([w.id for w in org.workspaces if w.archived_at is None] + [None])
-            cents = Decimal(rng.randint(5, 90_000)) / Decimal(1000)
+            cents = (Decimal(rng.randint(5, 90_000)) / Decimal(1000)).quantize(CENTS_QUANTUM)
             result.append(CostTruth(day, ws, "Code Execution Usage", "code_execution",
-                                    None, None, None, None, None, cents.quantize(CENTS_QUANTUM)))  # fmt: skip
+                                    None, None, None, None, None, cents))  # fmt: skip
         return result
 
 

@@ -1,0 +1,258 @@
+"""Aggregations behind the dashboards: summed in SQL by day and group, never row by row.
+
+Pages and exports share these functions, so a chart and its CSV always hold the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db import read_session
+from app.models import ApiKey, CostLine, Organization, UsageBucket, Workspace
+from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
+
+NONE_LABEL = "(none)"
+
+SPEND_GROUPS = {
+    "model": "Model",
+    "workspace": "Workspace",
+    "service_tier": "Service tier",
+    "token_type": "Token type",
+    "cost_type": "Cost type",
+    "organization": "Organization",
+    "description": "Description",
+}
+USAGE_GROUPS = {
+    "model": "Model",
+    "workspace": "Workspace",
+    "api_key": "API key",
+    "service_tier": "Service tier",
+    "organization": "Organization",
+}
+TOKEN_TYPES = {
+    "uncached_input_tokens": "Uncached input",
+    "cache_creation_5m_input_tokens": "Cache write (5m)",
+    "cache_creation_1h_input_tokens": "Cache write (1h)",
+    "cache_read_input_tokens": "Cache read",
+    "output_tokens": "Output",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the person chose; empty tuples mean "all". ``end`` is exclusive."""
+
+    start: date
+    end: date
+    organizations: tuple[str, ...] = ()
+    workspaces: tuple[str, ...] = ()  # "" stands for the default (null) workspace
+    models: tuple[str, ...] = ()
+    service_tiers: tuple[str, ...] = ()
+    cost_types: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
+    if not values:
+        return None
+    named = [v for v in values if v != ""]
+    clauses = []
+    if named:
+        clauses.append(column.in_(named))
+    if len(named) != len(values):
+        clauses.append(column.is_(None))
+    from sqlalchemy import or_
+
+    return or_(*clauses)
+
+
+def _where(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
+    clauses.append(_in(Organization.organization_id, f.organizations))
+    clauses.append(_in(model.workspace_id, f.workspaces))
+    clauses.append(_in(model.model, f.models))
+    clauses.append(_in(model.service_tier, f.service_tiers))
+    if cost:
+        clauses.append(_in(model.cost_type, f.cost_types))
+    return [c for c in clauses if c is not None]
+
+
+def spend_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
+    """(day, group label, cents) for every day and group with cost in the filters."""
+    column = _spend_column(group)
+    query = (
+        select(CostLine.date, column, Organization.id, func.sum(CostLine.amount_cents))
+        .join(Organization, Organization.id == CostLine.organization_pk)
+        .where(*_where(CostLine, f, cost=True))
+        .group_by(CostLine.date, column, Organization.id)
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+        labels = _labeler(session, group)
+    merged: dict[tuple[date, str], Decimal] = {}
+    for day, value, org_pk, cents in rows:
+        key = (day, labels(org_pk, value))
+        merged[key] = merged.get(key, Decimal(0)) + Decimal(cents or 0)
+    return [(d, g, c) for (d, g), c in sorted(merged.items())]
+
+
+def _spend_column(group: str) -> Any:
+    return {
+        "model": CostLine.model,
+        "workspace": CostLine.workspace_id,
+        "service_tier": CostLine.service_tier,
+        "token_type": CostLine.token_type,
+        "cost_type": CostLine.cost_type,
+        "organization": Organization.organization_id,
+        "description": CostLine.description,
+    }[group]
+
+
+def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, dict[str, int]]]:
+    """(day, group label, token sums by type incl. web search) for the usage charts."""
+    column = {
+        "model": UsageBucket.model,
+        "workspace": UsageBucket.workspace_id,
+        "api_key": UsageBucket.api_key_id,
+        "service_tier": UsageBucket.service_tier,
+        "organization": Organization.organization_id,
+        "token_type": None,
+    }[group]
+    names = [*TOKEN_TYPES, "web_search_requests"]
+    sums = [func.sum(getattr(UsageBucket, n)) for n in names]
+    group_cols = [UsageBucket.date, Organization.id] + ([column] if column is not None else [])
+    query = (
+        select(*group_cols, *sums)
+        .join(Organization, Organization.id == UsageBucket.organization_pk)
+        .where(*_where(UsageBucket, f, cost=False))
+        .group_by(*group_cols)
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+        labels = _labeler(session, group)
+    merged: dict[tuple[date, str], dict[str, int]] = {}
+    width = len(group_cols)
+    for row in rows:
+        day, org_pk = row[0], row[1]
+        label = labels(org_pk, row[2]) if column is not None else "All"
+        acc = merged.setdefault((day, label), dict.fromkeys(names, 0))
+        for name, value in zip(names, row[width:], strict=True):
+            acc[name] += int(value or 0)
+    return [(d, g, v) for (d, g), v in sorted(merged.items())]
+
+
+def _labeler(session: Any, group: str) -> Any:
+    """A function (org_pk, raw value) -> what a person reads for that group."""
+    orgs = {
+        pk: (label or name, org_id)
+        for pk, label, name, org_id in session.execute(
+            select(Organization.id, Organization.label, Organization.name,
+                   Organization.organization_id)
+        )
+    }  # fmt: skip
+    if group == "workspace":
+        names = {
+            (pk, ws): name
+            for pk, ws, name in session.execute(
+                select(Workspace.organization_pk, Workspace.workspace_id, Workspace.name)
+            )
+        }
+
+        def workspace(org_pk: int, value: str | None) -> str:
+            if value is None:
+                return DEFAULT_WORKSPACE
+            return names.get((org_pk, value), value)
+
+        return workspace
+    if group == "api_key":
+        keys = {
+            (pk, key): name
+            for pk, key, name in session.execute(
+                select(ApiKey.organization_pk, ApiKey.api_key_id, ApiKey.name)
+            )
+        }
+
+        def api_key(org_pk: int, value: str | None) -> str:
+            if value is None:
+                return CONSOLE_KEY
+            return keys.get((org_pk, value), value)
+
+        return api_key
+    if group == "organization":
+        by_id = {org_id: label for label, org_id in orgs.values()}
+        return lambda _pk, value: by_id.get(value, value)
+    return lambda _pk, value: NONE_LABEL if value is None else str(value)
+
+
+def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
+    """(value, label) choices for the filter widgets, from what is stored."""
+    with read_session(engine) as session:
+        orgs = [
+            (org_id, label or name)
+            for org_id, label, name in session.execute(
+                select(
+                    Organization.organization_id, Organization.label, Organization.name
+                ).order_by(Organization.name)
+            )
+        ]
+        ws_rows = session.execute(
+            select(CostLine.organization_pk, CostLine.workspace_id).distinct()
+        ).all()
+        ws_names = {
+            (pk, ws): name
+            for pk, ws, name in session.execute(
+                select(Workspace.organization_pk, Workspace.workspace_id, Workspace.name)
+            )
+        }
+        workspaces = sorted(
+            {("" if ws is None else ws,
+              DEFAULT_WORKSPACE if ws is None else ws_names.get((pk, ws), ws))
+             for pk, ws in ws_rows}, key=lambda t: t[1].lower()
+        )  # fmt: skip
+
+        def distinct(column: Any) -> list[tuple[str, str]]:
+            values = session.execute(select(column).distinct()).scalars().all()
+            return sorted((v, v) for v in values if v is not None)
+
+        models = sorted(
+            set(distinct(CostLine.model)) | set(distinct(UsageBucket.model)), key=lambda t: t[1]
+        )
+        tiers = sorted(
+            set(distinct(CostLine.service_tier)) | set(distinct(UsageBucket.service_tier))
+        )
+        return {
+            "organizations": orgs,
+            "workspaces": workspaces,
+            "models": models,
+            "service_tiers": tiers,
+            "cost_types": distinct(CostLine.cost_type),
+        }
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def total_cents(engine: Engine, f: Filters) -> Decimal:
+    query = (
+        select(func.sum(CostLine.amount_cents))
+        .join(Organization, Organization.id == CostLine.organization_pk)
+        .where(*_where(CostLine, f, cost=True))
+    )
+    with read_session(engine) as session:
+        value = session.execute(query).scalar_one()
+    return Decimal(value or 0)
+
+
+__all__ = ["and_", "Filters", "SPEND_GROUPS", "USAGE_GROUPS", "TOKEN_TYPES"]

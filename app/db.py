@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, list[str]] = {
-    # 2: ["ALTER TABLE organization ADD COLUMN ..."],
+    # 2: when the first backfill completed (the "data is ready" notice and email).
+    2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
 }
 
 

@@ -94,6 +94,7 @@ class Organization(SQLModel, table=True):
     backfill_progress: float = 0.0
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    backfill_completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     consecutive_failures: int = 0

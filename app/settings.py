@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
     log_level: str = "INFO"
+    # Optional email when a backfill completes ("your data is ready").
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = True
+    smtp_from: str = "finops@localhost"
+    notify_email: str | None = None  # comma-separated recipients
     streamlit_port: int = 8501
 
     @field_validator("anthropic_base_url")

@@ -46,6 +46,7 @@ from app.models import (
 from app.redact import redact
 from app.runtime import ClientFactory
 from app.settings import Settings
+from ingest.notify import send_ready_email
 
 log = logging.getLogger(__name__)
 
@@ -428,16 +429,23 @@ class SyncEngine:
 
     def _mark_healthy(self, org_pk: int) -> None:
         now = self.clock()
+        first_completion = False
         with write_session(self.engine) as session:
             org = session.get(Organization, org_pk)
             if org is None:
                 return
+            if org.backfill_completed_at is None:
+                org.backfill_completed_at = now
+                first_completion = True
+            name, organization_id = org.display_name, org.organization_id
             org.status = OrgStatus.HEALTHY
             org.status_message = None
             org.backfill_progress = 1.0
             org.last_synced_at = now
             org.consecutive_failures = 0
             org.next_run_at = now + timedelta(minutes=self.settings.sync_interval_minutes)
+        if first_completion:
+            send_ready_email(self.settings, name, organization_id)
 
     def _mark_key_rejected(self, org_pk: int, message: str) -> None:
         with write_session(self.engine) as session:

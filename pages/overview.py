@@ -1,37 +1,83 @@
-"""Overview: connected organizations and their sync status (the dashboards come next)."""
+"""Overview: headline spend, trend, top models and workspaces, freshness and problems."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
-from app.runtime import get_engine
-from app.services.organizations import PROVIDER_LABELS, list_organizations
-from app.settings import get_settings
+from app.clock import today as utc_today
+from app.services.queries import Filters, month_start
+from app.services.reports import spend_totals
+from app.ui import state
+from app.ui.banners import problem_banners, ready_notices
+from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.format import ago, md, money, status_label
+from app.ui.onboarding import backfill_progress, empty_state
 
-st.title("Anthropic FinOps")
-orgs = list_organizations(get_engine(get_settings()))
+orgs = state.organizations()
 if not orgs:
+    empty_state()
+    st.stop()
+
+st.title("Overview")
+problem_banners(orgs)
+ready_notices(orgs)
+backfill_progress([o for o in orgs if o.status == "backfilling"])
+
+db = state.database_key()
+today = utc_today()
+summary = state.spend_summary(db, today)
+cols = st.columns(4)
+cols[0].metric(
+    "Month to date",
+    money(summary.month_to_date),
+    help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of {summary.days_in_month}",
+)
+cols[1].metric(
+    "Projected month end",
+    money(summary.projection),
+    help="This month's average daily spend over its complete days, run to month end.",
+)
+cols[2].metric("Last month", money(summary.last_month))
+cols[3].metric(
+    "Today so far (UTC)",
+    money(summary.today),
+    help="Anthropic reports spend within minutes; today is still partial.",
+)
+
+trend = Filters(start=today - timedelta(days=29), end=today + timedelta(days=1))
+by_model = state.spend_over_time(db, trend, "model", "day")
+if by_model.empty:
     st.info(
-        "No organization is connected yet. Connect one from a terminal with "
-        "`finops connect` (it reads the Admin key from standard input), or "
-        "`finops connect --demo` to explore with demo data."
+        "No spend in the last 30 days yet. If a backfill is running, figures appear as it goes."
     )
 else:
-    st.dataframe(
-        [
-            {
-                "Organization": o.name,
-                "Organization id": o.organization_id,
-                "Provider": PROVIDER_LABELS.get(o.provider, o.provider),
-                "Key": o.key_hint,
-                "Status": o.status,
-                "Backfill": o.backfill_progress,
-                "Last sync (UTC)": o.last_synced_at,
-                "Data from": o.data_start,
-                "Data to": o.data_end,
-            }
-            for o in orgs
-        ],
-        hide_index=True,
-        column_config={"Backfill": st.column_config.ProgressColumn(min_value=0, max_value=1)},
+    chart_with_csv(
+        stacked_bars(by_model, value="amount_usd", group="Model", money=True,
+                     title="Daily spend, last 30 days, by model"),
+        by_model, file_name="spend-last-30-days-by-model.csv", key="trend",
+    )  # fmt: skip
+
+mtd = Filters(start=month_start(today), end=today + timedelta(days=1))
+left, right = st.columns(2)
+for column, group, label in ((left, "model", "Model"), (right, "workspace", "Workspace")):
+    with column:
+        totals = spend_totals(state.spend_over_time(db, mtd, group, "day"))
+        if totals.empty:
+            st.caption(f"No spend by {label.lower()} this month yet.")
+            continue
+        top = totals.head(8)
+        chart_with_csv(
+            totals_bars(top, value="amount_usd", group=label, money=True,
+                        title=f"Top {label.lower()}s, month to date"),
+            top, file_name=f"top-{group}s-month-to-date.csv", key=f"top_{group}",
+        )  # fmt: skip
+
+st.subheader("Data freshness")
+for org in orgs:
+    st.markdown(
+        f"**{md(org.name)}** · {status_label(org.status, org.backfill_progress)} · "
+        f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
+        f"{md(str(org.data_end or '—'))}"
     )

@@ -36,6 +36,7 @@ class OrgSummary:
     backfill_progress: float
     last_synced_at: datetime | None
     next_run_at: datetime | None
+    backfill_completed_at: datetime | None
     data_start: date | None
     data_end: date | None
     cost_rows: int
@@ -44,7 +45,7 @@ class OrgSummary:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("last_synced_at", "next_run_at"):
+        for name in ("last_synced_at", "next_run_at", "backfill_completed_at"):
             value = data[name]
             data[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
         for name in ("data_start", "data_end"):
@@ -97,6 +98,7 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
                     backfill_progress=round(org.backfill_progress, 4),
                     last_synced_at=org.last_synced_at,
                     next_run_at=org.next_run_at,
+                    backfill_completed_at=org.backfill_completed_at,
                     data_start=min(starts) if starts else None,
                     data_end=max(ends) if ends else None,
                     cost_rows=int(c[2]),

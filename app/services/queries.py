@@ -6,12 +6,12 @@ Pages and exports share these functions, so a chart and its CSV always hold the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
@@ -56,7 +56,6 @@ class Filters:
     models: tuple[str, ...] = ()
     service_tiers: tuple[str, ...] = ()
     cost_types: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
@@ -68,8 +67,6 @@ def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
         clauses.append(column.in_(named))
     if len(named) != len(values):
         clauses.append(column.is_(None))
-    from sqlalchemy import or_
-
     return or_(*clauses)
 
 
@@ -253,6 +250,3 @@ def total_cents(engine: Engine, f: Filters) -> Decimal:
     with read_session(engine) as session:
         value = session.execute(query).scalar_one()
     return Decimal(value or 0)
-
-
-__all__ = ["and_", "Filters", "SPEND_GROUPS", "USAGE_GROUPS", "TOKEN_TYPES"]

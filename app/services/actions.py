@@ -1,0 +1,24 @@
+"""Small admin actions the Organizations page offers besides connect and delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, update
+
+from app.clock import utcnow
+from app.db import write_session
+from app.models import Organization, OrgStatus
+
+
+def request_sync(*, engine: Engine, organization_id: str) -> bool:
+    """Make the organization due now; the worker starts it within seconds. False if unknown
+    or if its key was rejected (a new key is needed first)."""
+    with write_session(engine) as session:
+        changed = session.execute(
+            update(Organization)
+            .where(
+                Organization.organization_id == organization_id,
+                Organization.status != OrgStatus.KEY_REJECTED,
+            )
+            .values(next_run_at=utcnow())
+        ).rowcount
+    return bool(changed)

@@ -1,0 +1,39 @@
+"""Status banners shared by the pages: rejected keys, failing syncs, backfills, data ready."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from app.clock import utcnow
+from app.services.organizations import OrgSummary
+from app.ui.format import md
+
+
+def problem_banners(orgs: list[OrgSummary]) -> None:
+    """A visible banner for every organization whose key was rejected or whose sync fails."""
+    for org in orgs:
+        if org.status == "key_rejected":
+            st.error(
+                f"**{md(org.name)}**: Anthropic rejected its key, so its data is not being "
+                f"updated. {md(org.status_message)} Replace the key on the Organizations page.",
+                icon=":material/key_off:",
+            )
+        elif org.status == "failing":
+            st.warning(
+                f"**{md(org.name)}**: the last sync failed. {md(org.status_message)}",
+                icon=":material/sync_problem:",
+            )
+
+
+def ready_notices(orgs: list[OrgSummary]) -> None:
+    """The in-app "data is ready" notice, for a day after a backfill completes."""
+    for org in orgs:
+        done = org.backfill_completed_at
+        if done and utcnow() - done < timedelta(days=1):
+            st.success(
+                f"**{md(org.name)}** is ready: {md(str(org.data_start))} to "
+                f"{md(str(org.data_end))} of usage and cost have been imported.",
+                icon=":material/task_alt:",
+            )

@@ -1,0 +1,68 @@
+"""Plotly charts and their CSV downloads. Floats appear only here, at the chart edge."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.services.reports import to_csv
+
+PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
+
+
+def _safe_labels(series: pd.Series) -> pd.Series:
+    # Plotly renders a few HTML tags inside labels; names from the API are plain text.
+    return series.map(lambda v: html.escape(str(v), quote=False))
+
+
+def stacked_bars(
+    frame: pd.DataFrame, *, value: str, group: str, money: bool, title: str
+) -> go.Figure:
+    plot = frame.copy()
+    plot[value] = plot[value].astype(float)
+    plot[group] = _safe_labels(plot[group])
+    fig = px.bar(plot, x="period", y=value, color=group, color_discrete_sequence=PALETTE)
+    fig.update_layout(
+        barmode="stack", title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
+        yaxis_title="USD" if money else "tokens", hovermode="x unified",
+    )  # fmt: skip
+    if money:
+        fig.update_yaxes(tickprefix="$", tickformat=",.2f")
+        fig.update_traces(hovertemplate="%{fullData.name}: $%{y:,.2f}<extra></extra>")
+    return fig
+
+
+def totals_bars(
+    frame: pd.DataFrame, *, value: str, group: str, money: bool, title: str
+) -> go.Figure:
+    plot = frame.head(20).iloc[::-1].copy()
+    plot[value] = plot[value].astype(float)
+    plot[group] = _safe_labels(plot[group])
+    fig = px.bar(plot, x=value, y=group, orientation="h", color_discrete_sequence=PALETTE[:1])
+    fig.update_layout(
+        title=title, height=max(220, 34 * len(plot) + 90), margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis_title="USD" if money else "tokens", yaxis_title=None,
+    )  # fmt: skip
+    if money:
+        fig.update_xaxes(tickprefix="$", tickformat=",.2f")
+        fig.update_traces(hovertemplate="%{y}: $%{x:,.2f}<extra></extra>")
+    return fig
+
+
+def chart_with_csv(fig: go.Figure, frame: pd.DataFrame, *, file_name: str, key: str) -> None:
+    """The chart, and a download of exactly the numbers it shows."""
+    st.plotly_chart(fig, key=f"chart_{key}", config={"displaylogo": False})
+    st.download_button(
+        "Download CSV",
+        data=to_csv(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"csv_{key}",
+        icon=":material/download:",
+        on_click="ignore",
+    )

@@ -1,0 +1,137 @@
+"""The filter bar: dates, organizations, workspaces, models, tiers, cost types, grouping.
+
+Every choice is mirrored in the URL query string, so a view can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import streamlit as st
+
+from app.clock import today as utc_today
+from app.services.queries import Filters, month_start
+from app.services.reports import GRAINS
+from app.ui import state
+
+PRESETS = {
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "mtd": "Month to date",
+    "last_month": "Last month",
+    "6m": "Last 6 months",
+    "custom": "Custom",
+}
+
+
+def preset_range(preset: str, today: date) -> tuple[date, date]:
+    """``[start, end)`` of a preset; today (partial) is included where the preset reaches it."""
+    tomorrow = today + timedelta(days=1)
+    if preset == "7d":
+        return today - timedelta(days=6), tomorrow
+    if preset == "mtd":
+        return month_start(today), tomorrow
+    if preset == "last_month":
+        first = month_start(today)
+        return month_start(first - timedelta(days=1)), first
+    if preset == "6m":
+        return today - timedelta(days=182), tomorrow
+    return today - timedelta(days=29), tomorrow
+
+
+@dataclass(frozen=True)
+class View:
+    filters: Filters
+    group: str
+    grain: str
+
+
+def _seed(key: str, param: str, default: object, *, many: bool = False,
+          allowed: Sequence[str] | None = None) -> None:  # fmt: skip
+    """Initialise a widget's state from the URL once per session."""
+    if key in st.session_state:
+        return
+    if many:
+        values = [v for v in st.query_params.get_all(param) if allowed is None or v in allowed]
+        st.session_state[key] = values
+        return
+    value = st.query_params.get(param)
+    st.session_state[key] = (
+        value if value is not None and (allowed is None or value in allowed) else default
+    )
+
+
+def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
+    """Render the filters in the sidebar and return what they select."""
+    opts = state.options(state.database_key())
+    today = utc_today()
+    k = f"{page}_"
+    labels = {kind: dict(values) for kind, values in opts.items()}
+    _seed(k + "preset", "range", "30d", allowed=list(PRESETS))
+    _seed(k + "group", "group", next(iter(groups)), allowed=list(groups))
+    _seed(k + "grain", "grain", "day", allowed=list(GRAINS))
+    for kind in ("organizations", "workspaces", "models", "service_tiers", "cost_types"):
+        _seed(k + kind, kind, [], many=True, allowed=list(labels[kind]))
+
+    with st.sidebar:
+        st.subheader("Filters")
+        preset = st.selectbox(
+            "Date range", list(PRESETS), format_func=PRESETS.get, key=k + "preset"
+        )
+        start, end = preset_range(preset, today)
+        if preset == "custom":
+            _seed(k + "dates", "dates", None)
+            from_url = st.query_params.get("from"), st.query_params.get("to")
+            if st.session_state.get(k + "dates") is None:
+                try:
+                    st.session_state[k + "dates"] = (
+                        date.fromisoformat(from_url[0]), date.fromisoformat(from_url[1])
+                    ) if all(from_url) else (start, today)  # fmt: skip
+                except ValueError:
+                    st.session_state[k + "dates"] = (start, today)
+            picked = st.date_input("From – to (inclusive)", key=k + "dates", max_value=today)
+            if isinstance(picked, tuple) and len(picked) == 2:
+                start, end = picked[0], picked[1] + timedelta(days=1)
+        chosen = {}
+        for kind, title in (("organizations", "Organizations"), ("workspaces", "Workspaces"),
+                            ("models", "Models"), ("service_tiers", "Service tiers")):  # fmt: skip
+            if kind == "organizations" and len(labels[kind]) < 2:
+                chosen[kind] = []
+                continue
+            chosen[kind] = st.multiselect(
+                title, list(labels[kind]), format_func=labels[kind].get, key=k + kind,
+                placeholder="All",
+            )  # fmt: skip
+        if cost_types:
+            chosen["cost_types"] = st.multiselect(
+                "Cost types", list(labels["cost_types"]), key=k + "cost_types", placeholder="All"
+            )
+        else:
+            chosen["cost_types"] = []
+        group = st.selectbox("Group by", list(groups), format_func=groups.get, key=k + "group")
+        grain = (
+            st.segmented_control(
+                "Granularity", list(GRAINS), format_func=GRAINS.get, key=k + "grain"
+            )
+            or "day"
+        )
+
+    params: dict[str, str | list[str]] = {"range": preset, "group": group, "grain": grain}
+    if preset == "custom":
+        params["from"], params["to"] = start.isoformat(), (end - timedelta(days=1)).isoformat()
+    for kind, values in chosen.items():
+        if values:
+            params[kind] = list(values)
+    st.query_params.from_dict(params)  # updates the address bar; does not rerun
+    filters = Filters(
+        start=start,
+        end=end,
+        organizations=tuple(chosen["organizations"]),
+        workspaces=tuple(chosen["workspaces"]),
+        models=tuple(chosen["models"]),
+        service_tiers=tuple(chosen["service_tiers"]),
+        cost_types=tuple(chosen["cost_types"]),
+    )
+    return View(filters, group, grain)

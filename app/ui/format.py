@@ -1,0 +1,52 @@
+"""Formatting for people: money, ages, and API text made safe for Markdown."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+
+from app.clock import utcnow
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
+
+
+def md(text: str | None) -> str:
+    """Names from the API are untrusted: escape them before they go into any Markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", text or "")
+
+
+def money(usd: Decimal | float, *, cents: bool = True) -> str:
+    value = Decimal(str(usd)) if not isinstance(usd, Decimal) else usd
+    if not cents and abs(value) >= 1000:
+        return f"${value:,.0f}"
+    return f"${value:,.2f}"
+
+
+def ago(moment: datetime | None) -> str:
+    """'updated 4 min ago' style ages."""
+    if moment is None:
+        return "never"
+    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+STATUS_LABELS = {
+    "backfilling": "⏳ Backfilling",
+    "healthy": "✅ Healthy",
+    "key_rejected": "⛔ Key rejected",
+    "failing": "⚠️ Failing",
+}
+
+
+def status_label(status: str, progress: float) -> str:
+    label = STATUS_LABELS.get(status, status)
+    if status == "backfilling":
+        label += f" {progress:.0%}"
+    return label

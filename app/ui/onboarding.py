@@ -1,0 +1,62 @@
+"""The empty state ("Connect +" / "Explore with demo data") and live backfill progress."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.runtime import keystore
+from app.services.connections import connect_demo
+from app.services.organizations import OrgSummary
+from app.ui import state
+from app.ui.format import md
+
+
+def _start_demo() -> None:
+    settings = state.settings()
+    connect_demo(engine=state.engine(), settings=settings, keystore=keystore(settings))
+    state.clear_caches()
+
+
+def empty_state() -> None:
+    st.title("Anthropic FinOps")
+    st.markdown(
+        "See where your Claude API money goes — by model, workspace, service tier, API key and "
+        "day — with totals that match Anthropic's bill to the cent."
+    )
+    with st.container(border=True):
+        st.subheader("No organization connected yet")
+        st.markdown(
+            "Connect a Claude Console organization with an **Admin API key**. Six months of "
+            "usage and cost history arrive in about a minute."
+        )
+        left, right, _ = st.columns([1, 1, 3])
+        if left.button("Connect +", type="primary", icon=":material/add_link:"):
+            st.switch_page("pages/connect.py")
+        right.button("Explore with demo data", on_click=_start_demo,
+                     help="Connects a simulated organization; no key or network needed.")  # fmt: skip
+
+
+def backfill_progress(backfilling: list[OrgSummary]) -> None:
+    """Live progress of running backfills (refreshes itself every two seconds)."""
+    if not backfilling:
+        return
+
+    @st.fragment(run_every=2)
+    def _live() -> None:
+        current = {o.organization_id: o for o in state.organizations()}
+        running = False
+        for org in backfilling:
+            now = current.get(org.organization_id)
+            if now is None:
+                continue
+            if now.status == "backfilling":
+                running = True
+                st.progress(
+                    now.backfill_progress,
+                    text=f"Importing six months of {md(now.name)}: {now.backfill_progress:.0%}",
+                )
+        if not running:
+            state.clear_caches()
+            st.rerun()  # the backfill finished: show the dashboards with full data
+
+    _live()

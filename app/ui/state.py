@@ -1,0 +1,60 @@
+"""The engine and cached reads for pages. Nothing here holds a decrypted key."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from app.runtime import get_engine
+from app.services import reports
+from app.services.organizations import OrgSummary, list_organizations
+from app.services.queries import Filters, filter_options
+from app.settings import Settings, get_settings
+
+READ_TTL = 60  # seconds; the worker refreshes data every few minutes at most
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def engine() -> Engine:
+    return get_engine(settings())
+
+
+def database_key() -> str:
+    """Part of every cache key, so two databases never share cached figures."""
+    return settings().resolved_database_url
+
+
+def organizations() -> list[OrgSummary]:
+    # Not cached: status and progress must be live.
+    return list_organizations(engine())
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def options(db: str) -> dict[str, list[tuple[str, str]]]:
+    return filter_options(engine())
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Adding up spend…")
+def spend_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
+    return reports.spend_over_time(engine(), f, group, grain)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Adding up tokens…")
+def usage_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
+    return reports.usage_over_time(engine(), f, group, grain)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def spend_summary(db: str, today: date) -> reports.SpendSummary:
+    return reports.spend_summary(engine(), today)
+
+
+def clear_caches() -> None:
+    """After connect, replace or delete: what is shown must change at once."""
+    st.cache_data.clear()

@@ -1,0 +1,111 @@
+"""Managed organizations: status, data range, and per-row actions (sync, replace key, delete)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.anthropic.errors import AnthropicError
+from app.anthropic.keys import KeyFormatError
+from app.runtime import keystore
+from app.services.actions import request_sync
+from app.services.connections import save_connection, test_admin_key
+from app.services.organizations import PROVIDER_LABELS, OrgSummary, delete_organization
+from app.ui import state
+from app.ui.format import ago, md, status_label
+
+ACTIONS = ["Sync now", "Replace key", "Delete organization"]
+
+
+def _delete(organization_id: str, name: str) -> None:
+    deleted = delete_organization(engine=state.engine(), organization_id=organization_id)
+    state.clear_caches()
+    st.session_state["orgs_notice"] = (
+        f"Deleted {name}: its key, sync jobs and data were removed."
+        if deleted else f"{name} was already deleted."
+    )  # fmt: skip
+
+
+@st.dialog("Delete organization")
+def confirm_delete(org: OrgSummary) -> None:
+    st.markdown(
+        f"Delete **{md(org.name)}** (organization id {md(org.organization_id)})?\n\n"
+        f"This removes its stored Admin key, stops its sync jobs, and deletes its "
+        f"{org.cost_rows:,} cost rows and {org.usage_rows:,} usage rows from this dashboard. "
+        "Nothing changes in Anthropic's Console. You can connect it again later."
+    )
+    cancel, delete, _ = st.columns([1, 1, 2])
+    if cancel.button("Cancel", key="delete_cancel"):
+        st.rerun()
+    if delete.button("Delete", type="primary", key="delete_confirm",
+                     on_click=_delete, args=(org.organization_id, org.name)):  # fmt: skip
+        st.rerun()
+
+
+@st.dialog("Replace key")
+def replace_key(org: OrgSummary) -> None:
+    st.markdown(f"Paste a new Admin API key for **{md(org.name)}**.")
+    key = st.text_input("New Admin API key", type="password", key="replace_key_value",
+                        placeholder="sk-ant-admin01-…")  # fmt: skip
+    if st.button("Test and replace", type="primary"):
+        settings = state.settings()
+        try:
+            info = test_admin_key(key, settings=settings)
+        except (KeyFormatError, AnthropicError) as exc:
+            st.error(md(str(exc)))
+            return
+        if info.id != org.organization_id:
+            st.error(
+                f"This key belongs to {md(info.name)} ({md(info.id)}), not to "
+                f"{md(org.name)}. Use “Connect new organization” to add it."
+            )
+            return
+        save_connection(engine=state.engine(), settings=settings, keystore=keystore(settings),
+                        raw_key=key, info=info)  # fmt: skip
+        st.session_state.pop("replace_key_value", None)
+        state.clear_caches()
+        st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
+        st.rerun()
+
+
+title, button = st.columns([4, 1], vertical_alignment="bottom")
+title.title("Organizations")
+if button.button("Connect new organization", type="primary", icon=":material/add:"):
+    st.switch_page("pages/connect.py")
+
+notice = st.session_state.pop("orgs_notice", None)
+if notice:
+    st.success(md(notice))
+
+orgs = state.organizations()
+if not orgs:
+    st.info("No organization is connected. Use “Connect new organization” to add one.")
+    st.stop()
+
+widths = [2.2, 2.6, 1.4, 1.8, 1.5, 1.3, 1.9, 1.2, 0.5]
+header = st.columns(widths)
+for column, text in zip(header, ["Name", "Organization id", "Provider", "Key", "Status",
+                                 "Last sync", "Data range", "Rows", ""], strict=True):  # fmt: skip
+    column.markdown(f"**{text}**")
+for org in orgs:
+    row = st.columns(widths, vertical_alignment="center")
+    row[0].text(org.name)
+    row[1].text(org.organization_id)
+    row[2].text(PROVIDER_LABELS.get(org.provider, org.provider))
+    row[3].text(org.key_hint)
+    row[4].text(status_label(org.status, org.backfill_progress))
+    row[5].text(ago(org.last_synced_at))
+    row[6].text(f"{org.data_start} → {org.data_end}" if org.data_start else "—")
+    row[7].text(f"{org.cost_rows + org.usage_rows:,}")
+    choice = row[8].menu_button("⋮", ACTIONS, key=f"actions_{org.organization_id}",
+                                help="Actions", type="tertiary")  # fmt: skip
+    if choice == "Sync now":
+        if request_sync(engine=state.engine(), organization_id=org.organization_id):
+            st.toast(f"Sync of {org.name} requested; the worker starts it within seconds.")
+        else:
+            st.toast(f"{org.name} needs a new key before it can sync.")
+    elif choice == "Replace key":
+        replace_key(org)
+    elif choice == "Delete organization":
+        confirm_delete(org)
+    if org.status_message and org.status in ("key_rejected", "failing"):
+        st.caption(md(f"{org.name}: {org.status_message}"))

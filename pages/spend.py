@@ -1,0 +1,67 @@
+"""Spend: billed cost over time and in total, grouped and filtered; CSV per chart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from app.services.queries import SPEND_GROUPS
+from app.services.reports import spend_totals
+from app.ui import state
+from app.ui.banners import problem_banners
+from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.filters import filter_bar
+from app.ui.format import money
+
+st.title("Spend")
+orgs = state.organizations()
+if not orgs:
+    st.info("Connect an organization first: its cost appears here.")
+    st.page_link("pages/connect.py", label="Connect an organization", icon=":material/add_link:")
+    st.stop()
+problem_banners(orgs)
+
+view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
+f = view.filters
+label = SPEND_GROUPS[view.group]
+over_time = state.spend_over_time(state.database_key(), f, view.group, view.grain)
+totals = spend_totals(over_time)
+total = sum(totals["amount_usd"], start=0) if not totals.empty else 0
+
+last_day = f.end - timedelta(days=1)
+st.metric(f"Total, {f.start:%b %d, %Y} – {last_day:%b %d, %Y}", money(total))
+if over_time.empty:
+    st.info("No spend matches these filters. Widen the date range or clear a filter.")
+    st.stop()
+
+stem = f"spend-by-{view.group}-{f.start}-to-{f.end}"
+chart_with_csv(
+    stacked_bars(over_time, value="amount_usd", group=label, money=True,
+                 title=f"Spend by {label.lower()} per {view.grain}"),
+    over_time, file_name=f"{stem}-per-{view.grain}.csv", key="over_time",
+)  # fmt: skip
+chart_with_csv(
+    totals_bars(totals, value="amount_usd", group=label, money=True,
+                title=f"Total spend by {label.lower()}"),
+    totals, file_name=f"{stem}-totals.csv", key="totals",
+)  # fmt: skip
+
+st.subheader("Table")
+table = totals.copy()
+table["share"] = [float(a / total) if total else 0.0 for a in table["amount_usd"]]
+table["amount_usd"] = table["amount_usd"].astype(float)
+st.dataframe(
+    table,
+    hide_index=True,
+    column_config={
+        "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
+        "share": st.column_config.ProgressColumn(
+            "Share", min_value=0, max_value=1, format="percent"
+        ),
+    },
+)
+st.caption(
+    "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
+    "in it; the null workspace is shown as “Default workspace”."
+)

@@ -81,7 +81,7 @@ if saved:
                             text=f"Importing the last six months: {now.backfill_progress:.0%}")  # fmt: skip
             elif now.status == "healthy":
                 st.progress(1.0, text="Six months of usage and cost are ready.")
-                st.page_link("pages/spend.py", label="Explore spend", icon=":material/payments:")
+                st.page_link("../pages/spend.py", label="Explore spend", icon=":material/payments:")
             else:
                 st.warning(md(now.status_message or "The first sync has not succeeded yet."))
 

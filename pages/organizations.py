@@ -14,6 +14,12 @@ from app.ui import state
 from app.ui.format import ago, md, status_label
 
 ACTIONS = ["Sync now", "Replace key", "Delete organization"]
+STATUS_BADGES = {
+    "healthy": ("green", ":material/check_circle:"),
+    "backfilling": ("blue", ":material/downloading:"),
+    "failing": ("orange", ":material/sync_problem:"),
+    "key_rejected": ("red", ":material/key_off:"),
+}
 
 
 def _delete(organization_id: str, name: str) -> None:
@@ -70,7 +76,7 @@ def replace_key(org: OrgSummary) -> None:
 title, button = st.columns([4, 1], vertical_alignment="bottom")
 title.title("Organizations")
 if button.button("Connect new organization", type="primary", icon=":material/add:"):
-    st.switch_page("pages/connect.py")
+    st.switch_page("../pages/connect.py")
 
 notice = st.session_state.pop("orgs_notice", None)
 if notice:
@@ -92,12 +98,13 @@ for org in orgs:
     row[1].text(org.organization_id)
     row[2].text(PROVIDER_LABELS.get(org.provider, org.provider))
     row[3].text(org.key_hint)
-    row[4].text(status_label(org.status, org.backfill_progress))
+    color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
+    row[4].badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)
     row[5].text(ago(org.last_synced_at))
     row[6].text(f"{org.data_start} → {org.data_end}" if org.data_start else "—")
     row[7].text(f"{org.cost_rows + org.usage_rows:,}")
     choice = row[8].menu_button("⋮", ACTIONS, key=f"actions_{org.organization_id}",
-                                help="Actions", type="tertiary")  # fmt: skip
+                                help="Sync now, replace key or delete", type="tertiary")  # fmt: skip
     if choice == "Sync now":
         if request_sync(engine=state.engine(), organization_id=org.organization_id):
             st.toast(f"Sync of {org.name} requested; the worker starts it within seconds.")

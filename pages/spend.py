@@ -18,7 +18,7 @@ st.title("Spend")
 orgs = state.organizations()
 if not orgs:
     st.info("Connect an organization first: its cost appears here.")
-    st.page_link("pages/connect.py", label="Connect an organization", icon=":material/add_link:")
+    st.page_link("../pages/connect.py", label="Connect an organization", icon=":material/add_link:")
     st.stop()
 problem_banners(orgs)
 

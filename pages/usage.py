@@ -16,7 +16,7 @@ st.title("Usage")
 orgs = state.organizations()
 if not orgs:
     st.info("Connect an organization first: its token usage appears here.")
-    st.page_link("pages/connect.py", label="Connect an organization", icon=":material/add_link:")
+    st.page_link("../pages/connect.py", label="Connect an organization", icon=":material/add_link:")
     st.stop()
 problem_banners(orgs)
 

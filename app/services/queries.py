@@ -19,6 +19,9 @@ from app.models import ApiKey, CostLine, Organization, UsageBucket, Workspace
 from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
 
 NONE_LABEL = "(none)"
+# Web search and code execution costs have no model, token type or tier: say so.
+NON_TOKEN = "Web search & code execution"
+NONE_LABELS = {"model": NON_TOKEN, "token_type": NON_TOKEN, "service_tier": NON_TOKEN}
 
 SPEND_GROUPS = {
     "model": "Model",
@@ -185,7 +188,8 @@ def _labeler(session: Any, group: str) -> Any:
     if group == "organization":
         by_id = {org_id: label for label, org_id in orgs.values()}
         return lambda _pk, value: by_id.get(value, value)
-    return lambda _pk, value: NONE_LABEL if value is None else str(value)
+    none = NONE_LABELS.get(group, NONE_LABEL)
+    return lambda _pk, value: none if value is None else str(value)
 
 
 def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:

@@ -38,10 +38,10 @@ def ago(moment: datetime | None) -> str:
 
 
 STATUS_LABELS = {
-    "backfilling": "⏳ Backfilling",
-    "healthy": "✅ Healthy",
-    "key_rejected": "⛔ Key rejected",
-    "failing": "⚠️ Failing",
+    "backfilling": "Backfilling",
+    "healthy": "Healthy",
+    "key_rejected": "Key rejected",
+    "failing": "Failing",
 }
 
 

@@ -1,0 +1,189 @@
+"""Every page through Streamlit's AppTest: empty, populated and error states."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+from streamlit.testing.v1 import AppTest
+
+from app.clock import today
+from app.db import write_session
+from app.models import Organization, OrgStatus
+from app.settings import Settings
+from app.simulator import Simulator, serve_http
+from app.ui.format import money
+from tests.utils.factories import connect_org, org_pk, sync_engine
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    yield at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [
+        w.value for w in at.warning] + [s.value for s in at.success] + [i.value for i in at.info]
+    parts += [t.value for t in at.title] + [c.value for c in at.caption]
+    parts += [h.value for h in at.subheader] + [h.value for h in at.header]
+    return "\n".join(str(p) for p in parts)
+
+
+def synced(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
+    ids = []
+    for org in sim.orgs.values():
+        connect_org(sim, org, engine=engine, settings=settings)
+        assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
+        ids.append(org.id)
+    return ids
+
+
+def test_empty_state_offers_connect_and_demo(app: AppTest) -> None:
+    app.run()
+    assert not app.exception
+    assert "No organization connected yet" in texts(app)
+    labels = [b.label for b in app.button]
+    assert "Connect +" in labels and "Explore with demo data" in labels
+
+
+def test_demo_button_connects_the_demo_org(app: AppTest, engine: Engine, settings: Settings) -> None:
+    app.run()
+    next(b for b in app.button if b.label == "Explore with demo data").click().run()
+    assert not app.exception
+    from app.services.organizations import list_organizations
+
+    [org] = list_organizations(engine)
+    assert org.is_demo and org.status == "backfilling"
+    assert any(p.text and "Demo Org" in p.text for p in app.get("progress"))
+
+
+def test_overview_shows_month_to_date_equal_to_the_data(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    ids = synced(sim, engine, settings)
+    app.run()
+    assert not app.exception
+    first = today().replace(day=1)
+    truth = sum(
+        (r.amount_cents for i in ids for r in sim.truth_cost(i, first, today() + timedelta(days=1))),
+        Decimal(0),
+    )
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Month to date"] == money(truth.scaleb(-2))
+    assert "updated just now" in texts(app)
+
+
+def test_rejected_key_shows_a_banner_not_an_empty_chart(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    ids = synced(sim, engine, settings)
+    with write_session(engine) as session:
+        session.execute(
+            update(Organization)
+            .where(Organization.organization_id == ids[0])
+            .values(status=OrgStatus.KEY_REJECTED, status_message="Anthropic rejected the key.")
+        )
+    app.run()
+    assert not app.exception
+    assert any("rejected its key" in e.value for e in app.error)
+
+
+def test_spend_page_total_matches_truth_and_filters_from_url(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    ids = synced(sim, engine, settings)
+    app.switch_page("../pages/spend.py").run()
+    assert not app.exception
+    start, end = today() - timedelta(days=29), today() + timedelta(days=1)
+    truth = sum((r.amount_cents for i in ids for r in sim.truth_cost(i, start, end)), Decimal(0))
+    [metric] = app.metric
+    assert metric.value == money(truth.scaleb(-2))
+    # Group by workspace: the null workspace reads "Default workspace".
+    app.selectbox(key="spend_group").select("workspace").run()
+    assert not app.exception
+    assert app.query_params["group"] == "workspace"
+    assert "Default workspace" in [str(v) for v in app.dataframe[0].value.iloc[:, 0]]
+
+
+def test_usage_page_renders_with_data(app: AppTest, sim: Simulator, engine: Engine, settings: Settings) -> None:
+    synced(sim, engine, settings)
+    app.switch_page("../pages/usage.py").run()
+    assert not app.exception
+    labels = [m.label for m in app.metric]
+    assert "Cache-read share of input" in labels
+
+
+def test_usage_and_spend_empty_states(app: AppTest) -> None:
+    for page in ("../pages/spend.py", "../pages/usage.py"):
+        app.switch_page(page).run()
+        assert not app.exception
+        assert "Connect an organization first" in texts(app)
+
+
+def test_organizations_lists_status_and_hint(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page("../pages/organizations.py").run()
+    assert not app.exception
+    shown = [t.value for t in app.text]
+    for org in sim.orgs.values():
+        assert org.name in shown and org.id in shown
+        assert org.admin_key not in shown
+    assert any(v.startswith("sk-ant-admin01-…") for v in shown)
+
+
+@pytest.fixture
+def http_sim(sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    with serve_http(sim) as server:
+        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
+        yield sim
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("sk-ant-api03-" + "R" * 95, "regular Claude API key"),
+        ("sk-ant-api01-" + "E" * 95, "Claude Enterprise"),
+        ("sk-ant-admin01-" + "Z" * 95, "rejected the key"),
+    ],
+)
+def test_wizard_explains_a_wrong_key_and_keeps_save_disabled(
+    app: AppTest, http_sim: Simulator, key: str, says: str
+) -> None:
+    app.switch_page("../pages/connect.py").run()
+    app.text_input(key="connect_key").input(key).run()
+    next(b for b in app.button if b.label == "Test connection").click().run()
+    assert not app.exception
+    assert any(says in e.value for e in app.error)
+    assert next(b for b in app.button if b.label == "Save").disabled
+
+
+def test_wizard_tests_saves_and_forgets_the_key(
+    app: AppTest, http_sim: Simulator, engine: Engine
+) -> None:
+    org = next(iter(http_sim.orgs.values()))
+    app.switch_page("../pages/connect.py").run()
+    app.text_input(key="connect_key").input(org.admin_key).run()
+    next(b for b in app.button if b.label == "Test connection").click().run()
+    assert any(org.name in s.value for s in app.success)
+    save = next(b for b in app.button if b.label == "Save")
+    assert not save.disabled
+    save.click().run()
+    assert not app.exception
+    from app.services.organizations import list_organizations
+
+    [stored] = list_organizations(engine)
+    assert stored.organization_id == org.id and stored.status == "backfilling"
+    # The key is gone from the session the moment it is stored.
+    state = app.session_state.to_dict()
+    assert "connect_key" in state  # the field exists, and it is empty
+    assert org.admin_key[15:] not in repr(state)
+    assert any("is connected" in s.value for s in app.success)

@@ -1,29 +1,52 @@
-"""The HTTP behaviour of the simulated Admin API: routes, auth, validation, paging, faults."""
+"""The HTTP behaviour of the simulated Admin API: routes, auth, validation, paging and faults.
+
+Follows reference §11. Choices where the real API is unconfirmed:
+
+- ``starting_at`` is ceiled to the bucket boundary; buckets are emitted while they end at or
+  before ``ending_at``; a range with no room for any bucket start is a 400, like the
+  "ending date must be after starting date" error seen for too-recent cost queries.
+- Without ``ending_at`` the range ends at min(tomorrow's UTC midnight, start + limit buckets).
+- Hourly and minute buckets: all of a day's usage happens in its first bucket (00:00), so the
+  sum over a day matches the daily report; the product only syncs daily buckets.
+- Page tokens are ``page_`` + base64(RFC 3339 start of the next bucket).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 import threading
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from app.simulator.world import SimOrg, World
+from app.simulator.world import (
+    USAGE_COUNTS,
+    CostTruth,
+    SimApiKey,
+    SimOrg,
+    SimWorkspace,
+    World,
+    _fmt,
+)
 
 BASE = "/v1/organizations"
-USAGE_GROUPS = {
+Params = list[tuple[str, str]]
+
+USAGE_GROUPS = (
     "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
     "speed", "account_id", "service_account_id",
-}  # fmt: skip
-COST_GROUPS = {"workspace_id", "description"}
+)  # fmt: skip
+COST_GROUPS = ("workspace_id", "description")
 COST_DETAIL = (
     "cost_type",
     "model",
@@ -32,18 +55,42 @@ COST_DETAIL = (
     "context_window",
     "inference_geo",
 )
+MAX_GROUP_BY = 5
+FAST_MODE_BETA = "fast-mode-2026-02-01"
 WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timedelta(minutes=1)}
-LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
+LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}  # (default, max) buckets per page
+USAGE_FILTERS = {
+    "api_key_ids[]": "api_key_id",
+    "workspace_ids[]": "workspace_id",
+    "models[]": "model",
+    "service_tiers[]": "service_tier",
+    "context_window[]": "context_window",  # singular in the legacy usage report
+    "inference_geos[]": "inference_geo",
+    "speeds[]": "speed",
+    "account_ids[]": "account_id",
+    "service_account_ids[]": "service_account_id",
+}
 ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
     404: "not_found_error", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
     503: "api_error", 504: "timeout_error", 529: "overloaded_error",
 }  # fmt: skip
-FAULT_KINDS = {"429", "500", "502", "503", "504", "529", "truncated", "repeat_cursor",
-               "missing_cursor"}  # fmt: skip
+STATUS_FAULTS = ("429", "500", "502", "503", "504", "529")
+BODY_FAULTS = ("truncated", "repeat_cursor", "missing_cursor")
+FAULT_ROUTES = (
+    "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report",
+)  # fmt: skip
+NOT_FOUND = "The requested resource could not be found."
+INVALID_RANGE = "Invalid date range: ending date must be after starting date"
+_LOOP_MARK = "|again"
+_EPOCH = datetime(
+    1970, 1, 1, tzinfo=UTC
+)  # marks a page token that leads back to itself (repeat_cursor fault)
 
 
 class ApiError(Exception):
+    """An error response: status, message, optional extra headers."""
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -51,9 +98,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecordedRequest:
-    """What the simulator saw of a request: never the key."""
+    """What the simulator saw of a request. The key is never recorded."""
 
     route: str
     method: str
@@ -70,74 +117,70 @@ class Fault:
     retry_after: float | str | None = None
 
 
-@dataclass
 class Api:
-    """Turns an httpx.Request into an httpx.Response against a ``World``."""
+    """Turns an ``httpx.Request`` into an ``httpx.Response`` against a ``World``."""
 
-    world: World
-    regular_key_status: int = 401
-    latency: float = 0.0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.regular_key_status = 401
+        self.latency = 0.0
+        self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
 
-    # --- entry point -----------------------------------------------------------------------
+    # --- entry point ---------------------------------------------------------------------------
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        if self.latency:
-            time.sleep(self.latency)
+        latency = self.latency
+        if latency > 0:
+            time.sleep(latency)  # outside any lock: concurrent requests overlap, as on a server
         path = request.url.path
-        params = list(request.url.params.multi_items())
-        route = _route_of(path)
+        params: Params = list(request.url.params.multi_items())
+        route, handler = self._resolve(request.method, path)
         org: SimOrg | None = None
+        request_id = "req_" + uuid.uuid4().hex[:24]
         try:
             org = self._authenticate(request)
             fault = self._take_fault(route)
-            if fault is not None and fault.kind not in (
-                "truncated",
-                "repeat_cursor",
-                "missing_cursor",
-            ):
-                status = int(fault.kind)
+            if fault is not None and fault.kind in STATUS_FAULTS:
                 headers = {}
                 if fault.retry_after is not None:
-                    ra = fault.retry_after
-                    headers["retry-after"] = ra if isinstance(ra, str) else f"{ra:g}"
-                raise ApiError(status, f"Simulated {status}.", headers)
-            body = self._dispatch(route, path, params, org, fault)
+                    value = fault.retry_after
+                    headers["retry-after"] = value if isinstance(value, str) else f"{value:g}"
+                raise ApiError(int(fault.kind), f"Simulated {fault.kind} response.", headers)
+            body = handler(org, path, params, request, fault.kind if fault else None)
             raw = json.dumps(body).encode()
             if fault is not None and fault.kind == "truncated":
-                raw = raw[: len(raw) // 2]
-            response = httpx.Response(200, content=raw, headers=self._headers(org))
+                raw = raw[: len(raw) // 2]  # a connection cut mid-body behind a 200
+            response = httpx.Response(200, content=raw, headers=_headers(request_id, org))
         except ApiError as exc:
             envelope = {
                 "type": "error",
-                "error": {"type": ERROR_TYPES.get(exc.status, "api_error"), "message": exc.message},
-                "request_id": _request_id(),
+                "error": {"type": _error_type(exc.status), "message": exc.message},
+                "request_id": request_id,
             }
-            response = httpx.Response(
-                exc.status, json=envelope, headers={**self._headers(org), **exc.headers}
-            )
+            headers = {**_headers(request_id, org), **exc.headers}
+            response = httpx.Response(exc.status, content=json.dumps(envelope), headers=headers)
         with self._lock:
             self.requests.append(
                 RecordedRequest(route, request.method, path, params, response.status_code)
             )
         return response
 
-    def _headers(self, org: SimOrg | None) -> dict[str, str]:
-        headers = {"request-id": _request_id(), "content-type": "application/json"}
-        if org is not None:
-            headers["anthropic-organization-id"] = org.id
-        return headers
-
     def inject(self, kind: str, route: str, count: int, retry_after: float | str | None) -> None:
-        if kind not in FAULT_KINDS:
+        if kind not in STATUS_FAULTS + BODY_FAULTS:
             raise ValueError(f"unknown fault kind {kind!r}")
+        if route not in FAULT_ROUTES:
+            raise ValueError(f"unknown route {route!r}; one of {', '.join(FAULT_ROUTES)}")
         with self._lock:
-            # A new injection for the same kind and route replaces the old one (count 0 clears).
+            # A new injection for the same kind and route replaces the old one; count 0 clears.
             self.faults = [f for f in self.faults if (f.kind, f.route) != (kind, route)]
             if count > 0:
                 self.faults.append(Fault(kind, route, count, retry_after))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
 
     def _take_fault(self, route: str) -> Fault | None:
         with self._lock:
@@ -147,320 +190,429 @@ class Api:
                     return fault
         return None
 
-    # --- auth ------------------------------------------------------------------------------
+    # --- auth ----------------------------------------------------------------------------------
 
     def _authenticate(self, request: httpx.Request) -> SimOrg:
-        key = request.headers.get("x-api-key", "")
+        # Messages never contain the key: a log of responses must not leak it.
+        key = request.headers.get("x-api-key", "").strip()
+        if not key:
+            raise ApiError(401, "x-api-key header is required")
         if key.startswith("sk-ant-api03-"):
-            raise ApiError(self.regular_key_status, "invalid x-api-key")
+            raise ApiError(
+                self.regular_key_status,
+                "invalid x-api-key: this endpoint requires an Admin API key",
+            )
         if key.startswith("sk-ant-api01-"):
-            raise ApiError(403, "This API key cannot access the Admin API.")
+            raise ApiError(403, "This API key does not have permission to use the Admin API.")
         org = next((o for o in self.world.orgs.values() if o.admin_key == key), None)
         if org is None or org.rejected:
             raise ApiError(401, "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             raise ApiError(400, "anthropic-version: header is required")
-        if request.method != "GET":
-            raise ApiError(405 if False else 400, "Only GET is simulated.")
         return org
 
-    # --- routing ---------------------------------------------------------------------------
+    # --- routing -------------------------------------------------------------------------------
 
-    def _dispatch(
-        self, route: str, path: str, params: list[tuple[str, str]], org: SimOrg, fault: Fault | None
+    def _resolve(self, method: str, path: str) -> tuple[str, Handler]:
+        for pattern, route, handler in _ROUTES:
+            if pattern.fullmatch(path):
+                if method != "GET":
+                    return route, _not_allowed
+                return route, getattr(self, handler)
+        return "unknown", _not_found
+
+    def _me(self, org: SimOrg, *_: Any) -> Any:
+        return {"id": org.id, "type": "organization", "name": org.name}
+
+    def _workspaces(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
+        items = [_workspace_json(w) for w in org.workspaces]
+        if _item_id(path, "workspaces"):
+            return _get(items, _item_id(path, "workspaces"))
+        if _one(params, "include_archived", "false").lower() not in ("1", "true"):
+            items = [i for i in items if i["archived_at"] is None]
+        return _list(items, params, fault)
+
+    def _api_keys(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
+        items = [_key_json(k) for k in org.api_keys]
+        if _item_id(path, "api_keys"):
+            return _get(items, _item_id(path, "api_keys"))
+        for name in ("status", "workspace_id", "created_by_user_id"):
+            wanted = _one(params, name, "")
+            field = "created_by" if name == "created_by_user_id" else name
+            if wanted:
+                items = [i for i in items if _plain(i[field]) == wanted]
+        return _list(items, params, fault)
+
+    def _users(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
+        if _item_id(path, "users"):
+            return _get(org.users, _item_id(path, "users"))
+        items = list(org.users)
+        if email := _one(params, "email", ""):
+            items = [u for u in items if u["email"] == email]
+        return _list(items, params, fault)
+
+    def _invites(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
+        if _item_id(path, "invites"):
+            raise ApiError(404, NOT_FOUND)
+        return _list([], params, fault)
+
+    # --- reports -------------------------------------------------------------------------------
+
+    def _usage(
+        self, org: SimOrg, _p: str, params: Params, request: httpx.Request, fault: str | None
     ) -> Any:
-        if route == "me":
-            return {"id": org.id, "type": "organization", "name": org.name}
-        if route == "usage_report":
-            return self._usage(org, params, fault)
-        if route == "cost_report":
-            return self._cost(org, params, fault)
-        rest = path[len(BASE) + 1 :].split("/")
-        if route == "workspaces":
-            include = _one(params, "include_archived", "false").lower() == "true"
-            items = [_workspace_json(w) for w in org.workspaces if include or w.archived_at is None]
-            return _item_or_list(items, rest, params)
-        if route == "api_keys":
-            items = [_key_json(k) for k in org.api_keys]
-            status = _one(params, "status", "")
-            if status:
-                items = [i for i in items if i["status"] == status]
-            return _item_or_list(items, rest, params)
-        if route == "users":
-            return _item_or_list(list(org.users), rest, params)
-        raise ApiError(404, "The requested resource could not be found.")
-
-    # --- reports ---------------------------------------------------------------------------
-
-    def _window(
-        self, params: list[tuple[str, str]], *, cost: bool
-    ) -> tuple[list[tuple[datetime, datetime]], datetime | None]:
-        """The buckets of this page and where the next page starts (None when done)."""
-        width_name = _one(params, "bucket_width", "1d")
-        if width_name not in WIDTHS or (cost and width_name != "1d"):
-            raise ApiError(400, f"bucket_width: invalid value {width_name!r}")
-        width = WIDTHS[width_name]
-        default_limit, max_limit = LIMITS[width_name]
-        try:
-            limit = int(_one(params, "limit", str(default_limit)))
-        except ValueError:
-            raise ApiError(400, "limit: must be an integer") from None
-        if not 1 <= limit <= max_limit:
-            raise ApiError(400, f"limit: must be between 1 and {max_limit}")
-        start_text = _one(params, "starting_at", "")
-        if not start_text:
-            raise ApiError(400, "starting_at: field required")
-        start = _ceil(_parse_time(start_text, "starting_at"), width)
-        end_text = _one(params, "ending_at", "")
-        if end_text:
-            end = _parse_time(end_text, "ending_at")
-            if end <= _parse_time(start_text, "starting_at"):
-                raise ApiError(400, "Invalid date range: ending date must be after starting date")
-        else:
-            tomorrow = datetime.combine(
-                self.world.today + timedelta(days=1), datetime.min.time(), UTC
-            )
-            end = min(tomorrow, start + limit * width)
-        page = _one(params, "page", "")
-        if page:
-            start = _decode_page(page)
-        buckets = []
-        cursor = start
-        while cursor + width <= end and len(buckets) < limit:
-            buckets.append((cursor, cursor + width))
-            cursor += width
-        return buckets, (cursor if cursor + width <= end else None)
-
-    def _page(
-        self, data: list[dict[str, Any]], next_start: datetime | None,
-        params: list[tuple[str, str]], fault: Fault | None,
-    ) -> dict[str, Any]:  # fmt: skip
-        next_page = _encode_page(next_start) if next_start else None
-        if fault is not None and fault.kind == "repeat_cursor":
-            incoming = _one(params, "page", "")
-            first = data[0]["starting_at"] if data else "1970-01-01T00:00:00Z"
-            return {"data": data, "has_more": True,
-                    "next_page": incoming or _encode_page(_parse_time(first, "page"))}  # fmt: skip
-        if fault is not None and fault.kind == "missing_cursor":
-            return {"data": data, "has_more": True, "next_page": None}
-        return {"data": data, "has_more": next_page is not None, "next_page": next_page}
-
-    def _usage(self, org: SimOrg, params: list[tuple[str, str]], fault: Fault | None) -> Any:
-        groups = [v for k, v in params if k == "group_by[]"]
-        _check_groups(groups, USAGE_GROUPS)
-        if "speed" in groups:
-            raise ApiError(400, "group_by[]: 'speed' requires the fast-mode beta header")
+        groups = _groups(params, USAGE_GROUPS)
+        beta = request.headers.get("anthropic-beta", "")
+        fast_mode = FAST_MODE_BETA in [b.strip() for b in beta.split(",")]
+        if not fast_mode and ("speed" in groups or _many(params, "speeds[]")):
+            raise ApiError(400, f"'speed' requires the anthropic-beta header {FAST_MODE_BETA}")
         filters = {
-            "api_key_id": _many(params, "api_key_ids[]"),
-            "workspace_id": _many(params, "workspace_ids[]"),
-            "model": _many(params, "models[]"),
-            "service_tier": _many(params, "service_tiers[]"),
-            "context_window": _many(params, "context_window[]"),
-            "inference_geo": _many(params, "inference_geos[]"),
+            dim: values for name, dim in USAGE_FILTERS.items() if (values := _many(params, name))
         }
         buckets, next_start = self._window(params, cost=False)
         data = []
         for start, end in buckets:
-            rows = self.world.usage(org.id, start.date()) if _is_day_start(start, end) else []
             merged: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
-            for row in rows:
-                if any(
-                    values and getattr(row, name) not in values for name, values in filters.items()
-                ):
+            # Finer buckets: a day's usage all lands in its first bucket (module docstring).
+            day_rows = self.world.usage(org.id, start.date()) if _starts_day(start) else []
+            for row in day_rows:
+                dims = _usage_dims(row)
+                if any(dims[d] not in allowed for d, allowed in filters.items()):
                     continue
-                acc = merged[tuple(getattr(row, g) for g in groups)]
-                for i, name in enumerate(_TOKEN_NAMES):
+                acc = merged[tuple(dims[g] for g in groups)]
+                for i, name in enumerate(USAGE_COUNTS):
                     acc[i] += getattr(row, name)
-            results = []
-            for key, counts in merged.items():
-                item: dict[str, Any] = {
-                    "uncached_input_tokens": counts[0],
-                    "cache_creation": {"ephemeral_1h_input_tokens": counts[2],
-                                       "ephemeral_5m_input_tokens": counts[1]},
-                    "cache_read_input_tokens": counts[3],
-                    "output_tokens": counts[4],
-                    "server_tool_use": {"web_search_requests": counts[5]},
-                }  # fmt: skip
-                for name in ("api_key_id", "workspace_id", "model", "service_tier",
-                             "context_window", "inference_geo", "account_id",
-                             "service_account_id"):  # fmt: skip
-                    item[name] = key[groups.index(name)] if name in groups else None
-                results.append(item)
+            results = [
+                _usage_json(groups, key, counts, fast_mode) for key, counts in merged.items()
+            ]
             data.append({"starting_at": _fmt(start), "ending_at": _fmt(end), "results": results})
-        return self._page(data, next_start, params, fault)
+        return _report_page(data, next_start, params, fault)
 
-    def _cost(self, org: SimOrg, params: list[tuple[str, str]], fault: Fault | None) -> Any:
-        groups = [v for k, v in params if k == "group_by[]"]
-        _check_groups(groups, COST_GROUPS)
+    def _cost(
+        self, org: SimOrg, _p: str, params: Params, _r: httpx.Request, fault: str | None
+    ) -> Any:
+        groups = _groups(params, COST_GROUPS)
         buckets, next_start = self._window(params, cost=True)
         data = []
         for start, end in buckets:
             merged: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
             for row in self.world.cost(org.id, start.date()):
-                key: tuple[Any, ...] = (row.workspace_id if "workspace_id" in groups else None,)
-                if "description" in groups:
-                    key += (row.description, *(getattr(row, n) for n in COST_DETAIL))
-                merged[key] += row.amount_cents
-            results = []
-            for key, cents in merged.items():
-                item: dict[str, Any] = {"amount": _amount(cents), "currency": "USD"}
-                item["workspace_id"] = key[0]
-                detail = key[1:] if "description" in groups else (None,) * 7
-                item["description"] = detail[0]
-                for name, value in zip(COST_DETAIL, detail[1:], strict=True):
-                    item[name] = value
-                if item["cost_type"] == "code_execution":
-                    item["container_hours"] = "0.25"  # an unknown field: must be tolerated
-                results.append(item)
+                merged[_cost_key(row, groups)] += row.amount_cents
+            results = [_cost_json(key, cents) for key, cents in merged.items()]
             data.append({"starting_at": _fmt(start), "ending_at": _fmt(end), "results": results})
-        return self._page(data, next_start, params, fault)
+        return _report_page(data, next_start, params, fault)
+
+    def _window(
+        self, params: Params, *, cost: bool
+    ) -> tuple[list[tuple[datetime, datetime]], datetime | None]:
+        """The buckets of this page and the start of the next page (None when done)."""
+        start_text = _one(params, "starting_at", "")
+        if not start_text:
+            raise ApiError(400, "starting_at: Field required")
+        requested_start = _parse_time(start_text, "starting_at")
+        width_name = _one(params, "bucket_width", "1d")
+        if width_name not in WIDTHS or (cost and width_name != "1d"):
+            allowed = "'1d'" if cost else "'1d', '1h' or '1m'"
+            raise ApiError(400, f"bucket_width: Input should be {allowed}")
+        width = WIDTHS[width_name]
+        default_limit, max_limit = LIMITS[width_name]
+        limit_text = _one(params, "limit", str(default_limit))
+        if not re.fullmatch(r"-?\d+", limit_text.strip()):
+            raise ApiError(400, "limit: Input should be a valid integer")
+        limit = int(limit_text)
+        if not 1 <= limit <= max_limit:
+            raise ApiError(400, f"limit: Input should be between 1 and {max_limit}")
+        start = _ceil(requested_start, width)
+        end_text = _one(params, "ending_at", "")
+        if end_text:
+            end = _parse_time(end_text, "ending_at")
+            if end <= requested_start or end <= start:
+                raise ApiError(400, INVALID_RANGE)
+        else:
+            tomorrow = datetime.combine(self.world.today, datetime.min.time(), UTC) + WIDTHS["1d"]
+            end = min(tomorrow, start + limit * width)
+        page = _one(params, "page", "")
+        if page:
+            start = _decode_page(page)[0]
+        return _buckets(start, end, width, limit)
 
 
-_TOKEN_NAMES = (
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-)
+Handler = Callable[[SimOrg, str, Params, httpx.Request, str | None], Any]
+
+_ROUTES = [
+    (re.compile(rf"{BASE}/me"), "me", "_me"),
+    (re.compile(rf"{BASE}/workspaces(/[^/]+)?"), "workspaces", "_workspaces"),
+    (re.compile(rf"{BASE}/api_keys(/[^/]+)?"), "api_keys", "_api_keys"),
+    (re.compile(rf"{BASE}/users(/[^/]+)?"), "users", "_users"),
+    (re.compile(rf"{BASE}/invites(/[^/]+)?"), "invites", "_invites"),
+    (re.compile(rf"{BASE}/usage_report/messages"), "usage_report", "_usage"),
+    (re.compile(rf"{BASE}/cost_report"), "cost_report", "_cost"),
+]
 
 
-def _route_of(path: str) -> str:
-    if not path.startswith(BASE + "/"):
-        return "unknown"
-    rest = path[len(BASE) + 1 :]
-    if rest == "me":
-        return "me"
-    if rest == "usage_report/messages":
-        return "usage_report"
-    if rest == "cost_report":
-        return "cost_report"
-    head = rest.split("/")[0]
-    return head if head in ("workspaces", "api_keys", "users") else "unknown"
+def _not_found(*_: Any) -> Any:
+    raise ApiError(404, NOT_FOUND)
 
 
-def _one(params: list[tuple[str, str]], name: str, default: str) -> str:
+def _not_allowed(*_: Any) -> Any:
+    # The product only reads; writes are not simulated.
+    raise ApiError(405, "Method not allowed: the simulator serves GET requests only.")
+
+
+def _error_type(status: int) -> str:
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def _headers(request_id: str, org: SimOrg | None) -> dict[str, str]:
+    headers = {"request-id": request_id, "content-type": "application/json"}
+    if org is not None:
+        headers["anthropic-organization-id"] = org.id
+    return headers
+
+
+# --- query parameters ----------------------------------------------------------------------------
+
+
+def _one(params: Params, name: str, default: str) -> str:
     values = [v for k, v in params if k == name]
     return values[-1] if values else default
 
 
-def _many(params: list[tuple[str, str]], name: str) -> set[str]:
+def _many(params: Params, name: str) -> set[str]:
     return {v for k, v in params if k == name}
 
 
-def _check_groups(groups: list[str], allowed: set[str]) -> None:
-    for group in groups:
-        if group not in allowed:
-            raise ApiError(400, f"group_by[]: invalid value {group!r}")
-    if len(groups) > 5:
+def _groups(params: Params, allowed: tuple[str, ...]) -> list[str]:
+    groups: list[str] = []
+    for value in (v for k, v in params if k == "group_by[]"):
+        if value not in allowed:
+            raise ApiError(400, f"group_by[]: Input should be {', '.join(map(repr, allowed))}")
+        if value not in groups:
+            groups.append(value)
+    if len(groups) > MAX_GROUP_BY:
         raise ApiError(400, "Cannot specify more than 5 group_by[] dimensions.")
+    return groups
 
 
 def _parse_time(text: str, name: str) -> datetime:
+    # RFC 3339 needs a date, a time and an offset; fromisoformat alone accepts bare dates.
+    if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", text):
+        raise ApiError(400, f"{name}: Input should be an RFC 3339 timestamp")
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
-        raise ApiError(400, f"{name}: invalid RFC 3339 timestamp") from None
-    if value.tzinfo is None:
-        raise ApiError(400, f"{name}: timestamp must include a timezone")
-    return value.astimezone(UTC)
+        raise ApiError(400, f"{name}: Input should be an RFC 3339 timestamp") from None
+
+
+# --- buckets and pages ---------------------------------------------------------------------------
 
 
 def _ceil(moment: datetime, width: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    steps = -((epoch - moment) // width)  # ceiling division
-    return epoch + steps * width
+    return _EPOCH + -((_EPOCH - moment) // width) * width
 
 
-def _is_day_start(start: datetime, end: datetime) -> bool:
-    # Finer buckets carry a day's whole usage in the day's first bucket (documented shortcut).
-    return start.hour == 0 and start.minute == 0
+def _buckets(
+    start: datetime, end: datetime, width: timedelta, limit: int
+) -> tuple[list[tuple[datetime, datetime]], datetime | None]:
+    buckets: list[tuple[datetime, datetime]] = []
+    cursor = start
+    while cursor + width <= end and len(buckets) < limit:
+        buckets.append((cursor, cursor + width))
+        cursor += width
+    return buckets, cursor if cursor + width <= end else None
 
 
-def _fmt(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _starts_day(moment: datetime) -> bool:
+    return moment.hour == 0 and moment.minute == 0
 
 
-def _encode_page(moment: datetime) -> str:
-    return "page_" + base64.b64encode(_fmt(moment).encode()).decode()
+def _encode_page(moment: datetime, *, loop: bool = False) -> str:
+    text = _fmt(moment) + (_LOOP_MARK if loop else "")
+    return "page_" + base64.b64encode(text.encode()).decode()
 
 
-def _decode_page(token: str) -> datetime:
+def _decode_page(token: str) -> tuple[datetime, bool]:
     try:
         if not token.startswith("page_"):
-            raise ValueError
+            raise ValueError(token)
         text = base64.b64decode(token[5:], validate=True).decode()
-        return _parse_time(text, "page")
+        loop = text.endswith(_LOOP_MARK)
+        moment = _parse_time(text.removesuffix(_LOOP_MARK), "page")
     except (ValueError, binascii.Error, UnicodeDecodeError, ApiError):
         raise ApiError(400, "page: invalid page token") from None
+    return moment, loop
 
 
-def _amount(cents: Decimal) -> str:
-    return format(cents.quantize(Decimal("0.000001")), "f")
+def _report_page(
+    data: list[dict[str, Any]], next_start: datetime | None, params: Params, fault: str | None
+) -> dict[str, Any]:
+    incoming = _one(params, "page", "")
+    if fault == "repeat_cursor" or (incoming and _decode_page(incoming)[1]):
+        if incoming:
+            return {"data": data, "has_more": True, "next_page": incoming}
+        # First page: a cursor that, when followed, hands itself back.
+        first = _parse_time(data[0]["starting_at"], "page") if data else _EPOCH
+        return {"data": data, "has_more": True, "next_page": _encode_page(first, loop=True)}
+    if fault == "missing_cursor":
+        return {"data": data, "has_more": True, "next_page": None}
+    next_page = _encode_page(next_start) if next_start is not None else None
+    return {"data": data, "has_more": next_page is not None, "next_page": next_page}
 
 
-def _request_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+# --- rows ----------------------------------------------------------------------------------------
 
 
-def _workspace_json(ws: Any) -> dict[str, Any]:
+def _usage_dims(row: Any) -> dict[str, str | None]:
     return {
-        "id": ws.id, "type": "workspace", "name": ws.name, "created_at": _fmt(ws.created_at),
-        "archived_at": _fmt(ws.archived_at) if ws.archived_at else None,
-        "display_color": "#6C5BB9",
-        "data_residency": {"workspace_geo": "us", "default_inference_geo": "global",
-                           "allowed_inference_geos": "unrestricted"},
-        "tags": {},
-    }  # fmt: skip
-
-
-def _key_json(key: Any) -> dict[str, Any]:
-    return {
-        "id": key.id, "type": "api_key", "name": key.name, "created_at": _fmt(key.created_at),
-        "created_by": None, "expires_at": None, "partial_key_hint": "sk-ant-api03-R2D...igAA",
-        "principal": None, "status": key.status, "workspace_id": key.workspace_id,
-    }  # fmt: skip
-
-
-def _item_or_list(
-    items: list[dict[str, Any]], rest: list[str], params: list[tuple[str, str]]
-) -> Any:
-    items = sorted(items, key=lambda i: (i.get("created_at") or i.get("added_at") or "", i["id"]))
-    if len(rest) == 2:
-        for item in items:
-            if item["id"] == rest[1]:
-                return item
-        raise ApiError(404, "The requested resource could not be found.")
-    try:
-        limit = int(_one(params, "limit", "20"))
-    except ValueError:
-        raise ApiError(400, "limit: must be an integer") from None
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "limit: must be between 1 and 1000")
-    after, before = _one(params, "after_id", ""), _one(params, "before_id", "")
-    ids = [i["id"] for i in items]
-    if after:
-        if after not in ids:
-            raise ApiError(400, "after_id: unknown id")
-        items = items[ids.index(after) + 1 :]
-        page = items[:limit]
-        has_more = len(items) > limit
-    elif before:
-        if before not in ids:
-            raise ApiError(400, "before_id: unknown id")
-        items = items[: ids.index(before)]
-        page = items[-limit:]
-        has_more = len(items) > limit
-    else:
-        page = items[:limit]
-        has_more = len(items) > limit
-    return {
-        "data": page,
-        "first_id": page[0]["id"] if page else None,
-        "last_id": page[-1]["id"] if page else None,
-        "has_more": has_more,
+        "api_key_id": row.api_key_id,
+        "workspace_id": row.workspace_id,
+        "model": row.model,
+        "service_tier": row.service_tier,
+        "context_window": row.context_window,
+        "inference_geo": row.inference_geo,
+        "speed": "standard",  # no simulated model has fast mode
+        "account_id": None,  # no OAuth or WIF traffic is simulated
+        "service_account_id": None,
     }
 
 
-__all__ = ["Api", "ApiError", "RecordedRequest", "date"]
+def _usage_json(
+    groups: list[str], key: tuple[Any, ...], counts: list[int], fast_mode: bool
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "uncached_input_tokens": counts[0],
+        "cache_creation": {
+            "ephemeral_1h_input_tokens": counts[2],
+            "ephemeral_5m_input_tokens": counts[1],
+        },
+        "cache_read_input_tokens": counts[3],
+        "output_tokens": counts[4],
+        "server_tool_use": {"web_search_requests": counts[5]},
+    }
+    for name in USAGE_GROUPS:
+        if name == "speed" and not fast_mode:
+            continue  # returned only with the fast-mode beta header
+        item[name] = key[groups.index(name)] if name in groups else None
+    if item.get("model") == "claude-nimbus-7-preview":
+        item["unknown_future_field"] = "tolerate me"  # clients must ignore unknown fields
+    return item
+
+
+def _cost_key(row: CostTruth, groups: list[str]) -> tuple[Any, ...]:
+    workspace = row.workspace_id if "workspace_id" in groups else None
+    if "description" not in groups:
+        return (workspace, None, *(None for _ in COST_DETAIL))
+    return (workspace, row.description, *(getattr(row, name) for name in COST_DETAIL))
+
+
+def _cost_json(key: tuple[Any, ...], cents: Decimal) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "amount": _amount(cents),
+        "currency": "USD",
+        "workspace_id": key[0],
+        "description": key[1],
+    }
+    item.update(zip(COST_DETAIL, key[2:], strict=True))
+    # Fields this client version does not know, as the API adds them over time.
+    if item["service_tier"] == "flex":
+        item["speed"] = "standard"
+    if item["cost_type"] == "code_execution":
+        item["unknown_future_field"] = "tolerate me"
+    return item
+
+
+def _amount(cents: Decimal) -> str:
+    """Cents as a decimal string with up to 6 decimals and no float on the way."""
+    text = format(cents.quantize(Decimal("0.000001")), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# --- directory objects ---------------------------------------------------------------------------
+
+
+def _workspace_json(ws: SimWorkspace) -> dict[str, Any]:
+    return {
+        "id": ws.id,
+        "type": "workspace",
+        "name": ws.name,
+        "created_at": _fmt(ws.created_at),
+        "archived_at": _fmt(ws.archived_at) if ws.archived_at else None,
+        "display_color": "#6C5BB9",
+        "data_residency": {
+            "workspace_geo": "us",
+            "default_inference_geo": "global",
+            "allowed_inference_geos": "unrestricted",
+        },
+        "external_key_id": None,
+        "tags": {},
+    }
+
+
+def _key_json(key: SimApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "type": "api_key",
+        "name": key.name,
+        "created_at": _fmt(key.created_at),
+        "created_by": {"id": key.created_by, "type": "user"},
+        "expires_at": None,
+        "partial_key_hint": key.hint,
+        "principal": {"id": key.created_by, "type": "user"},
+        "status": key.status,
+        "workspace_id": key.workspace_id,
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value["id"] if isinstance(value, dict) else value
+
+
+def _item_id(path: str, collection: str) -> str | None:
+    rest = path[len(f"{BASE}/{collection}") :]
+    return rest[1:] if rest.startswith("/") else None
+
+
+def _get(items: list[dict[str, Any]], item_id: str | None) -> dict[str, Any]:
+    for item in items:
+        if item["id"] == item_id:
+            return item
+    raise ApiError(404, NOT_FOUND)
+
+
+def _list(items: list[dict[str, Any]], params: Params, fault: str | None) -> dict[str, Any]:
+    """``after_id``/``before_id``/``limit`` paging over items sorted by creation time."""
+    items = sorted(items, key=lambda i: (i.get("created_at") or i.get("added_at") or "", i["id"]))
+    limit_text = _one(params, "limit", "20")
+    if not re.fullmatch(r"-?\d+", limit_text.strip()):
+        raise ApiError(400, "limit: Input should be a valid integer")
+    limit = int(limit_text)
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "limit: Input should be between 1 and 1000")
+    ids = [i["id"] for i in items]
+    after, before = _one(params, "after_id", ""), _one(params, "before_id", "")
+    if after and before:
+        raise ApiError(400, "Cannot specify both after_id and before_id.")
+    if after or before:
+        anchor = after or before
+        if anchor not in ids:
+            raise ApiError(400, f"{'after_id' if after else 'before_id'}: unknown id")
+        position = ids.index(anchor)
+        remaining = items[position + 1 :] if after else items[:position]
+        page = remaining[:limit] if after else remaining[-limit:]
+    else:
+        remaining = items
+        page = items[:limit]
+    body: dict[str, Any] = {
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(remaining) > limit,
+    }
+    if fault == "missing_cursor":
+        body.update(has_more=True, last_id=None)
+    elif fault == "repeat_cursor":
+        # The cursor passed in (or, on the first page, this page's own) comes back again.
+        body.update(has_more=True, last_id=after or body["last_id"])
+    return body

@@ -1,32 +1,73 @@
-"""Serve a simulator over real HTTP on loopback (a ThreadingHTTPServer in a daemon thread)."""
+"""Serve a simulator over real HTTP on loopback: a ThreadingHTTPServer in a daemon thread."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
     from app.simulator import Simulator
 
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
+class _Server(ThreadingHTTPServer):
+    """Tracks open connections so ``close`` also ends keep-alive ones: a closed simulator must
+    look down to a client holding pooled connections, not keep answering them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
 
 class SimServer:
-    """A running HTTP server for one simulator; use as a context manager or call ``close``."""
+    """A running HTTP server for one simulator; a context manager, or call ``close``."""
 
-    def __init__(self, sim: Simulator, host: str, port: int) -> None:
-        handler = _handler_for(sim)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self.base_url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), _handler_for(sim))
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self.base_url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"simulator-{self.port}", daemon=True
+        )
         self._thread.start()
+        self._closed = False
 
     def close(self) -> None:
+        """Stop accepting, drop open connections and release the port (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         self._server.shutdown()
+        with self._server.connections_lock:
+            open_connections = list(self._server.connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
         self._server.server_close()
+        self._thread.join(timeout=5)
 
     def __enter__(self) -> SimServer:
         return self
@@ -42,22 +83,31 @@ class SimServer:
 
 def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, as httpx clients pool connections
 
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
+            host = self.headers.get("host") or "127.0.0.1"
             request = httpx.Request(
-                self.command,
-                f"http://{self.headers.get('host', 'localhost')}{self.path}",
-                headers=list(self.headers.items()),
+                self.command, f"http://{host}{self.path}", headers=list(self.headers.items()),
                 content=body,
-            )
-            response = sim.handler(request)
-            content = response.read()
-            self.send_response(response.status_code)
-            for name, value in response.headers.items():
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+            )  # fmt: skip
+            try:
+                response = sim.handler(request)
+                status, headers, content = (
+                    response.status_code,
+                    list(response.headers.items()),
+                    response.read(),
+                )
+            except Exception:  # a simulator bug must show as a 500, not a dropped connection
+                status, headers = 500, [("content-type", "application/json")]
+                content = json.dumps(
+                    {"type": "error", "error": {"type": "api_error", "message": "Internal error"}}
+                ).encode()
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in _HOP_BY_HOP:
                     self.send_header(name, value)
             self.send_header("content-length", str(len(content)))
             self.end_headers()
@@ -65,14 +115,16 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
 
         do_GET = _serve
         do_POST = _serve
+        do_PUT = _serve
+        do_PATCH = _serve
         do_DELETE = _serve
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            return  # keep test output quiet; requests are recorded on the simulator
+            return  # quiet: requests are recorded on the simulator instead (without keys)
 
     return Handler
 
 
 def serve_http(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> SimServer:
-    """Start serving ``sim`` at ``host:port`` (0 picks a free port); see ``.base_url``."""
+    """Serve ``sim`` at ``host:port`` (0 picks a free port); the URL is ``.base_url``."""
     return SimServer(sim, host, port)

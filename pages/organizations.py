@@ -73,7 +73,7 @@ def replace_key(org: OrgSummary) -> None:
         st.rerun()
 
 
-title, button = st.columns([4, 1], vertical_alignment="bottom")
+title, button = st.columns([3, 1.3], vertical_alignment="bottom")
 title.title("Organizations")
 if button.button("Connect new organization", type="primary", icon=":material/add:"):
     st.switch_page("../pages/connect.py")
@@ -87,11 +87,12 @@ if not orgs:
     st.info("No organization is connected. Use “Connect new organization” to add one.")
     st.stop()
 
-widths = [2.2, 2.6, 1.4, 1.8, 1.5, 1.3, 1.9, 1.2, 0.5]
+widths = [2.0, 2.6, 1.3, 1.9, 1.6, 1.2, 1.9, 1.1, 0.9]
 header = st.columns(widths)
 for column, text in zip(header, ["Name", "Organization id", "Provider", "Key", "Status",
                                  "Last sync", "Data range", "Rows", ""], strict=True):  # fmt: skip
-    column.markdown(f"**{text}**")
+    if text:
+        column.markdown(f"**{text}**")
 for org in orgs:
     row = st.columns(widths, vertical_alignment="center")
     row[0].text(org.name)
@@ -103,8 +104,10 @@ for org in orgs:
     row[5].text(ago(org.last_synced_at))
     row[6].text(f"{org.data_start} → {org.data_end}" if org.data_start else "—")
     row[7].text(f"{org.cost_rows + org.usage_rows:,}")
-    choice = row[8].menu_button("⋮", ACTIONS, key=f"actions_{org.organization_id}",
-                                help="Sync now, replace key or delete", type="tertiary")  # fmt: skip
+    # The row's ⋮ menu (icon only, as in the Console): sync now, replace key, delete.
+    choice = row[8].menu_button("", ACTIONS, key=f"actions_{org.organization_id}",
+                                icon=":material/more_vert:", type="tertiary",
+                                help="Sync now, replace key or delete")  # fmt: skip
     if choice == "Sync now":
         if request_sync(engine=state.engine(), organization_id=org.organization_id):
             st.toast(f"Sync of {org.name} requested; the worker starts it within seconds.")

@@ -1,0 +1,187 @@
+"""End to end in headless Chromium, from a fresh database, as a new user would.
+
+`finops serve` runs the worker and Streamlit against the simulator over HTTP on loopback. The
+test connects through the wizard, waits for the backfill, checks the Spend total against the
+simulator's ground truth, downloads a chart's CSV, and deletes the organization through the ⋮
+menu. It saves a screenshot of each page under test-artifacts/screenshots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.clock import today
+from app.settings import Settings
+from app.simulator import Simulator, serve_http
+from app.ui.format import money
+from tests.utils.processes import FINOPS, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
+    ),
+]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The browser test runs once, on the default SQLite database."""
+    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Simulator]]:
+    port = free_port()
+    with serve_http(sim) as server:
+        env = {
+            **os.environ,
+            "FINOPS_ANTHROPIC_BASE_URL": server.base_url,
+            "FINOPS_STREAMLIT_PORT": str(port),
+            "FINOPS_DISPATCH_SECONDS": "0.5",
+        }
+        log = (tmp_path / "serve.log").open("wb")
+        proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://localhost:{port}"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            assert wait_for(healthy, timeout=60, interval=0.5), (tmp_path / "serve.log").read_text()
+            yield base, sim
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        yield context.new_page()
+        browser.close()
+
+
+def test_connect_explore_export_and_delete_in_a_browser(
+    served: tuple[str, Simulator], page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base, sim = served
+    org = next(iter(sim.orgs.values()))
+    expect.set_options(timeout=30_000)
+
+    # Empty state on a fresh database.
+    page.goto(base)
+    expect(page.get_by_text("No organization connected yet")).to_be_visible()
+    page.screenshot(path=SHOTS / "01-empty-state.png", full_page=True)
+
+    # The wizard: a wrong key first, then the right one.
+    page.get_by_role("button", name="Connect +").click()
+    expect(page.get_by_text("Where do I get an Admin API key?")).to_be_visible()
+    key_field = page.get_by_label("Admin API key")
+    key_field.fill("sk-ant-api03-" + "x" * 95)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text("This is a regular Claude API key")).to_be_visible()
+    expect(page.get_by_role("button", name="Save")).to_be_disabled()
+    page.screenshot(path=SHOTS / "02-wizard-wrong-key.png", full_page=True)
+
+    key_field.fill(org.admin_key)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text(f"Connected to {org.name}")).to_be_visible()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text(f"{org.name} is connected")).to_be_visible()
+    expect(page.get_by_text("Six months of usage and cost are ready.")).to_be_visible(timeout=90_000)
+    page.screenshot(path=SHOTS / "03-wizard-done.png", full_page=True)
+    assert org.admin_key not in page.content()
+
+    # Spend, last 30 days (the default), equals the simulator's ground truth.
+    page.get_by_role("link", name="Explore spend").click()
+    expect(page.get_by_role("heading", name="Spend")).to_be_visible()
+    start, end = today() - timedelta(days=29), today() + timedelta(days=1)
+    truth = sum((r.amount_cents for r in sim.truth_cost(org.id, start, end)), Decimal(0))
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(money(truth.scaleb(-2)))
+    page.screenshot(path=SHOTS / "04-spend.png", full_page=True)
+
+    # The first chart's CSV holds exactly the chart's numbers: they add up to the total.
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").first.click()
+    path = tmp_path / "chart.csv"
+    download_info.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert rows and set(rows[0]) == {"period", "Model", "amount_usd"}
+    assert sum((Decimal(r["amount_usd"]) for r in rows), Decimal(0)) == truth.scaleb(-2)
+
+    page.goto(base + "/usage")
+    expect(page.get_by_role("heading", name="Usage")).to_be_visible()
+    expect(page.get_by_text("Tokens by type per day")).to_be_visible()
+    page.screenshot(path=SHOTS / "05-usage.png", full_page=True)
+
+    page.goto(base)
+    expect(page.get_by_text("Month to date", exact=True)).to_be_visible()
+    page.screenshot(path=SHOTS / "06-overview.png", full_page=True)
+
+    # Delete through the row's ⋮ menu: Cancel changes nothing, Delete removes it.
+    page.goto(base + "/organizations")
+    expect(page.get_by_text(org.id, exact=True)).to_be_visible()
+    page.screenshot(path=SHOTS / "07-organizations.png", full_page=True)
+    page.locator(f".st-key-actions_{org.id} button").first.click()
+    page.get_by_text("Delete organization").last.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(org.name)).to_be_visible()
+    page.screenshot(path=SHOTS / "08-delete-dialog.png", full_page=True)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_text(org.id, exact=True)).to_be_visible()
+    page.locator(f".st-key-actions_{org.id} button").first.click()
+    page.get_by_text("Delete organization").last.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_text(f"Deleted {org.name}")).to_be_visible()
+    expect(page.get_by_text(org.id, exact=True)).to_have_count(0)
+    page.screenshot(path=SHOTS / "09-deleted.png", full_page=True)
+    page.goto(base)
+    expect(page.get_by_text("No organization connected yet")).to_be_visible()
+
+
+def test_chromium_is_debians() -> None:
+    assert shutil.which("chromium") == CHROMIUM

@@ -128,8 +128,10 @@ class Simulator:
         Kinds: "429", "500", "502", "503", "504", "529" (an error response, with
         ``retry-after`` when given), "truncated" (a 200 with half a JSON body),
         "repeat_cursor" (next_page comes back again) and "missing_cursor" (has_more without
-        next_page). Routes: "*", "me", "workspaces", "api_keys", "users", "invites",
-        "usage_report", "cost_report".
+        next_page). On list routes the cursor faults act on ``last_id`` instead. Routes: "*",
+        "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report".
+        A fault is spent by an authenticated request to a matching route, even if it has no
+        effect there (a cursor fault on ``me``).
         """
         self.api.inject(kind, route, count, retry_after)
 

@@ -226,16 +226,16 @@ class Api:
 
     def _workspaces(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
         items = [_workspace_json(w) for w in org.workspaces]
-        if _item_id(path, "workspaces"):
-            return _get(items, _item_id(path, "workspaces"))
+        if item_id := _item_id(path, "workspaces"):
+            return _get(items, item_id)
         if _one(params, "include_archived", "false").lower() not in ("1", "true"):
             items = [i for i in items if i["archived_at"] is None]
         return _list(items, params, fault)
 
     def _api_keys(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
         items = [_key_json(k) for k in org.api_keys]
-        if _item_id(path, "api_keys"):
-            return _get(items, _item_id(path, "api_keys"))
+        if item_id := _item_id(path, "api_keys"):
+            return _get(items, item_id)
         for name in ("status", "workspace_id", "created_by_user_id"):
             wanted = _one(params, name, "")
             field = "created_by" if name == "created_by_user_id" else name
@@ -244,8 +244,8 @@ class Api:
         return _list(items, params, fault)
 
     def _users(self, org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
-        if _item_id(path, "users"):
-            return _get(org.users, _item_id(path, "users"))
+        if item_id := _item_id(path, "users"):
+            return _get(org.users, item_id)
         items = list(org.users)
         if email := _one(params, "email", ""):
             items = [u for u in items if u["email"] == email]

@@ -1,0 +1,81 @@
+"""Storage: schema upgrades keep data, money stays exact, bad databases are explained."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, inspect, insert, select, text
+
+from app.clock import utcnow
+from app.db import SCHEMA_VERSION, DatabaseError, make_engine, migrate, read_session, write_session
+from app.models import CostLine, Organization
+
+
+def add_org(engine: Engine) -> int:
+    with write_session(engine) as session:
+        org = Organization(
+            organization_id="org-1", name="Acme", key_ciphertext="x", key_hint="sk-ant-admin01-…AbCd",
+            backfill_start=date(2026, 1, 1), created_at=utcnow(),
+        )  # fmt: skip
+        session.add(org)
+        session.flush()
+        assert org.id is not None
+        return org.id
+
+
+def test_fresh_database_is_at_the_latest_version(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION
+    assert migrate(engine) == SCHEMA_VERSION  # running it again changes nothing
+
+
+def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
+    pk = add_org(engine)
+    with write_session(engine) as session:
+        session.execute(insert(CostLine), [
+            {"organization_pk": pk, "date": date(2026, 3, d), "amount_cents": Decimal("1.5"),
+             "dims_key": f"k{d}"} for d in range(1, 11)
+        ])  # fmt: skip
+    # Turn the database back into what version 1 created.
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE organization DROP COLUMN backfill_completed_at"))
+        conn.execute(text("UPDATE schema_version SET version = 1"))
+    assert "backfill_completed_at" not in {c["name"] for c in inspect(engine).get_columns("organization")}
+    assert migrate(engine) == SCHEMA_VERSION
+    assert "backfill_completed_at" in {c["name"] for c in inspect(engine).get_columns("organization")}
+    with read_session(engine) as session:
+        assert session.execute(select(Organization.name)).scalar_one() == "Acme"
+        assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == Decimal("15")
+
+
+def test_newer_schema_is_refused_with_a_clear_message(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = 999"))
+    with pytest.raises(DatabaseError, match="newer than this program"):
+        migrate(engine)
+
+
+def test_amounts_are_exact_cents_and_sum_exactly(engine: Engine) -> None:
+    pk = add_org(engine)
+    amounts = [Decimal("123.456789"), Decimal("0.000001"), Decimal("99999999.999999"),
+               Decimal("-5.25"), Decimal("0.1"), Decimal("0.2")]  # fmt: skip
+    with write_session(engine) as session:
+        session.execute(insert(CostLine), [
+            {"organization_pk": pk, "date": date(2026, 3, 1), "amount_cents": a, "dims_key": str(i)}
+            for i, a in enumerate(amounts)
+        ])  # fmt: skip
+    with read_session(engine) as session:
+        stored = session.execute(select(CostLine.amount_cents).order_by(CostLine.id)).scalars().all()
+        total = session.execute(select(func.sum(CostLine.amount_cents))).scalar_one()
+    assert stored == amounts  # not 0.30000000000000004-style floats
+    assert total == sum(amounts, Decimal(0))
+    assert isinstance(total, Decimal)
+
+
+def test_unreachable_database_is_explained() -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(DatabaseError, match="Cannot open the database") as caught:
+        migrate(engine)
+    assert "FINOPS_DATABASE_URL" in str(caught.value)

@@ -77,7 +77,7 @@ def _demo_transport(day: date) -> httpx.BaseTransport:
     # One simulator per day: its data is generated lazily and cached inside it.
     from app.simulator import demo_simulator
 
-    return demo_simulator().transport()
+    return demo_simulator(day).transport()
 
 
 def keystore(settings: Settings) -> KeyStore:

@@ -77,8 +77,8 @@ if saved:
             if now is None:
                 return
             if now.status == "backfilling":
-                st.progress(now.backfill_progress,
-                            text=f"Importing the last six months: {now.backfill_progress:.0%}")  # fmt: skip
+                text = f"Importing the last six months: {now.backfill_progress:.0%}"
+                st.progress(now.backfill_progress, text=text)
             elif now.status == "healthy":
                 st.progress(1.0, text="Six months of usage and cost are ready.")
                 st.page_link("../pages/spend.py", label="Explore spend", icon=":material/payments:")

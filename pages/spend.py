@@ -9,18 +9,13 @@ import streamlit as st
 from app.services.queries import SPEND_GROUPS
 from app.services.reports import spend_totals
 from app.ui import state
-from app.ui.banners import problem_banners
+from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 from app.ui.format import money
 
 st.title("Spend")
-orgs = state.organizations()
-if not orgs:
-    st.info("Connect an organization first: its cost appears here.")
-    st.page_link("../pages/connect.py", label="Connect an organization", icon=":material/add_link:")
-    st.stop()
-problem_banners(orgs)
+require_organizations("cost")
 
 view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
 f = view.filters

@@ -8,17 +8,12 @@ import streamlit as st
 from app.services.queries import TOKEN_TYPES, USAGE_GROUPS
 from app.services.reports import tokens_by_type
 from app.ui import state
-from app.ui.banners import problem_banners
+from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 
 st.title("Usage")
-orgs = state.organizations()
-if not orgs:
-    st.info("Connect an organization first: its token usage appears here.")
-    st.page_link("../pages/connect.py", label="Connect an organization", icon=":material/add_link:")
-    st.stop()
-problem_banners(orgs)
+require_organizations("token usage")
 
 view = filter_bar(page="usage", groups=USAGE_GROUPS, cost_types=False)
 f = view.filters
@@ -34,8 +29,11 @@ cache_reads = int(over_time["cache_read_input_tokens"].sum())
 cols = st.columns(4)
 cols[0].metric("Tokens", f"{int(over_time[token_columns].to_numpy().sum()):,}")
 cols[1].metric("Output tokens", f"{int(over_time['output_tokens'].sum()):,}")
-cols[2].metric("Cache-read share of input", f"{(cache_reads / input_side if input_side else 0):.1%}",
-               help="Cache reads as a share of all input tokens (uncached, cache writes, reads).")  # fmt: skip
+cols[2].metric(
+    "Cache-read share of input",
+    f"{(cache_reads / input_side if input_side else 0):.1%}",
+    help="Cache reads as a share of all input tokens (uncached, cache writes, reads).",
+)
 cols[3].metric("Web search requests", f"{int(over_time['web_search_requests'].sum()):,}")
 
 stem = f"usage-{f.start}-to-{f.end}"

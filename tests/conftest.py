@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import make_engine, migrate
 from app.settings import Settings
-from app.simulator import Simulator
+from app.simulator import Simulator, serve_http
 
 POSTGRES_URL = os.environ.get("FINOPS_TEST_POSTGRES_URL")
 POSTGRES_REASON = (
@@ -95,3 +95,13 @@ def sim() -> Simulator:
     simulator.add_org(name="Acme Corp", seed=11)
     simulator.add_org(name="Globex", seed=22)
     return simulator
+
+
+@pytest.fixture
+def http_sim(
+    sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Simulator]:
+    """The simulator over real HTTP on loopback, and the product pointed at it."""
+    with serve_http(sim) as server:
+        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
+        yield sim

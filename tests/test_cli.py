@@ -6,7 +6,6 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,20 +16,11 @@ from sqlmodel import SQLModel
 
 from app.clock import months_back, today
 from app.settings import Settings
-from app.simulator import SimOrg, Simulator, serve_http
+from app.simulator import SimOrg, Simulator
 from tests.utils.factories import truth_cost, truth_usage
 from tests.utils.processes import finops
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def http_sim(
-    sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Simulator]:
-    with serve_http(sim) as server:
-        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
-        yield sim
 
 
 def orgs_of(sim: Simulator) -> list[SimOrg]:

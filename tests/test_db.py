@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, inspect, insert, select, text
+from sqlalchemy import Engine, func, insert, inspect, select, text
 
 from app.clock import utcnow
 from app.db import SCHEMA_VERSION, DatabaseError, make_engine, migrate, read_session, write_session
@@ -27,7 +27,9 @@ def add_org(engine: Engine) -> int:
 
 def test_fresh_database_is_at_the_latest_version(engine: Engine) -> None:
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION
+        assert (
+            conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION
+        )
     assert migrate(engine) == SCHEMA_VERSION  # running it again changes nothing
 
 
@@ -42,12 +44,18 @@ def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE organization DROP COLUMN backfill_completed_at"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
-    assert "backfill_completed_at" not in {c["name"] for c in inspect(engine).get_columns("organization")}
+    assert "backfill_completed_at" not in {
+        c["name"] for c in inspect(engine).get_columns("organization")
+    }
     assert migrate(engine) == SCHEMA_VERSION
-    assert "backfill_completed_at" in {c["name"] for c in inspect(engine).get_columns("organization")}
+    assert "backfill_completed_at" in {
+        c["name"] for c in inspect(engine).get_columns("organization")
+    }
     with read_session(engine) as session:
         assert session.execute(select(Organization.name)).scalar_one() == "Acme"
-        assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == Decimal("15")
+        assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == Decimal(
+            "15"
+        )
 
 
 def test_newer_schema_is_refused_with_a_clear_message(engine: Engine) -> None:
@@ -67,7 +75,9 @@ def test_amounts_are_exact_cents_and_sum_exactly(engine: Engine) -> None:
             for i, a in enumerate(amounts)
         ])  # fmt: skip
     with read_session(engine) as session:
-        stored = session.execute(select(CostLine.amount_cents).order_by(CostLine.id)).scalars().all()
+        stored = (
+            session.execute(select(CostLine.amount_cents).order_by(CostLine.id)).scalars().all()
+        )
         total = session.execute(select(func.sum(CostLine.amount_cents))).scalar_one()
     assert stored == amounts  # not 0.30000000000000004-style floats
     assert total == sum(amounts, Decimal(0))

@@ -4,7 +4,6 @@ with the same totals and no duplicate rows, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from app.clock import today
 from app.db import read_session
 from app.models import CostLine, Organization, UsageBucket
 from app.settings import Settings
-from app.simulator import Simulator, serve_http
+from app.simulator import Simulator
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -29,14 +28,9 @@ from tests.utils.processes import start_worker, wait_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def http_sim(
-    sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Simulator]:
-    with serve_http(sim) as server:
-        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
-        monkeypatch.setenv("FINOPS_DISPATCH_SECONDS", "0.3")
-        yield sim
+@pytest.fixture(autouse=True)
+def fast_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINOPS_DISPATCH_SECONDS", "0.3")
 
 
 def progress(engine: Engine, organization_id: str) -> tuple[str, float]:

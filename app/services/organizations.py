@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
+from sqlmodel import Session
 
 from app.db import read_session, write_session
 from app.models import (
@@ -58,28 +59,8 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
     """Every connected organization with its status, data range and row counts."""
     with read_session(engine) as session:
         orgs = session.execute(select(Organization).order_by(Organization.created_at)).scalars()
-        cost = {
-            pk: (lo, hi, n)
-            for pk, lo, hi, n in session.execute(
-                select(
-                    CostLine.organization_pk,
-                    func.min(CostLine.date),
-                    func.max(CostLine.date),
-                    func.count(),
-                ).group_by(CostLine.organization_pk)
-            )
-        }
-        usage = {
-            pk: (lo, hi, n)
-            for pk, lo, hi, n in session.execute(
-                select(
-                    UsageBucket.organization_pk,
-                    func.min(UsageBucket.date),
-                    func.max(UsageBucket.date),
-                    func.count(),
-                ).group_by(UsageBucket.organization_pk)
-            )
-        }
+        cost = _ranges(session, CostLine)
+        usage = _ranges(session, UsageBucket)
         summaries = []
         for org in orgs:
             c = cost.get(org.id, (None, None, 0))
@@ -107,6 +88,14 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
                 )
             )
         return summaries
+
+
+def _ranges(session: Session, table: Any) -> dict[int, tuple[date | None, date | None, int]]:
+    """First day, last day and row count of a data table, per organization."""
+    query = select(
+        table.organization_pk, func.min(table.date), func.max(table.date), func.count()
+    ).group_by(table.organization_pk)
+    return {pk: (lo, hi, n) for pk, lo, hi, n in session.execute(query)}
 
 
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:

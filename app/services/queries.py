@@ -150,43 +150,27 @@ def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str
 
 def _labeler(session: Any, group: str) -> Any:
     """A function (org_pk, raw value) -> what a person reads for that group."""
-    orgs = {
-        pk: (label or name, org_id)
-        for pk, label, name, org_id in session.execute(
-            select(Organization.id, Organization.label, Organization.name,
-                   Organization.organization_id)
-        )
-    }  # fmt: skip
-    if group == "workspace":
+    if group in ("workspace", "api_key"):
+        table: Any = Workspace if group == "workspace" else ApiKey
+        id_column = table.workspace_id if group == "workspace" else table.api_key_id
+        null_name = DEFAULT_WORKSPACE if group == "workspace" else CONSOLE_KEY
         names = {
-            (pk, ws): name
-            for pk, ws, name in session.execute(
-                select(Workspace.organization_pk, Workspace.workspace_id, Workspace.name)
+            (pk, item): name
+            for pk, item, name in session.execute(
+                select(table.organization_pk, id_column, table.name)
             )
         }
-
-        def workspace(org_pk: int, value: str | None) -> str:
-            if value is None:
-                return DEFAULT_WORKSPACE
-            return names.get((org_pk, value), value)
-
-        return workspace
-    if group == "api_key":
-        keys = {
-            (pk, key): name
-            for pk, key, name in session.execute(
-                select(ApiKey.organization_pk, ApiKey.api_key_id, ApiKey.name)
-            )
-        }
-
-        def api_key(org_pk: int, value: str | None) -> str:
-            if value is None:
-                return CONSOLE_KEY
-            return keys.get((org_pk, value), value)
-
-        return api_key
+        # Unknown ids (not in the directory) show as themselves rather than vanish.
+        return lambda org_pk, value: (
+            null_name if value is None else names.get((org_pk, value), value)
+        )
     if group == "organization":
-        by_id = {org_id: label for label, org_id in orgs.values()}
+        by_id = {
+            org_id: label or name
+            for org_id, label, name in session.execute(
+                select(Organization.organization_id, Organization.label, Organization.name)
+            )
+        }
         return lambda _pk, value: by_id.get(value, value)
     none = NONE_LABELS.get(group, NONE_LABEL)
     return lambda _pk, value: none if value is None else str(value)

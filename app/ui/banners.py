@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.clock import utcnow
 from app.services.organizations import OrgSummary
+from app.ui import state
 from app.ui.format import md
 
 
@@ -37,3 +38,16 @@ def ready_notices(orgs: list[OrgSummary]) -> None:
                 f"{md(str(org.data_end))} of usage and cost have been imported.",
                 icon=":material/task_alt:",
             )
+
+
+def require_organizations(what: str) -> list[OrgSummary]:
+    """The connected organizations, or an empty state pointing at the wizard (and stop)."""
+    orgs = state.organizations()
+    if not orgs:
+        st.info(f"Connect an organization first: its {what} appears here.")
+        st.page_link(
+            "../pages/connect.py", label="Connect an organization", icon=":material/add_link:"
+        )
+        st.stop()
+    problem_banners(orgs)
+    return orgs

@@ -45,9 +45,12 @@ def totals_bars(
     plot[group] = _safe_labels(plot[group])
     fig = px.bar(plot, x=value, y=group, orientation="h", color_discrete_sequence=PALETTE[:1])
     fig.update_layout(
-        title=title, height=max(220, 34 * len(plot) + 90), margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        xaxis_title="USD" if money else "tokens", yaxis_title=None,
-    )  # fmt: skip
+        title=title,
+        height=max(220, 34 * len(plot) + 90),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis_title="USD" if money else "tokens",
+        yaxis_title=None,
+    )
     if money:
         fig.update_xaxes(tickprefix="$", tickformat=",.2f")
         fig.update_traces(hovertemplate="%{y}: $%{x:,.2f}<extra></extra>")

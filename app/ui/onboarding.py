@@ -32,8 +32,11 @@ def empty_state() -> None:
         left, right, _ = st.columns([1, 1, 3])
         if left.button("Connect +", type="primary", icon=":material/add_link:"):
             st.switch_page("../pages/connect.py")
-        right.button("Explore with demo data", on_click=_start_demo,
-                     help="Connects a simulated organization; no key or network needed.")  # fmt: skip
+        right.button(
+            "Explore with demo data",
+            on_click=_start_demo,
+            help="Connects a simulated organization; no key or network needed.",
+        )
 
 
 def backfill_progress(backfilling: list[OrgSummary]) -> None:

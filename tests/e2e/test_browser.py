@@ -96,7 +96,9 @@ def page() -> Iterator[object]:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )  # fmt: skip
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, accept_downloads=True
+        )
         yield context.new_page()
         browser.close()
 
@@ -131,7 +133,9 @@ def test_connect_explore_export_and_delete_in_a_browser(
     expect(page.get_by_text(f"Connected to {org.name}")).to_be_visible()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text(f"{org.name} is connected")).to_be_visible()
-    expect(page.get_by_text("Six months of usage and cost are ready.")).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Six months of usage and cost are ready.")).to_be_visible(
+        timeout=90_000
+    )
     page.screenshot(path=SHOTS / "03-wizard-done.png", full_page=True)
     assert org.admin_key not in page.content()
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from sqlalchemy import Engine, update
 from streamlit.testing.v1 import AppTest
 
@@ -15,7 +16,7 @@ from app.clock import today
 from app.db import write_session
 from app.models import Organization, OrgStatus
 from app.settings import Settings
-from app.simulator import Simulator, serve_http
+from app.simulator import Simulator
 from app.ui.format import money
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
@@ -24,13 +25,20 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
+    # Cached figures live for the process; each test has a new database behind the same URL.
+    st.cache_data.clear()
     at = AppTest.from_file(MAIN, default_timeout=60)
     yield at
 
 
 def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [
-        w.value for w in at.warning] + [s.value for s in at.success] + [i.value for i in at.info]
+    parts = (
+        [m.value for m in at.markdown]
+        + [e.value for e in at.error]
+        + [w.value for w in at.warning]
+        + [s.value for s in at.success]
+        + [i.value for i in at.info]
+    )
     parts += [t.value for t in at.title] + [c.value for c in at.caption]
     parts += [h.value for h in at.subheader] + [h.value for h in at.header]
     return "\n".join(str(p) for p in parts)
@@ -53,7 +61,9 @@ def test_empty_state_offers_connect_and_demo(app: AppTest) -> None:
     assert "Connect +" in labels and "Explore with demo data" in labels
 
 
-def test_demo_button_connects_the_demo_org(app: AppTest, engine: Engine, settings: Settings) -> None:
+def test_demo_button_connects_the_demo_org(
+    app: AppTest, engine: Engine, settings: Settings
+) -> None:
     app.run()
     next(b for b in app.button if b.label == "Explore with demo data").click().run()
     assert not app.exception
@@ -72,7 +82,11 @@ def test_overview_shows_month_to_date_equal_to_the_data(
     assert not app.exception
     first = today().replace(day=1)
     truth = sum(
-        (r.amount_cents for i in ids for r in sim.truth_cost(i, first, today() + timedelta(days=1))),
+        (
+            r.amount_cents
+            for i in ids
+            for r in sim.truth_cost(i, first, today() + timedelta(days=1))
+        ),
         Decimal(0),
     )
     metrics = {m.label: m.value for m in app.metric}
@@ -112,7 +126,9 @@ def test_spend_page_total_matches_truth_and_filters_from_url(
     assert "Default workspace" in [str(v) for v in app.dataframe[0].value.iloc[:, 0]]
 
 
-def test_usage_page_renders_with_data(app: AppTest, sim: Simulator, engine: Engine, settings: Settings) -> None:
+def test_usage_page_renders_with_data(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
     synced(sim, engine, settings)
     app.switch_page("../pages/usage.py").run()
     assert not app.exception
@@ -138,13 +154,6 @@ def test_organizations_lists_status_and_hint(
         assert org.name in shown and org.id in shown
         assert org.admin_key not in shown
     assert any(v.startswith("sk-ant-admin01-…") for v in shown)
-
-
-@pytest.fixture
-def http_sim(sim: Simulator, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
-    with serve_http(sim) as server:
-        monkeypatch.setenv("FINOPS_ANTHROPIC_BASE_URL", server.base_url)
-        yield sim
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select
 
 from app.anthropic.client import AdminClient
+from app.anthropic.schemas import TOKEN_FIELDS
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, Organization, UsageBucket
@@ -18,14 +19,7 @@ from app.settings import Settings
 from app.simulator import SimOrg, Simulator
 from ingest.sync import SyncEngine
 
-TOKEN_COLUMNS = (
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-)
+TOKEN_COLUMNS = TOKEN_FIELDS
 
 
 def sim_factory(sim: Simulator, settings: Settings, **client_kwargs: object) -> ClientFactory:

@@ -11,6 +11,7 @@ from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
+from app.ui.format import compact
 
 st.title("Usage")
 require_organizations("token usage")
@@ -27,8 +28,10 @@ token_columns = list(TOKEN_TYPES)
 input_side = over_time[[c for c in token_columns if c != "output_tokens"]].to_numpy().sum()
 cache_reads = int(over_time["cache_read_input_tokens"].sum())
 cols = st.columns(4)
-cols[0].metric("Tokens", f"{int(over_time[token_columns].to_numpy().sum()):,}")
-cols[1].metric("Output tokens", f"{int(over_time['output_tokens'].sum()):,}")
+all_tokens = int(over_time[token_columns].to_numpy().sum())
+output_tokens = int(over_time["output_tokens"].sum())
+cols[0].metric("Tokens", compact(all_tokens), help=f"{all_tokens:,} tokens of every type")
+cols[1].metric("Output tokens", compact(output_tokens), help=f"{output_tokens:,} output tokens")
 cols[2].metric(
     "Cache-read share of input",
     f"{(cache_reads / input_side if input_side else 0):.1%}",

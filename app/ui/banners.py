@@ -17,8 +17,8 @@ def problem_banners(orgs: list[OrgSummary]) -> None:
     for org in orgs:
         if org.status == "key_rejected":
             st.error(
-                f"**{md(org.name)}**: Anthropic rejected its key, so its data is not being "
-                f"updated. {md(org.status_message)} Replace the key on the Organizations page.",
+                f"**{md(org.name)}** is not being updated: {md(org.status_message)} "
+                "Replace its key on the Organizations page (⋮ → Replace key).",
                 icon=":material/key_off:",
             )
         elif org.status == "failing":

@@ -23,6 +23,14 @@ def money(usd: Decimal | float, *, cents: bool = True) -> str:
     return f"${value:,.2f}"
 
 
+def compact(count: int) -> str:
+    """12,345,678,901 -> '12.3B': big token counts that fit a metric tile."""
+    for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):
+        if abs(count) >= size:
+            return f"{count / size:.1f}{suffix}"
+    return str(count)
+
+
 def ago(moment: datetime | None) -> str:
     """'updated 4 min ago' style ages."""
     if moment is None:

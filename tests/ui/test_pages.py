@@ -106,7 +106,7 @@ def test_rejected_key_shows_a_banner_not_an_empty_chart(
         )
     app.run()
     assert not app.exception
-    assert any("rejected its key" in e.value for e in app.error)
+    assert any("is not being updated" in e.value and "Replace its key" in e.value for e in app.error)
 
 
 def test_spend_page_total_matches_truth_and_filters_from_url(

@@ -1,10 +1,21 @@
-"""Streamlit entrypoint: page config and navigation only (no scheduler ever runs here)."""
+"""Streamlit entrypoint: page config, a start-up check and navigation (no scheduler ever here)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app.db import DatabaseError
+from app.keystore import KeyStore, MasterKeyError
+from app.ui import state
+
 st.set_page_config(page_title="Anthropic FinOps", page_icon=":material/savings:", layout="wide")
+
+try:
+    state.engine()
+    KeyStore.from_settings(state.settings())
+except (DatabaseError, MasterKeyError) as exc:
+    st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
+    st.stop()
 
 pages = {
     "Dashboards": [

@@ -106,7 +106,9 @@ def test_rejected_key_shows_a_banner_not_an_empty_chart(
         )
     app.run()
     assert not app.exception
-    assert any("is not being updated" in e.value and "Replace its key" in e.value for e in app.error)
+    assert any(
+        "is not being updated" in e.value and "Replace its key" in e.value for e in app.error
+    )
 
 
 def test_spend_page_total_matches_truth_and_filters_from_url(
@@ -196,3 +198,18 @@ def test_wizard_tests_saves_and_forgets_the_key(
     assert "connect_key" in state  # the field exists, and it is empty
     assert org.admin_key[15:] not in repr(state)
     assert any("is connected" in s.value for s in app.success)
+
+
+def test_unreachable_database_is_explained_on_the_page(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from app.runtime import dispose_engines
+
+    dispose_engines()
+    monkeypatch.setenv(
+        "FINOPS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    )
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    assert not at.exception
+    assert any("cannot start" in e.value and "FINOPS_DATABASE_URL" in e.value for e in at.error)

@@ -20,6 +20,7 @@ from app.anthropic.keys import KeyFormatError
 from app.db import DatabaseError
 from app.keystore import MasterKeyError
 from app.redact import configure_logging, redact
+from app.services.access import OPERATOR, PermissionDenied
 from app.settings import Settings, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("WARNING" if args.command not in ("worker", "serve") else settings.log_level)
     try:
         return int(args.handler(args, settings))
-    except (CliError, DatabaseError, MasterKeyError, KeyFormatError, AnthropicError) as exc:
+    except (
+        CliError,
+        DatabaseError,
+        MasterKeyError,
+        KeyFormatError,
+        AnthropicError,
+        PermissionDenied,
+    ) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -90,6 +98,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(handler=cmd_export)
 
+    p = sub.add_parser("users", help="manage dashboard accounts (admin and viewer roles)")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = users.add_parser(
+        "add",
+        help="add an account; the password is read from "
+        "FINOPS_USER_PASSWORD or standard input, never from the command line",
+    )
+    u.add_argument("email")
+    u.add_argument("--role", choices=("admin", "viewer"), default="viewer")
+    u.add_argument("--name")
+    u.set_defaults(handler=cmd_users_add)
+    u = users.add_parser("list", help="list accounts")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(handler=cmd_users_list)
+    u = users.add_parser("remove", help="remove an account")
+    u.add_argument("email")
+    u.set_defaults(handler=cmd_users_remove)
+    u = users.add_parser("set-role", help="change an account's role")
+    u.add_argument("email")
+    u.add_argument("role", choices=("admin", "viewer"))
+    u.set_defaults(handler=cmd_users_set_role)
+
     p = sub.add_parser("delete", help="delete an organization: its key, its jobs and its data")
     p.add_argument("organization_id", metavar="ORG_ID")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
@@ -123,8 +153,11 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
     """Worker and Streamlit as two child processes; if either stops, both stop."""
     from app.runtime import keystore
 
-    _engine(settings)  # create/upgrade the schema once, before two processes race for it
+    engine = _engine(settings)  # create/upgrade the schema once, before two processes race
     keystore(settings)  # create the master key file once, likewise
+    from app.services.users import bootstrap_admin
+
+    bootstrap_admin(engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     worker = subprocess.Popen([sys.executable, "-m", "ingest"], env=env)
     web = subprocess.Popen(
@@ -175,10 +208,12 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     store = keystore(settings)
     if args.demo:
-        result = connect_demo(engine=engine, settings=settings, keystore=store)
+        result = connect_demo(engine=engine, settings=settings, keystore=store, actor=OPERATOR)
     else:
         raw = _read_key()
-        result = connect(raw, engine=engine, settings=settings, keystore=store, label=args.name)
+        result = connect(
+            raw, engine=engine, settings=settings, keystore=store, actor=OPERATOR, label=args.name
+        )
         del raw
     if args.json:
         print(json.dumps({
@@ -313,9 +348,75 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
             f"This deletes organization {args.organization_id}: its stored key, its sync jobs and "
             "all of its cost and usage data. Run again with --yes to confirm."
         )
-    if not delete_organization(engine=_engine(settings), organization_id=args.organization_id):
+    if not delete_organization(
+        engine=_engine(settings), organization_id=args.organization_id, actor=OPERATOR
+    ):
         raise CliError(f"No connected organization has the id {args.organization_id}.")
     print(f"Deleted organization {args.organization_id}: key, jobs and data removed.")
+    return 0
+
+
+def _read_password() -> str:
+    password = os.environ.get("FINOPS_USER_PASSWORD")
+    if password:
+        return password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise CliError("The two passwords differ.")
+        return first
+    return sys.stdin.read().rstrip("\n")
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    from app.passwords import WeakPassword
+    from app.services.users import add_user
+
+    try:
+        account = add_user(_engine(settings), actor=OPERATOR, email=args.email,
+                           password=_read_password(), role=args.role, name=args.name)  # fmt: skip
+    except (WeakPassword, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Added {account.email} ({account.role}).")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.users import list_users
+
+    accounts = list_users(_engine(settings))
+    if args.json:
+        print(json.dumps([{"email": a.email, "name": a.name, "role": a.role} for a in accounts]))
+        return 0
+    if not accounts:
+        print("No accounts yet: the first administrator is created on the setup page, or by "
+              "FINOPS_BOOTSTRAP_ADMIN_EMAIL / FINOPS_BOOTSTRAP_ADMIN_PASSWORD.")  # fmt: skip
+    for a in accounts:
+        print(f"{a.email}\t{a.role}\t{a.name or ''}")
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.users import remove_user
+
+    try:
+        removed = remove_user(_engine(settings), actor=OPERATOR, email=args.email)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not removed:
+        raise CliError(f"No account for {args.email}.")
+    print(f"Removed {args.email}.")
+    return 0
+
+
+def cmd_users_set_role(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.users import set_role
+
+    try:
+        set_role(_engine(settings), actor=OPERATOR, email=args.email, role=args.role)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{args.email} is now {args.role}.")
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,16 @@ log = logging.getLogger(__name__)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 2
-MIGRATIONS: dict[int, list[str]] = {
+SCHEMA_VERSION = 3
+MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
+    # 3: local accounts, their sign-in sessions and the audit log (new tables).
+    3: [
+        lambda conn: SQLModel.metadata.tables["app_user"].create(conn, checkfirst=True),
+        lambda conn: SQLModel.metadata.tables["audit_event"].create(conn, checkfirst=True),
+        lambda conn: SQLModel.metadata.tables["auth_session"].create(conn, checkfirst=True),
+    ],
 }
 
 
@@ -117,8 +123,11 @@ def migrate(engine: Engine) -> int:
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 log.info("Upgrading database schema to version %s", version)
-                for statement in MIGRATIONS[version]:
-                    conn.execute(text(statement))
+                for step in MIGRATIONS[version]:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        conn.execute(text(step))
                 conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
                 current = version
             return current

@@ -1,4 +1,7 @@
-"""Streamlit entrypoint: page config, a start-up check and navigation (no scheduler ever here)."""
+"""Streamlit entrypoint: start-up check, sign-in gate and navigation by role.
+
+No scheduler ever runs here; the worker is a separate process.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,28 @@ import streamlit as st
 
 from app.db import DatabaseError
 from app.keystore import KeyStore, MasterKeyError
-from app.ui import state
+from app.services.users import bootstrap_admin, user_count
+from app.ui import auth, state
+from app.ui.format import md
 
 st.set_page_config(page_title="Anthropic FinOps", page_icon=":material/savings:", layout="wide")
 
 try:
-    state.engine()
-    KeyStore.from_settings(state.settings())
+    engine = state.engine()
+    settings = state.settings()
+    KeyStore.from_settings(settings)
 except (DatabaseError, MasterKeyError) as exc:
     st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
+    st.stop()
+
+bootstrap_admin(engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password)
+if user_count(engine) == 0:
+    st.navigation([st.Page(auth.setup_page, title="Set up", icon=":material/person_add:")]).run()
+    st.stop()
+account = auth.current()
+auth.write_cookie()
+if account is None:
+    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon=":material/login:")]).run()
     st.stop()
 
 pages = {
@@ -25,9 +41,15 @@ pages = {
         st.Page("../pages/spend.py", title="Spend", icon=":material/payments:"),
         st.Page("../pages/usage.py", title="Usage", icon=":material/data_usage:"),
     ],
-    "Manage": [
+}
+if account.actor.is_admin:
+    pages["Manage"] = [
         st.Page("../pages/organizations.py", title="Organizations", icon=":material/domain:"),
         st.Page("../pages/connect.py", title="Connect", icon=":material/add_link:"),
-    ],
-}
+        st.Page("../pages/users.py", title="Users", icon=":material/group:"),
+        st.Page("../pages/audit.py", title="Audit log", icon=":material/history:"),
+    ]
+with st.sidebar:
+    st.caption(f"Signed in as {md(account.email)} ({account.role})")
+    st.button("Sign out", on_click=auth.sign_out, icon=":material/logout:")
 st.navigation(pages).run()

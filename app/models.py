@@ -216,3 +216,50 @@ class SyncRun(SQLModel, table=True):
     rows: int = 0
     outcome: str = Field(default="running", max_length=20)
     error: str | None = Field(default=None, sa_type=Text)
+
+
+class Role:
+    """What a signed-in person may do: admins manage connections and users; viewers look."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+    ALL = ("admin", "viewer")
+
+
+class User(SQLModel, table=True):
+    """A local account. The password is stored only as a salted scrypt hash."""
+
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=320)
+    name: str | None = None
+    role: str = Field(default=Role.VIEWER, max_length=20)
+    password_hash: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    failed_sign_ins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_sign_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: connections, key replacements, deletions, users, failed sign-ins.
+    Never any key material or password."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=320)
+    action: str = Field(max_length=40)
+    target: str | None = Field(default=None, max_length=320)
+    detail: str | None = Field(default=None, sa_type=Text)
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser: only the SHA-256 of its cookie token is stored."""
+
+    __tablename__ = "auth_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

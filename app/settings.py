@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
     log_level: str = "INFO"
+    # Creates the first administrator at start when no account exists (automation, tests).
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = Field(default=None, repr=False)
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
     # Optional email when a backfill completes ("your data is ready").
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -12,7 +12,7 @@ from app.anthropic.schemas import OrganizationInfo
 from app.runtime import keystore
 from app.services.connections import save_connection, test_admin_key
 from app.services.organizations import find_organization
-from app.ui import state
+from app.ui import auth, state
 from app.ui.format import md
 
 KEY_FIELD = "connect_key"
@@ -52,6 +52,7 @@ def _save() -> None:
         engine=state.engine(),
         settings=settings,
         keystore=keystore(settings),
+        actor=auth.actor(),
         raw_key=key,
         info=OrganizationInfo(tested["id"], tested["name"]),
         label=st.session_state.get(LABEL_FIELD),
@@ -63,6 +64,7 @@ def _save() -> None:
     state.clear_caches()
 
 
+auth.require_admin_page()
 st.title("Connect a Claude Console organization")
 
 saved = st.session_state.get("connect_saved")

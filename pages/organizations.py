@@ -10,7 +10,7 @@ from app.runtime import keystore
 from app.services.actions import request_sync
 from app.services.connections import save_connection, test_admin_key
 from app.services.organizations import PROVIDER_LABELS, OrgSummary, delete_organization
-from app.ui import state
+from app.ui import auth, state
 from app.ui.format import ago, md, status_label
 
 ACTIONS = ["Sync now", "Replace key", "Delete organization"]
@@ -23,7 +23,9 @@ STATUS_BADGES = {
 
 
 def _delete(organization_id: str, name: str) -> None:
-    deleted = delete_organization(engine=state.engine(), organization_id=organization_id)
+    deleted = delete_organization(
+        engine=state.engine(), organization_id=organization_id, actor=auth.actor()
+    )
     state.clear_caches()
     st.session_state["orgs_notice"] = (
         f"Deleted {name}: its key, sync jobs and data were removed."
@@ -65,14 +67,21 @@ def replace_key(org: OrgSummary) -> None:
                 f"{md(org.name)}. Use “Connect new organization” to add it."
             )
             return
-        save_connection(engine=state.engine(), settings=settings, keystore=keystore(settings),
-                        raw_key=key, info=info)  # fmt: skip
+        save_connection(
+            engine=state.engine(),
+            settings=settings,
+            keystore=keystore(settings),
+            actor=auth.actor(),
+            raw_key=key,
+            info=info,
+        )  # fmt: skip
         st.session_state.pop("replace_key_value", None)
         state.clear_caches()
         st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
         st.rerun()
 
 
+auth.require_admin_page()
 title, button = st.columns([3, 1.3], vertical_alignment="bottom")
 title.title("Organizations")
 if button.button("Connect new organization", type="primary", icon=":material/add:"):
@@ -109,7 +118,9 @@ for org in orgs:
                                 icon=":material/more_vert:", type="tertiary",
                                 help="Sync now, replace key or delete")  # fmt: skip
     if choice == "Sync now":
-        if request_sync(engine=state.engine(), organization_id=org.organization_id):
+        if request_sync(
+            engine=state.engine(), organization_id=org.organization_id, actor=auth.actor()
+        ):
             st.toast(f"Sync of {org.name} requested; the worker starts it within seconds.")
         else:
             st.toast(f"{org.name} needs a new key before it can sync.")

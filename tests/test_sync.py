@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from app.clock import today
 from app.db import read_session
 from app.models import CostLine, Organization, OrgStatus, SyncRun, UsageBucket, Workspace
+from app.services.access import OPERATOR
 from app.services.organizations import delete_organization, list_organizations
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
@@ -180,8 +181,10 @@ def test_delete_removes_key_jobs_and_data(
     sim: Simulator, engine: Engine, settings: Settings
 ) -> None:
     ids = backfilled(sim, engine, settings)
-    assert delete_organization(engine=engine, organization_id=ids[0]) is True
-    assert delete_organization(engine=engine, organization_id=ids[0]) is False  # second click
+    assert delete_organization(engine=engine, organization_id=ids[0], actor=OPERATOR) is True
+    assert (
+        delete_organization(engine=engine, organization_id=ids[0], actor=OPERATOR) is False
+    )  # second click
     with read_session(engine) as session:
         remaining = session.execute(select(Organization.organization_id)).scalars().all()
         cost_orgs = session.execute(select(CostLine.organization_pk).distinct()).scalars().all()

@@ -7,11 +7,13 @@ from sqlalchemy import Engine, update
 from app.clock import utcnow
 from app.db import write_session
 from app.models import Organization, OrgStatus
+from app.services.access import Actor, require_admin
 
 
-def request_sync(*, engine: Engine, organization_id: str) -> bool:
+def request_sync(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
     """Make the organization due now; the worker starts it within seconds. False if unknown
     or if its key was rejected (a new key is needed first)."""
+    require_admin(actor, "start a sync")
     with write_session(engine) as session:
         changed = session.execute(
             update(Organization)

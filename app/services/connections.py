@@ -15,6 +15,8 @@ from app.db import write_session
 from app.keystore import KeyStore, key_hint
 from app.models import Organization, OrgStatus, SyncState
 from app.runtime import new_client
+from app.services.access import Actor, require_admin
+from app.services.audit import record
 from app.settings import Settings
 
 
@@ -52,11 +54,13 @@ def save_connection(
     keystore: KeyStore,
     raw_key: str,
     info: OrganizationInfo,
+    actor: Actor,
     label: str | None = None,
     demo: bool = False,
 ) -> Connection:
     """Store the key encrypted and schedule the backfill at once. Connecting an organization
-    that is already connected replaces its key (never a duplicate)."""
+    that is already connected replaces its key (never a duplicate). Admins only."""
+    require_admin(actor, "connect organizations or replace keys")
     key = check_admin_key(raw_key)
     now = utcnow()
     ciphertext = keystore.encrypt(key)
@@ -92,6 +96,9 @@ def save_connection(
             org.next_run_at = now
         session.add(org)
         session.flush()
+        record(session, actor=actor.email,
+               action="key_replaced" if replaced else "organization_connected",
+               target=info.id, detail=f"{org.display_name}, key {hint}")  # fmt: skip
         return Connection(info.id, org.display_name, hint, org.status, replaced)
 
 
@@ -110,11 +117,13 @@ def connect(
     engine: Engine,
     settings: Settings,
     keystore: KeyStore,
+    actor: Actor,
     label: str | None = None,
     demo: bool = False,
     transport: httpx.BaseTransport | None = None,
 ) -> Connection:
     """Test the key, then save it: what the wizard's Save and `finops connect` do."""
+    require_admin(actor, "connect organizations")
     info = test_admin_key(raw_key, settings=settings, demo=demo, transport=transport)
     return save_connection(
         engine=engine,
@@ -122,13 +131,18 @@ def connect(
         keystore=keystore,
         raw_key=raw_key,
         info=info,
+        actor=actor,
         label=label,
         demo=demo,
     )
 
 
-def connect_demo(*, engine: Engine, settings: Settings, keystore: KeyStore) -> Connection:
-    """ "Explore with demo data": a simulated organization served in-process, no network."""
+def connect_demo(
+    *, engine: Engine, settings: Settings, keystore: KeyStore, actor: Actor
+) -> Connection:
+    """Explore with demo data: a simulated organization served in-process, no network."""
     from app.simulator import DEMO_ADMIN_KEY
 
-    return connect(DEMO_ADMIN_KEY, engine=engine, settings=settings, keystore=keystore, demo=True)
+    return connect(
+        DEMO_ADMIN_KEY, engine=engine, settings=settings, keystore=keystore, actor=actor, demo=True
+    )

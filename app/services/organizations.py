@@ -19,6 +19,8 @@ from app.models import (
     UsageBucket,
     Workspace,
 )
+from app.services.access import Actor, require_admin
+from app.services.audit import record
 
 PROVIDER_LABELS = {"anthropic": "Anthropic", "anthropic_enterprise": "Anthropic (Analytics API)"}
 
@@ -105,9 +107,10 @@ def find_organization(engine: Engine, organization_id: str) -> Organization | No
         ).scalar_one_or_none()
 
 
-def delete_organization(*, engine: Engine, organization_id: str) -> bool:
+def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
     """Remove the stored key, the sync state (so its jobs stop) and every row of its data.
     Returns False when nothing was connected under that id (a second Delete is harmless)."""
+    require_admin(actor, "delete organizations")
     with write_session(engine) as session:
         pk = session.execute(
             select(Organization.id).where(Organization.organization_id == organization_id)
@@ -119,4 +122,5 @@ def delete_organization(*, engine: Engine, organization_id: str) -> bool:
         for table in (CostLine, UsageBucket, Workspace, ApiKey, SyncState, SyncRun):
             session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
         session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
+        record(session, actor=actor.email, action="organization_deleted", target=organization_id)
         return True

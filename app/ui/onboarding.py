@@ -7,13 +7,15 @@ import streamlit as st
 from app.runtime import keystore
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
-from app.ui import state
+from app.ui import auth, state
 from app.ui.format import md
 
 
 def _start_demo() -> None:
     settings = state.settings()
-    connect_demo(engine=state.engine(), settings=settings, keystore=keystore(settings))
+    connect_demo(
+        engine=state.engine(), settings=settings, keystore=keystore(settings), actor=auth.actor()
+    )
     state.clear_caches()
 
 
@@ -29,6 +31,9 @@ def empty_state() -> None:
             "Connect a Claude Console organization with an **Admin API key**. Six months of "
             "usage and cost history arrive in about a minute."
         )
+        if not auth.actor().is_admin:
+            st.info("Ask an admin of this dashboard to connect an organization.")
+            return
         left, right, _ = st.columns([1, 1, 3])
         if left.button("Connect +", type="primary", icon=":material/add_link:"):
             st.switch_page("../pages/connect.py")

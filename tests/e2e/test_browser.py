@@ -22,14 +22,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from app.clock import today
+from app.services.access import OPERATOR
+from app.services.users import add_user
 from app.settings import Settings
 from app.simulator import Simulator, serve_http
 from app.ui.format import money
+from tests.utils.factories import connect_org
 from tests.utils.processes import FINOPS, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
+ADMIN, VIEWER, PASSWORD = "admin@example.com", "viewer@example.com", "correct horse battery"
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
@@ -62,6 +67,8 @@ def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple
             "FINOPS_ANTHROPIC_BASE_URL": server.base_url,
             "FINOPS_STREAMLIT_PORT": str(port),
             "FINOPS_DISPATCH_SECONDS": "0.5",
+            "FINOPS_BOOTSTRAP_ADMIN_EMAIL": ADMIN,
+            "FINOPS_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
         }
         log = (tmp_path / "serve.log").open("wb")
         proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -113,15 +120,18 @@ def test_connect_explore_export_and_delete_in_a_browser(
     org = next(iter(sim.orgs.values()))
     expect.set_options(timeout=30_000)
 
-    # Empty state on a fresh database.
+    # Sign in (the first admin came from FINOPS_BOOTSTRAP_ADMIN_*), then the empty state.
     page.goto(base)
+    expect(page.get_by_text("Sign in to Anthropic FinOps")).to_be_visible()
+    page.screenshot(path=SHOTS / "00-sign-in.png", full_page=True)
+    sign_in(page, ADMIN)
     expect(page.get_by_text("No organization connected yet")).to_be_visible()
     page.screenshot(path=SHOTS / "01-empty-state.png", full_page=True)
 
     # The wizard: a wrong key first, then the right one.
     page.get_by_role("button", name="Connect +").click()
     expect(page.get_by_text("Where do I get an Admin API key?")).to_be_visible()
-    key_field = page.get_by_label("Admin API key")
+    key_field = page.get_by_role("textbox", name="Admin API key")
     key_field.fill("sk-ant-api03-" + "x" * 95)
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_text("This is a regular Claude API key")).to_be_visible()
@@ -185,6 +195,44 @@ def test_connect_explore_export_and_delete_in_a_browser(
     page.screenshot(path=SHOTS / "09-deleted.png", full_page=True)
     page.goto(base)
     expect(page.get_by_text("No organization connected yet")).to_be_visible()
+
+
+def sign_in(page: object, email: str) -> None:
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.get_by_label("Email").fill(email)
+    field = page.get_by_role("textbox", name="Password")
+    field.fill(PASSWORD)
+    field.press("Enter")  # keyboard-friendly: Enter submits
+
+
+def test_viewer_sees_dashboards_but_cannot_manage(
+    served: tuple[str, Simulator], page: object, engine: Engine
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base, sim = served
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=Settings())
+    add_user(engine, actor=OPERATOR, email=VIEWER, password=PASSWORD, role="viewer")
+    expect.set_options(timeout=30_000)
+    page.goto(base)
+    sign_in(page, VIEWER)
+    expect(page.get_by_text("Signed in as viewer@example.com (viewer)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=90_000)
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_text("Spend")).to_be_visible()
+    expect(nav.get_by_text("Organizations")).to_have_count(0)
+    expect(nav.get_by_text("Connect")).to_have_count(0)
+    page.goto(base + "/organizations")  # not a page for viewers: the app falls back
+    expect(page.get_by_text("Signed in as viewer@example.com (viewer)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()  # still signed in
+    expect(page.get_by_role("heading", name="Organizations")).to_have_count(0)
+    expect(page.get_by_text(org.id, exact=True)).to_have_count(0)
+    page.screenshot(path=SHOTS / "10-viewer.png", full_page=True)
+    assert org.admin_key not in page.content()
 
 
 def test_chromium_is_debians() -> None:

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from app.clock import today
 from app.db import write_session
 from app.models import Organization, OrgStatus
+from app.services.users import Account, create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
@@ -23,12 +24,22 @@ from tests.utils.factories import connect_org, org_pk, sync_engine
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
+ADMIN_EMAIL, PASSWORD = "admin@example.com", "correct horse battery"
+
+
+def signed_in(at: AppTest, engine: Engine, account: Account) -> AppTest:
+    """What a successful sign-in leaves in the session (the form is tested elsewhere)."""
+    at.session_state["auth_token"] = open_session(engine, account, hours=1)
+    return at
+
+
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
+    """The app, signed in as an admin."""
     # Cached figures live for the process; each test has a new database behind the same URL.
     st.cache_data.clear()
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    yield at
+    admin = create_first_admin(engine, email=ADMIN_EMAIL, password=PASSWORD)
+    yield signed_in(AppTest.from_file(MAIN, default_timeout=60), engine, admin)
 
 
 def texts(at: AppTest) -> str:

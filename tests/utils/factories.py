@@ -14,6 +14,7 @@ from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, Organization, UsageBucket
 from app.runtime import ClientFactory
+from app.services.access import OPERATOR
 from app.services.connections import Connection, connect
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
@@ -46,6 +47,7 @@ def connect_org(
         engine=engine,
         settings=settings,
         keystore=KeyStore.from_settings(settings),
+        actor=OPERATOR,
         label=label,
         transport=sim.transport(),
     )

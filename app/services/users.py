@@ -1,0 +1,228 @@
+"""Local accounts: first-run setup, sign-in with slow-down, and admin management of users."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, func, select
+from sqlmodel import Session
+
+from app.clock import utcnow
+from app.db import read_session, write_session
+from app.models import AuthSession, Role, User
+from app.passwords import check_strength, hash_password, verify_password
+from app.services.access import Actor, PermissionDenied, require_admin
+from app.services.audit import record
+
+FREE_ATTEMPTS = 5
+MAX_LOCK = timedelta(minutes=15)
+FAILURE_DELAY_SECONDS = 0.5  # every failed attempt costs the guesser this much, at least
+
+
+class SignInError(Exception):
+    """Sign-in refused; the message is safe to show (it never says which part was wrong)."""
+
+
+class SetupDone(Exception):
+    """The first administrator exists already; setup cannot be replayed."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    email: str
+    name: str | None
+    role: str
+    created_at: datetime
+    last_sign_in_at: datetime | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.email, self.role)
+
+
+def _account(user: User) -> Account:
+    assert user.id is not None
+    return Account(user.id, user.email, user.name, user.role, user.created_at, user.last_sign_in_at)
+
+
+def _normal(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        raise ValueError("Enter a valid email address.")
+    return email
+
+
+def user_count(engine: Engine) -> int:
+    with read_session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(User)).scalar_one())
+
+
+def create_first_admin(
+    engine: Engine, *, email: str, password: str, name: str | None = None
+) -> Account:
+    """First-run setup. Refused once any user exists, so it cannot be replayed."""
+    email = _normal(email)
+    check_strength(password)
+    with write_session(engine) as session:
+        # Checked inside the write transaction: two setup forms racing create one admin.
+        if session.execute(select(func.count()).select_from(User)).scalar_one():
+            raise SetupDone("An administrator already exists; sign in instead.")
+        user = _new_user(session, email=email, password=password, role=Role.ADMIN, name=name)
+        record(session, actor=email, action="setup_first_admin", target=email)
+        return _account(user)
+
+
+def _new_user(session: Session, *, email: str, password: str, role: str, name: str | None) -> User:
+    user = User(email=email, name=(name or "").strip() or None, role=role,
+                password_hash=hash_password(password), created_at=utcnow())  # fmt: skip
+    session.add(user)
+    session.flush()
+    return user
+
+
+def add_user(engine: Engine, *, actor: Actor, email: str, password: str, role: str,
+             name: str | None = None) -> Account:  # fmt: skip
+    require_admin(actor, "add users")
+    if role not in Role.ALL:
+        raise ValueError(f"Role must be one of: {', '.join(Role.ALL)}.")
+    email = _normal(email)
+    check_strength(password)
+    with write_session(engine) as session:
+        if session.execute(select(User).where(User.email == email)).scalar_one_or_none():
+            raise ValueError(f"{email} already has an account.")
+        user = _new_user(session, email=email, password=password, role=role, name=name)
+        record(session, actor=actor.email, action="user_added", target=email, detail=f"role {role}")
+        return _account(user)
+
+
+def list_users(engine: Engine) -> list[Account]:
+    with read_session(engine) as session:
+        return [_account(u) for u in session.execute(select(User).order_by(User.email)).scalars()]
+
+
+def _admins(session: Session) -> int:
+    query = select(func.count()).select_from(User).where(User.role == Role.ADMIN)
+    return int(session.execute(query).scalar_one())
+
+
+def set_role(engine: Engine, *, actor: Actor, email: str, role: str) -> None:
+    require_admin(actor, "change roles")
+    if role not in Role.ALL:
+        raise ValueError(f"Role must be one of: {', '.join(Role.ALL)}.")
+    with write_session(engine) as session:
+        user = session.execute(
+            select(User).where(User.email == _normal(email))
+        ).scalar_one_or_none()
+        if user is None:
+            raise ValueError(f"No account for {email}.")
+        if user.role == Role.ADMIN and role != Role.ADMIN and _admins(session) <= 1:
+            raise ValueError("This is the last admin; make someone else admin first.")
+        old, user.role = user.role, role
+        record(session, actor=actor.email, action="role_changed", target=user.email,
+               detail=f"{old} -> {role}")  # fmt: skip
+
+
+def remove_user(engine: Engine, *, actor: Actor, email: str) -> bool:
+    require_admin(actor, "remove users")
+    with write_session(engine) as session:
+        user = session.execute(
+            select(User).where(User.email == _normal(email))
+        ).scalar_one_or_none()
+        if user is None:
+            return False
+        if user.role == Role.ADMIN and _admins(session) <= 1:
+            raise ValueError("This is the last admin; make someone else admin first.")
+        session.delete(user)
+        record(session, actor=actor.email, action="user_removed", target=user.email)
+        return True
+
+
+def sign_in(engine: Engine, *, email: str, password: str) -> Account:
+    """The account for a correct email and password. Failures are slowed down, counted per
+    account, lock it for a growing time after five, and are written to the audit log."""
+    try:
+        email = _normal(email)
+    except ValueError:
+        time.sleep(FAILURE_DELAY_SECONDS)
+        raise SignInError("Wrong email or password.") from None
+    now = utcnow()
+    with write_session(engine) as session:
+        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if user is not None and user.locked_until and user.locked_until > now:
+            wait = int((user.locked_until - now).total_seconds()) + 1
+            record(session, actor=email, action="sign_in_refused", detail="account locked")
+            raise SignInError(f"Too many failed sign-ins. Try again in {wait} seconds.")
+        if user is not None and verify_password(password, user.password_hash):
+            user.failed_sign_ins = 0
+            user.locked_until = None
+            user.last_sign_in_at = now
+            return _account(user)
+        if user is not None:
+            user.failed_sign_ins += 1
+            extra = user.failed_sign_ins - FREE_ATTEMPTS
+            if extra >= 0:
+                user.locked_until = now + min(MAX_LOCK, timedelta(seconds=30 * 2**extra))
+        record(session, actor=email, action="sign_in_failed",
+               detail="unknown account" if user is None else None)  # fmt: skip
+    time.sleep(FAILURE_DELAY_SECONDS)
+    raise SignInError("Wrong email or password.")
+
+
+def current_account(engine: Engine, user_id: int) -> Account | None:
+    """Re-read on every page: a removed user or a changed role takes effect at once."""
+    with read_session(engine) as session:
+        user = session.get(User, user_id)
+        return _account(user) if user else None
+
+
+def open_session(engine: Engine, account: Account, hours: float) -> str:
+    """A new sign-in session; returns the token for the browser cookie (stored here hashed)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with write_session(engine) as session:
+        session.add(AuthSession(token_hash=_digest(token), user_id=account.id, created_at=now,
+                                expires_at=now + timedelta(hours=hours)))  # fmt: skip
+    return token
+
+
+def account_for_token(engine: Engine, token: str) -> Account | None:
+    """The account of a live session token, or None (unknown, expired or signed out)."""
+    with read_session(engine) as session:
+        row = session.execute(
+            select(AuthSession).where(AuthSession.token_hash == _digest(token))
+        ).scalar_one_or_none()
+        if row is None or row.expires_at <= utcnow():
+            return None
+        user = session.get(User, row.user_id)
+        return _account(user) if user else None
+
+
+def close_session(engine: Engine, token: str) -> None:
+    """Sign out: the token stops working everywhere at once."""
+    with write_session(engine) as session:
+        session.execute(delete(AuthSession).where(AuthSession.token_hash == _digest(token)))
+        # Expired sessions are dead weight; sweep them while we are here.
+        session.execute(delete(AuthSession).where(AuthSession.expires_at <= utcnow()))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bootstrap_admin(engine: Engine, email: str | None, password: str | None) -> bool:
+    """``FINOPS_BOOTSTRAP_ADMIN_*``: create the first admin without the page, once."""
+    if not email or not password or user_count(engine):
+        return False
+    try:
+        create_first_admin(engine, email=email, password=password)
+    except SetupDone:
+        return False
+    return True
+
+
+__all__ = ["PermissionDenied"]

@@ -1,0 +1,143 @@
+"""Sign-in, first-run setup and the role gate of the pages.
+
+A sign-in opens a session whose random token lives in a ``finops_session`` cookie (SameSite
+Strict) and, hashed, in the database; a reload or a bookmarked link stays signed in until the
+session expires or the person signs out. The account and its role are re-read on every run, so
+removing a user or changing a role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from app.passwords import MIN_LENGTH, WeakPassword
+from app.services.access import Actor
+from app.services.users import (
+    Account,
+    SetupDone,
+    SignInError,
+    account_for_token,
+    close_session,
+    create_first_admin,
+    open_session,
+    sign_in,
+)
+from app.ui import state
+
+COOKIE = "finops_session"
+TOKEN = "auth_token"
+
+
+def _start_session(account: Account) -> None:
+    hours = state.settings().session_hours
+    token = open_session(state.engine(), account, hours)
+    st.session_state[TOKEN] = token
+    # Written by the browser on the next run (a rerun would cut a script off mid-render).
+    st.session_state["auth_cookie"] = (token, int(hours * 3600))
+
+
+def write_cookie() -> None:
+    """Set or clear the session cookie in the browser, once, after sign-in or sign-out."""
+    pending = st.session_state.pop("auth_cookie", None)
+    if pending is None:
+        return
+    token, max_age = pending
+    value = f"{COOKIE}={token}; path=/; max-age={max_age}; SameSite=Strict"
+    components.html(f"<script>document.cookie = {json.dumps(value)};</script>", height=0)
+
+
+def _cookie() -> str | None:
+    value = st.context.cookies.get(COOKIE)
+    return value if isinstance(value, str) and value else None  # (AppTest has no real cookies)
+
+
+def current() -> Account | None:
+    """The signed-in account, or None (not signed in, expired, signed out, or removed)."""
+    token = st.session_state.get(TOKEN) or _cookie()
+    if not token:
+        return None
+    account = account_for_token(state.engine(), token)
+    if account is None:
+        if st.session_state.pop(TOKEN, None):
+            st.session_state["auth_notice"] = "Your session ended; please sign in again."
+        st.session_state["auth_cookie"] = ("", 0)
+        return None
+    st.session_state[TOKEN] = token
+    return account
+
+
+def actor() -> Actor:
+    """Who is acting on this page; pages call services with it."""
+    account = current()
+    if account is None:
+        st.stop()
+    return account.actor
+
+
+def require_admin_page() -> Actor:
+    """Stop an admin page for anyone else (the navigation hides it too)."""
+    who = actor()
+    if not who.is_admin:
+        st.error("This page is for admins. Ask an admin if you need a connection changed.")
+        st.stop()
+    return who
+
+
+def sign_out() -> None:
+    token = st.session_state.pop(TOKEN, None) or _cookie()
+    if token:
+        close_session(state.engine(), token)
+    st.session_state["auth_cookie"] = ("", 0)
+    st.session_state["auth_notice"] = "You are signed out."
+
+
+def sign_in_page() -> None:
+    st.title("Sign in to Anthropic FinOps")
+    notice = st.session_state.pop("auth_notice", None)
+    if notice:
+        st.info(notice)
+    with st.form("sign_in", border=True):
+        email = st.text_input("Email", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            account = sign_in(state.engine(), email=email, password=password)
+        except SignInError as exc:
+            st.error(str(exc))
+            return
+        _start_session(account)
+        st.rerun()
+
+
+def setup_page() -> None:
+    st.title("Welcome to Anthropic FinOps")
+    st.markdown(
+        "No account exists yet. Create the first **administrator**: admins connect "
+        "organizations, replace keys, delete data and manage users; viewers see dashboards "
+        "and export CSVs."
+    )
+    with st.form("setup", border=True):
+        email = st.text_input("Email", autocomplete="username")
+        name = st.text_input("Name (optional)")
+        password = st.text_input(
+            f"Password (at least {MIN_LENGTH} characters)",
+            type="password",
+            autocomplete="new-password",
+        )
+        again = st.text_input("Password again", type="password", autocomplete="new-password")
+        submitted = st.form_submit_button("Create administrator", type="primary")
+    if submitted:
+        if password != again:
+            st.error("The two passwords differ.")
+            return
+        try:
+            account = create_first_admin(state.engine(), email=email, password=password, name=name)
+        except (WeakPassword, ValueError, SetupDone) as exc:
+            st.error(str(exc))
+            return
+        _start_session(account)
+        st.rerun()

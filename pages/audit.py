@@ -1,0 +1,23 @@
+"""Audit log (admins only): connections, key replacements, deletions, roles, failed sign-ins."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.services.audit import events_csv, recent_events
+from app.ui import auth, state
+
+auth.require_admin_page()
+st.title("Audit log")
+events = recent_events(state.engine())
+if not events:
+    st.info("Nothing has been recorded yet.")
+    st.stop()
+st.dataframe(
+    [{"When (UTC)": e.at, "Who": e.actor, "Action": e.action.replace("_", " "),
+      "Organization / user": e.target or "", "Detail": e.detail or ""} for e in events],
+    hide_index=True,
+)  # fmt: skip
+st.download_button("Download CSV", events_csv(events), file_name="audit-log.csv", mime="text/csv",
+                   icon=":material/download:", on_click="ignore")  # fmt: skip
+st.caption(f"The latest {len(events)} events. Keys and passwords are never recorded.")

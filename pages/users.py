@@ -1,0 +1,64 @@
+"""Users (admins only): who can sign in, with which role; add, change role, remove."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.models import Role
+from app.passwords import MIN_LENGTH, WeakPassword
+from app.services.access import PermissionDenied
+from app.services.users import add_user, list_users, remove_user, set_role
+from app.ui import auth, state
+from app.ui.format import md
+
+me = auth.require_admin_page()
+st.title("Users")
+st.caption("Admins connect organizations, replace keys, delete data and manage users. "
+           "Viewers see the dashboards and export CSVs.")  # fmt: skip
+
+notice = st.session_state.pop("users_notice", None)
+if notice:
+    st.success(md(notice))
+
+accounts = list_users(state.engine())
+st.dataframe(
+    [{"Email": a.email, "Name": a.name or "", "Role": a.role, "Last sign-in": a.last_sign_in_at}
+     for a in accounts],
+    hide_index=True,
+)  # fmt: skip
+
+left, right = st.columns(2)
+with left, st.form("add_user", clear_on_submit=True, border=True):
+    st.subheader("Add a user")
+    email = st.text_input("Email")
+    name = st.text_input("Name (optional)")
+    role = st.selectbox("Role", Role.ALL, index=1)
+    password = st.text_input(
+        f"Initial password (at least {MIN_LENGTH} characters)", type="password"
+    )
+    if st.form_submit_button("Add user", type="primary"):
+        try:
+            add_user(state.engine(), actor=me, email=email, password=password, role=role, name=name)
+        except (WeakPassword, ValueError, PermissionDenied) as exc:
+            st.error(md(str(exc)))
+        else:
+            st.session_state["users_notice"] = f"Added {email.strip().lower()} as {role}."
+            st.rerun()
+
+with right, st.container(border=True):
+    st.subheader("Change or remove")
+    chosen = st.selectbox("User", [a.email for a in accounts], key="users_chosen")
+    new_role = st.selectbox("New role", Role.ALL, key="users_role")
+    change, remove = st.columns(2)
+    try:
+        if change.button("Save role"):
+            set_role(state.engine(), actor=me, email=chosen, role=new_role)
+            st.session_state["users_notice"] = f"{chosen} is now {new_role}."
+            st.rerun()
+        if remove.button("Remove user", disabled=chosen == me.email,
+                         help="You cannot remove yourself."):  # fmt: skip
+            remove_user(state.engine(), actor=me, email=chosen)
+            st.session_state["users_notice"] = f"Removed {chosen}."
+            st.rerun()
+    except (ValueError, PermissionDenied) as exc:
+        st.error(md(str(exc)))

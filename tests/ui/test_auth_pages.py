@@ -1,0 +1,125 @@
+"""Sign-in, first-run setup and roles as a person meets them in the app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine, update
+from streamlit.testing.v1 import AppTest
+
+from app.clock import utcnow
+from app.db import write_session
+from app.models import AuthSession
+from app.services.access import OPERATOR
+from app.services.audit import recent_events
+from app.services.users import (
+    account_for_token,
+    add_user,
+    create_first_admin,
+    list_users,
+    open_session,
+)
+from app.settings import Settings
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def fresh(settings: Settings, engine: Engine) -> AppTest:
+    st.cache_data.clear()
+    return AppTest.from_file(MAIN, default_timeout=60)
+
+
+def test_first_run_asks_for_an_administrator_and_cannot_be_replayed(
+    fresh: AppTest, engine: Engine
+) -> None:
+    fresh.run()
+    assert [t.value for t in fresh.title] == ["Welcome to Anthropic FinOps"]
+    fresh.text_input[0].input("Owner@Example.com")
+    fresh.text_input[2].input(PASSWORD)
+    fresh.text_input[3].input(PASSWORD)
+    fresh.button[0].click().run()
+    assert not fresh.exception
+    assert [a.email for a in list_users(engine)] == ["owner@example.com"]
+    assert [t.value for t in fresh.title] == ["Anthropic FinOps"]  # signed in, empty state
+    # A second visitor gets the sign-in page, never the setup page again.
+    other = AppTest.from_file(MAIN, default_timeout=60).run()
+    assert [t.value for t in other.title] == ["Sign in to Anthropic FinOps"]
+
+
+def test_weak_or_mismatched_setup_passwords_are_explained(fresh: AppTest, engine: Engine) -> None:
+    fresh.run()
+    fresh.text_input[0].input("a@example.com")
+    fresh.text_input[2].input("short")
+    fresh.text_input[3].input("short")
+    fresh.button[0].click().run()
+    assert any("at least 12 characters" in e.value for e in fresh.error)
+    fresh.text_input[2].input(PASSWORD)
+    fresh.text_input[3].input(PASSWORD + "x")
+    fresh.button[0].click().run()
+    assert any("differ" in e.value for e in fresh.error)
+    assert list_users(engine) == []
+
+
+def test_sign_in_wrong_then_right_and_failure_is_audited(fresh: AppTest, engine: Engine) -> None:
+    create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    fresh.run()
+    fresh.text_input[0].input("admin@example.com")
+    fresh.text_input[1].input("not the password")
+    fresh.button[0].click().run()
+    assert any("Wrong email or password" in e.value for e in fresh.error)
+    assert any(e.action == "sign_in_failed" for e in recent_events(engine))
+    assert all("not the password" not in (e.detail or "") for e in recent_events(engine))
+    fresh.text_input[1].input(PASSWORD)
+    fresh.button[0].click().run()
+    assert not fresh.exception
+    assert "Signed in as admin@example.com (admin)" in [c.value for c in fresh.caption][0].replace(
+        "\\", ""
+    )
+
+
+def test_bootstrap_variables_create_the_first_admin(
+    fresh: AppTest, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_EMAIL", "ops@example.com")
+    monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+    fresh.run()
+    assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
+    assert [(a.email, a.role) for a in list_users(engine)] == [("ops@example.com", "admin")]
+
+
+def test_viewer_sees_dashboards_but_no_admin_actions(fresh: AppTest, engine: Engine) -> None:
+    create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    viewer = add_user(engine, actor=OPERATOR, email="viewer@example.com", password=PASSWORD,
+                      role="viewer")  # fmt: skip
+    fresh.session_state["auth_token"] = open_session(engine, viewer, hours=1)
+    fresh.run()
+    assert not fresh.exception
+    # Empty state without the connect buttons.
+    assert "Connect +" not in [b.label for b in fresh.button]
+    assert any("Ask an admin" in i.value for i in fresh.info)
+
+
+def test_expired_session_asks_to_sign_in_again(fresh: AppTest, engine: Engine) -> None:
+    admin = create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    token = open_session(engine, admin, hours=1)
+    with write_session(engine) as session:
+        session.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    fresh.session_state["auth_token"] = token
+    fresh.run()
+    assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
+    assert any("session ended" in i.value for i in fresh.info)
+
+
+def test_sign_out_ends_the_session_everywhere(fresh: AppTest, engine: Engine) -> None:
+    admin = create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    token = open_session(engine, admin, hours=1)
+    fresh.session_state["auth_token"] = token
+    fresh.run()
+    next(b for b in fresh.button if b.label == "Sign out").click().run()
+    assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
+    assert account_for_token(engine, token) is None  # a copied cookie no longer works

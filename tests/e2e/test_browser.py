@@ -148,6 +148,13 @@ def test_connect_explore_export_and_delete_in_a_browser(
     )
     page.screenshot(path=SHOTS / "03-wizard-done.png", full_page=True)
     assert org.admin_key not in page.content()
+    # Nothing on disk holds the key: the database, its WAL, the server's log.
+    searched = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {"finops.db-wal", "serve.log"} <= {p.name for p in searched}
+    for path in searched:
+        blob = path.read_bytes()
+        for fragment in (org.admin_key, org.admin_key[15:], org.admin_key[30:60]):
+            assert fragment.encode() not in blob, f"key material in {path.name}"
 
     # Spend, last 30 days (the default), equals the simulator's ground truth.
     page.get_by_role("link", name="Explore spend").click()

@@ -44,11 +44,13 @@ def test_any_pasted_text_is_refused_cleanly(
 ) -> None:
     pasted = prefix + body
     caplog.clear()
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises((KeyFormatError, AnthropicError)) as caught:
-            connect(pasted, engine=engine, settings=settings,
-                    keystore=KeyStore.from_settings(settings), actor=OPERATOR,
-                    transport=sim.transport())  # fmt: skip
+    store = KeyStore.from_settings(settings)
+    with (
+        caplog.at_level(logging.DEBUG),
+        pytest.raises((KeyFormatError, AnthropicError)) as caught,
+    ):
+        connect(pasted, engine=engine, settings=settings, keystore=store, actor=OPERATOR,
+                transport=sim.transport())  # fmt: skip
     with read_session(engine) as session:
         assert session.execute(select(func.count()).select_from(Organization)).scalar_one() == 0
     secret = pasted.strip()[15:]

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = Field(default=None, repr=False)
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # Single sign-on through st.login ([auth] in .streamlit/secrets.toml): these emails are
+    # admins on first sign-in, everyone else a viewer (an admin can change roles later).
+    sso_admin_emails: str = ""
     # Optional email when a backfill completes ("your data is ready").
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -180,6 +180,27 @@ def current_account(engine: Engine, user_id: int) -> Account | None:
         return _account(user) if user else None
 
 
+SSO_PASSWORD = "sso$"  # not a scrypt hash: a password sign-in can never match it
+
+
+def account_for_sso(engine: Engine, email: str, admin_emails: str) -> Account:
+    """The account of someone the identity provider vouched for, created on first sign-in
+    (admin if listed in ``admin_emails``, else viewer); later sign-ins keep the stored role."""
+    email = _normal(email)
+    admins = {_normal(e) for e in admin_emails.split(",") if e.strip()}
+    with write_session(engine) as session:
+        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if user is None:
+            role = Role.ADMIN if email in admins else Role.VIEWER
+            user = User(email=email, role=role, password_hash=SSO_PASSWORD, created_at=utcnow())
+            session.add(user)
+            session.flush()
+            record(session, actor=email, action="user_added", target=email,
+                   detail=f"role {role}, single sign-on")  # fmt: skip
+        user.last_sign_in_at = utcnow()
+        return _account(user)
+
+
 def open_session(engine: Engine, account: Account, hours: float) -> str:
     """A new sign-in session; returns the token for the browser cookie (stored here hashed)."""
     token = secrets.token_urlsafe(32)

@@ -19,6 +19,7 @@ from app.services.users import (
     Account,
     SetupDone,
     SignInError,
+    account_for_sso,
     account_for_token,
     close_session,
     create_first_admin,
@@ -54,8 +55,20 @@ def _cookie() -> str | None:
     return value if isinstance(value, str) and value else None  # (AppTest has no real cookies)
 
 
+def sso_configured() -> bool:
+    """True when ``[auth]`` is set in secrets.toml, so ``st.login`` can be offered."""
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, KeyError, ValueError):
+        return False
+
+
 def current() -> Account | None:
     """The signed-in account, or None (not signed in, expired, signed out, or removed)."""
+    if sso_configured() and st.user.is_logged_in and st.user.get("email"):
+        return account_for_sso(
+            state.engine(), str(st.user.email), state.settings().sso_admin_emails
+        )
     token = st.session_state.get(TOKEN) or _cookie()
     if not token:
         return None
@@ -87,6 +100,9 @@ def require_admin_page() -> Actor:
 
 
 def sign_out() -> None:
+    if sso_configured() and st.user.is_logged_in:
+        st.logout()
+        return
     token = st.session_state.pop(TOKEN, None) or _cookie()
     if token:
         close_session(state.engine(), token)
@@ -99,6 +115,10 @@ def sign_in_page() -> None:
     notice = st.session_state.pop("auth_notice", None)
     if notice:
         st.info(notice)
+    if sso_configured():
+        st.button("Sign in with single sign-on", type="primary", on_click=st.login,
+                  icon=":material/key:")  # fmt: skip
+        st.caption("Or with a local account:")
     with st.form("sign_in", border=True):
         email = st.text_input("Email", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")

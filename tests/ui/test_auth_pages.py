@@ -123,3 +123,37 @@ def test_sign_out_ends_the_session_everywhere(fresh: AppTest, engine: Engine) ->
     next(b for b in fresh.button if b.label == "Sign out").click().run()
     assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
     assert account_for_token(engine, token) is None  # a copied cookie no longer works
+
+
+SSO_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "test-cookie-secret-0123456789",
+    "client_id": "finops",
+    "client_secret": "not-a-real-secret",
+    "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration",
+}
+
+
+def test_single_sign_on_maps_emails_to_roles(
+    fresh: AppTest, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINOPS_SSO_ADMIN_EMAILS", "Boss@Example.com")
+    create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    fresh.secrets["auth"] = SSO_SECRETS
+    fresh.user = {"is_logged_in": False}
+    fresh.run()
+    assert "Sign in with single sign-on" in [b.label for b in fresh.button]
+
+    boss = AppTest.from_file(MAIN, default_timeout=60)
+    boss.secrets["auth"] = SSO_SECRETS
+    boss.user = {"is_logged_in": True, "email": "boss@example.com", "name": "Boss"}
+    boss.run()
+    assert not boss.exception
+    assert "(admin)" in boss.caption[0].value
+    staff = AppTest.from_file(MAIN, default_timeout=60)
+    staff.secrets["auth"] = SSO_SECRETS
+    staff.user = {"is_logged_in": True, "email": "staff@example.com"}
+    staff.run()
+    assert "(viewer)" in staff.caption[0].value
+    roles = {a.email: a.role for a in list_users(engine)}
+    assert roles["boss@example.com"] == "admin" and roles["staff@example.com"] == "viewer"

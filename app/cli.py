@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(handler=cmd_export)
 
+    p = sub.add_parser(
+        "rotate-master-key",
+        help="re-encrypt every stored key under a new master key (safe to kill and rerun)",
+    )
+    p.set_defaults(handler=cmd_rotate_master_key)
+
     p = sub.add_parser("users", help="manage dashboard accounts (admin and viewer roles)")
     users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     u = users.add_parser(
@@ -353,6 +359,25 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     ):
         raise CliError(f"No connected organization has the id {args.organization_id}.")
     print(f"Deleted organization {args.organization_id}: key, jobs and data removed.")
+    return 0
+
+
+def cmd_rotate_master_key(_args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.rotation import rotate_master_key
+
+    report = rotate_master_key(engine=_engine(settings), settings=settings)
+    print(f"Re-encrypted {report.rotated} stored key(s) under the new master key.")
+    if report.key_file is not None:
+        print(f"Master key file: {report.key_file}")
+    else:
+        print("FINOPS_MASTER_KEY is in use: remove the old key(s) from it (keep only the first).")
+    if report.failed:
+        print(
+            "These organizations' keys could not be decrypted and were marked key rejected; "
+            "replace their keys: " + ", ".join(report.failed),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

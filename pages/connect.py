@@ -105,21 +105,22 @@ here. The key is stored encrypted; afterwards only a hint such as `sk-ant-admin0
 """
     )
 
-st.text_input("Admin API key", type="password", key=KEY_FIELD, placeholder="sk-ant-admin01-…",
-              autocomplete="off")  # fmt: skip
-st.text_input("Label (optional)", key=LABEL_FIELD, placeholder="e.g. Production org",
-              help="Shown instead of the organization's own name.")  # fmt: skip
-
 current = st.session_state.get(KEY_FIELD, "")
 tested = st.session_state.get("connect_tested")
 tested_now = bool(tested and current and tested["fingerprint"] == _fingerprint(current))
 existing = find_organization(state.engine(), tested["id"]) if tested_now and tested else None
 
-left, right, _ = st.columns([1, 1, 3])
-left.button("Test connection", on_click=_test, type="secondary" if tested_now else "primary")
-right.button("Replace key" if existing else "Save", on_click=_save, disabled=not tested_now,
-             type="primary" if tested_now else "secondary",
-             help="Available after a successful test of this key.")  # fmt: skip
+# A form, so Enter in the key field runs the test.
+with st.form("connect_form", border=False):
+    st.text_input("Admin API key", type="password", key=KEY_FIELD,
+                  placeholder="sk-ant-admin01-…", autocomplete="off")  # fmt: skip
+    st.text_input("Label (optional)", key=LABEL_FIELD, placeholder="e.g. Production org",
+                  help="Shown instead of the organization's own name.")  # fmt: skip
+    st.form_submit_button("Test connection", on_click=_test,
+                          type="secondary" if tested_now else "primary")  # fmt: skip
+st.button("Replace key" if existing else "Save", on_click=_save, disabled=not tested_now,
+          type="primary" if tested_now else "secondary",
+          help="Available after a successful test of this key.")  # fmt: skip
 
 error = st.session_state.get("connect_error")
 if error:

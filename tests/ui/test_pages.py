@@ -181,7 +181,7 @@ def test_wizard_explains_a_wrong_key_and_keeps_save_disabled(
     app: AppTest, http_sim: Simulator, key: str, says: str
 ) -> None:
     app.switch_page("../pages/connect.py").run()
-    app.text_input(key="connect_key").input(key).run()
+    app.text_input(key="connect_key").input(key)  # in a form: sent with the submit
     next(b for b in app.button if b.label == "Test connection").click().run()
     assert not app.exception
     assert any(says in e.value for e in app.error)
@@ -193,7 +193,7 @@ def test_wizard_tests_saves_and_forgets_the_key(
 ) -> None:
     org = next(iter(http_sim.orgs.values()))
     app.switch_page("../pages/connect.py").run()
-    app.text_input(key="connect_key").input(org.admin_key).run()
+    app.text_input(key="connect_key").input(org.admin_key)
     next(b for b in app.button if b.label == "Test connection").click().run()
     assert any(org.name in s.value for s in app.success)
     save = next(b for b in app.button if b.label == "Save")

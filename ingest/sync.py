@@ -333,27 +333,27 @@ class SyncEngine:
         result.rows += len(rows)
 
     def _progress(self, session: Session, org_pk: int) -> float:
-        """Share of backfill days stored, over both datasets."""
-        done = total = 0
-        states = session.execute(
-            select(SyncState).where(SyncState.organization_pk == org_pk)
-        ).scalars()
-        by_dataset = {s.dataset: s for s in states}
+        """Share of the backfill's days stored, over both datasets (usage first, then cost)."""
+        org = session.get(Organization, org_pk)
+        if org is None:
+            return 0.0
+        span = max(1, (self.clock().date() + timedelta(days=1) - org.backfill_start).days)
+        states = {
+            s.dataset: s
+            for s in session.execute(
+                select(SyncState).where(SyncState.organization_pk == org_pk)
+            ).scalars()
+        }
+        done = 0
         for dataset in DATASETS:
-            state = by_dataset.get(dataset)
-            if state is None or state.window_start is None or state.window_end is None:
-                span = 1
-                finished = 1 if state is not None and state.backfill_done else 0
-            else:
-                span = max(1, (state.window_end - state.window_start).days)
-                finished = (
-                    span
-                    if state.backfill_done
-                    else max(0, ((state.position or state.window_start) - state.window_start).days)
-                )
-            done += min(finished, span)
-            total += span
-        return round(done / total, 4) if total else 0.0
+            state = states.get(dataset)
+            if state is None:
+                continue
+            if state.backfill_done:
+                done += span
+            elif state.position is not None and state.window_start is not None:
+                done += min(span, max(0, (state.position - state.window_start).days))
+        return round(done / (span * len(DATASETS)), 4)
 
     # --- directory ------------------------------------------------------------------------
 

@@ -243,3 +243,19 @@ def test_a_second_worker_does_not_run_an_organization_that_is_held(
     assert sim.requests == []  # it did not touch the API either
     first._release(pk)
     assert second.run(pk).outcome == "ok"
+
+
+def test_backfill_progress_only_grows(sim: Simulator, engine: Engine, settings: Settings) -> None:
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    sync = sync_engine(sim, engine, settings)
+    seen: list[float] = []
+
+    def record_progress() -> bool:
+        seen.append(list_organizations(engine)[0].backfill_progress)
+        return False
+
+    sync.should_stop = record_progress
+    assert sync.run(org_pk(engine, org.id)).outcome == "ok"
+    assert len(seen) >= 10  # one reading per page, usage then cost
+    assert seen == sorted(seen) and 0 < seen[0] < 0.2 and 0.4 < seen[len(seen) // 2] < 0.7

@@ -90,6 +90,9 @@ def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
+            # Kept for whoever reads a failure: what the worker and Streamlit printed.
+            SHOTS.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "serve.log", SHOTS.parent / "serve.log")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from app.clock import today
-from app.db import read_session
+from app.db import read_session, write_session
 from app.models import CostLine, Organization, OrgStatus, SyncRun, UsageBucket, Workspace
 from app.services.access import OPERATOR
 from app.services.organizations import delete_organization, list_organizations
@@ -259,3 +259,24 @@ def test_backfill_progress_only_grows(sim: Simulator, engine: Engine, settings: 
     assert sync.run(org_pk(engine, org.id)).outcome == "ok"
     assert len(seen) >= 10  # one reading per page, usage then cost
     assert seen == sorted(seen) and 0 < seen[0] < 0.2 and 0.4 < seen[len(seen) // 2] < 0.7
+
+
+def test_reconnecting_replaces_the_key_without_a_duplicate(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    org = sim_orgs(sim)[0]
+    first = connect_org(sim, org, engine=engine, settings=settings)
+    assert first.replaced is False
+    pk = org_pk(engine, org.id)
+    assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"
+    with write_session(engine) as session:
+        stored = session.get(Organization, pk)
+        assert stored is not None
+        stored.status, stored.status_message = OrgStatus.KEY_REJECTED, "rejected"
+        stored.next_run_at = None
+    again = connect_org(sim, org, engine=engine, settings=settings, label="Prod")
+    assert again.replaced is True
+    [summary] = list_organizations(engine)
+    assert summary.name == "Prod" and summary.status == OrgStatus.HEALTHY
+    assert summary.status_message is None
+    assert pk in sync_engine(sim, engine, settings).due_organizations()  # syncs again at once

@@ -51,7 +51,12 @@ from ingest.notify import send_ready_email
 log = logging.getLogger(__name__)
 
 DATASETS = ("usage", "cost")
-LEASE_SECONDS = 120
+# Longer than a page can take with all its retries, so a live worker never loses its lease.
+LEASE_SECONDS = 360
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took this organization over (our lease had expired): stop writing."""
 
 
 @dataclass
@@ -150,11 +155,16 @@ class SyncEngine:
             return False
 
     def _renew(self, session: Session, org_pk: int) -> None:
-        session.execute(
+        """Extend the lease inside the caller's write transaction. This is the fence: if another
+        worker holds the organization now, the whole transaction (its rows and position) rolls
+        back instead of interleaving with the other worker's writes."""
+        renewed = session.execute(
             update(Organization)
             .where(Organization.id == org_pk, Organization.lease_owner == self.owner)
             .values(lease_expires_at=self.clock() + timedelta(seconds=LEASE_SECONDS))
-        )
+        ).rowcount
+        if renewed != 1:
+            raise LeaseLost("Another worker took over this organization; this run stopped.")
 
     def _release(self, org_pk: int) -> None:
         with write_session(self.engine) as session:
@@ -192,6 +202,8 @@ class SyncEngine:
                         break
             if result.outcome == "ok":
                 self._mark_healthy(org_pk)
+        except LeaseLost as exc:
+            result.outcome, result.message = "skipped", str(exc)
         except (KeyRejected, KeyDecryptError) as exc:
             result.outcome, result.message = "key_rejected", str(exc)
             self._mark_key_rejected(org_pk, str(exc))

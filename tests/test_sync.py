@@ -280,3 +280,36 @@ def test_reconnecting_replaces_the_key_without_a_duplicate(
     assert summary.name == "Prod" and summary.status == OrgStatus.HEALTHY
     assert summary.status_message is None
     assert pk in sync_engine(sim, engine, settings).due_organizations()  # syncs again at once
+
+
+def test_a_worker_whose_lease_was_taken_writes_nothing_more(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """The fence: after another worker takes the organization over, the first one's next page
+    rolls back rather than interleaving writes."""
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    slow = sync_engine(sim, engine, settings)
+    pages = {"n": 0}
+
+    def taken_over_after_one_page() -> bool:
+        pages["n"] += 1
+        if pages["n"] == 1:
+            with write_session(engine) as session:
+                session.execute(
+                    Organization.__table__.update()
+                    .where(Organization.id == pk)
+                    .values(lease_owner="other-host:1:abcd")
+                )
+        return False
+
+    slow.should_stop = taken_over_after_one_page
+    result = slow.run(pk)
+    assert result.outcome == "skipped" and "took over" in (result.message or "")
+    assert result.pages == 1  # the second page was fenced off
+    with read_session(engine) as session:
+        owner = session.execute(
+            select(Organization.lease_owner).where(Organization.id == pk)
+        ).scalar_one()
+    assert owner == "other-host:1:abcd"  # and its lease was not released by the loser

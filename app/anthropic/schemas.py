@@ -170,7 +170,7 @@ def _count(value: Any, name: str) -> int:
         raise MalformedResponse(
             f"Anthropic returned a non-integer token count for {name}."
         ) from exc
-    if number != number.to_integral_value():
+    if not number.is_finite() or number != number.to_integral_value():
         raise MalformedResponse(f"Anthropic returned a fractional token count for {name}.")
     return int(number)
 

@@ -77,6 +77,10 @@ ERROR_TYPES = {
 }  # fmt: skip
 STATUS_FAULTS = ("429", "500", "502", "503", "504", "529")
 BODY_FAULTS = ("truncated", "repeat_cursor", "missing_cursor")
+# Connection faults: "reset" drops the connection without an answer; "hang" answers only after
+# HANG_SECONDS, long after any sensible client timeout.
+CONNECTION_FAULTS = ("reset", "hang")
+HANG_SECONDS = 30.0
 FAULT_ROUTES = (
     "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report",
 )  # fmt: skip
@@ -142,6 +146,10 @@ class Api:
         try:
             org = self._authenticate(request)
             fault = self._take_fault(route)
+            if fault is not None and fault.kind == "reset":
+                raise httpx.RemoteProtocolError("Simulated connection reset", request=request)
+            if fault is not None and fault.kind == "hang":
+                time.sleep(HANG_SECONDS)
             if fault is not None and fault.kind in STATUS_FAULTS:
                 headers = {}
                 if fault.retry_after is not None:
@@ -168,7 +176,7 @@ class Api:
         return response
 
     def inject(self, kind: str, route: str, count: int, retry_after: float | str | None) -> None:
-        if kind not in STATUS_FAULTS + BODY_FAULTS:
+        if kind not in STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if route not in FAULT_ROUTES:
             raise ValueError(f"unknown route {route!r}; one of {', '.join(FAULT_ROUTES)}")

@@ -100,6 +100,9 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                     list(response.headers.items()),
                     response.read(),
                 )
+            except httpx.RemoteProtocolError:
+                self.close_connection = True  # the "reset" fault: no answer at all
+                return
             except Exception:  # a simulator bug must show as a 500, not a dropped connection
                 status, headers = 500, [("content-type", "application/json")]
                 content = json.dumps(

@@ -117,16 +117,30 @@ class Worker:
 def main() -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
-    try:
-        worker = Worker(settings)
-    except (DatabaseError, MasterKeyError) as exc:
-        log.error("%s", exc)
-        return 1
+    stopping = threading.Event()
+    worker: Worker | None = None
 
     def _handle(signum: int, _frame: FrameType | None) -> None:
-        worker.request_stop()
+        stopping.set()
+        if worker is not None:
+            worker.request_stop()
 
     signal.signal(signal.SIGTERM, _handle)
     signal.signal(signal.SIGINT, _handle)
+    delay = 1.0
+    while worker is None:
+        try:
+            worker = Worker(settings)
+        except MasterKeyError as exc:
+            log.error("%s", exc)  # a configuration error: waiting will not fix it
+            return 1
+        except DatabaseError as exc:
+            # The database may simply not be up yet (a container starting next to us): wait.
+            log.error("%s Retrying in %.0f s (Ctrl-C to stop).", exc, delay)
+            if stopping.wait(delay):
+                return 0
+            delay = min(delay * 2, 30.0)
+    if stopping.is_set():
+        return 0
     worker.run()
     return 0

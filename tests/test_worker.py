@@ -122,3 +122,21 @@ def test_new_organization_starts_within_seconds(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     assert "Worker stopped" in log.read_text()
+
+
+def test_worker_waits_for_a_database_that_is_not_there_yet(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-yet"
+    blocker.write_text("a file where the database directory should be")
+    monkeypatch.setenv("FINOPS_DATABASE_URL", f"sqlite:///{blocker / 'finops.db'}")
+    log = tmp_path / "worker.log"
+    worker = start_worker(log)
+    try:
+        assert wait_for(lambda: "Retrying in" in log.read_text(), timeout=30)
+        assert "Cannot open the database" in log.read_text()
+        blocker.unlink()  # the database becomes available
+        assert wait_for(lambda: "Worker started" in log.read_text(), timeout=60), log.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0

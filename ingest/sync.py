@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.anthropic.client import AdminClient
@@ -210,15 +211,31 @@ class SyncEngine:
         except AnthropicError as exc:
             result.outcome = "failed"
             result.message = self._mark_failing(org_pk, str(exc))
-        except Exception as exc:  # a bug or a database error: keep the worker alive, say what
+        except DBAPIError as exc:
+            # The database went away or refused the write (dropped connection, disk full,
+            # locked): nothing of the failed page was committed; the next run resumes.
+            log.warning("Database error while syncing %s: %s", org.organization_id, exc)
+            result.outcome = "failed"
+            reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+            try:
+                result.message = self._mark_failing(
+                    org_pk,
+                    f"The database failed during the sync ({reason}); nothing partial was kept.",
+                )
+            except DBAPIError:
+                result.message = f"The database failed during the sync ({reason})."
+        except Exception as exc:  # a bug: keep the worker alive, say what
             log.exception("Sync of organization %s failed unexpectedly", org.organization_id)
             result.outcome = "failed"
             result.message = self._mark_failing(
                 org_pk, f"Unexpected error: {exc.__class__.__name__}: {exc}"
             )
         finally:
-            self._finish_run(result)
-            self._release(org_pk)
+            try:
+                self._finish_run(result)
+                self._release(org_pk)
+            except DBAPIError as exc:  # still down: the lease expires on its own
+                log.warning("Could not record the end of the run: %s", exc)
         return result
 
     # --- datasets ------------------------------------------------------------------------

@@ -9,7 +9,14 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.anthropic.keys import KeyFormatError, KeyKind, check_admin_key, classify_key
-from app.keystore import KeyDecryptError, KeyStore, MasterKeyError, key_hint
+from app.keystore import (
+    KeyDecryptError,
+    KeyStore,
+    MasterKeyError,
+    add_new_master_key,
+    key_hint,
+    retire_old_master_keys,
+)
 from app.settings import Settings
 
 ADMIN = "sk-ant-admin01-" + "Ab3_-x" * 15 + "AbCd"
@@ -83,3 +90,109 @@ def test_malformed_master_key_is_explained(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("FINOPS_MASTER_KEY", "changeme")
     with pytest.raises(MasterKeyError, match="not a valid Fernet key"):
         KeyStore.from_settings(Settings())
+
+
+def test_rotate_moves_a_token_to_the_first_key_and_fails_closed_when_tampered() -> None:
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    token = KeyStore([old]).encrypt(ADMIN)
+    both = KeyStore([new, old])
+    assert not both.is_current(token)
+    rotated = both.rotate(token)
+    assert both.is_current(rotated)
+    assert KeyStore([new]).decrypt(rotated) == ADMIN
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    with pytest.raises(KeyDecryptError, match="could not be decrypted"):
+        both.rotate(tampered)
+
+
+def key_file_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.delenv("FINOPS_MASTER_KEY", raising=False)
+    monkeypatch.setenv("FINOPS_MASTER_KEY_FILE", str(tmp_path / "master.key"))
+    return Settings()
+
+
+def test_new_master_key_is_prepended_then_old_keys_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = key_file_settings(tmp_path, monkeypatch)
+    path = settings.resolved_master_key_file
+    token = KeyStore.from_settings(settings).encrypt(ADMIN)
+    (old,) = path.read_bytes().split()
+
+    add_new_master_key(path)
+
+    new, kept = path.read_bytes().split()
+    assert kept == old and new != old
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["master.key"]  # no temp file left behind
+    store = KeyStore.from_settings(settings)
+    assert store.decrypt(token) == ADMIN  # the old key still decrypts
+    assert KeyStore([new]).decrypt(store.encrypt(ADMIN)) == ADMIN  # the new one encrypts
+
+    retire_old_master_keys(path)
+    assert path.read_bytes().split() == [new]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_running_store_follows_the_rotated_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = key_file_settings(tmp_path, monkeypatch)
+    path = settings.resolved_master_key_file
+    running = KeyStore.from_settings(settings)  # a worker started before the rotation
+    add_new_master_key(path)
+    new = path.read_bytes().split()[0]
+    token = KeyStore([new]).encrypt(ADMIN)
+    retire_old_master_keys(path)
+    assert running.decrypt(token) == ADMIN
+    assert KeyStore([new]).decrypt(running.encrypt(ADMIN)) == ADMIN
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o602])
+def test_key_file_open_to_others_is_refused_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    settings = key_file_settings(tmp_path, monkeypatch)
+    path = settings.resolved_master_key_file
+    KeyStore.from_settings(settings)
+    path.chmod(mode)
+    for attempt in (
+        lambda: KeyStore.from_settings(settings),
+        lambda: add_new_master_key(path),
+        lambda: retire_old_master_keys(path),
+    ):
+        with pytest.raises(MasterKeyError) as caught:
+            attempt()
+        assert f"chmod 600 {path}" in str(caught.value)
+        assert path.read_text().strip() not in str(caught.value)
+    path.chmod(0o600)
+    KeyStore.from_settings(settings)  # fixed as the message said
+
+
+VALID = Fernet.generate_key().decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("changeme", "key 1 of 1 is not a valid Fernet key"),
+        ("your-master-key-here", "not a valid Fernet key"),
+        (VALID[:-2], "not a valid Fernet key"),
+        ("A" * 43 + "=", "looks like a placeholder"),
+        (f"{VALID},not-a-key-at-all", "key 2 of 2 is not a valid Fernet key"),
+        (" , ", "holds no master key"),
+    ],
+)
+def test_bad_master_key_is_explained_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, says: str
+) -> None:
+    monkeypatch.setenv("FINOPS_MASTER_KEY", value)
+    with pytest.raises(MasterKeyError) as caught:
+        KeyStore.from_settings(Settings())
+    message = str(caught.value)
+    assert says in message
+    assert "Fernet.generate_key()" in message  # how to make a good one
+    for part in value.split(","):
+        if part.strip():
+            assert part.strip() not in message
+    assert caught.value.__cause__ is None  # no chained error that could quote the value

@@ -8,14 +8,18 @@ organization.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
 
 from app.db import DatabaseError
 from app.keystore import MasterKeyError
@@ -53,6 +57,9 @@ class Worker:
 
     def dispatch(self) -> None:
         """Queue a sync for every due organization that is not already running here."""
+        if self.stop_event.is_set():
+            self.scheduler.shutdown(wait=False)
+            return
         try:
             due = self.engine.due_organizations()
         except Exception:
@@ -92,7 +99,9 @@ class Worker:
     def request_stop(self, *_args: object) -> None:
         log.info("Stopping: finishing the page in progress")
         self.stop_event.set()
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        # A stop that arrives while the scheduler is still starting is caught by dispatch.
 
     def run(self) -> None:
         self.scheduler.add_job(
@@ -112,6 +121,33 @@ class Worker:
         # Started syncs notice the stop flag between pages; wait for them to commit and leave.
         self.executor.shutdown(wait=True)
         log.info("Worker stopped")
+
+
+def sqlite_worker_lock(engine: Engine, stopping: threading.Event) -> IO[bytes] | None:
+    """On SQLite, one worker at a time: others wait here, saying why, and take over when the
+    running one stops or dies (the OS releases its lock). Postgres needs no such lock: there
+    the organizations' leases spread the work over any number of workers."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    path = Path(engine.url.database).with_suffix(".worker.lock")
+    handle = path.open("a+b")
+    told = False
+    while not stopping.is_set():
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if not told:
+                log.warning(
+                    "Another worker is already running on the SQLite database %s; SQLite "
+                    "allows one writer, so this worker waits and takes over if that one stops. "
+                    "Use Postgres to run several workers side by side.",
+                    engine.url.database,
+                )
+                told = True
+            stopping.wait(2.0)
+    handle.close()
+    return None
 
 
 def main() -> int:
@@ -140,7 +176,10 @@ def main() -> int:
             if stopping.wait(delay):
                 return 0
             delay = min(delay * 2, 30.0)
+    lock = sqlite_worker_lock(worker.engine.engine, stopping)
     if stopping.is_set():
         return 0
+    if lock is not None:
+        log.info("This worker holds the SQLite worker lock")
     worker.run()
     return 0

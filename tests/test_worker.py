@@ -140,3 +140,29 @@ def test_worker_waits_for_a_database_that_is_not_there_yet(
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
+
+
+def test_on_sqlite_a_second_worker_waits_and_says_why(
+    settings: Settings, tmp_path: Path, engine: Engine
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("Postgres runs several workers side by side (tests/test_multi_worker.py)")
+    first = start_worker(tmp_path / "first.log")
+    second = start_worker(tmp_path / "second.log")
+    try:
+        assert wait_for(
+            lambda: "Worker started" in (tmp_path / "first.log").read_text(), timeout=30
+        )
+        second_log = tmp_path / "second.log"
+        assert wait_for(
+            lambda: "Another worker is already running" in second_log.read_text(), timeout=30
+        )
+        assert "Worker started" not in second_log.read_text()
+        first.send_signal(signal.SIGKILL)  # the running one dies: the waiting one takes over
+        first.wait(timeout=10)
+        assert wait_for(lambda: "Worker started" in second_log.read_text(), timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)

@@ -191,3 +191,21 @@ def test_sync_with_nothing_connected_and_unknown_org(http_sim: Simulator) -> Non
     unknown = finops("sync", "--org", "nope")
     assert unknown.returncode == 1 and "No connected organization" in unknown.stderr
     assert json.loads(finops("orgs", "--json").stdout) == []
+
+
+def test_rotate_master_key_from_the_command_line(
+    http_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key-file setup a default install has (no FINOPS_MASTER_KEY).
+    monkeypatch.delenv("FINOPS_MASTER_KEY")
+    org = orgs_of(http_sim)[0]
+    assert finops("connect", env={"FINOPS_ADMIN_KEY": org.admin_key}).returncode == 0
+    key_file = tmp_path / "data" / "master.key"
+    before = key_file.read_text()
+    rotated = finops("rotate-master-key")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Re-encrypted 1 stored key(s)" in rotated.stdout
+    after = key_file.read_text()
+    assert after != before and len(after.split()) == 1  # a new key, the old one retired
+    synced = finops("sync")
+    assert synced.returncode == 0, synced.stderr  # the stored key still opens the organization

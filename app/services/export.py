@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, Select, and_, select
 
 from app.db import read_session
 from app.models import ApiKey, CostLine, Organization, UsageBucket, Workspace
@@ -79,29 +79,37 @@ def _filters(
     return clauses
 
 
-def _cost_rows(
-    engine: Engine, organization_id: str | None, start: date | None, end: date | None
-) -> Iterator[list[str]]:
-    query = (
+def _named_rows(
+    model: Any, organization_id: str | None, start: date | None, end: date | None
+) -> Select[Any]:
+    """Rows of a data table with their organization's id and names and their workspace's name,
+    oldest first, streamed in batches."""
+    return (
         select(
-            CostLine,
+            model,
             Organization.organization_id,
             Organization.name,
             Organization.label,
             Workspace.name,
-        )
-        .join(Organization, Organization.id == CostLine.organization_pk)
+        )  # fmt: skip
+        .join(Organization, Organization.id == model.organization_pk)
         .outerjoin(
             Workspace,
             and_(
-                Workspace.organization_pk == CostLine.organization_pk,
-                Workspace.workspace_id == CostLine.workspace_id,
+                Workspace.organization_pk == model.organization_pk,
+                Workspace.workspace_id == model.workspace_id,
             ),
         )
-        .where(*_filters(CostLine, organization_id, start, end))
-        .order_by(CostLine.date, Organization.organization_id, CostLine.id)
+        .where(*_filters(model, organization_id, start, end))
+        .order_by(model.date, Organization.organization_id, model.id)
         .execution_options(yield_per=5000)
     )
+
+
+def _cost_rows(
+    engine: Engine, organization_id: str | None, start: date | None, end: date | None
+) -> Iterator[list[str]]:
+    query = _named_rows(CostLine, organization_id, start, end)
     with read_session(engine) as session:
         for line, org_id, org_name, label, ws_name in session.execute(query):
             yield [
@@ -125,33 +133,13 @@ def _cost_rows(
 def _usage_rows(
     engine: Engine, organization_id: str | None, start: date | None, end: date | None
 ) -> Iterator[list[str]]:
-    query = (
-        select(
-            UsageBucket,
-            Organization.organization_id,
-            Organization.name,
-            Organization.label,
-            Workspace.name,
-            ApiKey.name,
-        )
-        .join(Organization, Organization.id == UsageBucket.organization_pk)
-        .outerjoin(
-            Workspace,
-            and_(
-                Workspace.organization_pk == UsageBucket.organization_pk,
-                Workspace.workspace_id == UsageBucket.workspace_id,
-            ),
-        )
-        .outerjoin(
-            ApiKey,
-            and_(
-                ApiKey.organization_pk == UsageBucket.organization_pk,
-                ApiKey.api_key_id == UsageBucket.api_key_id,
-            ),
-        )
-        .where(*_filters(UsageBucket, organization_id, start, end))
-        .order_by(UsageBucket.date, Organization.organization_id, UsageBucket.id)
-        .execution_options(yield_per=5000)
+    query = _named_rows(UsageBucket, organization_id, start, end).add_columns(ApiKey.name)
+    query = query.outerjoin(
+        ApiKey,
+        and_(
+            ApiKey.organization_pk == UsageBucket.organization_pk,
+            ApiKey.api_key_id == UsageBucket.api_key_id,
+        ),
     )
     with read_session(engine) as session:
         for bucket, org_id, org_name, label, ws_name, key_name in session.execute(query):

@@ -313,3 +313,22 @@ def test_a_worker_whose_lease_was_taken_writes_nothing_more(
             select(Organization.lease_owner).where(Organization.id == pk)
         ).scalar_one()
     assert owner == "other-host:1:abcd"  # and its lease was not released by the loser
+
+
+def test_tampered_stored_key_fails_closed_without_calling_anthropic(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    with write_session(engine) as session:
+        stored = session.get(Organization, pk)
+        assert stored is not None
+        stored.key_ciphertext = stored.key_ciphertext[:-8] + "AAAAAAA="
+    sim.reset_requests()
+    result = sync_engine(sim, engine, settings).run(pk)
+    assert result.outcome == "key_rejected"
+    assert sim.requests == []  # nothing was sent with a garbage key
+    [summary] = list_organizations(engine)
+    assert summary.status == OrgStatus.KEY_REJECTED
+    assert "could not be decrypted" in (summary.status_message or "")

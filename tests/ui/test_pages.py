@@ -224,3 +224,17 @@ def test_unreachable_database_is_explained_on_the_page(
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     assert not at.exception
     assert any("cannot start" in e.value and "FINOPS_DATABASE_URL" in e.value for e in at.error)
+
+
+def test_users_and_audit_pages_for_admins(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page("../pages/users.py").run()
+    assert not app.exception
+    assert ADMIN_EMAIL in list(app.dataframe[0].value["Email"])
+    app.switch_page("../pages/audit.py").run()
+    assert not app.exception
+    actions = list(app.dataframe[0].value["Action"])
+    assert "organization connected" in actions and "setup first admin" in actions
+    assert all(org.admin_key[15:] not in str(app.dataframe[0].value) for org in sim.orgs.values())

@@ -12,6 +12,7 @@ import json
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.delta_generator import DeltaGenerator
 
 from app.passwords import MIN_LENGTH, WeakPassword
 from app.services.access import Actor
@@ -110,7 +111,21 @@ def sign_out() -> None:
     st.session_state["auth_notice"] = "You are signed out."
 
 
+def _centered() -> DeltaGenerator:
+    return st.columns([1, 2, 1])[1]
+
+
 def sign_in_page() -> None:
+    with _centered():
+        _sign_in_form()
+
+
+def setup_page() -> None:
+    with _centered():
+        _setup_form()
+
+
+def _sign_in_form() -> None:
     st.title("Sign in to Anthropic FinOps")
     notice = st.session_state.pop("auth_notice", None)
     if notice:
@@ -133,7 +148,7 @@ def sign_in_page() -> None:
         st.rerun()
 
 
-def setup_page() -> None:
+def _setup_form() -> None:
     st.title("Welcome to Anthropic FinOps")
     st.markdown(
         "No account exists yet. Create the first **administrator**: admins connect "

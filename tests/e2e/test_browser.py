@@ -125,7 +125,7 @@ def test_connect_explore_export_and_delete_in_a_browser(
 
     # Sign in (the first admin came from FINOPS_BOOTSTRAP_ADMIN_*), then the empty state.
     page.goto(base)
-    expect(page.get_by_text("Sign in to Anthropic FinOps")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.screenshot(path=SHOTS / "00-sign-in.png", full_page=True)
     sign_in(page, ADMIN)
     expect(page.get_by_text("No organization connected yet")).to_be_visible()

@@ -21,7 +21,7 @@ from app.db import DatabaseError
 from app.keystore import MasterKeyError
 from app.redact import configure_logging, redact
 from app.services.access import OPERATOR, PermissionDenied
-from app.settings import Settings, get_settings
+from app.settings import Settings, SettingsError, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,11 @@ class CliError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     configure_logging("WARNING" if args.command not in ("worker", "serve") else settings.log_level)
     try:
         return int(args.handler(args, settings))

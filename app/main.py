@@ -10,6 +10,7 @@ import streamlit as st
 from app.db import DatabaseError
 from app.keystore import KeyStore, MasterKeyError
 from app.services.users import bootstrap_admin, user_count
+from app.settings import SettingsError
 from app.ui import auth, state
 from app.ui.format import md
 
@@ -19,7 +20,7 @@ try:
     engine = state.engine()
     settings = state.settings()
     KeyStore.from_settings(settings)
-except (DatabaseError, MasterKeyError) as exc:
+except (DatabaseError, MasterKeyError, SettingsError) as exc:
     st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
     st.stop()
 

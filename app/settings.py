@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         return self.master_key_file or self.data_dir / "master.key"
 
 
+class SettingsError(ValueError):
+    """A FINOPS_* variable has a value that cannot be used; the message names it."""
+
+
 def get_settings() -> Settings:
     """Fresh settings from the current environment (cheap; tests change the environment)."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "FINOPS_" + "_".join(str(part) for part in error["loc"]).upper()
+            # Never echo the value: it may be a secret (a master key, a password).
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("Invalid settings: " + "; ".join(problems)) from None

@@ -25,7 +25,7 @@ from app.db import DatabaseError
 from app.keystore import MasterKeyError
 from app.redact import configure_logging
 from app.runtime import client_factory, get_engine, keystore
-from app.settings import Settings, get_settings
+from app.settings import Settings, SettingsError, get_settings
 from ingest.sync import SyncEngine
 
 log = logging.getLogger("ingest.worker")
@@ -151,7 +151,12 @@ def sqlite_worker_lock(engine: Engine, stopping: threading.Event) -> IO[bytes] |
 
 
 def main() -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        configure_logging("INFO")
+        log.error("%s", exc)
+        return 2
     configure_logging(settings.log_level)
     stopping = threading.Event()
     worker: Worker | None = None

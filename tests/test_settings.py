@@ -1,0 +1,41 @@
+"""Settings from the environment: bad values are named, never echoed, and never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.settings import SettingsError, get_settings
+from tests.utils.processes import finops
+
+NUMERIC = ["FINOPS_BACKFILL_MONTHS", "FINOPS_SYNC_INTERVAL_MINUTES", "FINOPS_LOOKBACK_DAYS"]
+
+
+@given(name=st.sampled_from(NUMERIC), value=st.text(min_size=1, max_size=12))
+def test_any_value_gives_settings_or_a_named_error(name: str, value: str) -> None:
+    if "\x00" in value:
+        return  # the environment cannot hold NUL
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(name, value)
+        try:
+            get_settings()
+        except SettingsError as exc:
+            assert name in str(exc)
+            if len(value.strip()) > 3:
+                assert value not in str(exc)
+
+
+def test_cli_and_worker_explain_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINOPS_LOOKBACK_DAYS", "-4")
+    for command in (("orgs",), ("worker",)):
+        result = finops(*command, timeout=60)
+        assert result.returncode == 2
+        assert "FINOPS_LOOKBACK_DAYS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_cli_arguments_are_refused_with_usage() -> None:
+    result = finops("export", "--dataset", "bills")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    result = finops("export", "--dataset", "cost", "--start", "yesterday")
+    assert result.returncode == 2 and "is not a date" in result.stderr

@@ -102,3 +102,58 @@ def test_twenty_kills_lose_nothing_and_duplicate_nothing(
     end = today() + timedelta(days=1)
     assert stored_cost(engine, org.id) == truth_cost(http_sim, org.id, start, end)
     assert count == len(http_sim.truth_cost(org.id, start, end))  # no duplicates
+
+
+def test_kills_during_the_trailing_window_replacement(
+    http_sim: Simulator, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Upstream revised the last days; the worker re-reading them is killed again and again."""
+    from sqlalchemy import update
+
+    from app.db import write_session
+    from tests.utils.factories import sync_engine
+
+    org = next(iter(http_sim.orgs.values()))
+    connect_org(http_sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    assert sync_engine(http_sim, engine, settings).run(pk).outcome == "ok"  # the backfill
+    http_sim.revise(org.id, days=2)
+    with write_session(engine) as session:  # make the incremental run due now
+        session.execute(update(Organization).where(Organization.id == pk).values(next_run_at=None))
+    http_sim.latency = 0.4  # four requests per run: the kills land inside the replacement
+    rng = random.Random(3)
+    log = tmp_path / "worker.log"
+    for _ in range(5):
+        worker = start_worker(log)
+        time.sleep(rng.uniform(1.0, 2.2))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    http_sim.latency = 0.0
+    with write_session(engine) as session:
+        session.execute(update(Organization).where(Organization.id == pk).values(next_run_at=None))
+    worker = start_worker(log)
+    try:
+
+        def replaced() -> bool:
+            start = months_back_of(engine, pk)
+            return stored_cost(engine, org.id) == truth_cost(
+                http_sim, org.id, start, today() + timedelta(days=1)
+            )
+
+        assert wait_for(replaced, timeout=60, interval=0.5), log.read_text()[-2000:]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    with read_session(engine) as session:
+        count = session.execute(
+            select(func.count()).select_from(CostLine).where(CostLine.organization_pk == pk)
+        ).scalar_one()
+    start = months_back_of(engine, pk)
+    assert count == len(http_sim.truth_cost(org.id, start, today() + timedelta(days=1)))
+
+
+def months_back_of(engine: Engine, pk: int) -> date:
+    with read_session(engine) as session:
+        return session.execute(
+            select(Organization.backfill_start).where(Organization.id == pk)
+        ).scalar_one()

@@ -332,3 +332,19 @@ def test_tampered_stored_key_fails_closed_without_calling_anthropic(
     [summary] = list_organizations(engine)
     assert summary.status == OrgStatus.KEY_REJECTED
     assert "could not be decrypted" in (summary.status_message or "")
+
+
+def test_a_long_stretch_of_empty_pages_before_the_first_usage(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """Twelve months back but only ~200 days of history: the first pages are all empty days."""
+    long = settings.model_copy(update={"backfill_months": 12})
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=long)
+    result = sync_engine(sim, engine, long).run(org_pk(engine, org.id))
+    assert result.outcome == "ok" and result.pages >= 24  # 366 days, 31 a page, two datasets
+    start, end = backfill_range(engine, org.id)
+    assert (end - start).days > 360
+    assert stored_cost(engine, org.id) == truth_cost(sim, org.id, start, end)
+    [summary] = list_organizations(engine)
+    assert summary.data_start is not None and summary.data_start > start + timedelta(days=100)

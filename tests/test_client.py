@@ -159,3 +159,15 @@ def test_parsing_keeps_unknown_values_and_exact_cents() -> None:
 def test_non_numeric_amount_is_an_error_not_zero() -> None:
     with pytest.raises(MalformedResponse):
         parse_cost_result(today(), {"amount": "12,50", "currency": "USD"})
+
+
+def test_a_cursor_cycle_is_detected(sim: Simulator) -> None:
+    org = sim.add_org(name="Cyclic", seed=14)
+    sim.inject("cursor_cycle", route="cost_report", count=2)
+    start, end = window(120)
+    with (
+        client_for(sim, org.admin_key) as client,
+        pytest.raises(PaginationError, match="already sent"),
+    ):
+        list(client.iter_cost_pages(start, end))
+    assert client.requests_made == 3  # A, B (which points back at A), A again: stopped there

@@ -348,3 +348,22 @@ def test_a_long_stretch_of_empty_pages_before_the_first_usage(
     assert stored_cost(engine, org.id) == truth_cost(sim, org.id, start, end)
     [summary] = list_organizations(engine)
     assert summary.data_start is not None and summary.data_start > start + timedelta(days=100)
+
+
+@pytest.mark.parametrize("kind", ["cursor_cycle", "repeat_cursor", "missing_cursor"])
+def test_broken_paging_fails_the_run_clearly_and_loses_nothing(
+    sim: Simulator, engine: Engine, settings: Settings, kind: str
+) -> None:
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    sim.inject(kind, route="cost_report", count=2)
+    sync = sync_engine(sim, engine, settings)
+    result = sync.run(org_pk(engine, org.id))
+    assert result.outcome == "failed" and "cursor" in (result.message or "")
+    [summary] = list_organizations(engine)
+    assert summary.status == OrgStatus.FAILING
+    sim.clear_faults()
+    assert sync.run(org_pk(engine, org.id)).outcome == "ok"
+    start, end = backfill_range(engine, org.id)
+    assert stored_cost(engine, org.id) == truth_cost(sim, org.id, start, end)
+    assert row_counts(engine)[0] == len(sim.truth_cost(org.id, start, end))

@@ -76,7 +76,7 @@ ERROR_TYPES = {
     503: "api_error", 504: "timeout_error", 529: "overloaded_error",
 }  # fmt: skip
 STATUS_FAULTS = ("429", "500", "502", "503", "504", "529")
-BODY_FAULTS = ("truncated", "repeat_cursor", "missing_cursor")
+BODY_FAULTS = ("truncated", "repeat_cursor", "missing_cursor", "cursor_cycle")
 # Connection faults: "reset" drops the connection without an answer; "hang" answers only after
 # HANG_SECONDS, long after any sensible client timeout.
 CONNECTION_FAULTS = ("reset", "hang")
@@ -465,6 +465,10 @@ def _report_page(
         return {"data": data, "has_more": True, "next_page": _encode_page(first, loop=True)}
     if fault == "missing_cursor":
         return {"data": data, "has_more": True, "next_page": None}
+    if fault == "cursor_cycle" and incoming:
+        # A later page points back at the first one: A -> B -> A -> B ... unless detected.
+        first = _parse_time(_one(params, "starting_at", ""), "starting_at")
+        return {"data": data, "has_more": True, "next_page": _encode_page(first)}
     next_page = _encode_page(next_start) if next_start is not None else None
     return {"data": data, "has_more": next_page is not None, "next_page": next_page}
 

@@ -327,25 +327,14 @@ class SyncEngine:
             else max([min(b.ending_at.date(), end) for b in buckets] or [start])
         )
         covered = max(covered, start)
-        rows = _aggregate(
-            [
-                (parse_usage_result if dataset == "usage" else parse_cost_result)(b.day, raw)
-                for b in buckets
-                if b.day < covered
-                for raw in b.results
-            ]
-        )
-        model: type[CostLine] | type[UsageBucket] = UsageBucket if dataset == "usage" else CostLine
+        rows = [
+            (parse_usage_result if dataset == "usage" else parse_cost_result)(b.day, raw)
+            for b in buckets
+            if b.day < covered
+            for raw in b.results
+        ]
         with write_session(self.engine) as session:
-            session.execute(
-                delete(model).where(
-                    model.organization_pk == org_pk,  # type: ignore[arg-type]
-                    model.date >= start,  # type: ignore[arg-type]
-                    model.date < covered,  # type: ignore[arg-type]
-                )
-            )
-            if rows:
-                session.execute(insert(model), [_row_values(org_pk, row) for row in rows])
+            stored_rows = replace_days(session, org_pk, dataset, start, covered, rows)
             stored = self._state(session, org_pk, dataset)
             stored.position = covered
             org = session.get(Organization, org_pk)
@@ -355,11 +344,11 @@ class SyncEngine:
             session.execute(
                 update(SyncRun)
                 .where(SyncRun.id == result.run_id)  # type: ignore[arg-type]
-                .values(pages=result.pages + 1, rows=result.rows + len(rows))
+                .values(pages=result.pages + 1, rows=result.rows + stored_rows)
             )
         state.position = covered
         result.pages += 1
-        result.rows += len(rows)
+        result.rows += stored_rows
 
     def _progress(self, session: Session, org_pk: int) -> float:
         """Share of the backfill's days stored, over both datasets (usage first, then cost)."""
@@ -501,6 +490,30 @@ class SyncEngine:
             org.status = OrgStatus.FAILING
             org.status_message = text
             return text
+
+
+def replace_days(
+    session: Session,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    rows: list[CostRow] | list[UsageRow],
+) -> int:
+    """Make the stored rows of days ``[start, end)`` exactly ``rows`` (merged by natural key),
+    in the caller's transaction. The one write path of the sync; the benchmarks use it too."""
+    model: type[CostLine] | type[UsageBucket] = UsageBucket if dataset == "usage" else CostLine
+    session.execute(
+        delete(model).where(
+            model.organization_pk == org_pk,  # type: ignore[arg-type]
+            model.date >= start,  # type: ignore[arg-type]
+            model.date < end,  # type: ignore[arg-type]
+        )
+    )
+    merged = _aggregate(rows)
+    if merged:
+        session.execute(insert(model), [_row_values(org_pk, row) for row in merged])
+    return len(merged)
 
 
 def _aggregate(rows: list[CostRow] | list[UsageRow]) -> list[Any]:

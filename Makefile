@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test soak lint clean
+.PHONY: run test soak bench lint clean
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(VENV)/.test-installed
 # Long-running checks, not part of `make test`.
 soak: $(VENV)/.test-installed
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check app ingest pages tests

@@ -40,10 +40,3 @@ def months_back(day: date, months: int) -> date:
         except ValueError:
             continue
     return date(year, month, min(day.day, 28))
-
-
-def ensure_aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; the product stores UTC, so mark them as such."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

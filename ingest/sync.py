@@ -31,7 +31,7 @@ from app.anthropic.schemas import (
     parse_cost_result,
     parse_usage_result,
 )
-from app.clock import midnight, months_back, parse_rfc3339, utcnow
+from app.clock import midnight, parse_rfc3339, utcnow
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
@@ -71,10 +71,6 @@ class SyncResult:
     pages: int = 0
     rows: int = 0
     run_id: int | None = None
-
-
-def default_backfill_start(settings: Settings, today: date) -> date:
-    return months_back(today, settings.backfill_months)
 
 
 def new_lease_owner() -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.clock import utcnow
-from app.db import read_session, write_session
+from app.db import read_session
 from app.models import AuditEvent
 from app.redact import redact
 from app.services.export import safe_text
@@ -29,11 +29,6 @@ def record(session: Session, *, actor: str, action: str, target: str | None = No
             detail=redact(detail) if detail else None,
         )  # fmt: skip
     )
-
-
-def record_now(engine: Engine, **fields: str | None) -> None:
-    with write_session(engine) as session:
-        record(session, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -27,6 +27,22 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
         lambda conn: SQLModel.metadata.tables["app_user"].create(conn, checkfirst=True),
         lambda conn: SQLModel.metadata.tables["audit_event"].create(conn, checkfirst=True),
         lambda conn: SQLModel.metadata.tables["auth_session"].create(conn, checkfirst=True),
+    ],
+    # 4: per-dataset stored row counts and day range, filled in from the data already there.
+    4: [
+        "ALTER TABLE sync_state ADD COLUMN row_count BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE sync_state ADD COLUMN first_day DATE",
+        "ALTER TABLE sync_state ADD COLUMN last_day DATE",
+        *(
+            f"UPDATE sync_state SET row_count = (SELECT count(*) FROM {table} t "
+            f"WHERE t.organization_pk = sync_state.organization_pk), "
+            f"first_day = (SELECT min(date) FROM {table} t "
+            f"WHERE t.organization_pk = sync_state.organization_pk), "
+            f"last_day = (SELECT max(date) FROM {table} t "
+            f"WHERE t.organization_pk = sync_state.organization_pk) "
+            f"WHERE dataset = '{dataset}'"
+            for table, dataset in (("cost_line", "cost"), ("usage_bucket", "usage"))
+        ),
     ],
 }
 

@@ -201,6 +201,11 @@ class SyncState(SQLModel, table=True):
     position: date | None = None
     synced_through: date | None = None
     backfill_done: bool = False
+    # What is stored, kept current by every page write: the organizations table reads these
+    # instead of scanning millions of rows on every page load.
+    row_count: int = Field(default=0, sa_type=BigInteger)
+    first_day: date | None = None
+    last_day: date | None = None
 
 
 class SyncRun(SQLModel, table=True):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -332,6 +332,7 @@ class SyncEngine:
         with write_session(self.engine) as session:
             stored_rows = replace_days(session, org_pk, dataset, start, covered, rows)
             stored = self._state(session, org_pk, dataset)
+            _refresh_stored_range(session, org_pk, stored)
             stored.position = covered
             org = session.get(Organization, org_pk)
             if org is not None and not stored.backfill_done:
@@ -510,6 +511,18 @@ def replace_days(
     if merged:
         session.execute(insert(model), [_row_values(org_pk, row) for row in merged])
     return len(merged)
+
+
+def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:
+    """Row count and day range of one dataset, read through the (organization, date, key)
+    index once per page, so status pages never scan the data tables."""
+    model: Any = UsageBucket if state.dataset == "usage" else CostLine
+    count, first, last = session.execute(
+        select(func.count(), func.min(model.date), func.max(model.date)).where(
+            model.organization_pk == org_pk
+        )
+    ).one()
+    state.row_count, state.first_day, state.last_day = int(count), first, last
 
 
 def _aggregate(rows: list[CostRow] | list[UsageRow]) -> list[Any]:

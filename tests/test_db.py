@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, insert, inspect, select, text
 
 from app.clock import utcnow
 from app.db import SCHEMA_VERSION, DatabaseError, make_engine, migrate, read_session, write_session
-from app.models import CostLine, Organization
+from app.models import CostLine, Organization, SyncState
 
 
 def add_org(engine: Engine) -> int:
@@ -40,9 +40,15 @@ def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
             {"organization_pk": pk, "date": date(2026, 3, d), "amount_cents": Decimal("1.5"),
              "dims_key": f"k{d}"} for d in range(1, 11)
         ])  # fmt: skip
+    with write_session(engine) as session:
+        session.add(SyncState(organization_pk=pk, dataset="cost", backfill_done=True))
     # Turn the database back into what version 1 created.
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE organization DROP COLUMN backfill_completed_at"))
+        for table in ("auth_session", "audit_event", "app_user"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        for column in ("row_count", "first_day", "last_day"):
+            conn.execute(text(f"ALTER TABLE sync_state DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     assert "backfill_completed_at" not in {
         c["name"] for c in inspect(engine).get_columns("organization")

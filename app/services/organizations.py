@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
 from app.db import read_session, write_session
@@ -61,8 +61,9 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
     """Every connected organization with its status, data range and row counts."""
     with read_session(engine) as session:
         orgs = session.execute(select(Organization).order_by(Organization.created_at)).scalars()
-        cost = _ranges(session, CostLine)
-        usage = _ranges(session, UsageBucket)
+        stored = _stored(session)
+        cost = {pk: v for (pk, dataset), v in stored.items() if dataset == "cost"}
+        usage = {pk: v for (pk, dataset), v in stored.items() if dataset == "usage"}
         summaries = []
         for org in orgs:
             c = cost.get(org.id, (None, None, 0))
@@ -92,12 +93,14 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
         return summaries
 
 
-def _ranges(session: Session, table: Any) -> dict[int, tuple[date | None, date | None, int]]:
-    """First day, last day and row count of a data table, per organization."""
+def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date | None, int]]:
+    """First day, last day and row count per organization and dataset, as the sync keeps them
+    (no scan of the data tables: this runs on every page load)."""
     query = select(
-        table.organization_pk, func.min(table.date), func.max(table.date), func.count()
-    ).group_by(table.organization_pk)
-    return {pk: (lo, hi, n) for pk, lo, hi, n in session.execute(query)}
+        SyncState.organization_pk, SyncState.dataset, SyncState.first_day, SyncState.last_day,
+        SyncState.row_count,
+    )  # fmt: skip
+    return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
 
 
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:

@@ -24,8 +24,11 @@ except (DatabaseError, MasterKeyError, SettingsError) as exc:
     st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
     st.stop()
 
-bootstrap_admin(engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password)
-if user_count(engine) == 0:
+# One count per rerun; the bootstrap variables only matter while no account exists.
+no_accounts = user_count(engine) == 0 and not bootstrap_admin(
+    engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password
+)
+if no_accounts:
     st.navigation([st.Page(auth.setup_page, title="Set up", icon=":material/person_add:")]).run()
     st.stop()
 account = auth.current()

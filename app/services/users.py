@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -236,13 +237,12 @@ def _digest(token: str) -> str:
 
 
 def bootstrap_admin(engine: Engine, email: str | None, password: str | None) -> bool:
-    """``FINOPS_BOOTSTRAP_ADMIN_*``: create the first admin without the page, once."""
+    """``FINOPS_BOOTSTRAP_ADMIN_*``: create the first admin without the page, once. True when
+    that admin exists now (created here, or by a process that raced us)."""
     if not email or not password or user_count(engine):
         return False
-    try:
+    with contextlib.suppress(SetupDone):
         create_first_admin(engine, email=email, password=password)
-    except SetupDone:
-        return False
     return True
 
 

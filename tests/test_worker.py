@@ -148,11 +148,10 @@ def test_on_sqlite_a_second_worker_waits_and_says_why(
     if engine.dialect.name != "sqlite":
         pytest.skip("Postgres runs several workers side by side (tests/test_multi_worker.py)")
     first = start_worker(tmp_path / "first.log")
+    # The second starts only once the first holds the lock; started together, either could win.
+    assert wait_for(lambda: "Worker started" in (tmp_path / "first.log").read_text(), timeout=30)
     second = start_worker(tmp_path / "second.log")
     try:
-        assert wait_for(
-            lambda: "Worker started" in (tmp_path / "first.log").read_text(), timeout=30
-        )
         second_log = tmp_path / "second.log"
         assert wait_for(
             lambda: "Another worker is already running" in second_log.read_text(), timeout=30

@@ -72,7 +72,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "connect",
-        help="connect an organization; the Admin key is read from FINOPS_ADMIN_KEY or stdin",
+        help="connect an organization; the key is read from FINOPS_ADMIN_KEY "
+        "(FINOPS_ANALYTICS_KEY for Claude Enterprise) or standard input, never from argv",
+    )
+    p.add_argument(
+        "--provider",
+        choices=("console", "anthropic", "enterprise"),
+        default="console",
+        help="console (default): a Claude Console organization with an Admin key "
+        "(sk-ant-admin01-…); enterprise: a Claude Enterprise organization with an Analytics "
+        "API key (sk-ant-api01-…, scope read:analytics)",
     )
     p.add_argument("--name", help="a label to show instead of the organization's own name")
     p.add_argument("--demo", action="store_true", help="connect the simulated demo organization")
@@ -95,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser("export", help="CSV of stored rows at the finest grain")
-    p.add_argument("--dataset", choices=("cost", "usage"), required=True)
+    p.add_argument(
+        "--dataset",
+        choices=("cost", "usage", "claude_code", "user_cost", "user_usage", "engagement"),
+        required=True,
+        help="cost and usage (every organization); claude_code (Console organizations); "
+        "user_cost, user_usage and engagement (Claude Enterprise organizations)",
+    )
     p.add_argument("--org", metavar="ID", help="only this organization id")
     p.add_argument("--start", type=_date_arg, metavar="DATE", help="first day, YYYY-MM-DD")
     p.add_argument("--end", type=_date_arg, metavar="DATE", help="day after the last, exclusive")
@@ -202,12 +217,15 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
                 child.kill()
 
 
-def _read_key() -> str:
-    key = os.environ.get("FINOPS_ADMIN_KEY")
-    if key:
-        return key
+def _read_key(enterprise: bool = False) -> str:
+    names = ("FINOPS_ANALYTICS_KEY", "FINOPS_ADMIN_KEY") if enterprise else ("FINOPS_ADMIN_KEY",)
+    for name in names:
+        key = os.environ.get(name)
+        if key:
+            return key
     if sys.stdin.isatty():
-        return getpass.getpass("Admin API key (input hidden): ")
+        kind = "Analytics API key" if enterprise else "Admin API key"
+        return getpass.getpass(f"{kind} (input hidden): ")
     return sys.stdin.read()
 
 
@@ -220,9 +238,18 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         result = connect_demo(engine=engine, settings=settings, keystore=store, actor=OPERATOR)
     else:
-        raw = _read_key()
+        from app.models import Provider
+
+        enterprise = args.provider == "enterprise"
+        raw = _read_key(enterprise)
         result = connect(
-            raw, engine=engine, settings=settings, keystore=store, actor=OPERATOR, label=args.name
+            raw,
+            engine=engine,
+            settings=settings,
+            keystore=store,
+            actor=OPERATOR,
+            label=args.name,
+            provider=Provider.ENTERPRISE if enterprise else Provider.CONSOLE,
         )
         del raw
     if args.json:
@@ -232,10 +259,12 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
             "key_hint": result.key_hint,
             "status": result.status,
             "replaced": result.replaced,
+            "provider": result.provider,
         }))  # fmt: skip
         return 0
     print(f"organization_id: {result.organization_id}")
     print(f"name: {result.name}")
+    print(f"provider: {result.provider}")
     print(f"key: {result.key_hint} (stored encrypted)")
     if result.replaced:
         print("This organization was already connected: its key was replaced.")
@@ -256,7 +285,7 @@ def cmd_orgs(args: argparse.Namespace, settings: Settings) -> int:
     if not orgs:
         print("No organizations connected. Run `finops connect` (or `finops connect --demo`).")
         return 0
-    header = ("ORGANIZATION ID", "NAME", "KEY", "STATUS", "LAST SYNC (UTC)", "DATA")
+    header = ("ORGANIZATION ID", "NAME", "PROVIDER", "KEY", "STATUS", "LAST SYNC (UTC)", "DATA")
     lines = [header]
     for o in orgs:
         status = o.status
@@ -264,7 +293,9 @@ def cmd_orgs(args: argparse.Namespace, settings: Settings) -> int:
             status += f" {o.backfill_progress:.0%}"
         data = f"{o.data_start} .. {o.data_end}" if o.data_start else "-"
         synced = o.last_synced_at.strftime("%Y-%m-%d %H:%M") if o.last_synced_at else "never"
-        lines.append((o.organization_id, o.name, o.key_hint, status, synced, data))
+        lines.append(
+            (o.organization_id, o.name, o.provider_label, o.key_hint, status, synced, data)
+        )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)))

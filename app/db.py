@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -42,6 +42,17 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
             f"WHERE t.organization_pk = sync_state.organization_pk) "
             f"WHERE dataset = '{dataset}'"
             for table, dataset in (("cost_line", "cost"), ("usage_bucket", "usage"))
+        ),
+    ],
+    # 5: Claude Enterprise (product, list amount, per-user and engagement tables) and the
+    # Claude Code report of Console organizations.
+    5: [
+        "ALTER TABLE cost_line ADD COLUMN product VARCHAR",
+        "ALTER TABLE cost_line ADD COLUMN list_amount_cents NUMERIC(24, 6)",
+        "ALTER TABLE usage_bucket ADD COLUMN product VARCHAR",
+        *(
+            lambda conn, name=name: SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+            for name in ("claude_code_day", "user_cost", "user_usage", "engagement_day")
         ),
     ],
 }

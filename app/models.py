@@ -77,8 +77,21 @@ class OrgStatus:
     FAILING = "failing"
 
 
+class Provider:
+    """Connection types. Stored values are stable ids; people see ``Provider.LABELS``."""
+
+    CONSOLE = "anthropic"
+    ENTERPRISE = "anthropic_enterprise"
+    LABELS = {CONSOLE: "Anthropic", ENTERPRISE: "Anthropic (Analytics API)"}
+
+    @classmethod
+    def label(cls, provider: str) -> str:
+        return cls.LABELS.get(provider, provider)
+
+
 class Organization(SQLModel, table=True):
-    """A connected Claude Console organization and its encrypted Admin key."""
+    """A connected organization and its encrypted key: a Claude Console organization (Admin
+    key) or a Claude Enterprise organization (Analytics API key)."""
 
     id: int | None = Field(default=None, primary_key=True)
     organization_id: str = Field(unique=True, index=True, max_length=200)
@@ -149,7 +162,11 @@ class CostLine(SQLModel, table=True):
     service_tier: str | None = None
     context_window: str | None = None
     inference_geo: str | None = None
+    # Claude Enterprise only: chat, claude_code, cowork, ... (null for Console organizations).
+    product: str | None = None
     amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    # Claude Enterprise only: the pre-discount amount.
+    list_amount_cents: Decimal | None = Field(default=None, sa_column=Column(Cents()))
     currency: str = "USD"
     # Fields the API sent that this version does not know; kept, never dropped.
     extra: str | None = Field(default=None, sa_type=Text)
@@ -174,12 +191,117 @@ class UsageBucket(SQLModel, table=True):
     service_tier: str | None = None
     context_window: str | None = None
     inference_geo: str | None = None
+    product: str | None = None  # Claude Enterprise only
     uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
     cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
     cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
     cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
     output_tokens: int = Field(default=0, sa_type=BigInteger)
     web_search_requests: int = Field(default=0, sa_type=BigInteger)
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
+class ClaudeCodeDay(SQLModel, table=True):
+    """One record of the Claude Code report: one actor's day on one terminal, remote or local.
+    ``estimated_cost_cents`` is Anthropic's estimate, never billed spend."""
+
+    __tablename__ = "claude_code_day"
+    __table_args__ = (
+        UniqueConstraint("organization_pk", "date", "dims_key"),
+        Index("ix_claude_code_day_date", "date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    actor_type: str | None = None  # user_actor | api_actor | something newer
+    actor: str | None = None  # the email address or the API key name
+    customer_type: str | None = None
+    subscription_type: str | None = None
+    terminal_type: str | None = None
+    is_remote: bool | None = None
+    sessions: int = Field(default=0, sa_type=BigInteger)
+    lines_added: int = Field(default=0, sa_type=BigInteger)
+    lines_removed: int = Field(default=0, sa_type=BigInteger)
+    commits: int = Field(default=0, sa_type=BigInteger)
+    pull_requests: int = Field(default=0, sa_type=BigInteger)
+    tool_accepted: int = Field(default=0, sa_type=BigInteger)
+    tool_rejected: int = Field(default=0, sa_type=BigInteger)
+    # {"edit_tool": {"accepted": 25, "rejected": 3}, ...}: the tool set is open.
+    tool_actions: str | None = Field(default=None, sa_type=Text)
+    # [{"model", "input", "output", "cache_read", "cache_creation", "estimated_cost_cents"}]
+    models: str | None = Field(default=None, sa_type=Text)
+    input_tokens: int = Field(default=0, sa_type=BigInteger)
+    output_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_read_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_tokens: int = Field(default=0, sa_type=BigInteger)
+    estimated_cost_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
+class UserCost(SQLModel, table=True):
+    """Claude Enterprise: one seat user's cost on one day (only seat-attributable cost)."""
+
+    __tablename__ = "user_cost"
+    __table_args__ = (UniqueConstraint("organization_pk", "date", "dims_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    user_id: str | None = None
+    user_name: str | None = None
+    user_email: str | None = None
+    deleted: bool | None = None
+    amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    list_amount_cents: Decimal | None = Field(default=None, sa_column=Column(Cents()))
+    currency: str = "USD"
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
+class UserUsage(SQLModel, table=True):
+    """Claude Enterprise: one seat user's token usage on one day."""
+
+    __tablename__ = "user_usage"
+    __table_args__ = (UniqueConstraint("organization_pk", "date", "dims_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    user_id: str | None = None
+    user_name: str | None = None
+    user_email: str | None = None
+    deleted: bool | None = None
+    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    output_tokens: int = Field(default=0, sa_type=BigInteger)
+    web_search_requests: int = Field(default=0, sa_type=BigInteger)
+    total_tokens: int = Field(default=0, sa_type=BigInteger)
+    requests: int = Field(default=0, sa_type=BigInteger)
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
+class EngagementDay(SQLModel, table=True):
+    """Claude Enterprise: the organization's engagement summary of one day."""
+
+    __tablename__ = "engagement_day"
+    __table_args__ = (UniqueConstraint("organization_pk", "date", "dims_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    daily_active_users: int | None = Field(default=None, sa_type=BigInteger)
+    weekly_active_users: int | None = Field(default=None, sa_type=BigInteger)
+    monthly_active_users: int | None = Field(default=None, sa_type=BigInteger)
+    daily_adoption_rate: float | None = None
+    weekly_adoption_rate: float | None = None
+    monthly_adoption_rate: float | None = None
+    assigned_seats: int | None = Field(default=None, sa_type=BigInteger)
+    pending_invites: int | None = Field(default=None, sa_type=BigInteger)
+    cowork_daily_active_users: int | None = Field(default=None, sa_type=BigInteger)
+    cowork_weekly_active_users: int | None = Field(default=None, sa_type=BigInteger)
+    cowork_monthly_active_users: int | None = Field(default=None, sa_type=BigInteger)
     extra: str | None = Field(default=None, sa_type=Text)
     dims_key: str = Field(max_length=64)
 

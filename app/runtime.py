@@ -14,7 +14,7 @@ from app.anthropic.client import AdminClient
 from app.clock import today
 from app.db import make_engine, migrate
 from app.keystore import KeyStore
-from app.models import Organization
+from app.models import Organization, Provider
 from app.settings import Settings
 
 ClientFactory = Callable[[Organization, str], AdminClient]
@@ -48,7 +48,9 @@ def client_factory(settings: Settings) -> ClientFactory:
     simulator, so "Explore with demo data" needs no network in the app or the worker."""
 
     def make(org: Organization, key: str) -> AdminClient:
-        return new_client(settings, key, demo=org.is_demo)
+        return new_client(
+            settings, key, demo=org.is_demo, enterprise=org.provider == Provider.ENTERPRISE
+        )
 
     return make
 
@@ -59,8 +61,10 @@ def new_client(
     *,
     demo: bool = False,
     transport: httpx.BaseTransport | None = None,
+    enterprise: bool = False,
 ) -> AdminClient:
-    """A client for one run; ``transport`` is for tests (the simulator in-process)."""
+    """A client for one run; ``transport`` is for tests (the simulator in-process). An
+    Enterprise (Analytics API) client paces itself under the API's per-organization limit."""
     if demo:
         transport = _demo_transport(today())
     return AdminClient(
@@ -69,6 +73,8 @@ def new_client(
         timeout=settings.http_timeout_seconds,
         transport=transport,
         max_retries=settings.max_retries,
+        requests_per_minute=settings.enterprise_requests_per_minute if enterprise else None,
+        analytics=enterprise,
     )
 
 

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     backfill_months: int = Field(default=6, ge=1, le=36)
     sync_interval_minutes: int = Field(default=15, ge=1, le=24 * 60)
     lookback_days: int = Field(default=3, ge=1, le=60)
+    # Claude Enterprise Analytics API: its published rate limit per organization, and how many
+    # trailing days each run re-reads (its values are revised for 30 days).
+    enterprise_requests_per_minute: float = Field(default=60, gt=0)
+    enterprise_lookback_days: int = Field(default=30, ge=1, le=60)
+    # Claude Code report of Console organizations (one request series per day); off skips it.
+    claude_code: bool = True
     # How often the worker looks for newly connected organizations; keeps "backfill within
     # seconds of saving the key" without a scheduler inside Streamlit.
     dispatch_seconds: float = Field(default=3.0, gt=0, le=300)

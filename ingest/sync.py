@@ -1,20 +1,24 @@
 """The sync engine: backfill and incremental runs of one organization, resumable page by page.
 
-Each dataset (usage, cost) is fetched as a window ``[window_start, window_end)`` of whole UTC
-days. Every page of buckets replaces the stored rows of the days it covers and advances the
-stored position in one transaction, so a killed worker resumes where it stopped with no
-duplicates and no gaps, and rows that disappeared upstream disappear here too.
+Each dataset is fetched as a window ``[window_start, window_end)`` of whole UTC days. Every
+chunk (a page of buckets, or one day of records) replaces the stored rows of the days it covers
+and advances the stored position in one transaction, so a killed worker resumes where it
+stopped with no duplicates and no gaps, and rows that disappeared upstream disappear here too.
+
+Console organizations have usage, cost and the Claude Code report; Claude Enterprise
+organizations have usage, cost, per-user cost and usage, and engagement summaries, fetched
+within the Analytics API's rules (nothing before 2026-01-01, 31-day queries, a 30-day
+revision window, no request for today).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,8 +26,15 @@ from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from app.anthropic.client import AdminClient
+from app.anthropic.client import ANALYTICS_MAX_DAYS, AdminClient
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected
+from app.anthropic.records import (
+    Record,
+    parse_claude_code_record,
+    parse_summary,
+    parse_user_cost,
+    parse_user_usage,
+)
 from app.anthropic.schemas import (
     CostRow,
     ReportPage,
@@ -36,12 +47,17 @@ from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
     ApiKey,
+    ClaudeCodeDay,
     CostLine,
+    EngagementDay,
     Organization,
     OrgStatus,
+    Provider,
     SyncRun,
     SyncState,
     UsageBucket,
+    UserCost,
+    UserUsage,
     Workspace,
 )
 from app.redact import redact
@@ -51,7 +67,40 @@ from ingest.notify import send_ready_email
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("usage", "cost")
+# The datasets that make the spend dashboards: backfill progress and "data is ready" count them.
+CORE_DATASETS = ("usage", "cost")
+DATASETS = CORE_DATASETS  # kept for callers that mean the core pair
+CONSOLE_DATASETS = (*CORE_DATASETS, "claude_code")
+ENTERPRISE_DATASETS = (*CORE_DATASETS, "user_cost", "user_usage", "engagement")
+TABLES: dict[str, Any] = {
+    "usage": UsageBucket,
+    "cost": CostLine,
+    "claude_code": ClaudeCodeDay,
+    "user_cost": UserCost,
+    "user_usage": UserUsage,
+    "engagement": EngagementDay,
+}
+# The Analytics API has no data before this day.
+ANALYTICS_FIRST_DAY = date(2026, 1, 1)
+# Engagement summaries lag: the latest day available is at least two days old.
+ENGAGEMENT_LAG_DAYS = 2
+ENGAGEMENT_LOOKBACK_DAYS = 3
+
+Row = CostRow | UsageRow | Record
+
+
+def datasets_of(provider: str) -> tuple[str, ...]:
+    return ENTERPRISE_DATASETS if provider == Provider.ENTERPRISE else CONSOLE_DATASETS
+
+
+@dataclass
+class Chunk:
+    """Rows that make the stored days ``[position, covered)`` complete."""
+
+    covered: date
+    rows: list[Any] = field(default_factory=list)
+
+
 # Longer than a page can take with all its retries, so a live worker never loses its lease.
 LEASE_SECONDS = 360
 
@@ -71,6 +120,7 @@ class SyncResult:
     pages: int = 0
     rows: int = 0
     run_id: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def new_lease_owner() -> str:
@@ -190,15 +240,31 @@ class SyncEngine:
         result.run_id = self._start_run(org_pk)
         try:
             key = self.keystore.decrypt(org.key_ciphertext)
+            enterprise = org.provider == Provider.ENTERPRISE
             with self.client_factory(org, key) as client:
                 del key
-                self._refresh_directory(client, org_pk)
-                for dataset in DATASETS:
-                    if not self._sync_dataset(client, org_pk, dataset, result):
+                if not enterprise:
+                    self._refresh_directory(client, org_pk)
+                spend_marked = False
+                for dataset in self._datasets(org.provider):
+                    if dataset not in CORE_DATASETS and not spend_marked:
+                        # Spend is in: say so now, while the secondary reports follow.
+                        self._mark_healthy(org_pk)
+                        spend_marked = True
+                    try:
+                        done = self._sync_dataset(client, org, dataset, result)
+                    except InvalidRequest as exc:
+                        if dataset in CORE_DATASETS:
+                            raise
+                        # A secondary report the API refuses must not hide the spend.
+                        log.warning("The %s report of %s failed: %s", dataset, org.name, exc)
+                        result.notes.append(f"The {dataset.replace('_', ' ')} report: {exc}")
+                        continue
+                    if not done:
                         result.outcome = "stopped"
                         break
             if result.outcome == "ok":
-                self._mark_healthy(org_pk)
+                self._mark_healthy(org_pk, note=" ".join(result.notes) or None)
         except LeaseLost as exc:
             result.outcome, result.message = "skipped", str(exc)
         except (KeyRejected, KeyDecryptError) as exc:
@@ -236,6 +302,12 @@ class SyncEngine:
 
     # --- datasets ------------------------------------------------------------------------
 
+    def _datasets(self, provider: str) -> tuple[str, ...]:
+        datasets = datasets_of(provider)
+        if not self.settings.claude_code:
+            datasets = tuple(d for d in datasets if d != "claude_code")
+        return datasets
+
     def _state(self, session: Session, org_pk: int, dataset: str) -> SyncState:
         state = session.execute(
             select(SyncState).where(
@@ -248,52 +320,73 @@ class SyncEngine:
             session.flush()
         return state
 
-    def _open_window(self, org_pk: int, dataset: str) -> SyncState:
-        """The window in progress, or a new one: the backfill, or the trailing lookback."""
+    def _bounds(self, org: Organization, dataset: str) -> tuple[date, date, int]:
+        """First day, end (exclusive) and trailing re-read days of a dataset's windows."""
         today = self.clock().date()
+        if org.provider != Provider.ENTERPRISE:
+            # Today's partial day included; the trailing window catches its late rows.
+            return org.backfill_start, today + timedelta(days=1), self.settings.lookback_days
+        first = max(org.backfill_start, ANALYTICS_FIRST_DAY, today - timedelta(days=364))
+        if dataset == "engagement":
+            end = today - timedelta(days=ENGAGEMENT_LAG_DAYS)
+            return first, max(first, end), ENGAGEMENT_LOOKBACK_DAYS
+        # The Analytics API refuses today; its values are revised for 30 days.
+        return first, max(first, today), self.settings.enterprise_lookback_days
+
+    def _open_window(self, org: Organization, dataset: str) -> SyncState:
+        """The window in progress, or a new one: the backfill, or the trailing lookback."""
+        assert org.id is not None
+        first, end, lookback = self._bounds(org, dataset)
         with write_session(self.engine) as session:
-            state = self._state(session, org_pk, dataset)
+            state = self._state(session, org.id, dataset)
             if state.window_start is None or state.position is None or state.window_end is None:
-                org = session.get(Organization, org_pk)
-                assert org is not None
                 if not state.backfill_done:
-                    start = org.backfill_start
+                    start = first
                 else:
                     # After downtime, start where the data last ended (minus the lookback) so
                     # no day is left as a gap.
-                    through = min(state.synced_through or today, today)
-                    start = through - timedelta(days=self.settings.lookback_days)
+                    through = min(state.synced_through or end, end)
+                    start = max(first, through - timedelta(days=lookback))
                 state.window_start = start
-                state.window_end = today + timedelta(days=1)  # today's partial day included
+                state.window_end = max(start, end)
                 state.position = start
             session.add(state)
             return state
 
     def _sync_dataset(
-        self, client: AdminClient, org_pk: int, dataset: str, result: SyncResult
+        self, client: AdminClient, org: Organization, dataset: str, result: SyncResult
     ) -> bool:
         """Fetch the open window to its end; False if asked to stop in between."""
-        state = self._open_window(org_pk, dataset)
+        assert org.id is not None
+        org_pk = org.id
+        state = self._open_window(org, dataset)
         assert state.position is not None and state.window_end is not None
-        clipped = False
+        clipped = 0
         while True:
             try:
-                for page in self._pages(client, dataset, state.position, state.window_end):
-                    self._store_page(org_pk, dataset, state, page, result)
+                for chunk in self._chunks(client, org, dataset, state):
+                    self._store_chunk(org_pk, dataset, state, chunk, result)
                     if self.should_stop() and state.position < state.window_end:
                         return False
                 break
             except InvalidRequest:
                 # Some API versions refuse a range that ends in the future (today's partial
-                # day); retry once without it rather than fail the whole sync.
+                # day), and the engagement summaries lag by a day more or less than documented:
+                # shorten the window a little rather than fail the whole sync.
                 today = self.clock().date()
-                if clipped or state.window_end <= today or state.position >= today:
+                if dataset == "engagement":
+                    if clipped >= 3 or state.window_end <= state.position:
+                        raise
+                    new_end = state.window_end - timedelta(days=1)
+                elif clipped or state.window_end <= today or state.position >= today:
                     raise
-                clipped = True
+                else:
+                    new_end = today
+                clipped += 1
                 with write_session(self.engine) as session:
                     stored = self._state(session, org_pk, dataset)
-                    stored.window_end = today
-                    state.window_end = today
+                    stored.window_end = new_end
+                    state.window_end = new_end
         with write_session(self.engine) as session:
             stored = self._state(session, org_pk, dataset)
             stored.synced_through = stored.window_end
@@ -302,20 +395,62 @@ class SyncEngine:
             self._renew(session, org_pk)
         return True
 
-    def _pages(
-        self, client: AdminClient, dataset: str, start: date, end: date
-    ) -> Iterator[ReportPage]:
-        if start >= end:
-            return iter(())
-        fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
-        return fetch(midnight(start), midnight(end))
-
-    def _store_page(
-        self, org_pk: int, dataset: str, state: SyncState, page: ReportPage, result: SyncResult
-    ) -> None:
-        """Replace the page's days and advance the position, in one transaction."""
+    def _chunks(
+        self, client: AdminClient, org: Organization, dataset: str, state: SyncState
+    ) -> Iterator[Chunk]:
+        """The window from the stored position on, as chunks to store one by one. Lazy: each
+        chunk is built after the previous one was stored, from the position then."""
         assert state.position is not None and state.window_end is not None
-        start, end = state.position, state.window_end
+        end = state.window_end
+        if state.position >= end:
+            return
+        if dataset == "claude_code":
+            day = state.position
+            while day < end:
+                records = [
+                    parse_claude_code_record(raw)
+                    for page in client.iter_claude_code(day)
+                    for raw in page
+                ]
+                yield Chunk(day + timedelta(days=1), [r for r in records if r.day == day])
+                day += timedelta(days=1)
+            return
+        if org.provider != Provider.ENTERPRISE:
+            fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
+            for page in fetch(midnight(state.position), midnight(end)):
+                yield self._page_chunk(dataset, state, page, end)
+            return
+        # Claude Enterprise: one query spans at most 31 days.
+        while state.position < end:
+            chunk_end = min(end, state.position + timedelta(days=ANALYTICS_MAX_DAYS))
+            if dataset in ("usage", "cost"):
+                fetch = (
+                    client.iter_analytics_usage_pages
+                    if dataset == "usage"
+                    else client.iter_analytics_cost_pages
+                )
+                for page in fetch(midnight(state.position), midnight(chunk_end)):
+                    yield self._page_chunk(dataset, state, page, chunk_end)
+            elif dataset == "engagement":
+                rows = [
+                    parse_summary(raw) for raw in client.get_summaries(state.position, chunk_end)
+                ]
+                start = state.position
+                yield Chunk(chunk_end, [r for r in rows if start <= r.day < chunk_end])
+            else:
+                parse = parse_user_cost if dataset == "user_cost" else parse_user_usage
+                for day, raws in client.iter_user_report(
+                    f"{dataset}_report", state.position, chunk_end
+                ):
+                    yield Chunk(day + timedelta(days=1), [parse(day, raw) for raw in raws])
+            if state.position < chunk_end:  # an empty answer still covers its range
+                yield Chunk(chunk_end, [])
+
+    def _page_chunk(self, dataset: str, state: SyncState, page: ReportPage, end: date) -> Chunk:
+        """A page of daily buckets of a query ending at ``end``: complete through the last
+        bucket it holds, or through ``end`` when it is the last page."""
+        assert state.position is not None
+        start = state.position
         buckets = [b for b in page.buckets if start <= b.day < end]
         covered = (
             end
@@ -323,19 +458,25 @@ class SyncEngine:
             else max([min(b.ending_at.date(), end) for b in buckets] or [start])
         )
         covered = max(covered, start)
-        rows = [
-            (parse_usage_result if dataset == "usage" else parse_cost_result)(b.day, raw)
-            for b in buckets
-            if b.day < covered
-            for raw in b.results
-        ]
+        parse = parse_usage_result if dataset == "usage" else parse_cost_result
+        return Chunk(
+            covered, [parse(b.day, raw) for b in buckets if b.day < covered for raw in b.results]
+        )
+
+    def _store_chunk(
+        self, org_pk: int, dataset: str, state: SyncState, chunk: Chunk, result: SyncResult
+    ) -> None:
+        """Replace the chunk's days and advance the position, in one transaction."""
+        assert state.position is not None
+        start, covered = state.position, max(chunk.covered, state.position)
+        rows = [r for r in chunk.rows if start <= r.day < covered]
         with write_session(self.engine) as session:
             stored_rows = replace_days(session, org_pk, dataset, start, covered, rows)
             stored = self._state(session, org_pk, dataset)
             _refresh_stored_range(session, org_pk, stored)
             stored.position = covered
             org = session.get(Organization, org_pk)
-            if org is not None and not stored.backfill_done:
+            if org is not None and not stored.backfill_done and dataset in CORE_DATASETS:
                 org.backfill_progress = self._progress(session, org_pk)
             self._renew(session, org_pk)
             session.execute(
@@ -348,11 +489,12 @@ class SyncEngine:
         result.rows += stored_rows
 
     def _progress(self, session: Session, org_pk: int) -> float:
-        """Share of the backfill's days stored, over both datasets (usage first, then cost)."""
+        """Share of the backfill's days stored, over both core datasets (usage, then cost)."""
         org = session.get(Organization, org_pk)
         if org is None:
             return 0.0
-        span = max(1, (self.clock().date() + timedelta(days=1) - org.backfill_start).days)
+        first, end, _ = self._bounds(org, "usage")
+        span = max(1, (end - first).days)
         states = {
             s.dataset: s
             for s in session.execute(
@@ -360,7 +502,7 @@ class SyncEngine:
             ).scalars()
         }
         done = 0
-        for dataset in DATASETS:
+        for dataset in CORE_DATASETS:
             state = states.get(dataset)
             if state is None:
                 continue
@@ -368,7 +510,7 @@ class SyncEngine:
                 done += span
             elif state.position is not None and state.window_start is not None:
                 done += min(span, max(0, (state.position - state.window_start).days))
-        return round(done / (span * len(DATASETS)), 4)
+        return round(done / (span * len(CORE_DATASETS)), 4)
 
     # --- directory ------------------------------------------------------------------------
 
@@ -419,7 +561,8 @@ class SyncEngine:
                 .scalars()
                 .all()
             )
-            backfilled = len(states) == len(DATASETS) and all(s.backfill_done for s in states)
+            done = {s.dataset for s in states if s.backfill_done}
+            backfilled = set(CORE_DATASETS) <= done
             run = SyncRun(
                 organization_pk=org_pk,
                 kind="incremental" if backfilled else "backfill",
@@ -442,7 +585,7 @@ class SyncEngine:
                 run.outcome = result.outcome
                 run.error = redact(result.message) if result.message else None
 
-    def _mark_healthy(self, org_pk: int) -> None:
+    def _mark_healthy(self, org_pk: int, note: str | None = None) -> None:
         now = self.clock()
         first_completion = False
         with write_session(self.engine) as session:
@@ -454,7 +597,7 @@ class SyncEngine:
                 first_completion = True
             name, organization_id = org.display_name, org.organization_id
             org.status = OrgStatus.HEALTHY
-            org.status_message = None
+            org.status_message = redact(note) if note else None
             org.backfill_progress = 1.0
             org.last_synced_at = now
             org.consecutive_failures = 0
@@ -495,28 +638,30 @@ def replace_days(
     dataset: str,
     start: date,
     end: date,
-    rows: list[CostRow] | list[UsageRow],
+    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
 ) -> int:
     """Make the stored rows of days ``[start, end)`` exactly ``rows`` (merged by natural key),
     in the caller's transaction. The one write path of the sync; the benchmarks use it too."""
-    model: type[CostLine] | type[UsageBucket] = UsageBucket if dataset == "usage" else CostLine
+    model = TABLES[dataset]
     session.execute(
         delete(model).where(
-            model.organization_pk == org_pk,  # type: ignore[arg-type]
-            model.date >= start,  # type: ignore[arg-type]
-            model.date < end,  # type: ignore[arg-type]
+            model.organization_pk == org_pk,
+            model.date >= start,
+            model.date < end,
         )
     )
     merged = _aggregate(rows)
     if merged:
-        session.execute(insert(model), [_row_values(org_pk, row) for row in merged])
+        session.execute(
+            insert(model), [{"organization_pk": org_pk, **row.values()} for row in merged]
+        )
     return len(merged)
 
 
 def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:
     """Row count and day range of one dataset, read through the (organization, date, key)
     index once per page, so status pages never scan the data tables."""
-    model: Any = UsageBucket if state.dataset == "usage" else CostLine
+    model = TABLES[state.dataset]
     count, first, last = session.execute(
         select(func.count(), func.min(model.date), func.max(model.date)).where(
             model.organization_pk == org_pk
@@ -525,7 +670,7 @@ def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> No
     state.row_count, state.first_day, state.last_day = int(count), first, last
 
 
-def _aggregate(rows: list[CostRow] | list[UsageRow]) -> list[Any]:
+def _aggregate(rows: list[Any]) -> list[Any]:
     """Merge rows with the same natural key (same day and every dimension) by summing them."""
     merged: dict[tuple[date, str], Any] = {}
     for row in rows:
@@ -533,28 +678,9 @@ def _aggregate(rows: list[CostRow] | list[UsageRow]) -> list[Any]:
         existing = merged.get(key)
         if existing is None:
             merged[key] = row
-        elif isinstance(row, CostRow):
-            existing.amount_cents += row.amount_cents
         else:
-            for name, value in row.tokens.items():
-                existing.tokens[name] += value
+            existing.merge(row)
     return list(merged.values())
-
-
-def _row_values(org_pk: int, row: CostRow | UsageRow) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "organization_pk": org_pk,
-        "date": row.day,
-        "dims_key": row.dims_key,
-        "extra": json.dumps(row.extra, sort_keys=True, default=str) if row.extra else None,
-        **row.dims,
-    }
-    if isinstance(row, CostRow):
-        values["amount_cents"] = row.amount_cents
-        values["currency"] = row.currency
-    else:
-        values.update(row.tokens)
-    return values
 
 
 def _parse_time(value: Any) -> datetime | None:

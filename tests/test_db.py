@@ -49,6 +49,14 @@ def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
             conn.execute(text(f"DROP TABLE {table}"))
         for column in ("row_count", "first_day", "last_day"):
             conn.execute(text(f"ALTER TABLE sync_state DROP COLUMN {column}"))
+        for table in ("claude_code_day", "user_cost", "user_usage", "engagement_day"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        for table, column in (
+            ("cost_line", "product"),
+            ("cost_line", "list_amount_cents"),
+            ("usage_bucket", "product"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     assert "backfill_completed_at" not in {
         c["name"] for c in inspect(engine).get_columns("organization")
@@ -57,6 +65,10 @@ def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
     assert "backfill_completed_at" in {
         c["name"] for c in inspect(engine).get_columns("organization")
     }
+    assert {"product", "list_amount_cents"} <= {
+        c["name"] for c in inspect(engine).get_columns("cost_line")
+    }
+    assert "claude_code_day" in inspect(engine).get_table_names()
     with read_session(engine) as session:
         assert session.execute(select(Organization.name)).scalar_one() == "Acme"
         assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == Decimal(

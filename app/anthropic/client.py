@@ -1,4 +1,5 @@
-"""A small, hand-written client of the Anthropic Admin API (usage, cost, directory)."""
+"""A small, hand-written client of the Anthropic Admin API (usage, cost, directory, Claude
+Code) and of the Claude Enterprise Analytics API (same transport, retries and paging)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 
 from app.anthropic.errors import (
     AnthropicError,
+    CursorExpired,
     InvalidRequest,
     KeyRejected,
     MalformedResponse,
@@ -23,10 +25,12 @@ from app.anthropic.errors import (
     PaginationError,
     RateLimited,
     ServerError,
+    describe_analytics_status,
     describe_status,
 )
+from app.anthropic.records import user_row_day
 from app.anthropic.schemas import OrganizationInfo, ReportPage, parse_page
-from app.clock import rfc3339, utcnow
+from app.clock import midnight, rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,13 @@ USAGE_GROUP_BY = ("api_key_id", "workspace_id", "model", "service_tier", "contex
 COST_GROUP_BY = ("workspace_id", "description")
 MAX_BUCKETS_PER_PAGE = 31
 MAX_PAGES = 10_000  # a stop condition even if the API keeps saying has_more
+# Claude Enterprise: one cost/usage query spans at most 31 days; the per-day dimensions we keep.
+ANALYTICS_MAX_DAYS = 31
+ANALYTICS_GROUP_BY = ("product", "model")
+ANALYTICS_USER_LIMIT = 1000
+CLAUDE_CODE_LIMIT = 1000
+# How often a query restarts from page one after its cursor expired (410) before giving up.
+MAX_CURSOR_RESTARTS = 3
 
 Params = list[tuple[str, str]]
 
@@ -55,6 +66,8 @@ class AdminClient:
         max_retry_wait: float = 120.0,
         max_total_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
+        requests_per_minute: float | None = None,
+        analytics: bool = False,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url,
@@ -72,6 +85,11 @@ class AdminClient:
         self._max_retry_wait = max_retry_wait
         self._max_total_wait = max_total_wait
         self._sleep = sleep
+        # Client-side pacing (the Analytics API allows 60 requests a minute per organization).
+        self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._last_request = 0.0
+        self._analytics = analytics
+        self._user_reports_bucketed = True
         self.requests_made = 0
 
     def __enter__(self) -> AdminClient:
@@ -126,10 +144,152 @@ class AdminClient:
         params += [("group_by[]", g) for g in COST_GROUP_BY]
         yield from self._report("/v1/organizations/cost_report", params)
 
+    def iter_claude_code(self, day: date) -> Iterator[list[dict[str, Any]]]:
+        """Pages of one UTC day's Claude Code records (one request series per day)."""
+        params: Params = [("starting_at", day.isoformat()), ("limit", str(CLAUDE_CODE_LIMIT))]
+        for body in self._cursor_pages("/v1/organizations/usage_report/claude_code", params):
+            yield [item for item in body.get("data") or [] if isinstance(item, dict)]
+
+    # --- Claude Enterprise Analytics API ---------------------------------------------------
+
+    def iter_analytics_usage_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
+        """Enterprise daily usage buckets in ``[start, end)`` (at most 31 days) by product and
+        model."""
+        yield from self._analytics_report("/v1/organizations/analytics/usage_report", start, end)
+
+    def iter_analytics_cost_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
+        """Enterprise daily cost buckets in ``[start, end)`` (at most 31 days) by product and
+        model."""
+        yield from self._analytics_report("/v1/organizations/analytics/cost_report", start, end)
+
+    def _analytics_report(self, path: str, start: datetime, end: datetime) -> Iterator[ReportPage]:
+        params: Params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end)),
+            ("bucket_width", "1d"),
+            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+        ]
+        params += [("group_by[]", g) for g in ANALYTICS_GROUP_BY]
+        yield from self._report(path, params)
+
+    def iter_user_report(
+        self, kind: str, start: date, end: date
+    ) -> Iterator[tuple[date, list[dict[str, Any]]]]:
+        """Per-user rows of ``user_cost_report`` or ``user_usage_report`` for ``[start, end)``, as
+        (day, rows) per day in order. Asks for daily buckets; if the API answers with rows that
+        aggregate the whole range instead, falls back to one query per day."""
+        path = f"/v1/organizations/analytics/{kind}"
+        if self._user_reports_bucketed and (end - start).days > 1:
+            params: Params = [
+                ("starting_at", rfc3339(midnight(start))),
+                ("ending_at", rfc3339(midnight(end))),
+                ("bucket_width", "1d"),
+                ("limit", str(ANALYTICS_USER_LIMIT)),
+            ]
+            by_day: dict[date, list[dict[str, Any]]] = {}
+            bucketed = True
+            for body in self._cursor_pages(path, params):
+                for row in body.get("data") or []:
+                    if not isinstance(row, dict):
+                        continue
+                    start_text = row.get("starting_at")
+                    if not isinstance(start_text, str) or not start_text:
+                        bucketed = False
+                        break
+                    day = user_row_day(row)
+                    assert day is not None
+                    by_day.setdefault(day, []).append(row)
+                if not bucketed:
+                    break
+            if bucketed:
+                for offset in range((end - start).days):
+                    day = start + timedelta(days=offset)
+                    yield day, by_day.get(day, [])
+                return
+            log.info("The Analytics API ignored bucket_width for %s; asking day by day", kind)
+            self._user_reports_bucketed = False
+        for offset in range((end - start).days):
+            day = start + timedelta(days=offset)
+            params = [
+                ("starting_at", rfc3339(midnight(day))),
+                ("ending_at", rfc3339(midnight(day + timedelta(days=1)))),
+                ("limit", str(ANALYTICS_USER_LIMIT)),
+            ]
+            rows = [
+                row
+                for body in self._cursor_pages(path, params)
+                for row in body.get("data") or []
+                if isinstance(row, dict)
+            ]
+            yield day, rows
+
+    def get_summaries(self, start: date, end: date) -> list[dict[str, Any]]:
+        """Engagement summaries, one per day of ``[start, end)``."""
+        body = self._get_json(
+            "/v1/organizations/analytics/summaries",
+            [("starting_date", start.isoformat()), ("ending_date", end.isoformat())],
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("summaries"), list):
+            raise MalformedResponse("Anthropic returned engagement summaries without a list.")
+        return [item for item in body["summaries"] if isinstance(item, dict)]
+
+    def test_analytics(self, today: date) -> None:
+        """The cheap probe of an Analytics key: a few days of engagement summaries."""
+        self.get_summaries(today - timedelta(days=4), today - timedelta(days=3))
+
     # --- paging ----------------------------------------------------------------------------
 
+    def _cursor_pages(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
+        """Bodies of a ``data``/``has_more``/``next_page`` series, whole (for record lists).
+        An expired cursor (410) restarts the series: callers collect a whole series before
+        using it, so nothing is counted twice."""
+        for restart in range(MAX_CURSOR_RESTARTS + 1):
+            try:
+                return iter(list(self._cursor_series(path, params)))
+            except CursorExpired:
+                if restart >= MAX_CURSOR_RESTARTS:
+                    raise
+                log.info("A page cursor of %s expired; restarting from the first page", path)
+        raise AssertionError("unreachable")
+
+    def _cursor_series(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            body = self._get_json(path, params + ([("page", cursor)] if cursor else []))
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise MalformedResponse(f"Anthropic returned a page without 'data' for {path}.")
+            yield body
+            next_page = body.get("next_page")
+            if not body.get("has_more"):
+                return
+            if not isinstance(next_page, str) or not next_page:
+                raise PaginationError(
+                    f"Anthropic said more pages of {path} follow but sent no cursor; stopping "
+                    "so nothing is skipped. The next sync tries again."
+                )
+            if next_page in seen:
+                raise PaginationError(f"Anthropic repeated a page cursor of {path}; stopping.")
+            seen.add(next_page)
+            cursor = next_page
+        raise PaginationError(f"Stopped after {MAX_PAGES} pages of {path}.")
+
     def _report(self, path: str, params: Params) -> Iterator[ReportPage]:
-        """Follow ``next_page`` to the end; every other parameter stays the same across pages."""
+        """Follow ``next_page`` to the end; every other parameter stays the same across pages.
+        An expired cursor (410, Analytics API) restarts from the first page: the sync skips
+        the days it already stored, so nothing is stored twice."""
+        restarts = 0
+        while True:
+            try:
+                yield from self._report_once(path, params)
+                return
+            except CursorExpired:
+                restarts += 1
+                if restarts > MAX_CURSOR_RESTARTS:
+                    raise
+                log.info("A page cursor of %s expired; restarting from the first page", path)
+
+    def _report_once(self, path: str, params: Params) -> Iterator[ReportPage]:
         seen: set[str] = set()
         cursor: str | None = None
         for _ in range(MAX_PAGES):
@@ -201,6 +361,11 @@ class AdminClient:
                 attempt += 1
 
     def _attempt(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
+        if self._min_interval:
+            wait = self._last_request + self._min_interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            self._last_request = time.monotonic()
         self.requests_made += 1
         try:
             response = self._http.get(path, params=list(params))
@@ -224,10 +389,12 @@ class AdminClient:
                     status=200,
                     request_id=request_id,
                 ) from None
-        raise _error_for(response, request_id)
+        raise _error_for(response, request_id, analytics=self._analytics)
 
 
-def _error_for(response: httpx.Response, request_id: str | None) -> AnthropicError:
+def _error_for(
+    response: httpx.Response, request_id: str | None, *, analytics: bool = False
+) -> AnthropicError:
     status = response.status_code
     error_type: str | None = None
     api_message: str | None = None
@@ -240,10 +407,14 @@ def _error_for(response: httpx.Response, request_id: str | None) -> AnthropicErr
         request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
     except (ValueError, AttributeError):
         pass
-    message = describe_status(status, error_type, api_message)
+    describe = describe_analytics_status if analytics else describe_status
+    message = describe(status, error_type, api_message)
     kwargs: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": request_id}
-    if status in (401, 403):
+    # The Analytics API answers 404 for a key that is missing, invalid or lacks the scope.
+    if status in (401, 403) or (analytics and status == 404):
         return KeyRejected(message, **kwargs)
+    if status == 410:
+        return CursorExpired(message, **kwargs)
     if status == 429:
         # A 429 without retry-after is Anthropic's monthly spend cap on the Messages API; these
         # are free read-only admin calls, so a bounded backoff is still the right answer.

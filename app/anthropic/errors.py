@@ -38,6 +38,10 @@ class InvalidRequest(AnthropicError):
     """400 and other non-retryable 4xx answers."""
 
 
+class CursorExpired(InvalidRequest):
+    """410: a page cursor expired after a data refresh; the query restarts from page one."""
+
+
 class RateLimited(AnthropicError):
     """429 that persisted after the allowed retries."""
 
@@ -64,6 +68,39 @@ class MalformedResponse(AnthropicError):
 
 class PaginationError(AnthropicError):
     """The API's paging broke its contract (repeated or missing cursor)."""
+
+
+ANALYTICS_KEY_URL = "https://claude.ai/admin-settings/api-access"
+
+
+def describe_analytics_status(status: int, error_type: str | None, api_message: str | None) -> str:
+    """The same for the Claude Enterprise Analytics API, whose key and odd 404 differ."""
+    detail = f" (Anthropic said: {api_message})" if api_message else ""
+    where = (
+        f"The Primary Owner creates one in claude.ai > Organization settings > API "
+        f"({ANALYTICS_KEY_URL}) with the read:analytics scope, after switching API access on."
+    )
+    if status == 404:
+        return (
+            "The Analytics API did not accept this key: it is invalid, or it lacks the "
+            "read:analytics scope. Check the key's scope. " + where + detail
+        )
+    if status == 401:
+        return (
+            "Anthropic rejected the Analytics API key: it is invalid, expired or was revoked. "
+            + where
+            + detail
+        )
+    if status == 403:
+        return (
+            "The key may not read this organization's analytics: it lacks the read:analytics "
+            "scope, API access is switched off, or it is not a Claude Enterprise key. "
+            + where
+            + detail
+        )
+    if status == 410:
+        return "The Analytics API's page cursor expired after a data refresh." + detail
+    return describe_status(status, error_type, api_message)
 
 
 def describe_status(status: int, error_type: str | None, api_message: str | None) -> str:

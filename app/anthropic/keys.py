@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 ADMIN_KEY_URL = "https://platform.claude.com/settings/admin-keys"
+ANALYTICS_KEY_URL = "https://claude.ai/admin-settings/api-access"
 
 
 class KeyKind(StrEnum):
@@ -80,5 +81,51 @@ def check_admin_key(raw: str) -> str:
             KeyKind.UNKNOWN,
             "This key starts like an Admin key but is incomplete or contains spaces or line "
             "breaks. Copy the whole secret again. " + _WHERE,
+        )
+    return key
+
+
+_ANALYTICS_WHERE = (
+    f"The Primary Owner of the Claude Enterprise organization creates one in claude.ai > "
+    f"Organization settings > API ({ANALYTICS_KEY_URL}) with the read:analytics scope."
+)
+
+ANALYTICS_MESSAGES = {
+    KeyKind.ADMIN: (
+        "This is a Claude Console Admin key (sk-ant-admin01-…). It belongs to the Claude Console "
+        "connection (provider Anthropic), not to Claude Enterprise. " + _ANALYTICS_WHERE
+    ),
+    KeyKind.REGULAR: (
+        "This is a regular Claude API key (sk-ant-api03-…), used to send messages. The Claude "
+        "Enterprise Analytics API needs an Analytics API key, which starts with sk-ant-api01-. "
+        + _ANALYTICS_WHERE
+    ),
+    KeyKind.OAUTH: (
+        "This is an OAuth access token (sk-ant-oat01-…), not an Analytics API key. "
+        + _ANALYTICS_WHERE
+    ),
+    KeyKind.UNKNOWN: (
+        "This does not look like a Claude Enterprise Analytics API key, which starts with "
+        "sk-ant-api01-. " + _ANALYTICS_WHERE
+    ),
+}
+
+
+def check_analytics_key(raw: str) -> str:
+    """The trimmed key if it is a Claude Enterprise key; else ``KeyFormatError`` saying why."""
+    key = raw.strip()
+    if not key:
+        raise KeyFormatError(
+            KeyKind.UNKNOWN, "No key was given. Paste an Analytics API key. " + _ANALYTICS_WHERE
+        )
+    kind = classify_key(key)
+    if kind is not KeyKind.ENTERPRISE:
+        raise KeyFormatError(kind, ANALYTICS_MESSAGES[kind])
+    body = key[len("sk-ant-api01-") :]
+    if len(body) < 8 or not body.isascii() or any(c.isspace() for c in body):
+        raise KeyFormatError(
+            KeyKind.UNKNOWN,
+            "This key starts like an Analytics API key but is incomplete or contains spaces or "
+            "line breaks. Copy the whole secret again. " + _ANALYTICS_WHERE,
         )
     return key

@@ -21,6 +21,7 @@ COST_DIMENSIONS = (
     "service_tier",
     "context_window",
     "inference_geo",
+    "product",  # Claude Enterprise reports only
 )
 USAGE_DIMENSIONS = (
     "api_key_id",
@@ -29,6 +30,7 @@ USAGE_DIMENSIONS = (
     "service_tier",
     "context_window",
     "inference_geo",
+    "product",  # Claude Enterprise reports only
 )
 TOKEN_FIELDS = (
     "uncached_input_tokens",
@@ -38,7 +40,7 @@ TOKEN_FIELDS = (
     "output_tokens",
     "web_search_requests",
 )
-_COST_KNOWN = {*COST_DIMENSIONS, "amount", "currency"}
+_COST_KNOWN = {*COST_DIMENSIONS, "amount", "list_amount", "currency"}
 _USAGE_KNOWN = {
     *USAGE_DIMENSIONS,
     "uncached_input_tokens",
@@ -80,10 +82,25 @@ class CostRow:
     amount_cents: Decimal
     currency: str
     extra: dict[str, Any] = field(default_factory=dict)
+    list_amount_cents: Decimal | None = None  # Claude Enterprise only
 
     @property
     def dims_key(self) -> str:
         return dims_digest(self.dims, self.extra)
+
+    def merge(self, other: CostRow) -> None:
+        self.amount_cents += other.amount_cents
+        if other.list_amount_cents is not None:
+            self.list_amount_cents = (self.list_amount_cents or 0) + other.list_amount_cents
+
+    def values(self) -> dict[str, Any]:
+        return {
+            **_common(self.day, self.dims_key, self.extra),
+            **self.dims,
+            "amount_cents": self.amount_cents,
+            "list_amount_cents": self.list_amount_cents,
+            "currency": self.currency,
+        }
 
 
 @dataclass
@@ -96,6 +113,22 @@ class UsageRow:
     @property
     def dims_key(self) -> str:
         return dims_digest(self.dims, self.extra)
+
+    def merge(self, other: UsageRow) -> None:
+        for name, value in other.tokens.items():
+            self.tokens[name] += value
+
+    def values(self) -> dict[str, Any]:
+        return {**_common(self.day, self.dims_key, self.extra), **self.dims, **self.tokens}
+
+
+def _common(day: date, dims_key: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Columns every stored row has (``organization_pk`` is added by the writer)."""
+    return {
+        "date": day,
+        "dims_key": dims_key,
+        "extra": json.dumps(extra, sort_keys=True, default=str) if extra else None,
+    }
 
 
 def dims_digest(dims: dict[str, str | None], extra: dict[str, Any]) -> str:
@@ -137,29 +170,35 @@ def parse_page(body: Any) -> ReportPage:
     )
 
 
-def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
-    """One cost result. ``amount`` is a decimal string in cents and must parse exactly."""
-    amount_raw = raw.get("amount")
+def parse_cents(value: Any, what: str = "cost amount") -> Decimal:
+    """A decimal string (or number) of cents, exactly; ``MalformedResponse`` otherwise."""
     try:
-        if isinstance(amount_raw, bool) or amount_raw is None:
+        if isinstance(value, bool) or value is None:
             raise InvalidOperation
-        amount = Decimal(str(amount_raw).strip())
+        amount = Decimal(str(value).strip())
         if not amount.is_finite():
             raise InvalidOperation
     except (InvalidOperation, ValueError) as exc:
         raise MalformedResponse(
-            f"Anthropic returned a cost amount that is not a number: {str(amount_raw)[:40]!r}"
+            f"Anthropic returned a {what} that is not a number: {str(value)[:40]!r}"
         ) from exc
+    return amount
+
+
+def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
+    """One cost result. ``amount`` is a decimal string in cents and must parse exactly."""
+    list_raw = raw.get("list_amount")
     return CostRow(
         day=day,
         dims={name: _text(raw.get(name)) for name in COST_DIMENSIONS},
-        amount_cents=amount,
+        amount_cents=parse_cents(raw.get("amount")),
         currency=_text(raw.get("currency")) or "USD",
         extra={k: v for k, v in raw.items() if k not in _COST_KNOWN},
+        list_amount_cents=None if list_raw is None else parse_cents(list_raw, "list amount"),
     )
 
 
-def _count(value: Any, name: str) -> int:
+def count(value: Any, name: str) -> int:
     if value is None:
         return 0  # documented as never null; tolerate it as "nothing used"
     if isinstance(value, bool):
@@ -180,18 +219,18 @@ def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
     cache = raw.get("cache_creation") if isinstance(raw.get("cache_creation"), dict) else {}
     tools = raw.get("server_tool_use") if isinstance(raw.get("server_tool_use"), dict) else {}
     tokens = {
-        "uncached_input_tokens": _count(raw.get("uncached_input_tokens"), "uncached_input_tokens"),
-        "cache_creation_5m_input_tokens": _count(
+        "uncached_input_tokens": count(raw.get("uncached_input_tokens"), "uncached_input_tokens"),
+        "cache_creation_5m_input_tokens": count(
             cache.get("ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens"
         ),
-        "cache_creation_1h_input_tokens": _count(
+        "cache_creation_1h_input_tokens": count(
             cache.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens"
         ),
-        "cache_read_input_tokens": _count(
+        "cache_read_input_tokens": count(
             raw.get("cache_read_input_tokens"), "cache_read_input_tokens"
         ),
-        "output_tokens": _count(raw.get("output_tokens"), "output_tokens"),
-        "web_search_requests": _count(tools.get("web_search_requests"), "web_search_requests"),
+        "output_tokens": count(raw.get("output_tokens"), "output_tokens"),
+        "web_search_requests": count(tools.get("web_search_requests"), "web_search_requests"),
     }
     extra = {k: v for k, v in raw.items() if k not in _USAGE_KNOWN}
     # Unknown members of the nested objects are kept too, under their full path.

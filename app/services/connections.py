@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from app.anthropic.keys import check_admin_key
+from app.anthropic.keys import check_admin_key, check_analytics_key
 from app.anthropic.schemas import OrganizationInfo
-from app.clock import months_back, utcnow
+from app.clock import months_back, today, utcnow
 from app.db import write_session
 from app.keystore import KeyStore, key_hint
-from app.models import Organization, OrgStatus, SyncState
+from app.models import Organization, OrgStatus, Provider, SyncState
 from app.runtime import new_client
 from app.services.access import Actor, require_admin
 from app.services.audit import record
@@ -29,6 +30,7 @@ class Connection:
     key_hint: str
     status: str
     replaced: bool
+    provider: str = "Anthropic"  # as people see it: "Anthropic" or "Anthropic (Analytics API)"
 
 
 def test_admin_key(
@@ -47,6 +49,34 @@ def test_admin_key(
         return client.get_organization()
 
 
+ENTERPRISE_DEFAULT_NAME = "Claude Enterprise"
+
+
+def enterprise_organization_id(key: str) -> str:
+    """A stable id for a Claude Enterprise connection. The Analytics API has no "which
+    organization is this" endpoint, so the id is a short digest of the key: the same key
+    connected twice is one organization, and the digest reveals nothing usable of the key."""
+    digest = hashlib.sha256(b"finops-enterprise:" + key.encode()).hexdigest()
+    return f"claude-enterprise-{digest[:16]}"
+
+
+def test_analytics_key(
+    raw_key: str,
+    *,
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    label: str | None = None,
+) -> OrganizationInfo:
+    """Check a Claude Enterprise Analytics API key's type, then ask for a few days of
+    engagement summaries with it (a 404 there means the key lacks read:analytics)."""
+    key = check_analytics_key(raw_key)
+    quick = settings.model_copy(update={"max_retries": 1, "http_timeout_seconds": 10.0})
+    with new_client(quick, key, transport=transport, enterprise=True) as client:
+        client.test_analytics(today())
+    name = (label or "").strip() or ENTERPRISE_DEFAULT_NAME
+    return OrganizationInfo(id=enterprise_organization_id(key), name=name)
+
+
 def save_connection(
     *,
     engine: Engine,
@@ -57,11 +87,13 @@ def save_connection(
     actor: Actor,
     label: str | None = None,
     demo: bool = False,
+    provider: str = Provider.CONSOLE,
 ) -> Connection:
     """Store the key encrypted and schedule the backfill at once. Connecting an organization
     that is already connected replaces its key (never a duplicate). Admins only."""
     require_admin(actor, "connect organizations or replace keys")
-    key = check_admin_key(raw_key)
+    enterprise = provider == Provider.ENTERPRISE
+    key = check_analytics_key(raw_key) if enterprise else check_admin_key(raw_key)
     now = utcnow()
     ciphertext = keystore.encrypt(key)
     hint = key_hint(key)
@@ -75,7 +107,8 @@ def save_connection(
             org = Organization(
                 organization_id=info.id,
                 name=info.name,
-                label=label,
+                label=None if enterprise else label,
+                provider=provider,
                 is_demo=demo,
                 key_ciphertext=ciphertext,
                 key_hint=hint,
@@ -85,8 +118,13 @@ def save_connection(
                 next_run_at=now,
             )
         else:
-            org.name = info.name
-            org.label = label or org.label
+            if org.provider != provider:
+                raise ValueError(
+                    f"{org.display_name} is connected as {Provider.label(org.provider)}; "
+                    f"a {Provider.label(provider)} key cannot replace its key."
+                )
+            org.name = org.name if enterprise and not label else info.name
+            org.label = None if enterprise else (label or org.label)
             org.key_ciphertext = ciphertext
             org.key_hint = hint
             backfilled = _backfill_done(session, org)
@@ -99,16 +137,19 @@ def save_connection(
         record(session, actor=actor.email,
                action="key_replaced" if replaced else "organization_connected",
                target=info.id, detail=f"{org.display_name}, key {hint}")  # fmt: skip
-        return Connection(info.id, org.display_name, hint, org.status, replaced)
+        return Connection(
+            info.id, org.display_name, hint, org.status, replaced, Provider.label(org.provider)
+        )
 
 
 def _backfill_done(session: Session, org: Organization) -> bool:
-    states = (
-        session.execute(select(SyncState).where(SyncState.organization_pk == org.id))
-        .scalars()
-        .all()
-    )
-    return len(states) == 2 and all(s.backfill_done for s in states)
+    """Whether the spend datasets (usage and cost) were backfilled already."""
+    done = session.execute(
+        select(SyncState.dataset).where(
+            SyncState.organization_pk == org.id, SyncState.backfill_done.is_(True)
+        )
+    ).scalars()
+    return {"usage", "cost"} <= set(done)
 
 
 def connect(
@@ -121,10 +162,14 @@ def connect(
     label: str | None = None,
     demo: bool = False,
     transport: httpx.BaseTransport | None = None,
+    provider: str = Provider.CONSOLE,
 ) -> Connection:
     """Test the key, then save it: what the wizard's Save and `finops connect` do."""
     require_admin(actor, "connect organizations")
-    info = test_admin_key(raw_key, settings=settings, demo=demo, transport=transport)
+    if provider == Provider.ENTERPRISE:
+        info = test_analytics_key(raw_key, settings=settings, transport=transport, label=label)
+    else:
+        info = test_admin_key(raw_key, settings=settings, demo=demo, transport=transport)
     return save_connection(
         engine=engine,
         settings=settings,
@@ -134,6 +179,7 @@ def connect(
         actor=actor,
         label=label,
         demo=demo,
+        provider=provider,
     )
 
 

@@ -11,19 +11,76 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, Select, and_, select
 
 from app.db import read_session
-from app.models import ApiKey, CostLine, Organization, UsageBucket, Workspace
+from app.models import (
+    ApiKey,
+    ClaudeCodeDay,
+    CostLine,
+    EngagementDay,
+    Organization,
+    Provider,
+    UsageBucket,
+    UserCost,
+    UserUsage,
+    Workspace,
+)
 
 COST_COLUMNS = [
     "date", "organization_id", "organization_name", "workspace_id", "workspace_name",
     "description", "cost_type", "model", "token_type", "service_tier", "context_window",
     "inference_geo", "amount_usd", "currency",
+    # Beyond the contract's columns: the connection type and Claude Enterprise's own fields.
+    "provider", "product", "list_amount_usd",
 ]  # fmt: skip
 USAGE_COLUMNS = [
     "date", "organization_id", "organization_name", "workspace_id", "workspace_name",
     "api_key_id", "api_key_name", "model", "service_tier", "context_window",
     "uncached_input_tokens", "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens",
     "cache_read_input_tokens", "output_tokens", "web_search_requests",
+    "provider", "product", "inference_geo",
 ]  # fmt: skip
+# The other datasets: (CSV column, table column); money columns end in _usd.
+_ORG_COLUMNS = ["date", "organization_id", "organization_name", "provider"]
+OTHER_DATASETS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
+    "claude_code": (ClaudeCodeDay, [
+        ("actor_type", "actor_type"), ("actor", "actor"), ("customer_type", "customer_type"),
+        ("subscription_type", "subscription_type"), ("terminal_type", "terminal_type"),
+        ("is_remote", "is_remote"), ("sessions", "sessions"), ("lines_added", "lines_added"),
+        ("lines_removed", "lines_removed"), ("commits", "commits"),
+        ("pull_requests", "pull_requests"), ("tool_accepted", "tool_accepted"),
+        ("tool_rejected", "tool_rejected"), ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"), ("cache_read_tokens", "cache_read_tokens"),
+        ("cache_creation_tokens", "cache_creation_tokens"),
+        ("estimated_cost_usd", "estimated_cost_cents"), ("tool_actions", "tool_actions"),
+        ("models", "models"),
+    ]),
+    "user_cost": (UserCost, [
+        ("user_id", "user_id"), ("user_name", "user_name"), ("user_email", "user_email"),
+        ("deleted", "deleted"), ("amount_usd", "amount_cents"),
+        ("list_amount_usd", "list_amount_cents"), ("currency", "currency"),
+    ]),
+    "user_usage": (UserUsage, [
+        ("user_id", "user_id"), ("user_name", "user_name"), ("user_email", "user_email"),
+        ("deleted", "deleted"), ("uncached_input_tokens", "uncached_input_tokens"),
+        ("cache_creation_5m_input_tokens", "cache_creation_5m_input_tokens"),
+        ("cache_creation_1h_input_tokens", "cache_creation_1h_input_tokens"),
+        ("cache_read_input_tokens", "cache_read_input_tokens"),
+        ("output_tokens", "output_tokens"), ("web_search_requests", "web_search_requests"),
+        ("total_tokens", "total_tokens"), ("requests", "requests"),
+    ]),
+    "engagement": (EngagementDay, [
+        ("daily_active_users", "daily_active_users"),
+        ("weekly_active_users", "weekly_active_users"),
+        ("monthly_active_users", "monthly_active_users"),
+        ("daily_adoption_rate", "daily_adoption_rate"),
+        ("weekly_adoption_rate", "weekly_adoption_rate"),
+        ("monthly_adoption_rate", "monthly_adoption_rate"),
+        ("assigned_seats", "assigned_seats"), ("pending_invites", "pending_invites"),
+        ("cowork_daily_active_users", "cowork_daily_active_users"),
+        ("cowork_weekly_active_users", "cowork_weekly_active_users"),
+        ("cowork_monthly_active_users", "cowork_monthly_active_users"),
+    ]),
+}  # fmt: skip
+DATASETS = ("cost", "usage", *OTHER_DATASETS)
 
 DEFAULT_WORKSPACE = "Default workspace"
 CONSOLE_KEY = "Console / Workbench"
@@ -54,13 +111,20 @@ def export_csv(
     end: date | None = None,
 ) -> int:
     """Write the CSV to ``out``; ``end`` is exclusive. Returns the number of data rows."""
-    if dataset not in ("cost", "usage"):
-        raise ValueError("dataset must be 'cost' or 'usage'")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COST_COLUMNS if dataset == "cost" else USAGE_COLUMNS)
+    if dataset in OTHER_DATASETS:
+        model, columns = OTHER_DATASETS[dataset]
+        writer.writerow(_ORG_COLUMNS + [name for name, _ in columns])
+        rows = _other_rows(engine, model, columns, organization_id, start, end)
+    else:
+        writer.writerow(COST_COLUMNS if dataset == "cost" else USAGE_COLUMNS)
+        rows = (_cost_rows if dataset == "cost" else _usage_rows)(
+            engine, organization_id, start, end
+        )
     count = 0
-    rows = _cost_rows if dataset == "cost" else _usage_rows
-    for row in rows(engine, organization_id, start, end):
+    for row in rows:
         writer.writerow(row)
         count += 1
     return count
@@ -91,6 +155,7 @@ def _named_rows(
             Organization.name,
             Organization.label,
             Workspace.name,
+            Organization.provider,
         )  # fmt: skip
         .join(Organization, Organization.id == model.organization_pk)
         .outerjoin(
@@ -111,13 +176,13 @@ def _cost_rows(
 ) -> Iterator[list[str]]:
     query = _named_rows(CostLine, organization_id, start, end)
     with read_session(engine) as session:
-        for line, org_id, org_name, label, ws_name in session.execute(query):
+        for line, org_id, org_name, label, ws_name, provider in session.execute(query):
             yield [
                 line.date.isoformat(),
                 org_id,
                 safe_text(label or org_name),
                 line.workspace_id or "",
-                safe_text(ws_name if line.workspace_id else DEFAULT_WORKSPACE),
+                safe_text(_workspace_name(line.workspace_id, ws_name, provider)),
                 safe_text(line.description),
                 line.cost_type or "",
                 line.model or "",
@@ -127,6 +192,9 @@ def _cost_rows(
                 line.inference_geo or "",
                 cents_to_usd(line.amount_cents),
                 line.currency,
+                Provider.label(provider),
+                safe_text(line.product),
+                "" if line.list_amount_cents is None else cents_to_usd(line.list_amount_cents),
             ]
 
 
@@ -142,15 +210,16 @@ def _usage_rows(
         ),
     )
     with read_session(engine) as session:
-        for bucket, org_id, org_name, label, ws_name, key_name in session.execute(query):
+        for bucket, org_id, org_name, label, ws_name, provider, key_name in session.execute(query):
+            enterprise = provider == Provider.ENTERPRISE
             yield [
                 bucket.date.isoformat(),
                 org_id,
                 safe_text(label or org_name),
                 bucket.workspace_id or "",
-                safe_text(ws_name if bucket.workspace_id else DEFAULT_WORKSPACE),
+                safe_text(_workspace_name(bucket.workspace_id, ws_name, provider)),
                 bucket.api_key_id or "",
-                safe_text(key_name if bucket.api_key_id else CONSOLE_KEY),
+                "" if enterprise else safe_text(key_name if bucket.api_key_id else CONSOLE_KEY),
                 bucket.model or "",
                 bucket.service_tier or "",
                 bucket.context_window or "",
@@ -160,4 +229,59 @@ def _usage_rows(
                 str(bucket.cache_read_input_tokens),
                 str(bucket.output_tokens),
                 str(bucket.web_search_requests),
+                Provider.label(provider),
+                safe_text(bucket.product),
+                bucket.inference_geo or "",
+            ]
+
+
+def _workspace_name(workspace_id: str | None, name: str | None, provider: str) -> str | None:
+    """The null workspace is the Default workspace of a Console organization; Claude
+    Enterprise organizations have no workspaces."""
+    if workspace_id:
+        return name
+    return None if provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if column.endswith("_cents"):
+        return cents_to_usd(value)
+    if isinstance(value, str):
+        return safe_text(value)
+    return str(value)
+
+
+def _other_rows(
+    engine: Engine,
+    model: Any,
+    columns: list[tuple[str, str]],
+    organization_id: str | None,
+    start: date | None,
+    end: date | None,
+) -> Iterator[list[str]]:
+    query = (
+        select(
+            model,
+            Organization.organization_id,
+            Organization.name,
+            Organization.label,
+            Organization.provider,
+        )  # fmt: skip
+        .join(Organization, Organization.id == model.organization_pk)
+        .where(*_filters(model, organization_id, start, end))
+        .order_by(model.date, Organization.organization_id, model.id)
+        .execution_options(yield_per=5000)
+    )
+    with read_session(engine) as session:
+        for row, org_id, org_name, label, provider in session.execute(query):
+            yield [
+                row.date.isoformat(),
+                org_id,
+                safe_text(label or org_name),
+                Provider.label(provider),
+                *(_cell(getattr(row, attr), attr) for _, attr in columns),
             ]

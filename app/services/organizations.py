@@ -12,17 +12,22 @@ from sqlmodel import Session
 from app.db import read_session, write_session
 from app.models import (
     ApiKey,
+    ClaudeCodeDay,
     CostLine,
+    EngagementDay,
     Organization,
+    Provider,
     SyncRun,
     SyncState,
     UsageBucket,
+    UserCost,
+    UserUsage,
     Workspace,
 )
 from app.services.access import Actor, require_admin
 from app.services.audit import record
 
-PROVIDER_LABELS = {"anthropic": "Anthropic", "anthropic_enterprise": "Anthropic (Analytics API)"}
+PROVIDER_LABELS = Provider.LABELS
 
 
 @dataclass
@@ -46,14 +51,22 @@ class OrgSummary:
     usage_rows: int
     is_demo: bool
 
+    @property
+    def provider_label(self) -> str:
+        return Provider.label(self.provider)
+
     def as_json(self) -> dict[str, Any]:
+        """What `finops orgs --json` prints. ``provider`` is the value people see ("Anthropic"
+        or "Anthropic (Analytics API)"); ``provider_id`` is the stored one."""
         data = asdict(self)
+        data["provider_id"] = self.provider
+        data["provider"] = self.provider_label
         for name in ("last_synced_at", "next_run_at", "backfill_completed_at"):
             value = data[name]
             data[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
         for name in ("data_start", "data_end"):
             data[name] = data[name].isoformat() if data[name] else None
-        data["provider_label"] = PROVIDER_LABELS.get(self.provider, self.provider)
+        data["provider_label"] = self.provider_label
         return data
 
 
@@ -122,7 +135,8 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
             return False
         # Children first and explicitly: big tables go in one statement each, and the result
         # does not depend on the database honouring ON DELETE CASCADE.
-        for table in (CostLine, UsageBucket, Workspace, ApiKey, SyncState, SyncRun):
+        for table in (CostLine, UsageBucket, ClaudeCodeDay, UserCost, UserUsage, EngagementDay,
+                      Workspace, ApiKey, SyncState, SyncRun):  # fmt: skip
             session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
         session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)

@@ -1,0 +1,263 @@
+"""Parsers of the per-actor and per-day reports: Claude Code (Console organizations) and the
+Claude Enterprise per-user and engagement reports. Open sets stay open: unknown tools, actor
+types and fields are kept, never dropped."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from app.anthropic.errors import MalformedResponse
+from app.anthropic.schemas import (
+    _common,
+    _text,
+    count,
+    dims_digest,
+    parse_cents,
+    parse_usage_result,
+)
+from app.clock import parse_rfc3339
+
+
+@dataclass
+class Record:
+    """A stored row of one of these reports: its day, natural key, dimensions and measures."""
+
+    day: date
+    dims: dict[str, Any]
+    measures: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Measures that are added when two records share a key (others keep the first value).
+    additive: tuple[str, ...] = ()
+
+    @property
+    def dims_key(self) -> str:
+        return dims_digest(self.dims, self.extra)
+
+    def merge(self, other: Record) -> None:
+        for name in self.additive:
+            mine, theirs = self.measures.get(name), other.measures.get(name)
+            if theirs is not None:
+                self.measures[name] = theirs if mine is None else mine + theirs
+
+    def values(self) -> dict[str, Any]:
+        return {**_common(self.day, self.dims_key, self.extra), **self.dims, **self.measures}
+
+
+def _day_of(value: Any, what: str) -> date:
+    if not isinstance(value, str) or not value:
+        raise MalformedResponse(f"Anthropic returned a {what} without a date.")
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return parse_rfc3339(value).date()
+    except ValueError as exc:
+        raise MalformedResponse(
+            f"Anthropic returned a {what} with a bad date: {value[:40]!r}"
+        ) from exc
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# --- Claude Code ------------------------------------------------------------------------------
+
+CLAUDE_CODE_KNOWN = {
+    "date", "actor", "organization_id", "customer_type", "subscription_type", "terminal_type",
+    "is_remote", "core_metrics", "tool_actions", "model_breakdown",
+}  # fmt: skip
+
+
+def parse_claude_code_record(raw: dict[str, Any]) -> Record:
+    """One actor's day of Claude Code. ``estimated_cost.amount`` is integer cents (an estimate)."""
+    day = _day_of(raw.get("date"), "Claude Code record")
+    actor = _dict(raw.get("actor"))
+    actor_type = _text(actor.get("type"))
+    name = actor.get("email_address") or actor.get("api_key_name") or actor.get("name")
+    core = _dict(raw.get("core_metrics"))
+    lines = _dict(core.get("lines_of_code"))
+    tools: dict[str, dict[str, int]] = {}
+    for tool, counts in _dict(raw.get("tool_actions")).items():
+        counts = _dict(counts)
+        tools[str(tool)] = {
+            "accepted": count(counts.get("accepted"), f"{tool}.accepted"),
+            "rejected": count(counts.get("rejected"), f"{tool}.rejected"),
+        }
+    models: list[dict[str, Any]] = []
+    totals = {"input": 0, "output": 0, "cache_read": 0, "cache_creation": 0}
+    cost = Decimal(0)
+    breakdown = raw.get("model_breakdown")
+    for item in breakdown if isinstance(breakdown, list) else []:
+        item = _dict(item)
+        tokens = _dict(item.get("tokens"))
+        counts = {k: count(tokens.get(k), f"tokens.{k}") for k in totals}
+        estimate = _dict(item.get("estimated_cost"))
+        cents = parse_cents(estimate.get("amount", 0), "Claude Code cost estimate")
+        for k, v in counts.items():
+            totals[k] += v
+        cost += cents
+        models.append(
+            {"model": _text(item.get("model")), **counts, "estimated_cost_cents": str(cents)}
+        )
+    extra = {k: v for k, v in raw.items() if k not in CLAUDE_CODE_KNOWN}
+    extra.update(
+        {
+            f"actor.{k}": v
+            for k, v in actor.items()
+            if k not in ("type", "email_address", "api_key_name")
+        }
+    )
+    is_remote = raw.get("is_remote")
+    return Record(
+        day=day,
+        dims={
+            "actor_type": actor_type,
+            "actor": _text(name),
+            "customer_type": _text(raw.get("customer_type")),
+            "subscription_type": _text(raw.get("subscription_type")),
+            "terminal_type": _text(raw.get("terminal_type")),
+            "is_remote": is_remote if isinstance(is_remote, bool) else None,
+        },
+        measures={
+            "sessions": count(core.get("num_sessions"), "num_sessions"),
+            "lines_added": count(lines.get("added"), "lines_of_code.added"),
+            "lines_removed": count(lines.get("removed"), "lines_of_code.removed"),
+            "commits": count(core.get("commits_by_claude_code"), "commits_by_claude_code"),
+            "pull_requests": count(
+                core.get("pull_requests_by_claude_code"), "pull_requests_by_claude_code"
+            ),
+            "tool_accepted": sum(t["accepted"] for t in tools.values()),
+            "tool_rejected": sum(t["rejected"] for t in tools.values()),
+            "tool_actions": json.dumps(tools, sort_keys=True) if tools else None,
+            "models": json.dumps(models, sort_keys=True) if models else None,
+            "input_tokens": totals["input"],
+            "output_tokens": totals["output"],
+            "cache_read_tokens": totals["cache_read"],
+            "cache_creation_tokens": totals["cache_creation"],
+            "estimated_cost_cents": cost,
+        },
+        extra=extra,
+        additive=(
+            "sessions",
+            "lines_added",
+            "lines_removed",
+            "commits",
+            "pull_requests",
+            "tool_accepted",
+            "tool_rejected",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_creation_tokens",
+            "estimated_cost_cents",
+        ),  # fmt: skip
+    )
+
+
+# --- Claude Enterprise per-user reports -----------------------------------------------------
+
+_USER_KNOWN = {"actor", "starting_at", "ending_at"}
+
+
+def _user_dims(raw: dict[str, Any]) -> dict[str, Any]:
+    actor = _dict(raw.get("actor"))
+    deleted = actor.get("deleted")
+    return {
+        "user_id": _text(actor.get("user_id") or actor.get("id")),
+        "user_name": _text(actor.get("name")),
+        "user_email": _text(actor.get("email") or actor.get("email_address")),
+        "deleted": deleted if isinstance(deleted, bool) else None,
+    }
+
+
+def parse_user_cost(day: date, raw: dict[str, Any]) -> Record:
+    """One seat user's cost (``amount``/``list_amount`` are decimal strings in cents)."""
+    list_raw = raw.get("list_amount")
+    known = _USER_KNOWN | {"amount", "list_amount", "currency"}
+    return Record(
+        day=day,
+        dims=_user_dims(raw),
+        measures={
+            "amount_cents": parse_cents(raw.get("amount")),
+            "list_amount_cents": None if list_raw is None else parse_cents(list_raw, "list amount"),
+            "currency": _text(raw.get("currency")) or "USD",
+        },
+        extra={k: v for k, v in raw.items() if k not in known},
+        additive=("amount_cents", "list_amount_cents"),
+    )
+
+
+def parse_user_usage(day: date, raw: dict[str, Any]) -> Record:
+    """One seat user's token usage: the usage-report token fields plus totals and requests."""
+    usage = parse_usage_result(day, {k: v for k, v in raw.items() if k not in _USER_KNOWN})
+    known = {"total_tokens", "requests", "product", "model", "context_window", "inference_geo"}
+    extra = {k: v for k, v in usage.extra.items() if k not in known}
+    # Dimensions the per-user report may be grouped by are part of the key.
+    extra.update({k: raw[k] for k in ("product", "model") if raw.get(k) is not None})
+    return Record(
+        day=day,
+        dims=_user_dims(raw),
+        measures={
+            **usage.tokens,
+            "total_tokens": count(raw.get("total_tokens"), "total_tokens"),
+            "requests": count(raw.get("requests"), "requests"),
+        },
+        extra=extra,
+        additive=(*usage.tokens, "total_tokens", "requests"),
+    )
+
+
+def user_row_day(raw: dict[str, Any]) -> date | None:
+    """The day a bucketed per-user row covers; None for a row that aggregates the whole range."""
+    start = raw.get("starting_at")
+    if not isinstance(start, str) or not start:
+        return None
+    try:
+        return parse_rfc3339(start).date()
+    except ValueError as exc:
+        raise MalformedResponse(f"Anthropic returned a bad starting_at: {start[:40]!r}") from exc
+
+
+# --- Claude Enterprise engagement summaries -------------------------------------------------
+
+_SUMMARY_FIELDS = {
+    "daily_active_user_count": "daily_active_users",
+    "weekly_active_user_count": "weekly_active_users",
+    "monthly_active_user_count": "monthly_active_users",
+    "assigned_seat_count": "assigned_seats",
+    "pending_invite_count": "pending_invites",
+    "cowork_daily_active_user_count": "cowork_daily_active_users",
+    "cowork_weekly_active_user_count": "cowork_weekly_active_users",
+    "cowork_monthly_active_user_count": "cowork_monthly_active_users",
+}
+_RATES = ("daily_adoption_rate", "weekly_adoption_rate", "monthly_adoption_rate")
+
+
+def _rate(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_summary(raw: dict[str, Any]) -> Record:
+    """One day of engagement: active users, adoption rates, seats."""
+    day = _day_of(raw.get("starting_at") or raw.get("date"), "engagement summary")
+    measures: dict[str, Any] = {
+        column: None if raw.get(name) is None else count(raw.get(name), name)
+        for name, column in _SUMMARY_FIELDS.items()
+    }
+    measures.update({name: _rate(raw.get(name)) for name in _RATES})
+    known = {*_SUMMARY_FIELDS, *_RATES, "starting_at", "ending_at", "date"}
+    return Record(
+        day=day,
+        dims={},
+        measures=measures,
+        extra={k: v for k, v in raw.items() if k not in known},
+    )

@@ -1,4 +1,6 @@
-"""Connect wizard: paste an Admin key, test it, save it, watch the backfill arrive."""
+"""Connect wizard: choose the connection type, paste its key, test it, save it, watch the
+backfill arrive. Claude Console organizations use an Admin key; Claude Enterprise
+organizations an Analytics API key."""
 
 from __future__ import annotations
 
@@ -7,16 +9,22 @@ import hashlib
 import streamlit as st
 
 from app.anthropic.errors import AnthropicError
-from app.anthropic.keys import ADMIN_KEY_URL, KeyFormatError
+from app.anthropic.keys import ADMIN_KEY_URL, ANALYTICS_KEY_URL, KeyFormatError
 from app.anthropic.schemas import OrganizationInfo
+from app.models import Provider
 from app.runtime import keystore
-from app.services.connections import save_connection, test_admin_key
+from app.services.connections import save_connection, test_admin_key, test_analytics_key
 from app.services.organizations import find_organization
 from app.ui import auth, state
 from app.ui.format import md
 
 KEY_FIELD = "connect_key"
 LABEL_FIELD = "connect_label"
+TYPE_FIELD = "connect_type"
+TYPES = {
+    Provider.CONSOLE: "Claude Console (Admin API key)",
+    Provider.ENTERPRISE: "Claude Enterprise (Analytics API)",
+}
 
 
 def _fingerprint(key: str) -> str:
@@ -24,11 +32,21 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
+def _provider() -> str:
+    return st.session_state.get(TYPE_FIELD) or Provider.CONSOLE
+
+
 def _test() -> None:
     key = st.session_state.get(KEY_FIELD, "")
+    provider = _provider()
     st.session_state.pop("connect_tested", None)
     try:
-        info = test_admin_key(key, settings=state.settings())
+        if provider == Provider.ENTERPRISE:
+            info = test_analytics_key(
+                key, settings=state.settings(), label=st.session_state.get(LABEL_FIELD)
+            )
+        else:
+            info = test_admin_key(key, settings=state.settings())
     except KeyFormatError as exc:
         st.session_state["connect_error"] = str(exc)
         return
@@ -37,25 +55,34 @@ def _test() -> None:
         return
     st.session_state.pop("connect_error", None)
     st.session_state["connect_tested"] = {
-        "fingerprint": _fingerprint(key), "id": info.id, "name": info.name,
+        "fingerprint": _fingerprint(key), "id": info.id, "name": info.name, "provider": provider,
     }  # fmt: skip
 
 
 def _save() -> None:
     tested = st.session_state.get("connect_tested")
     key = st.session_state.get(KEY_FIELD, "")
-    if not tested or tested["fingerprint"] != _fingerprint(key):
+    if (
+        not tested
+        or tested["fingerprint"] != _fingerprint(key)
+        or tested["provider"] != _provider()
+    ):
         st.session_state["connect_error"] = "Test the connection with this key before saving."
         return
     settings = state.settings()
+    label = st.session_state.get(LABEL_FIELD)
+    name = tested["name"]
+    if tested["provider"] == Provider.ENTERPRISE and (label or "").strip():
+        name = label.strip()  # an Enterprise organization is named by its label
     result = save_connection(
         engine=state.engine(),
         settings=settings,
         keystore=keystore(settings),
         actor=auth.actor(),
         raw_key=key,
-        info=OrganizationInfo(tested["id"], tested["name"]),
-        label=st.session_state.get(LABEL_FIELD),
+        info=OrganizationInfo(tested["id"], name),
+        label=label,
+        provider=tested["provider"],
     )
     # The key leaves the session the moment it is stored.
     st.session_state[KEY_FIELD] = ""
@@ -65,7 +92,7 @@ def _save() -> None:
 
 
 auth.require_admin_page()
-st.title("Connect a Claude Console organization")
+st.title("Connect an organization")
 
 saved = st.session_state.get("connect_saved")
 if saved:
@@ -82,7 +109,7 @@ if saved:
                 text = f"Importing the last six months: {now.backfill_progress:.0%}"
                 st.progress(now.backfill_progress, text=text)
             elif now.status == "healthy":
-                st.progress(1.0, text="Six months of usage and cost are ready.")
+                st.progress(1.0, text="Usage and cost history are ready.")
                 st.page_link("../pages/spend.py", label="Explore spend", icon=":material/payments:")
             else:
                 st.warning(md(now.status_message or "The first sync has not succeeded yet."))
@@ -93,29 +120,63 @@ if saved:
         st.rerun()
     st.stop()
 
-with st.expander("Where do I get an Admin API key?", expanded=True):
-    st.markdown(
-        f"""
+st.segmented_control(
+    "Connection type", list(TYPES), format_func=TYPES.get, key=TYPE_FIELD,
+    default=Provider.CONSOLE, help="Each connection type reports on its own, under its own "
+    "provider: Anthropic for Console organizations, Anthropic (Analytics API) for Enterprise.",
+)  # fmt: skip
+enterprise = _provider() == Provider.ENTERPRISE
+if enterprise:
+    with st.expander("Where do I get an Analytics API key?", expanded=True):
+        st.markdown(
+            f"""
+1. The **Primary Owner** of the Claude Enterprise organization signs in to claude.ai.
+2. In **Organization settings → API** ([{ANALYTICS_KEY_URL}]({ANALYTICS_KEY_URL})), switch API
+   access on and create a key with the **`read:analytics`** scope.
+3. Copy the secret — it starts with `sk-ant-api01-` and is **shown only once**.
+
+Claude Enterprise reports cost and usage by product, model and user, and engagement (active
+users, adoption, seats) from 2026-01-01 on. The key is stored encrypted; afterwards only a hint
+such as `sk-ant-api01-…AbCd` is shown.
+"""
+        )
+else:
+    with st.expander("Where do I get an Admin API key?", expanded=True):
+        st.markdown(
+            f"""
 1. Sign in to the **Claude Console** as an organization **admin** (only admins can create one).
 2. Open **Settings → Admin keys** ([{ADMIN_KEY_URL}]({ADMIN_KEY_URL})) and create a key.
 3. Copy the secret — it starts with `sk-ant-admin01-` and is **shown only once**.
 
-A regular API key (`sk-ant-api03-…`) or a Claude Enterprise key (`sk-ant-api01-…`) will not work
-here. The key is stored encrypted; afterwards only a hint such as `sk-ant-admin01-…AbCd` is shown.
+A regular API key (`sk-ant-api03-…`) will not work here; a Claude Enterprise key
+(`sk-ant-api01-…`) belongs to the Claude Enterprise connection type above. The key is stored
+encrypted; afterwards only a hint such as `sk-ant-admin01-…AbCd` is shown.
 """
-    )
+        )
 
 current = st.session_state.get(KEY_FIELD, "")
 tested = st.session_state.get("connect_tested")
-tested_now = bool(tested and current and tested["fingerprint"] == _fingerprint(current))
+tested_now = bool(
+    tested
+    and current
+    and tested["fingerprint"] == _fingerprint(current)
+    and tested["provider"] == _provider()
+)
 existing = find_organization(state.engine(), tested["id"]) if tested_now and tested else None
 
 # A form, so Enter in the key field runs the test.
 with st.form("connect_form", border=False):
-    st.text_input("Admin API key", type="password", key=KEY_FIELD,
-                  placeholder="sk-ant-admin01-…", autocomplete="off")  # fmt: skip
-    st.text_input("Label (optional)", key=LABEL_FIELD, placeholder="e.g. Production org",
-                  help="Shown instead of the organization's own name.")  # fmt: skip
+    if enterprise:
+        st.text_input("Analytics API key", type="password", key=KEY_FIELD,
+                      placeholder="sk-ant-api01-…", autocomplete="off")  # fmt: skip
+        st.text_input("Organization name", key=LABEL_FIELD, placeholder="e.g. Acme Enterprise",
+                      help="The Analytics API does not tell the organization's name; "
+                      "this is how it is shown.")  # fmt: skip
+    else:
+        st.text_input("Admin API key", type="password", key=KEY_FIELD,
+                      placeholder="sk-ant-admin01-…", autocomplete="off")  # fmt: skip
+        st.text_input("Label (optional)", key=LABEL_FIELD, placeholder="e.g. Production org",
+                      help="Shown instead of the organization's own name.")  # fmt: skip
     st.form_submit_button("Test connection", on_click=_test,
                           type="secondary" if tested_now else "primary")  # fmt: skip
 st.button("Replace key" if existing else "Save", on_click=_save, disabled=not tested_now,
@@ -125,6 +186,9 @@ st.button("Replace key" if existing else "Save", on_click=_save, disabled=not te
 error = st.session_state.get("connect_error")
 if error:
     st.error(md(error), icon=":material/error:")
+elif tested_now and tested and tested["provider"] == Provider.ENTERPRISE:
+    st.success("The Analytics API accepted this key (scope read:analytics).",
+               icon=":material/check_circle:")  # fmt: skip
 elif tested_now and tested:
     st.success(f"Connected to **{md(tested['name'])}** (organization id {md(tested['id'])}).",
                icon=":material/check_circle:")  # fmt: skip

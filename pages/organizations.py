@@ -6,10 +6,12 @@ import streamlit as st
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
+from app.anthropic.schemas import OrganizationInfo
+from app.models import Provider
 from app.runtime import keystore
 from app.services.actions import request_sync
-from app.services.connections import save_connection, test_admin_key
-from app.services.organizations import PROVIDER_LABELS, OrgSummary, delete_organization
+from app.services.connections import save_connection, test_admin_key, test_analytics_key
+from app.services.organizations import OrgSummary, delete_organization
 from app.ui import auth, state
 from app.ui.format import ago, md, status_label
 
@@ -51,13 +53,21 @@ def confirm_delete(org: OrgSummary) -> None:
 
 @st.dialog("Replace key")
 def replace_key(org: OrgSummary) -> None:
-    st.markdown(f"Paste a new Admin API key for **{md(org.name)}**.")
-    key = st.text_input("New Admin API key", type="password", key="replace_key_value",
-                        placeholder="sk-ant-admin01-…")  # fmt: skip
+    enterprise = org.provider == Provider.ENTERPRISE
+    kind = "Analytics API key" if enterprise else "Admin API key"
+    st.markdown(f"Paste a new {kind} for **{md(org.name)}**.")
+    prefix = "sk-ant-api01-…" if enterprise else "sk-ant-admin01-…"
+    key = st.text_input(f"New {kind}", type="password", key="replace_key_value",
+                        placeholder=prefix)  # fmt: skip
     if st.button("Test and replace", type="primary"):
         settings = state.settings()
         try:
-            info = test_admin_key(key, settings=settings)
+            if enterprise:
+                test_analytics_key(key, settings=settings)
+                # The Analytics API cannot say which organization a key opens: trust the admin.
+                info = OrganizationInfo(org.organization_id, org.name)
+            else:
+                info = test_admin_key(key, settings=settings)
         except (KeyFormatError, AnthropicError) as exc:
             st.error(md(str(exc)))
             return
@@ -74,6 +84,7 @@ def replace_key(org: OrgSummary) -> None:
             actor=auth.actor(),
             raw_key=key,
             info=info,
+            provider=org.provider,
         )  # fmt: skip
         st.session_state.pop("replace_key_value", None)
         state.clear_caches()
@@ -106,7 +117,7 @@ for org in orgs:
     row = st.columns(widths, vertical_alignment="center")
     row[0].text(org.name)
     row[1].text(org.organization_id)
-    row[2].text(PROVIDER_LABELS.get(org.provider, org.provider))
+    row[2].text(org.provider_label)
     row[3].text(org.key_hint)
     color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
     row[4].badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)

@@ -68,6 +68,7 @@ class AdminClient:
         sleep: Callable[[float], None] = time.sleep,
         requests_per_minute: float | None = None,
         analytics: bool = False,
+        buckets_per_page: int = MAX_BUCKETS_PER_PAGE,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url,
@@ -90,6 +91,7 @@ class AdminClient:
         self._last_request = 0.0
         self._analytics = analytics
         self._user_reports_bucketed = True
+        self._buckets_per_page = buckets_per_page
         self.requests_made = 0
 
     def __enter__(self) -> AdminClient:
@@ -128,7 +130,7 @@ class AdminClient:
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
-            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+            ("limit", str(self._buckets_per_page)),
         ]
         params += [("group_by[]", g) for g in USAGE_GROUP_BY]
         yield from self._report("/v1/organizations/usage_report/messages", params)
@@ -139,7 +141,7 @@ class AdminClient:
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
-            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+            ("limit", str(self._buckets_per_page)),
         ]
         params += [("group_by[]", g) for g in COST_GROUP_BY]
         yield from self._report("/v1/organizations/cost_report", params)
@@ -167,7 +169,7 @@ class AdminClient:
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
-            ("limit", str(MAX_BUCKETS_PER_PAGE)),
+            ("limit", str(self._buckets_per_page)),
         ]
         params += [("group_by[]", g) for g in ANALYTICS_GROUP_BY]
         yield from self._report(path, params)

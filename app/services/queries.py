@@ -15,13 +15,21 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
-from app.models import ApiKey, CostLine, Organization, UsageBucket, Workspace
+from app.models import ApiKey, CostLine, Organization, Provider, UsageBucket, Workspace
 from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
 
 NONE_LABEL = "(none)"
 # Web search and code execution costs have no model, token type or tier: say so.
 NON_TOKEN = "Web search & code execution"
-NONE_LABELS = {"model": NON_TOKEN, "token_type": NON_TOKEN, "service_tier": NON_TOKEN}
+# Console organizations report no product: their spend is the Claude API itself.
+CONSOLE_PRODUCT = "Claude API (Console)"
+NONE_LABELS = {
+    "model": NON_TOKEN,
+    "token_type": NON_TOKEN,
+    "service_tier": NON_TOKEN,
+    "product": CONSOLE_PRODUCT,
+}
+NO_WORKSPACES = "Claude Enterprise (no workspaces)"
 
 SPEND_GROUPS = {
     "model": "Model",
@@ -30,6 +38,8 @@ SPEND_GROUPS = {
     "token_type": "Token type",
     "cost_type": "Cost type",
     "organization": "Organization",
+    "provider": "Provider",
+    "product": "Product",
     "description": "Description",
 }
 USAGE_GROUPS = {
@@ -38,6 +48,8 @@ USAGE_GROUPS = {
     "api_key": "API key",
     "service_tier": "Service tier",
     "organization": "Organization",
+    "provider": "Provider",
+    "product": "Product",
 }
 TOKEN_TYPES = {
     "uncached_input_tokens": "Uncached input",
@@ -59,6 +71,7 @@ class Filters:
     models: tuple[str, ...] = ()
     service_tiers: tuple[str, ...] = ()
     cost_types: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # stored ids: Provider.CONSOLE, Provider.ENTERPRISE
 
 
 def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
@@ -76,6 +89,7 @@ def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
 def _where(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
     clauses.append(_in(Organization.organization_id, f.organizations))
+    clauses.append(_in(Organization.provider, f.providers))
     clauses.append(_in(model.workspace_id, f.workspaces))
     clauses.append(_in(model.model, f.models))
     clauses.append(_in(model.service_tier, f.service_tiers))
@@ -111,6 +125,8 @@ def _spend_column(group: str) -> Any:
         "token_type": CostLine.token_type,
         "cost_type": CostLine.cost_type,
         "organization": Organization.organization_id,
+        "provider": Organization.provider,
+        "product": CostLine.product,
         "description": CostLine.description,
     }[group]
 
@@ -123,6 +139,8 @@ def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str
         "api_key": UsageBucket.api_key_id,
         "service_tier": UsageBucket.service_tier,
         "organization": Organization.organization_id,
+        "provider": Organization.provider,
+        "product": UsageBucket.product,
         "token_type": None,
     }[group]
     names = [*TOKEN_TYPES, "web_search_requests"]
@@ -160,10 +178,21 @@ def _labeler(session: Any, group: str) -> Any:
                 select(table.organization_pk, id_column, table.name)
             )
         }
-        # Unknown ids (not in the directory) show as themselves rather than vanish.
-        return lambda org_pk, value: (
-            null_name if value is None else names.get((org_pk, value), value)
+        enterprise = set(
+            session.execute(
+                select(Organization.id).where(Organization.provider == Provider.ENTERPRISE)
+            ).scalars()
         )
+
+        # Unknown ids (not in the directory) show as themselves rather than vanish.
+        def label(org_pk: int, value: str | None) -> str:
+            if value is None:
+                return NO_WORKSPACES if org_pk in enterprise else null_name
+            return names.get((org_pk, value), value)
+
+        return label
+    if group == "provider":
+        return lambda _pk, value: Provider.label(value)
     if group == "organization":
         by_id = {
             org_id: label or name
@@ -212,7 +241,12 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         tiers = sorted(
             set(distinct(CostLine.service_tier)) | set(distinct(UsageBucket.service_tier))
         )
+        providers = sorted(
+            (p, Provider.label(p))
+            for p in session.execute(select(Organization.provider).distinct()).scalars()
+        )
         return {
+            "providers": providers,
             "organizations": orgs,
             "workspaces": workspaces,
             "models": models,

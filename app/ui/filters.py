@@ -72,7 +72,8 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     _seed(k + "preset", "range", "30d", allowed=list(PRESETS))
     _seed(k + "group", "group", next(iter(groups)), allowed=list(groups))
     _seed(k + "grain", "grain", "day", allowed=list(GRAINS))
-    for kind in ("organizations", "workspaces", "models", "service_tiers", "cost_types"):
+    for kind in ("providers", "organizations", "workspaces", "models", "service_tiers",
+                 "cost_types"):  # fmt: skip
         _seed(k + kind, kind, [], many=True, allowed=list(labels[kind]))
 
     with st.sidebar:
@@ -95,9 +96,11 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             if isinstance(picked, tuple) and len(picked) == 2:
                 start, end = picked[0], picked[1] + timedelta(days=1)
         chosen = {}
-        for kind, title in (("organizations", "Organizations"), ("workspaces", "Workspaces"),
-                            ("models", "Models"), ("service_tiers", "Service tiers")):  # fmt: skip
-            if kind == "organizations" and len(labels[kind]) < 2:
+        for kind, title in (("providers", "Providers"), ("organizations", "Organizations"),
+                            ("workspaces", "Workspaces"), ("models", "Models"),
+                            ("service_tiers", "Service tiers")):  # fmt: skip
+            # With one provider or one organization there is nothing to choose.
+            if kind in ("providers", "organizations") and len(labels[kind]) < 2:
                 chosen[kind] = []
                 continue
             chosen[kind] = st.multiselect(
@@ -133,5 +136,6 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         models=tuple(chosen["models"]),
         service_tiers=tuple(chosen["service_tiers"]),
         cost_types=tuple(chosen["cost_types"]),
+        providers=tuple(chosen["providers"]),
     )
     return View(filters, group, grain)

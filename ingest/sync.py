@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from app.anthropic.client import ANALYTICS_MAX_DAYS, AdminClient
+from app.anthropic.client import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, AdminClient
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected
 from app.anthropic.records import (
     Record,
@@ -430,7 +431,12 @@ class SyncEngine:
                     else client.iter_analytics_cost_pages
                 )
                 for page in fetch(midnight(state.position), midnight(chunk_end)):
-                    yield self._page_chunk(dataset, state, page, chunk_end)
+                    chunk = self._page_chunk(dataset, state, page, chunk_end)
+                    if any(len(b.results) >= ANALYTICS_TOP_GROUPS for b in page.buckets):
+                        chunk.rows += self._beyond_top_groups(
+                            client, dataset, state.position, chunk.covered, chunk.rows
+                        )
+                    yield chunk
             elif dataset == "engagement":
                 rows = [
                     parse_summary(raw) for raw in client.get_summaries(state.position, chunk_end)
@@ -445,6 +451,47 @@ class SyncEngine:
                     yield Chunk(day + timedelta(days=1), [parse(day, raw) for raw in raws])
             if state.position < chunk_end:  # an empty answer still covers its range
                 yield Chunk(chunk_end, [])
+
+    def _beyond_top_groups(
+        self, client: AdminClient, dataset: str, start: date, end: date, rows: list[Any]
+    ) -> list[Any]:
+        """Rows for what the API's top-100-groups cap left out: each day's ungrouped total
+        minus its grouped rows, kept as one row without product or model so totals stay exact."""
+        if start >= end:
+            return []
+        fetch = (
+            client.iter_analytics_usage_pages
+            if dataset == "usage"
+            else client.iter_analytics_cost_pages
+        )
+        parse = parse_usage_result if dataset == "usage" else parse_cost_result
+        totals: dict[date, Any] = {}
+        for page in fetch(midnight(start), midnight(end), grouped=False):
+            for bucket in page.buckets:
+                if start <= bucket.day < end:
+                    for raw in bucket.results:
+                        row = parse(bucket.day, raw)
+                        if bucket.day in totals:
+                            totals[bucket.day].merge(row)
+                        else:
+                            totals[bucket.day] = row
+        extra = {"grouping": "beyond the top 100 groups"}
+        remainders: list[Any] = []
+        for day, total in totals.items():
+            grouped = [r for r in rows if r.day == day]
+            if isinstance(total, CostRow):
+                rest = total.amount_cents - sum((r.amount_cents for r in grouped), Decimal(0))
+                if rest:
+                    dims = dict.fromkeys(total.dims)
+                    remainders.append(CostRow(day, dims, rest, total.currency, dict(extra)))
+            else:
+                tokens = {
+                    name: value - sum(r.tokens[name] for r in grouped)
+                    for name, value in total.tokens.items()
+                }
+                if any(tokens.values()):
+                    remainders.append(UsageRow(day, dict.fromkeys(total.dims), tokens, dict(extra)))
+        return remainders
 
     def _page_chunk(self, dataset: str, state: SyncState, page: ReportPage, end: date) -> Chunk:
         """A page of daily buckets of a query ending at ``end``: complete through the last

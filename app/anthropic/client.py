@@ -44,6 +44,9 @@ MAX_PAGES = 10_000  # a stop condition even if the API keeps saying has_more
 # Claude Enterprise: one cost/usage query spans at most 31 days; the per-day dimensions we keep.
 ANALYTICS_MAX_DAYS = 31
 ANALYTICS_GROUP_BY = ("product", "model")
+# Each bucket of the Analytics API holds at most its top 100 groups; beyond that, the rest of
+# the day's total comes from the ungrouped report.
+ANALYTICS_TOP_GROUPS = 100
 ANALYTICS_USER_LIMIT = 1000
 CLAUDE_CODE_LIMIT = 1000
 # How often a query restarts from page one after its cursor expired (410) before giving up.
@@ -154,24 +157,33 @@ class AdminClient:
 
     # --- Claude Enterprise Analytics API ---------------------------------------------------
 
-    def iter_analytics_usage_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Enterprise daily usage buckets in ``[start, end)`` (at most 31 days) by product and
-        model."""
-        yield from self._analytics_report("/v1/organizations/analytics/usage_report", start, end)
+    def iter_analytics_usage_pages(
+        self, start: datetime, end: datetime, *, grouped: bool = True
+    ) -> Iterator[ReportPage]:
+        """Enterprise daily usage buckets in ``[start, end)`` (at most 31 days), by product and
+        model unless ``grouped`` is False (one total row per day)."""
+        path = "/v1/organizations/analytics/usage_report"
+        yield from self._analytics_report(path, start, end, grouped)
 
-    def iter_analytics_cost_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Enterprise daily cost buckets in ``[start, end)`` (at most 31 days) by product and
-        model."""
-        yield from self._analytics_report("/v1/organizations/analytics/cost_report", start, end)
+    def iter_analytics_cost_pages(
+        self, start: datetime, end: datetime, *, grouped: bool = True
+    ) -> Iterator[ReportPage]:
+        """Enterprise daily cost buckets in ``[start, end)`` (at most 31 days), by product and
+        model unless ``grouped`` is False (one total row per day)."""
+        path = "/v1/organizations/analytics/cost_report"
+        yield from self._analytics_report(path, start, end, grouped)
 
-    def _analytics_report(self, path: str, start: datetime, end: datetime) -> Iterator[ReportPage]:
+    def _analytics_report(
+        self, path: str, start: datetime, end: datetime, grouped: bool
+    ) -> Iterator[ReportPage]:
         params: Params = [
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
             ("limit", str(self._buckets_per_page)),
         ]
-        params += [("group_by[]", g) for g in ANALYTICS_GROUP_BY]
+        if grouped:
+            params += [("group_by[]", g) for g in ANALYTICS_GROUP_BY]
         yield from self._report(path, params)
 
     def iter_user_report(

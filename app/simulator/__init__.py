@@ -5,17 +5,31 @@ Usable in-process (``sim.transport()`` for httpx) and over real HTTP on loopback
 decimal strings, limits, 400/401/403 errors, and injectable faults (429 with retry-after,
 5xx, 529, truncated bodies, broken cursors). ``truth_cost`` and ``truth_usage`` read the
 generator's rows directly, so tests comparing the product against them mean something.
+
+Also simulated: Claude Code analytics of Console organizations (``truth_claude_code``) and
+Claude Enterprise organizations (``add_enterprise_org``) with the Enterprise Analytics API
+(reference §7), served by the same API: one served simulator answers both kinds of key.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 
 from app.clock import today as utc_today
 from app.simulator.api import Api, RecordedRequest
+from app.simulator.enterprise import (
+    EnterpriseCostTruth,
+    EnterpriseUsageTruth,
+    SimEnterpriseOrg,
+    SimEnterpriseUser,
+    UserCostTruth,
+    UserUsageTruth,
+    build_enterprise_org,
+)
 from app.simulator.http import SimServer, serve_http
 from app.simulator.world import CostTruth, SimOrg, UsageTruth, World, build_org
 
@@ -62,12 +76,66 @@ class Simulator:
         return org
 
     def reject_key(self, org_id: str) -> None:
-        """The organization's current key now gets 401 ``authentication_error``."""
+        """The organization's current key now gets 401 ``authentication_error`` (for an
+        Enterprise organization: 401 on cost/usage endpoints, 404 on engagement ones)."""
+        if org_id in self.world.enterprise.orgs:
+            self.world.enterprise.orgs[org_id].rejected = True
+            return
         self.world.orgs[org_id].rejected = True
 
     def revise(self, org_id: str, days: int = 2) -> None:
         """Upstream revision of today and the days before it: rows change, vanish, appear."""
         self.world.revise(org_id, days)
+
+    # --- Claude Enterprise organizations ------------------------------------------------------
+
+    @property
+    def enterprise_orgs(self) -> dict[str, SimEnterpriseOrg]:
+        """Claude Enterprise organizations by id, in the order they were added."""
+        return self.world.enterprise.orgs
+
+    def add_enterprise_org(
+        self,
+        name: str = "Globex Enterprise",
+        seed: int | None = None,
+        key: str | None = None,
+        scopes: tuple[str, ...] = ("read:analytics",),
+    ) -> SimEnterpriseOrg:
+        """Add a Claude Enterprise organization with an ``sk-ant-api01-`` key of ``scopes``;
+        the same seeds (and ``today``) give the same ids, key, users and data.
+
+        Set ``.rejected`` (revoked key) or ``.api_enabled = False`` (API access switched off)
+        on the result to simulate those states.
+        """
+        org_seed = seed if seed is not None else self._org_seeds.randrange(1, 10**9)
+        org = build_enterprise_org(
+            name,
+            org_seed,
+            today=self.world.today,
+            history_days=self.world.history_days,
+            key=key,
+            scopes=scopes,
+        )
+        if org.id in self.world.enterprise.orgs:
+            raise ValueError(f"an enterprise organization with seed {org_seed} was already added")
+        self.world.enterprise.orgs[org.id] = org
+        return org
+
+    def revise_enterprise(self, org_id: str, days: int = 30) -> None:
+        """Upstream revision of the ``days`` most recent complete days (yesterday and before)
+        of an Enterprise organization's cost and usage: rows change, vanish, appear. Counts as
+        a data refresh: ``data_refreshed_at`` moves and older cursors get 410."""
+        self.world.enterprise.revise(org_id, days)
+
+    @property
+    def analytics_rpm(self) -> int | None:
+        """Enterprise Analytics requests allowed per rolling minute per organization (default
+        60, as documented); None disables the limit."""
+        return self.api.analytics_rpm
+
+    @analytics_rpm.setter
+    def analytics_rpm(self, rpm: int | None) -> None:
+        self.api.analytics_rpm = rpm
 
     # --- ground truth ---------------------------------------------------------------------
 
@@ -79,6 +147,44 @@ class Simulator:
     def truth_usage(self, org_id: str, start: date, end: date) -> list[UsageTruth]:
         """Finest-grain usage rows (every dimension) for ``[start, end)``."""
         return [row for day in _days(start, end) for row in self.world.usage(org_id, day)]
+
+    def truth_claude_code(self, org_id: str, day: date) -> list[dict[str, Any]]:
+        """The Claude Code records of a Console organization's ``day``, exactly as
+        ``usage_report/claude_code`` serves them, in order (copies: safe to mutate)."""
+        return self.world.claude_code.truth(org_id, day)
+
+    def truth_enterprise_cost(
+        self, org_id: str, start: date, end: date
+    ) -> list[EnterpriseCostTruth]:
+        """Enterprise cost for ``[start, end)`` at the finest grain of every ``group_by[]``
+        dimension (product, model, context window, geo, speed, RBAC group, Slack channel,
+        cost type, token type); cents as ``Decimal``."""
+        ent = self.world.enterprise
+        return [row for day in _days(start, end) for row in ent.cost_truth(org_id, day)]
+
+    def truth_enterprise_usage(
+        self, org_id: str, start: date, end: date
+    ) -> list[EnterpriseUsageTruth]:
+        """Enterprise usage for ``[start, end)`` at the finest grain of the report's
+        dimensions, with token counts, web searches and requests."""
+        ent = self.world.enterprise
+        return [row for day in _days(start, end) for row in ent.usage_truth(org_id, day)]
+
+    def truth_user_cost(self, org_id: str, start: date, end: date) -> list[UserCostTruth]:
+        """Cost per day and seat user for ``[start, end)`` (API-key traffic excluded)."""
+        ent = self.world.enterprise
+        return [row for day in _days(start, end) for row in ent.user_cost_truth(org_id, day)]
+
+    def truth_user_usage(self, org_id: str, start: date, end: date) -> list[UserUsageTruth]:
+        """Usage per day and seat user for ``[start, end)`` (API-key traffic excluded)."""
+        ent = self.world.enterprise
+        return [row for day in _days(start, end) for row in ent.user_usage_truth(org_id, day)]
+
+    def truth_summaries(self, org_id: str, start: date, end: date) -> list[dict[str, Any]]:
+        """The ``/analytics/summaries`` objects of every day in ``[start, end)``, whatever the
+        API's availability rules (no validation here)."""
+        ent = self.world.enterprise
+        return [ent.summary(org_id, day) for day in _days(start, end)]
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -127,11 +233,19 @@ class Simulator:
 
         Kinds: "429", "500", "502", "503", "504", "529" (an error response, with
         ``retry-after`` when given), "truncated" (a 200 with half a JSON body),
-        "repeat_cursor" (next_page comes back again) and "missing_cursor" (has_more without
-        next_page). On list routes the cursor faults act on ``last_id`` instead. Routes: "*",
-        "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report".
-        A fault is spent by an authenticated request to a matching route, even if it has no
-        effect there (a cursor fault on ``me``).
+        "repeat_cursor" (next_page comes back again), "missing_cursor" (has_more without
+        next_page), "cursor_cycle" (a later page points back at the first), "reset" (the
+        connection drops), "hang" (an answer long after any timeout) and "expire_cursor" (a
+        410 for the next request that carries a ``page`` cursor; requests without one pass
+        and leave it armed). On list routes the cursor faults act on ``last_id`` instead.
+
+        Routes: "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report",
+        "cost_report", "claude_code" (``usage_report/claude_code``), and the Enterprise
+        Analytics routes "analytics_usage_report", "analytics_cost_report",
+        "analytics_user_usage_report", "analytics_user_cost_report", "analytics_summaries",
+        "analytics_users". A fault is spent by an authenticated request to a matching route,
+        even if it has no effect there (a cursor fault on ``me``); on Enterprise routes, by
+        one that also got past the rate limit.
         """
         self.api.inject(kind, route, count, retry_after)
 
@@ -154,11 +268,17 @@ __all__ = [
     "DEMO_ADMIN_KEY",
     "DEMO_ORG_NAME",
     "CostTruth",
+    "EnterpriseCostTruth",
+    "EnterpriseUsageTruth",
     "RecordedRequest",
+    "SimEnterpriseOrg",
+    "SimEnterpriseUser",
     "SimOrg",
     "SimServer",
     "Simulator",
     "UsageTruth",
+    "UserCostTruth",
+    "UserUsageTruth",
     "demo_simulator",
     "serve_http",
 ]

@@ -9,6 +9,10 @@ Follows reference §11. Choices where the real API is unconfirmed:
 - Hourly and minute buckets: all of a day's usage happens in its first bucket (00:00), so the
   sum over a day matches the daily report; the product only syncs daily buckets.
 - Page tokens are ``page_`` + base64(RFC 3339 start of the next bucket).
+
+Also served: ``usage_report/claude_code`` (``claude_code``) for Console keys, and the Claude
+Enterprise Analytics API under ``analytics/`` (``analytics``) for ``sk-ant-api01-`` keys, with
+their own authentication rules (§7.3) and a per-organization rate limit.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +34,13 @@ from typing import Any
 
 import httpx
 
+from app.simulator import analytics
+from app.simulator.claude_code import claude_code_report
+from app.simulator.common import CURSOR_EXPIRED, INVALID_RANGE, NOT_FOUND, ApiError, Params
+from app.simulator.common import many as _many
+from app.simulator.common import one as _one
+from app.simulator.common import parse_time as _parse_time
+from app.simulator.enterprise import ANALYTICS_SCOPE, SimEnterpriseOrg
 from app.simulator.world import (
     USAGE_COUNTS,
     CostTruth,
@@ -40,7 +52,7 @@ from app.simulator.world import (
 )
 
 BASE = "/v1/organizations"
-Params = list[tuple[str, str]]
+ANALYTICS_BASE = f"{BASE}/analytics"
 
 USAGE_GROUPS = (
     "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
@@ -77,29 +89,28 @@ ERROR_TYPES = {
 }  # fmt: skip
 STATUS_FAULTS = ("429", "500", "502", "503", "504", "529")
 BODY_FAULTS = ("truncated", "repeat_cursor", "missing_cursor", "cursor_cycle")
+# "expire_cursor": the next request to the route that carries a ``page`` cursor gets 410.
+CURSOR_FAULTS = ("expire_cursor",)
 # Connection faults: "reset" drops the connection without an answer; "hang" answers only after
 # HANG_SECONDS, long after any sensible client timeout.
 CONNECTION_FAULTS = ("reset", "hang")
 HANG_SECONDS = 30.0
+# Enterprise Analytics routes: engagement ones answer 404 for a bad or scope-less key.
+ANALYTICS_REPORT_ROUTES = (
+    "analytics_usage_report", "analytics_cost_report", "analytics_user_usage_report",
+    "analytics_user_cost_report",
+)  # fmt: skip
+ANALYTICS_ENGAGEMENT_ROUTES = ("analytics_summaries", "analytics_users")
 FAULT_ROUTES = (
     "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report",
+    "claude_code", *ANALYTICS_REPORT_ROUTES, *ANALYTICS_ENGAGEMENT_ROUTES,
 )  # fmt: skip
-NOT_FOUND = "The requested resource could not be found."
-INVALID_RANGE = "Invalid date range: ending date must be after starting date"
+ANALYTICS_RPM = 60  # requests per rolling minute per Enterprise organization (§2.2)
+RATE_WINDOW = 60.0
 _LOOP_MARK = "|again"
 _EPOCH = datetime(
     1970, 1, 1, tzinfo=UTC
 )  # marks a page token that leads back to itself (repeat_cursor fault)
-
-
-class ApiError(Exception):
-    """An error response: status, message, optional extra headers."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,11 @@ class Api:
         self.latency = 0.0
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
+        # Enterprise Analytics rate limit: requests per rolling minute per organization (None:
+        # no limit). ``clock`` is monotonic seconds; tests may replace it.
+        self.analytics_rpm: int | None = ANALYTICS_RPM
+        self.clock: Callable[[], float] = time.monotonic
+        self._analytics_hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     # --- entry point ---------------------------------------------------------------------------
@@ -141,11 +157,19 @@ class Api:
         path = request.url.path
         params: Params = list(request.url.params.multi_items())
         route, handler = self._resolve(request.method, path)
-        org: SimOrg | None = None
+        org: SimOrg | SimEnterpriseOrg | None = None
         request_id = "req_" + uuid.uuid4().hex[:24]
         try:
-            org = self._authenticate(request)
-            fault = self._take_fault(route)
+            if path == ANALYTICS_BASE or path.startswith(ANALYTICS_BASE + "/"):
+                org = self._authenticate_enterprise(
+                    request, engagement=route not in ANALYTICS_REPORT_ROUTES
+                )
+                self._admit(org)
+            else:
+                org = self._authenticate(request)
+            fault = self._take_fault(route, has_cursor=bool(_one(params, "page", "")))
+            if fault is not None and fault.kind == "expire_cursor":
+                raise ApiError(410, CURSOR_EXPIRED)
             if fault is not None and fault.kind == "reset":
                 raise httpx.RemoteProtocolError("Simulated connection reset", request=request)
             if fault is not None and fault.kind == "hang":
@@ -176,7 +200,7 @@ class Api:
         return response
 
     def inject(self, kind: str, route: str, count: int, retry_after: float | str | None) -> None:
-        if kind not in STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS:
+        if kind not in STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS + CURSOR_FAULTS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if route not in FAULT_ROUTES:
             raise ValueError(f"unknown route {route!r}; one of {', '.join(FAULT_ROUTES)}")
@@ -190,10 +214,12 @@ class Api:
         with self._lock:
             self.faults.clear()
 
-    def _take_fault(self, route: str) -> Fault | None:
+    def _take_fault(self, route: str, *, has_cursor: bool) -> Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.remaining > 0 and fault.route in ("*", route):
+                    if fault.kind in CURSOR_FAULTS and not has_cursor:
+                        continue  # spent only by a request that carries a page cursor
                     fault.remaining -= 1
                     return fault
         return None
@@ -219,6 +245,62 @@ class Api:
             raise ApiError(400, "anthropic-version: header is required")
         return org
 
+    def _authenticate_enterprise(
+        self, request: httpx.Request, *, engagement: bool
+    ) -> SimEnterpriseOrg:
+        """Claude Enterprise Analytics auth (§7.3). Engagement endpoints answer 404 for a
+        missing, invalid or scope-less key; cost/usage ones 401 and 403."""
+        key = request.headers.get("x-api-key", "").strip()
+        if key.startswith("sk-ant-admin01-"):
+            raise ApiError(
+                403,
+                "Admin API keys cannot be used with the Claude Enterprise Analytics API; use a "
+                "Claude Enterprise API key with the read:analytics scope.",
+            )
+        enterprise = self.world.enterprise.orgs.values()
+        org = next((o for o in enterprise if o.key == key), None) if key else None
+        if org is None or org.rejected:
+            if engagement:
+                raise ApiError(404, NOT_FOUND)
+            raise ApiError(401, "invalid x-api-key" if key else "x-api-key header is required")
+        if not org.api_enabled:
+            raise ApiError(
+                403,
+                "The Analytics API is not enabled for this organization. The Primary Owner can "
+                "turn on API access in Organization settings.",
+            )
+        if ANALYTICS_SCOPE not in org.scopes:
+            if engagement:
+                raise ApiError(404, NOT_FOUND)
+            scopes = ", ".join(org.scopes) or "none"
+            raise ApiError(
+                403,
+                f"This API key does not have the scope this endpoint requires. The key's "
+                f"scopes: {scopes}. Required scope: {ANALYTICS_SCOPE}.",
+            )
+        if not request.headers.get("anthropic-version"):
+            raise ApiError(400, "anthropic-version: header is required")
+        return org
+
+    def _admit(self, org: SimEnterpriseOrg) -> None:
+        """At most ``analytics_rpm`` requests per rolling minute per organization, else 429."""
+        rpm = self.analytics_rpm
+        if rpm is None:
+            return
+        now = self.clock()
+        with self._lock:
+            hits = self._analytics_hits.setdefault(org.id, deque())
+            while hits and hits[0] <= now - RATE_WINDOW:
+                hits.popleft()
+            if len(hits) >= rpm:
+                wait = max(1, math.ceil(hits[0] + RATE_WINDOW - now))
+                raise ApiError(
+                    429,
+                    f"Rate limit exceeded: at most {rpm} requests per minute per organization.",
+                    {"retry-after": str(wait)},
+                )
+            hits.append(now)
+
     # --- routing -------------------------------------------------------------------------------
 
     def _resolve(self, method: str, path: str) -> tuple[str, Handler]:
@@ -226,6 +308,8 @@ class Api:
             if pattern.fullmatch(path):
                 if method != "GET":
                     return route, _not_allowed
+                if handler.startswith("analytics."):
+                    return route, self._analytics(handler.removeprefix("analytics."))
                 return route, getattr(self, handler)
         return "unknown", _not_found
 
@@ -263,6 +347,17 @@ class Api:
         if _item_id(path, "invites"):
             raise ApiError(404, NOT_FOUND)
         return _list([], params, fault)
+
+    def _claude_code(self, org: SimOrg, _p: str, params: Params, _r: Any, fault: Any) -> Any:
+        return claude_code_report(self.world.claude_code, org, params, fault)
+
+    def _analytics(self, name: str) -> Handler:
+        endpoint = getattr(analytics, name)
+
+        def handler(org: Any, _p: str, params: Params, _r: Any, fault: Any) -> Any:
+            return endpoint(self.world.enterprise, org, params, fault)
+
+        return handler
 
     # --- reports -------------------------------------------------------------------------------
 
@@ -345,7 +440,8 @@ class Api:
         return _buckets(start, end, width, limit)
 
 
-Handler = Callable[[SimOrg, str, Params, httpx.Request, str | None], Any]
+# The organization is a SimOrg on Console routes, a SimEnterpriseOrg on Enterprise ones.
+Handler = Callable[[Any, str, Params, httpx.Request, str | None], Any]
 
 _ROUTES = [
     (re.compile(rf"{BASE}/me"), "me", "_me"),
@@ -355,7 +451,18 @@ _ROUTES = [
     (re.compile(rf"{BASE}/invites(/[^/]+)?"), "invites", "_invites"),
     (re.compile(rf"{BASE}/usage_report/messages"), "usage_report", "_usage"),
     (re.compile(rf"{BASE}/cost_report"), "cost_report", "_cost"),
-]
+    (re.compile(rf"{BASE}/usage_report/claude_code"), "claude_code", "_claude_code"),
+    (re.compile(rf"{ANALYTICS_BASE}/usage_report"), "analytics_usage_report",
+     "analytics.usage_report"),
+    (re.compile(rf"{ANALYTICS_BASE}/cost_report"), "analytics_cost_report",
+     "analytics.cost_report"),
+    (re.compile(rf"{ANALYTICS_BASE}/user_usage_report"), "analytics_user_usage_report",
+     "analytics.user_usage_report"),
+    (re.compile(rf"{ANALYTICS_BASE}/user_cost_report"), "analytics_user_cost_report",
+     "analytics.user_cost_report"),
+    (re.compile(rf"{ANALYTICS_BASE}/summaries"), "analytics_summaries", "analytics.summaries"),
+    (re.compile(rf"{ANALYTICS_BASE}/users"), "analytics_users", "analytics.users"),
+]  # fmt: skip
 
 
 def _not_found(*_: Any) -> Any:
@@ -373,7 +480,7 @@ def _error_type(status: int) -> str:
     return "invalid_request_error" if status < 500 else "api_error"
 
 
-def _headers(request_id: str, org: SimOrg | None) -> dict[str, str]:
+def _headers(request_id: str, org: SimOrg | SimEnterpriseOrg | None) -> dict[str, str]:
     headers = {"request-id": request_id, "content-type": "application/json"}
     if org is not None:
         headers["anthropic-organization-id"] = org.id
@@ -381,15 +488,6 @@ def _headers(request_id: str, org: SimOrg | None) -> dict[str, str]:
 
 
 # --- query parameters ----------------------------------------------------------------------------
-
-
-def _one(params: Params, name: str, default: str) -> str:
-    values = [v for k, v in params if k == name]
-    return values[-1] if values else default
-
-
-def _many(params: Params, name: str) -> set[str]:
-    return {v for k, v in params if k == name}
 
 
 def _groups(params: Params, allowed: tuple[str, ...]) -> list[str]:
@@ -402,16 +500,6 @@ def _groups(params: Params, allowed: tuple[str, ...]) -> list[str]:
     if len(groups) > MAX_GROUP_BY:
         raise ApiError(400, "Cannot specify more than 5 group_by[] dimensions.")
     return groups
-
-
-def _parse_time(text: str, name: str) -> datetime:
-    # RFC 3339 needs a date, a time and an offset; fromisoformat alone accepts bare dates.
-    if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", text):
-        raise ApiError(400, f"{name}: Input should be an RFC 3339 timestamp")
-    try:
-        return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        raise ApiError(400, f"{name}: Input should be an RFC 3339 timestamp") from None
 
 
 # --- buckets and pages ---------------------------------------------------------------------------

@@ -271,6 +271,12 @@ class World:
         self._usage_cache: dict[tuple[str, date, int], list[UsageTruth]] = {}
         self._cost_cache: dict[tuple[str, date, int], list[CostTruth]] = {}
         self._lock = threading.RLock()
+        # Imported here: both modules build on this one.
+        from app.simulator.claude_code import ClaudeCodeData
+        from app.simulator.enterprise import EnterpriseWorld
+
+        self.claude_code = ClaudeCodeData(self)  # Console orgs' Claude Code analytics (§6)
+        self.enterprise = EnterpriseWorld(self)  # Claude Enterprise orgs and analytics (§7)
 
     def revise(self, org_id: str, days: int) -> None:
         """Revise today and the ``days - 1`` days before it."""

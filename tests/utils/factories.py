@@ -12,7 +12,7 @@ from app.anthropic.client import AdminClient
 from app.anthropic.schemas import TOKEN_FIELDS
 from app.db import read_session
 from app.keystore import KeyStore
-from app.models import CostLine, Organization, UsageBucket
+from app.models import CostLine, Organization, Provider, UsageBucket
 from app.runtime import ClientFactory
 from app.services.access import OPERATOR
 from app.services.connections import Connection, connect
@@ -33,6 +33,7 @@ def sim_factory(sim: Simulator, settings: Settings, **client_kwargs: object) -> 
             transport=sim.transport(),
             max_retries=settings.max_retries,
             sleep=lambda _s: None,
+            analytics=org.provider == Provider.ENTERPRISE,
             **client_kwargs,  # type: ignore[arg-type]
         )
 
@@ -50,6 +51,22 @@ def connect_org(
         actor=OPERATOR,
         label=label,
         transport=sim.transport(),
+    )
+
+
+def connect_enterprise(
+    sim: Simulator, key: str, *, engine: Engine, settings: Settings, name: str = "Globex AI"
+) -> Connection:
+    """Connect a simulated Claude Enterprise organization by its Analytics API key."""
+    return connect(
+        key,
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        actor=OPERATOR,
+        label=name,
+        transport=sim.transport(),
+        provider=Provider.ENTERPRISE,
     )
 
 

@@ -1,0 +1,95 @@
+"""The Claude Code report of Console organizations: per actor and day equal to the API's,
+idempotent re-sync, and never mixed into billed spend."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from app.clock import today
+from app.db import read_session
+from app.models import ClaudeCodeDay, CostLine
+from app.services.export import export_csv
+from app.settings import Settings
+from app.simulator import Simulator
+from tests.utils.factories import connect_org, org_pk, sync_engine
+
+
+def truth_by_actor_day(sim: Simulator, org_id: str, start: date, end: date) -> dict[Any, tuple]:
+    totals: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
+    day = start
+    while day < end:
+        for record in sim.truth_claude_code(org_id, day):
+            actor = record["actor"]
+            name = actor.get("email_address") or actor.get("api_key_name")
+            core = record["core_metrics"]
+            acc = totals[(day, name)]
+            acc[0] += core["num_sessions"]
+            acc[1] += core["lines_of_code"]["added"]
+            acc[2] += core["lines_of_code"]["removed"]
+            acc[3] += core["commits_by_claude_code"]
+            acc[4] += core["pull_requests_by_claude_code"]
+            acc[5] += sum(Decimal(m["estimated_cost"]["amount"]) for m in record["model_breakdown"])
+        day += timedelta(days=1)
+    return {k: tuple(v) for k, v in totals.items()}
+
+
+def stored_by_actor_day(engine: Engine, pk: int) -> dict[Any, tuple]:
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(
+                ClaudeCodeDay.date,
+                ClaudeCodeDay.actor,
+                func.sum(ClaudeCodeDay.sessions),
+                func.sum(ClaudeCodeDay.lines_added),
+                func.sum(ClaudeCodeDay.lines_removed),
+                func.sum(ClaudeCodeDay.commits),
+                func.sum(ClaudeCodeDay.pull_requests),
+                func.sum(ClaudeCodeDay.estimated_cost_cents),
+            )
+            .where(ClaudeCodeDay.organization_pk == pk)
+            .group_by(ClaudeCodeDay.date, ClaudeCodeDay.actor)
+        )
+        return {
+            (r[0], r[1]): (int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), Decimal(r[7]))
+            for r in rows
+        }
+
+
+def test_claude_code_per_actor_and_day_equals_the_api(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    with read_session(engine) as session:
+        from app.models import Organization
+
+        start = session.get(Organization, pk).backfill_start  # type: ignore[union-attr]
+    assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"
+    stored = stored_by_actor_day(engine, pk)
+    truth = truth_by_actor_day(sim, org.id, start, today() + timedelta(days=1))
+    assert stored == truth
+    assert len(stored) > 100  # a real six months of actors, not an empty report
+
+    # A second sync changes nothing; the estimate never reaches billed spend.
+    with read_session(engine) as session:
+        spend = session.execute(select(func.sum(CostLine.amount_cents))).scalar_one()
+    assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"
+    assert stored_by_actor_day(engine, pk) == stored
+    with read_session(engine) as session:
+        assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == spend
+
+    out = io.StringIO()
+    export_csv(engine=engine, dataset="claude_code", out=out, organization_id=org.id)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert sum(int(r["sessions"]) for r in rows) == sum(v[0] for v in truth.values())
+    assert sum(Decimal(r["estimated_cost_usd"]) for r in rows) * 100 == sum(
+        v[5] for v in truth.values()
+    )

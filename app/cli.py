@@ -53,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`finops export … | head`): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         "API key (sk-ant-api01-…, scope read:analytics)",
     )
     p.add_argument("--name", help="a label to show instead of the organization's own name")
-    p.add_argument("--demo", action="store_true", help="connect the simulated demo organization")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="connect the simulated demo organization (with --provider enterprise, the "
+        "simulated Claude Enterprise one)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_connect)
 
@@ -236,7 +247,15 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
     engine = _engine(settings)
     store = keystore(settings)
     if args.demo:
-        result = connect_demo(engine=engine, settings=settings, keystore=store, actor=OPERATOR)
+        from app.models import Provider
+
+        result = connect_demo(
+            engine=engine,
+            settings=settings,
+            keystore=store,
+            actor=OPERATOR,
+            provider=Provider.ENTERPRISE if args.provider == "enterprise" else Provider.CONSOLE,
+        )
     else:
         from app.models import Provider
 

@@ -73,7 +73,10 @@ def new_client(
         timeout=settings.http_timeout_seconds,
         transport=transport,
         max_retries=settings.max_retries,
-        requests_per_minute=settings.enterprise_requests_per_minute if enterprise else None,
+        # The demo is served in-process: no rate limit to respect.
+        requests_per_minute=(
+            settings.enterprise_requests_per_minute if enterprise and not demo else None
+        ),
         analytics=enterprise,
     )
 

@@ -213,3 +213,49 @@ def test_rotate_master_key_from_the_command_line(
     assert after != before and len(after.split()) == 1  # a new key, the old one retired
     synced = finops("sync")
     assert synced.returncode == 0, synced.stderr  # the stored key still opens the organization
+
+
+def test_enterprise_beside_console_through_the_cli(http_sim: Simulator, settings: Settings) -> None:
+    """`finops connect --provider enterprise`, then sync and export: each organization under
+    its own provider, Enterprise cost equal to the Analytics API's, and Claude Code per actor
+    and day exported for the Console one."""
+    http_sim.analytics_rpm = None
+    ent = http_sim.add_enterprise_org(name="Initech Enterprise", seed=55)
+    acme = orgs_of(http_sim)[0]
+    env = {"FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000"}
+    wrong = finops("connect", "--provider", "enterprise", env={**env,
+                   "FINOPS_ANALYTICS_KEY": acme.admin_key})  # fmt: skip
+    assert wrong.returncode == 1 and "Console Admin key" in wrong.stderr
+    assert acme.admin_key not in wrong.stdout + wrong.stderr
+    connected = finops("connect", "--provider", "enterprise", "--name", "Initech", "--json",
+                       env={**env, "FINOPS_ANALYTICS_KEY": ent.key})  # fmt: skip
+    assert connected.returncode == 0, connected.stderr
+    result = json.loads(connected.stdout)
+    assert result["provider"] == "Anthropic (Analytics API)" and result["name"] == "Initech"
+    assert ent.key not in connected.stdout
+    assert finops("connect", env={"FINOPS_ADMIN_KEY": acme.admin_key}).returncode == 0
+
+    synced = finops("sync", env=env, timeout=300)
+    assert synced.returncode == 0, synced.stderr
+    listed = {o["organization_id"]: o for o in json.loads(finops("orgs", "--json").stdout)}
+    enterprise_id = result["organization_id"]
+    assert listed[enterprise_id]["provider"] == "Anthropic (Analytics API)"
+    assert listed[acme.id]["provider"] == "Anthropic"
+    assert {o["status"] for o in listed.values()} == {"healthy"}
+
+    rows = list(csv.DictReader(io.StringIO(export("cost", enterprise_id))))
+    first = date.fromisoformat(min(r["date"] for r in rows))
+    truth = sum(r.amount_cents for r in http_sim.truth_enterprise_cost(ent.id, first, today()))
+    assert sum(Decimal(r["amount_usd"]) for r in rows) * 100 == truth
+    assert {r["organization_id"] for r in rows} == {enterprise_id}
+
+    code = list(csv.DictReader(io.StringIO(export("claude_code", acme.id))))
+    sessions: dict[tuple[str, str], int] = defaultdict(int)
+    for r in code:
+        sessions[(r["date"], r["actor"])] += int(r["sessions"])
+    day = date.fromisoformat(code[0]["date"])
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    for record in http_sim.truth_claude_code(acme.id, day):
+        actor = record["actor"].get("email_address") or record["actor"].get("api_key_name")
+        expected[(day.isoformat(), actor)] += record["core_metrics"]["num_sessions"]
+    assert {k: v for k, v in sessions.items() if k[0] == day.isoformat()} == expected

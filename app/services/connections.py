@@ -66,12 +66,13 @@ def test_analytics_key(
     settings: Settings,
     transport: httpx.BaseTransport | None = None,
     label: str | None = None,
+    demo: bool = False,
 ) -> OrganizationInfo:
     """Check a Claude Enterprise Analytics API key's type, then ask for a few days of
     engagement summaries with it (a 404 there means the key lacks read:analytics)."""
     key = check_analytics_key(raw_key)
     quick = settings.model_copy(update={"max_retries": 1, "http_timeout_seconds": 10.0})
-    with new_client(quick, key, transport=transport, enterprise=True) as client:
+    with new_client(quick, key, transport=transport, enterprise=True, demo=demo) as client:
         client.test_analytics(today())
     name = (label or "").strip() or ENTERPRISE_DEFAULT_NAME
     return OrganizationInfo(id=enterprise_organization_id(key), name=name)
@@ -167,7 +168,9 @@ def connect(
     """Test the key, then save it: what the wizard's Save and `finops connect` do."""
     require_admin(actor, "connect organizations")
     if provider == Provider.ENTERPRISE:
-        info = test_analytics_key(raw_key, settings=settings, transport=transport, label=label)
+        info = test_analytics_key(
+            raw_key, settings=settings, transport=transport, label=label, demo=demo
+        )
     else:
         info = test_admin_key(raw_key, settings=settings, demo=demo, transport=transport)
     return save_connection(
@@ -184,11 +187,25 @@ def connect(
 
 
 def connect_demo(
-    *, engine: Engine, settings: Settings, keystore: KeyStore, actor: Actor
+    *,
+    engine: Engine,
+    settings: Settings,
+    keystore: KeyStore,
+    actor: Actor,
+    provider: str = Provider.CONSOLE,
 ) -> Connection:
-    """Explore with demo data: a simulated organization served in-process, no network."""
-    from app.simulator import DEMO_ADMIN_KEY
+    """Explore with demo data: a simulated organization served in-process, no network (a
+    Console one, or with ``provider`` a Claude Enterprise one)."""
+    from app.simulator import DEMO_ADMIN_KEY, DEMO_ANALYTICS_KEY, DEMO_ENTERPRISE_NAME
 
+    enterprise = provider == Provider.ENTERPRISE
     return connect(
-        DEMO_ADMIN_KEY, engine=engine, settings=settings, keystore=keystore, actor=actor, demo=True
+        DEMO_ANALYTICS_KEY if enterprise else DEMO_ADMIN_KEY,
+        engine=engine,
+        settings=settings,
+        keystore=keystore,
+        actor=actor,
+        demo=True,
+        provider=provider,
+        label=DEMO_ENTERPRISE_NAME if enterprise else None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.models import Provider
 from app.runtime import keystore
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
@@ -13,9 +14,10 @@ from app.ui.format import md
 
 def _start_demo() -> None:
     settings = state.settings()
-    connect_demo(
-        engine=state.engine(), settings=settings, keystore=keystore(settings), actor=auth.actor()
-    )
+    # A Console organization and a Claude Enterprise one, so every page has something to show.
+    for provider in (Provider.CONSOLE, Provider.ENTERPRISE):
+        connect_demo(engine=state.engine(), settings=settings, keystore=keystore(settings),
+                     actor=auth.actor(), provider=provider)  # fmt: skip
     state.clear_caches()
 
 
@@ -40,7 +42,8 @@ def empty_state() -> None:
         right.button(
             "Explore with demo data",
             on_click=_start_demo,
-            help="Connects a simulated organization; no key or network needed.",
+            help="Connects a simulated Console organization and a simulated Claude Enterprise "
+            "organization; no key or network needed.",
         )
 
 

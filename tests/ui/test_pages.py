@@ -80,8 +80,10 @@ def test_demo_button_connects_the_demo_org(
     assert not app.exception
     from app.services.organizations import list_organizations
 
-    [org] = list_organizations(engine)
-    assert org.is_demo and org.status == "backfilling"
+    console, enterprise = list_organizations(engine)
+    assert console.is_demo and console.status == "backfilling"
+    assert console.provider_label == "Anthropic"
+    assert enterprise.is_demo and enterprise.provider_label == "Anthropic (Analytics API)"
     assert any(p.text and "Demo Org" in p.text for p in app.get("progress"))
 
 

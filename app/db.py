@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -53,6 +53,21 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
         *(
             lambda conn, name=name: SQLModel.metadata.tables[name].create(conn, checkfirst=True)
             for name in ("claude_code_day", "user_cost", "user_usage", "engagement_day")
+        ),
+    ],
+    # 6: the values each filter can offer, filled in from the data already there.
+    6: [
+        lambda conn: SQLModel.metadata.tables["dimension_value"].create(conn, checkfirst=True),
+        *(
+            f"INSERT INTO dimension_value (organization_pk, kind, value) "
+            f"SELECT DISTINCT organization_pk, '{kind}', COALESCE({column}, '') FROM {table} "
+            # WHERE true: SQLite would read ON CONFLICT as a join's ON without it.
+            f"WHERE true ON CONFLICT DO NOTHING"
+            for table, kinds in (
+                ("cost_line", ("workspace_id", "model", "service_tier", "cost_type", "product")),
+                ("usage_bucket", ("workspace_id", "model", "service_tier", "product")),
+            )
+            for kind, column in ((k.removesuffix("_id"), k) for k in kinds)
         ),
     ],
 }

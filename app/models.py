@@ -306,6 +306,19 @@ class EngagementDay(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
+class DimensionValue(SQLModel, table=True):
+    """Every value a filter can offer (workspace, model, tier, cost type, product), per
+    organization, kept by the sync as it writes rows: the filter bar reads this small table
+    instead of a DISTINCT over millions of rows. ``""`` stands for null."""
+
+    __tablename__ = "dimension_value"
+    __table_args__ = (UniqueConstraint("organization_pk", "kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    value: str = Field(max_length=400)
+
+
 class SyncState(SQLModel, table=True):
     """Where the sync of one dataset of one organization stands.
 

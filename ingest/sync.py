@@ -24,6 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -50,6 +52,7 @@ from app.models import (
     ApiKey,
     ClaudeCodeDay,
     CostLine,
+    DimensionValue,
     EngagementDay,
     Organization,
     OrgStatus,
@@ -699,10 +702,46 @@ def replace_days(
     )
     merged = _aggregate(rows)
     if merged:
-        session.execute(
-            insert(model), [{"organization_pk": org_pk, **row.values()} for row in merged]
-        )
+        values = [{"organization_pk": org_pk, **row.values()} for row in merged]
+        session.execute(insert(model), values)
+        if dataset in FILTER_DIMENSIONS:
+            _remember_dimensions(session, org_pk, dataset, values)
     return len(merged)
+
+
+# The columns each filter offers values of, per dataset: kind -> column.
+FILTER_DIMENSIONS = {
+    "cost": {
+        "workspace": "workspace_id",
+        "model": "model",
+        "service_tier": "service_tier",
+        "cost_type": "cost_type",
+        "product": "product",
+    },
+    "usage": {
+        "workspace": "workspace_id",
+        "model": "model",
+        "service_tier": "service_tier",
+        "product": "product",
+    },
+}
+
+
+def _remember_dimensions(
+    session: Session, org_pk: int, dataset: str, values: list[dict[str, Any]]
+) -> None:
+    """Add the page's filter values to ``dimension_value`` (existing ones are left alone)."""
+    seen = {
+        (kind, row.get(column) or "")
+        for kind, column in FILTER_DIMENSIONS[dataset].items()
+        for row in values
+    }
+    dialect = session.get_bind().dialect.name
+    upsert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        upsert(DimensionValue).on_conflict_do_nothing(),
+        [{"organization_pk": org_pk, "kind": k, "value": v[:400]} for k, v in sorted(seen)],
+    )
 
 
 def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:

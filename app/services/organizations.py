@@ -14,6 +14,7 @@ from app.models import (
     ApiKey,
     ClaudeCodeDay,
     CostLine,
+    DimensionValue,
     EngagementDay,
     Organization,
     Provider,
@@ -136,7 +137,7 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
         # Children first and explicitly: big tables go in one statement each, and the result
         # does not depend on the database honouring ON DELETE CASCADE.
         for table in (CostLine, UsageBucket, ClaudeCodeDay, UserCost, UserUsage, EngagementDay,
-                      Workspace, ApiKey, SyncState, SyncRun):  # fmt: skip
+                      DimensionValue, Workspace, ApiKey, SyncState, SyncRun):  # fmt: skip
             session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
         session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)

@@ -15,7 +15,15 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
-from app.models import ApiKey, CostLine, Organization, Provider, UsageBucket, Workspace
+from app.models import (
+    ApiKey,
+    CostLine,
+    DimensionValue,
+    Organization,
+    Provider,
+    UsageBucket,
+    Workspace,
+)
 from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
 
 NONE_LABEL = "(none)"
@@ -206,7 +214,8 @@ def _labeler(session: Any, group: str) -> Any:
 
 
 def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
-    """(value, label) choices for the filter widgets, from what is stored."""
+    """(value, label) choices for the filter widgets, from the values the sync recorded
+    (``dimension_value``: a few hundred rows, not a scan of the data tables)."""
     with read_session(engine) as session:
         orgs = [
             (org_id, label or name)
@@ -216,43 +225,48 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
                 ).order_by(Organization.name)
             )
         ]
-        ws_rows = session.execute(
-            select(CostLine.organization_pk, CostLine.workspace_id).distinct()
-        ).all()
+        providers = sorted(
+            (p, Provider.label(p))
+            for p in session.execute(select(Organization.provider).distinct()).scalars()
+        )
+        values: dict[str, set[tuple[int, str]]] = {}
+        for pk, kind, value in session.execute(
+            select(DimensionValue.organization_pk, DimensionValue.kind, DimensionValue.value)
+        ):
+            values.setdefault(kind, set()).add((pk, value))
         ws_names = {
             (pk, ws): name
             for pk, ws, name in session.execute(
                 select(Workspace.organization_pk, Workspace.workspace_id, Workspace.name)
             )
         }
-        workspaces = sorted(
-            {("" if ws is None else ws,
-              DEFAULT_WORKSPACE if ws is None else ws_names.get((pk, ws), ws))
-             for pk, ws in ws_rows}, key=lambda t: t[1].lower()
-        )  # fmt: skip
+        enterprise = set(
+            session.execute(
+                select(Organization.id).where(Organization.provider == Provider.ENTERPRISE)
+            ).scalars()
+        )
 
-        def distinct(column: Any) -> list[tuple[str, str]]:
-            values = session.execute(select(column).distinct()).scalars().all()
-            return sorted((v, v) for v in values if v is not None)
+    def workspace_label(pk: int, ws: str) -> str:
+        if ws:
+            return ws_names.get((pk, ws), ws)
+        return NO_WORKSPACES if pk in enterprise else DEFAULT_WORKSPACE
 
-        models = sorted(
-            set(distinct(CostLine.model)) | set(distinct(UsageBucket.model)), key=lambda t: t[1]
-        )
-        tiers = sorted(
-            set(distinct(CostLine.service_tier)) | set(distinct(UsageBucket.service_tier))
-        )
-        providers = sorted(
-            (p, Provider.label(p))
-            for p in session.execute(select(Organization.provider).distinct()).scalars()
-        )
-        return {
-            "providers": providers,
-            "organizations": orgs,
-            "workspaces": workspaces,
-            "models": models,
-            "service_tiers": tiers,
-            "cost_types": distinct(CostLine.cost_type),
-        }
+    workspaces = sorted(
+        {(ws, workspace_label(pk, ws)) for pk, ws in values.get("workspace", ())},
+        key=lambda t: t[1].lower(),
+    )
+
+    def named(kind: str) -> list[tuple[str, str]]:
+        return sorted({(v, v) for _, v in values.get(kind, ()) if v})
+
+    return {
+        "providers": providers,
+        "organizations": orgs,
+        "workspaces": workspaces,
+        "models": named("model"),
+        "service_tiers": named("service_tier"),
+        "cost_types": named("cost_type"),
+    }
 
 
 def month_start(day: date) -> date:

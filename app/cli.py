@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
@@ -30,9 +31,30 @@ class CliError(Exception):
     """A failure to report on stderr with exit code 1 (no traceback)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its error messages are redacted (a key pasted as an argument by mistake
+    must not be echoed back) and an option given an empty value is refused by name."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {redact(message)}\n")
+
+
+def _check_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    # argparse turns `--opt=--` into [] without checking it; and `--org ""` (an unset shell
+    # variable) must not silently mean "every organization".
+    for name, value in vars(args).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, list):
+            parser.error(f"argument {flag}: expected one argument")
+        if name in ("org", "output", "name") and isinstance(value, str) and not value.strip():
+            parser.error(f"argument {flag}: must not be empty")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    _check_values(parser, args)
     try:
         settings = get_settings()
     except SettingsError as exc:
@@ -62,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="finops",
         description="Anthropic FinOps: spend and usage of Claude Console organizations.",
     )
@@ -385,16 +407,19 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     target = Path(args.output)
     # Write beside the target and rename: a full disk never leaves a half-written export.
-    fd, tmp = tempfile.mkstemp(prefix=".finops-export-", dir=target.parent or Path("."))
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".finops-export-", dir=target.parent or Path("."))
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             count = export_csv(out=handle, **kwargs)  # type: ignore[arg-type]
         os.replace(tmp, target)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise CliError(f"Could not write {target}: {exc.strerror}. Nothing was written.") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
     print(f"Wrote {count} rows to {target}", file=sys.stderr)
     return 0

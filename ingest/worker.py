@@ -58,7 +58,8 @@ class Worker:
     def dispatch(self) -> None:
         """Queue a sync for every due organization that is not already running here."""
         if self.stop_event.is_set():
-            self.scheduler.shutdown(wait=False)
+            if self.scheduler.running:  # a tick queued behind busy threads may come late
+                self.scheduler.shutdown(wait=False)
             return
         try:
             due = self.engine.due_organizations()

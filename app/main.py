@@ -44,6 +44,8 @@ pages = {
         ),
         st.Page("../pages/spend.py", title="Spend", icon=":material/payments:"),
         st.Page("../pages/usage.py", title="Usage", icon=":material/data_usage:"),
+        st.Page("../pages/claude_code.py", title="Claude Code", icon=":material/terminal:"),
+        st.Page("../pages/enterprise.py", title="Claude Enterprise", icon=":material/apartment:"),
     ],
 }
 if account.actor.is_admin:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
 from app.runtime import get_engine
-from app.services import reports
+from app.services import claude_code_reports, enterprise_reports, reports
 from app.services.organizations import OrgSummary, list_organizations
 from app.services.queries import Filters, filter_options
 from app.settings import Settings, get_settings
@@ -58,3 +59,36 @@ def spend_summary(db: str, today: date) -> reports.SpendSummary:
 def clear_caches() -> None:
     """After connect, replace or delete: what is shown must change at once."""
     st.cache_data.clear()
+
+
+# --- Claude Code and Claude Enterprise pages ----------------------------------------------------
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def claude_code_options(db: str, organizations: tuple[str, ...]) -> dict[str, Any]:
+    """Console organizations, the actors stored for the chosen ones, and whether any Claude
+    Code record is stored at all."""
+    return {
+        "organizations": claude_code_reports.console_organizations(engine()),
+        "actors": claude_code_reports.actor_options(engine(), organizations),
+        "has_data": claude_code_reports.has_data(engine()),
+    }
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Adding up Claude Code activity…")
+def claude_code_report(
+    db: str, f: claude_code_reports.CodeFilters, grain: str
+) -> claude_code_reports.ClaudeCodeReport:
+    return claude_code_reports.claude_code_report(engine(), f, grain)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def enterprise_organizations(db: str) -> list[tuple[str, str]]:
+    return enterprise_reports.enterprise_organizations(engine())
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Adding up Claude Enterprise spend and usage…")
+def enterprise_report(
+    db: str, f: enterprise_reports.EnterpriseFilters, grain: str
+) -> enterprise_reports.EnterpriseReport:
+    return enterprise_reports.enterprise_report(engine(), f, grain)

@@ -1,0 +1,326 @@
+"""Claude Enterprise organizations (provider ``anthropic_enterprise``) for the dashboard: billed
+spend by product and model, spend by seat user, token usage by product, and engagement (active
+users, adoption, seats).
+
+Sums run in SQL by day and group over rows of Enterprise organizations only; money stays exact
+``Decimal`` (cents in the database, USD here) until the chart edge. A page and its CSV downloads
+share these tables, so they always hold the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db import read_session
+from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
+from app.services.queries import TOKEN_TYPES
+from app.services.reports import period_of, usd
+
+PRODUCT_LABELS = {
+    "chat": "Chat",
+    "claude_code": "Claude Code",
+    "cowork": "Cowork",
+    "office_agent": "Office agent",
+    "claude_in_chrome": "Claude in Chrome",
+    "claude_design": "Claude Design",
+    "claude-in-slack": "Claude in Slack",
+}
+# The Analytics API reports each day's top 100 groups; the rest of the day has no product/model.
+NO_PRODUCT = "(no product reported)"
+NO_MODEL = "No model (web search and other)"
+GROUPS = {"product": "Product", "model": "Model"}
+ENGAGEMENT_COUNTS = {
+    "daily_active_users": "Daily active users",
+    "weekly_active_users": "Weekly active users",
+    "monthly_active_users": "Monthly active users",
+    "assigned_seats": "Assigned seats",
+}
+ADOPTION_RATES = {
+    "daily_adoption_rate": "Daily adoption",
+    "weekly_adoption_rate": "Weekly adoption",
+    "monthly_adoption_rate": "Monthly adoption",
+}
+DELETED_MARK = " (deleted user)"
+
+
+@dataclass(frozen=True)
+class EnterpriseFilters:
+    """What the person chose; an empty tuple means every Enterprise organization."""
+
+    start: date
+    end: date
+    organizations: tuple[str, ...] = ()
+
+
+def product_label(product: str | None) -> str:
+    return NO_PRODUCT if product is None else PRODUCT_LABELS.get(product, product)
+
+
+def model_label(model: str | None) -> str:
+    return NO_MODEL if model is None else model
+
+
+def enterprise_organizations(engine: Engine) -> list[tuple[str, str]]:
+    """(organization id, name) of the connected Claude Enterprise organizations, by name."""
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(Organization.organization_id, Organization.label, Organization.name)
+            .where(Organization.provider == Provider.ENTERPRISE)
+            .order_by(Organization.name)
+        ).all()
+    return [(org_id, label or name) for org_id, label, name in rows]
+
+
+def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:
+    clauses = [
+        table.date >= f.start,
+        table.date < f.end,
+        Organization.provider == Provider.ENTERPRISE,
+    ]
+    if f.organizations:
+        clauses.append(Organization.organization_id.in_(f.organizations))
+    return clauses
+
+
+def _select(table: Any, f: EnterpriseFilters, *columns: Any) -> Any:
+    return (
+        select(*columns)
+        .join(Organization, Organization.id == table.organization_pk)
+        .where(*_where(table, f))
+    )
+
+
+# --- Spend --------------------------------------------------------------------------------------
+
+
+def spend_by_day(
+    engine: Engine, f: EnterpriseFilters, group: str
+) -> list[tuple[date, str, Decimal]]:
+    """(day, product or model label, cents) of Enterprise cost, summed in SQL."""
+    column = {"product": CostLine.product, "model": CostLine.model}[group]
+    label = product_label if group == "product" else model_label
+    query = _select(CostLine, f, CostLine.date, column, func.sum(CostLine.amount_cents)).group_by(
+        CostLine.date, column
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    merged: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for day, value, cents in rows:
+        merged[(day, label(value))] += Decimal(cents or 0)
+    return [(d, g, c) for (d, g), c in sorted(merged.items())]
+
+
+def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> pd.DataFrame:
+    """Columns: period, Product|Model, amount_usd (exact Decimal)."""
+    label = GROUPS[group]
+    sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for day, name, cents in spend_by_day(engine, f, group):
+        sums[(period_of(day, grain), name)] += cents
+    rows = [[p, g, usd(c)] for (p, g), c in sorted(sums.items())]
+    return pd.DataFrame(rows, columns=["period", label, "amount_usd"])
+
+
+@dataclass(frozen=True)
+class SpendTotal:
+    """Billed spend and, where Anthropic reported it on every row, the pre-discount amount."""
+
+    amount_usd: Decimal
+    list_amount_usd: Decimal | None
+
+
+def spend_total(engine: Engine, f: EnterpriseFilters) -> SpendTotal:
+    query = _select(
+        CostLine,
+        f,
+        func.sum(CostLine.amount_cents),
+        func.sum(CostLine.list_amount_cents),
+        func.count(CostLine.list_amount_cents),
+        func.count(),
+    )
+    with read_session(engine) as session:
+        amount, list_amount, with_list, rows = session.execute(query).one()
+    complete = rows and with_list == rows
+    return SpendTotal(
+        amount_usd=usd(Decimal(amount or 0)),
+        list_amount_usd=usd(Decimal(list_amount or 0)) if complete else None,
+    )
+
+
+USER_COLUMNS = ["user", "email", "deleted", "amount_usd", "list_amount_usd"]
+
+
+def user_spend(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
+    """Spend per seat user, largest first. ``user`` is the name (or e-mail or id) a person reads,
+    made unique, with deleted users marked; ``list_amount_usd`` is None where not reported."""
+    deleted = func.max(case((UserCost.deleted.is_(True), 1), else_=0))
+    query = _select(
+        UserCost,
+        f,
+        UserCost.organization_pk,
+        UserCost.user_id,
+        func.max(UserCost.user_name),
+        func.max(UserCost.user_email),
+        deleted,
+        func.sum(UserCost.amount_cents),
+        func.sum(UserCost.list_amount_cents),
+        func.count(UserCost.list_amount_cents),
+        func.count(),
+    ).group_by(UserCost.organization_pk, UserCost.user_id)
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    people = []
+    for _pk, user_id, name, email, gone, cents, list_cents, with_list, count in rows:
+        people.append(
+            {
+                "name": name or email or user_id or "(unknown user)",
+                "email": email or "",
+                "id": user_id or "",
+                "deleted": bool(gone),
+                "amount_usd": usd(Decimal(cents or 0)),
+                "list_amount_usd": usd(Decimal(list_cents or 0)) if with_list == count else None,
+            }
+        )
+    people.sort(key=lambda p: (-p["amount_usd"], p["name"].lower()))
+    seen = defaultdict(int)
+    for p in people:
+        seen[p["name"]] += 1
+    for p in people:
+        # Two people may share a name: the e-mail (or id) tells them apart.
+        if seen[p["name"]] > 1:
+            p["name"] = f"{p['name']} ({p['email'] or p['id']})"
+        if p["deleted"]:
+            p["name"] += DELETED_MARK
+    return pd.DataFrame(
+        [[p["name"], p["email"], p["deleted"], p["amount_usd"], p["list_amount_usd"]]
+         for p in people],
+        columns=USER_COLUMNS,
+    )  # fmt: skip
+
+
+# --- Token usage --------------------------------------------------------------------------------
+
+USAGE_COUNTS = [*TOKEN_TYPES, "web_search_requests"]
+
+
+def usage_over_time(engine: Engine, f: EnterpriseFilters, grain: str) -> pd.DataFrame:
+    """Columns: period, Product, one column per token type, web_search_requests, tokens (the
+    sum of the token types)."""
+    sums = [func.sum(getattr(UsageBucket, name)) for name in USAGE_COUNTS]
+    query = _select(UsageBucket, f, UsageBucket.date, UsageBucket.product, *sums).group_by(
+        UsageBucket.date, UsageBucket.product
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    merged: dict[tuple[date, str], list[int]] = {}
+    for day, product, *values in rows:
+        acc = merged.setdefault((period_of(day, grain), product_label(product)), [0] * len(sums))
+        for i, value in enumerate(values):
+            acc[i] += int(value or 0)
+    records = [[p, g, *acc, sum(acc[: len(TOKEN_TYPES)])] for (p, g), acc in sorted(merged.items())]
+    return pd.DataFrame(records, columns=["period", "Product", *USAGE_COUNTS, "tokens"])
+
+
+def usage_totals(over_time: pd.DataFrame) -> pd.DataFrame:
+    """Per product: every count summed over the periods, most tokens first."""
+    columns = [*USAGE_COUNTS, "tokens"]
+    if over_time.empty:
+        return pd.DataFrame(columns=["Product", *columns])
+    totals = over_time.groupby("Product", as_index=False)[columns].sum()
+    return totals.sort_values(["tokens", "Product"], ascending=[False, True]).reset_index(drop=True)
+
+
+# --- Engagement ---------------------------------------------------------------------------------
+
+
+def engagement_by_day(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
+    """Columns: date, the active-user and seat counts (summed over organizations), pending
+    invites, and adoption rates. With several organizations a rate is weighted by each one's
+    assigned seats, so one organization's rate is exactly what Anthropic reported.
+
+    These are daily snapshots (a week's or month's active users are not sums of days), so this
+    table is always per day.
+    """
+    counts = [*ENGAGEMENT_COUNTS, "pending_invites"]
+    seats = EngagementDay.assigned_seats
+
+    def weighted(rate: Any) -> list[Any]:
+        with_rate = case((rate.is_not(None), seats), else_=None)
+        return [func.sum(rate * seats), func.sum(with_rate), func.avg(rate), func.count(rate)]
+
+    columns: list[Any] = [func.sum(getattr(EngagementDay, c)) for c in counts]
+    columns += [func.count(getattr(EngagementDay, c)) for c in counts]
+    for rate in ADOPTION_RATES:
+        columns += weighted(getattr(EngagementDay, rate))
+    query = (
+        _select(EngagementDay, f, EngagementDay.date, *columns)
+        .group_by(EngagementDay.date)
+        .order_by(EngagementDay.date)
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    records = []
+    n = len(counts)
+    for day, *values in rows:
+        record: dict[str, Any] = {"date": day}
+        for i, name in enumerate(counts):
+            # None when no organization reported the figure that day (not zero).
+            record[name] = int(values[i] or 0) if values[n + i] else None
+        for j, rate in enumerate(ADOPTION_RATES):
+            weighted_sum, weight, plain, reported = values[2 * n + 4 * j : 2 * n + 4 * j + 4]
+            if not reported:
+                record[rate] = None
+            elif reported > 1 and weight:
+                record[rate] = float(weighted_sum) / float(weight)
+            else:
+                record[rate] = float(plain)  # one organization: its own figure, untouched
+        records.append(record)
+    frame = pd.DataFrame(records, columns=["date", *counts, *ADOPTION_RATES])
+    # Nullable integers: a day without a figure stays empty instead of turning counts to floats.
+    return frame.astype(dict.fromkeys(counts, "Int64"))
+
+
+# --- Everything the page shows ------------------------------------------------------------------
+
+
+@dataclass
+class EnterpriseReport:
+    """Every table the Claude Enterprise page charts, for one choice of filters and grain."""
+
+    spend: SpendTotal
+    spend_by_product: pd.DataFrame
+    spend_by_model: pd.DataFrame
+    users: pd.DataFrame
+    usage: pd.DataFrame
+    engagement: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            t.empty for t in (self.spend_by_product, self.users, self.usage, self.engagement)
+        )
+
+
+def enterprise_report(engine: Engine, f: EnterpriseFilters, grain: str) -> EnterpriseReport:
+    return EnterpriseReport(
+        spend=spend_total(engine, f),
+        spend_by_product=spend_over_time(engine, f, "product", grain),
+        spend_by_model=spend_over_time(engine, f, "model", grain),
+        users=user_spend(engine, f),
+        usage=usage_over_time(engine, f, grain),
+        engagement=engagement_by_day(engine, f),
+    )
+
+
+def latest_engagement(engagement: pd.DataFrame) -> dict[str, Any] | None:
+    """The last day's snapshot in the table (None when there is none)."""
+    if engagement.empty:
+        return None
+    return dict(engagement.iloc[-1])

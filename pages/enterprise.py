@@ -1,0 +1,302 @@
+"""Claude Enterprise: billed spend by product, model and seat user, token usage by product, and
+active users, adoption and seats over time; CSV per chart."""
+
+from __future__ import annotations
+
+import html
+from datetime import date, timedelta
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.clock import today as utc_today
+from app.models import Provider
+from app.services.enterprise_reports import (
+    ADOPTION_RATES,
+    DELETED_MARK,
+    ENGAGEMENT_COUNTS,
+    GROUPS,
+    EnterpriseFilters,
+    latest_engagement,
+    usage_totals,
+)
+from app.services.queries import TOKEN_TYPES
+from app.services.reports import GRAINS, spend_totals, to_csv
+from app.ui import auth, state
+from app.ui.banners import problem_banners
+from app.ui.charts import PALETTE, chart_with_csv, stacked_bars, totals_bars
+from app.ui.filters import PRESETS, preset_range
+from app.ui.format import compact, money
+
+TOP = 15
+
+st.title("Claude Enterprise")
+db = state.database_key()
+enterprises = [o for o in state.organizations() if o.provider == Provider.ENTERPRISE]
+if not enterprises:
+    st.info(
+        "No Claude Enterprise organization is connected. Claude Enterprise (claude.ai) spend, "
+        "usage, per-user cost and adoption come from Anthropic's Analytics API.\n\n"
+        "It needs an **Analytics API key** (it starts with `sk-ant-api01-`) with the "
+        "`read:analytics` scope. Only the organization's **Primary Owner** can create one: in "
+        "claude.ai, open **Organization settings → API**, turn on API access, and create a key "
+        "with `read:analytics`. An Admin API key of a Claude Console organization "
+        "(`sk-ant-admin01-`) cannot read this data.",
+        icon=":material/apartment:",
+    )
+    if auth.actor().is_admin:
+        st.page_link(
+            "../pages/connect.py", label="Connect a Claude Enterprise organization",
+            icon=":material/add_link:",
+        )  # fmt: skip
+    else:
+        st.caption("Ask an admin of this dashboard to connect it.")
+    st.stop()
+problem_banners(enterprises)
+
+# --- Filters (their own keys: "ent_") ------------------------------------------------------------
+today = utc_today()
+with st.sidebar:
+    st.subheader("Filters")
+    preset = st.selectbox(
+        "Date range",
+        list(PRESETS),
+        index=list(PRESETS).index("30d"),
+        format_func=PRESETS.get,
+        key="ent_preset",
+    )
+    start, end = preset_range(preset, today)
+    if preset == "custom":
+        picked = st.date_input(
+            "From – to (inclusive)", value=(start, today), max_value=today, key="ent_dates"
+        )
+        if isinstance(picked, tuple) and len(picked) == 2:
+            start, end = picked[0], picked[1] + timedelta(days=1)
+    org_names = dict(state.enterprise_organizations(db))
+    chosen_orgs: list[str] = []
+    if len(org_names) > 1:
+        chosen_orgs = st.multiselect(
+            "Enterprise organizations", list(org_names), format_func=org_names.get,
+            key="ent_orgs", placeholder="All",
+        )  # fmt: skip
+    grain = (
+        st.segmented_control(
+            "Granularity", list(GRAINS), default="day", format_func=GRAINS.get, key="ent_grain"
+        )
+        or "day"
+    )
+
+f = EnterpriseFilters(start, end, tuple(chosen_orgs))
+report = state.enterprise_report(db, f, grain)
+last_day: date = end - timedelta(days=1)
+st.caption(f"{start:%b %d, %Y} – {last_day:%b %d, %Y} (UTC days)")
+if report.empty:
+    st.info(
+        "No Claude Enterprise data in this range yet. Data arrives with the organization's first "
+        "sync; the Analytics API has nothing before January 1, 2026, and engagement figures "
+        "arrive about three days late. Widen the date range or pick another organization.",
+        icon=":material/hourglass_empty:",
+    )
+    st.stop()
+
+# --- Headline numbers ----------------------------------------------------------------------------
+usage = report.usage
+tokens = int(usage["tokens"].sum()) if not usage.empty else 0
+latest = latest_engagement(report.engagement)
+cols = st.columns(5)
+cols[0].metric(
+    "Spend", money(report.spend.amount_usd),
+    help="Billed cost from Anthropic's Claude Enterprise cost report (after any discount).",
+)  # fmt: skip
+listed = report.spend.list_amount_usd
+cols[1].metric(
+    "At list price", "–" if listed is None else money(listed),
+    help="The same usage at Anthropic's list prices, before your negotiated discount.",
+)  # fmt: skip
+cols[2].metric("Tokens", compact(tokens), help=f"{tokens:,} tokens of every type")
+
+
+def count(value: object) -> str:
+    return "–" if value is None or pd.isna(value) else f"{int(value):,}"  # type: ignore[call-overload]
+
+
+if latest is not None:
+    on = f"On {latest['date']:%b %d, %Y}, the latest day reported in this range."
+    cols[3].metric("Monthly active users", count(latest["monthly_active_users"]), help=on)
+    cols[4].metric("Assigned seats", count(latest["assigned_seats"]), help=on)
+
+
+def escaped(series: pd.Series) -> pd.Series:
+    # Plotly renders a few HTML tags inside labels; names from the API are plain text.
+    return series.map(lambda v: html.escape(str(v), quote=False))
+
+
+def lines(frame: pd.DataFrame, *, value: str, group: str, title: str, percent: bool) -> go.Figure:
+    plot = frame.dropna(subset=[value]).copy()
+    plot[value] = plot[value].astype(float)
+    plot[group] = escaped(plot[group])
+    fig = px.line(plot, x="date", y=value, color=group, color_discrete_sequence=PALETTE)
+    fig.update_layout(
+        title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
+        yaxis_title="adoption" if percent else "people", hovermode="x unified",
+    )  # fmt: skip
+    fig.update_yaxes(rangemode="tozero", **({"tickformat": ".0%"} if percent else {}))
+    shown = "%{y:.1%}" if percent else "%{y:,}"
+    fig.update_traces(hovertemplate=f"%{{fullData.name}}: {shown}<extra></extra>")
+    for trace in fig.data:
+        if trace.name == ENGAGEMENT_COUNTS["assigned_seats"]:
+            trace.update(line={"dash": "dash"})  # capacity, not activity
+    return fig
+
+
+def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
+    """One tick per week or month, on the day the period starts (Plotly's own ticks fall on
+    Sundays or mid-month, which reads as the wrong period)."""
+    if grain != "day" and periods:
+        shown = sorted(set(periods))[:: max(1, len(set(periods)) // 10)]
+        fig.update_xaxes(
+            tickmode="array", tickvals=shown, tickformat="%b %Y" if grain == "month" else "%b %d"
+        )
+    return fig
+
+
+stem = f"claude-enterprise-{start}-to-{end}"
+per = GRAINS[grain].lower()
+
+# --- Spend by product and by model ---------------------------------------------------------------
+st.subheader("Spend")
+tabs = st.tabs([f"By {label.lower()}" for label in GROUPS.values()])
+for tab, (group, label), over_time in zip(
+    tabs, GROUPS.items(), (report.spend_by_product, report.spend_by_model), strict=True
+):
+    with tab:
+        if over_time.empty:
+            st.caption("No spend in this range.")
+            continue
+        totals = spend_totals(over_time)
+        left, right = st.columns([3, 2])
+        with left:
+            chart_with_csv(
+                period_ticks(stacked_bars(over_time, value="amount_usd", group=label, money=True,
+                                          title=f"Spend by {label.lower()} per {per}"),
+                             list(over_time["period"]), grain),
+                over_time, file_name=f"{stem}-spend-by-{group}-per-{grain}.csv",
+                key=f"ent_spend_{group}",
+            )  # fmt: skip
+        with right:
+            chart_with_csv(
+                # Whole dollars on the axis: cents crowd a narrow chart (the hover shows cents).
+                totals_bars(totals, value="amount_usd", group=label, money=True,
+                            title=f"Total spend by {label.lower()}").update_xaxes(
+                    tickformat=",.0f"),
+                totals, file_name=f"{stem}-spend-by-{group}-totals.csv",
+                key=f"ent_spend_{group}_totals",
+            )  # fmt: skip
+
+# --- Spend by user -------------------------------------------------------------------------------
+st.subheader("Spend by user")
+users = report.users
+if users.empty:
+    st.caption("No per-user cost in this range.")
+else:
+    top = users[["user", "amount_usd"]].head(TOP)
+    chart_with_csv(
+        totals_bars(top, value="amount_usd", group="user", money=True,
+                    title=f"Top {len(top)} users by spend"),
+        top, file_name=f"{stem}-top-users-by-spend.csv", key="ent_top_users",
+    )  # fmt: skip
+    table = users.copy()
+    for column in ("amount_usd", "list_amount_usd"):
+        table[column] = [None if v is None else float(v) for v in table[column]]
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "user": st.column_config.TextColumn("User"),
+            "email": st.column_config.TextColumn("E-mail"),
+            "deleted": st.column_config.CheckboxColumn("Deleted"),
+            "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
+            "list_amount_usd": st.column_config.NumberColumn("At list price", format="$%.2f"),
+        },
+    )
+    st.download_button(
+        "Download CSV (all users)", data=to_csv(users), file_name=f"{stem}-users.csv",
+        mime="text/csv", key="csv_ent_users", icon=":material/download:", on_click="ignore",
+    )  # fmt: skip
+    st.caption(
+        f"Cost Anthropic attributes to seat users; API-key and automation traffic belongs to no "
+        f"user, so these add up to less than the total. “{DELETED_MARK.strip(' ()')}” marks "
+        "people removed from the organization since."
+    )
+
+# --- Token usage by product ----------------------------------------------------------------------
+st.subheader("Token usage by product")
+if usage.empty:
+    st.caption("No token usage in this range.")
+else:
+    per_product = usage[["period", "Product", "tokens"]]
+    chart_with_csv(
+        period_ticks(stacked_bars(per_product, value="tokens", group="Product", money=False,
+                                  title=f"Tokens by product per {per}"),
+                     list(per_product["period"]), grain),
+        per_product, file_name=f"{stem}-tokens-by-product-per-{grain}.csv",
+        key="ent_tokens",
+    )  # fmt: skip
+    totals = usage_totals(usage)
+    st.dataframe(
+        totals,
+        hide_index=True,
+        column_config={
+            "Product": st.column_config.TextColumn("Product"),
+            **{name: st.column_config.NumberColumn(label, format="localized")
+               for name, label in {**TOKEN_TYPES, "web_search_requests": "Web searches",
+                                   "tokens": "All tokens"}.items()},
+        },
+    )  # fmt: skip
+    st.download_button(
+        "Download CSV (totals by product)", data=to_csv(totals),
+        file_name=f"{stem}-tokens-by-product-totals.csv", mime="text/csv",
+        key="csv_ent_token_totals", icon=":material/download:", on_click="ignore",
+    )  # fmt: skip
+
+# --- Engagement ----------------------------------------------------------------------------------
+st.subheader("Active users and adoption")
+engagement = report.engagement
+if engagement.empty:
+    st.caption(
+        "No engagement summaries in this range yet: Anthropic publishes each day about three "
+        "days later."
+    )
+else:
+    people = engagement[["date", *ENGAGEMENT_COUNTS]]
+    rates = engagement[["date", *ADOPTION_RATES]]
+    left, right = st.columns(2)
+    with left:
+        people_long = people.melt(id_vars="date", var_name="measure", value_name="people")
+        people_long["measure"] = people_long["measure"].map(ENGAGEMENT_COUNTS)
+        chart_with_csv(
+            lines(people_long, value="people", group="measure", percent=False,
+                  title="Active users and assigned seats per day"),
+            people, file_name=f"{stem}-active-users-per-day.csv", key="ent_active",
+        )  # fmt: skip
+    with right:
+        rates_long = rates.melt(id_vars="date", var_name="measure", value_name="rate")
+        rates_long["measure"] = rates_long["measure"].map(ADOPTION_RATES)
+        chart_with_csv(
+            lines(rates_long, value="rate", group="measure", percent=True,
+                  title="Adoption rate per day"),
+            rates, file_name=f"{stem}-adoption-per-day.csv", key="ent_adoption",
+        )  # fmt: skip
+    st.caption(
+        "Daily snapshots from Anthropic's engagement summaries, shown per day whatever the "
+        "granularity (a week's active users are not the sum of its days). Adoption rates are "
+        "Anthropic's own figures."
+    )
+
+st.caption(
+    "Claude Enterprise cost and usage arrive within about a day and may be revised for 30 days; "
+    "use dates at least 30 days old for invoice-grade figures."
+)

@@ -3,7 +3,6 @@ period, with Anthropic's cost estimate (never billed spend); CSV per chart."""
 
 from __future__ import annotations
 
-import html
 from datetime import date, timedelta
 
 import pandas as pd
@@ -22,8 +21,15 @@ from app.services.claude_code_reports import (
 from app.services.reports import GRAINS, to_csv
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import PALETTE, chart_with_csv, stacked_bars, totals_bars
-from app.ui.filters import PRESETS, preset_range
+from app.ui.charts import (
+    PALETTE,
+    chart_with_csv,
+    period_ticks,
+    safe_labels,
+    stacked_bars,
+    totals_bars,
+)
+from app.ui.filters import date_range, grain_picker
 from app.ui.format import money
 
 TOP = 15
@@ -61,20 +67,7 @@ if not consoles or not all_orgs["has_data"]:
 today = utc_today()
 with st.sidebar:
     st.subheader("Filters")
-    preset = st.selectbox(
-        "Date range",
-        list(PRESETS),
-        index=list(PRESETS).index("30d"),
-        format_func=PRESETS.get,
-        key="cc_preset",
-    )
-    start, end = preset_range(preset, today)
-    if preset == "custom":
-        picked = st.date_input(
-            "From – to (inclusive)", value=(start, today), max_value=today, key="cc_dates"
-        )
-        if isinstance(picked, tuple) and len(picked) == 2:
-            start, end = picked[0], picked[1] + timedelta(days=1)
+    start, end = date_range("cc_", today)
     org_names = dict(all_orgs["organizations"])
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
@@ -88,12 +81,7 @@ with st.sidebar:
         "Actors", list(actor_names), format_func=actor_names.get, key="cc_actors",
         placeholder="All", help="People (by e-mail) and API keys (by name) that ran Claude Code.",
     )  # fmt: skip
-    grain = (
-        st.segmented_control(
-            "Granularity", list(GRAINS), default="day", format_func=GRAINS.get, key="cc_grain"
-        )
-        or "day"
-    )
+    grain = grain_picker("cc_")
 
 f = CodeFilters(start, end, tuple(chosen_orgs), tuple(chosen_actors))
 report = state.claude_code_report(db, f, grain)
@@ -126,27 +114,11 @@ if report.empty:
     st.stop()
 
 
-def escaped(series: pd.Series) -> pd.Series:
-    # Plotly renders a few HTML tags inside labels; names from the API are plain text.
-    return series.map(lambda v: html.escape(str(v), quote=False))
-
-
 def long_form(frame: pd.DataFrame, columns: dict[str, str], name: str, value: str) -> pd.DataFrame:
     """period × one row per measure, for a chart of several measures side by side."""
     melted = frame.melt(id_vars="period", value_vars=list(columns), var_name=name, value_name=value)
     melted[name] = melted[name].map(columns)
     return melted
-
-
-def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
-    """One tick per week or month, on the day the period starts (Plotly's own ticks fall on
-    Sundays or mid-month, which reads as the wrong period)."""
-    if grain != "day" and periods:
-        shown = sorted(set(periods))[:: max(1, len(set(periods)) // 10)]
-        fig.update_xaxes(
-            tickmode="array", tickvals=shown, tickformat="%b %Y" if grain == "month" else "%b %d"
-        )
-    return fig
 
 
 def per_period(fig: go.Figure, y_title: str, *, grouped: bool = False) -> go.Figure:
@@ -157,7 +129,7 @@ def per_period(fig: go.Figure, y_title: str, *, grouped: bool = False) -> go.Fig
 def rate_lines(frame: pd.DataFrame, *, group: str, title: str) -> go.Figure:
     plot = frame.dropna(subset=["acceptance_rate"]).copy()
     plot["acceptance_rate"] = plot["acceptance_rate"].astype(float)
-    plot[group] = escaped(plot[group])
+    plot[group] = safe_labels(plot[group])
     fig = px.line(plot, x="period", y="acceptance_rate", color=group, markers=True,
                   color_discrete_sequence=PALETTE)  # fmt: skip
     fig.update_layout(

@@ -3,7 +3,6 @@ active users, adoption and seats over time; CSV per chart."""
 
 from __future__ import annotations
 
-import html
 from datetime import date, timedelta
 
 import pandas as pd
@@ -26,8 +25,15 @@ from app.services.queries import TOKEN_TYPES
 from app.services.reports import GRAINS, spend_totals, to_csv
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import PALETTE, chart_with_csv, stacked_bars, totals_bars
-from app.ui.filters import PRESETS, preset_range
+from app.ui.charts import (
+    PALETTE,
+    chart_with_csv,
+    period_ticks,
+    safe_labels,
+    stacked_bars,
+    totals_bars,
+)
+from app.ui.filters import date_range, grain_picker
 from app.ui.format import compact, money
 
 TOP = 15
@@ -60,20 +66,7 @@ problem_banners(enterprises)
 today = utc_today()
 with st.sidebar:
     st.subheader("Filters")
-    preset = st.selectbox(
-        "Date range",
-        list(PRESETS),
-        index=list(PRESETS).index("30d"),
-        format_func=PRESETS.get,
-        key="ent_preset",
-    )
-    start, end = preset_range(preset, today)
-    if preset == "custom":
-        picked = st.date_input(
-            "From – to (inclusive)", value=(start, today), max_value=today, key="ent_dates"
-        )
-        if isinstance(picked, tuple) and len(picked) == 2:
-            start, end = picked[0], picked[1] + timedelta(days=1)
+    start, end = date_range("ent_", today)
     org_names = dict(state.enterprise_organizations(db))
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
@@ -81,12 +74,7 @@ with st.sidebar:
             "Enterprise organizations", list(org_names), format_func=org_names.get,
             key="ent_orgs", placeholder="All",
         )  # fmt: skip
-    grain = (
-        st.segmented_control(
-            "Granularity", list(GRAINS), default="day", format_func=GRAINS.get, key="ent_grain"
-        )
-        or "day"
-    )
+    grain = grain_picker("ent_")
 
 f = EnterpriseFilters(start, end, tuple(chosen_orgs))
 report = state.enterprise_report(db, f, grain)
@@ -128,15 +116,10 @@ if latest is not None:
     cols[4].metric("Assigned seats", count(latest["assigned_seats"]), help=on)
 
 
-def escaped(series: pd.Series) -> pd.Series:
-    # Plotly renders a few HTML tags inside labels; names from the API are plain text.
-    return series.map(lambda v: html.escape(str(v), quote=False))
-
-
 def lines(frame: pd.DataFrame, *, value: str, group: str, title: str, percent: bool) -> go.Figure:
     plot = frame.dropna(subset=[value]).copy()
     plot[value] = plot[value].astype(float)
-    plot[group] = escaped(plot[group])
+    plot[group] = safe_labels(plot[group])
     fig = px.line(plot, x="date", y=value, color=group, color_discrete_sequence=PALETTE)
     fig.update_layout(
         title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -149,17 +132,6 @@ def lines(frame: pd.DataFrame, *, value: str, group: str, title: str, percent: b
     for trace in fig.data:
         if trace.name == ENGAGEMENT_COUNTS["assigned_seats"]:
             trace.update(line={"dash": "dash"})  # capacity, not activity
-    return fig
-
-
-def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
-    """One tick per week or month, on the day the period starts (Plotly's own ticks fall on
-    Sundays or mid-month, which reads as the wrong period)."""
-    if grain != "day" and periods:
-        shown = sorted(set(periods))[:: max(1, len(set(periods)) // 10)]
-        fig.update_xaxes(
-            tickmode="array", tickvals=shown, tickformat="%b %Y" if grain == "month" else "%b %d"
-        )
     return fig
 
 

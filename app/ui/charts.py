@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import date
 
 import pandas as pd
 import plotly.express as px
@@ -14,9 +15,20 @@ from app.services.reports import to_csv
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
 
 
-def _safe_labels(series: pd.Series) -> pd.Series:
-    # Plotly renders a few HTML tags inside labels; names from the API are plain text.
+def safe_labels(series: pd.Series) -> pd.Series:
+    """Plotly renders a few HTML tags inside labels; names from the API are plain text."""
     return series.map(lambda v: html.escape(str(v), quote=False))
+
+
+def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
+    """One tick per week or month, on the day the period starts (Plotly's own ticks fall on
+    Sundays or mid-month, which reads as the wrong period)."""
+    if grain != "day" and periods:
+        shown = sorted(set(periods))[:: max(1, len(set(periods)) // 10)]
+        fig.update_xaxes(
+            tickmode="array", tickvals=shown, tickformat="%b %Y" if grain == "month" else "%b %d"
+        )
+    return fig
 
 
 def stacked_bars(
@@ -24,7 +36,7 @@ def stacked_bars(
 ) -> go.Figure:
     plot = frame.copy()
     plot[value] = plot[value].astype(float)
-    plot[group] = _safe_labels(plot[group])
+    plot[group] = safe_labels(plot[group])
     fig = px.bar(plot, x="period", y=value, color=group, color_discrete_sequence=PALETTE)
     fig.update_layout(
         barmode="stack", title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -42,7 +54,7 @@ def totals_bars(
 ) -> go.Figure:
     plot = frame.head(20).iloc[::-1].copy()
     plot[value] = plot[value].astype(float)
-    plot[group] = _safe_labels(plot[group])
+    plot[group] = safe_labels(plot[group])
     fig = px.bar(plot, x=value, y=group, orientation="h", color_discrete_sequence=PALETTE[:1])
     fig.update_layout(
         title=title,

@@ -41,6 +41,30 @@ def preset_range(preset: str, today: date) -> tuple[date, date]:
     return today - timedelta(days=29), tomorrow
 
 
+def date_range(prefix: str, today: date) -> tuple[date, date]:
+    """The date preset (and custom dates) of a page with its own filters: ``[start, end)``."""
+    preset = st.selectbox("Date range", list(PRESETS), index=list(PRESETS).index("30d"),
+                          format_func=PRESETS.get, key=prefix + "preset")  # fmt: skip
+    start, end = preset_range(preset, today)
+    if preset == "custom":
+        picked = st.date_input(
+            "From – to (inclusive)", value=(start, today), max_value=today, key=prefix + "dates"
+        )
+        if isinstance(picked, tuple) and len(picked) == 2:
+            start, end = picked[0], picked[1] + timedelta(days=1)
+    return start, end
+
+
+def grain_picker(prefix: str) -> str:
+    """Day, week or month (day when nothing is selected)."""
+    return (
+        st.segmented_control(
+            "Granularity", list(GRAINS), default="day", format_func=GRAINS.get, key=prefix + "grain"
+        )  # fmt: skip
+        or "day"
+    )
+
+
 @dataclass(frozen=True)
 class View:
     filters: Filters

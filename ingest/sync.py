@@ -378,7 +378,8 @@ class SyncEngine:
                 # day), and the engagement summaries lag by a day more or less than documented:
                 # shorten the window a little rather than fail the whole sync.
                 today = self.clock().date()
-                if dataset == "engagement":
+                if dataset == "engagement" or org.provider == Provider.ENTERPRISE:
+                    # The Analytics API's "latest available day" is documented loosely.
                     if clipped >= 3 or state.window_end <= state.position:
                         raise
                     new_end = state.window_end - timedelta(days=1)

@@ -252,3 +252,56 @@ def test_groups_beyond_the_apis_top_groups_still_add_up_to_the_total(
             )
         ).scalar_one()
     assert remainder_rows > 0  # the cap really cut groups, and the rest was kept
+
+
+def test_a_stricter_analytics_api_still_gives_exact_totals(
+    esim: Simulator,
+    engine: Engine,
+    enterprise_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An implementation that refuses group_by, refuses bucket_width on the per-user reports,
+    and refuses an ending_at of today's midnight: the sync falls back (daily totals, one query
+    per day, a day shorter) instead of failing, and every total still equals the API's."""
+    import app.simulator.analytics as sim_analytics
+    from app.simulator.common import ApiError
+
+    original_groups, original_width, original_range = (
+        sim_analytics._groups,
+        sim_analytics._width,
+        sim_analytics._range,
+    )
+
+    def no_groups(params, allowed):  # type: ignore[no-untyped-def]
+        if any(name == "group_by[]" for name, _ in params):
+            raise ApiError(400, "group_by[]: not supported")
+        return original_groups(params, allowed)
+
+    def no_user_buckets(params, *, required):  # type: ignore[no-untyped-def]
+        if not required and any(name == "bucket_width" for name, _ in params):
+            raise ApiError(400, "bucket_width: not supported here")
+        return original_width(params, required=required)
+
+    def not_today(ent, params):  # type: ignore[no-untyped-def]
+        start, end = original_range(ent, params)
+        if end.date() >= today():
+            raise ApiError(400, "ending_at: today is not available yet")
+        return start, end
+
+    monkeypatch.setattr(sim_analytics, "_groups", no_groups)
+    monkeypatch.setattr(sim_analytics, "_width", no_user_buckets)
+    monkeypatch.setattr(sim_analytics, "_range", not_today)
+    _, pk = backfill(esim, engine, enterprise_settings)
+    ent = enterprise_org(esim)
+    stored = stored_cost_by_day(engine, pk)
+    assert max(stored) == today() - timedelta(days=2)  # a day shorter, not a failure
+    assert stored == truth_cost_by_day(esim, ent.id, min(stored), max(stored) + timedelta(days=1))
+    with read_session(engine) as session:
+        per_user = session.execute(
+            select(func.sum(UserCost.amount_cents)).where(UserCost.organization_pk == pk)
+        ).scalar_one()
+    truth_user = sum(
+        r.amount_cents
+        for r in esim.truth_user_cost(ent.id, min(stored), max(stored) + timedelta(days=1))
+    )
+    assert Decimal(per_user) == truth_user

@@ -94,6 +94,7 @@ class AdminClient:
         self._last_request = 0.0
         self._analytics = analytics
         self._user_reports_bucketed = True
+        self._analytics_grouping = True
         self._buckets_per_page = buckets_per_page
         self.requests_made = 0
 
@@ -182,9 +183,23 @@ class AdminClient:
             ("bucket_width", "1d"),
             ("limit", str(self._buckets_per_page)),
         ]
-        if grouped:
-            params += [("group_by[]", g) for g in ANALYTICS_GROUP_BY]
-        yield from self._report(path, params)
+        if not (grouped and self._analytics_grouping):
+            yield from self._report(path, params)
+            return
+        pages = self._report(path, params + [("group_by[]", g) for g in ANALYTICS_GROUP_BY])
+        try:
+            first = next(pages, None)
+        except InvalidRequest as exc:
+            # Refused with the grouping: if the same query without it is accepted, the
+            # grouping was the problem, and exact totals (without product and model) beat none.
+            plain = self._report(path, params)
+            first = next(plain, None)
+            log.warning("The Analytics API refused group_by (%s); fetching daily totals", exc)
+            self._analytics_grouping = False
+            pages = plain
+        if first is not None:
+            yield first
+            yield from pages
 
     def iter_user_report(
         self, kind: str, start: date, end: date
@@ -202,7 +217,12 @@ class AdminClient:
             ]
             by_day: dict[date, list[dict[str, Any]]] = {}
             bucketed = True
-            for body in self._cursor_pages(path, params):
+            try:
+                bodies = list(self._cursor_pages(path, params))
+            except InvalidRequest as exc:
+                log.info("The Analytics API refused bucket_width for %s (%s)", kind, exc)
+                bodies, bucketed = [], False
+            for body in bodies:
                 for row in body.get("data") or []:
                     if not isinstance(row, dict):
                         continue

@@ -12,13 +12,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
-from app import models  # noqa: F401  (registers every table on SQLModel.metadata)
+# Importing app.models also registers every table on SQLModel.metadata.
+from app.models import COST_ROLLUP_DIMS, USAGE_MEASURES, USAGE_ROLLUP_DIMS
 
 log = logging.getLogger(__name__)
 
+_MEASURES = ", ".join(USAGE_MEASURES)
+
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -68,6 +71,24 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
                 ("usage_bucket", ("workspace_id", "model", "service_tier", "product")),
             )
             for kind, column in ((k.removesuffix("_id"), k) for k in kinds)
+        ),
+    ],
+    # 7: daily rollups by one dimension at a time, built from the detail rows already there.
+    7: [
+        lambda conn: SQLModel.metadata.tables["cost_daily"].create(conn, checkfirst=True),
+        lambda conn: SQLModel.metadata.tables["usage_daily"].create(conn, checkfirst=True),
+        *(
+            f"INSERT INTO cost_daily (organization_pk, date, dim, value, amount_cents) "
+            f"SELECT organization_pk, date, '{dim}', {column}, SUM(amount_cents) FROM cost_line "
+            f"GROUP BY organization_pk, date, {column}"
+            for dim, column in COST_ROLLUP_DIMS.items()
+        ),
+        *(
+            f"INSERT INTO usage_daily (organization_pk, date, dim, value, {_MEASURES}) "
+            f"SELECT organization_pk, date, '{dim}', {column}, "
+            f"{', '.join(f'SUM({m})' for m in USAGE_MEASURES)} FROM usage_bucket "
+            f"GROUP BY organization_pk, date, {column}"
+            for dim, column in USAGE_ROLLUP_DIMS.items()
         ),
     ],
 }

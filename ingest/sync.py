@@ -49,8 +49,12 @@ from app.clock import midnight, parse_rfc3339, utcnow
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
+    COST_ROLLUP_DIMS,
+    USAGE_MEASURES,
+    USAGE_ROLLUP_DIMS,
     ApiKey,
     ClaudeCodeDay,
+    CostDaily,
     CostLine,
     DimensionValue,
     EngagementDay,
@@ -60,6 +64,7 @@ from app.models import (
     SyncRun,
     SyncState,
     UsageBucket,
+    UsageDaily,
     UserCost,
     UserUsage,
     Workspace,
@@ -707,7 +712,50 @@ def replace_days(
         session.execute(insert(model), values)
         if dataset in FILTER_DIMENSIONS:
             _remember_dimensions(session, org_pk, dataset, values)
+    if dataset in ROLLUPS:
+        _replace_rollups(session, org_pk, dataset, start, end, [] if not merged else values)
     return len(merged)
+
+
+# Daily rollups by one dimension at a time: table, dimensions, measures.
+ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
+    "cost": (CostDaily, COST_ROLLUP_DIMS, ("amount_cents",)),
+    "usage": (UsageDaily, USAGE_ROLLUP_DIMS, USAGE_MEASURES),
+}
+
+
+def _replace_rollups(
+    session: Session,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    values: list[dict[str, Any]],
+) -> None:
+    """Make the rollup rows of days ``[start, end)`` the sums of ``values`` (the detail rows
+    just written), in the same transaction: the rollups can never disagree with the detail."""
+    table, dims, measures = ROLLUPS[dataset]
+    session.execute(
+        delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
+    )
+    sums: dict[tuple[date, str, str | None], list[Any]] = {}
+    for row in values:
+        for dim, column in dims.items():
+            acc = sums.get((row["date"], dim, row.get(column)))
+            if acc is None:
+                sums[(row["date"], dim, row.get(column))] = [row[m] for m in measures]
+            else:
+                for i, m in enumerate(measures):
+                    acc[i] += row[m]
+    if sums:
+        session.execute(
+            insert(table),
+            [
+                {"organization_pk": org_pk, "date": day, "dim": dim, "value": value,
+                 **dict(zip(measures, acc, strict=True))}
+                for (day, dim, value), acc in sums.items()
+            ],
+        )  # fmt: skip
 
 
 # The columns each filter offers values of, per dataset: kind -> column.

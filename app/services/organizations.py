@@ -13,6 +13,7 @@ from app.db import read_session, write_session
 from app.models import (
     ApiKey,
     ClaudeCodeDay,
+    CostDaily,
     CostLine,
     DimensionValue,
     EngagementDay,
@@ -21,6 +22,7 @@ from app.models import (
     SyncRun,
     SyncState,
     UsageBucket,
+    UsageDaily,
     UserCost,
     UserUsage,
     Workspace,
@@ -136,8 +138,9 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
             return False
         # Children first and explicitly: big tables go in one statement each, and the result
         # does not depend on the database honouring ON DELETE CASCADE.
-        for table in (CostLine, UsageBucket, ClaudeCodeDay, UserCost, UserUsage, EngagementDay,
-                      DimensionValue, Workspace, ApiKey, SyncState, SyncRun):  # fmt: skip
+        for table in (CostLine, UsageBucket, CostDaily, UsageDaily, ClaudeCodeDay, UserCost,
+                      UserUsage, EngagementDay, DimensionValue, Workspace, ApiKey, SyncState,
+                      SyncRun):  # fmt: skip
             session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
         session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)

@@ -17,11 +17,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.db import read_session
 from app.models import (
     ApiKey,
+    CostDaily,
     CostLine,
     DimensionValue,
     Organization,
     Provider,
     UsageBucket,
+    UsageDaily,
     Workspace,
 )
 from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
@@ -106,8 +108,20 @@ def _where(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     return [c for c in clauses if c is not None]
 
 
+def uses_rollups(f: Filters) -> bool:
+    """The daily rollups hold one dimension at a time: they answer every view that filters by
+    nothing but dates, organizations and providers (the usual one); others read the detail."""
+    return not (f.workspaces or f.models or f.service_tiers or f.cost_types)
+
+
 def spend_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
     """(day, group label, cents) for every day and group with cost in the filters."""
+    if uses_rollups(f):
+        return _spend_rollup(engine, f, group)
+    return _spend_detail(engine, f, group)
+
+
+def _spend_detail(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
     column = _spend_column(group)
     query = (
         select(CostLine.date, column, Organization.id, func.sum(CostLine.amount_cents))
@@ -115,6 +129,37 @@ def spend_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str
         .where(*_where(CostLine, f, cost=True))
         .group_by(CostLine.date, column, Organization.id)
     )
+    return _merge_spend(engine, query, group)
+
+
+def _spend_rollup(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
+    # Organization and provider are the organization's own: any one dimension sums to them.
+    dim, column = _rollup_dim(group, CostDaily, "cost_type")
+    query = (
+        select(CostDaily.date, column, Organization.id, func.sum(CostDaily.amount_cents))
+        .join(Organization, Organization.id == CostDaily.organization_pk)
+        .where(CostDaily.dim == dim, *_where_rollup(CostDaily, f))
+        .group_by(CostDaily.date, column, Organization.id)
+    )
+    return _merge_spend(engine, query, group)
+
+
+def _rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
+    if group == "organization":
+        return whole, Organization.organization_id
+    if group == "provider":
+        return whole, Organization.provider
+    return group, table.value
+
+
+def _where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool] | None] = [table.date >= f.start, table.date < f.end]
+    clauses.append(_in(Organization.organization_id, f.organizations))
+    clauses.append(_in(Organization.provider, f.providers))
+    return [c for c in clauses if c is not None]
+
+
+def _merge_spend(engine: Engine, query: Any, group: str) -> list[tuple[date, str, Decimal]]:
     with read_session(engine) as session:
         rows = session.execute(query).all()
         labels = _labeler(session, group)
@@ -141,23 +186,32 @@ def _spend_column(group: str) -> Any:
 
 def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, dict[str, int]]]:
     """(day, group label, token sums by type incl. web search) for the usage charts."""
-    column = {
-        "model": UsageBucket.model,
-        "workspace": UsageBucket.workspace_id,
-        "api_key": UsageBucket.api_key_id,
-        "service_tier": UsageBucket.service_tier,
-        "organization": Organization.organization_id,
-        "provider": Organization.provider,
-        "product": UsageBucket.product,
-        "token_type": None,
-    }[group]
     names = [*TOKEN_TYPES, "web_search_requests"]
-    sums = [func.sum(getattr(UsageBucket, n)) for n in names]
-    group_cols = [UsageBucket.date, Organization.id] + ([column] if column is not None else [])
+    if uses_rollups(f):
+        table: Any = UsageDaily
+        dim, column = _rollup_dim(group, UsageDaily, "model")
+        if group == "token_type":
+            dim, column = "model", None  # every dimension sums to the whole
+        where = [UsageDaily.dim == dim, *_where_rollup(UsageDaily, f)]
+    else:
+        table = UsageBucket
+        column = {
+            "model": UsageBucket.model,
+            "workspace": UsageBucket.workspace_id,
+            "api_key": UsageBucket.api_key_id,
+            "service_tier": UsageBucket.service_tier,
+            "organization": Organization.organization_id,
+            "provider": Organization.provider,
+            "product": UsageBucket.product,
+            "token_type": None,
+        }[group]
+        where = _where(UsageBucket, f, cost=False)
+    sums = [func.sum(getattr(table, n)) for n in names]
+    group_cols = [table.date, Organization.id] + ([column] if column is not None else [])
     query = (
         select(*group_cols, *sums)
-        .join(Organization, Organization.id == UsageBucket.organization_pk)
-        .where(*_where(UsageBucket, f, cost=False))
+        .join(Organization, Organization.id == table.organization_pk)
+        .where(*where)
         .group_by(*group_cols)
     )
     with read_session(engine) as session:
@@ -278,11 +332,18 @@ def next_month(day: date) -> date:
 
 
 def total_cents(engine: Engine, f: Filters) -> Decimal:
-    query = (
-        select(func.sum(CostLine.amount_cents))
-        .join(Organization, Organization.id == CostLine.organization_pk)
-        .where(*_where(CostLine, f, cost=True))
-    )
+    if uses_rollups(f):
+        query = (
+            select(func.sum(CostDaily.amount_cents))
+            .join(Organization, Organization.id == CostDaily.organization_pk)
+            .where(CostDaily.dim == "cost_type", *_where_rollup(CostDaily, f))
+        )
+    else:
+        query = (
+            select(func.sum(CostLine.amount_cents))
+            .join(Organization, Organization.id == CostLine.organization_pk)
+            .where(*_where(CostLine, f, cost=True))
+        )
     with read_session(engine) as session:
         value = session.execute(query).scalar_one()
     return Decimal(value or 0)

@@ -109,7 +109,12 @@ if saved:
                 text = f"Importing the last six months: {now.backfill_progress:.0%}"
                 st.progress(now.backfill_progress, text=text)
             elif now.status == "healthy":
-                st.progress(1.0, text="Usage and cost history are ready.")
+                ready = (
+                    "Usage and cost history are ready."
+                    if now.provider == Provider.ENTERPRISE
+                    else "Six months of usage and cost are ready."
+                )
+                st.progress(1.0, text=ready)
                 st.page_link("../pages/spend.py", label="Explore spend", icon=":material/payments:")
             else:
                 st.warning(md(now.status_message or "The first sync has not succeeded yet."))

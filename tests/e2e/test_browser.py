@@ -69,6 +69,7 @@ def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple
             "FINOPS_DISPATCH_SECONDS": "0.5",
             "FINOPS_BOOTSTRAP_ADMIN_EMAIL": ADMIN,
             "FINOPS_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
+            "FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000",
         }
         log = (tmp_path / "serve.log").open("wb")
         proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -243,6 +244,62 @@ def test_viewer_sees_dashboards_but_cannot_manage(
     expect(page.get_by_text(org.id, exact=True)).to_have_count(0)
     page.screenshot(path=SHOTS / "10-viewer.png", full_page=True)
     assert org.admin_key not in page.content()
+
+
+def test_enterprise_beside_console_in_a_browser(
+    served: tuple[str, Simulator], page: object, engine: Engine
+) -> None:
+    """The wizard's Claude Enterprise path (a wrong key first), then the Claude Enterprise and
+    Claude Code pages: spend equal to the Analytics API's, each organization under its own
+    provider."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    base, sim = served
+    sim.analytics_rpm = None
+    ent = sim.add_enterprise_org(name="Initech Enterprise", seed=73)
+    console = next(iter(sim.orgs.values()))
+    connect_org(sim, console, engine=engine, settings=Settings())
+    expect.set_options(timeout=30_000)
+    page.goto(base)
+    sign_in(page, ADMIN)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=90_000)
+
+    page.goto(base + "/connect")
+    page.get_by_text("Claude Enterprise (Analytics API)", exact=True).click()
+    expect(page.get_by_text("Where do I get an Analytics API key?")).to_be_visible()
+    key_field = page.get_by_role("textbox", name="Analytics API key")
+    key_field.fill(console.admin_key)
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text("This is a Claude Console Admin key")).to_be_visible()
+    key_field.fill(ent.key)
+    page.get_by_role("textbox", name="Organization name").fill("Initech")
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_text("The Analytics API accepted this key")).to_be_visible()
+    page.screenshot(path=SHOTS / "11-enterprise-wizard.png", full_page=True)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Initech is connected")).to_be_visible()
+    expect(page.get_by_text("Usage and cost history are ready.")).to_be_visible(timeout=90_000)
+    assert ent.key not in page.content()
+
+    page.goto(base + "/enterprise")
+    expect(page.get_by_role("heading", name="Claude Enterprise")).to_be_visible()
+    start = today() - timedelta(days=29)
+    truth = sum(
+        (r.amount_cents for r in sim.truth_enterprise_cost(ent.id, start, today())), Decimal(0)
+    )
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(money(truth.scaleb(-2)))
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.screenshot(path=SHOTS / "12-enterprise.png", full_page=True)
+
+    page.goto(base + "/claude_code")
+    expect(page.get_by_role("heading", name="Claude Code")).to_be_visible()
+    expect(page.get_by_text("Estimated cost (not billed)").first).to_be_visible(timeout=90_000)
+    page.screenshot(path=SHOTS / "13-claude-code.png", full_page=True)
+
+    page.goto(base + "/organizations")
+    expect(page.get_by_text("Anthropic (Analytics API)", exact=True)).to_be_visible()
+    expect(page.get_by_text("Anthropic", exact=True)).to_be_visible()
 
 
 def test_chromium_is_debians() -> None:

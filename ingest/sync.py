@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -709,11 +709,12 @@ def replace_days(
     merged = _aggregate(rows)
     if merged:
         values = [{"organization_pk": org_pk, **row.values()} for row in merged]
-        session.execute(insert(model), values)
+        # Core, not the ORM's bulk path: a page holds tens of thousands of rows.
+        session.connection().execute(insert(model.__table__), values)
         if dataset in FILTER_DIMENSIONS:
             _remember_dimensions(session, org_pk, dataset, values)
     if dataset in ROLLUPS:
-        _replace_rollups(session, org_pk, dataset, start, end, [] if not merged else values)
+        _replace_rollups(session, org_pk, dataset, start, end)
     return len(merged)
 
 
@@ -724,38 +725,29 @@ ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
 }
 
 
-def _replace_rollups(
-    session: Session,
-    org_pk: int,
-    dataset: str,
-    start: date,
-    end: date,
-    values: list[dict[str, Any]],
-) -> None:
-    """Make the rollup rows of days ``[start, end)`` the sums of ``values`` (the detail rows
-    just written), in the same transaction: the rollups can never disagree with the detail."""
+def _replace_rollups(session: Session, org_pk: int, dataset: str, start: date, end: date) -> None:
+    """Make the rollup rows of days ``[start, end)`` the sums of the detail rows just written,
+    summed by the database in the same transaction: they can never disagree with the detail."""
     table, dims, measures = ROLLUPS[dataset]
+    detail = TABLES[dataset]
     session.execute(
         delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
     )
-    sums: dict[tuple[date, str, str | None], list[Any]] = {}
-    for row in values:
-        for dim, column in dims.items():
-            acc = sums.get((row["date"], dim, row.get(column)))
-            if acc is None:
-                sums[(row["date"], dim, row.get(column))] = [row[m] for m in measures]
-            else:
-                for i, m in enumerate(measures):
-                    acc[i] += row[m]
-    if sums:
-        session.execute(
-            insert(table),
-            [
-                {"organization_pk": org_pk, "date": day, "dim": dim, "value": value,
-                 **dict(zip(measures, acc, strict=True))}
-                for (day, dim, value), acc in sums.items()
-            ],
-        )  # fmt: skip
+    for dim, column in dims.items():
+        value = getattr(detail, column)
+        source = (
+            select(
+                detail.organization_pk,
+                detail.date,
+                literal(dim),
+                value,
+                *(func.sum(getattr(detail, m)) for m in measures),
+            )
+            .where(detail.organization_pk == org_pk, detail.date >= start, detail.date < end)
+            .group_by(detail.organization_pk, detail.date, value)
+        )
+        columns = ["organization_pk", "date", "dim", "value", *measures]
+        session.execute(insert(table).from_select(columns, source))
 
 
 # The columns each filter offers values of, per dataset: kind -> column.

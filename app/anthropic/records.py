@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from app.anthropic.errors import MalformedResponse
@@ -33,8 +34,9 @@ class Record:
     # Measures that are added when two records share a key (others keep the first value).
     additive: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def dims_key(self) -> str:
+        # Dimensions never change after parsing; the digest is needed twice per row.
         return dims_digest(self.dims, self.extra)
 
     def merge(self, other: Record) -> None:

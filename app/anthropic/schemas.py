@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from app.anthropic.errors import MalformedResponse
@@ -84,8 +85,9 @@ class CostRow:
     extra: dict[str, Any] = field(default_factory=dict)
     list_amount_cents: Decimal | None = None  # Claude Enterprise only
 
-    @property
+    @cached_property
     def dims_key(self) -> str:
+        # Dimensions never change after parsing; the digest is needed twice per row.
         return dims_digest(self.dims, self.extra)
 
     def merge(self, other: CostRow) -> None:
@@ -110,8 +112,9 @@ class UsageRow:
     tokens: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def dims_key(self) -> str:
+        # Dimensions never change after parsing; the digest is needed twice per row.
         return dims_digest(self.dims, self.extra)
 
     def merge(self, other: UsageRow) -> None:
@@ -132,8 +135,13 @@ def _common(day: date, dims_key: str, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def dims_digest(dims: dict[str, str | None], extra: dict[str, Any]) -> str:
-    """A stable digest of every dimension, known and unknown: the row's natural key in a day."""
-    payload = json.dumps([dims, extra], sort_keys=True, separators=(",", ":"), default=str)
+    """A stable digest of every dimension, known and unknown: the row's natural key in a day.
+    Known dimensions are plain strings or None in a fixed order, so ``repr`` of their sorted
+    items is canonical and much cheaper than JSON; unknown fields may nest, so JSON with
+    sorted keys."""
+    payload = repr(sorted(dims.items()))
+    if extra:
+        payload += json.dumps(extra, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
-from app.clock import today
+from app.clock import today, utcnow
 from app.db import read_session, write_session
 from app.models import CostLine, Organization, OrgStatus, SyncRun, UsageBucket, Workspace
 from app.services.access import OPERATOR
@@ -371,3 +371,33 @@ def test_broken_paging_fails_the_run_clearly_and_loses_nothing(
     start, end = backfill_range(engine, org.id)
     assert stored_cost(engine, org.id) == truth_cost(sim, org.id, start, end)
     assert row_counts(engine)[0] == len(sim.truth_cost(org.id, start, end))
+
+
+def test_a_lease_held_on_another_host_is_taken_over_only_after_it_expires(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """A worker on another host that died mid-run: its lease (no pid to check here) blocks the
+    organization until it expires, then the next worker takes it over and syncs it."""
+    from ingest.sync import LEASE_SECONDS
+
+    org = sim_orgs(sim)[0]
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    now = utcnow()
+    with write_session(engine) as session:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == pk)
+            .values(lease_owner="host-that-died:4242:abcd",
+                    lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
+        )  # fmt: skip
+    sync = sync_engine(sim, engine, settings)
+    sync.clock = lambda: now + timedelta(seconds=LEASE_SECONDS - 5)
+    assert sync.run(pk).outcome == "skipped"  # still within the dead worker's lease
+    sync.clock = lambda: now + timedelta(seconds=LEASE_SECONDS + 5)
+    result = sync.run(pk)
+    assert result.outcome == "ok", result.message
+    with read_session(engine) as session:
+        stored = session.get(Organization, pk)
+        assert stored is not None and stored.lease_owner is None
+        assert stored.status == OrgStatus.HEALTHY

@@ -262,10 +262,11 @@ class SyncEngine:
                         spend_marked = True
                     try:
                         done = self._sync_dataset(client, org, dataset, result)
-                    except InvalidRequest as exc:
+                    except AnthropicError as exc:
                         if dataset in CORE_DATASETS:
                             raise
-                        # A secondary report the API refuses must not hide the spend.
+                        # A secondary report that fails must not hide the spend, which just
+                        # synced with the same key: note it; the next run resumes where it was.
                         log.warning("The %s report of %s failed: %s", dataset, org.name, exc)
                         result.notes.append(f"The {dataset.replace('_', ' ')} report: {exc}")
                         continue

@@ -93,3 +93,33 @@ def test_claude_code_per_actor_and_day_equals_the_api(
     assert sum(Decimal(r["estimated_cost_usd"]) for r in rows) * 100 == sum(
         v[5] for v in truth.values()
     )
+
+
+def test_a_failing_claude_code_report_never_hides_the_spend(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """The Claude Code report answering 500 for good: spend is still synced and the
+    organization healthy with a note; the next run completes the report where it stopped."""
+    from app.models import Organization, OrgStatus
+
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    sim.inject("500", route="claude_code", count=10_000)
+    result = sync_engine(sim, engine, settings).run(pk)
+    assert result.outcome == "ok"
+    with read_session(engine) as session:
+        stored = session.get(Organization, pk)
+        assert stored is not None and stored.status == OrgStatus.HEALTHY
+        assert "claude code" in (stored.status_message or "").lower()
+        assert session.execute(select(func.count()).select_from(CostLine)).scalar_one() > 0
+        start = stored.backfill_start
+    assert stored_by_actor_day(engine, pk) == {}
+
+    sim.clear_faults()
+    assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"
+    truth = truth_by_actor_day(sim, org.id, start, today() + timedelta(days=1))
+    assert stored_by_actor_day(engine, pk) == truth
+    with read_session(engine) as session:
+        stored = session.get(Organization, pk)
+        assert stored is not None and stored.status_message is None

@@ -15,6 +15,10 @@ $(VENV)/.test-installed: $(VENV)/.run-installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.test-installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
 run: $(VENV)/.run-installed
 	$(BIN)/finops serve
 
@@ -25,7 +29,7 @@ test: $(VENV)/.test-installed
 soak: $(VENV)/.test-installed
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
-bench: $(VENV)/.test-installed
+bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.test-installed

@@ -1,0 +1,176 @@
+"""Page render times for `make bench`: every dashboard page through Streamlit's AppTest, and
+the Spend page in headless Chromium (Debian's /usr/bin/chromium; never `playwright install`)
+until its first Plotly chart is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = str(ROOT / "app" / "main.py")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+COOKIE = "finops_session"  # app.ui.auth.COOKIE
+CHART = ".js-plotly-plot"
+# (figure name, page file relative to app/main.py; None: the default page)
+PAGES = [
+    ("Overview", None),
+    ("Spend", "../pages/spend.py"),
+    ("Usage", "../pages/usage.py"),
+    ("Claude Code", "../pages/claude_code.py"),
+    ("Claude Enterprise", "../pages/enterprise.py"),
+    ("Organizations", "../pages/organizations.py"),
+]
+
+
+@dataclass
+class PageTimes:
+    cold_ms: list[float] = field(default_factory=list)  # st.cache_data cleared, new session
+    warm_ms: list[float] = field(default_factory=list)  # the same session run again
+    error: str | None = None
+
+    @property
+    def cold_p50(self) -> float:
+        return statistics.median(self.cold_ms) if self.cold_ms else float("nan")
+
+    @property
+    def warm_p50(self) -> float:
+        return statistics.median(self.warm_ms) if self.warm_ms else float("nan")
+
+
+def app_test_pages(token: str, repeat: int, timeout: float) -> dict[str, PageTimes]:
+    """Each page: ``repeat`` cold runs (cache cleared, new session) and as many warm reruns."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    def session(page: str | None) -> AppTest:
+        # Outside a running app, clearing the cache and seeding session state warn on every
+        # call ("missing ScriptRunContext", "bare mode"): not news, so not printed.
+        logging.disable(logging.WARNING)
+        try:
+            st.cache_data.clear()
+            at = AppTest.from_file(MAIN, default_timeout=timeout)
+            at.session_state["auth_token"] = token  # what a sign-in leaves (app.ui.auth.TOKEN)
+        finally:
+            logging.disable(logging.NOTSET)
+        return at.switch_page(page) if page else at
+
+    session(None).run()  # imports and first-run costs, counted for no page
+    results: dict[str, PageTimes] = {}
+    for name, page in PAGES:
+        times = results[name] = PageTimes()
+        for _ in range(repeat):
+            at = session(page)
+            try:
+                t0 = time.perf_counter()
+                at.run()
+                times.cold_ms.append((time.perf_counter() - t0) * 1000)
+                if not at.exception:
+                    t0 = time.perf_counter()
+                    at.run()
+                    times.warm_ms.append((time.perf_counter() - t0) * 1000)
+            except RuntimeError as exc:  # AppTest's timeout
+                times.error = f"{exc}"[:200]
+                break
+            if at.exception:
+                times.error = str(at.exception[0].value)[:200]
+                break
+    return results
+
+
+@dataclass
+class BrowserTimes:
+    first_ms: float  # the first visit after the server started: nothing cached
+    warm_ms: list[float]
+    skipped: str | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chromium_spend(token: str, repeat: int, timeout: float, log_path: Path) -> BrowserTimes:
+    """Time from navigation to the first visible Plotly chart of the Spend page, signed in
+    (the session cookie a sign-in sets), in a Streamlit server started for this."""
+    if not Path(CHROMIUM).exists():
+        return BrowserTimes(0, [], f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return BrowserTimes(0, [], "playwright is not installed (pip install -e '.[test]')")
+    port = _free_port()
+    base = f"http://localhost:{port}"
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", MAIN, "--server.address", "localhost",
+         "--server.port", str(port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-300:]
+                return BrowserTimes(0, [], f"the Streamlit server did not start: {tail}")
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            try:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            except Exception as exc:  # a broken or incompatible browser: say so, go on
+                return BrowserTimes(0, [], f"Chromium did not start: {str(exc)[:200]}")
+            try:
+                # The sign-in page once, signed out: the server's own first-session start-up.
+                warmup = browser.new_context()
+                page = warmup.new_page()
+                page.goto(base)
+                page.get_by_role("button", name="Sign in").wait_for(timeout=timeout * 1000)
+                warmup.close()
+
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_cookies([{"name": COOKIE, "value": token, "url": base}])
+
+                def visit() -> float:
+                    page = context.new_page()
+                    page.set_default_timeout(timeout * 1000)
+                    t0 = time.perf_counter()
+                    page.goto(f"{base}/spend")
+                    page.locator(CHART).first.wait_for(state="visible", timeout=timeout * 1000)
+                    elapsed = (time.perf_counter() - t0) * 1000
+                    page.close()
+                    return elapsed
+
+                first = visit()
+                warm = [visit() for _ in range(repeat)]
+            finally:
+                browser.close()
+        return BrowserTimes(first, warm)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()

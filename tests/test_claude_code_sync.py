@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from app.clock import today
@@ -19,6 +20,13 @@ from app.services.export import export_csv
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_org, org_pk, sync_engine
+
+
+@pytest.fixture
+def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """These tests are about the Claude Code report: switch it on (conftest turns it off)."""
+    monkeypatch.setenv("FINOPS_CLAUDE_CODE", "true")
+    return settings.model_copy(update={"claude_code": True})
 
 
 def truth_by_actor_day(sim: Simulator, org_id: str, start: date, end: date) -> dict[Any, tuple]:

@@ -222,7 +222,7 @@ def test_enterprise_beside_console_through_the_cli(http_sim: Simulator, settings
     http_sim.analytics_rpm = None
     ent = http_sim.add_enterprise_org(name="Initech Enterprise", seed=55)
     acme = orgs_of(http_sim)[0]
-    env = {"FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000"}
+    env = {"FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000", "FINOPS_CLAUDE_CODE": "true"}
     wrong = finops("connect", "--provider", "enterprise", env={**env,
                    "FINOPS_ANALYTICS_KEY": acme.admin_key})  # fmt: skip
     assert wrong.returncode == 1 and "Console Admin key" in wrong.stderr
@@ -233,7 +233,7 @@ def test_enterprise_beside_console_through_the_cli(http_sim: Simulator, settings
     result = json.loads(connected.stdout)
     assert result["provider"] == "Anthropic (Analytics API)" and result["name"] == "Initech"
     assert ent.key not in connected.stdout
-    assert finops("connect", env={"FINOPS_ADMIN_KEY": acme.admin_key}).returncode == 0
+    assert finops("connect", env={**env, "FINOPS_ADMIN_KEY": acme.admin_key}).returncode == 0
 
     synced = finops("sync", env=env, timeout=300)
     assert synced.returncode == 0, synced.stderr

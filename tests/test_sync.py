@@ -248,6 +248,7 @@ def test_a_second_worker_does_not_run_an_organization_that_is_held(
 def test_backfill_progress_only_grows(sim: Simulator, engine: Engine, settings: Settings) -> None:
     org = sim_orgs(sim)[0]
     connect_org(sim, org, engine=engine, settings=settings)
+    settings = settings.model_copy(update={"claude_code": True})  # the whole run, as shipped
     sync = sync_engine(sim, engine, settings)
     seen: list[float] = []
 

@@ -70,6 +70,7 @@ def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple
             "FINOPS_BOOTSTRAP_ADMIN_EMAIL": ADMIN,
             "FINOPS_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
             "FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000",
+            "FINOPS_CLAUDE_CODE": "true",  # the product as shipped
         }
         log = (tmp_path / "serve.log").open("wb")
         proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -78,7 +78,6 @@ log = logging.getLogger(__name__)
 
 # The datasets that make the spend dashboards: backfill progress and "data is ready" count them.
 CORE_DATASETS = ("usage", "cost")
-DATASETS = CORE_DATASETS  # kept for callers that mean the core pair
 CONSOLE_DATASETS = (*CORE_DATASETS, "claude_code")
 ENTERPRISE_DATASETS = (*CORE_DATASETS, "user_cost", "user_usage", "engagement")
 TABLES: dict[str, Any] = {

@@ -68,19 +68,28 @@ def classify_key(raw: str) -> KeyKind:
 
 def check_admin_key(raw: str) -> str:
     """The trimmed key if it is a Console Admin key; else ``KeyFormatError`` saying why."""
+    return _check_key(raw, KeyKind.ADMIN, "an Admin API key", MESSAGES, _WHERE)
+
+
+def _check_key(
+    raw: str, wanted: KeyKind, name: str, messages: dict[KeyKind, str], where: str
+) -> str:
+    """The trimmed key if its prefix says ``wanted`` and the rest looks whole; else
+    ``KeyFormatError`` with ``messages`` for the kind it is instead."""
     key = raw.strip()
     if not key:
-        raise KeyFormatError(KeyKind.UNKNOWN, "No key was given. Paste an Admin API key. " + _WHERE)
+        raise KeyFormatError(KeyKind.UNKNOWN, f"No key was given. Paste {name}. " + where)
     kind = classify_key(key)
-    if kind is not KeyKind.ADMIN:
-        raise KeyFormatError(kind, MESSAGES[kind])
-    body = key[len("sk-ant-admin01-") :]
+    if kind is not wanted:
+        raise KeyFormatError(kind, messages[kind])
+    prefix = next(p for p, k in _PREFIXES.items() if k is wanted)
+    body = key[len(prefix) :]
     # Whitespace or non-ASCII inside usually means a copy/paste accident (a wrapped line).
     if len(body) < 8 or not body.isascii() or any(c.isspace() for c in body):
         raise KeyFormatError(
             KeyKind.UNKNOWN,
-            "This key starts like an Admin key but is incomplete or contains spaces or line "
-            "breaks. Copy the whole secret again. " + _WHERE,
+            f"This key starts like {name} but is incomplete or contains spaces or line "
+            "breaks. Copy the whole secret again. " + where,
         )
     return key
 
@@ -113,19 +122,5 @@ ANALYTICS_MESSAGES = {
 
 def check_analytics_key(raw: str) -> str:
     """The trimmed key if it is a Claude Enterprise key; else ``KeyFormatError`` saying why."""
-    key = raw.strip()
-    if not key:
-        raise KeyFormatError(
-            KeyKind.UNKNOWN, "No key was given. Paste an Analytics API key. " + _ANALYTICS_WHERE
-        )
-    kind = classify_key(key)
-    if kind is not KeyKind.ENTERPRISE:
-        raise KeyFormatError(kind, ANALYTICS_MESSAGES[kind])
-    body = key[len("sk-ant-api01-") :]
-    if len(body) < 8 or not body.isascii() or any(c.isspace() for c in body):
-        raise KeyFormatError(
-            KeyKind.UNKNOWN,
-            "This key starts like an Analytics API key but is incomplete or contains spaces or "
-            "line breaks. Copy the whole secret again. " + _ANALYTICS_WHERE,
-        )
-    return key
+    return _check_key(raw, KeyKind.ENTERPRISE, "an Analytics API key", ANALYTICS_MESSAGES,
+                      _ANALYTICS_WHERE)  # fmt: skip

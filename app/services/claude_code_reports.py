@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
+from app.services.organizations import organizations_of
 from app.services.reports import period_of, usd
 
 ESTIMATE_LABEL = "Estimated cost (not billed)"
@@ -79,14 +80,7 @@ def actor_label(actor: str | None) -> str:
 
 
 def console_organizations(engine: Engine) -> list[tuple[str, str]]:
-    """(organization id, name) of the connected Console organizations, by name."""
-    with read_session(engine) as session:
-        rows = session.execute(
-            select(Organization.organization_id, Organization.label, Organization.name)
-            .where(Organization.provider == Provider.CONSOLE)
-            .order_by(Organization.name)
-        ).all()
-    return [(org_id, label or name) for org_id, label, name in rows]
+    return organizations_of(engine, Provider.CONSOLE)
 
 
 def has_data(engine: Engine) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
+from app.services.organizations import organizations_of
 from app.services.queries import TOKEN_TYPES
 from app.services.reports import period_of, usd
 
@@ -69,14 +70,7 @@ def model_label(model: str | None) -> str:
 
 
 def enterprise_organizations(engine: Engine) -> list[tuple[str, str]]:
-    """(organization id, name) of the connected Claude Enterprise organizations, by name."""
-    with read_session(engine) as session:
-        rows = session.execute(
-            select(Organization.organization_id, Organization.label, Organization.name)
-            .where(Organization.provider == Provider.ENTERPRISE)
-            .order_by(Organization.name)
-        ).all()
-    return [(org_id, label or name) for org_id, label, name in rows]
+    return organizations_of(engine, Provider.ENTERPRISE)
 
 
 def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:

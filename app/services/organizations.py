@@ -119,6 +119,18 @@ def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date |
     return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
 
 
+def organizations_of(engine: Engine, provider: str) -> list[tuple[str, str]]:
+    """(organization id, name shown) of the connected organizations of one provider, by name:
+    the choices of a page's organization filter."""
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(Organization.organization_id, Organization.label, Organization.name)
+            .where(Organization.provider == provider)
+            .order_by(Organization.name)
+        ).all()
+    return [(org_id, label or name) for org_id, label, name in rows]
+
+
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:
     with read_session(engine) as session:
         return session.execute(

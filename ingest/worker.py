@@ -98,11 +98,12 @@ class Worker:
                 self._running.discard(org_pk)
 
     def request_stop(self, *_args: object) -> None:
+        """Called from the signal handler: only raise the flag. The next dispatch tick (at most
+        ``dispatch_seconds`` away) shuts the scheduler down from inside it; shutting it down
+        here raced with a scheduler still starting in the same thread and could leave it
+        running with its executor gone, never to stop."""
         log.info("Stopping: finishing the page in progress")
         self.stop_event.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        # A stop that arrives while the scheduler is still starting is caught by dispatch.
 
     def run(self) -> None:
         self.scheduler.add_job(

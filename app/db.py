@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel
 
 # Importing app.models also registers every table on SQLModel.metadata.
 from app.models import COST_ROLLUP_DIMS, USAGE_MEASURES, USAGE_ROLLUP_DIMS
+from app.running_totals import refresh_key_totals
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ _MEASURES = ", ".join(USAGE_MEASURES)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -77,6 +78,9 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     7: [
         lambda conn: SQLModel.metadata.tables["cost_daily"].create(conn, checkfirst=True),
         lambda conn: SQLModel.metadata.tables["usage_daily"].create(conn, checkfirst=True),
+        # Built whole from the detail rows, whatever was there (a re-run must not add twice).
+        "DELETE FROM cost_daily",
+        "DELETE FROM usage_daily",
         *(
             f"INSERT INTO cost_daily (organization_pk, date, dim, value, amount_cents) "
             f"SELECT organization_pk, date, '{dim}', {column}, SUM(amount_cents) FROM cost_line "
@@ -90,6 +94,19 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
             f"GROUP BY organization_pk, date, {column}"
             for dim, column in USAGE_ROLLUP_DIMS.items()
         ),
+    ],
+    # 8: views filtered to a model read that model's rows through an index; the largest few
+    # groups of a chart read their days through one; running totals of tokens per API key.
+    8: [
+        "CREATE INDEX IF NOT EXISTS ix_cost_line_org_model_date "
+        "ON cost_line (organization_pk, model, date)",
+        "CREATE INDEX IF NOT EXISTS ix_usage_bucket_org_model_date "
+        "ON usage_bucket (organization_pk, model, date)",
+        "CREATE INDEX IF NOT EXISTS ix_cost_daily_dim_value_date ON cost_daily (dim, value, date)",
+        "CREATE INDEX IF NOT EXISTS ix_usage_daily_dim_value_date "
+        "ON usage_daily (dim, value, date)",
+        lambda conn: SQLModel.metadata.tables["key_tokens_to_date"].create(conn, checkfirst=True),
+        lambda conn: refresh_key_totals(conn, None, None),
     ],
 }
 

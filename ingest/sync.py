@@ -71,6 +71,7 @@ from app.models import (
 )
 from app.redact import redact
 from app.runtime import ClientFactory
+from app.running_totals import refresh_key_totals
 from app.settings import Settings
 from ingest.notify import send_ready_email
 
@@ -715,6 +716,8 @@ def replace_days(
             _remember_dimensions(session, org_pk, dataset, values)
     if dataset in ROLLUPS:
         _replace_rollups(session, org_pk, dataset, start, end)
+    if dataset == "usage":  # after the rollup it is built from
+        refresh_key_totals(session.connection(), org_pk, start)
     return len(merged)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import today as utc_today
-from app.services.queries import Filters, month_start
+from app.services.queries import Filters, is_other, month_start
 from app.services.reports import spend_totals
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices
@@ -67,7 +67,7 @@ for column, group, label in ((left, "model", "Model"), (right, "workspace", "Wor
         if totals.empty:
             st.caption(f"No spend by {label.lower()} this month yet.")
             continue
-        top = totals.head(8)
+        top = totals[~totals[label].map(is_other)].head(8)  # the largest named ones
         chart_with_csv(
             totals_bars(top, value="amount_usd", group=label, money=True,
                         title=f"Top {label.lower()}s, month to date"),

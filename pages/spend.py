@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.services.queries import SPEND_GROUPS
+from app.services.queries import SPEND_GROUPS, is_other
 from app.services.reports import spend_totals
 from app.ui import state
 from app.ui.banners import require_organizations
@@ -56,6 +56,12 @@ st.dataframe(
         ),
     },
 )
+other = [g for g in totals[label] if is_other(g)]
+if other:
+    st.caption(
+        f"The largest are shown by name; {other[0]} are added up as one. Filter to look "
+        "into them, or export every row with `finops export`."
+    )
 st.caption(
     "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
     "in it; the null workspace is shown as “Default workspace”."

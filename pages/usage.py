@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.services.queries import TOKEN_TYPES, USAGE_GROUPS
+from app.services.queries import TOKEN_TYPES, USAGE_GROUPS, is_other
 from app.services.reports import tokens_by_type
 from app.ui import state
 from app.ui.banners import require_organizations
@@ -92,6 +92,12 @@ st.dataframe(
     column_config={"cache_read_share": st.column_config.ProgressColumn(
         "Cache-read share", min_value=0, max_value=1, format="percent")},
 )  # fmt: skip
+other = [g for g in totals[label] if is_other(g)]
+if other:
+    st.caption(
+        f"The largest are shown by name; {other[0]} are added up as one. Filter to look "
+        "into them, or export every row with `finops export`."
+    )
 st.caption(
     "The null API key is Console / Workbench usage; the null workspace is the Default workspace."
 )

@@ -4,13 +4,15 @@ to a Claude Enterprise organization, and when built by the schema upgrade from e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
 from app.clock import today
 from app.db import SCHEMA_VERSION, migrate, read_session
-from app.models import CostDaily, UsageDaily
+from app.models import CostDaily, KeyTokensToDate, UsageDaily
 from app.services import queries
 from app.services.queries import SPEND_GROUPS, USAGE_GROUPS, Filters
 from app.settings import Settings
@@ -19,21 +21,71 @@ from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_
 
 
 def both_ways(engine: Engine, f: Filters) -> None:
-    """Every spend and usage grouping, read from the rollups and from the detail rows."""
+    """Every spend and usage grouping, read from the rollups and from the detail rows, in full
+    and folded to the largest two groups plus "Other"."""
     assert queries.uses_rollups(f)
+    # A filter that matches every row forces the detail path with the same result set.
+    all_models = tuple({v for v, _ in queries.filter_options(engine)["models"]} | {""})
+    detail = Filters(f.start, f.end, f.organizations, models=all_models)
+    assert not queries.uses_rollups(detail)
     for group in SPEND_GROUPS:
-        rolled = queries._spend_rollup(engine, f, group)
-        assert rolled == queries._spend_detail(engine, f, group), group
+        rolled = queries.spend_by_day(engine, f, group)
+        assert rolled == queries.spend_by_day(engine, detail, group), group
         assert rolled, group  # something to compare, not two empty lists
+        folded = queries.spend_by_day(engine, f, group, top=2)
+        assert other_as_counted(folded) == fold(rolled, 2, lambda c: c, add=lambda a, b: a + b), (
+            group
+        )
+        assert folded == queries.spend_by_day(engine, detail, group, top=2), group
     for group in [*USAGE_GROUPS, "token_type"]:
         via_rollup = queries.usage_by_day(engine, f, group)
-        # A filter that matches every row forces the detail path with the same result set.
-        all_models = tuple({v for v, _ in queries.filter_options(engine)["models"]} | {""})
-        detail = Filters(f.start, f.end, f.organizations, models=all_models)
-        assert not queries.uses_rollups(detail)
         assert via_rollup == queries.usage_by_day(engine, detail, group), group
-    whole = Filters(f.start, f.end, f.organizations, models=all_models)
-    assert queries.total_cents(engine, f) == queries.total_cents(engine, whole)
+        folded = queries.usage_by_day(engine, f, group, top=2)
+        assert other_as_counted(folded) == fold(via_rollup, 2, all_tokens, add=add_counts), group
+        assert folded == queries.usage_by_day(engine, detail, group, top=2), group
+    assert queries.total_cents(engine, f) == queries.total_cents(engine, detail)
+
+
+def all_tokens(counts: dict[str, int]) -> int:
+    return sum(v for k, v in counts.items() if k in queries.TOKEN_TYPES)
+
+
+def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a[k] + b[k] for k in a}
+
+
+def fold(rows: list, top: int, rank: Callable[[Any], Any], add: Callable[[Any, Any], Any]) -> list:
+    """The reference for ``top``, from the full result: the largest groups over the range
+    keep their rows, the rest are added up per day under one "Other (N …)" label."""
+    totals: dict[str, Any] = {}
+    for _, label, value in rows:
+        totals[label] = add(totals[label], value) if label in totals else value
+    if len(totals) <= top:
+        return rows
+    kept = sorted(totals, key=lambda g: (-rank(totals[g]), g))[:top]
+    folded = len(totals) - top
+    out: dict[tuple, Any] = {}
+    for day, label, value in rows:
+        key = (day, label if label in kept else f"Other ({folded:,} …)")
+        out[key] = add(out[key], value) if key in out else value
+    return sorted(
+        (d, g, v) for (d, g), v in out.items()
+        if g in kept or (any(v.values()) if isinstance(v, dict) else v)
+    )  # fmt: skip
+
+
+def other_as_counted(rows: list) -> list:
+    """The product's rows with "Other (N API keys)" written as "Other (N …)"."""
+    return sorted(
+        (d, f"{g.split(' ')[0]} {g.split(' ')[1]} …)" if g.startswith("Other (") else g, v)
+        for d, g, v in rows
+    )
+
+
+def test_the_other_group_says_how_many_it_holds() -> None:
+    assert queries.other_label(1, "api_key") == "Other (1 API key)"
+    assert queries.other_label(1234, "workspace") == "Other (1,234 workspaces)"
+    assert queries.other_label(2, "service_tier") == "Other (2 service tiers)"
 
 
 def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings: Settings) -> None:
@@ -52,6 +104,9 @@ def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings:
     six_months = Filters(today() - timedelta(days=200), today() + timedelta(days=1))
     both_ways(engine, six_months)
     both_ways(engine, Filters(today() - timedelta(days=6), today() + timedelta(days=1), (ids[0],)))
+    # A range in the middle: the API keys' running totals before its start are subtracted.
+    both_ways(engine, Filters(today() - timedelta(days=60), today() - timedelta(days=20)))
+    assert key_total_rows(engine) > 0
 
     # Upstream revisions, then a re-sync: the replaced days' rollups follow the detail.
     for org in sim.orgs.values():
@@ -64,10 +119,18 @@ def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings:
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE cost_daily"))
         conn.execute(text("DROP TABLE usage_daily"))
+        conn.execute(text("DROP TABLE key_tokens_to_date"))
+        conn.execute(text("DELETE FROM dimension_value WHERE kind = 'api_key'"))
         conn.execute(text("UPDATE schema_version SET version = 6"))
     assert migrate(engine) == SCHEMA_VERSION
     assert rollup_sums(engine) == before
+    assert key_total_rows(engine) > 0
     both_ways(engine, six_months)
+
+
+def key_total_rows(engine: Engine) -> int:
+    with read_session(engine) as session:
+        return session.execute(select(func.count()).select_from(KeyTokensToDate)).scalar_one()
 
 
 def rollup_sums(engine: Engine) -> tuple:

@@ -5,13 +5,14 @@ Pages and exports share these functions, so a chart and its CSV always hold the 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, String, cast, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db import read_session
@@ -20,6 +21,7 @@ from app.models import (
     CostDaily,
     CostLine,
     DimensionValue,
+    KeyTokensToDate,
     Organization,
     Provider,
     UsageBucket,
@@ -40,6 +42,11 @@ NONE_LABELS = {
     "product": CONSOLE_PRODUCT,
 }
 NO_WORKSPACES = "Claude Enterprise (no workspaces)"
+# A stacked chart reads well up to about a dozen series: the rest are summed as one.
+TOP_GROUPS = 12
+# Groups that can have thousands of values (500 API keys x dozens of organizations): their
+# largest ones are found first, so only those are added up day by day.
+MANY_VALUED = frozenset({"workspace", "api_key", "description"})
 
 SPEND_GROUPS = {
     "model": "Model",
@@ -114,34 +121,213 @@ def uses_rollups(f: Filters) -> bool:
     return not (f.workspaces or f.models or f.service_tiers or f.cost_types)
 
 
-def spend_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
-    """(day, group label, cents) for every day and group with cost in the filters."""
+def spend_by_day(
+    engine: Engine, f: Filters, group: str, top: int | None = None
+) -> list[tuple[date, str, Decimal]]:
+    """(day, group label, cents) for every day and group with cost in the filters.
+
+    With ``top``, only the ``top`` largest groups over the whole range keep their own rows;
+    the others are summed day by day into one "Other (N …)" group, so totals stay exact."""
     if uses_rollups(f):
-        return _spend_rollup(engine, f, group)
-    return _spend_detail(engine, f, group)
+        # Organization and provider are the organization's own: any one dimension sums to them.
+        dim, column = _rollup_dim(group, CostDaily, "cost_type")
+        source = _Source(
+            CostDaily,
+            column,
+            [CostDaily.dim == dim, *_where_rollup(CostDaily, f)],
+            [CostDaily.dim == "cost_type", *_where_rollup(CostDaily, f)],
+        )
+    else:
+        where = _where(CostLine, f, cost=True)
+        source = _Source(CostLine, _spend_column(group), where, where)
+    sums = _sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
+    return [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(sums.items())]
 
 
-def _spend_detail(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
-    column = _spend_column(group)
-    query = (
-        select(CostLine.date, column, Organization.id, func.sum(CostLine.amount_cents))
-        .join(Organization, Organization.id == CostLine.organization_pk)
-        .where(*_where(CostLine, f, cost=True))
-        .group_by(CostLine.date, column, Organization.id)
+@dataclass(frozen=True)
+class _Source:
+    """Where a chart's sums come from: a table, the grouped column (None: no grouping), the
+    conditions, and the conditions of the same rows summed over every group (for "Other").
+    ``key_totals``: the filters, when the API keys' running totals can rank the groups."""
+
+    table: Any
+    column: Any
+    where: list[ColumnElement[bool]]
+    whole: list[ColumnElement[bool]]
+    key_totals: Filters | None = None
+
+
+def _sum_by_day(
+    engine: Engine,
+    source: _Source,
+    measures: list[str],
+    group: str,
+    top: int | None,
+    rank: Any,
+) -> dict[tuple[date, str], list[Any]]:
+    """Sums of ``measures`` by (day, group label). With ``top``, groups beyond the largest
+    ``top`` (by ``rank`` of their sums) are folded into one "Other" group per day. For the
+    groups with thousands of values the largest are found first and only those are read day
+    by day; "Other" is then the day's total minus theirs."""
+    table, column = source.table, source.column
+    sums = [func.sum(getattr(table, m)) for m in measures]
+    merged: dict[tuple[date, str], list[Any]] = {}
+    with read_session(engine) as session:
+        labels = _labeler(session, group)
+        keep: set[tuple[int, Any]] | None = None
+        folded = 0
+        if top is not None and column is not None and group in MANY_VALUED:
+            scores = _scores(session, source, sums, rank)
+            labeled = {pair: labels(*pair) for pair in scores}
+            by_label: dict[str, Any] = {}
+            for pair, score in scores.items():
+                by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
+            if len(by_label) > top:
+                kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
+                folded = len(by_label) - top
+                keep = {pair for pair, label in labeled.items() if label in kept}
+        group_cols = [table.date, Organization.id] + ([column] if column is not None else [])
+        base = (
+            select(*group_cols, *sums)
+            .join(Organization, Organization.id == table.organization_pk)
+            .group_by(*group_cols)
+        )
+        if keep is None:
+            queries = [base.where(*source.where)]
+        else:
+            # Named values and null apart: each then reads its days through the value index.
+            named = sorted({v for _, v in keep if v is not None})
+            queries = [base.where(*source.where, column.in_(named))] if named else []
+            if any(v is None for _, v in keep):
+                queries.append(base.where(*source.where, column.is_(None)))
+        width = len(group_cols)
+        for query in queries:
+            for row in session.execute(query):
+                day, org_pk = row[0], row[1]
+                if column is None:
+                    label = "All"
+                elif keep is not None and (org_pk, row[2]) not in keep:
+                    continue
+                else:
+                    label = labels(org_pk, row[2])
+                _add(merged.setdefault((day, label), [0] * len(measures)), row[width:])
+        if keep is not None:
+            _add_other(session, source, sums, merged, other_label(folded, group))
+    if top is not None and keep is None:
+        merged = _fold_smallest(merged, top, group, rank)
+    return merged
+
+
+def _scores(
+    session: Any, source: _Source, sums: list[Any], rank: Any
+) -> dict[tuple[int, Any], Any]:
+    """(organization pk, value) -> its ``rank`` over the range, for every value with rows."""
+    f = source.key_totals
+    if f is None:
+        rows = session.execute(
+            select(Organization.id, source.column, *sums)
+            .join(Organization, Organization.id == source.table.organization_pk)
+            .where(*source.where)
+            .group_by(Organization.id, source.column)
+        )
+        return {(pk, value): rank(values) for pk, value, *values in rows}
+    # API keys: the running total at the end minus the one before the start, per key.
+    k = KeyTokensToDate
+
+    def latest(column: Any, before: date) -> Any:
+        return (
+            select(column)
+            .where(
+                k.organization_pk == DimensionValue.organization_pk,
+                k.api_key == DimensionValue.value,
+                k.date < before,
+            )
+            .order_by(k.date.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    # The last row before the end gives its day and total in one lookup ("YYYY-MM-DD|tokens").
+    day_and_total = cast(k.date, String) + "|" + cast(k.tokens, String)
+    rows = session.connection().execute(
+        select(
+            DimensionValue.organization_pk,
+            DimensionValue.value,
+            latest(day_and_total, f.end),
+            latest(k.tokens, f.start),
+        )
+        .join(Organization, Organization.id == DimensionValue.organization_pk)
+        .where(DimensionValue.kind == "api_key", *_where_organizations(f))
+    ).all()
+    start = f.start.isoformat()
+    scores: dict[tuple[int, Any], Any] = {}
+    for pk, value, at_end, before in rows:
+        if at_end is None:
+            continue
+        last_day, total = at_end.split("|")
+        if last_day >= start:  # else the key has no row in the range
+            scores[(pk, value or None)] = int(total) - (before or 0)
+    return scores
+
+
+def _add_other(
+    session: Any,
+    source: _Source,
+    sums: list[Any],
+    merged: dict[tuple[date, str], list[Any]],
+    other: str,
+) -> None:
+    """Add each day's "Other": the day's total over every group minus the groups shown."""
+    table = source.table
+    shown: dict[date, list[Any]] = {}
+    for (day, _), values in merged.items():
+        _add(shown.setdefault(day, [0] * len(sums)), values)
+    day_totals = session.execute(
+        select(table.date, *sums)
+        .join(Organization, Organization.id == table.organization_pk)
+        .where(*source.whole)
+        .group_by(table.date)
     )
-    return _merge_spend(engine, query, group)
+    for day, *values in day_totals:
+        kept = shown.get(day, [0] * len(sums))
+        rest = [(v or 0) - s for v, s in zip(values, kept, strict=True)]
+        if any(rest):
+            merged[(day, other)] = rest
 
 
-def _spend_rollup(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
-    # Organization and provider are the organization's own: any one dimension sums to them.
-    dim, column = _rollup_dim(group, CostDaily, "cost_type")
-    query = (
-        select(CostDaily.date, column, Organization.id, func.sum(CostDaily.amount_cents))
-        .join(Organization, Organization.id == CostDaily.organization_pk)
-        .where(CostDaily.dim == dim, *_where_rollup(CostDaily, f))
-        .group_by(CostDaily.date, column, Organization.id)
-    )
-    return _merge_spend(engine, query, group)
+def _add(acc: list[Any], values: Any) -> None:
+    for i, value in enumerate(values):
+        acc[i] += value or 0
+
+
+def _fold_smallest(
+    merged: dict[tuple[date, str], list[Any]], top: int, group: str, rank: Any
+) -> dict[tuple[date, str], list[Any]]:
+    """Fold every group beyond the ``top`` largest into "Other", day by day."""
+    by_label: dict[str, list[Any]] = {}
+    for (_, label), values in merged.items():
+        _add(by_label.setdefault(label, [0] * len(values)), values)
+    if len(by_label) <= top:
+        return merged
+    kept = set(sorted(by_label, key=lambda g: (-rank(by_label[g]), g))[:top])
+    other = other_label(len(by_label) - top, group)
+    folded: dict[tuple[date, str], list[Any]] = {}
+    for (day, label), values in merged.items():
+        key = (day, label if label in kept else other)
+        _add(folded.setdefault(key, [0] * len(values)), values)
+    # As when "Other" is a day total minus the largest groups: no row where it adds nothing.
+    return {k: v for k, v in folded.items() if k[1] != other or any(v)}
+
+
+def other_label(count: int, group: str) -> str:
+    noun = (SPEND_GROUPS | USAGE_GROUPS)[group]
+    noun = noun if noun.startswith("API") else noun.lower()
+    return f"Other ({count:,} {noun}{'' if count == 1 else 's'})"
+
+
+def is_other(label: str) -> bool:
+    """Whether a chart label is the "Other (N …)" group that ``top`` folds the rest into."""
+    return label.startswith("Other (") and label.endswith(")")
 
 
 def _rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
@@ -153,21 +339,15 @@ def _rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
 
 
 def _where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool] | None] = [table.date >= f.start, table.date < f.end]
-    clauses.append(_in(Organization.organization_id, f.organizations))
-    clauses.append(_in(Organization.provider, f.providers))
+    return [table.date >= f.start, table.date < f.end, *_where_organizations(f)]
+
+
+def _where_organizations(f: Filters) -> list[ColumnElement[bool]]:
+    clauses = [
+        _in(Organization.organization_id, f.organizations),
+        _in(Organization.provider, f.providers),
+    ]
     return [c for c in clauses if c is not None]
-
-
-def _merge_spend(engine: Engine, query: Any, group: str) -> list[tuple[date, str, Decimal]]:
-    with read_session(engine) as session:
-        rows = session.execute(query).all()
-        labels = _labeler(session, group)
-    merged: dict[tuple[date, str], Decimal] = {}
-    for day, value, org_pk, cents in rows:
-        key = (day, labels(org_pk, value))
-        merged[key] = merged.get(key, Decimal(0)) + Decimal(cents or 0)
-    return [(d, g, c) for (d, g), c in sorted(merged.items())]
 
 
 def _spend_column(group: str) -> Any:
@@ -184,17 +364,24 @@ def _spend_column(group: str) -> Any:
     }[group]
 
 
-def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str, dict[str, int]]]:
-    """(day, group label, token sums by type incl. web search) for the usage charts."""
+def usage_by_day(
+    engine: Engine, f: Filters, group: str, top: int | None = None
+) -> list[tuple[date, str, dict[str, int]]]:
+    """(day, group label, token sums by type incl. web search) for the usage charts; ``top``
+    as in ``spend_by_day`` (groups ranked by all their tokens)."""
     names = [*TOKEN_TYPES, "web_search_requests"]
     if uses_rollups(f):
-        table: Any = UsageDaily
         dim, column = _rollup_dim(group, UsageDaily, "model")
         if group == "token_type":
             dim, column = "model", None  # every dimension sums to the whole
-        where = [UsageDaily.dim == dim, *_where_rollup(UsageDaily, f)]
+        source = _Source(
+            UsageDaily,
+            column,
+            [UsageDaily.dim == dim, *_where_rollup(UsageDaily, f)],
+            [UsageDaily.dim == "model", *_where_rollup(UsageDaily, f)],
+            key_totals=f if group == "api_key" else None,
+        )
     else:
-        table = UsageBucket
         column = {
             "model": UsageBucket.model,
             "workspace": UsageBucket.workspace_id,
@@ -206,26 +393,13 @@ def usage_by_day(engine: Engine, f: Filters, group: str) -> list[tuple[date, str
             "token_type": None,
         }[group]
         where = _where(UsageBucket, f, cost=False)
-    sums = [func.sum(getattr(table, n)) for n in names]
-    group_cols = [table.date, Organization.id] + ([column] if column is not None else [])
-    query = (
-        select(*group_cols, *sums)
-        .join(Organization, Organization.id == table.organization_pk)
-        .where(*where)
-        .group_by(*group_cols)
-    )
-    with read_session(engine) as session:
-        rows = session.execute(query).all()
-        labels = _labeler(session, group)
-    merged: dict[tuple[date, str], dict[str, int]] = {}
-    width = len(group_cols)
-    for row in rows:
-        day, org_pk = row[0], row[1]
-        label = labels(org_pk, row[2]) if column is not None else "All"
-        acc = merged.setdefault((day, label), dict.fromkeys(names, 0))
-        for name, value in zip(names, row[width:], strict=True):
-            acc[name] += int(value or 0)
-    return [(d, g, v) for (d, g), v in sorted(merged.items())]
+        source = _Source(UsageBucket, column, where, where)
+    tokens = len(TOKEN_TYPES)
+    sums = _sum_by_day(engine, source, names, group, top, rank=lambda v: sum(v[:tokens]))
+    return [
+        (d, g, {n: int(v) for n, v in zip(names, values, strict=True)})
+        for (d, g), values in sorted(sums.items())
+    ]
 
 
 def _labeler(session: Any, group: str) -> Any:
@@ -285,7 +459,9 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         )
         values: dict[str, set[tuple[int, str]]] = {}
         for pk, kind, value in session.execute(
-            select(DimensionValue.organization_pk, DimensionValue.kind, DimensionValue.value)
+            select(DimensionValue.organization_pk, DimensionValue.kind, DimensionValue.value).where(
+                DimensionValue.kind != "api_key"
+            )  # keys are listed for ranking, not filters
         ):
             values.setdefault(kind, set()).add((pk, value))
         ws_names = {

@@ -42,11 +42,14 @@ def usd(cents: Decimal) -> Decimal:
     return cents.scaleb(-2)
 
 
-def spend_over_time(engine: Engine, f: Filters, group: str, grain: str) -> pd.DataFrame:
-    """Columns: period, <group label>, amount_usd (exact Decimal), sorted by period."""
+def spend_over_time(
+    engine: Engine, f: Filters, group: str, grain: str, top: int | None = None
+) -> pd.DataFrame:
+    """Columns: period, <group label>, amount_usd (exact Decimal), sorted by period; with
+    ``top``, groups beyond the largest ``top`` are one "Other (N …)" group."""
     label = SPEND_GROUPS[group]
     sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for day, name, cents in spend_by_day(engine, f, group):
+    for day, name, cents in spend_by_day(engine, f, group, top):
         sums[(period_of(day, grain), name)] += cents
     rows = [{"period": p, label: g, "amount_usd": usd(c)} for (p, g), c in sorted(sums.items())]
     return pd.DataFrame(rows, columns=["period", label, "amount_usd"])
@@ -62,12 +65,15 @@ def spend_totals(over_time: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[label, "amount_usd"])
 
 
-def usage_over_time(engine: Engine, f: Filters, group: str, grain: str) -> pd.DataFrame:
-    """Columns: period, <group label>, one column per token type, web_search_requests."""
+def usage_over_time(
+    engine: Engine, f: Filters, group: str, grain: str, top: int | None = None
+) -> pd.DataFrame:
+    """Columns: period, <group label>, one column per token type, web_search_requests;
+    ``top`` as in ``spend_over_time``."""
     label = "Group" if group == "token_type" else USAGE_GROUPS[group]
     names = [*TOKEN_TYPES, "web_search_requests"]
     sums: dict[tuple[date, str], dict[str, int]] = {}
-    for day, name, counts in usage_by_day(engine, f, group):
+    for day, name, counts in usage_by_day(engine, f, group, top):
         acc = sums.setdefault((period_of(day, grain), name), dict.fromkeys(names, 0))
         for key in names:
             acc[key] += counts[key]

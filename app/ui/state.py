@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from app.runtime import get_engine
 from app.services import claude_code_reports, enterprise_reports, reports
 from app.services.organizations import OrgSummary, list_organizations
-from app.services.queries import Filters, filter_options
+from app.services.queries import TOP_GROUPS, Filters, filter_options
 from app.settings import Settings, get_settings
 
 READ_TTL = 60  # seconds; the worker refreshes data every few minutes at most
@@ -43,12 +43,13 @@ def options(db: str) -> dict[str, list[tuple[str, str]]]:
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up spend…")
 def spend_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
-    return reports.spend_over_time(engine(), f, group, grain)
+    """The largest groups, the rest as "Other": a chart of thousands of series says nothing."""
+    return reports.spend_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up tokens…")
 def usage_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
-    return reports.usage_over_time(engine(), f, group, grain)
+    return reports.usage_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)

@@ -151,6 +151,31 @@ def test_usage_page_renders_with_data(
     assert "Cache-read share of input" in labels
 
 
+def test_many_api_keys_show_the_largest_and_one_other_group(
+    app: AppTest,
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page("../pages/usage.py").run()
+    [tokens] = [m for m in app.metric if m.label == "Tokens"]
+    # Two groups by name, as hundreds of keys would be cut to a dozen.
+    monkeypatch.setattr("app.ui.state.TOP_GROUPS", 2)
+    st.cache_data.clear()
+    app.selectbox(key="usage_group").select("api_key").run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    names = [str(v) for v in table.iloc[:, 0]]
+    [other] = [n for n in names if n.startswith("Other (")]
+    assert len(names) == 3 and other.endswith(" API keys)")
+    assert f"{other} are added up as one" in texts(app)
+    # Nothing is lost in the fold: the headline total is the same as before.
+    assert [m.value for m in app.metric if m.label == "Tokens"] == [tokens.value]
+    assert int(table["All tokens"].sum()) == int(tokens.help.split(" ")[0].replace(",", ""))
+
+
 def test_usage_and_spend_empty_states(app: AppTest) -> None:
     for page in ("../pages/spend.py", "../pages/usage.py"):
         app.switch_page(page).run()

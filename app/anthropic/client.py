@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
@@ -56,7 +57,10 @@ Params = list[tuple[str, str]]
 
 
 class AdminClient:
-    """One client per sync run. ``transport`` lets tests and the demo use the simulator."""
+    """One client per sync run. ``transport`` lets tests and the demo use the simulator.
+
+    Safe to share between threads (the sync fetches Claude Code days concurrently):
+    ``httpx.Client`` is, and our own pacing and request count are guarded by locks."""
 
     def __init__(
         self,
@@ -92,6 +96,10 @@ class AdminClient:
         # Client-side pacing (the Analytics API allows 60 requests a minute per organization).
         self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._last_request = 0.0
+        # Held through the pacing wait, so concurrent callers still leave the interval between
+        # them; never held during the request itself.
+        self._pace_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._analytics = analytics
         self._user_reports_bucketed = True
         self._analytics_grouping = True
@@ -396,11 +404,13 @@ class AdminClient:
 
     def _attempt(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
         if self._min_interval:
-            wait = self._last_request + self._min_interval - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
-            self._last_request = time.monotonic()
-        self.requests_made += 1
+            with self._pace_lock:
+                wait = self._last_request + self._min_interval - time.monotonic()
+                if wait > 0:
+                    self._sleep(wait)
+                self._last_request = time.monotonic()
+        with self._count_lock:
+            self.requests_made += 1
         try:
             response = self._http.get(path, params=list(params))
         except httpx.TimeoutException:

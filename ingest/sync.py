@@ -17,10 +17,15 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, literal, or_, select, update
@@ -70,8 +75,8 @@ from app.models import (
     Workspace,
 )
 from app.redact import redact
-from app.runtime import ClientFactory
 from app.running_totals import refresh_key_totals
+from app.runtime import ClientFactory
 from app.settings import Settings
 from ingest.notify import send_ready_email
 
@@ -109,6 +114,10 @@ class Chunk:
     covered: date
     rows: list[Any] = field(default_factory=list)
 
+
+# Days of the Claude Code report fetched at once (each day is its own request series); kept
+# small so a backfill never floods the API. A module constant, not a setting.
+CLAUDE_CODE_FETCHERS = 4
 
 # Longer than a page can take with all its retries, so a live worker never loses its lease.
 LEASE_SECONDS = 360
@@ -374,10 +383,12 @@ class SyncEngine:
         clipped = 0
         while True:
             try:
-                for chunk in self._chunks(client, org, dataset, state):
-                    self._store_chunk(org_pk, dataset, state, chunk, result)
-                    if self.should_stop() and state.position < state.window_end:
-                        return False
+                # Closed on every way out, so a stop or an error cancels fetches ahead of it.
+                with closing(self._chunks(client, org, dataset, state)) as chunks:
+                    for chunk in chunks:
+                        self._store_chunk(org_pk, dataset, state, chunk, result)
+                        if self.should_stop() and state.position < state.window_end:
+                            return False
                 break
             except InvalidRequest:
                 # Some API versions refuse a range that ends in the future (today's partial
@@ -416,15 +427,7 @@ class SyncEngine:
         if state.position >= end:
             return
         if dataset == "claude_code":
-            day = state.position
-            while day < end:
-                records = [
-                    parse_claude_code_record(raw)
-                    for page in client.iter_claude_code(day)
-                    for raw in page
-                ]
-                yield Chunk(day + timedelta(days=1), [r for r in records if r.day == day])
-                day += timedelta(days=1)
+            yield from self._claude_code_chunks(client, state.position, end)
             return
         if org.provider != Provider.ENTERPRISE:
             fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
@@ -441,8 +444,9 @@ class SyncEngine:
                     else client.iter_analytics_cost_pages
                 )
                 for page in fetch(midnight(state.position), midnight(chunk_end)):
+                    capped = any(len(b.results) >= ANALYTICS_TOP_GROUPS for b in page.buckets)
                     chunk = self._page_chunk(dataset, state, page, chunk_end)
-                    if any(len(b.results) >= ANALYTICS_TOP_GROUPS for b in page.buckets):
+                    if capped:
                         chunk.rows += self._beyond_top_groups(
                             client, dataset, state.position, chunk.covered, chunk.rows
                         )
@@ -461,6 +465,40 @@ class SyncEngine:
                     yield Chunk(day + timedelta(days=1), [parse(day, raw) for raw in raws])
             if state.position < chunk_end:  # an empty answer still covers its range
                 yield Chunk(chunk_end, [])
+
+    def _claude_code_chunks(self, client: AdminClient, start: date, end: date) -> Iterator[Chunk]:
+        """One chunk per day of ``[start, end)``, in day order. The report is a request series
+        per day, so up to ``CLAUDE_CODE_FETCHERS`` days are fetched at once; they are handed
+        out strictly in order, so a failure on a day (raised as the API's own error when its
+        turn comes) leaves the days before it stored and nothing after. Closing the generator
+        (a stop, an error) cancels the days not yet started and does not wait for those in
+        flight: their answers are dropped."""
+
+        def fetch(day: date) -> list[Record]:
+            records = [
+                parse_claude_code_record(raw)
+                for page in client.iter_claude_code(day)
+                for raw in page
+            ]
+            return [r for r in records if r.day == day]
+
+        days = iter([start + timedelta(days=n) for n in range((end - start).days)])
+        pool = ThreadPoolExecutor(CLAUDE_CODE_FETCHERS, thread_name_prefix="claude-code")
+        pending: deque[tuple[date, Future[list[Record]]]] = deque()
+
+        def refill() -> None:
+            for day in islice(days, CLAUDE_CODE_FETCHERS - len(pending)):
+                pending.append((day, pool.submit(fetch, day)))
+
+        try:
+            refill()
+            while pending:
+                day, future = pending.popleft()
+                records = future.result()  # this day's error, raised in day order
+                refill()  # keep the next days in flight while this one is stored
+                yield Chunk(day + timedelta(days=1), records)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _beyond_top_groups(
         self, client: AdminClient, dataset: str, start: date, end: date, rows: list[Any]
@@ -505,7 +543,9 @@ class SyncEngine:
 
     def _page_chunk(self, dataset: str, state: SyncState, page: ReportPage, end: date) -> Chunk:
         """A page of daily buckets of a query ending at ``end``: complete through the last
-        bucket it holds, or through ``end`` when it is the last page."""
+        bucket it holds, or through ``end`` when it is the last page. Consumes the page: each
+        bucket's raw results are dropped as soon as they are parsed, since the raw JSON of a
+        page (tens of thousands of results) is the largest thing a worker holds."""
         assert state.position is not None
         start = state.position
         buckets = [b for b in page.buckets if start <= b.day < end]
@@ -516,9 +556,13 @@ class SyncEngine:
         )
         covered = max(covered, start)
         parse = parse_usage_result if dataset == "usage" else parse_cost_result
-        return Chunk(
-            covered, [parse(b.day, raw) for b in buckets if b.day < covered for raw in b.results]
-        )
+        rows: list[Any] = []
+        for bucket in buckets:
+            raws, bucket.results = bucket.results, []
+            if bucket.day < covered:
+                rows += [parse(bucket.day, raw) for raw in raws]
+            del raws
+        return Chunk(covered, rows)
 
     def _store_chunk(
         self, org_pk: int, dataset: str, state: SyncState, chunk: Chunk, result: SyncResult
@@ -527,10 +571,15 @@ class SyncEngine:
         assert state.position is not None
         start, covered = state.position, max(chunk.covered, state.position)
         rows = [r for r in chunk.rows if start <= r.day < covered]
+        written_days = {r.day for r in rows}
         with write_session(self.engine) as session:
-            stored_rows = replace_days(session, org_pk, dataset, start, covered, rows)
+            stored_rows, deleted = replace_days_counted(
+                session, org_pk, dataset, start, covered, rows
+            )
             stored = self._state(session, org_pk, dataset)
-            _refresh_stored_range(session, org_pk, stored)
+            _advance_stored_range(
+                session, org_pk, stored, start, covered, written_days, stored_rows, deleted
+            )
             stored.position = covered
             org = session.get(Organization, org_pk)
             if org is not None and not stored.backfill_done and dataset in CORE_DATASETS:
@@ -699,26 +748,87 @@ def replace_days(
 ) -> int:
     """Make the stored rows of days ``[start, end)`` exactly ``rows`` (merged by natural key),
     in the caller's transaction. The one write path of the sync; the benchmarks use it too."""
+    return replace_days_counted(session, org_pk, dataset, start, end, rows)[0]
+
+
+def replace_days_counted(
+    session: Session,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
+) -> tuple[int, int]:
+    """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
     model = TABLES[dataset]
-    session.execute(
+    deleted = session.execute(
         delete(model).where(
             model.organization_pk == org_pk,
             model.date >= start,
             model.date < end,
         )
-    )
+    ).rowcount
     merged = _aggregate(rows)
     if merged:
-        values = [{"organization_pk": org_pk, **row.values()} for row in merged]
-        # Core, not the ORM's bulk path: a page holds tens of thousands of rows.
-        session.connection().execute(insert(model.__table__), values)
+        _insert_rows(session, model.__table__, org_pk, merged)
         if dataset in FILTER_DIMENSIONS:
-            _remember_dimensions(session, org_pk, dataset, values)
+            _remember_dimensions(session, org_pk, dataset, merged)
     if dataset in ROLLUPS:
         _replace_rollups(session, org_pk, dataset, start, end)
     if dataset == "usage":  # after the rollup it is built from
         refresh_key_totals(session.connection(), org_pk, start)
-    return len(merged)
+    return len(merged), int(deleted or 0)
+
+
+# Rows per executemany: bounds the parameter lists alive at once (a page is ~42k rows).
+INSERT_BATCH = 5000
+
+
+def _insert_rows(session: Session, table: Any, org_pk: int, rows: list[Any]) -> None:
+    """Insert ``rows`` (their ``values()``, plus ``organization_pk``) in batches.
+
+    Straight to the driver's executemany with positional parameters, converted by each
+    column's own bind processor (exact cents, dates as SQLite stores them): the same values
+    SQLAlchemy's Core insert would send, without its per-row parameter building, which cost
+    as much as the database's own work on a large page. Every row has the first row's
+    columns, as Core requires too."""
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0].values())
+    columns = [table.c.organization_pk, *(table.c[name] for name in names)]
+    # Columns a row leaves out get their default, as Core's insert would give them.
+    missing = [c for c in table.c if c.default is not None and c not in columns]
+    if any(not c.default.is_scalar for c in missing):
+        for first in range(0, len(rows), INSERT_BATCH):
+            batch = rows[first : first + INSERT_BATCH]
+            connection.execute(
+                insert(table), [{"organization_pk": org_pk, **r.values()} for r in batch]
+            )
+        return
+    defaults = tuple(c.default.arg for c in missing)
+    columns += missing
+    processors = [
+        (n, proc)
+        for n, column in enumerate(columns)
+        if (proc := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    quote = dialect.identifier_preparer
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} "
+        f"({', '.join(quote.format_column(c) for c in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    pick = itemgetter(*names)  # every row has at least its date, key and extra
+    sequence = dialect.execute_sequence_format
+    for first in range(0, len(rows), INSERT_BATCH):
+        batch: list[Any] = []
+        for row in rows[first : first + INSERT_BATCH]:
+            params = [org_pk, *pick(row.values()), *defaults]
+            for n, proc in processors:
+                params[n] = proc(params[n])
+            batch.append(sequence(params))
+        connection.exec_driver_sql(sql, batch)
 
 
 # Daily rollups by one dimension at a time: table, dimensions, measures.
@@ -771,15 +881,12 @@ FILTER_DIMENSIONS = {
 }
 
 
-def _remember_dimensions(
-    session: Session, org_pk: int, dataset: str, values: list[dict[str, Any]]
-) -> None:
+def _remember_dimensions(session: Session, org_pk: int, dataset: str, rows: list[Any]) -> None:
     """Add the page's filter values to ``dimension_value`` (existing ones are left alone)."""
-    seen = {
-        (kind, row.get(column) or "")
-        for kind, column in FILTER_DIMENSIONS[dataset].items()
-        for row in values
-    }
+    seen: set[tuple[str, str]] = set()
+    for kind, column in FILTER_DIMENSIONS[dataset].items():
+        # A page has tens of thousands of rows but a few hundred distinct values.
+        seen.update((kind, value or "") for value in {row.dims.get(column) for row in rows})
     dialect = session.get_bind().dialect.name
     upsert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
@@ -788,9 +895,54 @@ def _remember_dimensions(
     )
 
 
+def _advance_stored_range(
+    session: Session,
+    org_pk: int,
+    state: SyncState,
+    start: date,
+    end: date,
+    written_days: set[date],
+    inserted: int,
+    deleted: int,
+) -> None:
+    """Row count and day range of one dataset after its days ``[start, end)`` were replaced
+    (``deleted`` rows out, ``inserted`` in), without counting the organization's rows again:
+    that count grew with every page of a large backfill. The values are the ones
+    ``_refresh_stored_range`` would find; rows outside ``[start, end)`` were untouched, so a
+    stored bound outside it still holds, and one inside it is replaced by the days written."""
+    count = state.row_count + inserted - deleted
+    if count < 0 or (count > 0 and state.first_day is None and not written_days):
+        _refresh_stored_range(session, org_pk, state)  # not consistent: count once, exactly
+        return
+    if count == 0:
+        state.row_count, state.first_day, state.last_day = 0, None, None
+        return
+    model = TABLES[state.dataset]
+    bounds: list[date | None] = []
+    for old, pick, later in (
+        (state.first_day, min, model.date >= end),
+        (state.last_day, max, model.date < start),
+    ):
+        candidates = set(written_days)
+        if old is not None and not start <= old < end:
+            candidates.add(old)
+        if candidates:
+            bounds.append(pick(candidates))
+        else:
+            # The boundary day was emptied by a revision and nothing was written: the new
+            # bound lies beyond the replaced days; one index lookup finds it.
+            bound = session.execute(
+                select(func.min(model.date) if pick is min else func.max(model.date)).where(
+                    model.organization_pk == org_pk, later
+                )
+            ).scalar_one()
+            bounds.append(bound)
+    state.row_count, state.first_day, state.last_day = count, bounds[0], bounds[1]
+
+
 def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:
-    """Row count and day range of one dataset, read through the (organization, date, key)
-    index once per page, so status pages never scan the data tables."""
+    """Row count and day range of one dataset, counted in full (``_advance_stored_range``
+    keeps them page by page; this is its fallback)."""
     model = TABLES[state.dataset]
     count, first, last = session.execute(
         select(func.count(), func.min(model.date), func.max(model.date)).where(

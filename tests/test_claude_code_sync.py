@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,8 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from app.anthropic.client import AdminClient
+from app.anthropic.errors import RateLimited
 from app.clock import today
-from app.db import read_session
+from app.db import read_session, write_session
 from app.models import ClaudeCodeDay, CostLine
 from app.services.export import export_csv
 from app.settings import Settings
@@ -131,3 +135,138 @@ def test_a_failing_claude_code_report_never_hides_the_spend(
     with read_session(engine) as session:
         stored = session.get(Organization, pk)
         assert stored is not None and stored.status_message is None
+
+
+class SlowEvenDaysClient(AdminClient):
+    """Answers even days late, so concurrent fetches finish out of order; fails one day."""
+
+    fail_on: date | None = None
+
+    def iter_claude_code(self, day: date) -> Iterator[list[dict[str, Any]]]:
+        if day == self.fail_on:
+            raise RateLimited("Rate limited on that day.", retry_after=None)
+        if day.toordinal() % 2 == 0:
+            time.sleep(0.01)
+        yield from super().iter_claude_code(day)
+
+
+def test_claude_code_days_are_stored_in_order_and_a_failed_day_resumes_cleanly(
+    sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days fetched concurrently are stored strictly one after another; a failure on a middle
+    day leaves the days before it stored, nothing after, and the position on that day; the
+    next run completes the report, equal to the API."""
+    import ingest.sync as sync
+    from app.models import SyncState
+
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    stored_starts: list[date] = []
+    real_replace = sync.replace_days_counted
+
+    def record(session: Any, org_pk: int, dataset: str, start: date, *args: Any) -> Any:
+        if dataset == "claude_code":
+            stored_starts.append(start)
+        return real_replace(session, org_pk, dataset, start, *args)
+
+    monkeypatch.setattr(sync, "replace_days_counted", record)
+    first = today() - timedelta(days=40)
+    SlowEvenDaysClient.fail_on = first + timedelta(days=17)
+
+    def factory(o: Any, key: str) -> AdminClient:
+        return SlowEvenDaysClient(key, base_url=settings.anthropic_base_url,
+                                  transport=sim.transport(), sleep=lambda _s: None)  # fmt: skip
+
+    engine_ = sync_engine(sim, engine, settings)
+    engine_.client_factory = factory
+    with write_session(engine) as session:
+        from app.models import Organization
+
+        row = session.get(Organization, pk)
+        assert row is not None
+        row.backfill_start = first
+    result = engine_.run(pk)
+    assert result.outcome == "ok" and any("claude code" in n.lower() for n in result.notes)
+    assert stored_starts == [first + timedelta(days=n) for n in range(17)]
+    with read_session(engine) as session:
+        state = session.execute(
+            select(SyncState).where(
+                SyncState.organization_pk == pk, SyncState.dataset == "claude_code"
+            )
+        ).scalar_one()
+        assert state.position == SlowEvenDaysClient.fail_on
+        last = session.execute(
+            select(func.max(ClaudeCodeDay.date)).where(ClaudeCodeDay.organization_pk == pk)
+        ).scalar_one()
+    assert last is not None and last < SlowEvenDaysClient.fail_on
+    fail_on = SlowEvenDaysClient.fail_on
+    assert stored_by_actor_day(engine, pk) == truth_by_actor_day(sim, org.id, first, fail_on)
+
+    SlowEvenDaysClient.fail_on = None
+    stored_starts.clear()
+    assert engine_.run(pk).outcome == "ok"
+    assert stored_starts[0] == fail_on
+    assert stored_starts == sorted(stored_starts) and len(set(stored_starts)) == len(stored_starts)
+    end = today() + timedelta(days=1)
+    assert stored_by_actor_day(engine, pk) == truth_by_actor_day(sim, org.id, first, end)
+
+
+def test_concurrent_claude_code_fetch_stores_what_the_sequential_one_did(
+    sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One day in flight or four: the same rows, keys and values."""
+    import ingest.sync as sync
+
+    orgs = list(sim.orgs.values())
+    stored = []
+    for org, fetchers in zip(orgs, (1, 4), strict=True):
+        monkeypatch.setattr(sync, "CLAUDE_CODE_FETCHERS", fetchers)
+        connect_org(sim, org, engine=engine, settings=settings)
+        pk = org_pk(engine, org.id)
+        assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"
+        with read_session(engine) as session:
+            rows = session.execute(
+                select(ClaudeCodeDay).where(ClaudeCodeDay.organization_pk == pk)
+            ).scalars()
+            stored.append(
+                sorted(
+                    (r.date, r.dims_key, r.sessions, r.estimated_cost_cents, r.models) for r in rows
+                )
+            )
+        assert stored[-1] == sorted(stored[-1])
+        start = min(r[0] for r in stored[-1])
+        truth = truth_by_actor_day(sim, org.id, start, today() + timedelta(days=1))
+        assert stored_by_actor_day(engine, pk) == truth
+
+
+def test_a_stop_during_claude_code_ends_promptly_at_a_clean_position(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """Asked to stop after the first stored day: the run stops there, without fetching the
+    rest of the window."""
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    pk = org_pk(engine, org.id)
+    engine_ = sync_engine(sim, engine, settings)
+    stored: list[int] = []
+    engine_.should_stop = lambda: len(stored) > 0
+    real_store = engine_._store_chunk
+
+    def store(org_pk: int, dataset: str, *args: Any) -> None:
+        real_store(org_pk, dataset, *args)
+        if dataset == "claude_code":
+            stored.append(1)
+
+    engine_._store_chunk = store  # type: ignore[method-assign]
+    sim.reset_requests()
+    assert engine_.run(pk).outcome == "stopped"
+    claude_code = [r for r in sim.requests if "claude_code" in r.path]
+    assert 1 <= len(claude_code) <= 1 + 4  # the stored day, and at most the days in flight
+    with read_session(engine) as session:
+        days = session.execute(
+            select(func.count(func.distinct(ClaudeCodeDay.date))).where(
+                ClaudeCodeDay.organization_pk == pk
+            )
+        ).scalar_one()
+    assert days <= 1

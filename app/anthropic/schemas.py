@@ -127,11 +127,39 @@ class UsageRow:
 
 def _common(day: date, dims_key: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Columns every stored row has (``organization_pk`` is added by the writer)."""
-    return {
-        "date": day,
-        "dims_key": dims_key,
-        "extra": json.dumps(extra, sort_keys=True, default=str) if extra else None,
-    }
+    return {"date": day, "dims_key": dims_key, "extra": extra_texts(extra)[0] if extra else None}
+
+
+# Types whose equal values always encode to the same JSON (not float: -0.0 == 0.0).
+_MEMO_TYPES = frozenset({str, int, bool, type(None)})
+_EXTRA_MEMO: dict[Any, tuple[str, str]] = {}
+_EXTRA_MEMO_SIZE = 4096
+
+
+def extra_texts(extra: dict[str, Any]) -> tuple[str, str]:
+    """The unknown fields as stored (JSON, sorted keys) and as digested (compact JSON).
+
+    Memoized for flat scalar fields: the same few unknown fields (``account_id: null`` on
+    every usage row) repeat on every row of a page, and two JSON encodings per row were the
+    largest cost of the write path. The memo key holds every name's and value's type, since
+    equal values of different types (True and 1) encode differently; only keys of
+    ``_MEMO_TYPES`` are ever stored, so nested or float values are encoded each time."""
+    try:
+        key = (tuple(extra.items()), tuple(map(type, extra)), tuple(map(type, extra.values())))
+        hit = _EXTRA_MEMO.get(key)
+    except TypeError:  # an unhashable (nested) value
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    texts = (
+        json.dumps(extra, sort_keys=True, default=str),
+        json.dumps(extra, sort_keys=True, separators=(",", ":"), default=str),
+    )
+    if key is not None and set(key[1]) <= {str} and _MEMO_TYPES.issuperset(key[2]):
+        if len(_EXTRA_MEMO) >= _EXTRA_MEMO_SIZE:
+            _EXTRA_MEMO.clear()
+        _EXTRA_MEMO[key] = texts
+    return texts
 
 
 def dims_digest(dims: dict[str, str | None], extra: dict[str, Any]) -> str:
@@ -141,7 +169,7 @@ def dims_digest(dims: dict[str, str | None], extra: dict[str, Any]) -> str:
     sorted keys."""
     payload = repr(sorted(dims.items()))
     if extra:
-        payload += json.dumps(extra, sort_keys=True, separators=(",", ":"), default=str)
+        payload += extra_texts(extra)[1]
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -207,6 +235,8 @@ def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
 
 
 def count(value: Any, name: str) -> int:
+    if value.__class__ is int:
+        return int(value)  # the usual case, and the cheapest (bool is not int here)
     if value is None:
         return 0  # documented as never null; tolerate it as "nothing used"
     if isinstance(value, bool):

@@ -16,6 +16,11 @@ CENTS_SCALE = 6
 _QUANTUM = Decimal(1).scaleb(-CENTS_SCALE)
 
 
+def stored_cents(value: Any) -> Decimal:
+    """An amount of cents as the database keeps it (six decimals, half to even)."""
+    return Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
 class Cents(TypeDecorator[Decimal]):
     """An exact amount of US cents.
 
@@ -35,7 +40,7 @@ class Cents(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        exact = Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        exact = stored_cents(value)
         if dialect.name == "sqlite":
             return int(exact.scaleb(CENTS_SCALE))
         return exact

@@ -28,7 +28,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -73,6 +73,7 @@ from app.models import (
     UserCost,
     UserUsage,
     Workspace,
+    stored_cents,
 )
 from app.redact import redact
 from app.running_totals import refresh_key_totals
@@ -774,7 +775,7 @@ def replace_days_counted(
         if dataset in FILTER_DIMENSIONS:
             _remember_dimensions(session, org_pk, dataset, merged)
     if dataset in ROLLUPS:
-        _replace_rollups(session, org_pk, dataset, start, end)
+        _replace_rollups(session, org_pk, dataset, start, end, merged)
     if dataset == "usage":  # after the rollup it is built from
         refresh_key_totals(session.connection(), org_pk, start)
     return len(merged), int(deleted or 0)
@@ -785,15 +786,11 @@ INSERT_BATCH = 5000
 
 
 def _insert_rows(session: Session, table: Any, org_pk: int, rows: list[Any]) -> None:
-    """Insert ``rows`` (their ``values()``, plus ``organization_pk``) in batches.
-
-    Straight to the driver's executemany with positional parameters, converted by each
-    column's own bind processor (exact cents, dates as SQLite stores them): the same values
-    SQLAlchemy's Core insert would send, without its per-row parameter building, which cost
-    as much as the database's own work on a large page. Every row has the first row's
-    columns, as Core requires too."""
+    """Insert ``rows`` (their ``values()``, plus ``organization_pk``) in batches, straight to
+    the driver (``_insert_tuples``): Core's per-row parameter building cost as much as the
+    database's own work on a large page. Every row has the first row's columns, as Core
+    requires too."""
     connection = session.connection()
-    dialect = connection.dialect
     names = list(rows[0].values())
     columns = [table.c.organization_pk, *(table.c[name] for name in names)]
     # Columns a row leaves out get their default, as Core's insert would give them.
@@ -806,7 +803,22 @@ def _insert_rows(session: Session, table: Any, org_pk: int, rows: list[Any]) -> 
             )
         return
     defaults = tuple(c.default.arg for c in missing)
-    columns += missing
+    pick = itemgetter(*names)  # every row has at least its date, key and extra
+    for first in range(0, len(rows), INSERT_BATCH):
+        _insert_tuples(
+            session,
+            table,
+            [*columns, *missing],
+            [(org_pk, *pick(r.values()), *defaults) for r in rows[first : first + INSERT_BATCH]],
+        )
+
+
+def _insert_tuples(session: Session, table: Any, columns: list[Any], rows: list[Any]) -> None:
+    """One executemany of ``rows`` (tuples in the order of ``columns``), each value converted
+    by its column's own bind processor: what Core's insert would send, without its per-row
+    parameter building."""
+    connection = session.connection()
+    dialect = connection.dialect
     processors = [
         (n, proc)
         for n, column in enumerate(columns)
@@ -819,16 +831,14 @@ def _insert_rows(session: Session, table: Any, org_pk: int, rows: list[Any]) -> 
         f"({', '.join(quote.format_column(c) for c in columns)}) "
         f"VALUES ({', '.join([marker] * len(columns))})"
     )
-    pick = itemgetter(*names)  # every row has at least its date, key and extra
     sequence = dialect.execute_sequence_format
-    for first in range(0, len(rows), INSERT_BATCH):
-        batch: list[Any] = []
-        for row in rows[first : first + INSERT_BATCH]:
-            params = [org_pk, *pick(row.values()), *defaults]
-            for n, proc in processors:
-                params[n] = proc(params[n])
-            batch.append(sequence(params))
-        connection.exec_driver_sql(sql, batch)
+    batch: list[Any] = []
+    for row in rows:
+        params = list(row)
+        for n, proc in processors:
+            params[n] = proc(params[n])
+        batch.append(sequence(params))
+    connection.exec_driver_sql(sql, batch)
 
 
 # Daily rollups by one dimension at a time: table, dimensions, measures.
@@ -838,29 +848,42 @@ ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
 }
 
 
-def _replace_rollups(session: Session, org_pk: int, dataset: str, start: date, end: date) -> None:
-    """Make the rollup rows of days ``[start, end)`` the sums of the detail rows just written,
-    summed by the database in the same transaction: they can never disagree with the detail."""
+def _replace_rollups(
+    session: Session, org_pk: int, dataset: str, start: date, end: date, rows: list[Any]
+) -> None:
+    """Make the rollup rows of days ``[start, end)`` the sums of ``rows``, the detail rows just
+    written (merged), by every rollup dimension, in the same transaction. Summed here in one
+    pass over rows already in memory (amounts rounded as the database stores them), rather
+    than read back once per dimension: that cost more than writing the rows."""
     table, dims, measures = ROLLUPS[dataset]
-    detail = TABLES[dataset]
     session.execute(
         delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
     )
-    for dim, column in dims.items():
-        value = getattr(detail, column)
-        source = (
-            select(
-                detail.organization_pk,
-                detail.date,
-                literal(dim),
-                value,
-                *(func.sum(getattr(detail, m)) for m in measures),
-            )
-            .where(detail.organization_pk == org_pk, detail.date >= start, detail.date < end)
-            .group_by(detail.organization_pk, detail.date, value)
+    columns = list(dims.items())
+    cost = dataset == "cost"
+    sums: dict[tuple[date, str, Any], list[Any]] = {}
+    for row in rows:
+        if not start <= row.day < end:
+            continue
+        amounts = (
+            [stored_cents(row.amount_cents)] if cost else [row.tokens.get(m, 0) for m in measures]
         )
-        columns = ["organization_pk", "date", "dim", "value", *measures]
-        session.execute(insert(table).from_select(columns, source))
+        for dim, column in columns:
+            key = (row.day, dim, row.dims.get(column))
+            acc = sums.get(key)
+            if acc is None:
+                sums[key] = list(amounts)
+            else:
+                for i, amount in enumerate(amounts):
+                    acc[i] += amount
+    if sums:
+        c = table.__table__.c
+        _insert_tuples(
+            session,
+            table.__table__,
+            [c.organization_pk, c.date, c.dim, c.value, *(c[m] for m in measures)],
+            [(org_pk, *key, *acc) for key, acc in sums.items()],
+        )
 
 
 # The columns each filter offers values of, per dataset: kind -> column.

@@ -58,7 +58,9 @@ TOKEN_TYPES = [
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """(p50, p95) in milliseconds."""
+    """(p50, p95) in milliseconds of ``repeat`` runs after one untimed run (which reads the
+    pages from disk into the OS cache, as a dashboard in use has them)."""
+    fn()
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -119,19 +121,29 @@ def main() -> int:
     parser.add_argument("--page-repeat", type=int, default=3,
                         help="cold and warm renders of each page, and browser visits")  # fmt: skip
     parser.add_argument("--latency", type=float, default=0.2, help="simulated API latency (s)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the bench organizations already in the database (from an "
+        "earlier run with the same FINOPS_DATA_DIR / FINOPS_DATABASE_URL "
+        "and scale) instead of generating them; no ingestion figure",
+    )
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to leave out: duckdb, backfill, pages, "
+                             "browser")  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
     os.environ.setdefault("FINOPS_DATA_DIR", tempfile.mkdtemp(prefix="finops-bench-"))
     os.environ["FINOPS_MASTER_KEY"] = Fernet.generate_key().decode()
     work = Path(tempfile.mkdtemp(prefix="finops-bench-logs-"))
 
+    from sqlalchemy import select
+
     from app.anthropic.schemas import CostRow, UsageRow
-    from app.clock import utcnow
-    from app.db import DatabaseError, write_session
+    from app.db import DatabaseError, read_session, write_session
     from app.models import Organization
     from app.runtime import get_engine
     from app.settings import Settings
-    from ingest.sync import replace_days
 
     settings = Settings()
     postgres = settings.resolved_database_url.startswith("postgresql")
@@ -157,17 +169,25 @@ def main() -> int:
         workspaces = [f"wrkspc_{org_index}_{i}" for i in range(50)] + [None]
         keys = [f"apikey_{org_index}_{i}" for i in range(500)] + [None]
         cost, usage = [], []
+        # The cost report's rows are one per workspace and description, and a description
+        # names the model, token type and tier ("Claude Sonnet 4 Usage - Input Tokens"): the
+        # same few hundred descriptions recur across workspaces and days.
+        drawn: set[tuple[Any, ...]] = set()
         for i in range(per_day):
-            ws = rng.choice(workspaces)
-            model = rng.choice(MODELS)
-            tier = rng.choice(TIERS[:2] if i % 3 else TIERS)
-            token = TOKEN_TYPES[i % len(TOKEN_TYPES)]
+            while True:
+                ws = rng.choice(workspaces)
+                model = rng.choice(MODELS)
+                tier = rng.choice(TIERS[:2] if i % 3 else TIERS)
+                token = rng.choice(TOKEN_TYPES)
+                if (ws, model, tier, token) not in drawn:
+                    drawn.add((ws, model, tier, token))
+                    break
             cost.append(
                 CostRow(
                     day=day,
                     dims={
                         "workspace_id": ws,
-                        "description": f"{model} {token} {tier} {i}",
+                        "description": f"{model} {token} {tier}",
                         "cost_type": "tokens",
                         "model": model,
                         "token_type": token,
@@ -204,94 +224,48 @@ def main() -> int:
 
     # --- ingestion through the product's write path ---------------------------------------
     results: dict[str, Any] = {"scale": args.scale, "backend": engine.dialect.name}
-    pks = []
-    with write_session(engine) as session:
-        for o in range(orgs):
-            org = Organization(organization_id=f"bench-org-{o}", name=f"Bench {o}",
-                               key_ciphertext="x", key_hint="sk-ant-admin01-…bnch",
-                               status="healthy", backfill_start=first,
-                               created_at=utcnow(), backfill_progress=1.0,
-                               # not due: the worker started below syncs only its own org
-                               next_run_at=utcnow() + timedelta(days=3650))  # fmt: skip
-            session.add(org)
-            session.flush()
-            pks.append(org.id)
-    rows_written = 0
-    ingest_s = 0.0  # time in the write path only; generating the rows is not counted
-    for o, pk in enumerate(pks):
-        for page_start in range(0, days, 31):  # pages of 31 days, as the API sends them
-            cost: list[CostRow] = []
-            usage: list[UsageRow] = []
-            for d in range(page_start, min(days, page_start + 31)):
-                c, u = org_rows(o, first + timedelta(days=d))
-                cost += c
-                usage += u
-            a, b = (
-                first + timedelta(days=page_start),
-                first + timedelta(days=min(days, page_start + 31)),
-            )
-            t0 = time.perf_counter()
-            with write_session(engine) as session:
-                rows_written += replace_days(session, pk, "cost", a, b, cost)
-                rows_written += replace_days(session, pk, "usage", a, b, usage)
-            ingest_s += time.perf_counter() - t0
-    results["ingest_rows"] = rows_written
-    results["ingest_rows_per_s"] = round(rows_written / ingest_s)
-    print(
-        f"ingested {rows_written:,} rows in {ingest_s:.1f} s: {rows_written / ingest_s:,.0f} rows/s"
-    )
-
-    # Plain bulk insert of the same kind of rows (one organization's worth) into a bare table.
-    from sqlalchemy import Column, Date, Integer, MetaData, String, Table, insert
-
-    bare = Table("bench_plain_cost", MetaData(), Column("organization_pk", Integer),
-                 Column("date", Date), Column("workspace_id", String),
-                 Column("description", String),
-                 Column("model", String), Column("service_tier", String),
-                 Column("amount", Integer))  # fmt: skip
-    bare.create(engine, checkfirst=True)
-    sample: list[dict[str, Any]] = []
-    for d in range(min(days, 62)):
-        c, _ = org_rows(0, first + timedelta(days=d))
-        sample += [{"organization_pk": 0, "date": r.day, "workspace_id": r.dims["workspace_id"],
-                    "description": r.dims["description"], "model": r.dims["model"],
-                    "service_tier": r.dims["service_tier"],
-                    "amount": int(r.amount_cents.scaleb(6))} for r in c]  # fmt: skip
-    t0 = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(insert(bare), sample)
-    plain_rate = len(sample) / (time.perf_counter() - t0)
-    pages = []
-    for page_start in range(0, min(days, 62), 31):
-        cost = []
-        for d in range(page_start, min(days, 62, page_start + 31)):
-            cost += org_rows(0, first + timedelta(days=d))[0]
-        a, b = (
-            first + timedelta(days=page_start),
-            first + timedelta(days=min(days, 62, page_start + 31)),
-        )
-        pages.append((a, b, cost))
-    t0 = time.perf_counter()
-    for a, b, cost in pages:
-        with write_session(engine) as session:
-            replace_days(session, pks[0], "cost", a, b, cost)
-    product_rate = len(sample) / (time.perf_counter() - t0)
+    figures: list[Figure] = []
+    with read_session(engine) as session:
+        existing = session.execute(
+            select(Organization.id).where(Organization.organization_id.like("bench-org-%"))
+            .order_by(Organization.id)
+        ).scalars().all()  # fmt: skip
+    if args.reuse and len(existing) == orgs:
+        print(f"reusing the {orgs} bench organizations already in the database (--reuse)")
+    else:
+        if existing:
+            print("error: this database already holds bench organizations; use --reuse or an "
+                  "empty FINOPS_DATA_DIR / database")  # fmt: skip
+            return 2
+        _, rows_written, ingest_s = ingest(engine, orgs, days, first, org_rows)
+        results["ingest_rows"] = rows_written
+        results["ingest_rows_per_s"] = round(rows_written / ingest_s)
+        figures.append(Figure("ingest: bench data, product path",
+                              f"{rows_written / ingest_s:,.0f}", "rows/s",
+                              f"{rows_written:,} rows in {ingest_s:.1f} s"))  # fmt: skip
+    product_rate, plain_rate = ingest_vs_plain(engine, first, min(days, 62), org_rows)
     results["ingest_product_vs_plain"] = round(product_rate / plain_rate, 3)
     print(f"product path {product_rate:,.0f} rows/s vs plain bulk insert {plain_rate:,.0f} rows/s "
           f"(ratio {product_rate / plain_rate:.2f}; target >= 0.5)")  # fmt: skip
-
-    figures: list[Figure] = [
-        Figure("ingest: bench data, product path", f"{rows_written / ingest_s:,.0f}", "rows/s",
-               f"{rows_written:,} rows in {ingest_s:.1f} s"),
+    figures.append(
         Figure("ingest: product path vs plain insert", f"{product_rate:,.0f}", "rows/s",
-               f"plain bulk insert {plain_rate:,.0f} rows/s", product_rate / plain_rate,
-               f">= {INGEST_TARGET} x", product_rate / plain_rate >= INGEST_TARGET),
-    ]  # fmt: skip
+               f"plain INSERT of the same rows {plain_rate:,.0f} rows/s",
+               product_rate / plain_rate, f">= {INGEST_TARGET} x",
+               product_rate / plain_rate >= INGEST_TARGET)
+    )  # fmt: skip
 
     # --- dashboard queries, and the same in DuckDB -------------------------------------------
     from app.services import reports
     from app.services.organizations import list_organizations
-    from app.services.queries import Filters, filter_options, spend_by_day, usage_by_day
+    from app.services.queries import (
+        TOP_GROUPS,
+        Filters,
+        filter_options,
+        spend_by_day,
+        usage_by_day,
+    )
+
+    top = TOP_GROUPS  # as the pages ask: the largest groups, the rest as "Other"
 
     last30 = Filters(today - timedelta(days=29), today + timedelta(days=1))
     mtd = Filters(today.replace(day=1), today + timedelta(days=1))
@@ -305,29 +279,34 @@ def main() -> int:
                               lambda s: (s.month_to_date, s.last_month, s.today)),
         "overview: organizations": (lambda: list_organizations(engine),
                                     lambda orgs: sorted(o.organization_id for o in orgs)),
-        "overview: spend 30d by model": (lambda: spend_by_day(engine, last30, "model"), same),
-        "overview: spend mtd by model": (lambda: spend_by_day(engine, mtd, "model"), same),
-        "overview: spend mtd by workspace": (lambda: spend_by_day(engine, mtd, "workspace"),
+        "overview: spend 30d by model": (lambda: spend_by_day(engine, last30, "model", top), same),
+        "overview: spend mtd by model": (lambda: spend_by_day(engine, mtd, "model", top), same),
+        "overview: spend mtd by workspace": (lambda: spend_by_day(engine, mtd, "workspace", top),
                                              same),
         "filters: options": (lambda: filter_options(engine),
                              lambda o: {k: sorted(v) for k, v in o.items()}),
-        "spend 30d by workspace": (lambda: spend_by_day(engine, last30, "workspace"), same),
-        "spend 30d by tier": (lambda: spend_by_day(engine, last30, "service_tier"), same),
-        "spend 30d one org+model": (lambda: spend_by_day(engine, one_org, "description"), same),
-        "spend 6m by organization": (lambda: spend_by_day(engine, six_months, "organization"),
+        "spend 30d by workspace": (lambda: spend_by_day(engine, last30, "workspace", top), same),
+        "spend 30d by tier": (lambda: spend_by_day(engine, last30, "service_tier", top), same),
+        "spend 30d one org+model": (lambda: spend_by_day(engine, one_org, "description", top),
+                                    same),
+        "spend 6m by organization": (lambda: spend_by_day(engine, six_months, "organization", top),
                                      same),
-        "usage 30d by model": (lambda: usage_by_day(engine, last30, "model"), same),
-        "usage 30d by api key": (lambda: usage_by_day(engine, last30, "api_key"), same),
+        "usage 30d by model": (lambda: usage_by_day(engine, last30, "model", top), same),
+        "usage 30d by api key": (lambda: usage_by_day(engine, last30, "api_key", top), same),
     }  # fmt: skip
     duck: dict[str, Callable[[], Any]] = {}
     duck_skipped = ""
-    try:
-        from bench.duck import DuckQueries, load
-    except ImportError as exc:
-        if exc.name != "duckdb":
-            raise
-        duck_skipped = "duckdb is not installed: pip install -e '.[bench]'"
-        print(f"skipped: the DuckDB comparison: {duck_skipped}")
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    if "duckdb" in skip:
+        duck_skipped = "--skip duckdb"
+    else:
+        try:
+            from bench.duck import DuckQueries, load
+        except ImportError as exc:
+            if exc.name != "duckdb":
+                raise
+            duck_skipped = "duckdb is not installed: pip install -e '.[bench]'"
+            print(f"skipped: the DuckDB comparison: {duck_skipped}")
     if not duck_skipped:
         con, duck_rows, duck_s = load(engine)
         figures.append(Figure("duckdb: copy of the same rows", f"{duck_s:,.1f}", "s",
@@ -337,16 +316,16 @@ def main() -> int:
         duck = {
             "overview: summary": lambda: dq.spend_summary(today),
             "overview: organizations": lambda: sorted(r[0] for r in dq.organizations()),
-            "overview: spend 30d by model": lambda: dq.spend_by_day(last30, "model"),
-            "overview: spend mtd by model": lambda: dq.spend_by_day(mtd, "model"),
-            "overview: spend mtd by workspace": lambda: dq.spend_by_day(mtd, "workspace"),
+            "overview: spend 30d by model": lambda: dq.spend_by_day(last30, "model", top),
+            "overview: spend mtd by model": lambda: dq.spend_by_day(mtd, "model", top),
+            "overview: spend mtd by workspace": lambda: dq.spend_by_day(mtd, "workspace", top),
             "filters: options": lambda: {k: sorted(v) for k, v in dq.filter_options().items()},
-            "spend 30d by workspace": lambda: dq.spend_by_day(last30, "workspace"),
-            "spend 30d by tier": lambda: dq.spend_by_day(last30, "service_tier"),
-            "spend 30d one org+model": lambda: dq.spend_by_day(one_org, "description"),
-            "spend 6m by organization": lambda: dq.spend_by_day(six_months, "organization"),
-            "usage 30d by model": lambda: dq.usage_by_day(last30, "model"),
-            "usage 30d by api key": lambda: dq.usage_by_day(last30, "api_key"),
+            "spend 30d by workspace": lambda: dq.spend_by_day(last30, "workspace", top),
+            "spend 30d by tier": lambda: dq.spend_by_day(last30, "service_tier", top),
+            "spend 30d one org+model": lambda: dq.spend_by_day(one_org, "description", top),
+            "spend 6m by organization": lambda: dq.spend_by_day(six_months, "organization", top),
+            "usage 30d by model": lambda: dq.usage_by_day(last30, "model", top),
+            "usage 30d by api key": lambda: dq.usage_by_day(last30, "api_key", top),
         }
     print(f"\n{'query':<34} {'p50 ms':>9} {'p95 ms':>9} {'duckdb p50':>11} {'p95':>9}")
     results["queries"] = {}
@@ -378,97 +357,116 @@ def main() -> int:
         con.close()
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
-    from sqlalchemy import select
-
     from app.keystore import KeyStore
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.simulator import Simulator, serve_http
     from bench.backfill import run_worker_backfill, widen
 
-    sim = Simulator()
-    sim_org = sim.add_org(name="Latency Co", seed=5)
-    widen(sim, sim_org.id, per_day)  # as large as the largest bench organization
     store = KeyStore.from_settings(settings)
-    with serve_http(sim) as server:
-        fast = settings.model_copy(update={"anthropic_base_url": server.base_url})
-        sim.latency = args.latency
-        connect(sim_org.admin_key, engine=engine, settings=fast, keystore=store, actor=OPERATOR)
-        with write_session(engine) as session:
-            pk = session.execute(select(Organization.id).where(
-                Organization.organization_id == sim_org.id)).scalar_one()  # fmt: skip
-        print(f"\nbackfill of six months by `finops worker` ({per_day} usage rows a day, "
-              f"{args.latency}s a request)...")  # fmt: skip
-        try:
-            bf = run_worker_backfill(engine, pk, sim, server.base_url, work / "worker.log",
-                                     timeout=3 * 3600)  # fmt: skip
-        except RuntimeError as exc:  # no figure, but the rest of the bench still runs
-            bf = None
-            log_tail = (work / "worker.log").read_text(errors="replace")[-600:]
-            print(f"backfill FAILED: {exc}\nworker log ({work / 'worker.log'}):\n{log_tail}")
-            results["backfill"] = {"error": str(exc)}
+    if "backfill" not in skip:
+        sim = Simulator()
+        sim_org = sim.add_org(name="Latency Co", seed=5)
+        widen(sim, sim_org.id, per_day)  # as large as the largest bench organization
+        with serve_http(sim) as server:
+            fast = settings.model_copy(update={"anthropic_base_url": server.base_url})
+            sim.latency = args.latency
+            connect(sim_org.admin_key, engine=engine, settings=fast, keystore=store, actor=OPERATOR)
+            with write_session(engine) as session:
+                pk = session.execute(select(Organization.id).where(
+                    Organization.organization_id == sim_org.id)).scalar_one()  # fmt: skip
+            print(f"\nbackfill of six months by `finops worker` ({per_day} usage rows a day, "
+                  f"{args.latency}s a request)...")  # fmt: skip
+            try:
+                bf = run_worker_backfill(engine, pk, sim, server.base_url, work / "worker.log",
+                                         timeout=3 * 3600)  # fmt: skip
+            except RuntimeError as exc:  # no figure, but the rest of the bench still runs
+                bf = None
+                log_tail = (work / "worker.log").read_text(errors="replace")[-600:]
+                print(f"backfill FAILED: {exc}\nworker log ({work / 'worker.log'}):\n{log_tail}")
+                results["backfill"] = {"error": str(exc)}
+                figures += [
+                    Figure("backfill: 6 months, finops worker", "failed", "", str(exc)),
+                    Figure("worker: peak RSS during the backfill", "failed", "", str(exc)),
+                ]
+        if bf is not None:
+            floor = bf.requests * args.latency
+            results["backfill"] = {"seconds": round(bf.seconds, 2), "requests": bf.requests,
+                                   "floor_seconds": round(floor, 2),
+                                   "ratio": round(bf.seconds / floor, 3), "outcome": bf.outcome,
+                                   "pages": bf.pages, "rows": bf.rows,
+                                   "usage_rows_per_day": per_day,
+                                   "process_seconds": round(bf.process_seconds, 2)}  # fmt: skip
+            results["worker"] = {
+                "peak_rss_mb": round(bf.peak_rss_bytes / 1e6, 1),
+                "source": bf.peak_rss_source,
+                "wait4_ru_maxrss_mb": round(bf.ru_maxrss_bytes / 1e6, 1),
+            }
+            print(f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests (floor "
+                  f"{floor:.2f} s); worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB")  # fmt: skip
+            if bf.outcome != "ok":
+                print(f"worker log ({work / 'worker.log'}):\n{bf.log_tail}")
             figures += [
-                Figure("backfill: 6 months, finops worker", "failed", "", str(exc)),
-                Figure("worker: peak RSS during the backfill", "failed", "", str(exc)),
-            ]
-    if bf is not None:
-        floor = bf.requests * args.latency
-        results["backfill"] = {"seconds": round(bf.seconds, 2), "requests": bf.requests,
-                               "floor_seconds": round(floor, 2),
-                               "ratio": round(bf.seconds / floor, 3), "outcome": bf.outcome,
-                               "pages": bf.pages, "rows": bf.rows,
-                               "usage_rows_per_day": per_day,
-                               "process_seconds": round(bf.process_seconds, 2)}  # fmt: skip
-        results["worker"] = {"peak_rss_mb": round(bf.peak_rss_bytes / 1e6, 1),
-                             "source": bf.peak_rss_source,
-                             "wait4_ru_maxrss_mb": round(bf.ru_maxrss_bytes / 1e6, 1)}  # fmt: skip
-        print(f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests (floor "
-              f"{floor:.2f} s); worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB")  # fmt: skip
-        if bf.outcome != "ok":
-            print(f"worker log ({work / 'worker.log'}):\n{bf.log_tail}")
-        figures += [
-            Figure("backfill: 6 months, finops worker", f"{bf.seconds:,.2f}", "s",
-                   f"floor {bf.requests} req x {args.latency} s = {floor:.2f} s; "
-                   f"{bf.rows:,} rows, {bf.outcome}", bf.seconds / floor,
-                   f"<= {BACKFILL_TARGET} x",
-                   bf.outcome == "ok" and bf.seconds / floor <= BACKFILL_TARGET),
-            Figure("worker: peak RSS during the backfill", f"{bf.peak_rss_bytes / 1e6:,.0f}",
-                   "MB", f"{bf.peak_rss_source} of the worker process", None,
-                   f"<= {WORKER_TARGET_BYTES // 10**6} MB",
-                   bf.peak_rss_bytes <= WORKER_TARGET_BYTES),
-        ]  # fmt: skip
+                Figure("backfill: 6 months, finops worker", f"{bf.seconds:,.2f}", "s",
+                       f"floor {bf.requests} req x {args.latency} s = {floor:.2f} s; "
+                       f"{bf.rows:,} rows, {bf.outcome}", bf.seconds / floor,
+                       f"<= {BACKFILL_TARGET} x",
+                       bf.outcome == "ok" and bf.seconds / floor <= BACKFILL_TARGET),
+                Figure("worker: peak RSS during the backfill", f"{bf.peak_rss_bytes / 1e6:,.0f}",
+                       "MB", f"{bf.peak_rss_source} of the worker process", None,
+                       f"<= {WORKER_TARGET_BYTES // 10**6} MB",
+                       bf.peak_rss_bytes <= WORKER_TARGET_BYTES),
+            ]  # fmt: skip
 
     # --- page renders: AppTest for every dashboard page, Chromium for Spend ----------------------
-    enterprise_note = add_enterprise_org(engine, settings, store)
     token = bench_session(engine)
-    print("\nrendering pages through AppTest...")
-    pages = app_test_pages(token, args.page_repeat, timeout=1800)
-    results["pages"] = {}
-    for name, times in pages.items():
-        results["pages"][name] = {"cold_ms": [round(t, 1) for t in times.cold_ms],
-                                  "warm_ms": [round(t, 1) for t in times.warm_ms],
-                                  "error": times.error}  # fmt: skip
-        if times.error:
-            figures.append(Figure(f"page: {name} (AppTest)", "error", "", times.error))
-            continue
-        note = enterprise_note if name == "Claude Enterprise" else ""
-        figures.append(Figure(f"page: {name} (AppTest)", ms(times.cold_p50), "ms",
-                              f"uncached p50; cached {ms(times.warm_p50)} ms{note}"))  # fmt: skip
-    print("timing the Spend page in Chromium...")
-    try:
-        browser = chromium_spend(token, args.page_repeat, timeout=600, log_path=work / "web.log")
-    except Exception as exc:  # a timeout or a broken page: say so, keep the other figures
-        browser = BrowserTimes(0, [], f"FAILED: {exc.__class__.__name__}: {str(exc)[:200]}")
-    if browser.skipped:
-        print(f"skipped: Chromium figure: {browser.skipped}")
-        results["browser"] = {"skipped": browser.skipped}
-        figures.append(Figure("browser: Spend charts visible", "skipped", "", browser.skipped))
-    else:
-        warm = statistics.median(browser.warm_ms)
-        results["browser"] = {"spend_first_visit_ms": round(browser.first_ms, 1),
-                              "spend_warm_ms": [round(t, 1) for t in browser.warm_ms]}  # fmt: skip
-        figures.append(Figure("browser: Spend charts visible", ms(browser.first_ms), "ms",
-                              f"first visit after start; cached p50 {ms(warm)} ms"))  # fmt: skip
+    if "pages" not in skip:
+        enterprise_note = add_enterprise_org(engine, settings, store)
+        print("\nrendering pages through AppTest...")
+        pages = app_test_pages(token, args.page_repeat, timeout=1800)
+        results["pages"] = {}
+        for name, times in pages.items():
+            results["pages"][name] = {"cold_ms": [round(t, 1) for t in times.cold_ms],
+                                      "warm_ms": [round(t, 1) for t in times.warm_ms],
+                                      "error": times.error}  # fmt: skip
+            if times.error:
+                figures.append(Figure(f"page: {name} (AppTest)", "error", "", times.error))
+                continue
+            note = enterprise_note if name == "Claude Enterprise" else ""
+            figures.append(
+                Figure(
+                    f"page: {name} (AppTest)",
+                    ms(times.cold_p50),
+                    "ms",
+                    f"uncached p50; cached {ms(times.warm_p50)} ms{note}",
+                )
+            )
+    if "browser" not in skip:
+        print("timing the Spend page in Chromium...")
+        try:
+            browser = chromium_spend(
+                token, args.page_repeat, timeout=600, log_path=work / "web.log"
+            )
+        except Exception as exc:  # a timeout or a broken page: say so, keep the other figures
+            browser = BrowserTimes(0, [], f"FAILED: {exc.__class__.__name__}: {str(exc)[:200]}")
+        if browser.skipped:
+            print(f"skipped: Chromium figure: {browser.skipped}")
+            results["browser"] = {"skipped": browser.skipped}
+            figures.append(Figure("browser: Spend charts visible", "skipped", "", browser.skipped))
+        else:
+            warm = statistics.median(browser.warm_ms)
+            results["browser"] = {
+                "spend_first_visit_ms": round(browser.first_ms, 1),
+                "spend_warm_ms": [round(t, 1) for t in browser.warm_ms],
+            }
+            figures.append(
+                Figure(
+                    "browser: Spend charts visible",
+                    ms(browser.first_ms),
+                    "ms",
+                    f"first visit after start; cached p50 {ms(warm)} ms",
+                )
+            )
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_rss_mib_whole_bench"] = round(peak_mib)
@@ -487,6 +485,119 @@ def main() -> int:
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out / 'latest.json'} (logs in {work}); the bench took {took:.0f} s")
     return 0
+
+
+RowsOf = Callable[[int, date], tuple[list[Any], list[Any]]]
+
+
+def ingest(
+    engine: Any, orgs: int, days: int, first: date, org_rows: RowsOf
+) -> tuple[list[int], int, float]:
+    """Write every bench organization through ``replace_days`` in pages of 31 days, as the
+    sync does; returns (organization pks, rows written, seconds in the write path)."""
+    from app.clock import utcnow
+    from app.db import write_session
+    from app.models import Organization
+    from ingest.sync import replace_days
+
+    pks = []
+    with write_session(engine) as session:
+        for o in range(orgs):
+            org = Organization(organization_id=f"bench-org-{o}", name=f"Bench {o}",
+                               key_ciphertext="x", key_hint="sk-ant-admin01-…bnch",
+                               status="healthy", backfill_start=first,
+                               created_at=utcnow(), backfill_progress=1.0,
+                               # not due: the worker started below syncs only its own org
+                               next_run_at=utcnow() + timedelta(days=3650))  # fmt: skip
+            session.add(org)
+            session.flush()
+            pks.append(org.id)
+    rows_written = 0
+    ingest_s = 0.0  # time in the write path only; generating the rows is not counted
+    for o, pk in enumerate(pks):
+        for page_start in range(0, days, 31):  # pages of 31 days, as the API sends them
+            cost: list[Any] = []
+            usage: list[Any] = []
+            for d in range(page_start, min(days, page_start + 31)):
+                c, u = org_rows(o, first + timedelta(days=d))
+                cost += c
+                usage += u
+            a, b = (
+                first + timedelta(days=page_start),
+                first + timedelta(days=min(days, page_start + 31)),
+            )
+            t0 = time.perf_counter()
+            with write_session(engine) as session:
+                rows_written += replace_days(session, pk, "cost", a, b, cost)
+                rows_written += replace_days(session, pk, "usage", a, b, usage)
+            ingest_s += time.perf_counter() - t0
+    print(
+        f"ingested {rows_written:,} rows in {ingest_s:.1f} s: {rows_written / ingest_s:,.0f} rows/s"
+    )
+    return pks, rows_written, ingest_s
+
+
+def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tuple[float, float]:
+    """(product rows/s, plain rows/s) for the same rows written into the same full tables:
+    a plain executemany INSERT of cost and usage rows already turned into column values,
+    against ``replace_days`` from parsed API rows (merge, natural key, delete of the days,
+    rollups, running totals and filter values included), each for a new organization; both
+    are removed afterwards."""
+    from sqlalchemy import delete, insert
+
+    from app.clock import utcnow
+    from app.db import write_session
+    from app.models import CostLine, Organization, UsageBucket
+    from ingest.sync import replace_days
+
+    def pages() -> list[tuple[date, date, list[Any], list[Any]]]:
+        """Pages of 31 days of cost and usage rows, new objects each time (nothing computed
+        for one side, such as a row's natural key, is reused by the other)."""
+        out = []
+        for page_start in range(0, days, 31):
+            cost: list[Any] = []
+            usage: list[Any] = []
+            for d in range(page_start, min(days, page_start + 31)):
+                c, u = org_rows(0, first + timedelta(days=d))
+                cost += c
+                usage += u
+            a = first + timedelta(days=page_start)
+            out.append((a, first + timedelta(days=min(days, page_start + 31)), cost, usage))
+        return out
+
+    pks = []
+    with write_session(engine) as session:
+        for name in ("plain", "product"):
+            org = Organization(organization_id=f"bench-ingest-{name}", name=name,
+                               key_ciphertext="x", key_hint="x", status="healthy",
+                               backfill_start=first, created_at=utcnow(),
+                               next_run_at=utcnow() + timedelta(days=3650))  # fmt: skip
+            session.add(org)
+            session.flush()
+            pks.append(org.id)
+    plain_pk, product_pk = pks
+    values = [
+        ([{"organization_pk": plain_pk, **r.values()} for r in cost],
+         [{"organization_pk": plain_pk, **r.values()} for r in usage])
+        for _, _, cost, usage in pages()
+    ]  # fmt: skip
+    rows = sum(len(c) + len(u) for c, u in values)
+    t0 = time.perf_counter()
+    for cost_values, usage_values in values:
+        with write_session(engine) as session:
+            session.connection().execute(insert(CostLine.__table__), cost_values)
+            session.connection().execute(insert(UsageBucket.__table__), usage_values)
+    plain_rate = rows / (time.perf_counter() - t0)
+    fresh = pages()
+    t0 = time.perf_counter()
+    for a, b, cost, usage in fresh:
+        with write_session(engine) as session:
+            replace_days(session, product_pk, "cost", a, b, cost)
+            replace_days(session, product_pk, "usage", a, b, usage)
+    product_rate = rows / (time.perf_counter() - t0)
+    with write_session(engine) as session:  # cascades to their rows, rollups and filter values
+        session.execute(delete(Organization).where(Organization.id.in_(pks)))
+    return product_rate, plain_rate
 
 
 def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:

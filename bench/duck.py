@@ -28,6 +28,7 @@ from app.services.queries import (
     Filters,
     month_start,
     next_month,
+    other_label,
 )
 
 CHUNK = 100_000
@@ -185,33 +186,67 @@ class DuckQueries:
 
     # --- the queries ---------------------------------------------------------------------------
 
-    def spend_by_day(self, f: Filters, group: str) -> list[tuple[date, str, Decimal]]:
+    def spend_by_day(
+        self, f: Filters, group: str, top: int | None = None
+    ) -> list[tuple[date, str, Decimal]]:
         label, join = self._label("c", group)
         where, params = self._where("c", f, cost=True)
         params |= {k: v for k, v in self._label_params().items() if f"${k}" in label}
-        rows = self._rows(
-            f"SELECT c.date, {label} AS label, SUM(c.amount_micro) "
+        grouped = (
+            f"SELECT c.date, {label} AS label, SUM(c.amount_micro) AS m "
             f"FROM cost_line c JOIN organization o ON o.id = c.organization_pk {join} "
-            f"WHERE {where} GROUP BY ALL",
-            params,
+            f"WHERE {where} GROUP BY ALL"
         )
-        return [(d, g, Decimal(int(m or 0)).scaleb(-6)) for d, g, m in sorted(rows)]
+        rows = self._top(grouped, ["m"], "m", top, group, params)
+        return [(d, g, Decimal(int(m or 0)).scaleb(-6)) for d, g, m in rows]
 
-    def usage_by_day(self, f: Filters, group: str) -> list[tuple[date, str, dict[str, int]]]:
+    def usage_by_day(
+        self, f: Filters, group: str, top: int | None = None
+    ) -> list[tuple[date, str, dict[str, int]]]:
         label, join = self._label("u", group)
         where, params = self._where("u", f, cost=False)
         params |= {k: v for k, v in self._label_params().items() if f"${k}" in label}
-        sums = ", ".join(f"SUM(u.{c})" for c in COUNTS)
-        rows = self._rows(
+        sums = ", ".join(f"SUM(u.{c}) AS {c}" for c in COUNTS)
+        grouped = (
             f"SELECT u.date, {label} AS label, {sums} "
             f"FROM usage_bucket u JOIN organization o ON o.id = u.organization_pk {join} "
-            f"WHERE {where} GROUP BY ALL",
-            params,
+            f"WHERE {where} GROUP BY ALL"
         )
-        return [
-            (r[0], r[1], {c: int(v or 0) for c, v in zip(COUNTS, r[2:], strict=True)})
-            for r in sorted(rows, key=lambda r: (r[0], r[1]))
-        ]
+        rank = " + ".join(TOKEN_TYPES)
+        rows = self._top(grouped, list(COUNTS), rank, top, group, params)
+        return [(r[0], r[1], {c: int(v or 0) for c, v in zip(COUNTS, r[2:], strict=True)})
+                for r in rows]  # fmt: skip
+
+    def _top(
+        self,
+        grouped: str,
+        measures: list[str],
+        rank: str,
+        top: int | None,
+        group: str,
+        params: dict[str, Any],
+    ) -> list[tuple[Any, ...]]:
+        """The grouped rows, sorted; with ``top``, the groups beyond the largest ``top`` (ties
+        by label) summed per day as one "Other (N …)" row, folded in the same DuckDB query."""
+        if top is None:
+            return sorted(self._rows(grouped, params), key=lambda r: (r[0], r[1]))
+        sums = ", ".join(f"SUM({m})" for m in measures)
+        rows = self._rows(
+            f"WITH g AS ({grouped}), "
+            f"t AS (SELECT label, SUM({rank}) AS total FROM g GROUP BY label), "
+            "r AS (SELECT label, row_number() OVER (ORDER BY total DESC, label) AS n, "
+            "count(*) OVER () AS groups FROM t) "
+            "SELECT date, CASE WHEN n <= $top THEN label END AS kept, groups, "
+            f"{sums} FROM g JOIN r USING (label) GROUP BY date, kept, groups",
+            params | {"top": top},
+        )
+        out = []
+        for day, kept, groups, *values in rows:
+            if kept is not None:
+                out.append((day, kept, *values))
+            elif any(values):  # as the product: no "Other" row on a day it adds nothing to
+                out.append((day, other_label(groups - top, group), *values))
+        return sorted(out, key=lambda r: (r[0], r[1]))
 
     def spend_summary(self, today: date) -> tuple[Decimal, Decimal, Decimal]:
         """Month to date, last month and today, in USD (reports.spend_summary's inputs)."""

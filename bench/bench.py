@@ -539,10 +539,9 @@ def ingest(
 
 def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tuple[float, float]:
     """(product rows/s, plain rows/s) for the same rows written into the same full tables:
-    a plain executemany INSERT of cost and usage rows already turned into column values,
-    against ``replace_days`` from parsed API rows (merge, natural key, delete of the days,
-    rollups, running totals and filter values included), each for a new organization; both
-    are removed afterwards."""
+    from the same parsed API rows, a plain executemany INSERT of each row's column values,
+    against ``replace_days`` (merge by natural key, delete of the days, rollups, running totals
+    and filter values included), each for a new organization; both are removed afterwards."""
     from sqlalchemy import delete, insert
 
     from app.clock import utcnow
@@ -576,17 +575,15 @@ def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tu
             session.flush()
             pks.append(org.id)
     plain_pk, product_pk = pks
-    values = [
-        ([{"organization_pk": plain_pk, **r.values()} for r in cost],
-         [{"organization_pk": plain_pk, **r.values()} for r in usage])
-        for _, _, cost, usage in pages()
-    ]  # fmt: skip
-    rows = sum(len(c) + len(u) for c, u in values)
+    plain = pages()
+    rows = sum(len(c) + len(u) for _, _, c, u in plain)
     t0 = time.perf_counter()
-    for cost_values, usage_values in values:
+    for _, _, cost, usage in plain:
+        # Each row's column values, its natural key among them (the table requires it).
         with write_session(engine) as session:
-            session.connection().execute(insert(CostLine.__table__), cost_values)
-            session.connection().execute(insert(UsageBucket.__table__), usage_values)
+            for table, page in ((CostLine, cost), (UsageBucket, usage)):
+                values = [{"organization_pk": plain_pk, **r.values()} for r in page]
+                session.connection().execute(insert(table.__table__), values)
     plain_rate = rows / (time.perf_counter() - t0)
     fresh = pages()
     t0 = time.perf_counter()

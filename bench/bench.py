@@ -72,6 +72,7 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 QUERY_TARGET_MS = 250.0  # p95 of every dashboard query
+DUCKDB_TARGET = 3.0  # x the same query in DuckDB (p50)
 WORKER_TARGET_BYTES = 300 * 10**6
 BACKFILL_TARGET = 1.3  # x the floor requests x latency
 INGEST_TARGET = 0.5  # x a plain bulk insert
@@ -220,7 +221,16 @@ def main() -> int:
                     },
                 )
             )
-        return cost, usage  # fmt: skip
+        # An API page never holds two rows with the same dimensions: merge the few draws that
+        # collided, as the product does, so a plain insert of the same rows is possible.
+        merged: dict[Any, UsageRow] = {}
+        for row in usage:
+            key = tuple(row.dims.items())
+            if key in merged:
+                merged[key].merge(row)
+            else:
+                merged[key] = row
+        return cost, list(merged.values())
 
     # --- ingestion through the product's write path ---------------------------------------
     results: dict[str, Any] = {"scale": args.scale, "backend": engine.dialect.name}
@@ -351,8 +361,10 @@ def main() -> int:
             print(f"{name:<34} {p50:>9.1f} {p95:>9.1f}")
         results["queries"][name] = entry
         figures.append(Figure(f"query: {name}", f"{ms(p50)} / {ms(p95)}", "ms p50/p95",
-                              comparison, ratio, f"p95 <= {QUERY_TARGET_MS:.0f} ms",
-                              p95 <= QUERY_TARGET_MS))  # fmt: skip
+                              comparison, ratio,
+                              f"p95 <= {QUERY_TARGET_MS:.0f} ms, <= {DUCKDB_TARGET:.0f} x",
+                              p95 <= QUERY_TARGET_MS
+                              and (ratio is None or ratio <= DUCKDB_TARGET)))  # fmt: skip
     if duck:
         con.close()
 
@@ -566,6 +578,10 @@ def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tu
 
     pks = []
     with write_session(engine) as session:
+        # Left over by an interrupted run: cascades to their rows.
+        session.execute(
+            delete(Organization).where(Organization.organization_id.like("bench-ingest-%"))
+        )
         for name in ("plain", "product"):
             org = Organization(organization_id=f"bench-ingest-{name}", name=name,
                                key_ciphertext="x", key_hint="x", status="healthy",

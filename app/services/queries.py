@@ -156,6 +156,10 @@ class _Source:
     whole: list[ColumnElement[bool]]
     key_totals: Filters | None = None
 
+    @property
+    def rollup(self) -> bool:
+        return self.table in (CostDaily, UsageDaily)
+
 
 def _sum_by_day(
     engine: Engine,
@@ -176,7 +180,9 @@ def _sum_by_day(
         labels = _labeler(session, group)
         keep: set[tuple[int, Any]] | None = None
         folded = 0
-        if top is not None and column is not None and group in MANY_VALUED:
+        # Over the rollups (every organization's every value, day by day) the largest groups
+        # are found first; a detail view is filtered down already and is folded in one pass.
+        if top is not None and column is not None and group in MANY_VALUED and source.rollup:
             scores = _scores(session, source, sums, rank)
             labeled = {pair: labels(*pair) for pair in scores}
             by_label: dict[str, Any] = {}
@@ -249,16 +255,20 @@ def _scores(
 
     # The last row before the end gives its day and total in one lookup ("YYYY-MM-DD|tokens").
     day_and_total = cast(k.date, String) + "|" + cast(k.tokens, String)
-    rows = session.connection().execute(
-        select(
-            DimensionValue.organization_pk,
-            DimensionValue.value,
-            latest(day_and_total, f.end),
-            latest(k.tokens, f.start),
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                DimensionValue.organization_pk,
+                DimensionValue.value,
+                latest(day_and_total, f.end),
+                latest(k.tokens, f.start),
+            )
+            .join(Organization, Organization.id == DimensionValue.organization_pk)
+            .where(DimensionValue.kind == "api_key", *_where_organizations(f))
         )
-        .join(Organization, Organization.id == DimensionValue.organization_pk)
-        .where(DimensionValue.kind == "api_key", *_where_organizations(f))
-    ).all()
+        .all()
+    )
     start = f.start.isoformat()
     scores: dict[tuple[int, Any], Any] = {}
     for pk, value, at_end, before in rows:

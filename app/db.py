@@ -178,6 +178,32 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+# The tables a backfill fills by the million, whose statistics the query planner relies on.
+DATA_TABLES = (
+    "cost_line",
+    "usage_bucket",
+    "cost_daily",
+    "usage_daily",
+    "key_tokens_to_date",
+    "dimension_value",
+)
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Update Postgres's planner statistics after a bulk load (a first backfill): it plans from
+    them, and its autovacuum may be off or not have caught up (a plan for 35 rows met 300k and
+    sorted them on disk). SQLite is left without: its plans here are good without statistics,
+    and sampled ones (``analysis_limit``) misled it into scanning every organization's keys.
+    Never fails the caller: stale statistics make queries slower, not wrong."""
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"ANALYZE {', '.join(DATA_TABLES)}"))
+    except Exception as exc:  # logged, not raised: see above
+        log.warning("Could not refresh the planner statistics: %s", exc)
+
+
 def migrate(engine: Engine) -> int:
     """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place."""
     bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine

@@ -51,7 +51,7 @@ from app.anthropic.schemas import (
     parse_usage_result,
 )
 from app.clock import midnight, parse_rfc3339, utcnow
-from app.db import read_session, write_session
+from app.db import read_session, refresh_statistics, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
     COST_ROLLUP_DIMS,
@@ -710,6 +710,8 @@ class SyncEngine:
             org.consecutive_failures = 0
             org.next_run_at = now + timedelta(minutes=self.settings.sync_interval_minutes)
         if first_completion:
+            # Months of rows just arrived: the planner's statistics must know them.
+            refresh_statistics(self.engine)
             send_ready_email(self.settings, name, organization_id)
 
     def _mark_key_rejected(self, org_pk: int, message: str) -> None:
@@ -838,6 +840,18 @@ def _insert_tuples(session: Session, table: Any, columns: list[Any], rows: list[
         for n, proc in processors:
             params[n] = proc(params[n])
         batch.append(sequence(params))
+    if dialect.name == "postgresql":
+        # COPY, in the same transaction: several times faster than an INSERT per row there.
+        names = ", ".join(quote.format_column(c) for c in columns)
+        copy_sql = f"COPY {quote.format_table(table)} ({names}) FROM STDIN"
+        cursor = connection.connection.cursor()
+        try:
+            with cursor.copy(copy_sql) as copy:
+                for params in batch:
+                    copy.write_row(params)
+        finally:
+            cursor.close()
+        return
     connection.exec_driver_sql(sql, batch)
 
 

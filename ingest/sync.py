@@ -118,7 +118,7 @@ class Chunk:
 
 # Days of the Claude Code report fetched at once (each day is its own request series); kept
 # small so a backfill never floods the API. A module constant, not a setting.
-CLAUDE_CODE_FETCHERS = 4
+CLAUDE_CODE_FETCHERS = 6
 
 # Longer than a page can take with all its retries, so a live worker never loses its lease.
 LEASE_SECONDS = 360

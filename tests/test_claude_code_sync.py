@@ -23,6 +23,7 @@ from app.models import ClaudeCodeDay, CostLine
 from app.services.export import export_csv
 from app.settings import Settings
 from app.simulator import Simulator
+from ingest.sync import CLAUDE_CODE_FETCHERS
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 
@@ -262,7 +263,8 @@ def test_a_stop_during_claude_code_ends_promptly_at_a_clean_position(
     sim.reset_requests()
     assert engine_.run(pk).outcome == "stopped"
     claude_code = [r for r in sim.requests if "claude_code" in r.path]
-    assert 1 <= len(claude_code) <= 1 + 4  # the stored day, and at most the days in flight
+    # The stored day, and at most the days in flight.
+    assert 1 <= len(claude_code) <= 1 + CLAUDE_CODE_FETCHERS
     with read_session(engine) as session:
         days = session.execute(
             select(func.count(func.distinct(ClaudeCodeDay.date))).where(

@@ -12,7 +12,7 @@ from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
-from app.ui.format import money
+from app.ui.format import in_sentence, money
 
 st.title("Spend")
 require_organizations("cost")
@@ -33,12 +33,12 @@ if over_time.empty:
 stem = f"spend-by-{view.group}-{f.start}-to-{f.end}"
 chart_with_csv(
     stacked_bars(over_time, value="amount_usd", group=label, money=True,
-                 title=f"Spend by {label.lower()} per {view.grain}"),
+                 title=f"Spend by {in_sentence(label)} per {view.grain}"),
     over_time, file_name=f"{stem}-per-{view.grain}.csv", key="over_time",
 )  # fmt: skip
 chart_with_csv(
     totals_bars(totals, value="amount_usd", group=label, money=True,
-                title=f"Total spend by {label.lower()}"),
+                title=f"Total spend by {in_sentence(label)}"),
     totals, file_name=f"{stem}-totals.csv", key="totals",
 )  # fmt: skip
 

@@ -11,7 +11,7 @@ from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
-from app.ui.format import compact
+from app.ui.format import compact, in_sentence
 
 st.title("Usage")
 require_organizations("token usage")
@@ -52,7 +52,7 @@ per_group = over_time.assign(tokens=over_time[token_columns].sum(axis=1))[
 ]
 chart_with_csv(
     stacked_bars(per_group, value="tokens", group=label, money=False,
-                 title=f"Tokens by {label.lower()} per {view.grain}"),
+                 title=f"Tokens by {in_sentence(label)} per {view.grain}"),
     per_group, file_name=f"{stem}-tokens-by-{view.group}-per-{view.grain}.csv", key="by_group",
 )  # fmt: skip
 
@@ -61,6 +61,7 @@ totals = (
     .sum()
     .assign(tokens=lambda d: d[token_columns].sum(axis=1))
     .sort_values("tokens", ascending=False)
+    .sort_values(label, key=lambda names: names.map(is_other), kind="stable")  # Other last
 )
 totals["cache_read_share"] = [
     (r["cache_read_input_tokens"] / (r["tokens"] - r["output_tokens"]))
@@ -69,7 +70,7 @@ totals["cache_read_share"] = [
 ]  # fmt: skip
 chart_with_csv(
     totals_bars(totals[[label, "tokens"]], value="tokens", group=label, money=False,
-                title=f"Total tokens by {label.lower()}"),
+                title=f"Total tokens by {in_sentence(label)}"),
     totals[[label, "tokens"]], file_name=f"{stem}-total-tokens-by-{view.group}.csv", key="totals",
 )  # fmt: skip
 
@@ -78,7 +79,7 @@ if int(searches["web_search_requests"].sum()):
     searches[label] = "All"
     chart_with_csv(
         stacked_bars(searches[["period", label, "web_search_requests"]],
-                     value="web_search_requests", group=label, money=False,
+                     value="web_search_requests", group=label, money=False, unit="requests",
                      title=f"Web search requests per {view.grain}"),
         searches[["period", "web_search_requests"]],
         file_name=f"{stem}-web-search-per-{view.grain}.csv", key="searches",

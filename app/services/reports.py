@@ -19,6 +19,7 @@ from app.services.queries import (
     TOKEN_TYPES,
     USAGE_GROUPS,
     Filters,
+    is_other,
     month_start,
     next_month,
     spend_by_day,
@@ -61,7 +62,8 @@ def spend_totals(over_time: pd.DataFrame) -> pd.DataFrame:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for name, amount in zip(over_time[label], over_time["amount_usd"], strict=True):
         totals[name] += amount
-    rows = sorted(totals.items(), key=lambda item: item[1], reverse=True)
+    # Largest first; "Other (N …)", the sum of the smaller ones, last.
+    rows = sorted(totals.items(), key=lambda item: (is_other(item[0]), -item[1]))
     return pd.DataFrame(rows, columns=[label, "amount_usd"])
 
 

@@ -10,6 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.services.queries import is_other
 from app.services.reports import to_csv
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
@@ -31,17 +32,25 @@ def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
     return fig
 
 
+# The "Other (N …)" group of the smaller ones: grey, and last, so it never reads as one of them.
+OTHER_COLOUR = "#b8b8b8"
+
+
 def stacked_bars(
-    frame: pd.DataFrame, *, value: str, group: str, money: bool, title: str
+    frame: pd.DataFrame, *, value: str, group: str, money: bool, title: str, unit: str = "tokens"
 ) -> go.Figure:
     plot = frame.copy()
     plot[value] = plot[value].astype(float)
     plot[group] = safe_labels(plot[group])
-    fig = px.bar(plot, x="period", y=value, color=group, color_discrete_sequence=PALETTE)
+    names = list(dict.fromkeys(plot[group]))
+    other = [n for n in names if is_other(n)]
+    fig = px.bar(plot, x="period", y=value, color=group, color_discrete_sequence=PALETTE,
+                 category_orders={group: [n for n in names if n not in other] + other},
+                 color_discrete_map=dict.fromkeys(other, OTHER_COLOUR))  # fmt: skip
     fig.update_layout(
         barmode="stack", title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
-        yaxis_title="USD" if money else "tokens", hovermode="x unified",
+        yaxis_title="USD" if money else unit, hovermode="x unified",
     )  # fmt: skip
     if money:
         fig.update_yaxes(tickprefix="$", tickformat=",.2f")

@@ -16,6 +16,12 @@ def md(text: str | None) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text or "")
 
 
+def in_sentence(label: str) -> str:
+    """A group's name inside a sentence: "Service tier" -> "service tier", "API key" stays."""
+    first, _, rest = label.partition(" ")
+    return label if first.isupper() else f"{first.lower()} {rest}".strip()
+
+
 def money(usd: Decimal | float, *, cents: bool = True) -> str:
     value = Decimal(str(usd)) if not isinstance(usd, Decimal) else usd
     if not cents and abs(value) >= 1000:

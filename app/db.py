@@ -22,7 +22,7 @@ _MEASURES = ", ".join(USAGE_MEASURES)
 
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
 # at the latest version, an existing one is upgraded step by step and never dropped.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
@@ -107,6 +107,10 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
         "ON usage_daily (dim, value, date)",
         lambda conn: SQLModel.metadata.tables["key_tokens_to_date"].create(conn, checkfirst=True),
         lambda conn: refresh_key_totals(conn, None, None),
+    ],
+    # 9: failed sign-ins counted per email address (known or not) in a sliding window.
+    9: [
+        lambda conn: SQLModel.metadata.tables["sign_in_throttle"].create(conn, checkfirst=True),
     ],
 }
 

@@ -500,3 +500,17 @@ class AuthSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per email address, whether or not an account has it (so an unknown
+    address is throttled exactly like a known one and gives nothing away). A sliding window:
+    failures older than the window no longer count, so an admin is never locked out for good."""
+
+    __tablename__ = "sign_in_throttle"
+    email: str = Field(primary_key=True, max_length=320)
+    # Attempts that reserved a check in the current window (incremented atomically before the
+    # password is checked, so parallel guesses cannot all get through).
+    failures: int = 0
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

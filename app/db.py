@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel
 
 # Importing app.models also registers every table on SQLModel.metadata.
 from app.models import COST_ROLLUP_DIMS, USAGE_MEASURES, USAGE_ROLLUP_DIMS
+from app.private_files import ensure_private_file, ensure_private_folder, tighten_file
 from app.running_totals import refresh_key_totals
 
 log = logging.getLogger(__name__)
@@ -119,33 +120,46 @@ class DatabaseError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+def make_engine(url: str, *, busy_timeout_seconds: float = 30.0) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout (how long a write waits for the
+    lock another process holds) and enforced foreign keys. A SQLite file and its folder are
+    made private first (0600 / 0700): they hold password hashes, cost data and the audit log."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise DatabaseError(
-                    f"Cannot open the database at {parsed.database}: the folder {folder} cannot "
-                    f"be created ({exc.strerror}). Check FINOPS_DATABASE_URL / FINOPS_DATA_DIR."
-                ) from None
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            _prepare_sqlite_file(Path(parsed.database))
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds}
+        )
+        _configure_sqlite(engine, busy_timeout_ms=max(1, round(busy_timeout_seconds * 1000)))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the folder (0700) and the file (0600) before SQLite opens it, or tighten an
+    existing file (and the -wal / -shm files a crash left): SQLite creates those two with the
+    database file's own mode, so a private database keeps them private."""
+    try:
+        ensure_private_folder(path.parent)
+        ensure_private_file(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_file(path.with_name(path.name + suffix))
+    except OSError as exc:
+        raise DatabaseError(
+            f"Cannot open the database at {path}: {exc.strerror} ({exc.filename or path}). "
+            "Check FINOPS_DATABASE_URL / FINOPS_DATA_DIR and the folder's permissions."
+        ) from None
+
+
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (the pysqlite driver's own handling is unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

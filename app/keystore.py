@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import shlex
+import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from app.private_files import ensure_private_folder
 from app.settings import Settings
 
 _GENERATE_HINT = (
@@ -72,6 +76,7 @@ class KeyStore:
             return cls(keys, source="FINOPS_MASTER_KEY")
         path = settings.resolved_master_key_file
         _create_key_file_if_missing(path)
+        remove_leftover_temp_files(path)
         # Stamp before reading: a rotation that replaces the file in between is then noticed.
         stamp = _stamp(path)
         store = cls(_read_key_file(path), source=f"The master key file {path}", key_file=path)
@@ -189,15 +194,26 @@ def _load_or_create_key_file(path: Path) -> list[bytes]:
 
 
 def _create_key_file_if_missing(path: Path) -> None:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it a moment ago; read theirs
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(Fernet.generate_key() + b"\n")
+    """Write a first key to a temp file and link it into place: a kill half-way leaves no key
+    file (the next start makes one) rather than an empty one, and two processes starting
+    together end up with the same file (the link of the slower one fails; it reads theirs)."""
+    if path.exists():
+        return
+    ensure_private_folder(path.parent)
+    tmp_name = _write_temp_key_file(path, [Fernet.generate_key()])
+    try:
+        os.link(tmp_name, path)
+    except FileExistsError:
+        pass  # another process created it a moment ago; read theirs
+    except FileNotFoundError:
+        # Another process starting at the same moment created the file and then removed our
+        # temp file as a leftover: theirs is in place, read it.
+        if not path.exists():
+            raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+    _fsync_directory(path.parent)
 
 
 def _read_key_file(path: Path) -> list[bytes]:
@@ -219,7 +235,20 @@ def _read_key_file(path: Path) -> list[bytes]:
 
 
 def _write_key_file(path: Path, keys: list[bytes]) -> None:
-    """Replace the key file atomically: a crash leaves either the old or the new file, whole."""
+    """Replace the key file atomically: a crash leaves either the old or the new file, whole
+    (and perhaps a temp file, which :func:`remove_leftover_temp_files` removes next time)."""
+    tmp_name = _write_temp_key_file(path, keys)
+    try:
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _write_temp_key_file(path: Path, keys: list[bytes]) -> str:
+    """A durable 0600 temp file holding ``keys``, beside ``path`` (same file system)."""
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -227,12 +256,76 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
             handle.write(b"".join(key + b"\n" for key in keys))
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_directory(path.parent)
+    return tmp_name
+
+
+def _leftover_pattern(path: Path) -> re.Pattern[str]:
+    # Exactly what _write_temp_key_file makes: mkstemp's 8 characters of [a-z0-9_].
+    return re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+
+
+def remove_leftover_temp_files(path: Path, *, lock_held: bool = False) -> int:
+    """Remove the temp files a killed key-file write left beside ``path`` (they hold master
+    keys); returns how many. Only regular files of our own name pattern are touched, and only
+    while no rotation holds the lock (a running one's temp file is its write in progress);
+    ``lock_held``: the caller holds :func:`rotation_lock` already."""
+    pattern = _leftover_pattern(path)
+    try:
+        names = [n for n in os.listdir(path.parent) if pattern.fullmatch(n)]
+    except OSError:
+        return 0  # no folder yet, or unreadable: reading the key file explains it
+    if not names:
+        return 0
+    if lock_held:
+        return _remove_temp_files(path.parent, names)
+    try:
+        with rotation_lock(path):
+            return _remove_temp_files(path.parent, names)
+    except MasterKeyError:
+        return 0  # a rotation is running: it, or the next start, cleans up
+
+
+def _remove_temp_files(folder: Path, names: list[str]) -> int:
+    removed = 0
+    for name in names:
+        candidate = folder / name
+        with contextlib.suppress(FileNotFoundError):
+            st = candidate.lstat()
+            if stat.S_ISREG(st.st_mode) and (os.name != "posix" or st.st_uid == os.geteuid()):
+                candidate.unlink()
+                removed += 1
+    if removed:
+        _fsync_directory(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def rotation_lock(path: Path) -> Iterator[None]:
+    """One writer of a key file at a time (rotations, and the clean-up of their leftovers):
+    two rotations at once would each prepend their own key, and the one whose file write lost
+    would encrypt stored keys under a key that is on no disk. MasterKeyError if it is held."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks; the operator runs one rotation
+        yield
+        return
+    ensure_private_folder(path.parent)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MasterKeyError(
+                f"Another rotation of {path} is running. Wait for it to finish, then run this "
+                "again if needed."
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _fsync_directory(directory: Path) -> None:

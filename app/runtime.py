@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 
 from app.anthropic.client import AdminClient
 from app.clock import today
-from app.db import make_engine, migrate
+from app.db import DatabaseError, make_engine, migrate
 from app.keystore import KeyStore
 from app.models import Organization, Provider
+from app.private_files import ensure_private_folder
 from app.settings import Settings
 
 ClientFactory = Callable[[Organization, str], AdminClient]
@@ -29,8 +30,15 @@ def get_engine(settings: Settings) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            engine = make_engine(url)
+            # The master key file lives here too, whatever the database: private (0700).
+            try:
+                ensure_private_folder(settings.data_dir)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"Cannot create the data folder {settings.data_dir}: {exc.strerror}. "
+                    "Check FINOPS_DATA_DIR and the permissions of its parent folder."
+                ) from None
+            engine = make_engine(url, busy_timeout_seconds=settings.database_busy_timeout_seconds)
             migrate(engine)
             _engines[url] = engine
         return engine

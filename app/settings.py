@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # seconds of saving the key" without a scheduler inside Streamlit.
     dispatch_seconds: float = Field(default=3.0, gt=0, le=300)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+    # How long a SQLite write waits for the lock another process (a sync, a backup) holds
+    # before failing with "the database is locked by another process".
+    database_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_retries: int = Field(default=5, ge=0, le=20)
     log_level: str = "INFO"
     # Creates the first administrator at start when no account exists (automation, tests).

@@ -196,3 +196,58 @@ def test_bad_master_key_is_explained_without_echoing_it(
         if part.strip():
             assert part.strip() not in message
     assert caught.value.__cause__ is None  # no chained error that could quote the value
+
+
+def leftover(folder: Path, name: str, content: bytes = b"") -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    path.chmod(0o600)
+    return path
+
+
+def test_temp_files_of_a_killed_rotation_are_removed_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a SIGKILL during a key-file write leaves (tests/test_rotation.py kills a real one):
+    only files of that exact pattern, beside this key file, go; nothing else is touched."""
+    settings = key_file_settings(tmp_path, monkeypatch)
+    KeyStore.from_settings(settings)
+    key = (tmp_path / "master.key").read_bytes()
+    ours = [leftover(tmp_path, f".master.key.{rand}.tmp", key) for rand in ("a1b2_c3d", "zzzzzzzz")]
+    others = [
+        leftover(tmp_path, name)
+        for name in (
+            ".master.key.tmp",  # not mkstemp's pattern
+            ".master.key.abcdefgh.tmp.bak",
+            ".other.key.abcdefgh.tmp",
+            "master.key.abcdefgh.tmp",
+            ".master.key.ABCDEFGH.tmp",  # mkstemp uses lowercase only
+        )
+    ]
+    (tmp_path / "elsewhere").mkdir()
+    target = leftover(tmp_path / "elsewhere", "precious")
+    link = tmp_path / ".master.key.linklink.tmp"
+    link.symlink_to(target)
+
+    KeyStore.from_settings(settings)
+
+    assert not any(path.exists() for path in ours)
+    assert all(path.exists() for path in others)
+    assert link.is_symlink() and target.exists()  # not a file mkstemp made: left alone
+    assert (tmp_path / "master.key").read_bytes() == key
+
+
+def test_temp_files_are_left_while_a_rotation_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running rotation's temp file is its file-write in progress, not a leftover."""
+    fcntl = pytest.importorskip("fcntl")
+    settings = key_file_settings(tmp_path, monkeypatch)
+    KeyStore.from_settings(settings)
+    in_progress = leftover(tmp_path, ".master.key.abcd1234.tmp", b"half")
+    with (tmp_path / "master.key.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the lock `finops rotate-master-key` holds
+        KeyStore.from_settings(settings)
+        assert in_progress.exists()
+    KeyStore.from_settings(settings)
+    assert not in_progress.exists()

@@ -15,9 +15,6 @@ rejected"; once an admin replaces (or deletes) it, a rerun retires the old keys.
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +28,9 @@ from app.keystore import (
     MasterKeyError,
     add_new_master_key,
     load_master_key_file,
+    remove_leftover_temp_files,
     retire_old_master_keys,
+    rotation_lock,
 )
 from app.models import Organization, OrgStatus
 from app.services.access import OPERATOR
@@ -77,7 +76,9 @@ def rotate_master_key(*, engine: Engine, settings: Settings) -> RotationReport:
         return RotationReport(rotated=rotated, failed=failed, key_file=None)
 
     path = settings.resolved_master_key_file
-    with _exclusive(path):
+    with rotation_lock(path):
+        # What a killed earlier run's file write left holds key material: gone before we start.
+        remove_leftover_temp_files(path, lock_held=True)
         # Two or more keys means an earlier run already added the new one (and was stopped, or
         # kept the old keys because something failed): resume with it instead of adding another.
         if len(load_master_key_file(path)) == 1:
@@ -144,27 +145,3 @@ def _record_done(engine: Engine, rotated: int, failed: list[str], *, where: str)
         if failed:
             detail += f"; {len(failed)} could not be decrypted, old master keys kept"
         record(session, actor=OPERATOR.email, action="master_key_rotated", detail=detail)
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One rotation of a key file at a time: two at once would each prepend their own key, and
-    the one whose file write lost would encrypt stored keys under a key that is on no disk."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no advisory locks; the operator runs one rotation
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MasterKeyError(
-                f"Another rotation of {path} is running. Wait for it to finish, then run this "
-                "again if needed."
-            ) from None
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+import app
 from app.anthropic.keys import KeyFormatError, KeyKind, check_admin_key, classify_key
 from app.keystore import (
     KeyDecryptError,
@@ -251,3 +256,47 @@ def test_temp_files_are_left_while_a_rotation_holds_the_lock(
         assert in_progress.exists()
     KeyStore.from_settings(settings)
     assert not in_progress.exists()
+
+
+_KILLED_FIRST_START = """
+import os, signal, sys
+
+from cryptography.fernet import Fernet
+
+from app.keystore import KeyStore
+from app.settings import get_settings
+
+def dies(*_args, **_kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[1] == "generate_key":
+    Fernet.generate_key = dies
+else:
+    os.fsync = dies
+KeyStore.from_settings(get_settings())
+"""
+
+
+@pytest.mark.parametrize("function", ["generate_key", "fsync"])
+def test_a_first_start_killed_while_creating_the_key_file_leaves_none_half_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
+    """Killed while the first key is made or written: the next start makes a key file, instead
+    of refusing an empty one ("restore it from a backup") that nothing was ever encrypted with."""
+    settings = key_file_settings(tmp_path, monkeypatch)
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_FIRST_START, function],
+        cwd=Path(app.__file__).resolve().parent.parent,
+        env=dict(os.environ),
+        capture_output=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert not (tmp_path / "master.key").exists()
+
+    store = KeyStore.from_settings(settings)
+
+    assert store.decrypt(store.encrypt(ADMIN)) == ADMIN
+    assert len((tmp_path / "master.key").read_bytes().split()) == 1
+    # The killed write's temp file (holding the first key) is gone; the lock file is empty.
+    assert {p.name for p in tmp_path.iterdir()} <= {"master.key", "master.key.lock"}

@@ -3,7 +3,11 @@ mid-way, a tampered row, and a real sync afterwards."""
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
+import app
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore, MasterKeyError, key_hint
 from app.models import Organization, OrgStatus
@@ -259,3 +264,116 @@ def test_malformed_env_key_is_explained_before_anything_is_touched(
         rotate_master_key(engine=engine, settings=bad)
     assert "changeme" not in str(caught.value)
     assert ciphertexts(engine) == before
+
+
+# A rotation in a child process that SIGKILLs itself at the Nth call of one function: no
+# cleanup handler, `finally` or atexit runs, exactly as when the OOM killer or `kill -9` hits.
+_KILLED_ROTATION = """
+import os, signal, sys
+
+function, nth = sys.argv[1], int(sys.argv[2])
+calls = 0
+
+
+def dies_at_the_nth_call(real):
+    def wrapper(*args, **kwargs):
+        global calls
+        calls += 1
+        if calls == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+from app.db import make_engine
+from app.keystore import KeyStore
+from app.services.rotation import rotate_master_key
+from app.settings import get_settings
+
+if function == "KeyStore.rotate":
+    KeyStore.rotate = dies_at_the_nth_call(KeyStore.rotate)
+else:
+    setattr(os, function, dies_at_the_nth_call(getattr(os, function)))
+settings = get_settings()
+rotate_master_key(engine=make_engine(settings.resolved_database_url), settings=settings)
+print("rotation finished")
+"""
+
+
+def every_file(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+# Key-file writes: the new key is added (temp file fsync 1, directory fsync 2, rename 1), every
+# stored key is re-encrypted, the old key is retired (fsync 3, directory fsync 4, rename 2).
+@pytest.mark.parametrize(
+    ("function", "nth", "keys_left", "temp_left", "where"),
+    [
+        ("fsync", 1, 1, True, "writing the key file with the new key, before the rename"),
+        ("replace", 1, 1, True, "renaming the new key file into place"),
+        ("fsync", 2, 2, False, "just after the new key file was renamed into place"),
+        ("KeyStore.rotate", 1, 2, False, "before re-encrypting the first stored key"),
+        ("KeyStore.rotate", 11, 2, False, "between re-encrypting the 10th and 11th stored key"),
+        ("fsync", 3, 2, True, "writing the key file without the old key (retire)"),
+        ("replace", 2, 2, True, "renaming the retired key file into place"),
+        ("fsync", 4, 1, False, "just after the old key was retired"),
+    ],
+)
+def test_a_rotation_killed_by_sigkill_loses_no_key_and_leaves_no_key_material(
+    engine: Engine,
+    file_settings: Settings,
+    tmp_path: Path,
+    function: str,
+    nth: int,
+    keys_left: int,
+    temp_left: bool,
+    where: str,
+) -> None:
+    path = file_settings.resolved_master_key_file
+    insert_orgs(engine, KeyStore.from_settings(file_settings))
+    temp_dir = tmp_path / "tmp"  # the child's TMPDIR: a stray temp file anywhere is seen
+    temp_dir.mkdir()
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_ROTATION, function, str(nth)],
+        cwd=Path(app.__file__).resolve().parent.parent,
+        env={**os.environ, "TMPDIR": str(temp_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, (where, child.stdout, child.stderr)
+    assert "rotation finished" not in child.stdout
+
+    # Straight after the kill: every stored key decrypts with what is on disk.
+    on_disk = file_keys(path)
+    assert len(on_disk) == keys_left, where
+    temp_files = list(path.parent.glob(".master.key.*.tmp"))
+    assert len(temp_files) == (1 if temp_left else 0), where  # killed where it was meant to be
+    if function == "KeyStore.rotate":
+        assert sum(KeyStore(on_disk[:1]).is_current(t) for t in ciphertexts(engine).values()) == (
+            nth - 1
+        )
+    survivors = KeyStore(on_disk)
+    for org_id, token in ciphertexts(engine).items():
+        assert survivors.decrypt(token) == secret(int(org_id.split("-")[1])), where
+    # Every master key the killed run had written anywhere (the key file, temp files).
+    key_material = {key for f in every_file(tmp_path) for key in f.read_bytes().split()}
+    key_material = {k for k in key_material if len(k) == 44 and k.endswith(b"=")} | set(on_disk)
+
+    # The next start (the app, the worker, any command) removes what the kill left behind.
+    KeyStore.from_settings(file_settings)
+    assert file_keys(path) == on_disk
+    assert not list(temp_dir.iterdir())
+    for leftover in every_file(tmp_path):
+        if leftover != path:
+            content = leftover.read_bytes()
+            assert not any(key in content for key in key_material), (where, leftover)
+            assert not leftover.name.endswith(".tmp"), (where, leftover)
+
+    # And the next rotation completes: one key on disk, every stored key under it.
+    report = rotate_master_key(engine=engine, settings=file_settings)
+    assert (report.rotated, report.failed) == (ORGS, []), where
+    (new_key,) = file_keys(path)
+    assert_all_under(engine, new_key)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["master.key", "master.key.lock"]

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from app.clock import utcnow
-from app.db import read_session, write_session
-from app.models import AuthSession, Role, User
+from app.db import is_sqlite, read_session, write_session
+from app.models import AuthSession, Role, SignInThrottle, User
 from app.passwords import check_strength, hash_password, verify_password
 from app.services.access import Actor, PermissionDenied, require_admin
 from app.services.audit import record
 
-FREE_ATTEMPTS = 5
+FREE_ATTEMPTS = 5  # failed sign-ins per email address in the window before a lock
+WINDOW = timedelta(minutes=15)  # failures older than this no longer count
+FIRST_LOCK = timedelta(seconds=30)  # the lock after FREE_ATTEMPTS failures, doubling after
 MAX_LOCK = timedelta(minutes=15)
 FAILURE_DELAY_SECONDS = 0.5  # every failed attempt costs the guesser this much, at least
+WRONG = "Wrong email or password."
 
 
 class SignInError(Exception):
@@ -143,35 +150,126 @@ def remove_user(engine: Engine, *, actor: Actor, email: str) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """A password check reserved for one sign-in attempt (or refused by the lock)."""
+
+    locked_for: int  # seconds still to wait when refused (no check reserved), else 0
+    failures: int  # failures in the window, counting this attempt should its check fail
+    lock_on_failure: timedelta | None  # the lock this attempt already set, kept if it fails
+    user_id: int | None
+    password_hash: str | None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A scrypt hash no password matches, computed once per process: an unknown address costs
+    the same check as a known one, so neither the answer nor its timing says which it was."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def _lock_after(failures: int) -> timedelta | None:
+    """How long sign-in stays refused after ``failures`` in the window: 30 s after the fifth,
+    doubling with each further one, at most 15 minutes."""
+    extra = failures - FREE_ATTEMPTS
+    if extra < 0:
+        return None
+    return min(MAX_LOCK, FIRST_LOCK * 2 ** min(extra, 16))
+
+
+def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
+    """Count this attempt for ``email`` before its password is checked, in one short write
+    transaction: the row is locked (``FOR UPDATE`` on Postgres; SQLite's write lock), so 40
+    parallel guesses get at most FREE_ATTEMPTS checks between them. The attempt that reaches
+    the limit sets the lock at once, before its own check, so no parallel guess slips in."""
+    insert = sqlite_insert if is_sqlite(engine) else postgres_insert
+    with write_session(engine) as session:
+        row = None
+        while row is None:  # the row may vanish between the two statements (a success)
+            session.execute(
+                insert(SignInThrottle)
+                .values(email=email, failures=0, window_started_at=now)
+                .on_conflict_do_nothing(index_elements=["email"])
+            )
+            row = session.execute(
+                select(SignInThrottle).where(SignInThrottle.email == email).with_for_update()
+            ).scalar_one_or_none()
+        if row.locked_until is not None and row.locked_until > now:
+            wait = math.ceil((row.locked_until - now).total_seconds())
+            record(session, actor=email, action="sign_in_refused",
+                   detail="locked after repeated failed sign-ins")  # fmt: skip
+            return _Attempt(wait, row.failures, None, None, None)
+        if now - row.window_started_at >= WINDOW:
+            # Failures older than the window no longer count: a slow guesser never locks anyone.
+            row.failures, row.window_started_at = 0, now
+        row.failures += 1
+        lock = _lock_after(row.failures)
+        row.locked_until = now + lock if lock else None
+        user = session.execute(
+            select(User.id, User.password_hash).where(User.email == email)
+        ).one_or_none()
+        if user is None:
+            return _Attempt(0, row.failures, lock, None, None)
+        return _Attempt(0, row.failures, lock, user.id, user.password_hash)
+
+
+def _sweep_throttle(session: Session, now: datetime) -> None:
+    """Forget addresses whose window and lock are both over (a guesser spraying addresses
+    must not grow the table for ever). Rows another sign-in holds are skipped, never waited
+    for, so two sweeps cannot deadlock."""
+    stale = (
+        select(SignInThrottle.email)
+        .where(SignInThrottle.window_started_at < now - WINDOW - MAX_LOCK)
+        .limit(100)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(SignInThrottle).where(SignInThrottle.email.in_(stale)))  # type: ignore[attr-defined]
+
+
 def sign_in(engine: Engine, *, email: str, password: str) -> Account:
-    """The account for a correct email and password. Failures are slowed down, counted per
-    account, lock it for a growing time after five, and are written to the audit log."""
+    """The account for a correct email and password.
+
+    Attempts are counted per email address, whether or not an account has it, in a window of
+    15 minutes; after five failures sign-in is refused for 30 s, doubling with each further
+    failure up to 15 minutes. Unknown and known addresses get the same answers after the same
+    work. Failures, lockouts and refusals are written to the audit log.
+    """
+    dummy = _dummy_hash()  # computed on the first sign-in of the process, whoever it is for
     try:
         email = _normal(email)
     except ValueError:
+        verify_password(password, dummy)
         time.sleep(FAILURE_DELAY_SECONDS)
-        raise SignInError("Wrong email or password.") from None
+        raise SignInError(WRONG) from None
     now = utcnow()
+    attempt = _reserve(engine, email, now)
+    if attempt.locked_for:
+        raise SignInError(f"Too many failed sign-ins. Try again in {attempt.locked_for} seconds.")
+    # The slow check runs outside any transaction (SQLite's write lock would queue every
+    # other sign-in and the worker's writes behind it). SSO-only accounts have no scrypt hash.
+    stored = attempt.password_hash or ""
+    if not stored.startswith("scrypt$"):
+        stored = dummy
+    if verify_password(password, stored) and attempt.user_id is not None:
+        with write_session(engine) as session:
+            user = session.get(User, attempt.user_id)
+            if user is not None:  # (not removed meanwhile)
+                session.execute(delete(SignInThrottle).where(SignInThrottle.email == email))
+                _sweep_throttle(session, now)
+                user.last_sign_in_at = now
+                return _account(user)
     with write_session(engine) as session:
-        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-        if user is not None and user.locked_until and user.locked_until > now:
-            wait = int((user.locked_until - now).total_seconds()) + 1
-            record(session, actor=email, action="sign_in_refused", detail="account locked")
-            raise SignInError(f"Too many failed sign-ins. Try again in {wait} seconds.")
-        if user is not None and verify_password(password, user.password_hash):
-            user.failed_sign_ins = 0
-            user.locked_until = None
-            user.last_sign_in_at = now
-            return _account(user)
-        if user is not None:
-            user.failed_sign_ins += 1
-            extra = user.failed_sign_ins - FREE_ATTEMPTS
-            if extra >= 0:
-                user.locked_until = now + min(MAX_LOCK, timedelta(seconds=30 * 2**extra))
         record(session, actor=email, action="sign_in_failed",
-               detail="unknown account" if user is None else None)  # fmt: skip
+               detail="unknown account" if attempt.user_id is None else None)  # fmt: skip
+        if attempt.lock_on_failure is not None:
+            seconds = int(attempt.lock_on_failure.total_seconds())
+            record(session, actor=email, action="sign_in_locked", target=email,
+                   detail=f"{attempt.failures} failed sign-ins within "
+                          f"{int(WINDOW.total_seconds()) // 60} minutes; "
+                          f"sign-in refused for {seconds} seconds")  # fmt: skip
+        _sweep_throttle(session, now)
     time.sleep(FAILURE_DELAY_SECONDS)
-    raise SignInError("Wrong email or password.")
+    raise SignInError(WRONG)
 
 
 def current_account(engine: Engine, user_id: int) -> Account | None:

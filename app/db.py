@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -222,51 +223,130 @@ def refresh_statistics(engine: Engine) -> None:
         log.warning("Could not refresh the planner statistics: %s", exc)
 
 
+_LOCKED = (
+    "The database is locked by another process: a sync, the worker or another tool (a backup, "
+    "an sqlite3 shell) is writing to it and did not finish within the busy timeout "
+    "(FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS). Wait for the running sync to finish and try "
+    "again; if it stays locked, look for a stuck process that holds the database file open."
+)
+_FULL = (
+    "The disk holding the database is full (or the database reached its size limit). Free "
+    "some space on it, then try again."
+)
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """What a database failure means for the operator and what to do, in a sentence or two:
+    a lock held by another process, a full disk, or else the driver's own first line. Never
+    includes bound parameters (SQLAlchemy's message does: they may be secrets or user data)."""
+    kind = _error_kind(exc)
+    if kind == "locked":
+        return _LOCKED
+    if kind == "full":
+        return _FULL
+    cause = getattr(exc, "orig", None) or exc
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{cause.__class__.__name__}: {first_line}".rstrip(": ")
+
+
+def _error_kind(exc: BaseException) -> str | None:
+    """ "locked" or "full" for those two failures, on SQLite or Postgres; otherwise None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for candidate in (current, getattr(current, "orig", None)):
+            if candidate is None:
+                continue
+            name = str(getattr(candidate, "sqlite_errorname", ""))
+            state = str(getattr(candidate, "sqlstate", "") or "")
+            text_ = str(candidate).lower()
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or state == "55P03":
+                return "locked"
+            if "database is locked" in text_ or "database table is locked" in text_:
+                return "locked"
+            if name.startswith("SQLITE_FULL") or state == "53100":
+                return "full"
+            if "database or disk is full" in text_:
+                return "full"
+            if isinstance(candidate, OSError) and candidate.errno == errno.ENOSPC:
+                return "full"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def migrate(engine: Engine) -> int:
-    """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    """Create or upgrade the schema to ``SCHEMA_VERSION``; returns the version now in place.
+
+    A database already at this version is only read: every process start (read-only commands
+    such as ``finops orgs`` too) runs this, and must not wait for the write lock a running
+    sync holds. The write lock (SQLite) or advisory lock (Postgres) is taken only to create or
+    upgrade, and the version is read again under it."""
     try:
-        with bound.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Two processes starting together must not both create the schema.
-                conn.execute(text("SELECT pg_advisory_xact_lock(724011)"))
-            conn.execute(
-                text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            )
-            row = conn.execute(text("SELECT version FROM schema_version")).first()
-            if row is None:
-                existing = set(inspect(conn).get_table_names()) - {"schema_version"}
-                if existing:
-                    # Tables from before versioning existed: they are version 1.
-                    current = 1
-                else:
-                    SQLModel.metadata.create_all(conn)
-                    current = SCHEMA_VERSION
-                conn.execute(
-                    text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": current}
-                )
-            else:
-                current = int(row[0])
-            if current > SCHEMA_VERSION:
-                raise DatabaseError(
-                    f"The database schema is version {current}, newer than this program "
-                    f"({SCHEMA_VERSION}). Upgrade Anthropic FinOps before using this database."
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                log.info("Upgrading database schema to version %s", version)
-                for step in MIGRATIONS[version]:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        conn.execute(text(step))
-                conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
-                current = version
+        current = _schema_version(engine)
+        if current is not None and current >= SCHEMA_VERSION:
+            _refuse_newer(current)
             return current
+        return _create_or_upgrade(engine)
     except DatabaseError:
         raise
     except Exception as exc:  # the driver's own message names the cause (path, host, auth)
+        where = engine.url.render_as_string(hide_password=True)
+        if _error_kind(exc) is not None:
+            # The URL is right: pointing at FINOPS_DATABASE_URL would mislead.
+            raise DatabaseError(
+                f"Cannot use the database at {where}. {describe_database_error(exc)}"
+            ) from exc
         raise DatabaseError(
-            f"Cannot open the database at {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            f"Cannot open the database at {where}: {describe_database_error(exc)}. "
             "Check FINOPS_DATABASE_URL / FINOPS_DATA_DIR and that the database is reachable."
         ) from exc
+
+
+def _schema_version(engine: Engine) -> int | None:
+    """The recorded schema version, read without any write lock; None if there is none yet."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("schema_version"):
+            return None
+        row = conn.execute(text("SELECT version FROM schema_version")).first()
+        return None if row is None else int(row[0])
+
+
+def _refuse_newer(current: int) -> None:
+    if current > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"The database schema is version {current}, newer than this program "
+            f"({SCHEMA_VERSION}). Upgrade Anthropic FinOps before using this database."
+        )
+
+
+def _create_or_upgrade(engine: Engine) -> int:
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(engine) else engine
+    with bound.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes starting together must not both create the schema.
+            conn.execute(text("SELECT pg_advisory_xact_lock(724011)"))
+        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+        row = conn.execute(text("SELECT version FROM schema_version")).first()
+        if row is None:
+            existing = set(inspect(conn).get_table_names()) - {"schema_version"}
+            if existing:
+                # Tables from before versioning existed: they are version 1.
+                current = 1
+            else:
+                SQLModel.metadata.create_all(conn)
+                current = SCHEMA_VERSION
+            conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": current})
+        else:
+            current = int(row[0])  # another process may have upgraded it meanwhile
+        _refuse_newer(current)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            log.info("Upgrading database schema to version %s", version)
+            for step in MIGRATIONS[version]:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(text(step))
+            conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+            current = version
+        return current

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy import Engine, event, func, insert, inspect, select, text
 
 from app.clock import utcnow
 from app.db import SCHEMA_VERSION, DatabaseError, make_engine, migrate, read_session, write_session
 from app.models import CostLine, Organization, SyncState
+from tests.utils.sqlite_lock import write_lock_held_by_another_process
 
 
 def add_org(engine: Engine) -> int:
@@ -107,3 +109,35 @@ def test_unreachable_database_is_explained() -> None:
     with pytest.raises(DatabaseError, match="Cannot open the database") as caught:
         migrate(engine)
     assert "FINOPS_DATABASE_URL" in str(caught.value)
+
+
+def test_creating_the_schema_while_another_process_holds_the_lock_says_so(tmp_path: Path) -> None:
+    database = tmp_path / "finops.db"
+    database.touch()  # a first start, while a tool already has the (empty) file open for writing
+    engine = make_engine(f"sqlite:///{database}", busy_timeout_seconds=0.2)
+    try:
+        with write_lock_held_by_another_process(database), pytest.raises(DatabaseError) as caught:
+            migrate(engine)
+        message = str(caught.value)
+        assert "locked by another process" in message
+        assert "Wait for the running sync" in message
+        assert "FINOPS_DATABASE_URL" not in message
+        assert migrate(engine) == SCHEMA_VERSION  # released: the next start creates it
+    finally:
+        engine.dispose()
+
+
+def test_a_database_at_the_current_version_is_only_read_at_start(engine: Engine) -> None:
+    """Every process start runs migrate: at the current version it must not write (and so not
+    wait for the write lock a running sync holds, on SQLite)."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.strip().split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert migrate(engine) == SCHEMA_VERSION
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements and set(statements) <= {"SELECT", "PRAGMA", "BEGIN"}, statements

@@ -294,8 +294,9 @@ def migrate(engine: Engine) -> int:
         where = engine.url.render_as_string(hide_password=True)
         if _error_kind(exc) is not None:
             # The URL is right: pointing at FINOPS_DATABASE_URL would mislead.
+            described = describe_database_error(exc)
             raise DatabaseError(
-                f"Cannot use the database at {where}. {describe_database_error(exc)}"
+                f"Cannot use the database at {where}: {described[0].lower()}{described[1:]}"
             ) from exc
         raise DatabaseError(
             f"Cannot open the database at {where}: {describe_database_error(exc)}. "

@@ -5,7 +5,6 @@ are never changed; one that other users can write to is warned about."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shlex
@@ -65,9 +64,21 @@ def tighten_file(path: Path) -> None:
             shlex.quote(str(path)),
         )
         return
-    with contextlib.suppress(FileNotFoundError):  # removed meanwhile (a WAL file at close)
+    try:
         os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
-        log.info("Made %s private (it was mode %04o)", path, stat.S_IMODE(st.st_mode))
+    except FileNotFoundError:
+        return  # removed meanwhile (a WAL file at its last close)
+    except OSError as exc:  # a read-only file system, say: reading it must still work
+        log.warning(
+            "%s can be read by other users (mode %04o) and could not be made private (%s): "
+            "make it private with: chmod 600 %s",
+            path,
+            stat.S_IMODE(st.st_mode),
+            exc.strerror,
+            shlex.quote(str(path)),
+        )
+        return
+    log.info("Made %s private (it was mode %04o)", path, stat.S_IMODE(st.st_mode))
 
 
 def _warn_if_open(folder: Path) -> None:

@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 from app.settings import SettingsError, get_settings
 from tests.utils.processes import finops
 
-NUMERIC = ["FINOPS_BACKFILL_MONTHS", "FINOPS_SYNC_INTERVAL_MINUTES", "FINOPS_LOOKBACK_DAYS"]
+NUMERIC = [
+    "FINOPS_BACKFILL_MONTHS",
+    "FINOPS_SYNC_INTERVAL_MINUTES",
+    "FINOPS_LOOKBACK_DAYS",
+    "FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS",
+]
 
 
 @given(name=st.sampled_from(NUMERIC), value=st.text(min_size=1, max_size=12))
@@ -39,3 +44,16 @@ def test_unknown_cli_arguments_are_refused_with_usage() -> None:
     assert result.returncode == 2 and "invalid choice" in result.stderr
     result = finops("export", "--dataset", "cost", "--start", "yesterday")
     assert result.returncode == 2 and "is not a date" in result.stderr
+
+
+def test_the_database_busy_timeout_defaults_to_30_seconds_and_refuses_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS", raising=False)
+    assert get_settings().database_busy_timeout_seconds == 30.0
+    monkeypatch.setenv("FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS", "2.5")
+    assert get_settings().database_busy_timeout_seconds == 2.5
+    for bad in ("0", "-1", "forever"):
+        monkeypatch.setenv("FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS", bad)
+        with pytest.raises(SettingsError, match="FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS"):
+            get_settings()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import NoReturn
@@ -207,6 +207,18 @@ def cmd_worker(_args: argparse.Namespace, _settings: Settings) -> int:
     return worker_main()
 
 
+# Secrets only this process needs: the admin is bootstrapped above, before the children start.
+_NOT_FOR_CHILDREN = ("FINOPS_BOOTSTRAP_ADMIN_PASSWORD", "FINOPS_USER_PASSWORD")
+
+
+def _child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the worker and Streamlit: ours, without the passwords (a child's
+    environment is readable in /proc by the same user and lands in crash reports)."""
+    env = {k: v for k, v in environ.items() if k not in _NOT_FOR_CHILDREN}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
     """Worker and Streamlit as two child processes; if either stops, both stop."""
     from app.runtime import keystore
@@ -215,8 +227,11 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
     keystore(settings)  # create the master key file once, likewise
     from app.services.users import bootstrap_admin
 
-    bootstrap_admin(engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        bootstrap_admin(engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password)
+    except ValueError as exc:  # (a weak password: the message says why, never what it is)
+        raise CliError(str(exc)) from None
+    env = _child_env(os.environ)
     worker = subprocess.Popen([sys.executable, "-m", "ingest"], env=env)
     web = subprocess.Popen(
         [
@@ -488,7 +503,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.users import list_users
 
-    accounts = list_users(_engine(settings))
+    accounts = list_users(_engine(settings), actor=OPERATOR)
     if args.json:
         print(json.dumps([{"email": a.email, "name": a.name, "role": a.role} for a in accounts]))
         return 0

@@ -25,9 +25,13 @@ except (DatabaseError, MasterKeyError, SettingsError) as exc:
     st.stop()
 
 # One count per rerun; the bootstrap variables only matter while no account exists.
-no_accounts = user_count(engine) == 0 and not bootstrap_admin(
-    engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password
-)
+try:
+    no_accounts = user_count(engine) == 0 and not bootstrap_admin(
+        engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password
+    )
+except ValueError as exc:  # a weak bootstrap password: say why (never what it is)
+    st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
+    st.stop()
 if no_accounts:
     st.navigation([st.Page(auth.setup_page, title="Set up", icon=":material/person_add:")]).run()
     st.stop()

@@ -20,7 +20,7 @@ notice = st.session_state.pop("users_notice", None)
 if notice:
     st.success(md(notice))
 
-accounts = list_users(state.engine())
+accounts = list_users(state.engine(), actor=me)
 st.dataframe(
     [{"Email": a.email, "Name": a.name or "", "Role": a.role, "Last sign-in": a.last_sign_in_at}
      for a in accounts],

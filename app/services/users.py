@@ -5,11 +5,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import hmac
 import math
+import os
 import secrets
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
@@ -19,7 +25,7 @@ from sqlmodel import Session
 from app.clock import utcnow
 from app.db import is_sqlite, read_session, write_session
 from app.models import AuthSession, Role, SignInThrottle, User
-from app.passwords import check_strength, hash_password, verify_password
+from app.passwords import WeakPassword, check_strength, hash_password, verify_password
 from app.services.access import Actor, PermissionDenied, require_admin
 from app.services.audit import record
 
@@ -75,7 +81,7 @@ def create_first_admin(
 ) -> Account:
     """First-run setup. Refused once any user exists, so it cannot be replayed."""
     email = _normal(email)
-    check_strength(password)
+    check_strength(password, email=email)
     with write_session(engine) as session:
         # Checked inside the write transaction: two setup forms racing create one admin.
         if session.execute(select(func.count()).select_from(User)).scalar_one():
@@ -99,7 +105,7 @@ def add_user(engine: Engine, *, actor: Actor, email: str, password: str, role: s
     if role not in Role.ALL:
         raise ValueError(f"Role must be one of: {', '.join(Role.ALL)}.")
     email = _normal(email)
-    check_strength(password)
+    check_strength(password, email=email)
     with write_session(engine) as session:
         if session.execute(select(User).where(User.email == email)).scalar_one_or_none():
             raise ValueError(f"{email} already has an account.")
@@ -108,7 +114,9 @@ def add_user(engine: Engine, *, actor: Actor, email: str, password: str, role: s
         return _account(user)
 
 
-def list_users(engine: Engine) -> list[Account]:
+def list_users(engine: Engine, *, actor: Actor) -> list[Account]:
+    """Every account, by email; for admins only (checked here, not only by the page)."""
+    require_admin(actor, "list users")
     with read_session(engine) as session:
         return [_account(u) for u in session.execute(select(User).order_by(User.email)).scalars()]
 
@@ -334,13 +342,87 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# --- the one-time setup token -----------------------------------------------------------------
+#
+# While no account exists, whoever reaches the setup page creates the first admin. When the
+# dashboard can be reached from other machines, the page also asks for a token printed on the
+# server's console (as Jupyter and Grafana do). Each Streamlit process prints its own token the
+# first time it needs one, and appends only its SHA-256 to ``setup-token`` (mode 0600) in the
+# data directory; a token listed there is accepted by every process sharing that directory, so
+# replicas on one host (or one volume) accept each other's token and a restart adds a new one
+# without voiding one already printed. Creating the first admin deletes the file. A process
+# that cannot write the file still accepts its own token (kept in memory).
+
+SETUP_TOKEN_FILE = "setup-token"
+_setup_lock = threading.Lock()
+_issued: dict[Path, str] = {}  # data directory -> digest of the token this process printed
+
+
+def issue_setup_token(data_dir: Path, out: TextIO | None = None) -> None:
+    """Print this process's setup token to ``out`` (stderr), once; keep only its digest."""
+    key = data_dir.resolve()
+    with _setup_lock:
+        if key in _issued:
+            return
+        token = secrets.token_hex(16)
+        _issued[key] = _digest(token)
+        path = data_dir / SETUP_TOKEN_FILE
+        scope = "It works on every dashboard process sharing this data directory"
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, f"{_issued[key]}\n".encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            scope = f"It works on this process only ({path} cannot be written: {exc.strerror})"
+        stream = out or sys.stderr
+        stream.write(
+            "\nAnthropic FinOps: no account exists yet and this dashboard can be reached from "
+            "other machines.\nTo create the first administrator, enter this one-time setup "
+            f"token on the setup page:\n\n    {token}\n\n{scope}, until the first administrator "
+            "exists. Keep it to yourself: it lets whoever enters it create that admin.\n(Or set "
+            "FINOPS_BOOTSTRAP_ADMIN_EMAIL and FINOPS_BOOTSTRAP_ADMIN_PASSWORD and restart.)\n\n"
+        )
+        stream.flush()
+
+
+def setup_token_matches(data_dir: Path, token: str) -> bool:
+    """True when ``token`` is one a process sharing ``data_dir`` printed (constant time)."""
+    candidate = _digest(token.strip())
+    known = [_issued.get(data_dir.resolve(), "")]
+    with contextlib.suppress(OSError):
+        known += (data_dir / SETUP_TOKEN_FILE).read_text().split()
+    matched = False
+    for digest in known:
+        matched |= len(digest) == len(candidate) and hmac.compare_digest(candidate, digest)
+    return matched
+
+
+def retire_setup_tokens(data_dir: Path) -> None:
+    """Setup is done: no token opens it again (it is refused anyway once an account exists)."""
+    with _setup_lock:
+        _issued.pop(data_dir.resolve(), None)
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / SETUP_TOKEN_FILE).unlink()
+
+
 def bootstrap_admin(engine: Engine, email: str | None, password: str | None) -> bool:
     """``FINOPS_BOOTSTRAP_ADMIN_*``: create the first admin without the page, once. True when
-    that admin exists now (created here, or by a process that raced us)."""
+    that admin exists now (created here, or by a process that raced us). A value that cannot be
+    used raises ValueError naming the variable (never showing the password)."""
     if not email or not password or user_count(engine):
         return False
-    with contextlib.suppress(SetupDone):
+    try:
         create_first_admin(engine, email=email, password=password)
+    except SetupDone:
+        pass
+    except WeakPassword as exc:
+        raise WeakPassword(f"FINOPS_BOOTSTRAP_ADMIN_PASSWORD cannot be used: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"FINOPS_BOOTSTRAP_ADMIN_EMAIL cannot be used: {exc}") from None
     return True
 
 

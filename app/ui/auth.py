@@ -1,5 +1,9 @@
 """Sign-in, first-run setup and the role gate of the pages.
 
+First-run setup creates the first admin. Unless the dashboard is bound to localhost and the
+visitor reaches it directly (no reverse proxy), setup also asks for the one-time token the
+Streamlit process prints on its console (see ``app.services.users.issue_setup_token``).
+
 A sign-in opens a session whose random token lives in a ``finops_session`` cookie (SameSite
 Strict) and, hashed, in the database; a reload or a bookmarked link stays signed in until the
 session expires or the person signs out. The account and its role are re-read on every run, so
@@ -8,7 +12,9 @@ removing a user or changing a role takes effect at once.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Mapping
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -24,7 +30,10 @@ from app.services.users import (
     account_for_token,
     close_session,
     create_first_admin,
+    issue_setup_token,
     open_session,
+    retire_setup_tokens,
+    setup_token_matches,
     sign_in,
 )
 from app.ui import state
@@ -148,6 +157,46 @@ def _sign_in_form() -> None:
         st.rerun()
 
 
+# A visitor is on this machine only when the dashboard listens on loopback and no reverse proxy
+# stands in between (a proxy on the same host makes every visitor look local to the socket).
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False  # unset: Streamlit listens on every interface
+    host = host.strip().strip("[]").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_of(header: str) -> str:
+    """``example.com:8501`` -> ``example.com``; ``[::1]:8501`` -> ``::1``."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def setup_token_required(address: str | None, headers: Mapping[str, str]) -> bool:
+    """True unless the dashboard is bound to localhost and this request came straight from
+    this machine: anyone else reaching the setup page must prove access to the console."""
+    if not _is_loopback(address):
+        return True
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if any(lowered.get(name) for name in _PROXY_HEADERS):
+        return True
+    host = lowered.get("host")
+    return bool(host) and not _is_loopback(_host_of(host))
+
+
+def _needs_setup_token() -> bool:
+    return setup_token_required(st.get_option("server.address"), dict(st.context.headers))
+
+
 def _setup_form() -> None:
     st.title("Welcome to Anthropic FinOps")
     st.markdown(
@@ -155,7 +204,23 @@ def _setup_form() -> None:
         "organizations, replace keys, delete data and manage users; viewers see dashboards "
         "and export CSVs."
     )
+    data_dir = state.settings().data_dir
+    needs_token = _needs_setup_token()
+    if needs_token:
+        issue_setup_token(data_dir)
+        st.info(
+            "This dashboard can be reached from other machines, so creating the first "
+            "administrator needs the one-time **setup token** printed in the console where the "
+            "dashboard was started (its log). Or set `FINOPS_BOOTSTRAP_ADMIN_EMAIL` and "
+            "`FINOPS_BOOTSTRAP_ADMIN_PASSWORD` and restart it.",
+            icon=":material/key:",
+        )
     with st.form("setup", border=True):
+        token = (
+            st.text_input("Setup token (printed in the server's console)", type="password")
+            if needs_token
+            else ""
+        )
         email = st.text_input("Email", autocomplete="username")
         name = st.text_input("Name (optional)")
         password = st.text_input(
@@ -166,6 +231,13 @@ def _setup_form() -> None:
         again = st.text_input("Password again", type="password", autocomplete="new-password")
         submitted = st.form_submit_button("Create administrator", type="primary")
     if submitted:
+        if needs_token and not setup_token_matches(data_dir, token):
+            st.error(
+                "That is not the setup token. Copy the one printed in the console where the "
+                "dashboard was started (a restart prints a new one; earlier ones keep working "
+                "until the first administrator exists)."
+            )
+            return
         if password != again:
             st.error("The two passwords differ.")
             return
@@ -174,5 +246,6 @@ def _setup_form() -> None:
         except (WeakPassword, ValueError, SetupDone) as exc:
             st.error(str(exc))
             return
+        retire_setup_tokens(data_dir)
         _start_session(account)
         st.rerun()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import stat
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from sqlalchemy import Engine, update
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from app.clock import utcnow
@@ -23,6 +27,7 @@ from app.services.users import (
     open_session,
 )
 from app.settings import Settings
+from app.ui import auth
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PASSWORD = "correct horse battery"
@@ -39,12 +44,13 @@ def test_first_run_asks_for_an_administrator_and_cannot_be_replayed(
 ) -> None:
     fresh.run()
     assert [t.value for t in fresh.title] == ["Welcome to Anthropic FinOps"]
+    assert not any("token" in t.label.lower() for t in fresh.text_input)  # on localhost
     fresh.text_input[0].input("Owner@Example.com")
     fresh.text_input[2].input(PASSWORD)
     fresh.text_input[3].input(PASSWORD)
     fresh.button[0].click().run()
     assert not fresh.exception
-    assert [a.email for a in list_users(engine)] == ["owner@example.com"]
+    assert [a.email for a in list_users(engine, actor=OPERATOR)] == ["owner@example.com"]
     assert [t.value for t in fresh.title] == ["Anthropic FinOps"]  # signed in, empty state
     # A second visitor gets the sign-in page, never the setup page again.
     other = AppTest.from_file(MAIN, default_timeout=60).run()
@@ -62,7 +68,91 @@ def test_weak_or_mismatched_setup_passwords_are_explained(fresh: AppTest, engine
     fresh.text_input[3].input(PASSWORD + "x")
     fresh.button[0].click().run()
     assert any("differ" in e.value for e in fresh.error)
-    assert list_users(engine) == []
+    assert list_users(engine, actor=OPERATOR) == []
+
+
+def test_common_setup_passwords_are_refused_with_the_reason(fresh: AppTest, engine: Engine) -> None:
+    fresh.run()
+    fresh.text_input[0].input("owner@example.com")
+    for weak, reason in (("password1234", "most common"), ("123456789012", "sequence"),
+                         ("owner@example.com", "email address")):  # fmt: skip
+        fresh.text_input[2].input(weak)
+        fresh.text_input[3].input(weak)
+        fresh.button[0].click().run()
+        assert any(reason in e.value for e in fresh.error), weak
+    assert list_users(engine, actor=OPERATOR) == []
+
+
+@pytest.fixture
+def public_bind() -> Iterator[None]:
+    """The dashboard bound to every interface (``streamlit run … --server.address 0.0.0.0``)."""
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
+def _field(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(t for t in at.text_input if t.label.startswith(label))
+
+
+def test_setup_on_a_public_address_needs_the_token_printed_on_the_console(
+    fresh: AppTest, engine: Engine, settings: Settings, public_bind: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    fresh.run()
+    console = capsys.readouterr().err
+    found = re.search(r"setup token.*?\n\s+([0-9a-f]{32})\s*\n", console, re.S | re.I)
+    assert found, console
+    token = found.group(1)
+    assert token not in str(fresh.main) and token not in str(fresh.session_state)
+    stored = settings.data_dir / "setup-token"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and token not in stored.read_text()
+    assert any("setup token" in i.value for i in fresh.info)
+
+    _field(fresh, "Email").input("owner@example.com")
+    _field(fresh, "Password (").input(PASSWORD)
+    _field(fresh, "Password again").input(PASSWORD)
+    fresh.button[0].click().run()  # no token: refused
+    assert any("setup token" in e.value for e in fresh.error)
+    _field(fresh, "Setup token").input("0" * 32)
+    fresh.button[0].click().run()  # a wrong one: refused
+    assert any("setup token" in e.value for e in fresh.error)
+    assert list_users(engine, actor=OPERATOR) == []
+    # Another visit (or a rerun) prints no second token: this process issued its one.
+    AppTest.from_file(MAIN, default_timeout=60).run()
+    assert token not in capsys.readouterr().err
+
+    _field(fresh, "Setup token").input(f"  {token} ")  # pasted with spaces
+    _field(fresh, "Password (").input(PASSWORD)
+    _field(fresh, "Password again").input(PASSWORD)
+    fresh.button[0].click().run()
+    assert not fresh.exception
+    assert [a.email for a in list_users(engine, actor=OPERATOR)] == ["owner@example.com"]
+    assert not stored.exists()  # used up
+
+
+@pytest.mark.parametrize(
+    ("address", "headers", "needed"),
+    [
+        ("localhost", {}, False),
+        ("127.0.0.1", {"Host": "127.0.0.1:8501"}, False),
+        ("::1", {"Host": "[::1]:8501"}, False),
+        ("localhost", {"Host": "localhost:8501"}, False),
+        ("0.0.0.0", {}, True),
+        ("", {}, True),  # unset: Streamlit listens on every interface
+        (None, {}, True),
+        ("10.0.0.5", {}, True),
+        # Bound to localhost behind a reverse proxy: the visitor is not local.
+        ("localhost", {"X-Forwarded-For": "203.0.113.9"}, True),
+        ("localhost", {"forwarded": "for=203.0.113.9"}, True),
+        ("localhost", {"Host": "finops.example.com"}, True),
+    ],
+)
+def test_setup_token_is_needed_unless_the_visitor_is_on_this_machine(
+    address: str | None, headers: dict[str, str], needed: bool
+) -> None:
+    assert auth.setup_token_required(address, headers) is needed
 
 
 def test_sign_in_wrong_then_right_and_failure_is_audited(fresh: AppTest, engine: Engine) -> None:
@@ -72,14 +162,16 @@ def test_sign_in_wrong_then_right_and_failure_is_audited(fresh: AppTest, engine:
     fresh.text_input[1].input("not the password")
     fresh.button[0].click().run()
     assert any("Wrong email or password" in e.value for e in fresh.error)
-    assert any(e.action == "sign_in_failed" for e in recent_events(engine))
-    assert all("not the password" not in (e.detail or "") for e in recent_events(engine))
+    assert any(e.action == "sign_in_failed" for e in recent_events(engine, actor=OPERATOR))
+    assert all(
+        "not the password" not in (e.detail or "") for e in recent_events(engine, actor=OPERATOR)
+    )
     fresh.text_input[1].input(PASSWORD)
     fresh.button[0].click().run()
     assert not fresh.exception
-    assert "Signed in as admin@example.com (admin)" in [c.value for c in fresh.caption][0].replace(
-        "\\", ""
-    )
+    # (The caption escapes Markdown and keeps the address from becoming a link.)
+    caption = fresh.caption[0].value.replace("\\", "").replace("\u2060", "")
+    assert "Signed in as admin@example.com (admin)" in caption
 
 
 def test_bootstrap_variables_create_the_first_admin(
@@ -89,7 +181,9 @@ def test_bootstrap_variables_create_the_first_admin(
     monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
     fresh.run()
     assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
-    assert [(a.email, a.role) for a in list_users(engine)] == [("ops@example.com", "admin")]
+    assert [(a.email, a.role) for a in list_users(engine, actor=OPERATOR)] == [
+        ("ops@example.com", "admin")
+    ]
 
 
 def test_viewer_sees_dashboards_but_no_admin_actions(fresh: AppTest, engine: Engine) -> None:
@@ -155,5 +249,17 @@ def test_single_sign_on_maps_emails_to_roles(
     staff.user = {"is_logged_in": True, "email": "staff@example.com"}
     staff.run()
     assert "(viewer)" in staff.caption[0].value
-    roles = {a.email: a.role for a in list_users(engine)}
+    roles = {a.email: a.role for a in list_users(engine, actor=OPERATOR)}
     assert roles["boss@example.com"] == "admin" and roles["staff@example.com"] == "viewer"
+
+
+def test_an_unusable_bootstrap_password_is_explained_on_the_page(
+    fresh: AppTest, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_EMAIL", "ops@example.com")
+    monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_PASSWORD", "short")
+    fresh.run()
+    assert not fresh.exception
+    assert any("FINOPS_BOOTSTRAP_ADMIN_PASSWORD" in e.value and "12 characters" in e.value
+               for e in fresh.error)  # fmt: skip
+    assert list_users(engine, actor=OPERATOR) == []

@@ -231,6 +231,7 @@ class Simulator:
         route: str = "*",
         count: int = 1,
         retry_after: float | str | None = None,
+        day: date | None = None,
     ) -> None:
         """The next ``count`` requests to ``route`` get the fault ``kind`` (count 0 clears).
 
@@ -242,6 +243,18 @@ class Simulator:
         410 for the next request that carries a ``page`` cursor; requests without one pass
         and leave it armed). On list routes the cursor faults act on ``last_id`` instead.
 
+        Slow and oversized answers: "trickle" (a 200 whose body comes one byte every
+        ``api.TRICKLE_SECONDS``, a slow-loris upstream), "huge_page" (a valid page padded with
+        whitespace to ``api.HUGE_PAGE_BYTES``, streamed without a Content-Length) and
+        "huge_length" (the same, declared in Content-Length); ``api.streamed_bytes`` counts
+        what clients pulled of these bodies.
+
+        Poison values in report pages, on the bucket of ``day`` (default: the page's first):
+        "poison_amount" (a cost amount of "1e30"), "poison_tokens" (output_tokens of 2**64),
+        "negative_tokens" (uncached_input_tokens of -5) and "repeat_bucket" (the bucket sent
+        twice in the page). Each is spent only by a page it changed, so a large ``count`` keeps
+        the bad day bad until ``clear_faults``.
+
         Routes: "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report",
         "cost_report", "claude_code" (``usage_report/claude_code``), and the Enterprise
         Analytics routes "analytics_usage_report", "analytics_cost_report",
@@ -250,7 +263,7 @@ class Simulator:
         even if it has no effect there (a cursor fault on ``me``); on Enterprise routes, by
         one that also got past the rate limit.
         """
-        self.api.inject(kind, route, count, retry_after)
+        self.api.inject(kind, route, count, retry_after, day)
 
     def clear_faults(self) -> None:
         self.api.clear_faults()

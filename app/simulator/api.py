@@ -26,9 +26,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -95,6 +95,22 @@ CURSOR_FAULTS = ("expire_cursor",)
 # HANG_SECONDS, long after any sensible client timeout.
 CONNECTION_FAULTS = ("reset", "hang")
 HANG_SECONDS = 30.0
+# Slow or oversized answers: "trickle" sends a 200 promptly, then its body one byte every
+# TRICKLE_SECONDS (a slow-loris upstream; each byte arrives well within any read timeout);
+# "huge_page" streams a body of HUGE_PAGE_BYTES without a Content-Length; "huge_length"
+# declares a Content-Length of HUGE_PAGE_BYTES up front. Bytes of these bodies actually
+# handed out are counted in ``Api.streamed_bytes``.
+STREAM_FAULTS = ("trickle", "huge_page", "huge_length")
+TRICKLE_SECONDS = 0.2
+HUGE_PAGE_BYTES = 80 * 1024 * 1024
+HUGE_CHUNK = 64 * 1024
+# Poison values in report pages (usage, cost and the Analytics reports), on the bucket of the
+# fault's ``day`` (or the page's first bucket): an amount of 1e30, a token count of 2**64, a
+# token count of -5, or the bucket sent twice in one page. Spent only by a page they changed.
+POISON_FAULTS = ("poison_amount", "poison_tokens", "negative_tokens", "repeat_bucket")
+POISON_AMOUNT = "1e30"
+POISON_TOKENS = 2**64
+NEGATIVE_TOKENS = -5
 # Enterprise Analytics routes: engagement ones answer 404 for a bad or scope-less key.
 ANALYTICS_REPORT_ROUTES = (
     "analytics_usage_report", "analytics_cost_report", "analytics_user_usage_report",
@@ -130,6 +146,7 @@ class Fault:
     route: str
     remaining: int
     retry_after: float | str | None = None
+    day: date | None = None  # poison faults: the bucket they change
 
 
 class Api:
@@ -147,6 +164,7 @@ class Api:
         self.clock: Callable[[], float] = time.monotonic
         self._analytics_hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self.streamed_bytes = 0  # bytes of "trickle"/"huge_*" bodies pulled by clients
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -180,11 +198,16 @@ class Api:
                     value = fault.retry_after
                     headers["retry-after"] = value if isinstance(value, str) else f"{value:g}"
                 raise ApiError(int(fault.kind), f"Simulated {fault.kind} response.", headers)
-            body = handler(org, path, params, request, fault.kind if fault else None)
+            body = self._poison(
+                route, handler(org, path, params, request, fault.kind if fault else None)
+            )
             raw = json.dumps(body).encode()
             if fault is not None and fault.kind == "truncated":
                 raw = raw[: len(raw) // 2]  # a connection cut mid-body behind a 200
-            response = httpx.Response(200, content=raw, headers=_headers(request_id, org))
+            if fault is not None and fault.kind in STREAM_FAULTS:
+                response = self._streamed(fault.kind, raw, _headers(request_id, org))
+            else:
+                response = httpx.Response(200, content=raw, headers=_headers(request_id, org))
         except ApiError as exc:
             envelope = {
                 "type": "error",
@@ -199,16 +222,29 @@ class Api:
             )
         return response
 
-    def inject(self, kind: str, route: str, count: int, retry_after: float | str | None) -> None:
-        if kind not in STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS + CURSOR_FAULTS:
+    def inject(
+        self,
+        kind: str,
+        route: str,
+        count: int,
+        retry_after: float | str | None,
+        day: date | None = None,
+    ) -> None:
+        kinds = (
+            STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS + CURSOR_FAULTS + STREAM_FAULTS
+            + POISON_FAULTS
+        )  # fmt: skip
+        if kind not in kinds:
             raise ValueError(f"unknown fault kind {kind!r}")
         if route not in FAULT_ROUTES:
             raise ValueError(f"unknown route {route!r}; one of {', '.join(FAULT_ROUTES)}")
+        if day is not None and kind not in POISON_FAULTS:
+            raise ValueError("only poison faults take a day")
         with self._lock:
             # A new injection for the same kind and route replaces the old one; count 0 clears.
             self.faults = [f for f in self.faults if (f.kind, f.route) != (kind, route)]
             if count > 0:
-                self.faults.append(Fault(kind, route, count, retry_after))
+                self.faults.append(Fault(kind, route, count, retry_after, day))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -218,11 +254,57 @@ class Api:
         with self._lock:
             for fault in self.faults:
                 if fault.remaining > 0 and fault.route in ("*", route):
+                    if fault.kind in POISON_FAULTS:
+                        continue  # applied to the answer's body instead (``_poison``)
                     if fault.kind in CURSOR_FAULTS and not has_cursor:
                         continue  # spent only by a request that carries a page cursor
                     fault.remaining -= 1
                     return fault
         return None
+
+    def _poison(self, route: str, body: Any) -> Any:
+        """The report page ``body`` with the armed poison faults of ``route`` applied."""
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            return body
+        with self._lock:
+            armed = [
+                f
+                for f in self.faults
+                if f.kind in POISON_FAULTS and f.remaining > 0 and f.route in ("*", route)
+            ]
+            for fault in armed:
+                if _apply_poison(fault, body["data"]):
+                    fault.remaining -= 1
+        return body
+
+    def _streamed(self, kind: str, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        """A 200 whose body is produced lazily (slowly, or far too much of it)."""
+
+        def pulled(chunk: bytes) -> bytes:
+            with self._lock:
+                self.streamed_bytes += len(chunk)
+            return chunk
+
+        def trickle() -> Iterator[bytes]:
+            for offset in range(len(raw)):
+                yield pulled(raw[offset : offset + 1])
+                time.sleep(TRICKLE_SECONDS)
+
+        def huge() -> Iterator[bytes]:
+            # Valid JSON all the way: the page, then whitespace up to HUGE_PAGE_BYTES.
+            yield pulled(raw)
+            left = HUGE_PAGE_BYTES - len(raw)
+            while left > 0:
+                size = min(HUGE_CHUNK, left)
+                yield pulled(b" " * size)
+                left -= size
+
+        if kind == "trickle":
+            headers = {**headers, "content-length": str(len(raw))}
+            return httpx.Response(200, content=trickle(), headers=headers)
+        if kind == "huge_length":
+            headers = {**headers, "content-length": str(max(HUGE_PAGE_BYTES, len(raw)))}
+        return httpx.Response(200, content=huge(), headers=headers)
 
     # --- auth ----------------------------------------------------------------------------------
 
@@ -559,6 +641,30 @@ def _report_page(
         return {"data": data, "has_more": True, "next_page": _encode_page(first)}
     next_page = _encode_page(next_start) if next_start is not None else None
     return {"data": data, "has_more": next_page is not None, "next_page": next_page}
+
+
+def _apply_poison(fault: Fault, data: list[Any]) -> bool:
+    """Poison the bucket of ``fault.day`` (or the first one) in ``data``; False if the page has
+    no such bucket, or none of the field the fault changes."""
+    for index, bucket in enumerate(data):
+        if not isinstance(bucket, dict):
+            continue
+        if fault.day is not None and str(bucket.get("starting_at", ""))[:10] != str(fault.day):
+            continue
+        if fault.kind == "repeat_bucket":
+            data.insert(index + 1, json.loads(json.dumps(bucket)))
+            return True
+        field, value = {
+            "poison_amount": ("amount", POISON_AMOUNT),
+            "poison_tokens": ("output_tokens", POISON_TOKENS),
+            "negative_tokens": ("uncached_input_tokens", NEGATIVE_TOKENS),
+        }[fault.kind]
+        for result in bucket.get("results") or []:
+            if isinstance(result, dict) and field in result:
+                result[field] = value
+                return True
+        return False
+    return False
 
 
 # --- rows ----------------------------------------------------------------------------------------

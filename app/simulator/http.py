@@ -95,16 +95,15 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             )  # fmt: skip
             try:
                 response = sim.handler(request)
-                status, headers, content = (
-                    response.status_code,
-                    list(response.headers.items()),
-                    response.read(),
-                )
+                status, headers = response.status_code, list(response.headers.items())
+                # A body given as bytes is already read; a generator (slow, huge) is not.
+                streamed = not hasattr(response, "_content")
+                content = b"" if streamed else response.read()
             except httpx.RemoteProtocolError:
                 self.close_connection = True  # the "reset" fault: no answer at all
                 return
             except Exception:  # a simulator bug must show as a 500, not a dropped connection
-                status, headers = 500, [("content-type", "application/json")]
+                status, headers, streamed = 500, [("content-type", "application/json")], False
                 content = json.dumps(
                     {"type": "error", "error": {"type": "api_error", "message": "Internal error"}}
                 ).encode()
@@ -112,9 +111,39 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             for name, value in headers:
                 if name.lower() not in _HOP_BY_HOP:
                     self.send_header(name, value)
-            self.send_header("content-length", str(len(content)))
+            if not streamed:
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+                return
+            self._send_streamed(response, dict(headers).get("content-length"))
+
+        def _send_streamed(self, response: httpx.Response, length: str | None) -> None:
+            """A body produced lazily (the slow and huge faults), written as it comes: with
+            its declared length, or chunked. A client that gives up ends it."""
+            chunked = length is None
+            if chunked:
+                self.send_header("transfer-encoding", "chunked")
+            else:
+                self.send_header("content-length", length)
             self.end_headers()
-            self.wfile.write(content)
+            try:
+                for chunk in response.iter_raw():
+                    if not chunk:
+                        continue
+                    if chunked:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    else:
+                        self.wfile.write(chunk)
+                    self.wfile.flush()
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client hung up
+            finally:
+                response.close()
+            # Declared more than was sent, or the client left: this connection is done.
+            self.close_connection = True
 
         do_GET = _serve
         do_POST = _serve

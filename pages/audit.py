@@ -7,9 +7,9 @@ import streamlit as st
 from app.services.audit import events_csv, recent_events
 from app.ui import auth, state
 
-auth.require_admin_page()
+me = auth.require_admin_page()
 st.title("Audit log")
-events = recent_events(state.engine())
+events = recent_events(state.engine(), actor=me)
 if not events:
     st.info("Nothing has been recorded yet.")
     st.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,10 +9,11 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from app.clock import utcnow
+from app.csv_writer import csv_bytes
 from app.db import read_session
 from app.models import AuditEvent
 from app.redact import redact
-from app.services.export import safe_text
+from app.services.access import Actor, require_admin
 
 
 def record(session: Session, *, actor: str, action: str, target: str | None = None,
@@ -40,7 +39,9 @@ class AuditRow:
     detail: str | None
 
 
-def recent_events(engine: Engine, limit: int = 1000) -> list[AuditRow]:
+def recent_events(engine: Engine, *, actor: Actor, limit: int = 1000) -> list[AuditRow]:
+    """The latest events, newest first; for admins only (checked here, not only by the page)."""
+    require_admin(actor, "read the audit log")
     with read_session(engine) as session:
         rows = session.execute(
             select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)  # type: ignore[union-attr]
@@ -49,10 +50,10 @@ def recent_events(engine: Engine, limit: int = 1000) -> list[AuditRow]:
 
 
 def events_csv(events: list[AuditRow]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["at", "actor", "action", "target", "detail"])
-    for e in events:
-        writer.writerow([e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), safe_text(e.actor), e.action,
-                         safe_text(e.target), safe_text(e.detail)])  # fmt: skip
-    return out.getvalue().encode()
+    """The audit log as CSV. Actor, target and detail can hold anything someone typed (a
+    sign-in attempt records the email as given): the CSV writer neutralises them."""
+    return csv_bytes(
+        ["at", "actor", "action", "target", "detail"],
+        ([e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.actor, e.action, e.target, e.detail]
+         for e in events),
+    )  # fmt: skip

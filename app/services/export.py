@@ -1,8 +1,11 @@
-"""CSV export of stored rows at the finest grain, in the column order of the product contract."""
+"""CSV export of stored rows at the finest grain, in the column order of the product contract.
+
+Rows hold typed values: text from the API as ``str`` (neutralised by the CSV writer), amounts as
+``Decimal`` dollars and counts as ``int`` (written exactly, never neutralised).
+"""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -10,6 +13,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine, Select, and_, select
 
+from app.csv_writer import plain_decimal, write_csv
 from app.db import read_session
 from app.models import (
     ApiKey,
@@ -84,21 +88,16 @@ DATASETS = ("cost", "usage", *OTHER_DATASETS)
 
 DEFAULT_WORKSPACE = "Default workspace"
 CONSOLE_KEY = "Console / Workbench"
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cents_to_usd(cents: Decimal) -> str:
     """Exact dollars from cents, as plain decimal text (no exponent, no float)."""
-    usd = cents.scaleb(-2)
-    text = format(usd.normalize(), "f") if usd else "0"
-    return text
+    return plain_decimal(cents.scaleb(-2))
 
 
-def safe_text(value: str | None) -> str:
-    """Names come from the API: neutralise spreadsheet formulas (CSV injection)."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+def _usd(cents: Decimal | None) -> Decimal | None:
+    """Exact dollars, as a number for the CSV writer (a credit stays negative)."""
+    return None if cents is None else cents.scaleb(-2)
 
 
 def export_csv(
@@ -113,21 +112,17 @@ def export_csv(
     """Write the CSV to ``out``; ``end`` is exclusive. Returns the number of data rows."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}")
-    writer = csv.writer(out, lineterminator="\n")
+    rows: Iterator[list[Any]]
     if dataset in OTHER_DATASETS:
         model, columns = OTHER_DATASETS[dataset]
-        writer.writerow(_ORG_COLUMNS + [name for name, _ in columns])
+        header = _ORG_COLUMNS + [name for name, _ in columns]
         rows = _other_rows(engine, model, columns, organization_id, start, end)
     else:
-        writer.writerow(COST_COLUMNS if dataset == "cost" else USAGE_COLUMNS)
+        header = COST_COLUMNS if dataset == "cost" else USAGE_COLUMNS
         rows = (_cost_rows if dataset == "cost" else _usage_rows)(
             engine, organization_id, start, end
         )
-    count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
-    return count
+    return write_csv(out, header, rows)
 
 
 def _filters(
@@ -173,34 +168,34 @@ def _named_rows(
 
 def _cost_rows(
     engine: Engine, organization_id: str | None, start: date | None, end: date | None
-) -> Iterator[list[str]]:
+) -> Iterator[list[Any]]:
     query = _named_rows(CostLine, organization_id, start, end)
     with read_session(engine) as session:
         for line, org_id, org_name, label, ws_name, provider in session.execute(query):
             yield [
-                line.date.isoformat(),
+                line.date,
                 org_id,
-                safe_text(label or org_name),
-                line.workspace_id or "",
-                safe_text(_workspace_name(line.workspace_id, ws_name, provider)),
-                safe_text(line.description),
-                line.cost_type or "",
-                line.model or "",
-                line.token_type or "",
-                line.service_tier or "",
-                line.context_window or "",
-                line.inference_geo or "",
-                cents_to_usd(line.amount_cents),
+                label or org_name,
+                line.workspace_id,
+                _workspace_name(line.workspace_id, ws_name, provider),
+                line.description,
+                line.cost_type,
+                line.model,
+                line.token_type,
+                line.service_tier,
+                line.context_window,
+                line.inference_geo,
+                _usd(line.amount_cents),
                 line.currency,
                 Provider.label(provider),
-                safe_text(line.product),
-                "" if line.list_amount_cents is None else cents_to_usd(line.list_amount_cents),
+                line.product,
+                _usd(line.list_amount_cents),
             ]
 
 
 def _usage_rows(
     engine: Engine, organization_id: str | None, start: date | None, end: date | None
-) -> Iterator[list[str]]:
+) -> Iterator[list[Any]]:
     query = _named_rows(UsageBucket, organization_id, start, end).add_columns(ApiKey.name)
     query = query.outerjoin(
         ApiKey,
@@ -213,25 +208,25 @@ def _usage_rows(
         for bucket, org_id, org_name, label, ws_name, provider, key_name in session.execute(query):
             enterprise = provider == Provider.ENTERPRISE
             yield [
-                bucket.date.isoformat(),
+                bucket.date,
                 org_id,
-                safe_text(label or org_name),
-                bucket.workspace_id or "",
-                safe_text(_workspace_name(bucket.workspace_id, ws_name, provider)),
-                bucket.api_key_id or "",
-                "" if enterprise else safe_text(key_name if bucket.api_key_id else CONSOLE_KEY),
-                bucket.model or "",
-                bucket.service_tier or "",
-                bucket.context_window or "",
-                str(bucket.uncached_input_tokens),
-                str(bucket.cache_creation_5m_input_tokens),
-                str(bucket.cache_creation_1h_input_tokens),
-                str(bucket.cache_read_input_tokens),
-                str(bucket.output_tokens),
-                str(bucket.web_search_requests),
+                label or org_name,
+                bucket.workspace_id,
+                _workspace_name(bucket.workspace_id, ws_name, provider),
+                bucket.api_key_id,
+                None if enterprise else (key_name if bucket.api_key_id else CONSOLE_KEY),
+                bucket.model,
+                bucket.service_tier,
+                bucket.context_window,
+                int(bucket.uncached_input_tokens),
+                int(bucket.cache_creation_5m_input_tokens),
+                int(bucket.cache_creation_1h_input_tokens),
+                int(bucket.cache_read_input_tokens),
+                int(bucket.output_tokens),
+                int(bucket.web_search_requests),
                 Provider.label(provider),
-                safe_text(bucket.product),
-                bucket.inference_geo or "",
+                bucket.product,
+                bucket.inference_geo,
             ]
 
 
@@ -243,16 +238,12 @@ def _workspace_name(workspace_id: str | None, name: str | None, provider: str) -
     return None if provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
 
 
-def _cell(value: Any, column: str) -> str:
-    if value is None:
-        return ""
+def _cell(value: Any, column: str) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if column.endswith("_cents"):
-        return cents_to_usd(value)
-    if isinstance(value, str):
-        return safe_text(value)
-    return str(value)
+        return _usd(value)
+    return value
 
 
 def _other_rows(
@@ -262,7 +253,7 @@ def _other_rows(
     organization_id: str | None,
     start: date | None,
     end: date | None,
-) -> Iterator[list[str]]:
+) -> Iterator[list[Any]]:
     query = (
         select(
             model,
@@ -279,9 +270,9 @@ def _other_rows(
     with read_session(engine) as session:
         for row, org_id, org_name, label, provider in session.execute(query):
             yield [
-                row.date.isoformat(),
+                row.date,
                 org_id,
-                safe_text(label or org_name),
+                label or org_name,
                 Provider.label(provider),
                 *(_cell(getattr(row, attr), attr) for _, attr in columns),
             ]

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pandas as pd
 from sqlalchemy import Engine
 
-from app.services.export import safe_text
+from app.csv_writer import csv_bytes
 from app.services.queries import (
     SPEND_GROUPS,
     TOKEN_TYPES,
@@ -136,14 +136,7 @@ def spend_summary(engine: Engine, today: date, organizations: tuple[str, ...] = 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
     """The exact numbers of a chart as CSV: Decimal amounts as plain decimals, dates as ISO
-    dates, and names from the API neutralised against spreadsheet formulas."""
-    out = frame.copy()
-    for column in out.columns:
-        values = list(out[column])
-        if any(isinstance(v, Decimal) for v in values):
-            out[column] = [format(v.normalize(), "f") if v else "0" for v in values]
-        elif any(isinstance(v, date) for v in values):
-            out[column] = [v.isoformat() for v in values]
-        elif any(isinstance(v, str) for v in values):
-            out[column] = [safe_text(v) if isinstance(v, str) else v for v in values]
-    return out.to_csv(index=False).encode("utf-8")
+    dates, and names from the API neutralised against spreadsheet formulas (by the one CSV
+    writer, which quotes per RFC 4180)."""
+    rows = frame.itertuples(index=False, name=None)
+    return csv_bytes([str(c) for c in frame.columns], rows)

@@ -30,7 +30,8 @@ from app.ui.charts import (
     totals_bars,
 )
 from app.ui.filters import date_range, grain_picker
-from app.ui.format import money
+from app.ui.format import money, plain
+from app.ui.tables import table
 
 TOP = 15
 
@@ -72,13 +73,13 @@ with st.sidebar:
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
         chosen_orgs = st.multiselect(
-            "Organizations", list(org_names), format_func=org_names.get, key="cc_orgs",
-            placeholder="All",
+            "Organizations", list(org_names), format_func=lambda o: plain(org_names[o]),
+            key="cc_orgs", placeholder="All",
         )  # fmt: skip
     options = state.claude_code_options(db, tuple(chosen_orgs))
     actor_names = dict(options["actors"])
     chosen_actors = st.multiselect(
-        "Actors", list(actor_names), format_func=actor_names.get, key="cc_actors",
+        "Actors", list(actor_names), format_func=lambda a: plain(actor_names[a]), key="cc_actors",
         placeholder="All", help="People (by e-mail) and API keys (by name) that ran Claude Code.",
     )  # fmt: skip
     grain = grain_picker("cc_")
@@ -227,11 +228,10 @@ with right:
         file_name=f"{stem}-top-actors-by-estimated-cost.csv", key="cc_top_cost",
     )  # fmt: skip
 
-table = actors.copy()
-table["estimated_cost_usd"] = table["estimated_cost_usd"].astype(float)
-st.dataframe(
-    table,
-    hide_index=True,
+shown = actors.copy()
+shown["estimated_cost_usd"] = shown["estimated_cost_usd"].astype(float)
+table(
+    shown,
     # Accepted and rejected counts are in the CSV; the table keeps the rate so it fits.
     column_order=[
         "actor",
@@ -291,9 +291,8 @@ else:
     )  # fmt: skip
     models = report.models.copy()
     models["estimated_cost_usd"] = models["estimated_cost_usd"].astype(float)
-    st.dataframe(
+    table(
         models,
-        hide_index=True,
         column_config={
             "Model": st.column_config.TextColumn("Model"),
             "input_tokens": st.column_config.NumberColumn("Input tokens", format="compact"),

@@ -34,7 +34,8 @@ from app.ui.charts import (
     totals_bars,
 )
 from app.ui.filters import date_range, grain_picker
-from app.ui.format import compact, money
+from app.ui.format import compact, money, plain
+from app.ui.tables import table
 
 TOP = 15
 
@@ -71,7 +72,7 @@ with st.sidebar:
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
         chosen_orgs = st.multiselect(
-            "Enterprise organizations", list(org_names), format_func=org_names.get,
+            "Enterprise organizations", list(org_names), format_func=lambda o: plain(org_names[o]),
             key="ent_orgs", placeholder="All",
         )  # fmt: skip
     grain = grain_picker("ent_")
@@ -180,12 +181,11 @@ else:
                     title=f"Top {len(top)} users by spend"),
         top, file_name=f"{stem}-top-users-by-spend.csv", key="ent_top_users",
     )  # fmt: skip
-    table = users.copy()
+    shown = users.copy()
     for column in ("amount_usd", "list_amount_usd"):
-        table[column] = [None if v is None else float(v) for v in table[column]]
-    st.dataframe(
-        table,
-        hide_index=True,
+        shown[column] = [None if v is None else float(v) for v in shown[column]]
+    table(
+        shown,
         column_config={
             "user": st.column_config.TextColumn("User"),
             "email": st.column_config.TextColumn("E-mail"),
@@ -218,9 +218,8 @@ else:
         key="ent_tokens",
     )  # fmt: skip
     totals = usage_totals(usage)
-    st.dataframe(
+    table(
         totals,
-        hide_index=True,
         column_config={
             "Product": st.column_config.TextColumn("Product"),
             **{name: st.column_config.NumberColumn(label, format="localized")

@@ -13,7 +13,7 @@ from app.services.actions import request_sync
 from app.services.connections import save_connection, test_admin_key, test_analytics_key
 from app.services.organizations import OrgSummary, delete_organization
 from app.ui import auth, state
-from app.ui.format import ago, md, status_label
+from app.ui.format import ago, md, plain, status_label
 
 ACTIONS = ["Sync now", "Replace key", "Delete organization"]
 STATUS_BADGES = {
@@ -115,8 +115,8 @@ for column, text in zip(header, ["Name", "Organization id", "Provider", "Key", "
         column.markdown(f"**{text}**")
 for org in orgs:
     row = st.columns(widths, vertical_alignment="center")
-    row[0].text(org.name)
-    row[1].text(org.organization_id)
+    row[0].text(plain(org.name))
+    row[1].text(plain(org.organization_id))
     row[2].text(org.provider_label)
     row[3].text(org.key_hint)
     color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
@@ -132,9 +132,9 @@ for org in orgs:
         if request_sync(
             engine=state.engine(), organization_id=org.organization_id, actor=auth.actor()
         ):
-            st.toast(f"Sync of {org.name} requested; the worker starts it within seconds.")
+            st.toast(f"Sync of {md(org.name)} requested; the worker starts it within seconds.")
         else:
-            st.toast(f"{org.name} needs a new key before it can sync.")
+            st.toast(f"{md(org.name)} needs a new key before it can sync.")
     elif choice == "Replace key":
         replace_key(org)
     elif choice == "Delete organization":

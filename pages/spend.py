@@ -13,6 +13,7 @@ from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 from app.ui.format import in_sentence, money
+from app.ui.tables import table
 
 st.title("Spend")
 require_organizations("cost")
@@ -43,12 +44,11 @@ chart_with_csv(
 )  # fmt: skip
 
 st.subheader("Table")
-table = totals.copy()
-table["share"] = [float(a / total) if total else 0.0 for a in table["amount_usd"]]
-table["amount_usd"] = table["amount_usd"].astype(float)
-st.dataframe(
-    table,
-    hide_index=True,
+rows = totals.copy()
+rows["share"] = [float(a / total) if total else 0.0 for a in rows["amount_usd"]]
+rows["amount_usd"] = rows["amount_usd"].astype(float)
+table(
+    rows,
     column_config={
         "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
         "share": st.column_config.ProgressColumn(

@@ -12,6 +12,7 @@ from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 from app.ui.format import compact, in_sentence
+from app.ui.tables import table
 
 st.title("Usage")
 require_organizations("token usage")
@@ -86,10 +87,9 @@ if int(searches["web_search_requests"].sum()):
     )  # fmt: skip
 
 st.subheader("Table")
-st.dataframe(
+table(
     pd.DataFrame(totals).rename(columns={**TOKEN_TYPES, "web_search_requests": "Web searches",
                                          "tokens": "All tokens"}),
-    hide_index=True,
     column_config={"cache_read_share": st.column_config.ProgressColumn(
         "Cache-read share", min_value=0, max_value=1, format="percent")},
 )  # fmt: skip

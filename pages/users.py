@@ -10,6 +10,7 @@ from app.services.access import PermissionDenied
 from app.services.users import add_user, list_users, remove_user, set_role
 from app.ui import auth, state
 from app.ui.format import md
+from app.ui.tables import table
 
 me = auth.require_admin_page()
 st.title("Users")
@@ -21,10 +22,9 @@ if notice:
     st.success(md(notice))
 
 accounts = list_users(state.engine(), actor=me)
-st.dataframe(
+table(
     [{"Email": a.email, "Name": a.name or "", "Role": a.role, "Last sign-in": a.last_sign_in_at}
      for a in accounts],
-    hide_index=True,
 )  # fmt: skip
 
 left, right = st.columns(2)

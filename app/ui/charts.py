@@ -12,13 +12,15 @@ import streamlit as st
 
 from app.services.queries import is_other
 from app.services.reports import to_csv
+from app.ui.format import plain
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
 
 
 def safe_labels(series: pd.Series) -> pd.Series:
-    """Plotly renders a few HTML tags inside labels; names from the API are plain text."""
-    return series.map(lambda v: html.escape(str(v), quote=False))
+    """Plotly renders a few HTML tags inside labels; names from the API are plain text, and
+    lose their bidi controls as everywhere else they are shown."""
+    return series.map(lambda v: html.escape(plain(v), quote=False))
 
 
 def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:

@@ -15,6 +15,7 @@ from app.clock import today as utc_today
 from app.services.queries import Filters, month_start
 from app.services.reports import GRAINS
 from app.ui import state
+from app.ui.format import plain
 
 PRESETS = {
     "7d": "Last 7 days",
@@ -127,14 +128,17 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             if kind in ("providers", "organizations") and len(labels[kind]) < 2:
                 chosen[kind] = []
                 continue
+            # Options are names from the API: shown as plain text, without bidi controls.
+            names = labels[kind]
             chosen[kind] = st.multiselect(
-                title, list(labels[kind]), format_func=labels[kind].get, key=k + kind,
-                placeholder="All",
+                title, list(names), format_func=lambda v, names=names: plain(names.get(v, v)),
+                key=k + kind, placeholder="All",
             )  # fmt: skip
         if cost_types:
             chosen["cost_types"] = st.multiselect(
-                "Cost types", list(labels["cost_types"]), key=k + "cost_types", placeholder="All"
-            )
+                "Cost types", list(labels["cost_types"]), format_func=plain, key=k + "cost_types",
+                placeholder="All",
+            )  # fmt: skip
         else:
             chosen["cost_types"] = []
         group = st.selectbox("Group by", list(groups), format_func=groups.get, key=k + "group")

@@ -9,11 +9,31 @@ from decimal import Decimal
 from app.clock import utcnow
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
+# Bidirectional controls reorder what is displayed ("Trojan Source"): embeddings, overrides,
+# isolates, the LTR/RTL marks and the Arabic letter mark.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+# Streamlit's Markdown links bare URLs, "www." names and e-mail addresses even when every
+# character is escaped (GFM autolinking runs on the parsed text), and turns ":material/…:" into
+# an icon. A WORD JOINER (U+2060, invisible, zero width) after each colon, between "www" and
+# its dot and before each "@" keeps them text.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_STARTS = re.compile(r"(\\:|(?i:www)(?=\\\.)|(?=@))")
+
+
+def plain(text: object) -> str:
+    """A name from the API as display text (tables, widget options, chart labels, st.text):
+    without bidirectional controls, which could make it read as something else."""
+    return _BIDI_CONTROLS.sub("", "" if text is None else str(text))
 
 
 def md(text: str | None) -> str:
-    """Names from the API are untrusted: escape them before they go into any Markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", text or "")
+    """Names from the API are untrusted: as literal text for any Markdown (banners, toasts,
+    captions, labels). Bidi controls go, line breaks become spaces (a name is one line, and a
+    line break could start a Markdown block), Markdown specials are escaped, and nothing can
+    become a link or an icon."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", _LINE_BREAKS.sub(" ", plain(text)))
+    return _AUTOLINK_STARTS.sub(lambda m: m.group(1) + _WORD_JOINER, escaped)
 
 
 def in_sentence(label: str) -> str:

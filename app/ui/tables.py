@@ -1,0 +1,45 @@
+"""Every table on the pages: ``st.dataframe`` with its text cells made safe to display and to
+download.
+
+Streamlit's table toolbar offers "Download as CSV" of the raw cell text, quoting only commas,
+quotes and LF (a bare CR splits the row) and never neutralising formulas; Streamlit 1.67 has no
+per-table switch to turn it off (only the app-wide ``client.disableDataExport``, which also
+takes copy to the clipboard away). So the cells themselves are made inert, which keeps the
+table's search, sort, copy and download: bidirectional controls are removed, line breaks and
+tabs become spaces (table cells show one line anyway), and text that would start a formula
+gets a leading single quote, as in our own CSVs. Numbers, dates and booleans are untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app.csv_writer import neutralise
+from app.ui.format import plain
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def display_text(value: str) -> str:
+    """One text cell as shown (and as the toolbar's CSV download exports it)."""
+    return neutralise(_CONTROLS.sub(" ", plain(value)))
+
+
+def inert(data: Any) -> pd.DataFrame:
+    """A copy of ``data`` as a DataFrame whose text cells are safe to display and export."""
+    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = [display_text(v) if isinstance(v, str) else v for v in frame[column]]
+    return frame
+
+
+def table(data: Any, *, column_config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    """``st.dataframe`` of inert cells, without the index (row numbers mean nothing here)."""
+    kwargs.setdefault("hide_index", True)
+    st.dataframe(inert(data), column_config=column_config, **kwargs)

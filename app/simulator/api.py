@@ -97,10 +97,13 @@ CONNECTION_FAULTS = ("reset", "hang")
 HANG_SECONDS = 30.0
 # Slow or oversized answers: "trickle" sends a 200 promptly, then its body one byte every
 # TRICKLE_SECONDS (a slow-loris upstream; each byte arrives well within any read timeout);
+# "trickle_headers" does the same with the status line and headers (over real HTTP only);
 # "huge_page" streams a body of HUGE_PAGE_BYTES without a Content-Length; "huge_length"
 # declares a Content-Length of HUGE_PAGE_BYTES up front. Bytes of these bodies actually
 # handed out are counted in ``Api.streamed_bytes``.
-STREAM_FAULTS = ("trickle", "huge_page", "huge_length")
+STREAM_FAULTS = ("trickle", "trickle_headers", "huge_page", "huge_length")
+# Marks a response whose status line and headers the HTTP server sends a byte at a time.
+TRICKLE_HEADERS_MARK = "x-simulator-trickle-headers"
 TRICKLE_SECONDS = 0.2
 HUGE_PAGE_BYTES = 80 * 1024 * 1024
 HUGE_CHUNK = 64 * 1024
@@ -302,6 +305,8 @@ class Api:
         if kind == "trickle":
             headers = {**headers, "content-length": str(len(raw))}
             return httpx.Response(200, content=trickle(), headers=headers)
+        if kind == "trickle_headers":
+            return httpx.Response(200, content=raw, headers={**headers, TRICKLE_HEADERS_MARK: "1"})
         if kind == "huge_length":
             headers = {**headers, "content-length": str(max(HUGE_PAGE_BYTES, len(raw)))}
         return httpx.Response(200, content=huge(), headers=headers)

@@ -6,11 +6,14 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from app.simulator import api
 
 if TYPE_CHECKING:
     from app.simulator import Simulator
@@ -107,6 +110,9 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 content = json.dumps(
                     {"type": "error", "error": {"type": "api_error", "message": "Internal error"}}
                 ).encode()
+            if any(name.lower() == api.TRICKLE_HEADERS_MARK for name, _ in headers):
+                self._trickle_headers(status, headers, content)
+                return
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in _HOP_BY_HOP:
@@ -117,6 +123,28 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(content)
                 return
             self._send_streamed(response, dict(headers).get("content-length"))
+
+        def _trickle_headers(
+            self, status: int, headers: list[tuple[str, str]], content: bytes
+        ) -> None:
+            """The "trickle_headers" fault: the status line and headers a byte at a time,
+            each well within any read timeout, so only a deadline ends the wait."""
+            lines = [f"HTTP/1.1 {status} OK"] + [
+                f"{name}: {value}"
+                for name, value in headers
+                if name.lower() not in _HOP_BY_HOP and name.lower() != api.TRICKLE_HEADERS_MARK
+            ]
+            lines.append(f"content-length: {len(content)}")
+            block = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            try:
+                for offset in range(len(block)):
+                    self.wfile.write(block[offset : offset + 1])
+                    self.wfile.flush()
+                    time.sleep(api.TRICKLE_SECONDS)
+                self.wfile.write(content)
+            except OSError:
+                pass  # the client gave up
+            self.close_connection = True
 
         def _send_streamed(self, response: httpx.Response, length: str | None) -> None:
             """A body produced lazily (the slow and huge faults), written as it comes: with

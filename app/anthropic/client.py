@@ -3,8 +3,10 @@ Code) and of the Claude Enterprise Analytics API (same transport, retries and pa
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -14,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
+import httpcore
 import httpx
 
 from app.anthropic.errors import (
@@ -25,6 +28,8 @@ from app.anthropic.errors import (
     NetworkError,
     PaginationError,
     RateLimited,
+    RefusedPage,
+    ResponseTooLarge,
     ServerError,
     describe_analytics_status,
     describe_status,
@@ -52,6 +57,17 @@ ANALYTICS_USER_LIMIT = 1000
 CLAUDE_CODE_LIMIT = 1000
 # How often a query restarts from page one after its cursor expired (410) before giving up.
 MAX_CURSOR_RESTARTS = 3
+# The longest wait a ``retry-after`` may impose on one request: a 429 saying "come back in a
+# day" must not park a sync for a day; the organization's own backoff takes over after the
+# retries.
+MAX_RETRY_AFTER = 60.0
+# Wall-clock limit of one request, headers and body (httpx's read timeout is per chunk: an
+# upstream sending a byte every few seconds held a sync for minutes, or forever).
+REQUEST_DEADLINE = 120.0
+# The largest response body read (a 300k-result page took 787 MB of memory once parsed).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# Of an error answer only the message matters: read at most this much of it.
+ERROR_BODY_BYTES = 64 * 1024
 
 Params = list[tuple[str, str]]
 
@@ -70,17 +86,22 @@ class AdminClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         max_retries: int = 5,
-        max_retry_wait: float = 120.0,
+        max_retry_wait: float = MAX_RETRY_AFTER,
         max_total_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         requests_per_minute: float | None = None,
         analytics: bool = False,
         buckets_per_page: int = MAX_BUCKETS_PER_PAGE,
+        deadline: float = REQUEST_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        """``timeout`` bounds each network wait (connect, each read); ``deadline`` bounds a
+        whole request, headers and body; ``max_total_wait`` bounds one request with all its
+        retries and the waits between them."""
         self._http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
+            transport=transport if transport is not None else _deadline_transport(),
             headers={
                 "x-api-key": api_key,
                 "anthropic-version": ANTHROPIC_VERSION,
@@ -90,7 +111,9 @@ class AdminClient:
             follow_redirects=False,
         )
         self._max_retries = max_retries
-        self._max_retry_wait = max_retry_wait
+        self._max_retry_wait = min(max_retry_wait, MAX_RETRY_AFTER)
+        self._deadline = deadline
+        self._max_response_bytes = max_response_bytes
         self._max_total_wait = max_total_wait
         self._sleep = sleep
         # Client-side pacing (the Analytics API allows 60 requests a minute per organization).
@@ -119,6 +142,14 @@ class AdminClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def fewer_buckets_per_page(self) -> bool:
+        """After a report page too large to read: ask for a quarter as many days per page
+        from now on (31, 7, then 1). False when pages already hold a single day."""
+        if self._buckets_per_page <= 1:
+            return False
+        self._buckets_per_page = max(1, self._buckets_per_page // 4)
+        return True
 
     # --- endpoints -------------------------------------------------------------------------
 
@@ -376,19 +407,24 @@ class AdminClient:
     # --- one request with retries ----------------------------------------------------------
 
     def _get_json(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
-        waited = 0.0
+        # Time spent in attempts and in the waits between them (the waits counted as asked
+        # for, since ``sleep`` may be a test's recorder): one request never takes much more
+        # than ``max_total_wait``, so the sync's lease outlives it.
+        spent = 0.0
         attempt = 0
         while True:
+            began = time.monotonic()
             try:
                 return self._attempt(path, params)
             except AnthropicError as exc:
+                spent += time.monotonic() - began
                 if not exc.retryable or attempt >= self._max_retries:
                     raise
                 delay = exc.retry_after
                 if delay is None:
                     delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
                 delay = min(max(delay, 0.0), self._max_retry_wait)
-                if waited + delay > self._max_total_wait:
+                if spent + delay > self._max_total_wait:
                     raise
                 log.warning(
                     "%s %s; retrying in %.1fs (attempt %s of %s)",
@@ -399,7 +435,7 @@ class AdminClient:
                     self._max_retries,
                 )
                 self._sleep(delay)
-                waited += delay
+                spent += delay
                 attempt += 1
 
     def _attempt(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
@@ -411,9 +447,26 @@ class AdminClient:
                 self._last_request = time.monotonic()
         with self._count_lock:
             self.requests_made += 1
+        started = time.monotonic()
+        # Every network wait of this request is bounded by what is left of the deadline too
+        # (``_DeadlineStream``); the body loop below checks it as well, for any transport.
+        token = _DEADLINE.set(started + self._deadline)
         try:
-            response = self._http.get(path, params=list(params))
+            with self._http.stream("GET", path, params=list(params)) as response:
+                request_id = response.headers.get("request-id")
+                if response.status_code != 200:
+                    raw = self._read(response, path, started, ERROR_BODY_BYTES, cut=True)
+                    raise _error_for(
+                        response.status_code,
+                        response.headers,
+                        bytes(raw),
+                        request_id,
+                        analytics=self._analytics,
+                    )
+                raw = self._read(response, path, started, self._max_response_bytes)
         except httpx.TimeoutException:
+            if time.monotonic() - started >= self._deadline - 0.01:
+                raise self._too_slow() from None
             raise NetworkError(
                 "Anthropic's API did not answer in time (timeout). It will be retried."
             ) from None
@@ -422,34 +475,86 @@ class AdminClient:
                 f"Could not reach Anthropic's API ({exc.__class__.__name__}). Check the network "
                 "connection and FINOPS_ANTHROPIC_BASE_URL."
             ) from None
+        finally:
+            _DEADLINE.reset(token)
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # Usually a connection cut mid-body; worth another try.
+            raise MalformedResponse(
+                f"Anthropic returned an unreadable (truncated or non-JSON) page for {path}.",
+                status=200,
+                request_id=request_id,
+            ) from None
+        except (ValueError, RecursionError):
+            # Well-formed but unsafe to hold (an integer of thousands of digits, nesting
+            # thousands deep): the same page would come back the same, so not retried.
+            raise RefusedPage(
+                f"Anthropic returned a page for {path} with a number of thousands of digits or "
+                "nesting thousands deep; the page was refused and nothing of it was stored.",
+                status=200,
+                request_id=request_id,
+            ) from None
+
+    def _read(
+        self, response: httpx.Response, path: str, started: float, limit: int, *, cut: bool = False
+    ) -> bytearray:
+        """The body, at most ``limit`` bytes of it (decoded, so a compressed bomb counts at
+        its real size) and within the deadline. ``cut``: keep what fits instead of refusing
+        (error bodies, of which only the message matters)."""
         request_id = response.headers.get("request-id")
-        if response.status_code == 200:
-            try:
-                return response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                # Usually a connection cut mid-body; worth another try.
-                raise MalformedResponse(
-                    f"Anthropic returned an unreadable (truncated or non-JSON) page for {path}.",
-                    status=200,
-                    request_id=request_id,
-                ) from None
-        raise _error_for(response, request_id, analytics=self._analytics)
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            if cut:
+                return bytearray()
+            raise self._too_large(path, limit, int(declared), request_id)  # nothing read
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            if len(body) + len(chunk) > limit:
+                if cut:
+                    return body + chunk[: limit - len(body)]
+                raise self._too_large(path, limit, None, request_id)
+            body += chunk
+            if time.monotonic() - started > self._deadline:
+                raise self._too_slow()
+        return body
+
+    def _too_slow(self) -> NetworkError:
+        return NetworkError(
+            f"Anthropic's API sent the page too slowly (over {self._deadline:g} s); the "
+            "request was abandoned and will be retried."
+        )
+
+    @staticmethod
+    def _too_large(path: str, limit: int, declared: int | None, request_id: str | None) -> Any:
+        size = f"{_mib(declared)} declared" if declared is not None else "more than that"
+        return ResponseTooLarge(
+            f"Anthropic's answer for {path} is larger than the {_mib(limit)} this client reads "
+            f"({size}); it was refused, and nothing of it was stored.",
+            path=path,
+            size=declared,
+            request_id=request_id,
+        )
 
 
 def _error_for(
-    response: httpx.Response, request_id: str | None, *, analytics: bool = False
+    status: int,
+    headers: httpx.Headers,
+    raw: bytes,
+    request_id: str | None,
+    *,
+    analytics: bool = False,
 ) -> AnthropicError:
-    status = response.status_code
     error_type: str | None = None
     api_message: str | None = None
     try:
-        body = response.json()
+        body = json.loads(raw)
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
             error_type = str(error.get("type") or "") or None
             api_message = str(error.get("message") or "")[:300] or None
         request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         pass
     describe = describe_analytics_status if analytics else describe_status
     message = describe(status, error_type, api_message)
@@ -462,25 +567,122 @@ def _error_for(
     if status == 429:
         # A 429 without retry-after is Anthropic's monthly spend cap on the Messages API; these
         # are free read-only admin calls, so a bounded backoff is still the right answer.
-        return RateLimited(message, retry_after=_retry_after(response), **kwargs)
+        return RateLimited(message, retry_after=_retry_after(headers), **kwargs)
     if status >= 500:
-        return ServerError(message, retry_after=_retry_after(response), **kwargs)
+        return ServerError(message, retry_after=_retry_after(headers), **kwargs)
     return InvalidRequest(message, **kwargs)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """``retry-after`` as seconds, from either delta-seconds or an HTTP date."""
-    value = response.headers.get("retry-after")
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """``retry-after`` as seconds, from either delta-seconds or an HTTP date, never more than
+    ``MAX_RETRY_AFTER`` (``86400``, a date next week, ``1e400`` all mean "a minute" here)."""
+    value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - utcnow()).total_seconds()
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - utcnow()).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def _mib(size: int) -> str:
+    text = f"{size / 2**20:.1f}".removesuffix(".0")
+    return f"{text} MiB"
+
+
+# --- the deadline at the socket ----------------------------------------------------------------
+
+# When the request running in this thread (or context) must be done, in monotonic seconds.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "anthropic_request_deadline", default=None
+)
+
+
+def _bounded(timeout: float | None) -> float | None:
+    """``timeout`` shortened to what is left of the current request's deadline."""
+    end = _DEADLINE.get()
+    if end is None:
+        return timeout
+    left = max(end - time.monotonic(), 0.001)  # 0 would mean non-blocking, not "expired"
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the request's deadline,
+    so a trickle of bytes (in the headers as much as in the body) cannot outlast it."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout))
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _bounded(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _bounded(timeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    """httpx's own transport, its connections bounded by the request deadline. httpx offers
+    no public hook for the network backend, so it is set on its pool; should a later httpx
+    rename that, the body loop's deadline check still holds (headers then are bounded only
+    by the read timeout per chunk)."""
+    transport = httpx.HTTPTransport()
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    else:
+        log.debug("httpx's pool has no network backend to wrap; deadline checked per chunk")
+    return transport

@@ -66,6 +66,27 @@ class MalformedResponse(AnthropicError):
     retryable = True
 
 
+class RefusedPage(MalformedResponse):
+    """A page holding a value no real bill or count has (an amount of 1e30, a token count
+    beyond 64 bits or below zero, a day sent twice). The whole page is refused, so nothing of
+    it is stored. Not retried within the run: the same page comes back the same, so the
+    organization is marked failing and the usual backoff spaces the next attempts."""
+
+    retryable = False
+
+
+class ResponseTooLarge(AnthropicError):
+    """A response bigger than the client's cap (``max_response_bytes``). Not retried as is:
+    the same request gets the same answer; the sync asks again for fewer days per page."""
+
+    def __init__(
+        self, message: str, *, path: str, size: int | None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message, status=200, request_id=request_id)
+        self.path = path
+        self.size = size  # bytes declared or read when refused
+
+
 class PaginationError(AnthropicError):
     """The API's paging broke its contract (repeated or missing cursor)."""
 

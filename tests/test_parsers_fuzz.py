@@ -9,12 +9,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.anthropic.errors import MalformedResponse
-from app.anthropic.schemas import parse_cost_result, parse_page, parse_usage_result
+from app.anthropic.errors import MalformedResponse, RefusedPage
+from app.anthropic.records import (
+    parse_claude_code_record,
+    parse_summary,
+    parse_user_cost,
+    parse_user_usage,
+)
+from app.anthropic.schemas import (
+    MAX_CENTS,
+    MAX_COUNT,
+    parse_cost_result,
+    parse_page,
+    parse_usage_result,
+)
 from app.services.export import cents_to_usd
 
 DAY = date(2026, 11, 1)
-cents = st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e12"), places=6,
+# Every amount a real bill can have, credits (negative) included: up to $100M a line a day.
+cents = st.decimals(min_value=-MAX_CENTS, max_value=MAX_CENTS, places=6,
                     allow_nan=False, allow_infinity=False)  # fmt: skip
 text_or_none = st.none() | st.text(max_size=40)
 
@@ -89,3 +102,93 @@ def test_bucket_timestamps_in_any_offset_land_on_the_utc_day(start: datetime, of
 def test_pages_of_the_wrong_shape_are_refused(body: object) -> None:
     with pytest.raises(MalformedResponse):
         parse_page(body)
+
+
+# --- poison values: refused, naming the field, the value and the day (issue 12, point 8) ---
+
+too_big_cents = st.decimals(min_value=MAX_CENTS + Decimal("0.000001"), allow_nan=False,
+                            allow_infinity=False, places=6) | st.sampled_from(
+    ["1e30", "-1e30", "9" * 40, "1E+999999", 1e30, -(10**25)])  # fmt: skip
+
+
+@given(amount=too_big_cents, sign=st.sampled_from([1, -1]))
+def test_amounts_beyond_any_real_bill_are_refused(amount: object, sign: int) -> None:
+    if isinstance(amount, Decimal):
+        amount = format(amount * sign, "f")
+    with pytest.raises(RefusedPage) as caught:
+        parse_cost_result(DAY, {"amount": amount, "currency": "USD"})
+    message = str(caught.value)
+    assert "cost amount" in message and DAY.isoformat() in message
+    assert str(amount).strip()[:20] in message and "nothing of it was stored" in message
+    assert not caught.value.retryable
+
+
+bad_counts = st.integers(min_value=MAX_COUNT + 1) | st.integers(max_value=-1) | st.sampled_from(
+    [2**63, 2**64, -5, 1e30, "-5", "18446744073709551616", -1.0])  # fmt: skip
+
+
+@given(value=bad_counts, field=st.sampled_from(["output_tokens", "uncached_input_tokens",
+                                                "cache_read_input_tokens"]))  # fmt: skip
+def test_token_counts_beyond_64_bits_or_negative_are_refused(value: object, field: str) -> None:
+    with pytest.raises(RefusedPage) as caught:
+        parse_usage_result(DAY, {field: value})
+    message = str(caught.value)
+    assert field in message and DAY.isoformat() in message
+    assert ("negative" in message) == (Decimal(str(value)) < 0)
+
+
+@given(value=st.integers(min_value=0, max_value=MAX_COUNT))
+def test_every_real_count_is_kept_exactly(value: int) -> None:
+    assert parse_usage_result(DAY, {"output_tokens": value}).tokens["output_tokens"] == value
+
+
+def test_a_bucket_repeated_within_a_page_is_refused_not_summed() -> None:
+    bucket = {"starting_at": "2026-11-01T00:00:00Z", "ending_at": "2026-11-02T00:00:00Z",
+              "results": [{"amount": "5", "currency": "USD"}]}  # fmt: skip
+    with pytest.raises(RefusedPage, match="2026-11-01.*twice"):
+        parse_page({"data": [bucket, dict(bucket)], "has_more": False, "next_page": None})
+
+
+def claude_code(
+    tokens: dict[str, object], cost: object = "10", **core: object
+) -> dict[str, object]:
+    return {
+        "date": DAY.isoformat(),
+        "actor": {"type": "user_actor", "email_address": "a@example.com"},
+        "core_metrics": {"num_sessions": 1, **core},
+        "model_breakdown": [{"model": "m", "tokens": tokens, "estimated_cost": {"amount": cost}}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("record", "named"),
+    [
+        (claude_code({"output": 2**64}), "tokens.output"),
+        (claude_code({"input": -5}), "tokens.input"),
+        (claude_code({"input": 1}, cost="1e30"), "Claude Code cost estimate"),
+        (claude_code({"input": 1}, num_sessions=-1), "num_sessions"),
+    ],
+)
+def test_claude_code_records_with_poison_values_are_refused(record: dict, named: str) -> None:
+    with pytest.raises(RefusedPage) as caught:
+        parse_claude_code_record(record)
+    assert named in str(caught.value) and DAY.isoformat() in str(caught.value)
+
+
+def test_claude_code_tokens_summed_over_models_are_bounded_too() -> None:
+    record = claude_code({"output": MAX_COUNT})
+    record["model_breakdown"] = record["model_breakdown"] * 3  # type: ignore[operator]
+    with pytest.raises(RefusedPage, match="summed over models"):
+        parse_claude_code_record(record)
+
+
+def test_enterprise_records_with_poison_values_are_refused() -> None:
+    actor = {"actor": {"user_id": "u1", "email": "u@example.com"}}
+    with pytest.raises(RefusedPage, match="cost amount '1e30' for 2026-11-01"):
+        parse_user_cost(DAY, {**actor, "amount": "1e30"})
+    with pytest.raises(RefusedPage, match="requests '-5' for 2026-11-01"):
+        parse_user_usage(DAY, {**actor, "requests": -5})
+    with pytest.raises(RefusedPage, match="daily_active_user_count"):
+        parse_summary({"starting_at": "2026-11-01T00:00:00Z", "daily_active_user_count": 2**64})
+    # A credit within range is a real line.
+    assert parse_user_cost(DAY, {**actor, "amount": "-250.5"}).measures["amount_cents"] < 0

@@ -13,12 +13,15 @@ from typing import Any
 
 from app.anthropic.errors import MalformedResponse
 from app.anthropic.schemas import (
+    MAX_CENTS,
+    MAX_COUNT,
     _common,
     _text,
     count,
     dims_digest,
     parse_cents,
     parse_usage_result,
+    refused,
 )
 from app.clock import parse_rfc3339
 
@@ -86,8 +89,8 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
     for tool, counts in _dict(raw.get("tool_actions")).items():
         counts = _dict(counts)
         tools[str(tool)] = {
-            "accepted": count(counts.get("accepted"), f"{tool}.accepted"),
-            "rejected": count(counts.get("rejected"), f"{tool}.rejected"),
+            "accepted": count(counts.get("accepted"), f"{tool}.accepted", day),
+            "rejected": count(counts.get("rejected"), f"{tool}.rejected", day),
         }
     models: list[dict[str, Any]] = []
     totals = {"input": 0, "output": 0, "cache_read": 0, "cache_creation": 0}
@@ -96,15 +99,27 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
     for item in breakdown if isinstance(breakdown, list) else []:
         item = _dict(item)
         tokens = _dict(item.get("tokens"))
-        counts = {k: count(tokens.get(k), f"tokens.{k}") for k in totals}
+        counts = {k: count(tokens.get(k), f"tokens.{k}", day) for k in totals}
         estimate = _dict(item.get("estimated_cost"))
-        cents = parse_cents(estimate.get("amount", 0), "Claude Code cost estimate")
+        cents = parse_cents(estimate.get("amount", 0), "Claude Code cost estimate", day)
         for k, v in counts.items():
             totals[k] += v
         cost += cents
         models.append(
             {"model": _text(item.get("model")), **counts, "estimated_cost_cents": str(cents)}
         )
+    # Each model's numbers are bounded; their sums must be too (they are what is stored).
+    for k, v in totals.items():
+        if v > MAX_COUNT:
+            raise refused(f"tokens.{k} summed over models", v, day, "beyond any real count")
+    if abs(cost) > MAX_CENTS:
+        raise refused("Claude Code cost estimate summed over models", cost, day,
+                      "beyond any real bill")  # fmt: skip
+    tool_accepted = sum(t["accepted"] for t in tools.values())
+    tool_rejected = sum(t["rejected"] for t in tools.values())
+    if max(tool_accepted, tool_rejected) > MAX_COUNT:
+        raise refused("tool actions summed over tools", max(tool_accepted, tool_rejected), day,
+                      "beyond any real count")  # fmt: skip
     extra = {k: v for k, v in raw.items() if k not in CLAUDE_CODE_KNOWN}
     extra.update(
         {
@@ -125,15 +140,15 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
             "is_remote": is_remote if isinstance(is_remote, bool) else None,
         },
         measures={
-            "sessions": count(core.get("num_sessions"), "num_sessions"),
-            "lines_added": count(lines.get("added"), "lines_of_code.added"),
-            "lines_removed": count(lines.get("removed"), "lines_of_code.removed"),
-            "commits": count(core.get("commits_by_claude_code"), "commits_by_claude_code"),
+            "sessions": count(core.get("num_sessions"), "num_sessions", day),
+            "lines_added": count(lines.get("added"), "lines_of_code.added", day),
+            "lines_removed": count(lines.get("removed"), "lines_of_code.removed", day),
+            "commits": count(core.get("commits_by_claude_code"), "commits_by_claude_code", day),
             "pull_requests": count(
-                core.get("pull_requests_by_claude_code"), "pull_requests_by_claude_code"
+                core.get("pull_requests_by_claude_code"), "pull_requests_by_claude_code", day
             ),
-            "tool_accepted": sum(t["accepted"] for t in tools.values()),
-            "tool_rejected": sum(t["rejected"] for t in tools.values()),
+            "tool_accepted": tool_accepted,
+            "tool_rejected": tool_rejected,
             "tool_actions": json.dumps(tools, sort_keys=True) if tools else None,
             "models": json.dumps(models, sort_keys=True) if models else None,
             "input_tokens": totals["input"],
@@ -184,8 +199,10 @@ def parse_user_cost(day: date, raw: dict[str, Any]) -> Record:
         day=day,
         dims=_user_dims(raw),
         measures={
-            "amount_cents": parse_cents(raw.get("amount")),
-            "list_amount_cents": None if list_raw is None else parse_cents(list_raw, "list amount"),
+            "amount_cents": parse_cents(raw.get("amount"), day=day),
+            "list_amount_cents": (
+                None if list_raw is None else parse_cents(list_raw, "list amount", day)
+            ),
             "currency": _text(raw.get("currency")) or "USD",
         },
         extra={k: v for k, v in raw.items() if k not in known},
@@ -205,8 +222,8 @@ def parse_user_usage(day: date, raw: dict[str, Any]) -> Record:
         dims=_user_dims(raw),
         measures={
             **usage.tokens,
-            "total_tokens": count(raw.get("total_tokens"), "total_tokens"),
-            "requests": count(raw.get("requests"), "requests"),
+            "total_tokens": count(raw.get("total_tokens"), "total_tokens", day),
+            "requests": count(raw.get("requests"), "requests", day),
         },
         extra=extra,
         additive=(*usage.tokens, "total_tokens", "requests"),
@@ -252,7 +269,7 @@ def parse_summary(raw: dict[str, Any]) -> Record:
     """One day of engagement: active users, adoption rates, seats."""
     day = _day_of(raw.get("starting_at") or raw.get("date"), "engagement summary")
     measures: dict[str, Any] = {
-        column: None if raw.get(name) is None else count(raw.get(name), name)
+        column: None if raw.get(name) is None else count(raw.get(name), name, day)
         for name, column in _SUMMARY_FIELDS.items()
     }
     measures.update({name: _rate(raw.get(name)) for name in _RATES})

@@ -10,8 +10,16 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
-from app.anthropic.errors import MalformedResponse
+from app.anthropic.errors import MalformedResponse, RefusedPage
 from app.clock import parse_rfc3339
+
+# Bounds beyond any real bill or count, well inside what the database holds: Postgres keeps
+# cents as NUMERIC(24, 6) (18 integer digits), SQLite as a 64-bit count of micro-cents (about
+# 9.2e12 cents), and token counts are 64-bit. A value past them is a broken or hostile
+# answer; storing it would fail the insert (or overflow a later SUM) with a cryptic error.
+# The same bounds hold for a day's total, so the daily rollups and a year of them fit too.
+MAX_CENTS = Decimal(10) ** 10  # $100 million in one line of one day
+MAX_COUNT = 10**15  # a quadrillion tokens (or lines, sessions ...) in one line of one day
 
 COST_DIMENSIONS = (
     "workspace_id",
@@ -180,24 +188,32 @@ def _text(value: Any) -> str | None:
 
 
 def parse_page(body: Any) -> ReportPage:
-    """A report page; raises ``MalformedResponse`` when the shape is not the documented one."""
+    """A report page; raises ``MalformedResponse`` when the shape is not the documented one,
+    ``RefusedPage`` when a bucket comes twice (its rows would be summed: a day doubled)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise MalformedResponse("Anthropic returned a report page without a 'data' list.")
     buckets = []
+    seen: set[datetime] = set()
     for raw in body["data"]:
         try:
             results = raw.get("results") or []
             if not isinstance(results, list):
                 raise TypeError("results is not a list")
-            buckets.append(
-                Bucket(
-                    starting_at=parse_rfc3339(raw["starting_at"]),
-                    ending_at=parse_rfc3339(raw["ending_at"]),
-                    results=[r for r in results if isinstance(r, dict)],
-                )
+            bucket = Bucket(
+                starting_at=parse_rfc3339(raw["starting_at"]),
+                ending_at=parse_rfc3339(raw["ending_at"]),
+                results=[r for r in results if isinstance(r, dict)],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedResponse(f"Anthropic returned a malformed bucket: {exc}") from exc
+        if bucket.starting_at in seen:
+            raise RefusedPage(
+                f"Anthropic returned the bucket starting_at {shown(raw['starting_at'])} for "
+                f"{bucket.day.isoformat()} twice in one page (its rows would count twice); the "
+                "page was refused and nothing of it was stored."
+            )
+        seen.add(bucket.starting_at)
+        buckets.append(bucket)
     next_page = body.get("next_page")
     return ReportPage(
         buckets=buckets,
@@ -206,8 +222,29 @@ def parse_page(body: Any) -> ReportPage:
     )
 
 
-def parse_cents(value: Any, what: str = "cost amount") -> Decimal:
-    """A decimal string (or number) of cents, exactly; ``MalformedResponse`` otherwise."""
+def shown(value: Any) -> str:
+    """A value as a message quotes it: its text, cut short, quoted."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = "a number of thousands of digits"
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def refused(what: str, value: Any, day: date | None, why: str) -> RefusedPage:
+    """The error for a value no real answer has; names the field, the value and the day."""
+    when = f" for {day.isoformat()}" if day is not None else ""
+    return RefusedPage(
+        f"Anthropic returned {what} {shown(value)}{when}, {why}; the page was refused and "
+        "nothing of it was stored."
+    )
+
+
+def parse_cents(value: Any, what: str = "cost amount", day: date | None = None) -> Decimal:
+    """A decimal string (or number) of cents, exactly; ``MalformedResponse`` when it is not a
+    number, ``RefusedPage`` when it is beyond any real bill. Negative amounts (credits,
+    refunds) are kept."""
     try:
         if isinstance(value, bool) or value is None:
             raise InvalidOperation
@@ -218,6 +255,8 @@ def parse_cents(value: Any, what: str = "cost amount") -> Decimal:
         raise MalformedResponse(
             f"Anthropic returned a {what} that is not a number: {str(value)[:40]!r}"
         ) from exc
+    if abs(amount) > MAX_CENTS:
+        raise refused(what, value, day, "beyond any real bill")
     return amount
 
 
@@ -227,28 +266,37 @@ def parse_cost_result(day: date, raw: dict[str, Any]) -> CostRow:
     return CostRow(
         day=day,
         dims={name: _text(raw.get(name)) for name in COST_DIMENSIONS},
-        amount_cents=parse_cents(raw.get("amount")),
+        amount_cents=parse_cents(raw.get("amount"), day=day),
         currency=_text(raw.get("currency")) or "USD",
         extra={k: v for k, v in raw.items() if k not in _COST_KNOWN},
-        list_amount_cents=None if list_raw is None else parse_cents(list_raw, "list amount"),
+        list_amount_cents=None if list_raw is None else parse_cents(list_raw, "list amount", day),
     )
 
 
-def count(value: Any, name: str) -> int:
+def count(value: Any, name: str, day: date | None = None) -> int:
+    """A count (tokens, requests, lines ...): a whole number from 0 to ``MAX_COUNT``."""
     if value.__class__ is int:
-        return int(value)  # the usual case, and the cheapest (bool is not int here)
-    if value is None:
+        # The usual case, and the cheapest (bool is not int here).
+        if 0 <= value <= MAX_COUNT:
+            return int(value)
+        number = Decimal(value)
+    elif value is None:
         return 0  # documented as never null; tolerate it as "nothing used"
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         raise MalformedResponse(f"Anthropic returned a non-integer token count for {name}.")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise MalformedResponse(
-            f"Anthropic returned a non-integer token count for {name}."
-        ) from exc
-    if not number.is_finite() or number != number.to_integral_value():
-        raise MalformedResponse(f"Anthropic returned a fractional token count for {name}.")
+    else:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise MalformedResponse(
+                f"Anthropic returned a non-integer token count for {name}."
+            ) from exc
+        if not number.is_finite() or number != number.to_integral_value():
+            raise MalformedResponse(f"Anthropic returned a fractional token count for {name}.")
+    if number < 0:
+        raise refused(name, value, day, "a negative count")
+    if number > MAX_COUNT:
+        raise refused(name, value, day, "beyond any real count")
     return int(number)
 
 
@@ -257,18 +305,20 @@ def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
     cache = raw.get("cache_creation") if isinstance(raw.get("cache_creation"), dict) else {}
     tools = raw.get("server_tool_use") if isinstance(raw.get("server_tool_use"), dict) else {}
     tokens = {
-        "uncached_input_tokens": count(raw.get("uncached_input_tokens"), "uncached_input_tokens"),
+        "uncached_input_tokens": count(
+            raw.get("uncached_input_tokens"), "uncached_input_tokens", day
+        ),
         "cache_creation_5m_input_tokens": count(
-            cache.get("ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens"
+            cache.get("ephemeral_5m_input_tokens"), "ephemeral_5m_input_tokens", day
         ),
         "cache_creation_1h_input_tokens": count(
-            cache.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens"
+            cache.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens", day
         ),
         "cache_read_input_tokens": count(
-            raw.get("cache_read_input_tokens"), "cache_read_input_tokens"
+            raw.get("cache_read_input_tokens"), "cache_read_input_tokens", day
         ),
-        "output_tokens": count(raw.get("output_tokens"), "output_tokens"),
-        "web_search_requests": count(tools.get("web_search_requests"), "web_search_requests"),
+        "output_tokens": count(raw.get("output_tokens"), "output_tokens", day),
+        "web_search_requests": count(tools.get("web_search_requests"), "web_search_requests", day),
     }
     extra = {k: v for k, v in raw.items() if k not in _USAGE_KNOWN}
     # Unknown members of the nested objects are kept too, under their full path.

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.anthropic.client import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, AdminClient
-from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected
+from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
 from app.anthropic.records import (
     Record,
     parse_claude_code_record,
@@ -44,11 +44,14 @@ from app.anthropic.records import (
     parse_user_usage,
 )
 from app.anthropic.schemas import (
+    MAX_CENTS,
+    MAX_COUNT,
     CostRow,
     ReportPage,
     UsageRow,
     parse_cost_result,
     parse_usage_result,
+    refused,
 )
 from app.clock import midnight, parse_rfc3339, utcnow
 from app.db import read_session, refresh_statistics, write_session
@@ -120,8 +123,15 @@ class Chunk:
 # small so a backfill never floods the API. A module constant, not a setting.
 CLAUDE_CODE_FETCHERS = 6
 
-# Longer than a page can take with all its retries, so a live worker never loses its lease.
-LEASE_SECONDS = 360
+# Longer than a page can take with all its retries (the client's max_total_wait of 300 s,
+# plus one last request's deadline of 120 s), so a live worker never loses its lease.
+LEASE_SECONDS = 480
+# The outcome given to a run that never recorded its end (its process was killed).
+INTERRUPTED = "interrupted"
+INTERRUPTED_NOTE = (
+    "This run ended without recording its end (its process was stopped or killed, or lost "
+    "the database); the next run resumed where it stopped."
+)
 
 
 class LeaseLost(RuntimeError):
@@ -232,6 +242,12 @@ class SyncEngine:
         if renewed != 1:
             raise LeaseLost("Another worker took over this organization; this run stopped.")
 
+    def _release_quietly(self, org_pk: int) -> None:
+        try:
+            self._release(org_pk)
+        except DBAPIError as exc:  # still locked or down: the lease expires on its own
+            log.warning("Could not release the lease: %s", exc)
+
     def _release(self, org_pk: int) -> None:
         with write_session(self.engine) as session:
             session.execute(
@@ -253,10 +269,22 @@ class SyncEngine:
             result.outcome = "key_rejected"
             result.message = org.status_message or "The key was rejected; replace it."
             return result
-        if not self._acquire(org_pk):
-            result.outcome, result.message = "skipped", "Another worker is syncing it right now."
+        acquired = False
+        try:
+            acquired = self._acquire(org_pk)
+            if not acquired:
+                result.outcome = "skipped"
+                result.message = "Another worker is syncing it right now."
+                return result
+            result.run_id = self._start_run(org_pk)
+        except DBAPIError as exc:
+            # Not even the lease or the run could be written (a locked or unreachable
+            # database): say why; writing a status would wait on the same lock again.
+            log.warning("Database error before syncing %s: %s", org.organization_id, exc)
+            result.outcome, result.message = "failed", describe_database_error(exc)
+            if acquired:
+                self._release_quietly(org_pk)
             return result
-        result.run_id = self._start_run(org_pk)
         try:
             key = self.keystore.decrypt(org.key_ciphertext)
             enterprise = org.provider == Provider.ENTERPRISE
@@ -298,14 +326,11 @@ class SyncEngine:
             # locked): nothing of the failed page was committed; the next run resumes.
             log.warning("Database error while syncing %s: %s", org.organization_id, exc)
             result.outcome = "failed"
-            reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+            message = describe_database_error(exc)
             try:
-                result.message = self._mark_failing(
-                    org_pk,
-                    f"The database failed during the sync ({reason}); nothing partial was kept.",
-                )
+                result.message = self._mark_failing(org_pk, message)
             except DBAPIError:
-                result.message = f"The database failed during the sync ({reason})."
+                result.message = message
         except Exception as exc:  # a bug: keep the worker alive, say what
             log.exception("Sync of organization %s failed unexpectedly", org.organization_id)
             result.outcome = "failed"
@@ -391,6 +416,12 @@ class SyncEngine:
                         if self.should_stop() and state.position < state.window_end:
                             return False
                 break
+            except ResponseTooLarge as exc:
+                # A page of 31 days too large to read (a very large organization): the same
+                # window from the stored position, fewer days per page (7, then 1).
+                if dataset not in CORE_DATASETS or not client.fewer_buckets_per_page():
+                    raise
+                log.warning("%s Asking for fewer days per page.", exc)
             except InvalidRequest:
                 # Some API versions refuse a range that ends in the future (today's partial
                 # day), and the engagement summaries lag by a day more or less than documented:
@@ -670,6 +701,13 @@ class SyncEngine:
             )
             done = {s.dataset for s in states if s.backfill_done}
             backfilled = set(CORE_DATASETS) <= done
+            # This run holds the lease: any run of the organization still "running" lost its
+            # process (killed, or unable to record its end) and will never finish.
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.organization_pk == org_pk, SyncRun.outcome == "running")
+                .values(outcome=INTERRUPTED, finished_at=now, error=INTERRUPTED_NOTE)
+            )
             run = SyncRun(
                 organization_pk=org_pk,
                 kind="incremental" if backfilled else "backfill",
@@ -682,6 +720,33 @@ class SyncEngine:
             session.flush()
             assert run.id is not None
             return run.id
+
+    def close_interrupted_runs(self) -> int:
+        """Close as interrupted the runs left "running" by a process that is gone: their
+        organization's lease is free, expired, or held by a dead process of this host. Runs
+        of organizations a live worker holds are left alone. Returns how many were closed."""
+        now = self.clock()
+        with write_session(self.engine) as session:
+            rows = session.execute(
+                select(SyncRun.id, Organization.lease_owner, Organization.lease_expires_at)
+                .join(Organization, Organization.id == SyncRun.organization_pk)
+                .where(SyncRun.outcome == "running")
+            ).all()
+            gone = [
+                run_id
+                for run_id, owner, expires in rows
+                if owner is None
+                or expires is None
+                or expires < now
+                or _is_dead_local_process(owner)
+            ]
+            if gone:
+                session.execute(
+                    update(SyncRun)
+                    .where(SyncRun.id.in_(gone))  # type: ignore[union-attr]
+                    .values(outcome=INTERRUPTED, finished_at=now, error=INTERRUPTED_NOTE)
+                )
+            return len(gone)
 
     def _finish_run(self, result: SyncResult) -> None:
         with write_session(self.engine) as session:
@@ -741,6 +806,21 @@ class SyncEngine:
             return text
 
 
+def describe_database_error(exc: DBAPIError) -> str:
+    """What a user reads when the database refused a sync's write. A lock held past the busy
+    timeout is named as such (with what to do), not as a configuration problem."""
+    reason = str(exc.orig or exc).strip().splitlines()[0][:300] if str(exc.orig or exc) else ""
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # Postgres: 55P03 is lock_not_available
+    if "database is locked" in reason or "table is locked" in reason or sqlstate == "55P03":
+        return (
+            "The sync stopped: the database is locked by another process (another sync or "
+            "worker, a backup, or a tool holding a write transaction on it) and stayed locked "
+            "past the busy timeout. Nothing partial was kept. Wait for that process to finish "
+            "or stop it; the next run retries and resumes where this one stopped."
+        )
+    return f"The database failed during the sync ({reason}); nothing partial was kept."
+
+
 def replace_days(
     session: Session,
     org_pk: int,
@@ -772,6 +852,7 @@ def replace_days_counted(
         )
     ).rowcount
     merged = _aggregate(rows)
+    _check_bounds(merged)
     if merged:
         _insert_rows(session, model.__table__, org_pk, merged)
         if dataset in FILTER_DIMENSIONS:
@@ -980,6 +1061,41 @@ def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> No
         )
     ).one()
     state.row_count, state.first_day, state.last_day = int(count), first, last
+
+
+def _check_bounds(rows: list[Any]) -> None:
+    """Refuse rows whose day totals are beyond any real bill or count (each value was bounded
+    when parsed, but tens of thousands of them may add up past what a rollup or a SUM can
+    hold). One sum per measure over the whole chunk; only past the bound, per day, to name it."""
+    if not rows:
+        return
+    for what, get, limit in _measures(rows[0]):
+        if sum([abs(v) for r in rows if (v := get(r)) is not None]) <= limit:
+            continue
+        per_day: dict[date, Any] = defaultdict(int)
+        for row in rows:
+            value = get(row)
+            if value is not None:
+                per_day[row.day] += abs(value)
+        day, total = max(per_day.items(), key=itemgetter(1))
+        if total > limit:
+            why = "beyond any real bill" if limit is MAX_CENTS else "beyond any real count"
+            raise refused(f"{what} adding up to", total, day, why)
+
+
+def _measures(row: Any) -> list[tuple[str, Callable[[Any], Any], Any]]:
+    """(name, getter, bound) of each summed measure of rows like ``row``."""
+    if isinstance(row, CostRow):
+        return [
+            ("cost amounts", lambda r: r.amount_cents, MAX_CENTS),
+            ("list amounts", lambda r: r.list_amount_cents, MAX_CENTS),
+        ]
+    if isinstance(row, UsageRow):
+        return [(n, lambda r, n=n: r.tokens.get(n), MAX_COUNT) for n in row.tokens]
+    return [
+        (n, lambda r, n=n: r.measures.get(n), MAX_CENTS if n.endswith("_cents") else MAX_COUNT)
+        for n in row.additive
+    ]
 
 
 def _aggregate(rows: list[Any]) -> list[Any]:

@@ -105,7 +105,19 @@ class Worker:
         log.info("Stopping: finishing the page in progress")
         self.stop_event.set()
 
+    def recover(self) -> None:
+        """Close the runs a stopped or killed worker left "running" (their lease owner is
+        gone), so the run history says "interrupted" instead of running forever."""
+        try:
+            closed = self.engine.close_interrupted_runs()
+        except Exception:  # the database may be busy; the organizations' next runs close them
+            log.exception("Could not close interrupted runs; their next runs will")
+            return
+        if closed:
+            log.info("Closed %s run(s) a stopped worker left unfinished, as interrupted", closed)
+
     def run(self) -> None:
+        self.recover()
         self.scheduler.add_job(
             self.dispatch,
             "interval",

@@ -16,9 +16,11 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
+from sqlalchemy.exc import DBAPIError
+
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
-from app.db import DatabaseError
+from app.db import DatabaseError, describe_database_error
 from app.keystore import MasterKeyError
 from app.redact import configure_logging, redact
 from app.services.access import OPERATOR, PermissionDenied
@@ -72,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         PermissionDenied,
     ) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        # A write that met a lock another process held past the busy timeout, or a full disk:
+        # say which and what to do, instead of a traceback with the SQL in it.
+        print(f"error: {redact(describe_database_error(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -504,8 +504,9 @@ class AuthSession(SQLModel, table=True):
 
 class SignInThrottle(SQLModel, table=True):
     """Failed sign-ins per email address, whether or not an account has it (so an unknown
-    address is throttled exactly like a known one and gives nothing away). A sliding window:
-    failures older than the window no longer count, so an admin is never locked out for good."""
+    address is throttled exactly like a known one and gives nothing away). A window of 15
+    minutes from the first failure: once it passes, counting starts again, so an admin is never
+    locked out for good by the odd wrong try."""
 
     __tablename__ = "sign_in_throttle"
     email: str = Field(primary_key=True, max_length=320)

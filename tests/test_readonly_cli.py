@@ -67,3 +67,17 @@ def test_an_upgrade_blocked_by_the_lock_says_so_and_runs_once_it_is_released(
     assert "No organizations connected" in capsys.readouterr().out
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == 9
+
+
+def test_a_write_command_blocked_past_the_busy_timeout_says_the_database_is_locked(
+    engine: Engine, sqlite_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.dispose()
+    with write_lock_held_by_another_process(sqlite_file):
+        assert main(["connect", "--demo"]) == 1
+        err = capsys.readouterr().err
+    assert err.startswith("error: The database is locked by another process")
+    for leak in ("Traceback", "[SQL:", "FINOPS_DATABASE_URL"):
+        assert leak not in err
+    # Nothing was kept half-done: once the lock is gone the same command works.
+    assert main(["connect", "--demo"]) == 0

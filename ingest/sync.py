@@ -54,6 +54,7 @@ from app.anthropic.schemas import (
     refused,
 )
 from app.clock import midnight, parse_rfc3339, utcnow
+from app.db import describe_database_error as describe_db_error
 from app.db import read_session, refresh_statistics, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
@@ -808,16 +809,15 @@ class SyncEngine:
 
 def describe_database_error(exc: DBAPIError) -> str:
     """What a user reads when the database refused a sync's write. A lock held past the busy
-    timeout is named as such (with what to do), not as a configuration problem."""
-    reason = str(exc.orig or exc).strip().splitlines()[0][:300] if str(exc.orig or exc) else ""
-    sqlstate = getattr(exc.orig, "sqlstate", None)  # Postgres: 55P03 is lock_not_available
-    if "database is locked" in reason or "table is locked" in reason or sqlstate == "55P03":
+    timeout is named as such, with what to do (``app.db``'s wording), not as a configuration
+    problem; anything else gives the driver's first line."""
+    described = describe_db_error(exc)
+    if described.startswith("The database is locked"):
         return (
-            "The sync stopped: the database is locked by another process (another sync or "
-            "worker, a backup, or a tool holding a write transaction on it) and stayed locked "
-            "past the busy timeout. Nothing partial was kept. Wait for that process to finish "
-            "or stop it; the next run retries and resumes where this one stopped."
+            f"The sync stopped: t{described[1:]} Nothing partial was kept; the next run "
+            "resumes where this one stopped."
         )
+    reason = str(exc.orig or exc).strip().splitlines()[0][:300] if str(exc.orig or exc) else ""
     return f"The database failed during the sync ({reason}); nothing partial was kept."
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, event, select, update
 
+from app import cli
 from app.anthropic.client import AdminClient
 from app.clock import utcnow
 from app.db import make_engine, read_session, write_session
@@ -160,3 +161,25 @@ def test_worker_start_closes_runs_whose_lease_owner_is_gone(
     with read_session(engine) as session:
         statuses = {o.status for o in session.execute(select(Organization)).scalars()}
     assert OrgStatus.FAILING not in statuses  # closing old runs changes no organization
+
+
+def test_finops_sync_on_a_locked_database_exits_non_zero_saying_so(
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single-writer lock")
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    monkeypatch.setenv("FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS", "0.2")
+    holder = hold_write_lock(engine)
+    try:
+        assert cli.main(["sync", "--org", org.id]) == 1
+    finally:
+        holder.rollback()
+        holder.close()
+    err = capsys.readouterr().err
+    assert LOCKED in err and "Traceback" not in err and "FINOPS_DATABASE_URL" not in err

@@ -9,7 +9,7 @@ from app.passwords import MIN_LENGTH, WeakPassword
 from app.services.access import PermissionDenied
 from app.services.users import add_user, list_users, remove_user, set_role
 from app.ui import auth, state
-from app.ui.format import md
+from app.ui.format import md, plain
 from app.ui.tables import table
 
 me = auth.require_admin_page()
@@ -47,7 +47,9 @@ with left, st.form("add_user", clear_on_submit=True, border=True):
 
 with right, st.container(border=True):
     st.subheader("Change or remove")
-    chosen = st.selectbox("User", [a.email for a in accounts], key="users_chosen")
+    chosen = st.selectbox(
+        "User", [a.email for a in accounts], key="users_chosen", format_func=plain
+    )
     new_role = st.selectbox("New role", Role.ALL, key="users_role")
     change, remove = st.columns(2)
     try:

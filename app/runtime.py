@@ -79,6 +79,8 @@ def new_client(
         key,
         base_url=settings.anthropic_base_url,
         timeout=settings.http_timeout_seconds,
+        deadline=settings.http_deadline_seconds,
+        max_response_bytes=settings.http_max_response_mib * 2**20,
         transport=transport,
         max_retries=settings.max_retries,
         # The demo is served in-process: no rate limit to respect.

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # seconds of saving the key" without a scheduler inside Streamlit.
     dispatch_seconds: float = Field(default=3.0, gt=0, le=300)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Wall-clock limit of one request (headers and body): the read timeout above is per chunk,
+    # so a trickling upstream would hold a sync forever without it. At most 120 s, which a
+    # sync's lease (8 minutes) outlives together with the retries' budget.
+    http_deadline_seconds: float = Field(default=120.0, gt=0, le=120)
+    # The largest response body read from Anthropic's API; a larger page is refused.
+    http_max_response_mib: int = Field(default=64, ge=1, le=4096)
     # How long a SQLite write waits for the lock another process (a sync, a backup) holds
     # before failing with "the database is locked by another process".
     database_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)

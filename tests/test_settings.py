@@ -14,6 +14,8 @@ NUMERIC = [
     "FINOPS_SYNC_INTERVAL_MINUTES",
     "FINOPS_LOOKBACK_DAYS",
     "FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS",
+    "FINOPS_HTTP_DEADLINE_SECONDS",
+    "FINOPS_HTTP_MAX_RESPONSE_MIB",
 ]
 
 
@@ -56,4 +58,25 @@ def test_the_database_busy_timeout_defaults_to_30_seconds_and_refuses_nonsense(
     for bad in ("0", "-1", "forever"):
         monkeypatch.setenv("FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS", bad)
         with pytest.raises(SettingsError, match="FINOPS_DATABASE_BUSY_TIMEOUT_SECONDS"):
+            get_settings()
+
+
+def test_the_response_cap_and_deadline_settings_reach_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import httpx
+
+    from app.anthropic.errors import ResponseTooLarge
+    from app.runtime import new_client
+
+    monkeypatch.setenv("FINOPS_HTTP_MAX_RESPONSE_MIB", "1")
+    monkeypatch.setenv("FINOPS_HTTP_DEADLINE_SECONDS", "7")
+    body = b'{"id": "org", "name": "' + b"x" * (2 * 2**20) + b'"}'
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    client = new_client(get_settings(), "sk-ant-admin01-" + "k" * 40, transport=transport)
+    with client, pytest.raises(ResponseTooLarge, match="MiB"):
+        client.get_organization()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FINOPS_HTTP_DEADLINE_SECONDS", "600")
+        with pytest.raises(SettingsError, match="FINOPS_HTTP_DEADLINE_SECONDS"):
             get_settings()

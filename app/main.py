@@ -9,11 +9,15 @@ import streamlit as st
 
 from app.db import DatabaseError
 from app.keystore import KeyStore, MasterKeyError
+from app.redact import install_redaction
 from app.services.users import bootstrap_admin, user_count
 from app.settings import SettingsError
 from app.ui import auth, state
 from app.ui.format import md
 
+# Before anything logs: Streamlit's own handlers, and the root logger it leaves alone, carry
+# no filter of ours; this masks keys in every record the process makes.
+install_redaction()
 st.set_page_config(page_title="Anthropic FinOps", page_icon=":material/savings:", layout="wide")
 
 try:

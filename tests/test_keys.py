@@ -54,6 +54,16 @@ def test_admin_key_is_trimmed_and_accepted() -> None:
     assert classify_key(ADMIN) is KeyKind.ADMIN
 
 
+@pytest.mark.parametrize("inside", ["\x00", "\x1b", "\x7f", " ", "\t"])
+def test_a_key_with_a_control_character_or_space_inside_is_refused_as_a_paste_accident(
+    inside: str,
+) -> None:
+    # A NUL cannot go into an HTTP header: without this it surfaced as "Could not reach
+    # Anthropic's API", pointing at the network instead of the paste.
+    with pytest.raises(KeyFormatError, match="Copy the whole secret again"):
+        check_admin_key(ADMIN[:30] + inside + ADMIN[30:])
+
+
 def test_hint_shows_only_prefix_and_last_four() -> None:
     assert key_hint(ADMIN) == "sk-ant-admin01-…AbCd"
 

@@ -85,11 +85,13 @@ def _check_key(
     prefix = next(p for p, k in _PREFIXES.items() if k is wanted)
     body = key[len(prefix) :]
     # Whitespace or non-ASCII inside usually means a copy/paste accident (a wrapped line).
-    if len(body) < 8 or not body.isascii() or any(c.isspace() for c in body):
+    # A control character (NUL, ESC) cannot go into an HTTP header; refused here, it would
+    # surface as a misleading network error.
+    if len(body) < 8 or not body.isascii() or not body.isprintable() or " " in body:
         raise KeyFormatError(
             KeyKind.UNKNOWN,
-            f"This key starts like {name} but is incomplete or contains spaces or line "
-            "breaks. Copy the whole secret again. " + where,
+            f"This key starts like {name} but is incomplete or contains spaces, line breaks "
+            "or control characters. Copy the whole secret again. " + where,
         )
     return key
 

@@ -79,7 +79,20 @@ def _repeats(text: str) -> bool:
 
 
 def _is_sequence(text: str) -> bool:
-    """A run along the keyboard, the alphabet or the digits, forwards or backwards."""
+    """A run along the keyboard, the alphabet or the digits, forwards or backwards, or runs
+    of them one after the other (``qwertyuiop123``, ``zaq12wsxcde3``): guessed as early."""
+    start = 0
+    while start < len(text):
+        # The longest run from here; fewer than three characters is not a run.
+        ends = range(len(text), start + 2, -1)
+        end = next((e for e in ends if _in_a_run(text[start:e])), None)
+        if end is None:
+            return False
+        start = end
+    return bool(text)
+
+
+def _in_a_run(text: str) -> bool:
     return any(text in run or text in run[::-1] for run in _SEQUENCES)
 
 

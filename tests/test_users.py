@@ -138,6 +138,9 @@ def test_cli_manages_users_and_never_takes_a_password_from_argv(
         ("123456789012", "sequence"),
         ("qwertyuiopas", "sequence"),
         ("zyxwvutsrqpo", "sequence"),
+        ("qwertyuiop123", "sequence"),  # runs one after the other
+        ("zaq12wsxcde3", "sequence"),
+        ("abcdef123456", "sequence"),
         ("aaaaaaaaaaaa", "repeats"),
         ("abcabcabcabc", "repeats"),
         ("12121212121212", "repeats"),

@@ -14,14 +14,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -32,7 +30,7 @@ from app.settings import Settings
 from app.simulator import Simulator, serve_http
 from app.ui.format import money
 from tests.utils.factories import connect_org
-from tests.utils.processes import FINOPS, wait_for
+from tests.utils.processes import FINOPS, free_port, streamlit_ready
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN, VIEWER, PASSWORD = "admin@example.com", "viewer@example.com", "correct horse battery"
@@ -55,12 +53,6 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Simulator]]:
     port = free_port()
@@ -79,14 +71,9 @@ def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple
         proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://localhost:{port}"
 
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
         try:
-            assert wait_for(healthy, timeout=60, interval=0.5), (tmp_path / "serve.log").read_text()
+            ready = streamlit_ready(base, timeout=60, interval=0.5)
+            assert ready, (tmp_path / "serve.log").read_text()
             yield base, sim
         finally:
             proc.send_signal(signal.SIGINT)

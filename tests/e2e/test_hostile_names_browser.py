@@ -9,16 +9,14 @@ The page is a small script that calls the product's own banner, toast text and t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.utils.processes import wait_for
+from tests.utils.processes import free_port, streamlit_ready
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,12 +65,6 @@ st.markdown("END")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def page_url(tmp_path: Path) -> Iterator[str]:
     script = tmp_path / "hostile.py"
@@ -86,14 +78,8 @@ def page_url(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        assert wait_for(healthy, timeout=30, interval=0.2), (tmp_path / "streamlit.log").read_text()
+        assert streamlit_ready(base, timeout=30), (tmp_path / "streamlit.log").read_text()
         yield base
     finally:
         proc.terminate()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 FINOPS = str(Path(sys.executable).with_name("finops"))
 
@@ -43,3 +46,22 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float =
             return True
         time.sleep(interval)
     return condition()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def streamlit_ready(base: str, *, timeout: float, interval: float = 0.2) -> bool:
+    """True once the Streamlit server at ``base`` answers its health check."""
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return wait_for(healthy, timeout=timeout, interval=interval)

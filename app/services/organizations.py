@@ -6,27 +6,11 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
-from sqlmodel import Session
+from sqlalchemy import Engine, Table, delete, select
+from sqlmodel import Session, SQLModel
 
 from app.db import read_session, write_session
-from app.models import (
-    ApiKey,
-    ClaudeCodeDay,
-    CostDaily,
-    CostLine,
-    DimensionValue,
-    EngagementDay,
-    Organization,
-    Provider,
-    SyncRun,
-    SyncState,
-    UsageBucket,
-    UsageDaily,
-    UserCost,
-    UserUsage,
-    Workspace,
-)
+from app.models import Organization, Provider, SyncState
 from app.services.access import Actor, require_admin
 from app.services.audit import record
 
@@ -138,6 +122,18 @@ def find_organization(engine: Engine, organization_id: str) -> Organization | No
         ).scalar_one_or_none()
 
 
+def organization_tables() -> list[Table]:
+    """Every table holding rows of an organization (a foreign key to it), children first:
+    derived from the schema, so a table added later is deleted with its organization too."""
+    org = SQLModel.metadata.tables["organization"]
+    owned = [
+        table
+        for table in SQLModel.metadata.sorted_tables
+        if any(fk.column.table is org for fk in table.foreign_keys)
+    ]
+    return owned[::-1]
+
+
 def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
     """Remove the stored key, the sync state (so its jobs stop) and every row of its data.
     Returns False when nothing was connected under that id (a second Delete is harmless)."""
@@ -150,10 +146,8 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
             return False
         # Children first and explicitly: big tables go in one statement each, and the result
         # does not depend on the database honouring ON DELETE CASCADE.
-        for table in (CostLine, UsageBucket, CostDaily, UsageDaily, ClaudeCodeDay, UserCost,
-                      UserUsage, EngagementDay, DimensionValue, Workspace, ApiKey, SyncState,
-                      SyncRun):  # fmt: skip
-            session.execute(delete(table).where(table.organization_pk == pk))  # type: ignore[attr-defined]
+        for table in organization_tables():
+            session.execute(delete(table).where(table.c.organization_pk == pk))
         session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)
         return True

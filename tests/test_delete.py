@@ -1,0 +1,75 @@
+"""Deleting an organization removes its rows from every table that holds them, by itself: the
+result must not depend on the database honouring ON DELETE CASCADE (a Postgres schema restored
+without its constraints, a SQLite connection without foreign_keys=ON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlmodel import SQLModel
+
+from app.cli import main
+from app.db import make_engine, read_session
+from app.services.access import OPERATOR
+from app.services.organizations import delete_organization
+from app.settings import Settings
+
+
+def _rows_per_table(engine: Engine, organization_pk: int) -> dict[str, int]:
+    """Rows of ``organization_pk`` in every table with a foreign key to ``organization``, read
+    from the schema itself (not from the product's own list)."""
+    org = SQLModel.metadata.tables["organization"]
+    counts = {}
+    with read_session(engine) as session:
+        for table in SQLModel.metadata.sorted_tables:
+            for fk in table.foreign_keys:
+                if fk.column.table is org:
+                    query = select(func.count()).where(fk.parent == organization_pk)
+                    counts[table.name] = int(session.execute(query).scalar_one())
+    return counts
+
+
+def test_delete_empties_every_table_of_the_organization_without_the_cascade(
+    settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("switches SQLite's foreign-key enforcement off for one engine")
+    monkeypatch.setenv("FINOPS_CLAUDE_CODE", "true")  # every table of a Console organization
+    monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "1")
+    assert main(["connect", "--demo", "--json"]) == 0
+    console = json.loads(capsys.readouterr().out)["organization_id"]
+    assert main(["connect", "--demo", "--provider", "enterprise", "--json"]) == 0
+    enterprise = json.loads(capsys.readouterr().out)["organization_id"]
+    assert main(["sync"]) == 0
+    capsys.readouterr()
+    pks = {}
+    with engine.connect() as conn:
+        for org_id in (console, enterprise):
+            pks[org_id] = conn.exec_driver_sql(
+                "SELECT id FROM organization WHERE organization_id = ?", (org_id,)
+            ).scalar_one()
+    before = {
+        table: _rows_per_table(engine, pks[console])[table]
+        + _rows_per_table(engine, pks[enterprise])[table]
+        for table in _rows_per_table(engine, pks[console])
+    }
+    # Not vacuous: every table that belongs to an organization has rows of these two.
+    assert all(before.values()), {t: n for t, n in before.items() if not n}
+
+    loose = make_engine(settings.resolved_database_url)
+
+    @event.listens_for(loose, "connect")
+    def _no_cascade(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    try:
+        for org_id in (console, enterprise):
+            assert delete_organization(engine=loose, organization_id=org_id, actor=OPERATOR)
+        for org_id in (console, enterprise):
+            left = _rows_per_table(engine, pks[org_id])
+            assert left == dict.fromkeys(left, 0), {t: n for t, n in left.items() if n}
+    finally:
+        loose.dispose()

@@ -94,7 +94,7 @@ def new_client(
 @functools.lru_cache(maxsize=2)
 def _demo_transport(day: date) -> httpx.BaseTransport:
     # One simulator per day: its data is generated lazily and cached inside it.
-    from app.simulator import demo_simulator
+    from app.simulator.demo import demo_simulator
 
     return demo_simulator(day).transport()
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.pricing import estimate_usd, price_for
+from app.simulator.pricing import estimate_usd, price_for
 
 M = 1_000_000
 

@@ -196,7 +196,7 @@ def connect_demo(
 ) -> Connection:
     """Explore with demo data: a simulated organization served in-process, no network (a
     Console one, or with ``provider`` a Claude Enterprise one)."""
-    from app.simulator import DEMO_ADMIN_KEY, DEMO_ANALYTICS_KEY, DEMO_ENTERPRISE_NAME
+    from app.simulator.demo import DEMO_ADMIN_KEY, DEMO_ANALYTICS_KEY, DEMO_ENTERPRISE_NAME
 
     enterprise = provider == Provider.ENTERPRISE
     return connect(

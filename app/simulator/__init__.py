@@ -9,6 +9,9 @@ generator's rows directly, so tests comparing the product against them mean some
 Also simulated: Claude Code analytics of Console organizations (``truth_claude_code``) and
 Claude Enterprise organizations (``add_enterprise_org``) with the Enterprise Analytics API
 (reference §7), served by the same API: one served simulator answers both kinds of key.
+
+The product imports only ``app.simulator.demo`` (the demo organizations); tests and the bench
+use everything here.
 """
 
 from __future__ import annotations
@@ -32,14 +35,6 @@ from app.simulator.enterprise import (
 )
 from app.simulator.http import SimServer, serve_http
 from app.simulator.world import CostTruth, SimOrg, UsageTruth, World, build_org
-
-# 93 characters between prefix and "AA", like a real key, but unmistakably a demo.
-DEMO_ADMIN_KEY = "sk-ant-admin01-demo-key-of-the-simulated-organization-" + "0" * 54 + "AA"
-DEMO_ORG_NAME = "Demo Org (simulated)"
-DEMO_ORG_SEED = 424242
-DEMO_ANALYTICS_KEY = "sk-ant-api01-demo-key-of-the-simulated-enterprise-" + "0" * 58 + "AA"
-DEMO_ENTERPRISE_NAME = "Demo Enterprise (simulated)"
-DEMO_ENTERPRISE_SEED = 515151
 
 
 class Simulator:
@@ -274,22 +269,7 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days)]
 
 
-def demo_simulator(today: date | None = None) -> Simulator:
-    """The demo organization's simulator: the same data on every call for a given day."""
-    sim = Simulator(today=today, history_days=400, seed=2026)
-    sim.add_org(name=DEMO_ORG_NAME, seed=DEMO_ORG_SEED, admin_key=DEMO_ADMIN_KEY)
-    sim.add_enterprise_org(
-        name=DEMO_ENTERPRISE_NAME, seed=DEMO_ENTERPRISE_SEED, key=DEMO_ANALYTICS_KEY
-    )
-    sim.analytics_rpm = None  # in-process: nothing to protect, and the demo should be quick
-    return sim
-
-
 __all__ = [
-    "DEMO_ADMIN_KEY",
-    "DEMO_ANALYTICS_KEY",
-    "DEMO_ENTERPRISE_NAME",
-    "DEMO_ORG_NAME",
     "CostTruth",
     "EnterpriseCostTruth",
     "EnterpriseUsageTruth",
@@ -302,6 +282,5 @@ __all__ = [
     "UsageTruth",
     "UserCostTruth",
     "UserUsageTruth",
-    "demo_simulator",
     "serve_http",
 ]

@@ -23,8 +23,8 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from app.pricing import token_rate
 from app.simulator.common import ApiError, Params, offset_page, one, parse_date
+from app.simulator.pricing import token_rate
 from app.simulator.world import SimOrg, price_of
 
 if TYPE_CHECKING:

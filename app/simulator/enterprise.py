@@ -9,7 +9,7 @@ negotiated discount. Per day it has:
   speed, RBAC group, Slack channel) with token counts, web searches and requests. Rows with
   no user are API-key and automation traffic: in the organization reports, never in the
   per-user ones;
-- cost derived from that usage through ``app.pricing`` (list price; ``amount`` after the
+- cost derived from that usage through ``app.simulator.pricing`` (list price; ``amount`` after the
   discount), rounded to a millionth of a cent per finest-grain piece, so per-user cost sums
   exactly to the seat-user share of the organization's cost.
 
@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from app.pricing import TOKEN_TYPES, WEB_SEARCH_USD, token_rate
+from app.simulator.pricing import TOKEN_TYPES, WEB_SEARCH_USD, token_rate
 from app.simulator.world import ID_ALPHABET, KEY_ALPHABET, _fmt, _random_id, price_of
 
 if TYPE_CHECKING:

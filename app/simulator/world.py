@@ -2,9 +2,10 @@
 
 Usage is generated per organization and day from RNGs seeded by (org seed, day, revision),
 so any day can be produced alone, in any order, and always comes out the same. Costs are
-derived from that usage through ``app.pricing`` (plus web search and code execution), so the
-two reports reconcile the way Anthropic's do. ``revise`` bumps the revision of recent days:
-some rows change, some disappear and new ones appear, as in an upstream correction.
+derived from that usage through ``app.simulator.pricing`` (plus web search and code
+execution), so the two reports reconcile the way Anthropic's do. ``revise`` bumps the revision
+of recent days: some rows change, some disappear and new ones appear, as in an upstream
+correction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from app.pricing import (
+from app.simulator.pricing import (
     TOKEN_TYPES,
     WEB_SEARCH_USD,
     ModelPrice,

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.pricing import estimate_usd, price_for
-from app.simulator import DEMO_ADMIN_KEY, SimOrg, Simulator, demo_simulator, serve_http
+from app.simulator import SimOrg, Simulator, serve_http
+from app.simulator.demo import DEMO_ADMIN_KEY, demo_simulator
+from app.simulator.pricing import estimate_usd, price_for
 from app.simulator.world import USAGE_COUNTS, USAGE_DIMENSIONS
 
 TODAY = date(2026, 11, 26)

@@ -1,9 +1,9 @@
 """List prices of Claude models and the multipliers that apply to them (reference §9).
 
-Prices are USD per million tokens, as on Anthropic's pricing page. The product uses them to
-estimate cost where the cost report cannot be split (per API key); the simulator uses them so
-its cost report reconciles with its usage report. Everything is ``Decimal``: a float would
-drift by fractions of a cent over a year of rows.
+Prices are USD per million tokens, as on Anthropic's pricing page. The simulator uses them so
+its cost report reconciles with its usage report. The product prices nothing itself (it shows
+the cost reports and Anthropic's own estimates), so the table lives here, with its only user.
+Everything is ``Decimal``: a float would drift by fractions of a cent over a year of rows.
 """
 
 from __future__ import annotations

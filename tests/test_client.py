@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -171,3 +171,120 @@ def test_a_cursor_cycle_is_detected(sim: Simulator) -> None:
     ):
         list(client.iter_cost_pages(start, end))
     assert client.requests_made == 3  # A, B (which points back at A), A again: stopped there
+
+
+# --- what each kind of series says when its paging breaks, and how it restarts ------------
+
+CLAUDE_CODE = "/v1/organizations/usage_report/claude_code"
+
+
+def busy_claude_code_day(sim: Simulator, org_id: str) -> date:
+    days = [today() - timedelta(days=n) for n in range(1, 40)]
+    return max(days, key=lambda d: (len(sim.truth_claude_code(org_id, d)), d))
+
+
+@pytest.mark.parametrize(
+    ("kind", "requests", "message"),
+    [
+        (
+            "missing_cursor",
+            1,
+            "Anthropic said more report pages follow but sent no cursor; stopping so no day is "
+            "skipped. The next sync resumes from the last stored day.",
+        ),
+        (
+            "repeat_cursor",
+            2,
+            "Anthropic returned a page cursor it had already sent; stopping to avoid a loop. "
+            "The next sync resumes from the last stored day.",
+        ),
+    ],
+)
+def test_broken_report_paging_says_so_and_hands_out_no_page_past_it(
+    sim: Simulator, kind: str, requests: int, message: str
+) -> None:
+    org = sim.add_org(name="Broken reports", seed=15)
+    sim.inject(kind, route="cost_report", count=5)
+    got = []
+    with client_for(sim, org.admin_key) as client, pytest.raises(PaginationError) as caught:
+        got.extend(client.iter_cost_pages(*window(90)))
+    assert str(caught.value) == message
+    # The page whose cursor is missing is not handed out; the one before a repeat is.
+    assert len(got) == requests - 1 and client.requests_made == requests
+
+
+@pytest.mark.parametrize(
+    ("kind", "requests", "message"),
+    [
+        (
+            "missing_cursor",
+            1,
+            f"Anthropic said more pages of {CLAUDE_CODE} follow but sent no cursor; stopping so "
+            "nothing is skipped. The next sync tries again.",
+        ),
+        ("repeat_cursor", 2, f"Anthropic repeated a page cursor of {CLAUDE_CODE}; stopping."),
+    ],
+)
+def test_broken_record_paging_says_so_and_hands_out_nothing(
+    sim: Simulator, kind: str, requests: int, message: str
+) -> None:
+    org = next(iter(sim.orgs.values()))
+    sim.inject(kind, route="claude_code", count=5)
+    got = []
+    with client_for(sim, org.admin_key) as client, pytest.raises(PaginationError) as caught:
+        got.extend(client.iter_claude_code(busy_claude_code_day(sim, org.id)))
+    assert str(caught.value) == message
+    assert got == [] and client.requests_made == requests
+
+
+@pytest.mark.parametrize(("kind", "requests"), [("missing_cursor", 1), ("repeat_cursor", 2)])
+def test_broken_list_paging_says_so(sim: Simulator, kind: str, requests: int) -> None:
+    org = next(iter(sim.orgs.values()))
+    sim.inject(kind, route="workspaces", count=5)
+    with client_for(sim, org.admin_key) as client, pytest.raises(PaginationError) as caught:
+        list(client.iter_workspaces())
+    assert str(caught.value) == (
+        "Anthropic's list paging for /v1/organizations/workspaces did not advance."
+    )
+    assert client.requests_made == requests
+
+
+def test_an_expired_record_cursor_rereads_the_whole_day_and_counts_each_record_once(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.anthropic.client as client_module
+
+    monkeypatch.setattr(client_module, "CLAUDE_CODE_LIMIT", 3)  # a day of several pages
+    org = next(iter(sim.orgs.values()))
+    day = busy_claude_code_day(sim, org.id)
+    truth = sim.truth_claude_code(org.id, day)
+    pages = -(-len(truth) // 3)
+    assert pages >= 3
+    sim.inject("expire_cursor", route="claude_code", count=2)
+    with client_for(sim, org.admin_key) as client:
+        records = [r for page in client.iter_claude_code(day) for r in page]
+    assert records == truth
+    # Page one, then 410 on page two, twice; then the whole day.
+    assert client.requests_made == 2 + 2 + pages
+    assert [r.status for r in sim.requests].count(410) == 2
+
+
+def test_an_expired_report_cursor_restarts_from_page_one_handing_its_days_out_again(
+    sim: Simulator,
+) -> None:
+    ent = sim.add_enterprise_org(name="Expiring", seed=31)
+    end = midnight(today())
+    start = end - timedelta(days=21)
+    sim.inject("expire_cursor", route="analytics_cost_report", count=1)
+    with AdminClient(
+        ent.key,
+        base_url="http://sim.invalid",
+        transport=sim.transport(),
+        sleep=lambda _s: None,
+        analytics=True,
+        buckets_per_page=7,
+    ) as client:
+        firsts = [p.buckets[0].day for p in client.iter_analytics_cost_pages(start, end)]
+        assert client.requests_made == 1 + 1 + 3  # page one, 410, then the three pages
+    week = start.date()
+    assert firsts == [week, week, week + timedelta(days=7), week + timedelta(days=14)]

@@ -26,7 +26,6 @@ from app.anthropic.errors import (
     KeyRejected,
     MalformedResponse,
     NetworkError,
-    PaginationError,
     RateLimited,
     RefusedPage,
     ResponseTooLarge,
@@ -34,6 +33,7 @@ from app.anthropic.errors import (
     describe_analytics_status,
     describe_status,
 )
+from app.anthropic.paging import Paginator, PagingErrors
 from app.anthropic.records import user_row_day
 from app.anthropic.schemas import OrganizationInfo, ReportPage, parse_page
 from app.clock import midnight, rfc3339, utcnow
@@ -46,7 +46,6 @@ USER_AGENT = "AnthropicFinOps/0.1 (self-hosted)"
 USAGE_GROUP_BY = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
 COST_GROUP_BY = ("workspace_id", "description")
 MAX_BUCKETS_PER_PAGE = 31
-MAX_PAGES = 10_000  # a stop condition even if the API keeps saying has_more
 # Claude Enterprise: one cost/usage query spans at most 31 days; the per-day dimensions we keep.
 ANALYTICS_MAX_DAYS = 31
 ANALYTICS_GROUP_BY = ("product", "model")
@@ -55,8 +54,6 @@ ANALYTICS_GROUP_BY = ("product", "model")
 ANALYTICS_TOP_GROUPS = 100
 ANALYTICS_USER_LIMIT = 1000
 CLAUDE_CODE_LIMIT = 1000
-# How often a query restarts from page one after its cursor expired (410) before giving up.
-MAX_CURSOR_RESTARTS = 3
 # The longest wait a ``retry-after`` may impose on one request: a 429 saying "come back in a
 # day" must not park a sync for a day; the organization's own backoff takes over after the
 # retries.
@@ -70,6 +67,15 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 
 Params = list[tuple[str, str]]
+
+# Report pages are stored as they come, so a broken series resumes from the last stored day.
+REPORT_PAGING = PagingErrors(
+    missing="Anthropic said more report pages follow but sent no cursor; stopping so no day is "
+    "skipped. The next sync resumes from the last stored day.",
+    repeated="Anthropic returned a page cursor it had already sent; stopping to avoid a loop. "
+    "The next sync resumes from the last stored day.",
+    too_many="Stopped after {pages} report pages without reaching the end.",
+)
 
 
 class AdminClient:
@@ -192,7 +198,7 @@ class AdminClient:
     def iter_claude_code(self, day: date) -> Iterator[list[dict[str, Any]]]:
         """Pages of one UTC day's Claude Code records (one request series per day)."""
         params: Params = [("starting_at", day.isoformat()), ("limit", str(CLAUDE_CODE_LIMIT))]
-        for body in self._cursor_pages("/v1/organizations/usage_report/claude_code", params):
+        for body in self._record_pages("/v1/organizations/usage_report/claude_code", params):
             yield [item for item in body.get("data") or [] if isinstance(item, dict)]
 
     # --- Claude Enterprise Analytics API ---------------------------------------------------
@@ -257,7 +263,7 @@ class AdminClient:
             by_day: dict[date, list[dict[str, Any]]] = {}
             bucketed = True
             try:
-                bodies = list(self._cursor_pages(path, params))
+                bodies = self._record_pages(path, params)
             except InvalidRequest as exc:
                 log.info("The Analytics API refused bucket_width for %s (%s)", kind, exc)
                 bodies, bucketed = [], False
@@ -290,7 +296,7 @@ class AdminClient:
             ]
             rows = [
                 row
-                for body in self._cursor_pages(path, params)
+                for body in self._record_pages(path, params)
                 for row in body.get("data") or []
                 if isinstance(row, dict)
             ]
@@ -312,97 +318,55 @@ class AdminClient:
 
     # --- paging ----------------------------------------------------------------------------
 
-    def _cursor_pages(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
+    def _record_pages(self, path: str, params: Params) -> list[dict[str, Any]]:
         """Bodies of a ``data``/``has_more``/``next_page`` series, whole (for record lists).
         An expired cursor (410) restarts the series: callers collect a whole series before
         using it, so nothing is counted twice."""
-        for restart in range(MAX_CURSOR_RESTARTS + 1):
-            try:
-                return iter(list(self._cursor_series(path, params)))
-            except CursorExpired:
-                if restart >= MAX_CURSOR_RESTARTS:
-                    raise
-                log.info("A page cursor of %s expired; restarting from the first page", path)
-        raise AssertionError("unreachable")
-
-    def _cursor_series(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
-        seen: set[str] = set()
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            body = self._get_json(path, params + ([("page", cursor)] if cursor else []))
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise MalformedResponse(f"Anthropic returned a page without 'data' for {path}.")
-            yield body
-            next_page = body.get("next_page")
-            if not body.get("has_more"):
-                return
-            if not isinstance(next_page, str) or not next_page:
-                raise PaginationError(
-                    f"Anthropic said more pages of {path} follow but sent no cursor; stopping "
-                    "so nothing is skipped. The next sync tries again."
-                )
-            if next_page in seen:
-                raise PaginationError(f"Anthropic repeated a page cursor of {path}; stopping.")
-            seen.add(next_page)
-            cursor = next_page
-        raise PaginationError(f"Stopped after {MAX_PAGES} pages of {path}.")
+        return Paginator[dict[str, Any]](
+            fetch=lambda cursor: self._data_body(path, _cursor(params, "page", cursor), "page"),
+            next_cursor=lambda body: _text(body.get("next_page")),
+            has_more=lambda body: bool(body.get("has_more")),
+            errors=PagingErrors(
+                missing=f"Anthropic said more pages of {path} follow but sent no cursor; "
+                "stopping so nothing is skipped. The next sync tries again.",
+                repeated=f"Anthropic repeated a page cursor of {path}; stopping.",
+                too_many=f"Stopped after {{pages}} pages of {path}.",
+            ),
+            name=path,
+        ).collect()
 
     def _report(self, path: str, params: Params) -> Iterator[ReportPage]:
         """Follow ``next_page`` to the end; every other parameter stays the same across pages.
         An expired cursor (410, Analytics API) restarts from the first page: the sync skips
         the days it already stored, so nothing is stored twice."""
-        restarts = 0
-        while True:
-            try:
-                yield from self._report_once(path, params)
-                return
-            except CursorExpired:
-                restarts += 1
-                if restarts > MAX_CURSOR_RESTARTS:
-                    raise
-                log.info("A page cursor of %s expired; restarting from the first page", path)
-
-    def _report_once(self, path: str, params: Params) -> Iterator[ReportPage]:
-        seen: set[str] = set()
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page = parse_page(self._get_json(path, params + ([("page", cursor)] if cursor else [])))
-            if page.has_more and not page.next_page:
-                raise PaginationError(
-                    "Anthropic said more report pages follow but sent no cursor; stopping so no "
-                    "day is skipped. The next sync resumes from the last stored day."
-                )
-            if page.has_more and page.next_page in seen:
-                raise PaginationError(
-                    "Anthropic returned a page cursor it had already sent; stopping to avoid a "
-                    "loop. The next sync resumes from the last stored day."
-                )
-            yield page
-            if not page.has_more:
-                return
-            assert page.next_page is not None
-            seen.add(page.next_page)
-            cursor = page.next_page
-        raise PaginationError(f"Stopped after {MAX_PAGES} report pages without reaching the end.")
+        return Paginator[ReportPage](
+            fetch=lambda cursor: parse_page(self._get_json(path, _cursor(params, "page", cursor))),
+            next_cursor=lambda page: page.next_page,
+            has_more=lambda page: page.has_more,
+            errors=REPORT_PAGING,
+            name=path,
+        ).stream()
 
     def _list(self, path: str, params: Params) -> Iterator[dict[str, Any]]:
         """Cursor lists (``after_id``/``last_id``/``has_more``)."""
-        seen: set[str] = set()
-        after: str | None = None
-        for _ in range(MAX_PAGES):
-            query = params + [("limit", "100")] + ([("after_id", after)] if after else [])
-            body = self._get_json(path, query)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise MalformedResponse(f"Anthropic returned a list without 'data' for {path}.")
+        query = params + [("limit", "100")]
+        stuck = f"Anthropic's list paging for {path} did not advance."
+        pages = Paginator[dict[str, Any]](
+            fetch=lambda after: self._data_body(path, _cursor(query, "after_id", after), "list"),
+            next_cursor=lambda body: _text(body.get("last_id")),
+            has_more=lambda body: bool(body.get("has_more")),
+            errors=PagingErrors(stuck, stuck, f"Stopped after {{pages}} list pages of {path}."),
+            name=path,
+        ).once()
+        for body in pages:
             yield from (item for item in body["data"] if isinstance(item, dict))
-            last_id = body.get("last_id")
-            if not body.get("has_more"):
-                return
-            if not isinstance(last_id, str) or not last_id or last_id in seen:
-                raise PaginationError(f"Anthropic's list paging for {path} did not advance.")
-            seen.add(last_id)
-            after = last_id
-        raise PaginationError(f"Stopped after {MAX_PAGES} list pages of {path}.")
+
+    def _data_body(self, path: str, params: Params, what: str) -> dict[str, Any]:
+        """A page that must be an object with a ``data`` list (``what`` names it)."""
+        body = self._get_json(path, params)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise MalformedResponse(f"Anthropic returned a {what} without 'data' for {path}.")
+        return body
 
     # --- one request with retries ----------------------------------------------------------
 
@@ -592,6 +556,16 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     if math.isnan(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+def _cursor(params: Params, name: str, cursor: str | None) -> Params:
+    """``params`` with the page cursor as ``name``; none on the first page."""
+    return params + [(name, cursor)] if cursor else params
+
+
+def _text(value: Any) -> str | None:
+    """A cursor field read as text; anything but a non-empty string is no cursor."""
+    return value if isinstance(value, str) and value else None
 
 
 def _mib(size: int) -> str:

@@ -22,23 +22,62 @@ log = logging.getLogger(__name__)
 
 _MEASURES = ", ".join(USAGE_MEASURES)
 
+Step = Callable[[Connection], None]
+
+
+def _add_column(table: str, column: str, *, default: str | None = None) -> Step:
+    """A step adding ``column`` to ``table`` with the type app/models.py declares, as this
+    dialect spells it (what ``create_all`` gives a fresh database: on SQLite an amount is a
+    BIGINT of micro-cents and a timestamp a DATETIME). ``default`` fills the rows already there
+    of a NOT NULL column (SQLite adds one no other way)."""
+
+    def step(conn: Connection) -> None:
+        declared = SQLModel.metadata.tables[table].c[column]
+        ddl = f"ALTER TABLE {table} ADD COLUMN {column} {declared.type.compile(conn.dialect)}"
+        if not declared.nullable:
+            if default is None:
+                raise ValueError(f"{table}.{column} is NOT NULL: give the existing rows a default")
+            ddl += f" NOT NULL DEFAULT {default}"
+        conn.execute(text(ddl))
+
+    return step
+
+
+def _create_indexes(table: str, *names: str) -> Step:
+    """A step creating the named indexes of ``table`` as app/models.py declares them (unless
+    they exist): an index is declared once, so a fresh and an upgraded database agree on it."""
+
+    def step(conn: Connection) -> None:
+        declared = {index.name: index for index in SQLModel.metadata.tables[table].indexes}
+        for name in names:
+            declared[name].create(conn, checkfirst=True)
+
+    return step
+
+
+def _create_table(name: str) -> Step:
+    """A step creating a table (and its indexes) as app/models.py declares it, if missing."""
+    return lambda conn: SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+
+
 # Bump with every schema change and add the step to MIGRATIONS: a fresh database is created
-# at the latest version, an existing one is upgraded step by step and never dropped.
+# at the latest version, an existing one is upgraded step by step and never dropped. Types,
+# tables and indexes come from app/models.py, so tests/test_migrations.py can prove that a
+# database upgraded from version 1 is exactly a fresh one. (Steps 2 and 5 wrote SQL types by
+# hand until issue 13: SQLite databases upgraded then declare TIMESTAMP WITH TIME ZONE and
+# NUMERIC(24, 6) where a fresh one has DATETIME and BIGINT; SQLite stores and returns the same
+# values under either, so those are left as they are.)
 SCHEMA_VERSION = 9
-MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
+MIGRATIONS: dict[int, list[str | Step]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
-    2: ["ALTER TABLE organization ADD COLUMN backfill_completed_at TIMESTAMP WITH TIME ZONE"],
+    2: [_add_column("organization", "backfill_completed_at")],
     # 3: local accounts, their sign-in sessions and the audit log (new tables).
-    3: [
-        lambda conn: SQLModel.metadata.tables["app_user"].create(conn, checkfirst=True),
-        lambda conn: SQLModel.metadata.tables["audit_event"].create(conn, checkfirst=True),
-        lambda conn: SQLModel.metadata.tables["auth_session"].create(conn, checkfirst=True),
-    ],
+    3: [_create_table("app_user"), _create_table("audit_event"), _create_table("auth_session")],
     # 4: per-dataset stored row counts and day range, filled in from the data already there.
     4: [
-        "ALTER TABLE sync_state ADD COLUMN row_count BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE sync_state ADD COLUMN first_day DATE",
-        "ALTER TABLE sync_state ADD COLUMN last_day DATE",
+        _add_column("sync_state", "row_count", default="0"),
+        _add_column("sync_state", "first_day"),
+        _add_column("sync_state", "last_day"),
         *(
             f"UPDATE sync_state SET row_count = (SELECT count(*) FROM {table} t "
             f"WHERE t.organization_pk = sync_state.organization_pk), "
@@ -53,20 +92,19 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 5: Claude Enterprise (product, list amount, per-user and engagement tables) and the
     # Claude Code report of Console organizations.
     5: [
-        "ALTER TABLE cost_line ADD COLUMN product VARCHAR",
-        "ALTER TABLE cost_line ADD COLUMN list_amount_cents NUMERIC(24, 6)",
-        "ALTER TABLE usage_bucket ADD COLUMN product VARCHAR",
-        *(
-            lambda conn, name=name: SQLModel.metadata.tables[name].create(conn, checkfirst=True)
-            for name in ("claude_code_day", "user_cost", "user_usage", "engagement_day")
-        ),
+        _add_column("cost_line", "product"),
+        _add_column("cost_line", "list_amount_cents"),
+        _add_column("usage_bucket", "product"),
+        *map(_create_table, ("claude_code_day", "user_cost", "user_usage", "engagement_day")),
     ],
     # 6: the values each filter can offer, filled in from the data already there.
     6: [
-        lambda conn: SQLModel.metadata.tables["dimension_value"].create(conn, checkfirst=True),
+        _create_table("dimension_value"),
         *(
+            # The first 400 characters, as the sync keeps them (Postgres refuses longer ones).
             f"INSERT INTO dimension_value (organization_pk, kind, value) "
-            f"SELECT DISTINCT organization_pk, '{kind}', COALESCE({column}, '') FROM {table} "
+            f"SELECT DISTINCT organization_pk, '{kind}', SUBSTR(COALESCE({column}, ''), 1, 400) "
+            f"FROM {table} "
             # WHERE true: SQLite would read ON CONFLICT as a join's ON without it.
             f"WHERE true ON CONFLICT DO NOTHING"
             for table, kinds in (
@@ -78,8 +116,8 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     ],
     # 7: daily rollups by one dimension at a time, built from the detail rows already there.
     7: [
-        lambda conn: SQLModel.metadata.tables["cost_daily"].create(conn, checkfirst=True),
-        lambda conn: SQLModel.metadata.tables["usage_daily"].create(conn, checkfirst=True),
+        _create_table("cost_daily"),
+        _create_table("usage_daily"),
         # Built whole from the detail rows, whatever was there (a re-run must not add twice).
         "DELETE FROM cost_daily",
         "DELETE FROM usage_daily",
@@ -100,20 +138,16 @@ MIGRATIONS: dict[int, list[str | Callable[[Connection], None]]] = {
     # 8: views filtered to a model read that model's rows through an index; the largest few
     # groups of a chart read their days through one; running totals of tokens per API key.
     8: [
-        "CREATE INDEX IF NOT EXISTS ix_cost_line_org_model_date "
-        "ON cost_line (organization_pk, model, date)",
-        "CREATE INDEX IF NOT EXISTS ix_usage_bucket_org_model_date "
-        "ON usage_bucket (organization_pk, model, date)",
-        "CREATE INDEX IF NOT EXISTS ix_cost_daily_dim_value_date ON cost_daily (dim, value, date)",
-        "CREATE INDEX IF NOT EXISTS ix_usage_daily_dim_value_date "
-        "ON usage_daily (dim, value, date)",
-        lambda conn: SQLModel.metadata.tables["key_tokens_to_date"].create(conn, checkfirst=True),
+        _create_indexes("cost_line", "ix_cost_line_org_model_date"),
+        _create_indexes("usage_bucket", "ix_usage_bucket_org_model_date"),
+        # Already there when step 7 created the table from today's model; else created here.
+        _create_indexes("cost_daily", "ix_cost_daily_dim_value_date"),
+        _create_indexes("usage_daily", "ix_usage_daily_dim_value_date"),
+        _create_table("key_tokens_to_date"),
         lambda conn: refresh_key_totals(conn, None, None),
     ],
     # 9: failed sign-ins counted per email address (known or not) in a sliding window.
-    9: [
-        lambda conn: SQLModel.metadata.tables["sign_in_throttle"].create(conn, checkfirst=True),
-    ],
+    9: [_create_table("sign_in_throttle")],
 }
 
 

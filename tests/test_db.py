@@ -11,7 +11,8 @@ from sqlalchemy import Engine, event, func, insert, inspect, select, text
 
 from app.clock import utcnow
 from app.db import SCHEMA_VERSION, DatabaseError, make_engine, migrate, read_session, write_session
-from app.models import CostLine, Organization, SyncState
+from app.models import CostLine, Organization
+from tests.utils.schemas import COST_ROWS, fresh_schema, insert_v1_rows, load_schema_v1, schema_of
 from tests.utils.sqlite_lock import write_lock_held_by_another_process
 
 
@@ -35,47 +36,35 @@ def test_fresh_database_is_at_the_latest_version(engine: Engine) -> None:
     assert migrate(engine) == SCHEMA_VERSION  # running it again changes nothing
 
 
-def test_upgrade_from_version_1_keeps_every_row(engine: Engine) -> None:
-    pk = add_org(engine)
-    with write_session(engine) as session:
-        session.execute(insert(CostLine), [
-            {"organization_pk": pk, "date": date(2026, 3, d), "amount_cents": Decimal("1.5"),
-             "dims_key": f"k{d}"} for d in range(1, 11)
-        ])  # fmt: skip
-    with write_session(engine) as session:
-        session.add(SyncState(organization_pk=pk, dataset="cost", backfill_done=True))
-    # Turn the database back into what version 1 created.
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE organization DROP COLUMN backfill_completed_at"))
-        for table in ("auth_session", "audit_event", "app_user"):
-            conn.execute(text(f"DROP TABLE {table}"))
-        for column in ("row_count", "first_day", "last_day"):
-            conn.execute(text(f"ALTER TABLE sync_state DROP COLUMN {column}"))
-        for table in ("claude_code_day", "user_cost", "user_usage", "engagement_day"):
-            conn.execute(text(f"DROP TABLE {table}"))
-        for table, column in (
-            ("cost_line", "product"),
-            ("cost_line", "list_amount_cents"),
-            ("usage_bucket", "product"),
-        ):
-            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-        conn.execute(text("UPDATE schema_version SET version = 1"))
-    assert "backfill_completed_at" not in {
-        c["name"] for c in inspect(engine).get_columns("organization")
-    }
-    assert migrate(engine) == SCHEMA_VERSION
-    assert "backfill_completed_at" in {
-        c["name"] for c in inspect(engine).get_columns("organization")
-    }
-    assert {"product", "list_amount_cents"} <= {
-        c["name"] for c in inspect(engine).get_columns("cost_line")
-    }
-    assert "claude_code_day" in inspect(engine).get_table_names()
-    with read_session(engine) as session:
-        assert session.execute(select(Organization.name)).scalar_one() == "Acme"
-        assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == Decimal(
-            "15"
-        )
+def test_tables_without_a_schema_version_are_upgraded_from_version_1(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Version-1 tables with no schema_version table (from before versioning) are read as
+    version 1 and upgraded, rows kept: the real version-1 schema, not one made by dropping
+    columns from today's. tests/test_migrations.py checks every row and column of an upgrade
+    from a recorded version 1."""
+    engine = make_engine(database_url)
+    try:
+        load_schema_v1(engine)
+        insert_v1_rows(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE schema_version"))
+        assert "backfill_completed_at" not in {
+            c["name"] for c in inspect(engine).get_columns("organization")
+        }
+        assert migrate(engine) == SCHEMA_VERSION
+        with read_session(engine) as session:
+            assert session.execute(select(func.count()).select_from(Organization)).scalar_one() == 2
+            assert session.execute(select(func.sum(CostLine.amount_cents))).scalar_one() == sum(
+                (row["amount_cents"] for row in COST_ROWS), Decimal(0)
+            )
+        upgraded = schema_of(engine)
+    finally:
+        engine.dispose()
+    fresh = fresh_schema(database_url, tmp_path)
+    assert set(upgraded) == set(fresh)
+    assert upgraded["organization"]["columns"] == fresh["organization"]["columns"]
+    assert upgraded["cost_line"]["indexes"] == fresh["cost_line"]["indexes"]
 
 
 def test_newer_schema_is_refused_with_a_clear_message(engine: Engine) -> None:

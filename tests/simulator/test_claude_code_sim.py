@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.simulator import SimOrg, Simulator
+from tests.simulator.helpers import TODAY, client_for
 
-TODAY = date(2026, 11, 26)
 PATH = "/v1/organizations/usage_report/claude_code"
 KNOWN_TOOLS = {"edit_tool", "multi_edit_tool", "write_tool", "notebook_edit_tool"}
 
@@ -33,10 +33,7 @@ def org(simulator: Simulator) -> SimOrg:
 
 @pytest.fixture
 def client(simulator: Simulator, org: SimOrg) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": org.admin_key, "anthropic-version": "2023-06-01"}
-    with httpx.Client(
-        transport=simulator.transport(), base_url="http://sim.test", headers=headers
-    ) as http:
+    with client_for(simulator, org.admin_key) as http:
         yield http
 
 

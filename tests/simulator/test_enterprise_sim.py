@@ -14,8 +14,8 @@ import pytest
 
 from app.simulator import SimEnterpriseOrg, SimOrg, Simulator, serve_http
 from app.simulator.enterprise import COST_DIMENSIONS, DIMENSIONS
+from tests.simulator.helpers import TODAY, at, client_for, error_of, walk
 
-TODAY = date(2026, 11, 26)
 BASE = "/v1/organizations/analytics"
 REPORTS = ("usage_report", "cost_report", "user_usage_report", "user_cost_report")
 ENGAGEMENT = ("summaries", "users")
@@ -52,39 +52,8 @@ def ent(simulator: Simulator) -> SimEnterpriseOrg:
 
 @pytest.fixture
 def client(simulator: Simulator, ent: SimEnterpriseOrg) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": ent.key, "anthropic-version": "2023-06-01"}
-    with httpx.Client(
-        transport=simulator.transport(), base_url="http://sim.test", headers=headers
-    ) as http:
+    with client_for(simulator, ent.key) as http:
         yield http
-
-
-def at(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
-
-
-def walk(client: httpx.Client, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Every item (bucket or row) of a report, following next_page; fails on a loop."""
-    items: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(200):
-        response = client.get(path, params=params + ([("page", cursor)] if cursor else []))
-        assert response.status_code == 200, response.text
-        body = response.json()
-        items += body["data"]
-        if not body["has_more"]:
-            assert body["next_page"] is None
-            return items
-        assert body["next_page"] != cursor
-        cursor = body["next_page"]
-    raise AssertionError("pagination did not stop")
-
-
-def error_of(response: httpx.Response) -> str:
-    body = response.json()
-    assert body["type"] == "error" and body["request_id"].startswith("req_")
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return str(body["error"]["type"])
 
 
 def usage_counts(row: dict[str, Any]) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.anthropic.errors import MalformedResponse, RefusedPage
@@ -70,14 +70,38 @@ _KNOWN = {"service_tier", "model", "output_tokens", "uncached_input_tokens", "ca
           "context_window", "inference_geo"}  # fmt: skip
 
 
+def _whole_number(value: object) -> int | None:
+    """The whole number a float or a text spells (5.0, "12", " 1e3"), else None (a bool is
+    not a number here)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and _is_number(value):
+        number = Decimal(value.strip())
+        return int(number) if number == number.to_integral_value() else None
+    return None
+
+
 @given(count=st.one_of(st.floats(allow_nan=True), st.text(max_size=5), st.booleans()))
-def test_non_integer_token_counts_are_refused(count: object) -> None:
-    if isinstance(count, float) and count.is_integer():
-        return
-    if isinstance(count, str) and _is_number(count) and Decimal(count) == int(Decimal(count)):
-        return
-    with pytest.raises(MalformedResponse):
-        parse_usage_result(DAY, {"output_tokens": count})
+@example(count=5.0)
+@example(count=" 12")
+@example(count="1e3")
+@example(count=-3.0)
+@example(count=1e30)
+def test_token_counts_are_kept_when_whole_and_refused_otherwise(count: object) -> None:
+    whole = _whole_number(count)
+    if whole is None:
+        # Not a whole number: refused as malformed (not as an out-of-range value), naming it.
+        with pytest.raises(MalformedResponse) as caught:
+            parse_usage_result(DAY, {"output_tokens": count})
+        assert type(caught.value) is MalformedResponse
+        assert "output_tokens" in str(caught.value)
+    elif 0 <= whole <= MAX_COUNT:
+        # A whole number written as a float or a text is that number, exactly.
+        assert parse_usage_result(DAY, {"output_tokens": count}).tokens["output_tokens"] == whole
+    else:
+        with pytest.raises(RefusedPage) as refused:
+            parse_usage_result(DAY, {"output_tokens": count})
+        assert "output_tokens" in str(refused.value) and DAY.isoformat() in str(refused.value)
 
 
 # Naive bounds on purpose: the offset is appended to the text below.

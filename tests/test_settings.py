@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,19 +20,29 @@ NUMERIC = [
     "FINOPS_HTTP_MAX_RESPONSE_MIB",
 ]
 
+# What an operator types: anything (the environment cannot hold NUL), or a number, maybe padded.
+_ANY_TEXT = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
+_NUMBER = st.one_of(
+    st.integers(-10, 5000).map(str),
+    st.decimals(min_value=-1, max_value=5000, places=2, allow_nan=False).map(str),
+)
+_PADDED_NUMBER = st.tuples(st.sampled_from(["", " ", "  "]), _NUMBER).map(lambda p: p[0] + p[1])
 
-@given(name=st.sampled_from(NUMERIC), value=st.text(min_size=1, max_size=12))
-def test_any_value_gives_settings_or_a_named_error(name: str, value: str) -> None:
-    if "\x00" in value:
-        return  # the environment cannot hold NUL
+
+@given(name=st.sampled_from(NUMERIC), value=st.one_of(_ANY_TEXT, _PADDED_NUMBER))
+def test_any_value_gives_its_number_or_a_named_error(name: str, value: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(name, value)
         try:
-            get_settings()
+            settings = get_settings()
         except SettingsError as exc:
             assert name in str(exc)
             if len(value.strip()) > 3:
                 assert value not in str(exc)
+            return
+    # Loaded: the setting holds exactly the number the variable said, not a default or a guess.
+    loaded = getattr(settings, name.removeprefix("FINOPS_").lower())
+    assert Decimal(str(loaded)) == Decimal(value.strip())
 
 
 def test_cli_and_worker_explain_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from app.models import Organization, OrgStatus
 from app.services.users import Account, create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
-from app.ui.format import money
+from app.ui.format import compact, money
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -93,17 +93,19 @@ def test_overview_shows_month_to_date_equal_to_the_data(
     ids = synced(sim, engine, settings)
     app.run()
     assert not app.exception
-    first = today().replace(day=1)
-    truth = sum(
-        (
-            r.amount_cents
-            for i in ids
-            for r in sim.truth_cost(i, first, today() + timedelta(days=1))
-        ),
-        Decimal(0),
-    )
+    first, tomorrow = today().replace(day=1), today() + timedelta(days=1)
+
+    def truth(start: date, end: date) -> str:
+        """Spend of every organization in ``[start, end)`` as the page formats dollars."""
+        cents = sum(
+            (r.amount_cents for i in ids for r in sim.truth_cost(i, start, end)), Decimal(0)
+        )
+        return money(cents.scaleb(-2))
+
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Month to date"] == money(truth.scaleb(-2))
+    assert metrics["Month to date"] == truth(first, tomorrow)
+    assert metrics["Last month"] == truth((first - timedelta(days=1)).replace(day=1), first)
+    assert metrics["Today so far (UTC)"] == truth(today(), tomorrow)
     assert "updated just now" in texts(app)
 
 
@@ -141,14 +143,30 @@ def test_spend_page_total_matches_truth_and_filters_from_url(
     assert "Default workspace" in [str(v) for v in app.dataframe[0].value.iloc[:, 0]]
 
 
-def test_usage_page_renders_with_data(
+def test_usage_page_headline_figures_equal_the_data(
     app: AppTest, sim: Simulator, engine: Engine, settings: Settings
 ) -> None:
-    synced(sim, engine, settings)
+    ids = synced(sim, engine, settings)
     app.switch_page("../pages/usage.py").run()
     assert not app.exception
-    labels = [m.label for m in app.metric]
-    assert "Cache-read share of input" in labels
+    # The default window: the last 30 days, today included.
+    start, end = today() - timedelta(days=29), today() + timedelta(days=1)
+    rows = [r for i in ids for r in sim.truth_usage(i, start, end)]
+    reads = sum(r.cache_read_input_tokens for r in rows)
+    input_side = reads + sum(
+        r.uncached_input_tokens
+        + r.cache_creation_5m_input_tokens
+        + r.cache_creation_1h_input_tokens
+        for r in rows
+    )
+    output = sum(r.output_tokens for r in rows)
+    assert input_side and reads  # the window has data, so the figures below mean something
+    metrics = {m.label: m for m in app.metric}
+    assert metrics["Tokens"].value == compact(input_side + output)
+    assert metrics["Tokens"].help == f"{input_side + output:,} tokens of every type"
+    assert metrics["Output tokens"].value == compact(output)
+    assert metrics["Cache-read share of input"].value == f"{reads / input_side:.1%}"
+    assert metrics["Web search requests"].value == f"{sum(r.web_search_requests for r in rows):,}"
 
 
 def test_many_api_keys_show_the_largest_and_one_other_group(

@@ -291,7 +291,3 @@ def test_enterprise_beside_console_in_a_browser(
     page.goto(base + "/organizations")
     expect(page.get_by_text("Anthropic (Analytics API)", exact=True)).to_be_visible()
     expect(page.get_by_text("Anthropic", exact=True)).to_be_visible()
-
-
-def test_chromium_is_debians() -> None:
-    assert shutil.which("chromium") == CHROMIUM

@@ -516,7 +516,7 @@ def ingest(
     from app.clock import utcnow
     from app.db import write_session
     from app.models import Organization
-    from ingest.sync import replace_days
+    from app.store import replace_days
 
     pks = []
     with write_session(engine) as session:
@@ -565,7 +565,7 @@ def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tu
     from app.clock import utcnow
     from app.db import write_session
     from app.models import CostLine, Organization, UsageBucket
-    from ingest.sync import replace_days
+    from app.store import replace_days
 
     def pages() -> list[tuple[date, date, list[Any], list[Any]]]:
         """Pages of 31 days of cost and usage rows, new objects each time (nothing computed

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import uuid
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from app import store
 from app.anthropic.client import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, AdminClient
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
 from app.anthropic.records import (
@@ -44,43 +42,24 @@ from app.anthropic.records import (
     parse_user_usage,
 )
 from app.anthropic.schemas import (
-    MAX_CENTS,
-    MAX_COUNT,
     CostRow,
     ReportPage,
     UsageRow,
     parse_cost_result,
     parse_usage_result,
-    refused,
 )
-from app.clock import midnight, parse_rfc3339, utcnow
+from app.clock import midnight, utcnow
 from app.db import describe_database_error as describe_db_error
 from app.db import read_session, refresh_statistics, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import (
-    COST_ROLLUP_DIMS,
-    USAGE_MEASURES,
-    USAGE_ROLLUP_DIMS,
-    ApiKey,
-    ClaudeCodeDay,
-    CostDaily,
-    CostLine,
-    DimensionValue,
-    EngagementDay,
     Organization,
     OrgStatus,
     Provider,
     SyncRun,
     SyncState,
-    UsageBucket,
-    UsageDaily,
-    UserCost,
-    UserUsage,
-    Workspace,
-    stored_cents,
 )
 from app.redact import redact
-from app.running_totals import refresh_key_totals
 from app.runtime import ClientFactory
 from app.settings import Settings
 from ingest.notify import send_ready_email
@@ -91,14 +70,6 @@ log = logging.getLogger(__name__)
 CORE_DATASETS = ("usage", "cost")
 CONSOLE_DATASETS = (*CORE_DATASETS, "claude_code")
 ENTERPRISE_DATASETS = (*CORE_DATASETS, "user_cost", "user_usage", "engagement")
-TABLES: dict[str, Any] = {
-    "usage": UsageBucket,
-    "cost": CostLine,
-    "claude_code": ClaudeCodeDay,
-    "user_cost": UserCost,
-    "user_usage": UserUsage,
-    "engagement": EngagementDay,
-}
 # The Analytics API has no data before this day.
 ANALYTICS_FIRST_DAY = date(2026, 1, 1)
 # Engagement summaries lag: the latest day available is at least two days old.
@@ -606,11 +577,11 @@ class SyncEngine:
         rows = [r for r in chunk.rows if start <= r.day < covered]
         written_days = {r.day for r in rows}
         with write_session(self.engine) as session:
-            stored_rows, deleted = replace_days_counted(
+            stored_rows, deleted = store.replace_days_counted(
                 session, org_pk, dataset, start, covered, rows
             )
             stored = self._state(session, org_pk, dataset)
-            _advance_stored_range(
+            store.advance_stored_range(
                 session, org_pk, stored, start, covered, written_days, stored_rows, deleted
             )
             stored.position = covered
@@ -658,37 +629,7 @@ class SyncEngine:
         workspaces = list(client.iter_workspaces())
         api_keys = list(client.iter_api_keys())
         with write_session(self.engine) as session:
-            known_ws = {
-                w.workspace_id: w
-                for w in session.execute(
-                    select(Workspace).where(Workspace.organization_pk == org_pk)
-                ).scalars()
-            }
-            for item in workspaces:
-                ws_id = str(item.get("id") or "")
-                if not ws_id:
-                    continue
-                row = known_ws.get(ws_id) or Workspace(organization_pk=org_pk, workspace_id=ws_id)
-                row.name = str(item.get("name") or ws_id)
-                row.archived_at = _parse_time(item.get("archived_at"))
-                known_ws[ws_id] = row
-                session.add(row)
-            known_keys = {
-                k.api_key_id: k
-                for k in session.execute(
-                    select(ApiKey).where(ApiKey.organization_pk == org_pk)
-                ).scalars()
-            }
-            for item in api_keys:
-                key_id = str(item.get("id") or "")
-                if not key_id:
-                    continue
-                row = known_keys.get(key_id) or ApiKey(organization_pk=org_pk, api_key_id=key_id)
-                row.name = str(item.get("name") or key_id)
-                row.workspace_id = item.get("workspace_id")
-                row.status = item.get("status")
-                known_keys[key_id] = row
-                session.add(row)
+            store.store_directory(session, org_pk, workspaces, api_keys)
 
     # --- run records and status -----------------------------------------------------------
 
@@ -819,305 +760,6 @@ def describe_database_error(exc: DBAPIError) -> str:
         )
     reason = str(exc.orig or exc).strip().splitlines()[0][:300] if str(exc.orig or exc) else ""
     return f"The database failed during the sync ({reason}); nothing partial was kept."
-
-
-def replace_days(
-    session: Session,
-    org_pk: int,
-    dataset: str,
-    start: date,
-    end: date,
-    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
-) -> int:
-    """Make the stored rows of days ``[start, end)`` exactly ``rows`` (merged by natural key),
-    in the caller's transaction. The one write path of the sync; the benchmarks use it too."""
-    return replace_days_counted(session, org_pk, dataset, start, end, rows)[0]
-
-
-def replace_days_counted(
-    session: Session,
-    org_pk: int,
-    dataset: str,
-    start: date,
-    end: date,
-    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
-) -> tuple[int, int]:
-    """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
-    model = TABLES[dataset]
-    deleted = session.execute(
-        delete(model).where(
-            model.organization_pk == org_pk,
-            model.date >= start,
-            model.date < end,
-        )
-    ).rowcount
-    merged = _aggregate(rows)
-    _check_bounds(merged)
-    if merged:
-        _insert_rows(session, model.__table__, org_pk, merged)
-        if dataset in FILTER_DIMENSIONS:
-            _remember_dimensions(session, org_pk, dataset, merged)
-    if dataset in ROLLUPS:
-        _replace_rollups(session, org_pk, dataset, start, end, merged)
-    if dataset == "usage":  # after the rollup it is built from
-        refresh_key_totals(session.connection(), org_pk, start)
-    return len(merged), int(deleted or 0)
-
-
-# Rows per executemany: bounds the parameter lists alive at once (a page is ~42k rows).
-INSERT_BATCH = 5000
-
-
-def _insert_rows(session: Session, table: Any, org_pk: int, rows: list[Any]) -> None:
-    """Insert ``rows`` (their ``values()``, plus ``organization_pk``) in batches, straight to
-    the driver (``_insert_tuples``): Core's per-row parameter building cost as much as the
-    database's own work on a large page. Every row has the first row's columns, as Core
-    requires too."""
-    connection = session.connection()
-    names = list(rows[0].values())
-    columns = [table.c.organization_pk, *(table.c[name] for name in names)]
-    # Columns a row leaves out get their default, as Core's insert would give them.
-    missing = [c for c in table.c if c.default is not None and c not in columns]
-    if any(not c.default.is_scalar for c in missing):
-        for first in range(0, len(rows), INSERT_BATCH):
-            batch = rows[first : first + INSERT_BATCH]
-            connection.execute(
-                insert(table), [{"organization_pk": org_pk, **r.values()} for r in batch]
-            )
-        return
-    defaults = tuple(c.default.arg for c in missing)
-    pick = itemgetter(*names)  # every row has at least its date, key and extra
-    for first in range(0, len(rows), INSERT_BATCH):
-        _insert_tuples(
-            session,
-            table,
-            [*columns, *missing],
-            [(org_pk, *pick(r.values()), *defaults) for r in rows[first : first + INSERT_BATCH]],
-        )
-
-
-def _insert_tuples(session: Session, table: Any, columns: list[Any], rows: list[Any]) -> None:
-    """One executemany (COPY on Postgres) of ``rows``, tuples in the order of ``columns``, each
-    value converted by its column's own bind processor: what Core's insert would send, without
-    its per-row parameter building."""
-    connection = session.connection()
-    dialect = connection.dialect
-    processors = [
-        (n, proc)
-        for n, column in enumerate(columns)
-        if (proc := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    batch: list[Any] = []
-    for row in rows:
-        params = list(row)
-        for n, proc in processors:
-            params[n] = proc(params[n])
-        batch.append(dialect.execute_sequence_format(params))
-    quote = dialect.identifier_preparer
-    target = f"{quote.format_table(table)} ({', '.join(quote.format_column(c) for c in columns)})"
-    if dialect.name == "postgresql":
-        # COPY, in the same transaction: several times faster than an INSERT per row there.
-        cursor = connection.connection.cursor()
-        try:
-            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
-                for params in batch:
-                    copy.write_row(params)
-        finally:
-            cursor.close()
-        return
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
-        f"INSERT INTO {target} VALUES ({', '.join([marker] * len(columns))})", batch
-    )
-
-
-# Daily rollups by one dimension at a time: table, dimensions, measures.
-ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
-    "cost": (CostDaily, COST_ROLLUP_DIMS, ("amount_cents",)),
-    "usage": (UsageDaily, USAGE_ROLLUP_DIMS, USAGE_MEASURES),
-}
-
-
-def _replace_rollups(
-    session: Session, org_pk: int, dataset: str, start: date, end: date, rows: list[Any]
-) -> None:
-    """Make the rollup rows of days ``[start, end)`` the sums of ``rows``, the detail rows just
-    written (merged), by every rollup dimension, in the same transaction. Summed here in one
-    pass over rows already in memory (amounts rounded as the database stores them), rather
-    than read back once per dimension: that cost more than writing the rows."""
-    table, dims, measures = ROLLUPS[dataset]
-    session.execute(
-        delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
-    )
-    kept = [r for r in rows if start <= r.day < end]
-    if dataset == "cost":
-        measure_columns = [[stored_cents(r.amount_cents) for r in kept]]
-    else:
-        measure_columns = [[r.tokens.get(m, 0) for r in kept] for m in measures]
-    days = [r.day for r in kept]
-    out: list[tuple[Any, ...]] = []
-    # Column by column, in tight loops: a page holds tens of thousands of rows.
-    for dim, column in dims.items():
-        keys = list(zip(days, [r.dims.get(column) for r in kept], strict=True))
-        totals: list[dict[tuple[date, Any], Any]] = []
-        for amounts in measure_columns:
-            acc: dict[tuple[date, Any], Any] = defaultdict(int)
-            if any(amounts) or not totals:  # many token types are zero on every row
-                for key, amount in zip(keys, amounts, strict=True):
-                    acc[key] += amount
-            totals.append(acc)
-        out += [(org_pk, day, dim, value, *(t.get((day, value), 0) for t in totals))
-                for day, value in totals[0]]  # fmt: skip
-    if out:
-        c = table.__table__.c
-        columns = [c.organization_pk, c.date, c.dim, c.value, *(c[m] for m in measures)]
-        _insert_tuples(session, table.__table__, columns, out)
-
-
-# The columns each filter offers values of, per dataset: kind -> column.
-FILTER_DIMENSIONS = {
-    "cost": {
-        "workspace": "workspace_id",
-        "model": "model",
-        "service_tier": "service_tier",
-        "cost_type": "cost_type",
-        "product": "product",
-    },
-    "usage": {
-        "workspace": "workspace_id",
-        "model": "model",
-        "service_tier": "service_tier",
-        "product": "product",
-    },
-}
-
-
-def _remember_dimensions(session: Session, org_pk: int, dataset: str, rows: list[Any]) -> None:
-    """Add the page's filter values to ``dimension_value`` (existing ones are left alone)."""
-    seen: set[tuple[str, str]] = set()
-    for kind, column in FILTER_DIMENSIONS[dataset].items():
-        # A page has tens of thousands of rows but a few hundred distinct values.
-        seen.update((kind, value or "") for value in {row.dims.get(column) for row in rows})
-    dialect = session.get_bind().dialect.name
-    upsert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        upsert(DimensionValue).on_conflict_do_nothing(),
-        [{"organization_pk": org_pk, "kind": k, "value": v[:400]} for k, v in sorted(seen)],
-    )
-
-
-def _advance_stored_range(
-    session: Session,
-    org_pk: int,
-    state: SyncState,
-    start: date,
-    end: date,
-    written_days: set[date],
-    inserted: int,
-    deleted: int,
-) -> None:
-    """Row count and day range of one dataset after its days ``[start, end)`` were replaced
-    (``deleted`` rows out, ``inserted`` in), without counting the organization's rows again:
-    that count grew with every page of a large backfill. The values are the ones
-    ``_refresh_stored_range`` would find; rows outside ``[start, end)`` were untouched, so a
-    stored bound outside it still holds, and one inside it is replaced by the days written."""
-    count = state.row_count + inserted - deleted
-    if count < 0 or (count > 0 and state.first_day is None and not written_days):
-        _refresh_stored_range(session, org_pk, state)  # not consistent: count once, exactly
-        return
-    if count == 0:
-        state.row_count, state.first_day, state.last_day = 0, None, None
-        return
-    model = TABLES[state.dataset]
-    bounds: list[date | None] = []
-    for old, pick, later in (
-        (state.first_day, min, model.date >= end),
-        (state.last_day, max, model.date < start),
-    ):
-        candidates = set(written_days)
-        if old is not None and not start <= old < end:
-            candidates.add(old)
-        if candidates:
-            bounds.append(pick(candidates))
-        else:
-            # The boundary day was emptied by a revision and nothing was written: the new
-            # bound lies beyond the replaced days; one index lookup finds it.
-            bound = session.execute(
-                select(func.min(model.date) if pick is min else func.max(model.date)).where(
-                    model.organization_pk == org_pk, later
-                )
-            ).scalar_one()
-            bounds.append(bound)
-    state.row_count, state.first_day, state.last_day = count, bounds[0], bounds[1]
-
-
-def _refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:
-    """Row count and day range of one dataset, counted in full (``_advance_stored_range``
-    keeps them page by page; this is its fallback)."""
-    model = TABLES[state.dataset]
-    count, first, last = session.execute(
-        select(func.count(), func.min(model.date), func.max(model.date)).where(
-            model.organization_pk == org_pk
-        )
-    ).one()
-    state.row_count, state.first_day, state.last_day = int(count), first, last
-
-
-def _check_bounds(rows: list[Any]) -> None:
-    """Refuse rows whose day totals are beyond any real bill or count (each value was bounded
-    when parsed, but tens of thousands of them may add up past what a rollup or a SUM can
-    hold). One sum per measure over the whole chunk; only past the bound, per day, to name it."""
-    if not rows:
-        return
-    for what, get, limit in _measures(rows[0]):
-        if sum([abs(v) for r in rows if (v := get(r)) is not None]) <= limit:
-            continue
-        per_day: dict[date, Any] = defaultdict(int)
-        for row in rows:
-            value = get(row)
-            if value is not None:
-                per_day[row.day] += abs(value)
-        day, total = max(per_day.items(), key=itemgetter(1))
-        if total > limit:
-            why = "beyond any real bill" if limit is MAX_CENTS else "beyond any real count"
-            raise refused(f"{what} adding up to", total, day, why)
-
-
-def _measures(row: Any) -> list[tuple[str, Callable[[Any], Any], Any]]:
-    """(name, getter, bound) of each summed measure of rows like ``row``."""
-    if isinstance(row, CostRow):
-        return [
-            ("cost amounts", lambda r: r.amount_cents, MAX_CENTS),
-            ("list amounts", lambda r: r.list_amount_cents, MAX_CENTS),
-        ]
-    if isinstance(row, UsageRow):
-        return [(n, lambda r, n=n: r.tokens.get(n), MAX_COUNT) for n in row.tokens]
-    return [
-        (n, lambda r, n=n: r.measures.get(n), MAX_CENTS if n.endswith("_cents") else MAX_COUNT)
-        for n in row.additive
-    ]
-
-
-def _aggregate(rows: list[Any]) -> list[Any]:
-    """Merge rows with the same natural key (same day and every dimension) by summing them."""
-    merged: dict[tuple[date, str], Any] = {}
-    for row in rows:
-        key = (row.day, row.dims_key)
-        existing = merged.get(key)
-        if existing is None:
-            merged[key] = row
-        else:
-            existing.merge(row)
-    return list(merged.values())
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        return None
 
 
 def _is_dead_local_process(owner: str) -> bool:

@@ -28,7 +28,8 @@ from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator, serve_http
 from app.simulator import api as sim_api
-from ingest.sync import SyncEngine, _check_bounds
+from app.store import check_bounds
+from ingest.sync import SyncEngine
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -329,9 +330,9 @@ def test_rows_each_in_range_that_add_up_past_any_real_day_are_refused() -> None:
         for n in range(10_000)
     ]
     with pytest.raises(RefusedPage, match="output_tokens adding up to '10000000000000000000'"):
-        _check_bounds(rows)
+        check_bounds(rows)
     costs = [parse_cost_result(day, {"amount": "-9e9", "model": f"m{n}"}) for n in range(3)]
     with pytest.raises(RefusedPage, match="cost amounts adding up to .* for 2026-11-01"):
-        _check_bounds(costs)
+        check_bounds(costs)
     # Credits and charges within a real day's range pass.
-    _check_bounds([parse_cost_result(day, {"amount": a, "model": a}) for a in ("-5e9", "4e9")])
+    check_bounds([parse_cost_result(day, {"amount": a, "model": a}) for a in ("-5e9", "4e9")])

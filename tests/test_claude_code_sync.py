@@ -157,21 +157,21 @@ def test_claude_code_days_are_stored_in_order_and_a_failed_day_resumes_cleanly(
     """Days fetched concurrently are stored strictly one after another; a failure on a middle
     day leaves the days before it stored, nothing after, and the position on that day; the
     next run completes the report, equal to the API."""
-    import ingest.sync as sync
+    import app.store as store
     from app.models import SyncState
 
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     pk = org_pk(engine, org.id)
     stored_starts: list[date] = []
-    real_replace = sync.replace_days_counted
+    real_replace = store.replace_days_counted
 
     def record(session: Any, org_pk: int, dataset: str, start: date, *args: Any) -> Any:
         if dataset == "claude_code":
             stored_starts.append(start)
         return real_replace(session, org_pk, dataset, start, *args)
 
-    monkeypatch.setattr(sync, "replace_days_counted", record)
+    monkeypatch.setattr(store, "replace_days_counted", record)
     first = today() - timedelta(days=40)
     SlowEvenDaysClient.fail_on = first + timedelta(days=17)
 

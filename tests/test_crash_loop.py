@@ -45,7 +45,7 @@ from app.services.queries import Filters
 from app.settings import Settings
 from app.simulator import Simulator
 from app.simulator import api as sim_api
-from ingest.sync import FILTER_DIMENSIONS
+from app.store import FILTER_DIMENSIONS
 from tests.test_rollups import both_ways
 from tests.utils.factories import (
     connect_org,

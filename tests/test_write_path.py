@@ -15,7 +15,7 @@ from app.db import read_session, write_session
 from app.models import CostLine, Organization, SyncState, UsageBucket
 from app.settings import Settings
 from app.simulator import Simulator
-from ingest.sync import TABLES, _advance_stored_range, replace_days, replace_days_counted
+from app.store import TABLES, advance_stored_range, replace_days, replace_days_counted
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 
@@ -82,7 +82,7 @@ def write(engine: Engine, pk: int, start: date, end: date, rows: list[CostRow]) 
         session.add(state)
         inserted, deleted = replace_days_counted(session, pk, "cost", start, end, rows)
         days = {r.day for r in rows}
-        _advance_stored_range(session, pk, state, start, end, days, inserted, deleted)
+        advance_stored_range(session, pk, state, start, end, days, inserted, deleted)
 
 
 def test_kept_range_follows_emptied_boundary_days(engine: Engine, org: int) -> None:
@@ -112,9 +112,9 @@ def test_replace_days_stores_exact_cents_merged_by_key_in_batches(
 ) -> None:
     """Rows with the same key are summed, cents stay exact, and a page larger than one insert
     batch is stored whole; usage rows with unknown fields keep them."""
-    import ingest.sync as sync
+    import app.store.bulk as bulk
 
-    monkeypatch.setattr(sync, "INSERT_BATCH", 7)
+    monkeypatch.setattr(bulk, "INSERT_BATCH", 7)
     day = today() - timedelta(days=3)
     rows = [cost_row(day, f"w{i % 20}", "0.000001") for i in range(50)]
     rows += [cost_row(day, "w0", "123.456789")]

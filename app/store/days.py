@@ -1,0 +1,128 @@
+"""Replacing the stored rows of whole days: the one write path of the sync."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from app.anthropic.records import Record
+from app.anthropic.schemas import MAX_CENTS, MAX_COUNT, CostRow, UsageRow, refused
+from app.models import (
+    ClaudeCodeDay,
+    CostLine,
+    EngagementDay,
+    UsageBucket,
+    UserCost,
+    UserUsage,
+)
+from app.running_totals import refresh_key_totals
+from app.store.bulk import insert_rows
+from app.store.dimensions import FILTER_DIMENSIONS, remember_dimensions
+from app.store.rollups import ROLLUPS, replace_rollups
+
+# The table that holds each dataset's detail rows.
+TABLES: dict[str, Any] = {
+    "usage": UsageBucket,
+    "cost": CostLine,
+    "claude_code": ClaudeCodeDay,
+    "user_cost": UserCost,
+    "user_usage": UserUsage,
+    "engagement": EngagementDay,
+}
+
+
+def replace_days(
+    session: Session,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
+) -> int:
+    """Make the stored rows of days ``[start, end)`` exactly ``rows`` (merged by natural key),
+    in the caller's transaction. The one write path of the sync; the benchmarks use it too."""
+    return replace_days_counted(session, org_pk, dataset, start, end, rows)[0]
+
+
+def replace_days_counted(
+    session: Session,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
+) -> tuple[int, int]:
+    """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
+    model = TABLES[dataset]
+    deleted = session.execute(
+        delete(model).where(
+            model.organization_pk == org_pk,
+            model.date >= start,
+            model.date < end,
+        )
+    ).rowcount
+    merged = _aggregate(rows)
+    check_bounds(merged)
+    if merged:
+        insert_rows(session, model.__table__, org_pk, merged)
+        if dataset in FILTER_DIMENSIONS:
+            remember_dimensions(session, org_pk, dataset, merged)
+    if dataset in ROLLUPS:
+        replace_rollups(session, org_pk, dataset, start, end, merged)
+    if dataset == "usage":  # after the rollup it is built from
+        refresh_key_totals(session.connection(), org_pk, start)
+    return len(merged), int(deleted or 0)
+
+
+def check_bounds(rows: list[Any]) -> None:
+    """Refuse rows whose day totals are beyond any real bill or count (each value was bounded
+    when parsed, but tens of thousands of them may add up past what a rollup or a SUM can
+    hold). One sum per measure over the whole chunk; only past the bound, per day, to name it."""
+    if not rows:
+        return
+    for what, get, limit in _measures(rows[0]):
+        if sum([abs(v) for r in rows if (v := get(r)) is not None]) <= limit:
+            continue
+        per_day: dict[date, Any] = defaultdict(int)
+        for row in rows:
+            value = get(row)
+            if value is not None:
+                per_day[row.day] += abs(value)
+        day, total = max(per_day.items(), key=itemgetter(1))
+        if total > limit:
+            why = "beyond any real bill" if limit is MAX_CENTS else "beyond any real count"
+            raise refused(f"{what} adding up to", total, day, why)
+
+
+def _measures(row: Any) -> list[tuple[str, Callable[[Any], Any], Any]]:
+    """(name, getter, bound) of each summed measure of rows like ``row``."""
+    if isinstance(row, CostRow):
+        return [
+            ("cost amounts", lambda r: r.amount_cents, MAX_CENTS),
+            ("list amounts", lambda r: r.list_amount_cents, MAX_CENTS),
+        ]
+    if isinstance(row, UsageRow):
+        return [(n, lambda r, n=n: r.tokens.get(n), MAX_COUNT) for n in row.tokens]
+    return [
+        (n, lambda r, n=n: r.measures.get(n), MAX_CENTS if n.endswith("_cents") else MAX_COUNT)
+        for n in row.additive
+    ]
+
+
+def _aggregate(rows: list[Any]) -> list[Any]:
+    """Merge rows with the same natural key (same day and every dimension) by summing them."""
+    merged: dict[tuple[date, str], Any] = {}
+    for row in rows:
+        key = (row.day, row.dims_key)
+        existing = merged.get(key)
+        if existing is None:
+            merged[key] = row
+        else:
+            existing.merge(row)
+    return list(merged.values())

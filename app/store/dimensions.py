@@ -1,0 +1,42 @@
+"""The values each dashboard filter offers, remembered as pages are written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from app.models import DimensionValue
+
+# The columns each filter offers values of, per dataset: kind -> column.
+FILTER_DIMENSIONS = {
+    "cost": {
+        "workspace": "workspace_id",
+        "model": "model",
+        "service_tier": "service_tier",
+        "cost_type": "cost_type",
+        "product": "product",
+    },
+    "usage": {
+        "workspace": "workspace_id",
+        "model": "model",
+        "service_tier": "service_tier",
+        "product": "product",
+    },
+}
+
+
+def remember_dimensions(session: Session, org_pk: int, dataset: str, rows: list[Any]) -> None:
+    """Add the page's filter values to ``dimension_value`` (existing ones are left alone)."""
+    seen: set[tuple[str, str]] = set()
+    for kind, column in FILTER_DIMENSIONS[dataset].items():
+        # A page has tens of thousands of rows but a few hundred distinct values.
+        seen.update((kind, value or "") for value in {row.dims.get(column) for row in rows})
+    dialect = session.get_bind().dialect.name
+    upsert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        upsert(DimensionValue).on_conflict_do_nothing(),
+        [{"organization_pk": org_pk, "kind": k, "value": v[:400]} for k, v in sorted(seen)],
+    )

@@ -1,0 +1,56 @@
+"""Workspace and API key names (the directory), upserted as the Admin API lists them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.clock import parse_rfc3339
+from app.models import ApiKey, Workspace
+
+
+def store_directory(
+    session: Session, org_pk: int, workspaces: list[dict[str, Any]], api_keys: list[dict[str, Any]]
+) -> None:
+    """Add or rename the listed workspaces and API keys (those not listed are left alone)."""
+    known_ws = {
+        w.workspace_id: w
+        for w in session.execute(
+            select(Workspace).where(Workspace.organization_pk == org_pk)
+        ).scalars()
+    }
+    for item in workspaces:
+        ws_id = str(item.get("id") or "")
+        if not ws_id:
+            continue
+        workspace = known_ws.get(ws_id) or Workspace(organization_pk=org_pk, workspace_id=ws_id)
+        workspace.name = str(item.get("name") or ws_id)
+        workspace.archived_at = _parse_time(item.get("archived_at"))
+        known_ws[ws_id] = workspace
+        session.add(workspace)
+    known_keys = {
+        k.api_key_id: k
+        for k in session.execute(select(ApiKey).where(ApiKey.organization_pk == org_pk)).scalars()
+    }
+    for item in api_keys:
+        key_id = str(item.get("id") or "")
+        if not key_id:
+            continue
+        api_key = known_keys.get(key_id) or ApiKey(organization_pk=org_pk, api_key_id=key_id)
+        api_key.name = str(item.get("name") or key_id)
+        api_key.workspace_id = item.get("workspace_id")
+        api_key.status = item.get("status")
+        known_keys[key_id] = api_key
+        session.add(api_key)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None

@@ -1,0 +1,62 @@
+"""The daily rollups (one dimension at a time), rebuilt from the detail rows just written."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from app.models import (
+    COST_ROLLUP_DIMS,
+    USAGE_MEASURES,
+    USAGE_ROLLUP_DIMS,
+    CostDaily,
+    UsageDaily,
+    stored_cents,
+)
+from app.store.bulk import insert_tuples
+
+# Daily rollups by one dimension at a time: table, dimensions, measures.
+ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
+    "cost": (CostDaily, COST_ROLLUP_DIMS, ("amount_cents",)),
+    "usage": (UsageDaily, USAGE_ROLLUP_DIMS, USAGE_MEASURES),
+}
+
+
+def replace_rollups(
+    session: Session, org_pk: int, dataset: str, start: date, end: date, rows: list[Any]
+) -> None:
+    """Make the rollup rows of days ``[start, end)`` the sums of ``rows``, the detail rows just
+    written (merged), by every rollup dimension, in the same transaction. Summed here in one
+    pass over rows already in memory (amounts rounded as the database stores them), rather
+    than read back once per dimension: that cost more than writing the rows."""
+    table, dims, measures = ROLLUPS[dataset]
+    session.execute(
+        delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
+    )
+    kept = [r for r in rows if start <= r.day < end]
+    if dataset == "cost":
+        measure_columns = [[stored_cents(r.amount_cents) for r in kept]]
+    else:
+        measure_columns = [[r.tokens.get(m, 0) for r in kept] for m in measures]
+    days = [r.day for r in kept]
+    out: list[tuple[Any, ...]] = []
+    # Column by column, in tight loops: a page holds tens of thousands of rows.
+    for dim, column in dims.items():
+        keys = list(zip(days, [r.dims.get(column) for r in kept], strict=True))
+        totals: list[dict[tuple[date, Any], Any]] = []
+        for amounts in measure_columns:
+            acc: dict[tuple[date, Any], Any] = defaultdict(int)
+            if any(amounts) or not totals:  # many token types are zero on every row
+                for key, amount in zip(keys, amounts, strict=True):
+                    acc[key] += amount
+            totals.append(acc)
+        out += [(org_pk, day, dim, value, *(t.get((day, value), 0) for t in totals))
+                for day, value in totals[0]]  # fmt: skip
+    if out:
+        c = table.__table__.c
+        columns = [c.organization_pk, c.date, c.dim, c.value, *(c[m] for m in measures)]
+        insert_tuples(session, table.__table__, columns, out)

@@ -23,7 +23,7 @@ from app.models import ClaudeCodeDay, CostLine
 from app.services.export import export_csv
 from app.settings import Settings
 from app.simulator import Simulator
-from ingest.sync import CLAUDE_CODE_FETCHERS
+from ingest.sources.console import CLAUDE_CODE_FETCHERS
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 
@@ -217,12 +217,12 @@ def test_concurrent_claude_code_fetch_stores_what_the_sequential_one_did(
     sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One day in flight or four: the same rows, keys and values."""
-    import ingest.sync as sync
+    import ingest.sources.console as console
 
     orgs = list(sim.orgs.values())
     stored = []
     for org, fetchers in zip(orgs, (1, 4), strict=True):
-        monkeypatch.setattr(sync, "CLAUDE_CODE_FETCHERS", fetchers)
+        monkeypatch.setattr(console, "CLAUDE_CODE_FETCHERS", fetchers)
         connect_org(sim, org, engine=engine, settings=settings)
         pk = org_pk(engine, org.id)
         assert sync_engine(sim, engine, settings).run(pk).outcome == "ok"

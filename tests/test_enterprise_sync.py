@@ -23,7 +23,8 @@ from app.services.export import export_csv
 from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
-from ingest.sync import ANALYTICS_FIRST_DAY, SyncEngine
+from ingest.sync import SyncEngine
+from ingest.windows import ANALYTICS_FIRST_DAY
 from tests.utils.factories import (
     connect_enterprise,
     connect_org,
@@ -239,10 +240,10 @@ def test_groups_beyond_the_apis_top_groups_still_add_up_to_the_total(
     """Each bucket holds at most its top N groups: what the cap leaves out is fetched as the
     day's ungrouped total, so stored totals stay exact (N made small here to force it)."""
     import app.simulator.analytics as sim_analytics
-    import ingest.sync as sync_module
+    import ingest.sources.enterprise as enterprise_source
 
     monkeypatch.setattr(sim_analytics, "TOP_GROUPS", 3)
-    monkeypatch.setattr(sync_module, "ANALYTICS_TOP_GROUPS", 3)
+    monkeypatch.setattr(enterprise_source, "ANALYTICS_TOP_GROUPS", 3)
     _, pk = backfill(esim, engine, enterprise_settings)
     stored = stored_cost_by_day(engine, pk)
     assert stored == truth_cost_by_day(esim, enterprise_org(esim).id, min(stored), today())

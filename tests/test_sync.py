@@ -22,6 +22,7 @@ from app.services.access import OPERATOR
 from app.services.organizations import delete_organization, list_organizations
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
+from ingest import leases
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -273,12 +274,13 @@ def test_a_second_worker_does_not_run_an_organization_that_is_held(
     connect_org(sim, org, engine=engine, settings=settings)
     pk = org_pk(engine, org.id)
     first, second = sync_engine(sim, engine, settings), sync_engine(sim, engine, settings)
-    assert first._acquire(pk)  # the first worker is mid-run (it holds the lease)
+    # The first worker is mid-run (it holds the lease).
+    assert leases.acquire(engine, pk, first.owner, first.clock())
     sim.reset_requests()
     result = second.run(pk)
     assert result.outcome == "skipped" and "Another worker" in (result.message or "")
     assert sim.requests == []  # it did not touch the API either
-    first._release(pk)
+    leases.release(engine, pk, first.owner)
     assert second.run(pk).outcome == "ok"
 
 
@@ -416,7 +418,7 @@ def test_a_lease_held_on_another_host_is_taken_over_only_after_it_expires(
 ) -> None:
     """A worker on another host that died mid-run: its lease (no pid to check here) blocks the
     organization until it expires, then the next worker takes it over and syncs it."""
-    from ingest.sync import LEASE_SECONDS
+    from ingest.leases import LEASE_SECONDS
 
     org = sim_orgs(sim)[0]
     connect_org(sim, org, engine=engine, settings=settings)

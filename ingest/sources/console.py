@@ -1,0 +1,62 @@
+"""Console organizations (Admin API): the usage and cost reports, and the Claude Code report."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, timedelta
+from itertools import islice
+
+from app.anthropic.client import AdminClient
+from app.anthropic.records import Record, parse_claude_code_record
+from app.clock import midnight
+from app.models import SyncState
+from ingest.chunks import Chunk, page_chunk
+
+# Days of the Claude Code report fetched at once (each day is its own request series); kept
+# small so a backfill never floods the API. A module constant, not a setting.
+CLAUDE_CODE_FETCHERS = 6
+
+
+def report_chunks(
+    client: AdminClient, dataset: str, state: SyncState, end: date
+) -> Iterator[Chunk]:
+    """The usage or cost report from the stored position to ``end``, a chunk per page."""
+    assert state.position is not None
+    fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
+    for page in fetch(midnight(state.position), midnight(end)):
+        yield page_chunk(dataset, state, page, end)
+
+
+def claude_code_chunks(client: AdminClient, start: date, end: date) -> Iterator[Chunk]:
+    """One chunk per day of ``[start, end)``, in day order. The report is a request series
+    per day, so up to ``CLAUDE_CODE_FETCHERS`` days are fetched at once; they are handed
+    out strictly in order, so a failure on a day (raised as the API's own error when its
+    turn comes) leaves the days before it stored and nothing after. Closing the generator
+    (a stop, an error) cancels the days not yet started and does not wait for those in
+    flight: their answers are dropped."""
+
+    def fetch(day: date) -> list[Record]:
+        records = [
+            parse_claude_code_record(raw) for page in client.iter_claude_code(day) for raw in page
+        ]
+        return [r for r in records if r.day == day]
+
+    days = iter([start + timedelta(days=n) for n in range((end - start).days)])
+    pool = ThreadPoolExecutor(CLAUDE_CODE_FETCHERS, thread_name_prefix="claude-code")
+    pending: deque[tuple[date, Future[list[Record]]]] = deque()
+
+    def refill() -> None:
+        for day in islice(days, CLAUDE_CODE_FETCHERS - len(pending)):
+            pending.append((day, pool.submit(fetch, day)))
+
+    try:
+        refill()
+        while pending:
+            day, future = pending.popleft()
+            records = future.result()  # this day's error, raised in day order
+            refill()  # keep the next days in flight while this one is stored
+            yield Chunk(day + timedelta(days=1), records)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

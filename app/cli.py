@@ -374,7 +374,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from app.db import read_session
     from app.models import Organization
     from app.runtime import client_factory, keystore
-    from ingest.sync import SyncEngine
+    from ingest.sync import Syncer
 
     engine = _engine(settings)
     with read_session(engine) as session:
@@ -387,7 +387,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if not targets:
         print("No organizations connected. Run `finops connect` first.")
         return 0
-    sync = SyncEngine(
+    sync = Syncer(
         engine=engine,
         settings=settings,
         keystore=keystore(settings),

@@ -630,7 +630,7 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.simulator import Simulator
-    from ingest.sync import SyncEngine
+    from ingest.sync import Syncer
 
     esim = Simulator()
     esim.analytics_rpm = None
@@ -645,7 +645,7 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
                                transport=esim.transport(), sleep=lambda _s: None,
                                analytics=True)  # fmt: skip
 
-        sync = SyncEngine(engine=engine, settings=settings, keystore=store, client_factory=make)
+        sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
         with read_session(engine) as session:
             pk = session.execute(
                 select(Organization.id).where(

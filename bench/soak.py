@@ -48,7 +48,7 @@ def main() -> int:
     from app.services.connections import connect
     from app.settings import Settings
     from app.simulator import Simulator
-    from ingest.sync import SyncEngine
+    from ingest.sync import Syncer
     from tests.utils.factories import org_pk, stored_cost, truth_cost
 
     settings = Settings()
@@ -64,7 +64,7 @@ def main() -> int:
     for org in sim.orgs.values():
         connect(org.admin_key, engine=engine, settings=settings, keystore=store, actor=OPERATOR,
                 transport=sim.transport())  # fmt: skip
-    sync = SyncEngine(engine=engine, settings=settings, keystore=store, client_factory=make)
+    sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
     pks = [org_pk(engine, o.id) for o in sim.orgs.values()]
     for pk in pks:
         assert sync.run(pk).outcome == "ok"  # the backfills

@@ -1,4 +1,4 @@
-"""The sync engine: backfill and incremental runs of one organization, resumable page by page.
+"""The syncer: backfill and incremental runs of one organization, resumable page by page.
 
 Each dataset is fetched as a window ``[window_start, window_end)`` of whole UTC days. Every
 chunk (a page of buckets, or one day of records) replaces the stored rows of the days it covers
@@ -45,7 +45,7 @@ from ingest.status import SyncResult, describe_database_error
 log = logging.getLogger(__name__)
 
 
-class SyncEngine:
+class Syncer:
     """Runs organizations' syncs against the database; shared by the worker and `finops sync`."""
 
     def __init__(

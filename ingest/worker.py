@@ -2,7 +2,7 @@
 
 A ``dispatch`` job looks at the database every few seconds (so a newly connected organization
 starts its backfill within seconds, not at the next interval) and queues one ``sync-<org>`` job
-per due organization. The database lease in ``SyncEngine`` keeps a second worker off the same
+per due organization. The database lease in ``Syncer`` keeps a second worker off the same
 organization.
 """
 
@@ -26,7 +26,7 @@ from app.keystore import MasterKeyError
 from app.redact import configure_logging
 from app.runtime import client_factory, get_engine, keystore
 from app.settings import Settings, SettingsError, get_settings
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 
 log = logging.getLogger("ingest.worker")
 
@@ -39,7 +39,7 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stop_event = threading.Event()
-        self.engine = SyncEngine(
+        self.syncer = Syncer(
             engine=get_engine(settings),
             settings=settings,
             keystore=keystore(settings),
@@ -62,7 +62,7 @@ class Worker:
                 self.scheduler.shutdown(wait=False)
             return
         try:
-            due = self.engine.due_organizations()
+            due = self.syncer.due_organizations()
         except Exception:
             log.exception("Could not read due organizations; will try again")
             return
@@ -82,7 +82,7 @@ class Worker:
 
     def _sync(self, org_pk: int) -> None:
         try:
-            result = self.engine.run(org_pk)
+            result = self.syncer.run(org_pk)
             if result.outcome in ("ok", "stopped", "skipped"):
                 log.info(
                     "%s: %s (%s pages, %s rows)",
@@ -109,7 +109,7 @@ class Worker:
         """Close the runs a stopped or killed worker left "running" (their lease owner is
         gone), so the run history says "interrupted" instead of running forever."""
         try:
-            closed = self.engine.close_interrupted_runs()
+            closed = self.syncer.close_interrupted_runs()
         except Exception:  # the database may be busy; the organizations' next runs close them
             log.exception("Could not close interrupted runs; their next runs will")
             return
@@ -128,7 +128,7 @@ class Worker:
         )
         log.info(
             "Worker started (database %s, sync every %s min)",
-            self.engine.engine.url.render_as_string(hide_password=True),
+            self.syncer.engine.url.render_as_string(hide_password=True),
             self.settings.sync_interval_minutes,
         )
         self.scheduler.start()
@@ -195,7 +195,7 @@ def main() -> int:
             if stopping.wait(delay):
                 return 0
             delay = min(delay * 2, 30.0)
-    lock = sqlite_worker_lock(worker.engine.engine, stopping)
+    lock = sqlite_worker_lock(worker.syncer.engine, stopping)
     if stopping.is_set():
         return 0
     if lock is not None:

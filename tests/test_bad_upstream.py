@@ -29,7 +29,7 @@ from app.settings import Settings
 from app.simulator import Simulator, serve_http
 from app.simulator import api as sim_api
 from app.store import check_bounds
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -99,7 +99,7 @@ def test_a_sync_retries_a_trickling_page_and_ends_exact(
         return AdminClient(key, base_url=Settings().anthropic_base_url, timeout=1.0,
                            deadline=1.0, sleep=waits.append)  # fmt: skip
 
-    sync = SyncEngine(engine=engine, settings=settings,
+    sync = Syncer(engine=engine, settings=settings,
                       keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
     result, error, _ = bounded(lambda: sync.run(org_pk(engine, org.id)), 20.0)
     assert error is None and result.outcome == "ok", result.message
@@ -180,7 +180,7 @@ def test_a_sync_shrinks_pages_that_are_too_large_and_ends_exact(
         return AdminClient(key, base_url=Settings().anthropic_base_url,
                            max_response_bytes=2**20, sleep=lambda _s: None)  # fmt: skip
 
-    sync = SyncEngine(engine=engine, settings=settings,
+    sync = Syncer(engine=engine, settings=settings,
                       keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
     result = sync.run(org_pk(engine, org.id))
     assert result.outcome == "ok", result.message
@@ -195,7 +195,7 @@ def test_pages_too_large_even_one_day_at_a_time_fail_clearly(
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     sim.inject("huge_length", route="cost_report", count=1000)
-    sync = SyncEngine(engine=engine, settings=settings, keystore=KeyStore.from_settings(settings),
+    sync = Syncer(engine=engine, settings=settings, keystore=KeyStore.from_settings(settings),
                       client_factory=lambda _o, key: AdminClient(
                           key, base_url="http://sim.invalid", transport=sim.transport(),
                           max_response_bytes=2**20, sleep=lambda _s: None))  # fmt: skip
@@ -229,7 +229,7 @@ def backfill_range(engine: Engine, organization_id: str) -> tuple[date, date]:
         return org.backfill_start, today() + timedelta(days=1)
 
 
-def assert_failing_not_due(engine: Engine, sync: SyncEngine, org_id: str, text: str) -> None:
+def assert_failing_not_due(engine: Engine, sync: Syncer, org_id: str, text: str) -> None:
     """Failing with ``text`` in its status, and not due again at once (backoff, no tight loop)."""
     [summary] = [s for s in list_organizations(engine) if s.organization_id == org_id]
     assert summary.status == OrgStatus.FAILING

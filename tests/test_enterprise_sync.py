@@ -23,7 +23,7 @@ from app.services.export import export_csv
 from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 from ingest.windows import ANALYTICS_FIRST_DAY
 from tests.utils.factories import (
     connect_enterprise,
@@ -176,7 +176,7 @@ def test_expired_cursor_restarts_the_query_without_double_counting(
     pk = org_pk(engine, conn.organization_id)
     # Small pages, so every 31-day query needs a cursor; two of them expire mid-query.
     esim.inject("expire_cursor", route="analytics_cost_report", count=2)
-    sync = SyncEngine(
+    sync = Syncer(
         engine=engine,
         settings=enterprise_settings,
         keystore=KeyStore.from_settings(enterprise_settings),

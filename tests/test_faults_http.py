@@ -17,7 +17,7 @@ from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
 from app.simulator import api as sim_api
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 from tests.utils.factories import connect_org, org_pk, stored_cost, truth_cost
 
 pytestmark = pytest.mark.slow
@@ -28,14 +28,12 @@ def base_url(http_sim: Simulator, settings: Settings) -> str:
     return Settings().anthropic_base_url  # http_sim pointed the environment at the server
 
 
-def http_engine(
-    engine: Engine, settings: Settings, base_url: str, waits: list[float]
-) -> SyncEngine:
+def http_engine(engine: Engine, settings: Settings, base_url: str, waits: list[float]) -> Syncer:
     def make(org: Organization, key: str) -> AdminClient:
         # One-second timeout so a hung response is abandoned quickly; sleeps are recorded.
         return AdminClient(key, base_url=base_url, timeout=1.0, max_retries=4, sleep=waits.append)
 
-    return SyncEngine(engine=engine, settings=settings,
+    return Syncer(engine=engine, settings=settings,
                       keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from app.keystore import KeyStore
 from app.models import Organization, OrgStatus, SyncRun
 from app.settings import Settings
 from app.simulator import Simulator
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 from ingest.worker import Worker
 from tests.utils.factories import connect_org, org_pk, sim_factory, sync_engine
 
@@ -55,7 +55,7 @@ def test_a_sync_on_a_locked_database_says_it_is_locked(
 ) -> None:
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
-    sync = SyncEngine(engine=quick_engine, settings=settings,
+    sync = Syncer(engine=quick_engine, settings=settings,
                       keystore=KeyStore.from_settings(settings),
                       client_factory=sim_factory(sim, settings))  # fmt: skip
     holder = hold_write_lock(engine)
@@ -84,7 +84,7 @@ def test_a_lock_taken_during_the_sync_is_named_and_the_run_closed_later(
         holders.append(hold_write_lock(engine))  # locked after the run started
         return plain(org_row, key)
 
-    locking = SyncEngine(engine=quick_engine, settings=settings,
+    locking = Syncer(engine=quick_engine, settings=settings,
                          keystore=KeyStore.from_settings(settings),
                          client_factory=lock_then_connect)  # fmt: skip
     result = locking.run(pk)

@@ -18,7 +18,7 @@ from app.services.access import OPERATOR
 from app.services.connections import Connection, connect
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
-from ingest.sync import SyncEngine
+from ingest.sync import Syncer
 
 TOKEN_COLUMNS = TOKEN_FIELDS
 
@@ -70,8 +70,8 @@ def connect_enterprise(
     )
 
 
-def sync_engine(sim: Simulator, engine: Engine, settings: Settings) -> SyncEngine:
-    return SyncEngine(
+def sync_engine(sim: Simulator, engine: Engine, settings: Settings) -> Syncer:
+    return Syncer(
         engine=engine,
         settings=settings,
         keystore=KeyStore.from_settings(settings),

@@ -8,28 +8,14 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, event
 
 from app.cli import main
-from app.db import make_engine, read_session
+from app.db import make_engine
 from app.services.access import OPERATOR
 from app.services.organizations import delete_organization
 from app.settings import Settings
-
-
-def _rows_per_table(engine: Engine, organization_pk: int) -> dict[str, int]:
-    """Rows of ``organization_pk`` in every table with a foreign key to ``organization``, read
-    from the schema itself (not from the product's own list)."""
-    org = SQLModel.metadata.tables["organization"]
-    counts = {}
-    with read_session(engine) as session:
-        for table in SQLModel.metadata.sorted_tables:
-            for fk in table.foreign_keys:
-                if fk.column.table is org:
-                    query = select(func.count()).where(fk.parent == organization_pk)
-                    counts[table.name] = int(session.execute(query).scalar_one())
-    return counts
+from tests.utils.factories import rows_of_organization
 
 
 def test_delete_empties_every_table_of_the_organization_without_the_cascade(
@@ -52,9 +38,9 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
                 "SELECT id FROM organization WHERE organization_id = ?", (org_id,)
             ).scalar_one()
     before = {
-        table: _rows_per_table(engine, pks[console])[table]
-        + _rows_per_table(engine, pks[enterprise])[table]
-        for table in _rows_per_table(engine, pks[console])
+        table: rows_of_organization(engine, pks[console])[table]
+        + rows_of_organization(engine, pks[enterprise])[table]
+        for table in rows_of_organization(engine, pks[console])
     }
     # Not vacuous: every table that belongs to an organization has rows of these two.
     assert all(before.values()), {t: n for t, n in before.items() if not n}
@@ -69,7 +55,7 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
         for org_id in (console, enterprise):
             assert delete_organization(engine=loose, organization_id=org_id, actor=OPERATOR)
         for org_id in (console, enterprise):
-            left = _rows_per_table(engine, pks[org_id])
+            left = rows_of_organization(engine, pks[org_id])
             assert left == dict.fromkeys(left, 0), {t: n for t, n in left.items() if n}
     finally:
         loose.dispose()

@@ -27,6 +27,7 @@ from tests.utils.factories import (
     connect_org,
     org_pk,
     row_counts,
+    rows_of_organization,
     stored_cost,
     stored_usage,
     sync_engine,
@@ -209,16 +210,27 @@ def test_directory_names_include_archived_workspaces(
 ) -> None:
     backfilled(sim, engine, settings)
     with read_session(engine) as session:
-        archived = session.execute(
-            select(func.count()).select_from(Workspace).where(Workspace.archived_at.is_not(None))
-        ).scalar_one()
-    assert archived >= 1
+        stored = set(
+            session.execute(
+                select(Workspace.workspace_id, Workspace.name).where(
+                    Workspace.archived_at.is_not(None)
+                )
+            ).all()
+        )
+    # Exactly the archived workspaces of the API, each under its own name (its older spend
+    # must still be shown by that name, not as an id).
+    expected = {
+        (w.id, w.name) for org in sim_orgs(sim) for w in org.workspaces if w.archived_at is not None
+    }
+    assert expected and stored == expected
 
 
 def test_delete_removes_key_jobs_and_data(
     sim: Simulator, engine: Engine, settings: Settings
 ) -> None:
     ids = backfilled(sim, engine, settings)
+    deleted_pk, kept_pk = org_pk(engine, ids[0]), org_pk(engine, ids[1])
+    kept_before = rows_of_organization(engine, kept_pk)
     assert delete_organization(engine=engine, organization_id=ids[0], actor=OPERATOR) is True
     assert (
         delete_organization(engine=engine, organization_id=ids[0], actor=OPERATOR) is False
@@ -229,6 +241,10 @@ def test_delete_removes_key_jobs_and_data(
         usage_orgs = session.execute(select(UsageBucket.organization_pk).distinct()).scalars().all()
     assert remaining == [ids[1]]
     assert cost_orgs == usage_orgs == [org_pk(engine, ids[1])]
+    # Every table that holds an organization's rows, read from the schema: none of the
+    # deleted one's are left, and the other organization's are untouched.
+    assert set(rows_of_organization(engine, deleted_pk).values()) == {0}
+    assert rows_of_organization(engine, kept_pk) == kept_before
 
 
 def test_incremental_after_downtime_fills_the_gap(

@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
+from sqlmodel import SQLModel
 
 from app.anthropic.client import AdminClient
 from app.anthropic.schemas import TOKEN_FIELDS
@@ -146,3 +147,17 @@ def row_counts(engine: Engine) -> tuple[int, int]:
         cost = session.execute(select(func.count()).select_from(CostLine)).scalar_one()
         usage = session.execute(select(func.count()).select_from(UsageBucket)).scalar_one()
         return int(cost), int(usage)
+
+
+def rows_of_organization(engine: Engine, organization_pk: int) -> dict[str, int]:
+    """Rows of ``organization_pk`` in every table with a foreign key to ``organization``, read
+    from the schema itself (not from the product's own list)."""
+    org = SQLModel.metadata.tables["organization"]
+    counts = {}
+    with read_session(engine) as session:
+        for table in SQLModel.metadata.sorted_tables:
+            for fk in table.foreign_keys:
+                if fk.column.table is org:
+                    query = select(func.count()).where(fk.parent == organization_pk)
+                    counts[table.name] = int(session.execute(query).scalar_one())
+    return counts

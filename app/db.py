@@ -7,9 +7,19 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Index,
+    Result,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
@@ -48,7 +58,9 @@ def _create_indexes(table: str, *names: str) -> Step:
     they exist): an index is declared once, so a fresh and an upgraded database agree on it."""
 
     def step(conn: Connection) -> None:
-        declared = {index.name: index for index in SQLModel.metadata.tables[table].indexes}
+        declared: dict[str | None, Index] = {
+            index.name: index for index in SQLModel.metadata.tables[table].indexes
+        }
         for name in names:
             declared[name].create(conn, checkfirst=True)
 
@@ -223,6 +235,12 @@ def write_session(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through ``Session.execute`` matched. Its result is
+    a ``CursorResult`` (which has ``rowcount``); the session's signature only says ``Result``."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 @contextmanager

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from app.db import write_session
+from app.db import affected_rows, write_session
 from app.models import Organization
 
 # The sync's logger: its lines keep the name they have always had.
@@ -42,31 +42,37 @@ def acquire(engine: Engine, org_pk: int, owner: str, now: datetime) -> bool:
     of this host; False if a live worker holds it."""
     until = now + timedelta(seconds=LEASE_SECONDS)
     with write_session(engine) as session:
-        claimed = session.execute(
-            update(Organization)
-            .where(
-                Organization.id == org_pk,
-                or_(
-                    Organization.lease_owner.is_(None),
-                    Organization.lease_expires_at < now,
-                    Organization.lease_owner == owner,
-                ),
+        claimed = affected_rows(
+            session.execute(
+                update(Organization)
+                .where(
+                    col(Organization.id) == org_pk,
+                    or_(
+                        col(Organization.lease_owner).is_(None),
+                        col(Organization.lease_expires_at) < now,
+                        col(Organization.lease_owner) == owner,
+                    ),
+                )
+                .values(lease_owner=owner, lease_expires_at=until)
             )
-            .values(lease_owner=owner, lease_expires_at=until)
-        ).rowcount
+        )
         if claimed == 1:
             return True
         holder = session.execute(
-            select(Organization.lease_owner).where(Organization.id == org_pk)
+            select(col(Organization.lease_owner)).where(col(Organization.id) == org_pk)
         ).scalar_one_or_none()
         if holder and is_dead_local_process(holder):
             log.info("Taking over the lease of a worker that is no longer running")
             return bool(
-                session.execute(
-                    update(Organization)
-                    .where(Organization.id == org_pk, Organization.lease_owner == holder)
-                    .values(lease_owner=owner, lease_expires_at=until)
-                ).rowcount
+                affected_rows(
+                    session.execute(
+                        update(Organization)
+                        .where(
+                            col(Organization.id) == org_pk, col(Organization.lease_owner) == holder
+                        )
+                        .values(lease_owner=owner, lease_expires_at=until)
+                    )
+                )
             )
         return False
 
@@ -75,11 +81,13 @@ def renew(session: Session, org_pk: int, owner: str, now: datetime) -> None:
     """Extend the lease inside the caller's write transaction. This is the fence: if another
     worker holds the organization now, the whole transaction (its rows and position) rolls
     back instead of interleaving with the other worker's writes."""
-    renewed = session.execute(
-        update(Organization)
-        .where(Organization.id == org_pk, Organization.lease_owner == owner)
-        .values(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
-    ).rowcount
+    renewed = affected_rows(
+        session.execute(
+            update(Organization)
+            .where(col(Organization.id) == org_pk, col(Organization.lease_owner) == owner)
+            .values(lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
+        )
+    )
     if renewed != 1:
         raise LeaseLost("Another worker took over this organization; this run stopped.")
 
@@ -95,7 +103,7 @@ def release(engine: Engine, org_pk: int, owner: str) -> None:
     with write_session(engine) as session:
         session.execute(
             update(Organization)
-            .where(Organization.id == org_pk, Organization.lease_owner == owner)
+            .where(col(Organization.id) == org_pk, col(Organization.lease_owner) == owner)
             .values(lease_owner=None, lease_expires_at=None)
         )
 

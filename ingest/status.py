@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from app.db import describe_database_error as describe_db_error
 from app.db import refresh_statistics, write_session
@@ -52,7 +53,7 @@ def start_run(engine: Engine, org_pk: int, now: datetime) -> int:
     holds the lease, so any run of the organization still "running" is closed as interrupted."""
     with write_session(engine) as session:
         states = (
-            session.execute(select(SyncState).where(SyncState.organization_pk == org_pk))
+            session.execute(select(SyncState).where(col(SyncState.organization_pk) == org_pk))
             .scalars()
             .all()
         )
@@ -62,7 +63,7 @@ def start_run(engine: Engine, org_pk: int, now: datetime) -> int:
         # process (killed, or unable to record its end) and will never finish.
         session.execute(
             update(SyncRun)
-            .where(SyncRun.organization_pk == org_pk, SyncRun.outcome == "running")
+            .where(col(SyncRun.organization_pk) == org_pk, col(SyncRun.outcome) == "running")
             .values(outcome=INTERRUPTED, finished_at=now, error=INTERRUPTED_NOTE)
         )
         run = SyncRun(
@@ -85,9 +86,11 @@ def close_interrupted_runs(engine: Engine, now: datetime) -> int:
     of organizations a live worker holds are left alone. Returns how many were closed."""
     with write_session(engine) as session:
         rows = session.execute(
-            select(SyncRun.id, Organization.lease_owner, Organization.lease_expires_at)
-            .join(Organization, Organization.id == SyncRun.organization_pk)
-            .where(SyncRun.outcome == "running")
+            select(
+                col(SyncRun.id), col(Organization.lease_owner), col(Organization.lease_expires_at)
+            )
+            .join(Organization, col(Organization.id) == col(SyncRun.organization_pk))
+            .where(col(SyncRun.outcome) == "running")
         ).all()
         gone = [
             run_id
@@ -97,7 +100,7 @@ def close_interrupted_runs(engine: Engine, now: datetime) -> int:
         if gone:
             session.execute(
                 update(SyncRun)
-                .where(SyncRun.id.in_(gone))  # type: ignore[union-attr]
+                .where(col(SyncRun.id).in_(gone))
                 .values(outcome=INTERRUPTED, finished_at=now, error=INTERRUPTED_NOTE)
             )
         return len(gone)

@@ -19,12 +19,13 @@ dataset's window and the backfill's progress), ``directory``, ``sources.console`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from app import store
 from app.anthropic.client import AdminClient
@@ -73,12 +74,15 @@ class Syncer:
         now = self.clock()
         with read_session(self.engine) as session:
             rows = session.execute(
-                select(Organization.id)
+                select(col(Organization.id))
                 .where(
-                    Organization.status != OrgStatus.KEY_REJECTED,
-                    or_(Organization.next_run_at.is_(None), Organization.next_run_at <= now),
+                    col(Organization.status) != OrgStatus.KEY_REJECTED,
+                    or_(
+                        col(Organization.next_run_at).is_(None),
+                        col(Organization.next_run_at) <= now,
+                    ),
                 )
-                .order_by(Organization.next_run_at)
+                .order_by(col(Organization.next_run_at))
             ).scalars()
             return [int(pk) for pk in rows]
 
@@ -242,7 +246,7 @@ class Syncer:
 
     def _chunks(
         self, client: AdminClient, org: Organization, dataset: str, state: SyncState
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """The window from the stored position on, as chunks to store one by one. Lazy: each
         chunk is built after the previous one was stored, from the position then."""
         assert state.position is not None and state.window_end is not None
@@ -281,7 +285,7 @@ class Syncer:
             leases.renew(session, org_pk, self.owner, self.clock())
             session.execute(
                 update(SyncRun)
-                .where(SyncRun.id == result.run_id)  # type: ignore[arg-type]
+                .where(col(SyncRun.id) == result.run_id)
                 .values(pages=result.pages + 1, rows=result.rows + stored_rows)
             )
         state.position = covered

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db import write_session
 from app.models import Organization, Provider, SyncState
@@ -24,7 +24,9 @@ ENGAGEMENT_LOOKBACK_DAYS = 3
 def dataset_state(session: Session, org_pk: int, dataset: str) -> SyncState:
     """The dataset's stored state, created (empty) the first time."""
     state = session.execute(
-        select(SyncState).where(SyncState.organization_pk == org_pk, SyncState.dataset == dataset)
+        select(SyncState).where(
+            col(SyncState.organization_pk) == org_pk, col(SyncState.dataset) == dataset
+        )
     ).scalar_one_or_none()
     if state is None:
         state = SyncState(organization_pk=org_pk, dataset=dataset)
@@ -81,7 +83,7 @@ def backfill_progress(session: Session, org_pk: int, settings: Settings, today: 
     states = {
         s.dataset: s
         for s in session.execute(
-            select(SyncState).where(SyncState.organization_pk == org_pk)
+            select(SyncState).where(col(SyncState.organization_pk) == org_pk)
         ).scalars()
     }
     done = 0

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from app.anthropic.records import Record
 from app.anthropic.schemas import MAX_CENTS, MAX_COUNT, CostRow, UsageRow, refused
+from app.db import affected_rows
 from app.models import (
     ClaudeCodeDay,
     CostLine,
@@ -60,13 +61,15 @@ def replace_days_counted(
 ) -> tuple[int, int]:
     """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
     model = TABLES[dataset]
-    deleted = session.execute(
-        delete(model).where(
-            model.organization_pk == org_pk,
-            model.date >= start,
-            model.date < end,
+    deleted = affected_rows(
+        session.execute(
+            delete(model).where(
+                model.organization_pk == org_pk,
+                model.date >= start,
+                model.date < end,
+            )
         )
-    ).rowcount
+    )
     merged = _aggregate(rows)
     check_bounds(merged)
     if merged:
@@ -108,11 +111,16 @@ def _measures(row: Any) -> list[tuple[str, Callable[[Any], Any], Any]]:
             ("list amounts", lambda r: r.list_amount_cents, MAX_CENTS),
         ]
     if isinstance(row, UsageRow):
-        return [(n, lambda r, n=n: r.tokens.get(n), MAX_COUNT) for n in row.tokens]
+        return [(n, _entry("tokens", n), MAX_COUNT) for n in row.tokens]
     return [
-        (n, lambda r, n=n: r.measures.get(n), MAX_CENTS if n.endswith("_cents") else MAX_COUNT)
+        (n, _entry("measures", n), MAX_CENTS if n.endswith("_cents") else MAX_COUNT)
         for n in row.additive
     ]
+
+
+def _entry(mapping: str, name: str) -> Callable[[Any], Any]:
+    """A getter of ``row.<mapping>.get(name)``, bound to this ``name`` now (not when called)."""
+    return lambda r: getattr(r, mapping).get(name)
 
 
 def _aggregate(rows: list[Any]) -> list[Any]:

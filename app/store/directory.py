@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.clock import parse_rfc3339
 from app.models import ApiKey, Workspace
@@ -19,28 +19,36 @@ def store_directory(
     known_ws = {
         w.workspace_id: w
         for w in session.execute(
-            select(Workspace).where(Workspace.organization_pk == org_pk)
+            select(Workspace).where(col(Workspace.organization_pk) == org_pk)
         ).scalars()
     }
     for item in workspaces:
         ws_id = str(item.get("id") or "")
         if not ws_id:
             continue
-        workspace = known_ws.get(ws_id) or Workspace(organization_pk=org_pk, workspace_id=ws_id)
-        workspace.name = str(item.get("name") or ws_id)
+        name = str(item.get("name") or ws_id)
+        workspace = known_ws.get(ws_id) or Workspace(
+            organization_pk=org_pk, workspace_id=ws_id, name=name
+        )
+        workspace.name = name
         workspace.archived_at = _parse_time(item.get("archived_at"))
         known_ws[ws_id] = workspace
         session.add(workspace)
     known_keys = {
         k.api_key_id: k
-        for k in session.execute(select(ApiKey).where(ApiKey.organization_pk == org_pk)).scalars()
+        for k in session.execute(
+            select(ApiKey).where(col(ApiKey.organization_pk) == org_pk)
+        ).scalars()
     }
     for item in api_keys:
         key_id = str(item.get("id") or "")
         if not key_id:
             continue
-        api_key = known_keys.get(key_id) or ApiKey(organization_pk=org_pk, api_key_id=key_id)
-        api_key.name = str(item.get("name") or key_id)
+        name = str(item.get("name") or key_id)
+        api_key = known_keys.get(key_id) or ApiKey(
+            organization_pk=org_pk, api_key_id=key_id, name=name
+        )
+        api_key.name = name
         api_key.workspace_id = item.get("workspace_id")
         api_key.status = item.get("status")
         known_keys[key_id] = api_key

@@ -16,7 +16,9 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
@@ -199,7 +201,7 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-05-31") from None
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from app.runtime import get_engine
 
     return get_engine(settings)
@@ -378,9 +380,11 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = _engine(settings)
     with read_session(engine) as session:
-        query = select(Organization.id, Organization.organization_id).order_by(Organization.id)
+        query = select(col(Organization.id), col(Organization.organization_id)).order_by(
+            col(Organization.id)
+        )
         if args.org:
-            query = query.where(Organization.organization_id == args.org)
+            query = query.where(col(Organization.organization_id) == args.org)
         targets = list(session.execute(query))
     if args.org and not targets:
         raise CliError(f"No connected organization has the id {args.org}. See `finops orgs`.")
@@ -425,7 +429,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     kwargs = {"engine": engine, "dataset": args.dataset, "organization_id": args.org,
               "start": args.start, "end": args.end}  # fmt: skip
     if not args.output or args.output == "-":
-        export_csv(out=sys.stdout, **kwargs)  # type: ignore[arg-type]
+        export_csv(out=sys.stdout, **kwargs)
         return 0
     target = Path(args.output)
     # Write beside the target and rename: a full disk never leaves a half-written export.
@@ -433,7 +437,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".finops-export-", dir=target.parent or Path("."))
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            count = export_csv(out=handle, **kwargs)  # type: ignore[arg-type]
+            count = export_csv(out=handle, **kwargs)
         os.replace(tmp, target)
     except OSError as exc:
         if tmp:

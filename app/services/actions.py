@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, update
+from sqlmodel import col
 
 from app.clock import utcnow
-from app.db import write_session
+from app.db import affected_rows, write_session
 from app.models import Organization, OrgStatus
 from app.services.access import Actor, require_admin
 
@@ -15,12 +16,14 @@ def request_sync(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
     or if its key was rejected (a new key is needed first)."""
     require_admin(actor, "start a sync")
     with write_session(engine) as session:
-        changed = session.execute(
-            update(Organization)
-            .where(
-                Organization.organization_id == organization_id,
-                Organization.status != OrgStatus.KEY_REJECTED,
+        changed = affected_rows(
+            session.execute(
+                update(Organization)
+                .where(
+                    col(Organization.organization_id) == organization_id,
+                    col(Organization.status) != OrgStatus.KEY_REJECTED,
+                )
+                .values(next_run_at=utcnow())
             )
-            .values(next_run_at=utcnow())
-        ).rowcount
+        )
     return bool(changed)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.clock import utcnow
 from app.csv_writer import csv_bytes
@@ -44,7 +44,9 @@ def recent_events(engine: Engine, *, actor: Actor, limit: int = 1000) -> list[Au
     require_admin(actor, "read the audit log")
     with read_session(engine) as session:
         rows = session.execute(
-            select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)  # type: ignore[union-attr]
+            select(AuditEvent)
+            .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+            .limit(limit)
         ).scalars()
         return [AuditRow(e.at, e.actor, e.action, e.target, e.detail) for e in rows]
 

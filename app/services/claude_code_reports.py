@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
@@ -86,17 +87,17 @@ def console_organizations(engine: Engine) -> list[tuple[str, str]]:
 def has_data(engine: Engine) -> bool:
     """Whether any Claude Code record is stored at all (for the empty state)."""
     with read_session(engine) as session:
-        return session.execute(select(ClaudeCodeDay.id).limit(1)).first() is not None
+        return session.execute(select(col(ClaudeCodeDay.id)).limit(1)).first() is not None
 
 
 def actor_options(engine: Engine, organizations: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """(value, label) of every actor stored for these organizations, by label."""
     query = (
-        select(ClaudeCodeDay.actor)
-        .join(Organization, Organization.id == ClaudeCodeDay.organization_pk)
+        select(col(ClaudeCodeDay.actor))
+        .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
         .distinct()
     )
-    clause = _in(Organization.organization_id, organizations)
+    clause = _in(col(Organization.organization_id), organizations)
     if clause is not None:
         query = query.where(clause)
     with read_session(engine) as session:
@@ -121,19 +122,19 @@ def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
 
 def _where(f: CodeFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = [
-        ClaudeCodeDay.date >= f.start,
-        ClaudeCodeDay.date < f.end,
+        col(ClaudeCodeDay.date) >= f.start,
+        col(ClaudeCodeDay.date) < f.end,
         # The report exists only for Console organizations; say so in the query too.
-        Organization.provider == Provider.CONSOLE,
-        _in(Organization.organization_id, f.organizations),
-        _in(ClaudeCodeDay.actor, f.actors),
+        col(Organization.provider) == Provider.CONSOLE,
+        _in(col(Organization.organization_id), f.organizations),
+        _in(col(ClaudeCodeDay.actor), f.actors),
     ]
     return [c for c in clauses if c is not None]
 
 
 def _sums() -> list[Any]:
     return [func.sum(getattr(ClaudeCodeDay, name)) for name in ACTIVITY] + [
-        func.sum(ClaudeCodeDay.estimated_cost_cents)
+        func.sum(col(ClaudeCodeDay.estimated_cost_cents))
     ]
 
 
@@ -145,11 +146,11 @@ def _unpack(values: Sequence[Any]) -> tuple[dict[str, int], Decimal]:
 def activity_by_day(engine: Engine, f: CodeFilters) -> list[tuple[date, dict[str, int], Decimal]]:
     """(day, activity sums, estimated cents) for every day with records in the filters."""
     query = (
-        select(ClaudeCodeDay.date, *_sums())
-        .join(Organization, Organization.id == ClaudeCodeDay.organization_pk)
+        select(col(ClaudeCodeDay.date), *_sums())
+        .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
         .where(*_where(f))
-        .group_by(ClaudeCodeDay.date)
-        .order_by(ClaudeCodeDay.date)
+        .group_by(col(ClaudeCodeDay.date))
+        .order_by(col(ClaudeCodeDay.date))
     )
     with read_session(engine) as session:
         rows = session.execute(query).all()
@@ -161,10 +162,10 @@ def activity_by_actor(
 ) -> list[tuple[str | None, str | None, dict[str, int], Decimal]]:
     """(actor, actor type, activity sums, estimated cents) per actor in the filters."""
     query = (
-        select(ClaudeCodeDay.actor, ClaudeCodeDay.actor_type, *_sums())
-        .join(Organization, Organization.id == ClaudeCodeDay.organization_pk)
+        select(col(ClaudeCodeDay.actor), col(ClaudeCodeDay.actor_type), *_sums())
+        .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
         .where(*_where(f))
-        .group_by(ClaudeCodeDay.actor, ClaudeCodeDay.actor_type)
+        .group_by(col(ClaudeCodeDay.actor), col(ClaudeCodeDay.actor_type))
     )
     with read_session(engine) as session:
         rows = session.execute(query).all()
@@ -177,18 +178,22 @@ def _detail_rows(
     """(day, tool_actions JSON, models JSON, estimated cents) of the filtered rows, streamed."""
     query = (
         select(
-            ClaudeCodeDay.date,
-            ClaudeCodeDay.tool_actions,
-            ClaudeCodeDay.models,
-            ClaudeCodeDay.estimated_cost_cents,
+            col(ClaudeCodeDay.date),
+            col(ClaudeCodeDay.tool_actions),
+            col(ClaudeCodeDay.models),
+            col(ClaudeCodeDay.estimated_cost_cents),
         )
-        .join(Organization, Organization.id == ClaudeCodeDay.organization_pk)
+        .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
         .where(*_where(f))
-        .where(or_(ClaudeCodeDay.tool_actions.is_not(None), ClaudeCodeDay.models.is_not(None)))
+        .where(
+            or_(
+                col(ClaudeCodeDay.tool_actions).is_not(None), col(ClaudeCodeDay.models).is_not(None)
+            )
+        )
         .execution_options(yield_per=5000)
     )
     with read_session(engine) as session:
-        yield from session.execute(query)  # type: ignore[misc]
+        yield from session.execute(query)
 
 
 # --- JSON columns, parsed for the filtered rows ------------------------------------------------
@@ -302,7 +307,7 @@ class ClaudeCodeReport:
 
     @property
     def empty(self) -> bool:
-        return self.activity.empty
+        return bool(self.activity.empty)  # pandas is untyped here: its attributes are Any
 
     def summary(self) -> CodeSummary:
         """Totals of the activity table: the same numbers its CSV holds."""
@@ -339,7 +344,7 @@ def claude_code_report(engine: Engine, f: CodeFilters, grain: str) -> ClaudeCode
         columns=ACTIVITY_COLUMNS,
     )
 
-    actor_rows = [
+    actor_rows: list[dict[str, Any]] = [
         {
             "actor": actor_label(actor),
             "actor_type": ACTOR_TYPES.get(kind or "", kind or ""),
@@ -364,7 +369,7 @@ def claude_code_report(engine: Engine, f: CodeFilters, grain: str) -> ClaudeCode
         tool_totals[name][1] += rejected
     tools = pd.DataFrame(
         sorted(
-            ([t, a, r, acceptance_rate(a, r)] for t, (a, r) in tool_totals.items()),
+            ((t, a, r, acceptance_rate(a, r)) for t, (a, r) in tool_totals.items()),
             key=lambda row: (-(row[1] + row[2]), row[0]),
         ),
         columns=TOOL_COLUMNS,

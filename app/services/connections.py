@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.anthropic.keys import check_admin_key, check_analytics_key
 from app.anthropic.schemas import OrganizationInfo
@@ -101,7 +101,7 @@ def save_connection(
     label = (label or "").strip() or None
     with write_session(engine) as session:
         org = session.execute(
-            select(Organization).where(Organization.organization_id == info.id)
+            select(Organization).where(col(Organization.organization_id) == info.id)
         ).scalar_one_or_none()
         replaced = org is not None
         if org is None:
@@ -146,8 +146,8 @@ def save_connection(
 def _backfill_done(session: Session, org: Organization) -> bool:
     """Whether the spend datasets (usage and cost) were backfilled already."""
     done = session.execute(
-        select(SyncState.dataset).where(
-            SyncState.organization_pk == org.id, SyncState.backfill_done.is_(True)
+        select(col(SyncState.dataset)).where(
+            col(SyncState.organization_pk) == org.id, col(SyncState.backfill_done).is_(True)
         )
     ).scalars()
     return {"usage", "cost"} <= set(done)

@@ -13,11 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
@@ -77,17 +78,17 @@ def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:
     clauses = [
         table.date >= f.start,
         table.date < f.end,
-        Organization.provider == Provider.ENTERPRISE,
+        col(Organization.provider) == Provider.ENTERPRISE,
     ]
     if f.organizations:
-        clauses.append(Organization.organization_id.in_(f.organizations))
+        clauses.append(col(Organization.organization_id).in_(f.organizations))
     return clauses
 
 
 def _select(table: Any, f: EnterpriseFilters, *columns: Any) -> Any:
     return (
         select(*columns)
-        .join(Organization, Organization.id == table.organization_pk)
+        .join(Organization, col(Organization.id) == table.organization_pk)
         .where(*_where(table, f))
     )
 
@@ -99,11 +100,11 @@ def spend_by_day(
     engine: Engine, f: EnterpriseFilters, group: str
 ) -> list[tuple[date, str, Decimal]]:
     """(day, product or model label, cents) of Enterprise cost, summed in SQL."""
-    column = {"product": CostLine.product, "model": CostLine.model}[group]
+    column = {"product": col(CostLine.product), "model": col(CostLine.model)}[group]
     label = product_label if group == "product" else model_label
-    query = _select(CostLine, f, CostLine.date, column, func.sum(CostLine.amount_cents)).group_by(
-        CostLine.date, column
-    )
+    query = _select(
+        CostLine, f, col(CostLine.date), column, func.sum(col(CostLine.amount_cents))
+    ).group_by(col(CostLine.date), column)
     with read_session(engine) as session:
         rows = session.execute(query).all()
     merged: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
@@ -134,9 +135,9 @@ def spend_total(engine: Engine, f: EnterpriseFilters) -> SpendTotal:
     query = _select(
         CostLine,
         f,
-        func.sum(CostLine.amount_cents),
-        func.sum(CostLine.list_amount_cents),
-        func.count(CostLine.list_amount_cents),
+        func.sum(col(CostLine.amount_cents)),
+        func.sum(col(CostLine.list_amount_cents)),
+        func.count(col(CostLine.list_amount_cents)),
         func.count(),
     )
     with read_session(engine) as session:
@@ -151,26 +152,37 @@ def spend_total(engine: Engine, f: EnterpriseFilters) -> SpendTotal:
 USER_COLUMNS = ["user", "email", "deleted", "amount_usd", "list_amount_usd"]
 
 
+class _Person(TypedDict):
+    """One row of the per-user table before it becomes a frame."""
+
+    name: str
+    email: str
+    id: str
+    deleted: bool
+    amount_usd: Decimal
+    list_amount_usd: Decimal | None
+
+
 def user_spend(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
     """Spend per seat user, largest first. ``user`` is the name (or e-mail or id) a person reads,
     made unique, with deleted users marked; ``list_amount_usd`` is None where not reported."""
-    deleted = func.max(case((UserCost.deleted.is_(True), 1), else_=0))
+    deleted = func.max(case((col(UserCost.deleted).is_(True), 1), else_=0))
     query = _select(
         UserCost,
         f,
-        UserCost.organization_pk,
-        UserCost.user_id,
-        func.max(UserCost.user_name),
-        func.max(UserCost.user_email),
+        col(UserCost.organization_pk),
+        col(UserCost.user_id),
+        func.max(col(UserCost.user_name)),
+        func.max(col(UserCost.user_email)),
         deleted,
-        func.sum(UserCost.amount_cents),
-        func.sum(UserCost.list_amount_cents),
-        func.count(UserCost.list_amount_cents),
+        func.sum(col(UserCost.amount_cents)),
+        func.sum(col(UserCost.list_amount_cents)),
+        func.count(col(UserCost.list_amount_cents)),
         func.count(),
-    ).group_by(UserCost.organization_pk, UserCost.user_id)
+    ).group_by(col(UserCost.organization_pk), col(UserCost.user_id))
     with read_session(engine) as session:
         rows = session.execute(query).all()
-    people = []
+    people: list[_Person] = []
     for _pk, user_id, name, email, gone, cents, list_cents, with_list, count in rows:
         people.append(
             {
@@ -183,7 +195,7 @@ def user_spend(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
             }
         )
     people.sort(key=lambda p: (-p["amount_usd"], p["name"].lower()))
-    seen = defaultdict(int)
+    seen: defaultdict[str, int] = defaultdict(int)
     for p in people:
         seen[p["name"]] += 1
     for p in people:
@@ -208,9 +220,9 @@ def usage_over_time(engine: Engine, f: EnterpriseFilters, grain: str) -> pd.Data
     """Columns: period, Product, one column per token type, web_search_requests, tokens (the
     sum of the token types)."""
     sums = [func.sum(getattr(UsageBucket, name)) for name in USAGE_COUNTS]
-    query = _select(UsageBucket, f, UsageBucket.date, UsageBucket.product, *sums).group_by(
-        UsageBucket.date, UsageBucket.product
-    )
+    query = _select(
+        UsageBucket, f, col(UsageBucket.date), col(UsageBucket.product), *sums
+    ).group_by(col(UsageBucket.date), col(UsageBucket.product))
     with read_session(engine) as session:
         rows = session.execute(query).all()
     merged: dict[tuple[date, str], list[int]] = {}
@@ -243,7 +255,7 @@ def engagement_by_day(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
     table is always per day.
     """
     counts = [*ENGAGEMENT_COUNTS, "pending_invites"]
-    seats = EngagementDay.assigned_seats
+    seats = col(EngagementDay.assigned_seats)
 
     def weighted(rate: Any) -> list[Any]:
         with_rate = case((rate.is_not(None), seats), else_=None)
@@ -254,9 +266,9 @@ def engagement_by_day(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
     for rate in ADOPTION_RATES:
         columns += weighted(getattr(EngagementDay, rate))
     query = (
-        _select(EngagementDay, f, EngagementDay.date, *columns)
-        .group_by(EngagementDay.date)
-        .order_by(EngagementDay.date)
+        _select(EngagementDay, f, col(EngagementDay.date), *columns)
+        .group_by(col(EngagementDay.date))
+        .order_by(col(EngagementDay.date))
     )
     with read_session(engine) as session:
         rows = session.execute(query).all()

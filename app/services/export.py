@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from sqlalchemy import Engine, Select, and_, select
+from sqlmodel import col
 
 from app.csv_writer import plain_decimal, write_csv
 from app.db import read_session
@@ -130,7 +131,7 @@ def _filters(
 ) -> list[Any]:
     clauses = []
     if organization_id:
-        clauses.append(Organization.organization_id == organization_id)
+        clauses.append(col(Organization.organization_id) == organization_id)
     if start:
         clauses.append(model.date >= start)
     if end:
@@ -146,22 +147,22 @@ def _named_rows(
     return (
         select(
             model,
-            Organization.organization_id,
-            Organization.name,
-            Organization.label,
-            Workspace.name,
-            Organization.provider,
+            col(Organization.organization_id),
+            col(Organization.name),
+            col(Organization.label),
+            col(Workspace.name),
+            col(Organization.provider),
         )  # fmt: skip
-        .join(Organization, Organization.id == model.organization_pk)
+        .join(Organization, col(Organization.id) == model.organization_pk)
         .outerjoin(
             Workspace,
             and_(
-                Workspace.organization_pk == model.organization_pk,
-                Workspace.workspace_id == model.workspace_id,
+                col(Workspace.organization_pk) == model.organization_pk,
+                col(Workspace.workspace_id) == model.workspace_id,
             ),
         )
         .where(*_filters(model, organization_id, start, end))
-        .order_by(model.date, Organization.organization_id, model.id)
+        .order_by(model.date, col(Organization.organization_id), model.id)
         .execution_options(yield_per=5000)
     )
 
@@ -196,12 +197,12 @@ def _cost_rows(
 def _usage_rows(
     engine: Engine, organization_id: str | None, start: date | None, end: date | None
 ) -> Iterator[list[Any]]:
-    query = _named_rows(UsageBucket, organization_id, start, end).add_columns(ApiKey.name)
+    query = _named_rows(UsageBucket, organization_id, start, end).add_columns(col(ApiKey.name))
     query = query.outerjoin(
         ApiKey,
         and_(
-            ApiKey.organization_pk == UsageBucket.organization_pk,
-            ApiKey.api_key_id == UsageBucket.api_key_id,
+            col(ApiKey.organization_pk) == col(UsageBucket.organization_pk),
+            col(ApiKey.api_key_id) == col(UsageBucket.api_key_id),
         ),
     )
     with read_session(engine) as session:
@@ -257,14 +258,14 @@ def _other_rows(
     query = (
         select(
             model,
-            Organization.organization_id,
-            Organization.name,
-            Organization.label,
-            Organization.provider,
+            col(Organization.organization_id),
+            col(Organization.name),
+            col(Organization.label),
+            col(Organization.provider),
         )  # fmt: skip
-        .join(Organization, Organization.id == model.organization_pk)
+        .join(Organization, col(Organization.id) == model.organization_pk)
         .where(*_filters(model, organization_id, start, end))
-        .order_by(model.date, Organization.organization_id, model.id)
+        .order_by(model.date, col(Organization.organization_id), model.id)
         .execution_options(yield_per=5000)
     )
     with read_session(engine) as session:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table, delete, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from app.db import read_session, write_session
 from app.models import Organization, Provider, SyncState
@@ -60,7 +60,9 @@ class OrgSummary:
 def list_organizations(engine: Engine) -> list[OrgSummary]:
     """Every connected organization with its status, data range and row counts."""
     with read_session(engine) as session:
-        orgs = session.execute(select(Organization).order_by(Organization.created_at)).scalars()
+        orgs = session.execute(
+            select(Organization).order_by(col(Organization.created_at))
+        ).scalars()
         stored = _stored(session)
         cost = {pk: v for (pk, dataset), v in stored.items() if dataset == "cost"}
         usage = {pk: v for (pk, dataset), v in stored.items() if dataset == "usage"}
@@ -97,8 +99,8 @@ def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date |
     """First day, last day and row count per organization and dataset, as the sync keeps them
     (no scan of the data tables: this runs on every page load)."""
     query = select(
-        SyncState.organization_pk, SyncState.dataset, SyncState.first_day, SyncState.last_day,
-        SyncState.row_count,
+        col(SyncState.organization_pk), col(SyncState.dataset),
+        col(SyncState.first_day), col(SyncState.last_day), col(SyncState.row_count),
     )  # fmt: skip
     return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
 
@@ -108,9 +110,11 @@ def organizations_of(engine: Engine, provider: str) -> list[tuple[str, str]]:
     the choices of a page's organization filter."""
     with read_session(engine) as session:
         rows = session.execute(
-            select(Organization.organization_id, Organization.label, Organization.name)
-            .where(Organization.provider == provider)
-            .order_by(Organization.name)
+            select(
+                col(Organization.organization_id), col(Organization.label), col(Organization.name)
+            )
+            .where(col(Organization.provider) == provider)
+            .order_by(col(Organization.name))
         ).all()
     return [(org_id, label or name) for org_id, label, name in rows]
 
@@ -118,7 +122,7 @@ def organizations_of(engine: Engine, provider: str) -> list[tuple[str, str]]:
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:
     with read_session(engine) as session:
         return session.execute(
-            select(Organization).where(Organization.organization_id == organization_id)
+            select(Organization).where(col(Organization.organization_id) == organization_id)
         ).scalar_one_or_none()
 
 
@@ -140,7 +144,7 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
     require_admin(actor, "delete organizations")
     with write_session(engine) as session:
         pk = session.execute(
-            select(Organization.id).where(Organization.organization_id == organization_id)
+            select(col(Organization.id)).where(col(Organization.organization_id) == organization_id)
         ).scalar_one_or_none()
         if pk is None:
             return False
@@ -148,6 +152,6 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
         # does not depend on the database honouring ON DELETE CASCADE.
         for table in organization_tables():
             session.execute(delete(table).where(table.c.organization_pk == pk))
-        session.execute(delete(Organization).where(Organization.id == pk))  # type: ignore[arg-type]
+        session.execute(delete(Organization).where(col(Organization.id) == pk))
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)
         return True

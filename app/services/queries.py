@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, String, cast, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from app.db import read_session
 from app.models import (
@@ -105,8 +106,8 @@ def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
 
 def _where(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
-    clauses.append(_in(Organization.organization_id, f.organizations))
-    clauses.append(_in(Organization.provider, f.providers))
+    clauses.append(_in(col(Organization.organization_id), f.organizations))
+    clauses.append(_in(col(Organization.provider), f.providers))
     clauses.append(_in(model.workspace_id, f.workspaces))
     clauses.append(_in(model.model, f.models))
     clauses.append(_in(model.service_tier, f.service_tiers))
@@ -134,8 +135,8 @@ def spend_by_day(
         source = _Source(
             CostDaily,
             column,
-            [CostDaily.dim == dim, *_where_rollup(CostDaily, f)],
-            [CostDaily.dim == "cost_type", *_where_rollup(CostDaily, f)],
+            [col(CostDaily.dim) == dim, *_where_rollup(CostDaily, f)],
+            [col(CostDaily.dim) == "cost_type", *_where_rollup(CostDaily, f)],
             by_organization=bool(_where_organizations(f)),
         )
     else:
@@ -194,10 +195,10 @@ def _sum_by_day(
                 kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
                 folded = len(by_label) - top
                 keep = {pair for pair, label in labeled.items() if label in kept}
-        group_cols = [table.date, Organization.id] + ([column] if column is not None else [])
+        group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
         base = (
             select(*group_cols, *sums)
-            .join(Organization, Organization.id == table.organization_pk)
+            .join(Organization, col(Organization.id) == table.organization_pk)
             .group_by(*group_cols)
         )
         if keep is None:
@@ -243,7 +244,7 @@ def _scores(session: Any, source: _Source) -> dict[tuple[int, Any], Any]:
         )
         query = select(table.organization_pk, source.column, func.sum(ranked))
         if source.by_organization:
-            query = query.join(Organization, Organization.id == table.organization_pk)
+            query = query.join(Organization, col(Organization.id) == table.organization_pk)
         rows = session.execute(
             query.where(*source.where).group_by(table.organization_pk, source.column)
         )
@@ -255,28 +256,28 @@ def _scores(session: Any, source: _Source) -> dict[tuple[int, Any], Any]:
         return (
             select(column)
             .where(
-                k.organization_pk == DimensionValue.organization_pk,
-                k.api_key == DimensionValue.value,
-                k.date < before,
+                col(k.organization_pk) == col(DimensionValue.organization_pk),
+                col(k.api_key) == col(DimensionValue.value),
+                col(k.date) < before,
             )
-            .order_by(k.date.desc())
+            .order_by(col(k.date).desc())
             .limit(1)
             .scalar_subquery()
         )
 
     # The last row before the end gives its day and total in one lookup ("YYYY-MM-DD|tokens").
-    day_and_total = cast(k.date, String) + "|" + cast(k.tokens, String)
+    day_and_total = cast(col(k.date), String) + "|" + cast(col(k.tokens), String)
     rows = (
         session.connection()
         .execute(
             select(
-                DimensionValue.organization_pk,
-                DimensionValue.value,
+                col(DimensionValue.organization_pk),
+                col(DimensionValue.value),
                 latest(day_and_total, f.end),
-                latest(k.tokens, f.start),
+                latest(col(k.tokens), f.start),
             )
-            .join(Organization, Organization.id == DimensionValue.organization_pk)
-            .where(DimensionValue.kind == "api_key", *_where_organizations(f))
+            .join(Organization, col(Organization.id) == col(DimensionValue.organization_pk))
+            .where(col(DimensionValue.kind) == "api_key", *_where_organizations(f))
         )
         .all()
     )
@@ -305,7 +306,7 @@ def _add_other(
         _add(shown.setdefault(day, [0] * len(sums)), values)
     day_totals = session.execute(
         select(table.date, *sums)
-        .join(Organization, Organization.id == table.organization_pk)
+        .join(Organization, col(Organization.id) == table.organization_pk)
         .where(*source.whole)
         .group_by(table.date)
     )
@@ -353,9 +354,9 @@ def is_other(label: str) -> bool:
 
 def _rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
     if group == "organization":
-        return whole, Organization.organization_id
+        return whole, col(Organization.organization_id)
     if group == "provider":
-        return whole, Organization.provider
+        return whole, col(Organization.provider)
     return group, table.value
 
 
@@ -365,23 +366,23 @@ def _where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
 
 def _where_organizations(f: Filters) -> list[ColumnElement[bool]]:
     clauses = [
-        _in(Organization.organization_id, f.organizations),
-        _in(Organization.provider, f.providers),
+        _in(col(Organization.organization_id), f.organizations),
+        _in(col(Organization.provider), f.providers),
     ]
     return [c for c in clauses if c is not None]
 
 
 def _spend_column(group: str) -> Any:
     return {
-        "model": CostLine.model,
-        "workspace": CostLine.workspace_id,
-        "service_tier": CostLine.service_tier,
-        "token_type": CostLine.token_type,
-        "cost_type": CostLine.cost_type,
-        "organization": Organization.organization_id,
-        "provider": Organization.provider,
-        "product": CostLine.product,
-        "description": CostLine.description,
+        "model": col(CostLine.model),
+        "workspace": col(CostLine.workspace_id),
+        "service_tier": col(CostLine.service_tier),
+        "token_type": col(CostLine.token_type),
+        "cost_type": col(CostLine.cost_type),
+        "organization": col(Organization.organization_id),
+        "provider": col(Organization.provider),
+        "product": col(CostLine.product),
+        "description": col(CostLine.description),
     }[group]
 
 
@@ -398,20 +399,20 @@ def usage_by_day(
         source = _Source(
             UsageDaily,
             column,
-            [UsageDaily.dim == dim, *_where_rollup(UsageDaily, f)],
-            [UsageDaily.dim == "model", *_where_rollup(UsageDaily, f)],
+            [col(UsageDaily.dim) == dim, *_where_rollup(UsageDaily, f)],
+            [col(UsageDaily.dim) == "model", *_where_rollup(UsageDaily, f)],
             key_totals=f if group == "api_key" else None,
             by_organization=bool(_where_organizations(f)),
         )
     else:
         column = {
-            "model": UsageBucket.model,
-            "workspace": UsageBucket.workspace_id,
-            "api_key": UsageBucket.api_key_id,
-            "service_tier": UsageBucket.service_tier,
-            "organization": Organization.organization_id,
-            "provider": Organization.provider,
-            "product": UsageBucket.product,
+            "model": col(UsageBucket.model),
+            "workspace": col(UsageBucket.workspace_id),
+            "api_key": col(UsageBucket.api_key_id),
+            "service_tier": col(UsageBucket.service_tier),
+            "organization": col(Organization.organization_id),
+            "provider": col(Organization.provider),
+            "product": col(UsageBucket.product),
             "token_type": None,
         }[group]
         where = _where(UsageBucket, f, cost=False)
@@ -430,7 +431,7 @@ def _labeler(session: Any, group: str) -> Any:
         table: Any = Workspace if group == "workspace" else ApiKey
         id_column = table.workspace_id if group == "workspace" else table.api_key_id
         null_name = DEFAULT_WORKSPACE if group == "workspace" else CONSOLE_KEY
-        names = {
+        names: dict[tuple[int, str], str] = {
             (pk, item): name
             for pk, item, name in session.execute(
                 select(table.organization_pk, id_column, table.name)
@@ -438,7 +439,9 @@ def _labeler(session: Any, group: str) -> Any:
         }
         enterprise = set(
             session.execute(
-                select(Organization.id).where(Organization.provider == Provider.ENTERPRISE)
+                select(col(Organization.id)).where(
+                    col(Organization.provider) == Provider.ENTERPRISE
+                )
             ).scalars()
         )
 
@@ -455,7 +458,11 @@ def _labeler(session: Any, group: str) -> Any:
         by_id = {
             org_id: label or name
             for org_id, label, name in session.execute(
-                select(Organization.organization_id, Organization.label, Organization.name)
+                select(
+                    col(Organization.organization_id),
+                    col(Organization.label),
+                    col(Organization.name),
+                )
             )
         }
         return lambda _pk, value: by_id.get(value, value)
@@ -471,30 +478,40 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
             (org_id, label or name)
             for org_id, label, name in session.execute(
                 select(
-                    Organization.organization_id, Organization.label, Organization.name
-                ).order_by(Organization.name)
+                    col(Organization.organization_id),
+                    col(Organization.label),
+                    col(Organization.name),
+                ).order_by(col(Organization.name))
             )
         ]
         providers = sorted(
             (p, Provider.label(p))
-            for p in session.execute(select(Organization.provider).distinct()).scalars()
+            for p in session.execute(select(col(Organization.provider)).distinct()).scalars()
         )
         values: dict[str, set[tuple[int, str]]] = {}
         for pk, kind, value in session.execute(
-            select(DimensionValue.organization_pk, DimensionValue.kind, DimensionValue.value).where(
-                DimensionValue.kind != "api_key"
+            select(
+                col(DimensionValue.organization_pk),
+                col(DimensionValue.kind),
+                col(DimensionValue.value),
+            ).where(
+                col(DimensionValue.kind) != "api_key"
             )  # keys are listed for ranking, not filters
         ):
             values.setdefault(kind, set()).add((pk, value))
-        ws_names = {
+        ws_names: dict[tuple[int, str], str] = {
             (pk, ws): name
             for pk, ws, name in session.execute(
-                select(Workspace.organization_pk, Workspace.workspace_id, Workspace.name)
+                select(
+                    col(Workspace.organization_pk), col(Workspace.workspace_id), col(Workspace.name)
+                )
             )
         }
         enterprise = set(
             session.execute(
-                select(Organization.id).where(Organization.provider == Provider.ENTERPRISE)
+                select(col(Organization.id)).where(
+                    col(Organization.provider) == Provider.ENTERPRISE
+                )
             ).scalars()
         )
 
@@ -532,14 +549,14 @@ def next_month(day: date) -> date:
 def total_cents(engine: Engine, f: Filters) -> Decimal:
     if uses_rollups(f):
         query = (
-            select(func.sum(CostDaily.amount_cents))
-            .join(Organization, Organization.id == CostDaily.organization_pk)
-            .where(CostDaily.dim == "cost_type", *_where_rollup(CostDaily, f))
+            select(func.sum(col(CostDaily.amount_cents)))
+            .join(Organization, col(Organization.id) == col(CostDaily.organization_pk))
+            .where(col(CostDaily.dim) == "cost_type", *_where_rollup(CostDaily, f))
         )
     else:
         query = (
-            select(func.sum(CostLine.amount_cents))
-            .join(Organization, Organization.id == CostLine.organization_pk)
+            select(func.sum(col(CostLine.amount_cents)))
+            .join(Organization, col(Organization.id) == col(CostLine.organization_pk))
             .where(*_where(CostLine, f, cost=True))
         )
     with read_session(engine) as session:

@@ -121,7 +121,9 @@ def spend_summary(engine: Engine, today: date, organizations: tuple[str, ...] = 
     days_in_month = (following - first).days
     if complete_days:
         rate = (mtd - so_far) / complete_days
-        projection = mtd + rate * (days_in_month - complete_days - 1) + max(rate - so_far, 0)
+        projection = (
+            mtd + rate * (days_in_month - complete_days - 1) + max(rate - so_far, Decimal(0))
+        )
     else:
         projection = so_far * days_in_month
     return SpendSummary(

@@ -20,7 +20,7 @@ from typing import TextIO
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.clock import utcnow
 from app.db import is_sqlite, read_session, write_session
@@ -107,7 +107,7 @@ def add_user(engine: Engine, *, actor: Actor, email: str, password: str, role: s
     email = _normal(email)
     check_strength(password, email=email)
     with write_session(engine) as session:
-        if session.execute(select(User).where(User.email == email)).scalar_one_or_none():
+        if session.execute(select(User).where(col(User.email) == email)).scalar_one_or_none():
             raise ValueError(f"{email} already has an account.")
         user = _new_user(session, email=email, password=password, role=role, name=name)
         record(session, actor=actor.email, action="user_added", target=email, detail=f"role {role}")
@@ -118,11 +118,13 @@ def list_users(engine: Engine, *, actor: Actor) -> list[Account]:
     """Every account, by email; for admins only (checked here, not only by the page)."""
     require_admin(actor, "list users")
     with read_session(engine) as session:
-        return [_account(u) for u in session.execute(select(User).order_by(User.email)).scalars()]
+        return [
+            _account(u) for u in session.execute(select(User).order_by(col(User.email))).scalars()
+        ]
 
 
 def _admins(session: Session) -> int:
-    query = select(func.count()).select_from(User).where(User.role == Role.ADMIN)
+    query = select(func.count()).select_from(User).where(col(User.role) == Role.ADMIN)
     return int(session.execute(query).scalar_one())
 
 
@@ -132,7 +134,7 @@ def set_role(engine: Engine, *, actor: Actor, email: str, role: str) -> None:
         raise ValueError(f"Role must be one of: {', '.join(Role.ALL)}.")
     with write_session(engine) as session:
         user = session.execute(
-            select(User).where(User.email == _normal(email))
+            select(User).where(col(User.email) == _normal(email))
         ).scalar_one_or_none()
         if user is None:
             raise ValueError(f"No account for {email}.")
@@ -147,7 +149,7 @@ def remove_user(engine: Engine, *, actor: Actor, email: str) -> bool:
     require_admin(actor, "remove users")
     with write_session(engine) as session:
         user = session.execute(
-            select(User).where(User.email == _normal(email))
+            select(User).where(col(User.email) == _normal(email))
         ).scalar_one_or_none()
         if user is None:
             return False
@@ -182,7 +184,8 @@ def _lock_after(failures: int) -> timedelta | None:
     extra = failures - FREE_ATTEMPTS
     if extra < 0:
         return None
-    return min(MAX_LOCK, FIRST_LOCK * 2 ** min(extra, 16))
+    factor: int = 2 ** min(extra, 16)  # int ** int is typed Any (a negative power is a float)
+    return min(MAX_LOCK, FIRST_LOCK * factor)
 
 
 def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
@@ -200,7 +203,7 @@ def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
                 .on_conflict_do_nothing(index_elements=["email"])
             )
             row = session.execute(
-                select(SignInThrottle).where(SignInThrottle.email == email).with_for_update()
+                select(SignInThrottle).where(col(SignInThrottle.email) == email).with_for_update()
             ).scalar_one_or_none()
         if row.locked_until is not None and row.locked_until > now:
             wait = math.ceil((row.locked_until - now).total_seconds())
@@ -214,7 +217,7 @@ def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
         lock = _lock_after(row.failures)
         row.locked_until = now + lock if lock else None
         user = session.execute(
-            select(User.id, User.password_hash).where(User.email == email)
+            select(col(User.id), col(User.password_hash)).where(col(User.email) == email)
         ).one_or_none()
         if user is None:
             return _Attempt(0, row.failures, lock, None, None)
@@ -226,12 +229,12 @@ def _sweep_throttle(session: Session, now: datetime) -> None:
     must not grow the table for ever). Rows another sign-in holds are skipped, never waited
     for, so two sweeps cannot deadlock."""
     stale = (
-        select(SignInThrottle.email)
-        .where(SignInThrottle.window_started_at < now - WINDOW - MAX_LOCK)
+        select(col(SignInThrottle.email))
+        .where(col(SignInThrottle.window_started_at) < now - WINDOW - MAX_LOCK)
         .limit(100)
         .with_for_update(skip_locked=True)
     )
-    session.execute(delete(SignInThrottle).where(SignInThrottle.email.in_(stale)))  # type: ignore[attr-defined]
+    session.execute(delete(SignInThrottle).where(col(SignInThrottle.email).in_(stale)))
 
 
 def sign_in(engine: Engine, *, email: str, password: str) -> Account:
@@ -262,7 +265,7 @@ def sign_in(engine: Engine, *, email: str, password: str) -> Account:
         with write_session(engine) as session:
             user = session.get(User, attempt.user_id)
             if user is not None:  # (not removed meanwhile)
-                session.execute(delete(SignInThrottle).where(SignInThrottle.email == email))
+                session.execute(delete(SignInThrottle).where(col(SignInThrottle.email) == email))
                 _sweep_throttle(session, now)
                 user.last_sign_in_at = now
                 return _account(user)
@@ -296,7 +299,7 @@ def account_for_sso(engine: Engine, email: str, admin_emails: str) -> Account:
     email = _normal(email)
     admins = {_normal(e) for e in admin_emails.split(",") if e.strip()}
     with write_session(engine) as session:
-        user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        user = session.execute(select(User).where(col(User.email) == email)).scalar_one_or_none()
         if user is None:
             role = Role.ADMIN if email in admins else Role.VIEWER
             user = User(email=email, role=role, password_hash=SSO_PASSWORD, created_at=utcnow())
@@ -322,7 +325,7 @@ def account_for_token(engine: Engine, token: str) -> Account | None:
     """The account of a live session token, or None (unknown, expired or signed out)."""
     with read_session(engine) as session:
         row = session.execute(
-            select(AuthSession).where(AuthSession.token_hash == _digest(token))
+            select(AuthSession).where(col(AuthSession.token_hash) == _digest(token))
         ).scalar_one_or_none()
         if row is None or row.expires_at <= utcnow():
             return None
@@ -333,9 +336,9 @@ def account_for_token(engine: Engine, token: str) -> Account | None:
 def close_session(engine: Engine, token: str) -> None:
     """Sign out: the token stops working everywhere at once."""
     with write_session(engine) as session:
-        session.execute(delete(AuthSession).where(AuthSession.token_hash == _digest(token)))
+        session.execute(delete(AuthSession).where(col(AuthSession.token_hash) == _digest(token)))
         # Expired sessions are dead weight; sweep them while we are here.
-        session.execute(delete(AuthSession).where(AuthSession.expires_at <= utcnow()))
+        session.execute(delete(AuthSession).where(col(AuthSession.expires_at) <= utcnow()))
 
 
 def _digest(token: str) -> str:

@@ -655,8 +655,8 @@ def _deadline_transport() -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport()
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    if pool is not None and isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)
     else:
         log.debug("httpx's pool has no network backend to wrap; deadline checked per chunk")
     return transport

@@ -300,10 +300,16 @@ def count(value: Any, name: str, day: date | None = None) -> int:
     return int(number)
 
 
+def _nested_object(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """``raw[key]`` if it is an object, else an empty one (missing, null or malformed)."""
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
     """One usage result; cache writes are nested under ``cache_creation`` (not flat)."""
-    cache = raw.get("cache_creation") if isinstance(raw.get("cache_creation"), dict) else {}
-    tools = raw.get("server_tool_use") if isinstance(raw.get("server_tool_use"), dict) else {}
+    cache = _nested_object(raw, "cache_creation")
+    tools = _nested_object(raw, "server_tool_use")
     tokens = {
         "uncached_input_tokens": count(
             raw.get("uncached_input_tokens"), "uncached_input_tokens", day

@@ -150,7 +150,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             """A body produced lazily (the slow and huge faults), written as it comes: with
             its declared length, or chunked. A client that gives up ends it."""
             chunked = length is None
-            if chunked:
+            if length is None:
                 self.send_header("transfer-encoding", "chunked")
             else:
                 self.send_header("content-length", length)

@@ -16,7 +16,7 @@ from app.runtime import keystore
 from app.services.connections import save_connection, test_admin_key, test_analytics_key
 from app.services.organizations import find_organization
 from app.ui import auth, state
-from app.ui.format import md
+from app.ui.format import md, shown_as
 
 KEY_FIELD = "connect_key"
 LABEL_FIELD = "connect_label"
@@ -72,7 +72,7 @@ def _save() -> None:
     settings = state.settings()
     label = st.session_state.get(LABEL_FIELD)
     name = tested["name"]
-    if tested["provider"] == Provider.ENTERPRISE and (label or "").strip():
+    if tested["provider"] == Provider.ENTERPRISE and label and label.strip():
         name = label.strip()  # an Enterprise organization is named by its label
     result = save_connection(
         engine=state.engine(),
@@ -126,7 +126,7 @@ if saved:
     st.stop()
 
 st.segmented_control(
-    "Connection type", list(TYPES), format_func=TYPES.get, key=TYPE_FIELD,
+    "Connection type", list(TYPES), format_func=shown_as(TYPES), key=TYPE_FIELD,
     default=Provider.CONSOLE, help="Each connection type reports on its own, under its own "
     "provider: Anthropic for Console organizations, Anthropic (Analytics API) for Enterprise.",
 )  # fmt: skip

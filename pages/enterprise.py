@@ -4,6 +4,7 @@ active users, adoption and seats over time; CSV per chart."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import SupportsInt
 
 import pandas as pd
 import plotly.express as px
@@ -107,8 +108,8 @@ cols[1].metric(
 cols[2].metric("Tokens", compact(tokens), help=f"{tokens:,} tokens of every type")
 
 
-def count(value: object) -> str:
-    return "–" if value is None or pd.isna(value) else f"{int(value):,}"  # type: ignore[call-overload]
+def count(value: SupportsInt | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
 if latest is not None:

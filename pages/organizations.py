@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import streamlit as st
 
 from app.anthropic.errors import AnthropicError
@@ -16,7 +18,9 @@ from app.ui import auth, state
 from app.ui.format import ago, md, plain, status_label
 
 ACTIONS = ["Sync now", "Replace key", "Delete organization"]
-STATUS_BADGES = {
+# The badge colours Streamlit accepts that these statuses use.
+BadgeColor = Literal["green", "blue", "orange", "red", "gray"]
+STATUS_BADGES: dict[str, tuple[BadgeColor, str]] = {
     "healthy": ("green", ":material/check_circle:"),
     "backfilling": ("blue", ":material/downloading:"),
     "failing": ("orange", ":material/sync_problem:"),

@@ -190,7 +190,9 @@ def setup_token_required(address: str | None, headers: Mapping[str, str]) -> boo
     if any(lowered.get(name) for name in _PROXY_HEADERS):
         return True
     host = lowered.get("host")
-    return bool(host) and not _is_loopback(_host_of(host))
+    if not host:
+        return False
+    return not _is_loopback(_host_of(host))
 
 
 def _needs_setup_token() -> bool:

@@ -5,7 +5,7 @@ Every choice is mirrored in the URL query string, so a view can be bookmarked an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,7 +15,7 @@ from app.clock import today as utc_today
 from app.services.queries import Filters, month_start
 from app.services.reports import GRAINS
 from app.ui import state
-from app.ui.format import plain
+from app.ui.format import plain, shown_as
 
 PRESETS = {
     "7d": "Last 7 days",
@@ -25,6 +25,11 @@ PRESETS = {
     "6m": "Last 6 months",
     "custom": "Custom",
 }
+
+
+def _shown_plain(names: Mapping[str, str]) -> Callable[[str], str]:
+    """A ``format_func`` showing an option by its name as plain text, else as itself."""
+    return lambda v: plain(names.get(v, v))
 
 
 def preset_range(preset: str, today: date) -> tuple[date, date]:
@@ -45,7 +50,7 @@ def preset_range(preset: str, today: date) -> tuple[date, date]:
 def date_range(prefix: str, today: date) -> tuple[date, date]:
     """The date preset (and custom dates) of a page with its own filters: ``[start, end)``."""
     preset = st.selectbox("Date range", list(PRESETS), index=list(PRESETS).index("30d"),
-                          format_func=PRESETS.get, key=prefix + "preset")  # fmt: skip
+                          format_func=shown_as(PRESETS), key=prefix + "preset")  # fmt: skip
     start, end = preset_range(preset, today)
     if preset == "custom":
         picked = st.date_input(
@@ -60,7 +65,11 @@ def grain_picker(prefix: str) -> str:
     """Day, week or month (day when nothing is selected)."""
     return (
         st.segmented_control(
-            "Granularity", list(GRAINS), default="day", format_func=GRAINS.get, key=prefix + "grain"
+            "Granularity",
+            list(GRAINS),
+            default="day",
+            format_func=shown_as(GRAINS),
+            key=prefix + "grain",
         )  # fmt: skip
         or "day"
     )
@@ -104,23 +113,23 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     with st.sidebar:
         st.subheader("Filters")
         preset = st.selectbox(
-            "Date range", list(PRESETS), format_func=PRESETS.get, key=k + "preset"
+            "Date range", list(PRESETS), format_func=shown_as(PRESETS), key=k + "preset"
         )
         start, end = preset_range(preset, today)
         if preset == "custom":
             _seed(k + "dates", "dates", None)
-            from_url = st.query_params.get("from"), st.query_params.get("to")
+            low, high = st.query_params.get("from"), st.query_params.get("to")
             if st.session_state.get(k + "dates") is None:
                 try:
                     st.session_state[k + "dates"] = (
-                        date.fromisoformat(from_url[0]), date.fromisoformat(from_url[1])
-                    ) if all(from_url) else (start, today)  # fmt: skip
+                        date.fromisoformat(low), date.fromisoformat(high)
+                    ) if low and high else (start, today)  # fmt: skip
                 except ValueError:
                     st.session_state[k + "dates"] = (start, today)
             picked = st.date_input("From – to (inclusive)", key=k + "dates", max_value=today)
             if isinstance(picked, tuple) and len(picked) == 2:
                 start, end = picked[0], picked[1] + timedelta(days=1)
-        chosen = {}
+        chosen: dict[str, list[str]] = {}
         for kind, title in (("providers", "Providers"), ("organizations", "Organizations"),
                             ("workspaces", "Workspaces"), ("models", "Models"),
                             ("service_tiers", "Service tiers")):  # fmt: skip
@@ -131,7 +140,7 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             # Options are names from the API: shown as plain text, without bidi controls.
             names = labels[kind]
             chosen[kind] = st.multiselect(
-                title, list(names), format_func=lambda v, names=names: plain(names.get(v, v)),
+                title, list(names), format_func=_shown_plain(names),
                 key=k + kind, placeholder="All",
             )  # fmt: skip
         if cost_types:
@@ -141,10 +150,12 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             )  # fmt: skip
         else:
             chosen["cost_types"] = []
-        group = st.selectbox("Group by", list(groups), format_func=groups.get, key=k + "group")
+        group = st.selectbox(
+            "Group by", list(groups), format_func=shown_as(groups), key=k + "group"
+        )
         grain = (
             st.segmented_control(
-                "Granularity", list(GRAINS), format_func=GRAINS.get, key=k + "grain"
+                "Granularity", list(GRAINS), format_func=shown_as(GRAINS), key=k + "grain"
             )
             or "day"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +20,12 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
 # its dot and before each "@" keeps them text.
 _WORD_JOINER = "\u2060"
 _AUTOLINK_STARTS = re.compile(r"(\\:|(?i:www)(?=\\\.)|(?=@))")
+
+
+def shown_as(labels: Mapping[str, str]) -> Callable[[str], str]:
+    """A widget's ``format_func`` showing each option by its label (the options are the
+    labels' keys)."""
+    return labels.__getitem__
 
 
 def plain(text: object) -> str:

@@ -32,9 +32,12 @@ soak: $(VENV)/.test-installed
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
+# Ruff on everything; mypy (strict, [tool.mypy] in pyproject.toml) on the product code.
+# pages/ is not a package: mypy checks its scripts as top-level modules.
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check app ingest pages tests
-	$(BIN)/ruff format --check app ingest pages tests
+	$(BIN)/ruff check app ingest pages tests bench
+	$(BIN)/ruff format --check app ingest pages tests bench
+	$(BIN)/mypy app ingest pages
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache test-artifacts

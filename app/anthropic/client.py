@@ -10,6 +10,7 @@ import math
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -113,6 +114,9 @@ class AdminClient:
                 "anthropic-version": ANTHROPIC_VERSION,
                 "user-agent": USER_AGENT,
                 "accept": "application/json",
+                # Only what _read inflates itself, within the size cap (httpx would inflate a
+                # whole chunk, or several layers of encoding, before any size check).
+                "accept-encoding": "gzip",
             },
             follow_redirects=False,
         )
@@ -472,8 +476,18 @@ class AdminClient:
             if cut:
                 return bytearray()
             raise self._too_large(path, limit, int(declared), request_id)  # nothing read
+        if response.is_stream_consumed:
+            # Built in memory (the in-process simulator, tests): httpx has decoded it already.
+            content = response.content
+            if len(content) > limit and not cut:
+                raise self._too_large(path, limit, None, request_id)
+            return bytearray(content[:limit])
+        inflate = _inflater(response, path, request_id)
         body = bytearray()
-        for chunk in response.iter_bytes():
+        for raw in response.iter_raw():
+            # At most what still fits (plus one byte, to know it did not), however much the
+            # compressed chunk would inflate to.
+            chunk = inflate(raw, limit - len(body) + 1) if inflate else raw
             if len(body) + len(chunk) > limit:
                 if cut:
                     return body + chunk[: limit - len(body)]
@@ -499,6 +513,42 @@ class AdminClient:
             size=declared,
             request_id=request_id,
         )
+
+
+def _inflater(
+    response: httpx.Response, path: str, request_id: str | None
+) -> Callable[[bytes, int], bytes] | None:
+    """For a gzip body, a function inflating the next compressed bytes into at most ``room``
+    bytes (what does not fit stays pending and comes out with the next call); None for a
+    plain body. Any other encoding, or gzip inside gzip, is refused: it was not asked for."""
+    encodings = [
+        e.strip().lower()
+        for e in response.headers.get_list("content-encoding", split_commas=True)
+        if e.strip() and e.strip().lower() != "identity"
+    ]
+    if not encodings:
+        return None
+    if encodings != ["gzip"]:
+        raise MalformedResponse(
+            f"Anthropic's answer for {path} came in an encoding this client did not ask for "
+            f"({', '.join(encodings)}); it was refused, and nothing of it was stored.",
+            status=response.status_code,
+            request_id=request_id,
+        )
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def inflate(data: bytes, room: int) -> bytes:
+        try:
+            out = decoder.decompress(decoder.unconsumed_tail + data, room)
+        except zlib.error:
+            raise MalformedResponse(
+                f"Anthropic returned an unreadable (corrupt gzip) page for {path}.",
+                status=response.status_code,
+                request_id=request_id,
+            ) from None
+        return out
+
+    return inflate
 
 
 def _error_for(

@@ -10,7 +10,7 @@ from app.services.queries import SPEND_GROUPS, is_other
 from app.services.reports import spend_totals
 from app.ui import state
 from app.ui.banners import require_organizations
-from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 from app.ui.format import in_sentence, money
 from app.ui.tables import table
@@ -58,10 +58,7 @@ table(
 )
 other = [g for g in totals[label] if is_other(g)]
 if other:
-    st.caption(
-        f"The largest are shown by name; {other[0]} are added up as one. Filter to look "
-        "into them, or export every row with `finops export`."
-    )
+    st.caption(other_caption(other[0]))
 st.caption(
     "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
     "in it; the null workspace is shown as “Default workspace”."

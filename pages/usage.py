@@ -9,7 +9,7 @@ from app.services.queries import TOKEN_TYPES, USAGE_GROUPS, is_other
 from app.services.reports import tokens_by_type
 from app.ui import state
 from app.ui.banners import require_organizations
-from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars
 from app.ui.filters import filter_bar
 from app.ui.format import compact, in_sentence
 from app.ui.tables import table
@@ -95,10 +95,7 @@ table(
 )  # fmt: skip
 other = [g for g in totals[label] if is_other(g)]
 if other:
-    st.caption(
-        f"The largest are shown by name; {other[0]} are added up as one. Filter to look "
-        "into them, or export every row with `finops export`."
-    )
+    st.caption(other_caption(other[0]))
 st.caption(
     "The null API key is Console / Workbench usage; the null workspace is the Default workspace."
 )

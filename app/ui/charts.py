@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.services.queries import is_other
 from app.services.reports import to_csv
-from app.ui.format import plain
+from app.ui.format import md, plain
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
 
@@ -91,4 +91,13 @@ def chart_with_csv(fig: go.Figure, frame: pd.DataFrame, *, file_name: str, key: 
         key=f"csv_{key}",
         icon=":material/download:",
         on_click="ignore",
+    )
+
+
+def other_caption(other: str) -> str:
+    """The caption under a table whose smaller groups were added up as ``other``: its label
+    holds names from the API ("Other (N …)", or a real name that looks like it), so escaped."""
+    return (
+        f"The largest are shown by name; {md(other)} are added up as one. Filter to look "
+        "into them, or export every row with `finops export`."
     )

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from app.clock import utcnow
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:&])")  # & too: Markdown decodes entities
 # Bidirectional controls reorder what is displayed ("Trojan Source"): embeddings, overrides,
 # isolates, the LTR/RTL marks and the Arabic letter mark.
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

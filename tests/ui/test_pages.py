@@ -18,7 +18,7 @@ from app.models import Organization, OrgStatus
 from app.services.users import Account, create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
-from app.ui.format import compact, money
+from app.ui.format import compact, md, money
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -188,7 +188,7 @@ def test_many_api_keys_show_the_largest_and_one_other_group(
     names = [str(v) for v in table.iloc[:, 0]]
     [other] = [n for n in names if n.startswith("Other (")]
     assert len(names) == 3 and other.endswith(" API keys)")
-    assert f"{other} are added up as one" in texts(app)
+    assert f"{md(other)} are added up as one" in texts(app)  # as Markdown-escaped text
     # Nothing is lost in the fold: the headline total is the same as before.
     assert [m.value for m in app.metric if m.label == "Tokens"] == [tokens.value]
     assert int(table["All tokens"].sum()) == int(tokens.help.split(" ")[0].replace(",", ""))

@@ -39,9 +39,12 @@ def _add_column(table: str, column: str, *, default: str | None = None) -> Step:
     """A step adding ``column`` to ``table`` with the type app/models.py declares, as this
     dialect spells it (what ``create_all`` gives a fresh database: on SQLite an amount is a
     BIGINT of micro-cents and a timestamp a DATETIME). ``default`` fills the rows already there
-    of a NOT NULL column (SQLite adds one no other way)."""
+    of a NOT NULL column (SQLite adds one no other way). Skipped where the column exists."""
 
     def step(conn: Connection) -> None:
+        # A table that an earlier step created from today's models has the column already.
+        if column in {c["name"] for c in inspect(conn).get_columns(table)}:
+            return
         declared = SQLModel.metadata.tables[table].c[column]
         ddl = f"ALTER TABLE {table} ADD COLUMN {column} {declared.type.compile(conn.dialect)}"
         if not declared.nullable:
@@ -79,7 +82,7 @@ def _create_table(name: str) -> Step:
 # hand until issue 13: SQLite databases upgraded then declare TIMESTAMP WITH TIME ZONE and
 # NUMERIC(24, 6) where a fresh one has DATETIME and BIGINT; SQLite stores and returns the same
 # values under either, so those are left as they are.)
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 MIGRATIONS: dict[int, list[str | Step]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: [_add_column("organization", "backfill_completed_at")],
@@ -160,6 +163,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     ],
     # 9: failed sign-ins counted per email address (known or not) in a sliding window.
     9: [_create_table("sign_in_throttle")],
+    # 10: the latest failed sign-in of an address: the throttle's window slides from it.
+    10: [_add_column("sign_in_throttle", "last_failure_at")],
 }
 
 

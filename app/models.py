@@ -504,9 +504,9 @@ class AuthSession(SQLModel, table=True):
 
 class SignInThrottle(SQLModel, table=True):
     """Failed sign-ins per email address, whether or not an account has it (so an unknown
-    address is throttled exactly like a known one and gives nothing away). A window of 15
-    minutes from the first failure: once it passes, counting starts again, so an admin is never
-    locked out for good by the odd wrong try."""
+    address is throttled exactly like a known one and gives nothing away). A sliding window:
+    after 15 quiet minutes (no attempt, no lock) counting starts again, so the odd wrong try
+    never locks an admin out for good."""
 
     __tablename__ = "sign_in_throttle"
     email: str = Field(primary_key=True, max_length=320)
@@ -515,3 +515,7 @@ class SignInThrottle(SQLModel, table=True):
     failures: int = 0
     window_started_at: datetime = Field(sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The latest counted attempt: the count starts again only after a quiet window since it
+    # (or since the end of the lock it caused), so a guesser who waits out each lock keeps
+    # the lock growing instead of resetting it (schema v10).
+    last_failure_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -389,7 +389,9 @@ class AdminClient:
                 if not exc.retryable or attempt >= self._max_retries:
                     raise
                 delay = exc.retry_after
-                if delay is None:
+                if delay is None or delay <= 0:
+                    # No usable retry-after ("0", "-1", a date in the past): our own backoff,
+                    # or a storm would be answered with requests back to back.
                     delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
                 delay = min(max(delay, 0.0), self._max_retry_wait)
                 if spent + delay > self._max_total_wait:

@@ -255,7 +255,9 @@ def parse_cents(value: Any, what: str = "cost amount", day: date | None = None) 
         raise MalformedResponse(
             f"Anthropic returned a {what} that is not a number: {str(value)[:40]!r}"
         ) from exc
-    if abs(amount) > MAX_CENTS:
+    # copy_abs, not abs(): no arithmetic context, so "1e999999999" is refused by name here
+    # instead of raising decimal.Overflow.
+    if amount.copy_abs() > MAX_CENTS:
         raise refused(what, value, day, "beyond any real bill")
     return amount
 

@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.clock import utcnow
 from app.db import is_sqlite, read_session, write_session
-from app.models import AuthSession, Role, SignInThrottle, User
+from app.models import AuditEvent, AuthSession, Role, SignInThrottle, User
 from app.passwords import WeakPassword, check_strength, hash_password, verify_password
 from app.services.access import Actor, PermissionDenied, require_admin
 from app.services.audit import record
@@ -207,13 +207,22 @@ def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
             ).scalar_one_or_none()
         if row.locked_until is not None and row.locked_until > now:
             wait = math.ceil((row.locked_until - now).total_seconds())
-            record(session, actor=email, action="sign_in_refused",
-                   detail="locked after repeated failed sign-ins")  # fmt: skip
+            if not _refusal_recorded(session, email, since=row.last_failure_at):
+                # Once per lock: refused attempts cost nothing to send, and an audit row for
+                # each would push the real events out of the Audit log page.
+                record(session, actor=email, action="sign_in_refused",
+                       detail="locked after repeated failed sign-ins")  # fmt: skip
             return _Attempt(wait, row.failures, None, None, None)
-        if now - row.window_started_at >= WINDOW:
-            # Failures older than the window no longer count: a slow guesser never locks anyone.
+        quiet_since = max(
+            row.last_failure_at or row.window_started_at, row.locked_until or row.window_started_at
+        )
+        if now - quiet_since >= WINDOW:
+            # A window with no attempt and no lock: earlier failures no longer count, so the
+            # odd wrong try never locks anyone. A guesser who waits out each lock does not get
+            # here: the window runs from the end of the lock, and the lock keeps growing.
             row.failures, row.window_started_at = 0, now
         row.failures += 1
+        row.last_failure_at = now
         lock = _lock_after(row.failures)
         row.locked_until = now + lock if lock else None
         user = session.execute(
@@ -224,13 +233,34 @@ def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
         return _Attempt(0, row.failures, lock, user.id, user.password_hash)
 
 
+def _refusal_recorded(session: Session, email: str, *, since: datetime | None) -> bool:
+    """True when a refusal of ``email`` was audited since the failure that set its lock."""
+    query = select(col(AuditEvent.id)).where(
+        col(AuditEvent.actor) == email, col(AuditEvent.action) == "sign_in_refused"
+    )
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    return session.execute(query.limit(1)).first() is not None
+
+
 def _sweep_throttle(session: Session, now: datetime) -> None:
     """Forget addresses whose window and lock are both over (a guesser spraying addresses
     must not grow the table for ever). Rows another sign-in holds are skipped, never waited
     for, so two sweeps cannot deadlock."""
+    cutoff = now - WINDOW
     stale = (
         select(col(SignInThrottle.email))
-        .where(col(SignInThrottle.window_started_at) < now - WINDOW - MAX_LOCK)
+        .where(
+            col(SignInThrottle.window_started_at) < cutoff,
+            or_(
+                col(SignInThrottle.last_failure_at).is_(None),
+                col(SignInThrottle.last_failure_at) < cutoff,
+            ),
+            or_(
+                col(SignInThrottle.locked_until).is_(None),
+                col(SignInThrottle.locked_until) < cutoff,
+            ),
+        )  # fmt: skip
         .limit(100)
         .with_for_update(skip_locked=True)
     )
@@ -255,6 +285,7 @@ def sign_in(engine: Engine, *, email: str, password: str) -> Account:
     now = utcnow()
     attempt = _reserve(engine, email, now)
     if attempt.locked_for:
+        time.sleep(FAILURE_DELAY_SECONDS)  # a refused guess costs as much as a wrong one
         raise SignInError(f"Too many failed sign-ins. Try again in {attempt.locked_for} seconds.")
     # The slow check runs outside any transaction (SQLite's write lock would queue every
     # other sign-in and the worker's writes behind it). SSO-only accounts have no scrypt hash.

@@ -159,7 +159,8 @@ def _sign_in_form() -> None:
 
 # A visitor is on this machine only when the dashboard listens on loopback and no reverse proxy
 # stands in between (a proxy on the same host makes every visitor look local to the socket).
-_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+# Any of these means a proxy relayed the request (nginx adds none by default but may add Via).
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "via")
 
 
 def _is_loopback(host: str | None) -> bool:

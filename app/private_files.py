@@ -20,15 +20,21 @@ _warned: set[Path] = set()  # warn once per folder and process, not at every eng
 def ensure_private_folder(folder: Path) -> None:
     """Create ``folder`` (and missing parents) with mode 0700 on the folder itself; an existing
     folder is left as it is, with a warning if other users can write to it."""
-    try:
-        folder.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
+    if folder.exists():
         if folder.is_dir():
             _warn_if_open(folder)
         # Not a folder: the caller's next step fails with the OS's own message.
         return
-    if _POSIX:
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; say it exactly
+    # Missing parents are ours too: each is created 0700 (mkdir(parents=True) would give them
+    # the umask's mode, 0777 under umask 000).
+    missing = [folder, *(p for p in folder.parents if not p.exists())]
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another process: theirs, left as it is
+        if _POSIX:
+            os.chmod(part, 0o700)  # mkdir's mode is filtered by the umask; say it exactly
 
 
 def ensure_private_file(path: Path) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from app.cli import main
+from app.db import SCHEMA_VERSION
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_org
@@ -53,7 +54,7 @@ def test_an_upgrade_blocked_by_the_lock_says_so_and_runs_once_it_is_released(
     engine: Engine, sqlite_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with engine.begin() as conn:  # a database of the previous version: this start upgrades it
-        conn.execute(text("UPDATE schema_version SET version = 8"))
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION - 1})
     engine.dispose()
 
     with write_lock_held_by_another_process(sqlite_file):
@@ -66,7 +67,9 @@ def test_an_upgrade_blocked_by_the_lock_says_so_and_runs_once_it_is_released(
     assert main(["orgs"]) == 0
     assert "No organizations connected" in capsys.readouterr().out
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == 9
+        assert (
+            conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION
+        )
 
 
 def test_a_write_command_blocked_past_the_busy_timeout_says_the_database_is_locked(

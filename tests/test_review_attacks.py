@@ -182,3 +182,31 @@ def test_a_negative_retry_after_still_backs_off() -> None:
 def test_a_proxy_that_adds_only_via_still_asks_for_the_setup_token() -> None:
     assert setup_token_required("localhost", {"Host": "localhost:8501", "Via": "1.1 nginx"})
     assert not setup_token_required("localhost", {"Host": "localhost:8501"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("nan", None), ("inf", None), (-5, None), (1e300, None), ("1e999", None), (0.42, 0.42),
+     (42, 42.0)],
+)  # fmt: skip
+def test_an_adoption_rate_that_cannot_be_one_is_unknown(raw: object, shown: float | None) -> None:
+    from app.anthropic.records import parse_summary
+
+    day = {"starting_at": "2026-11-02T00:00:00Z", "ending_at": "2026-11-03T00:00:00Z"}
+    record = parse_summary({**day, "daily_adoption_rate": raw})
+    assert record.values()["daily_adoption_rate"] == shown
+
+
+def test_missing_parents_of_the_data_dir_are_private_too_under_umask_000(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from app.private_files import ensure_private_folder
+
+    old = os.umask(0)
+    try:
+        ensure_private_folder(tmp_path / "a" / "b" / "data")
+    finally:
+        os.umask(old)
+    for part in ("a", "a/b", "a/b/data"):
+        assert stat.S_IMODE((tmp_path / part).stat().st_mode) == 0o700, part

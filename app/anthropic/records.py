@@ -5,6 +5,7 @@ types and fields are kept, never dropped."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -257,12 +258,16 @@ _RATES = ("daily_adoption_rate", "weekly_adoption_rate", "monthly_adoption_rate"
 
 
 def _rate(value: Any) -> float | None:
+    """An adoption rate, or None (unknown) for anything that cannot be one: NaN, infinities,
+    negatives, or past 100 (the reference does not say whether rates are fractions or
+    percentages, so both are kept; a chart of 1e300 % would hide every real day)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        rate = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return rate if math.isfinite(rate) and 0 <= rate <= 100 else None
 
 
 def parse_summary(raw: dict[str, Any]) -> Record:

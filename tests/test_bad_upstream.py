@@ -27,7 +27,7 @@ from app.models import Organization, OrgStatus, SyncRun
 from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator, serve_http
-from app.simulator import api as sim_api
+from app.simulator import faults as sim_faults
 from app.store import check_bounds
 from ingest.sync import Syncer
 from tests.utils.factories import (
@@ -171,7 +171,7 @@ def test_an_oversized_body_is_refused_without_reading_it_all(declare: bool) -> N
 def test_a_sync_shrinks_pages_that_are_too_large_and_ends_exact(
     http_sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim_api, "HUGE_PAGE_BYTES", 3 * 2**20)
+    monkeypatch.setattr(sim_faults, "HUGE_PAGE_BYTES", 3 * 2**20)
     org = next(iter(http_sim.orgs.values()))
     connect_org(http_sim, org, engine=engine, settings=settings)
     http_sim.inject("huge_page", route="cost_report", count=1)
@@ -191,7 +191,7 @@ def test_a_sync_shrinks_pages_that_are_too_large_and_ends_exact(
 def test_pages_too_large_even_one_day_at_a_time_fail_clearly(
     sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim_api, "HUGE_PAGE_BYTES", 3 * 2**20)
+    monkeypatch.setattr(sim_faults, "HUGE_PAGE_BYTES", 3 * 2**20)
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     sim.inject("huge_length", route="cost_report", count=1000)
@@ -299,7 +299,7 @@ def test_negative_cost_amounts_are_still_accepted(
     sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A credit or refund within range is a real line of a bill, not poison.
-    monkeypatch.setattr(sim_api, "POISON_AMOUNT", "-123456.5")
+    monkeypatch.setattr(sim_faults, "POISON_AMOUNT", "-123456.5")
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     start, end = backfill_range(engine, org.id)

@@ -44,7 +44,7 @@ from app.services import queries
 from app.services.queries import Filters
 from app.settings import Settings
 from app.simulator import Simulator
-from app.simulator import api as sim_api
+from app.simulator import faults as sim_faults
 from app.store import FILTER_DIMENSIONS
 from tests.test_rollups import both_ways
 from tests.utils.factories import (
@@ -80,7 +80,7 @@ FAULTS: list[tuple[str, float | None, str]] = [
 @pytest.fixture(autouse=True)
 def fast_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FINOPS_DISPATCH_SECONDS", "0.2")
-    monkeypatch.setattr(sim_api, "HANG_SECONDS", 2.5)  # > the children's 1 s timeout
+    monkeypatch.setattr(sim_faults, "HANG_SECONDS", 2.5)  # > the children's 1 s timeout
 
 
 def start_sync(log_path: Path) -> subprocess.Popen[bytes]:

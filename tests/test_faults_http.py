@@ -16,7 +16,7 @@ from app.models import Organization
 from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
-from app.simulator import api as sim_api
+from app.simulator import faults as sim_faults
 from ingest.sync import Syncer
 from tests.utils.factories import connect_org, org_pk, stored_cost, truth_cost
 
@@ -62,7 +62,7 @@ def test_sync_survives_the_fault(
     count: int,
     retry_after: object,
 ) -> None:
-    monkeypatch.setattr(sim_api, "HANG_SECONDS", 3.0)  # > the 1 s client timeout
+    monkeypatch.setattr(sim_faults, "HANG_SECONDS", 3.0)  # > the 1 s client timeout
     org = next(iter(http_sim.orgs.values()))
     connect_org(http_sim, org, engine=engine, settings=settings)
     if retry_after == "http-date":

@@ -32,7 +32,7 @@ from app.services.access import OPERATOR
 from app.services.actions import request_sync
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
-from app.simulator import api as sim_api
+from app.simulator import faults as sim_faults
 from tests.utils.factories import (
     connect_org,
     org_pk,
@@ -151,7 +151,7 @@ def test_three_workers_through_a_fault_storm_and_kills_end_exact(
 ) -> None:
     """After the storm and the kills every organization is healthy with Anthropic's exact
     totals, no doubled rows, and `finops orgs` says so."""
-    monkeypatch.setattr(sim_api, "HANG_SECONDS", 4.0)  # > the workers' 2 s timeout
+    monkeypatch.setattr(sim_faults, "HANG_SECONDS", 4.0)  # > the workers' 2 s timeout
     for name, seed in (("Initech", 33), ("Umbrella", 44)):
         http_sim.add_org(name=name, seed=seed)
     orgs = list(http_sim.orgs.values())

@@ -239,9 +239,9 @@ class Simulator:
         and leave it armed). On list routes the cursor faults act on ``last_id`` instead.
 
         Slow and oversized answers: "trickle" (a 200 whose body comes one byte every
-        ``api.TRICKLE_SECONDS``, a slow-loris upstream), "trickle_headers" (the same with the
+        ``faults.TRICKLE_SECONDS``, a slow-loris upstream), "trickle_headers" (the same with the
         status line and headers, over real HTTP only), "huge_page" (a valid page padded with
-        whitespace to ``api.HUGE_PAGE_BYTES``, streamed without a Content-Length) and
+        whitespace to ``faults.HUGE_PAGE_BYTES``, streamed without a Content-Length) and
         "huge_length" (the same, declared in Content-Length); ``api.streamed_bytes`` counts
         what clients pulled of these bodies.
 

@@ -18,6 +18,8 @@ from typing import Any
 
 Params = list[tuple[str, str]]
 
+BASE = "/v1/organizations"  # the Admin API routes' prefix
+
 NOT_FOUND = "The requested resource could not be found."
 INVALID_RANGE = "Invalid date range: ending date must be after starting date"
 INVALID_PAGE = "page: invalid page token"

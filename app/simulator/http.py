@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from app.simulator import api
+from app.simulator import faults
 
 if TYPE_CHECKING:
     from app.simulator import Simulator
@@ -110,7 +110,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 content = json.dumps(
                     {"type": "error", "error": {"type": "api_error", "message": "Internal error"}}
                 ).encode()
-            if any(name.lower() == api.TRICKLE_HEADERS_MARK for name, _ in headers):
+            if any(name.lower() == faults.TRICKLE_HEADERS_MARK for name, _ in headers):
                 self._trickle_headers(status, headers, content)
                 return
             self.send_response(status)
@@ -132,7 +132,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             lines = [f"HTTP/1.1 {status} OK"] + [
                 f"{name}: {value}"
                 for name, value in headers
-                if name.lower() not in _HOP_BY_HOP and name.lower() != api.TRICKLE_HEADERS_MARK
+                if name.lower() not in _HOP_BY_HOP and name.lower() != faults.TRICKLE_HEADERS_MARK
             ]
             lines.append(f"content-length: {len(content)}")
             block = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -140,7 +140,7 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 for offset in range(len(block)):
                     self.wfile.write(block[offset : offset + 1])
                     self.wfile.flush()
-                    time.sleep(api.TRICKLE_SECONDS)
+                    time.sleep(faults.TRICKLE_SECONDS)
                 self.wfile.write(content)
             except OSError:
                 pass  # the client gave up

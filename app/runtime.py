@@ -6,11 +6,13 @@ import functools
 import threading
 from collections.abc import Callable
 from datetime import date
+from typing import Literal, overload
 
 import httpx
 from sqlalchemy import Engine
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
+from app.anthropic.analytics import AnalyticsClient
 from app.clock import today
 from app.db import DatabaseError, make_engine, migrate
 from app.keystore import KeyStore
@@ -18,7 +20,10 @@ from app.models import Organization, Provider
 from app.private_files import ensure_private_folder
 from app.settings import Settings
 
-ClientFactory = Callable[[Organization, str], AdminClient]
+# A client of the API an organization speaks: the Admin API (Console) or the Claude Enterprise
+# Analytics API.
+Client = AdminClient | AnalyticsClient
+ClientFactory = Callable[[Organization, str], Client]
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -55,7 +60,7 @@ def client_factory(settings: Settings) -> ClientFactory:
     """Real organizations talk to ``FINOPS_ANTHROPIC_BASE_URL``; the demo one to the in-process
     simulator, so "Explore with demo data" needs no network in the app or the worker."""
 
-    def make(org: Organization, key: str) -> AdminClient:
+    def make(org: Organization, key: str) -> Client:
         return new_client(
             settings, key, demo=org.is_demo, enterprise=org.provider == Provider.ENTERPRISE
         )
@@ -63,6 +68,33 @@ def client_factory(settings: Settings) -> ClientFactory:
     return make
 
 
+@overload
+def new_client(
+    settings: Settings,
+    key: str,
+    *,
+    demo: bool = ...,
+    transport: httpx.BaseTransport | None = ...,
+    enterprise: Literal[False] = ...,
+) -> AdminClient: ...
+@overload
+def new_client(
+    settings: Settings,
+    key: str,
+    *,
+    demo: bool = ...,
+    transport: httpx.BaseTransport | None = ...,
+    enterprise: Literal[True],
+) -> AnalyticsClient: ...
+@overload
+def new_client(
+    settings: Settings,
+    key: str,
+    *,
+    demo: bool = ...,
+    transport: httpx.BaseTransport | None = ...,
+    enterprise: bool,
+) -> Client: ...
 def new_client(
     settings: Settings,
     key: str,
@@ -70,12 +102,14 @@ def new_client(
     demo: bool = False,
     transport: httpx.BaseTransport | None = None,
     enterprise: bool = False,
-) -> AdminClient:
-    """A client for one run; ``transport`` is for tests (the simulator in-process). An
-    Enterprise (Analytics API) client paces itself under the API's per-organization limit."""
+) -> Client:
+    """A client for one run: an ``AnalyticsClient`` for an Enterprise organization, else an
+    ``AdminClient``; ``transport`` is for tests (the simulator in-process). An Enterprise
+    (Analytics API) client paces itself under the API's per-organization limit."""
     if demo:
         transport = _demo_transport(today())
-    return AdminClient(
+    api: type[Client] = AnalyticsClient if enterprise else AdminClient
+    return api(
         key,
         base_url=settings.anthropic_base_url,
         timeout=settings.http_timeout_seconds,
@@ -87,7 +121,6 @@ def new_client(
         requests_per_minute=(
             settings.enterprise_requests_per_minute if enterprise and not demo else None
         ),
-        analytics=enterprise,
     )
 
 

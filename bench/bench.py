@@ -633,7 +633,7 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
     page renders data; returns a note for the table ("" when it worked)."""
     from sqlalchemy import select
 
-    from app.anthropic.client import AdminClient
+    from app.anthropic.analytics import AnalyticsClient
     from app.db import read_session
     from app.models import Organization, Provider
     from app.services.access import OPERATOR
@@ -649,10 +649,9 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
                              actor=OPERATOR, transport=esim.transport(),
                              provider=Provider.ENTERPRISE)  # fmt: skip
 
-        def make(_org: Any, key: str) -> AdminClient:
-            return AdminClient(key, base_url=settings.anthropic_base_url,
-                               transport=esim.transport(), sleep=lambda _s: None,
-                               analytics=True)  # fmt: skip
+        def make(_org: Any, key: str) -> AnalyticsClient:
+            return AnalyticsClient(key, base_url=settings.anthropic_base_url,
+                                   transport=esim.transport(), sleep=lambda _s: None)  # fmt: skip
 
         sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
         with read_session(engine) as session:

@@ -39,7 +39,7 @@ def main() -> int:
     os.environ.setdefault("FINOPS_DATA_DIR", data)
     os.environ["FINOPS_MASTER_KEY"] = Fernet.generate_key().decode()
 
-    from app.anthropic.client import AdminClient
+    from app.anthropic.admin import AdminClient
     from app.clock import months_back, today
     from app.keystore import KeyStore
     from app.models import Organization

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
 from app.db import write_session
 from app.store import store_directory
 

@@ -22,19 +22,21 @@ import logging
 from collections.abc import Callable, Generator
 from contextlib import closing
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import store
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
+from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
 from app.clock import utcnow
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
 from app.models import Organization, OrgStatus, Provider, SyncRun, SyncState
-from app.runtime import ClientFactory
+from app.runtime import Client, ClientFactory
 from app.settings import Settings
 from ingest import leases, status, windows
 from ingest.chunks import CORE_DATASETS, Chunk, datasets_of
@@ -44,6 +46,18 @@ from ingest.sources import console, enterprise
 from ingest.status import SyncResult, describe_database_error
 
 log = logging.getLogger(__name__)
+
+_Api = TypeVar("_Api", AdminClient, AnalyticsClient)
+
+
+def _speaking(client: Client, api: type[_Api]) -> _Api:
+    """The client as the API the organization's dataset needs (the factory gives an
+    ``AnalyticsClient`` to Claude Enterprise organizations, an ``AdminClient`` to the others)."""
+    if not isinstance(client, api):
+        raise TypeError(
+            f"{api.__name__} needed here, the client factory gave a {type(client).__name__}"
+        )
+    return client
 
 
 class Syncer:
@@ -125,7 +139,7 @@ class Syncer:
             with self.client_factory(org, key) as client:
                 del key
                 if not enterprise_org:
-                    refresh_directory(self.engine, client, org_pk)
+                    refresh_directory(self.engine, _speaking(client, AdminClient), org_pk)
                 spend_marked = False
                 for dataset in self._datasets(org.provider):
                     if dataset not in CORE_DATASETS and not spend_marked:
@@ -194,7 +208,7 @@ class Syncer:
         return datasets
 
     def _sync_dataset(
-        self, client: AdminClient, org: Organization, dataset: str, result: SyncResult
+        self, client: Client, org: Organization, dataset: str, result: SyncResult
     ) -> bool:
         """Fetch the open window to its end; False if asked to stop in between."""
         assert org.id is not None
@@ -245,7 +259,7 @@ class Syncer:
         return True
 
     def _chunks(
-        self, client: AdminClient, org: Organization, dataset: str, state: SyncState
+        self, client: Client, org: Organization, dataset: str, state: SyncState
     ) -> Generator[Chunk, None, None]:
         """The window from the stored position on, as chunks to store one by one. Lazy: each
         chunk is built after the previous one was stored, from the position then."""
@@ -254,11 +268,14 @@ class Syncer:
         if state.position >= end:
             return
         if dataset == "claude_code":
-            yield from console.claude_code_chunks(client, state.position, end)
+            yield from console.claude_code_chunks(
+                _speaking(client, AdminClient), state.position, end
+            )
         elif org.provider != Provider.ENTERPRISE:
-            yield from console.report_chunks(client, dataset, state, end)
+            yield from console.report_chunks(_speaking(client, AdminClient), dataset, state, end)
         else:
-            yield from enterprise.analytics_chunks(client, dataset, state, end)
+            api = _speaking(client, AnalyticsClient)
+            yield from enterprise.analytics_chunks(api, dataset, state, end)
 
     def _store_chunk(
         self, org_pk: int, dataset: str, state: SyncState, chunk: Chunk, result: SyncResult

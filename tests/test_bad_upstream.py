@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from app import cli
-from app.anthropic.client import MAX_RETRY_AFTER, AdminClient
+from app.anthropic.admin import AdminClient
+from app.anthropic.base import MAX_RETRY_AFTER
 from app.anthropic.errors import NetworkError, RefusedPage, ResponseTooLarge
 from app.anthropic.schemas import MAX_COUNT, parse_cost_result, parse_usage_result
 from app.clock import midnight, today, utcnow

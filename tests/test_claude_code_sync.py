@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
 from app.anthropic.errors import RateLimited
 from app.clock import today
 from app.db import read_session, write_session

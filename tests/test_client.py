@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
+from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.errors import (
     KeyRejected,
     MalformedResponse,
@@ -252,9 +253,9 @@ def test_broken_list_paging_says_so(sim: Simulator, kind: str, requests: int) ->
 def test_an_expired_record_cursor_rereads_the_whole_day_and_counts_each_record_once(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.anthropic.client as client_module
+    import app.anthropic.admin as admin_module
 
-    monkeypatch.setattr(client_module, "CLAUDE_CODE_LIMIT", 3)  # a day of several pages
+    monkeypatch.setattr(admin_module, "CLAUDE_CODE_LIMIT", 3)  # a day of several pages
     org = next(iter(sim.orgs.values()))
     day = busy_claude_code_day(sim, org.id)
     truth = sim.truth_claude_code(org.id, day)
@@ -276,12 +277,11 @@ def test_an_expired_report_cursor_restarts_from_page_one_handing_its_days_out_ag
     end = midnight(today())
     start = end - timedelta(days=21)
     sim.inject("expire_cursor", route="analytics_cost_report", count=1)
-    with AdminClient(
+    with AnalyticsClient(
         ent.key,
         base_url="http://sim.invalid",
         transport=sim.transport(),
         sleep=lambda _s: None,
-        analytics=True,
         buckets_per_page=7,
     ) as client:
         firsts = [p.buckets[0].day for p in client.iter_analytics_cost_pages(start, end)]

@@ -213,17 +213,16 @@ def test_a_revoked_enterprise_key_marks_the_organization_key_rejected(
 
 
 def test_the_client_paces_itself_under_the_analytics_rate_limit(esim: Simulator) -> None:
-    from app.anthropic.client import AdminClient
+    from app.anthropic.analytics import AnalyticsClient
 
     slept: list[float] = []
     ent = enterprise_org(esim)
-    with AdminClient(
+    with AnalyticsClient(
         ent.key,
         base_url="http://simulator.invalid",
         transport=esim.transport(),
         sleep=slept.append,
         requests_per_minute=60,
-        analytics=True,
     ) as client:
         for _ in range(3):
             client.test_analytics(today())

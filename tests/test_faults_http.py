@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import Engine
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
 from app.clock import months_back, today, utcnow
 from app.keystore import KeyStore
 from app.models import Organization

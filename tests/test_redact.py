@@ -21,7 +21,14 @@ KEY = "sk-ant-admin01-QjZxW" + "Zq9_x-" * 14 + "AA"
 SECRET = KEY.removeprefix("sk-ant-admin01-")
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 # Loggers the product logs through, the root, and one a library owns.
-LOGGERS = ["", "app.services.connections", "app.anthropic.client", "ingest.sync", "httpx"]
+LOGGERS = [
+    "",
+    "app.services.connections",
+    "app.anthropic.base",
+    "app.anthropic.analytics",
+    "ingest.sync",
+    "httpx",
+]
 
 
 def assert_no_part_of_the_key(output: str) -> None:

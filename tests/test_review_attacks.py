@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
 from app.anthropic.errors import MalformedResponse, RefusedPage, ResponseTooLarge
 from app.anthropic.schemas import parse_cents
 from app.db import read_session

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine, event, select, update
 
 from app import cli
-from app.anthropic.client import AdminClient
 from app.clock import utcnow
 from app.db import make_engine, read_session, write_session
 from app.keystore import KeyStore
 from app.models import Organization, OrgStatus, SyncRun
+from app.runtime import Client
 from app.settings import Settings
 from app.simulator import Simulator
 from ingest.sync import Syncer
@@ -80,7 +80,7 @@ def test_a_lock_taken_during_the_sync_is_named_and_the_run_closed_later(
     holders: list[sqlite3.Connection] = []
     plain = sim_factory(sim, settings)
 
-    def lock_then_connect(org_row: Organization, key: str) -> AdminClient:
+    def lock_then_connect(org_row: Organization, key: str) -> Client:
         holders.append(hold_write_lock(engine))  # locked after the run started
         return plain(org_row, key)
 

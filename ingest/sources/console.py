@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from itertools import islice
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
 from app.anthropic.records import Record, parse_claude_code_record
 from app.clock import midnight
 from app.models import SyncState

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from app.anthropic.client import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, AdminClient
+from app.anthropic.analytics import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, AnalyticsClient
 from app.anthropic.records import parse_summary, parse_user_cost, parse_user_usage
 from app.anthropic.schemas import CostRow, UsageRow, parse_cost_result, parse_usage_result
 from app.clock import midnight
@@ -18,7 +18,7 @@ from ingest.chunks import Chunk, page_chunk
 
 
 def analytics_chunks(
-    client: AdminClient, dataset: str, state: SyncState, end: date
+    client: AnalyticsClient, dataset: str, state: SyncState, end: date
 ) -> Iterator[Chunk]:
     """The dataset from the stored position to ``end``, one query of at most 31 days at a
     time; each query's range is covered even when the API answers it with nothing."""
@@ -54,7 +54,7 @@ def analytics_chunks(
 
 
 def beyond_top_groups(
-    client: AdminClient, dataset: str, start: date, end: date, rows: list[Any]
+    client: AnalyticsClient, dataset: str, start: date, end: date, rows: list[Any]
 ) -> list[Any]:
     """Rows for what the API's top-100-groups cap left out: each day's ungrouped total
     minus its grouped rows, kept as one row without product or model so totals stay exact."""

@@ -9,12 +9,13 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
 
-from app.anthropic.client import AdminClient
+from app.anthropic.admin import AdminClient
+from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.schemas import TOKEN_FIELDS
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, Organization, Provider, UsageBucket
-from app.runtime import ClientFactory
+from app.runtime import Client, ClientFactory
 from app.services.access import OPERATOR
 from app.services.connections import Connection, connect
 from app.settings import Settings
@@ -27,14 +28,14 @@ TOKEN_COLUMNS = TOKEN_FIELDS
 def sim_factory(sim: Simulator, settings: Settings, **client_kwargs: object) -> ClientFactory:
     """Clients that talk to the simulator in-process and never really sleep between retries."""
 
-    def make(org: Organization, key: str) -> AdminClient:
-        return AdminClient(
+    def make(org: Organization, key: str) -> Client:
+        api: type[Client] = AnalyticsClient if org.provider == Provider.ENTERPRISE else AdminClient
+        return api(
             key,
             base_url=settings.anthropic_base_url,
             transport=sim.transport(),
             max_retries=settings.max_retries,
             sleep=lambda _s: None,
-            analytics=org.provider == Provider.ENTERPRISE,
             **client_kwargs,  # type: ignore[arg-type]
         )
 

@@ -1,5 +1,6 @@
-"""A small, hand-written client of the Anthropic Admin API (usage, cost, directory, Claude
-Code) and of the Claude Enterprise Analytics API (same transport, retries and paging)."""
+"""What the Admin API and the Claude Enterprise Analytics API clients share: the httpx
+client, retries, pacing, the per-request deadline, the size cap and gzip, the request count,
+and paging. ``app.anthropic.admin`` and ``app.anthropic.analytics`` hold the endpoints."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpcore
 import httpx
@@ -31,30 +31,17 @@ from app.anthropic.errors import (
     RefusedPage,
     ResponseTooLarge,
     ServerError,
-    describe_analytics_status,
     describe_status,
 )
 from app.anthropic.paging import Paginator, PagingErrors
-from app.anthropic.records import user_row_day
-from app.anthropic.schemas import OrganizationInfo, ReportPage, parse_page
-from app.clock import midnight, rfc3339, utcnow
+from app.anthropic.schemas import ReportPage, parse_page
+from app.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 ANTHROPIC_VERSION = "2023-06-01"
 USER_AGENT = "AnthropicFinOps/0.1 (self-hosted)"
-# Five dimensions: the observed cap of usage_report (a sixth gives a permanent 400).
-USAGE_GROUP_BY = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
-COST_GROUP_BY = ("workspace_id", "description")
 MAX_BUCKETS_PER_PAGE = 31
-# Claude Enterprise: one cost/usage query spans at most 31 days; the per-day dimensions we keep.
-ANALYTICS_MAX_DAYS = 31
-ANALYTICS_GROUP_BY = ("product", "model")
-# Each bucket of the Analytics API holds at most its top 100 groups; beyond that, the rest of
-# the day's total comes from the ungrouped report.
-ANALYTICS_TOP_GROUPS = 100
-ANALYTICS_USER_LIMIT = 1000
-CLAUDE_CODE_LIMIT = 1000
 # The longest wait a ``retry-after`` may impose on one request: a 429 saying "come back in a
 # day" must not park a sync for a day; the organization's own backoff takes over after the
 # retries.
@@ -78,12 +65,24 @@ REPORT_PAGING = PagingErrors(
     too_many="Stopped after {pages} report pages without reaching the end.",
 )
 
+# How an error status reads: status, the API's error type, the API's message.
+Describe = Callable[[int, str | None, str | None], str]
 
-class AdminClient:
+
+class BaseClient:
     """One client per sync run. ``transport`` lets tests and the demo use the simulator.
+    Subclasses say which API they speak: its endpoints, and how its errors read.
 
     Safe to share between threads (the sync fetches Claude Code days concurrently):
     ``httpx.Client`` is, and our own pacing and request count are guarded by locks."""
+
+    # Statuses that mean the key was refused (its error reads as ``KeyRejected``).
+    key_rejected_statuses: ClassVar[frozenset[int]] = frozenset({401, 403})
+
+    @staticmethod
+    def _describe(status: int, error_type: str | None, api_message: str | None) -> str:
+        """A plain-language reason for an HTTP error of this API."""
+        return describe_status(status, error_type, api_message)
 
     def __init__(
         self,
@@ -97,7 +96,6 @@ class AdminClient:
         max_total_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         requests_per_minute: float | None = None,
-        analytics: bool = False,
         buckets_per_page: int = MAX_BUCKETS_PER_PAGE,
         deadline: float = REQUEST_DEADLINE,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
@@ -133,13 +131,10 @@ class AdminClient:
         # them; never held during the request itself.
         self._pace_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._analytics = analytics
-        self._user_reports_bucketed = True
-        self._analytics_grouping = True
         self._buckets_per_page = buckets_per_page
         self.requests_made = 0
 
-    def __enter__(self) -> AdminClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -160,165 +155,6 @@ class AdminClient:
             return False
         self._buckets_per_page = max(1, self._buckets_per_page // 4)
         return True
-
-    # --- endpoints -------------------------------------------------------------------------
-
-    def get_organization(self) -> OrganizationInfo:
-        """``GET /v1/organizations/me``: which organization the key belongs to."""
-        body = self._get_json("/v1/organizations/me", [])
-        if not isinstance(body, dict) or not body.get("id"):
-            raise MalformedResponse("Anthropic returned an organization without an id.")
-        return OrganizationInfo(id=str(body["id"]), name=str(body.get("name") or body["id"]))
-
-    def iter_workspaces(self) -> Iterator[dict[str, Any]]:
-        """Every workspace, archived ones included (old usage keeps its name)."""
-        yield from self._list("/v1/organizations/workspaces", [("include_archived", "true")])
-
-    def iter_api_keys(self) -> Iterator[dict[str, Any]]:
-        yield from self._list("/v1/organizations/api_keys", [])
-
-    def iter_usage_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Daily usage buckets in ``[start, end)``, grouped by the five product dimensions."""
-        params: Params = [
-            ("starting_at", rfc3339(start)),
-            ("ending_at", rfc3339(end)),
-            ("bucket_width", "1d"),
-            ("limit", str(self._buckets_per_page)),
-        ]
-        params += [("group_by[]", g) for g in USAGE_GROUP_BY]
-        yield from self._report("/v1/organizations/usage_report/messages", params)
-
-    def iter_cost_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Daily cost buckets in ``[start, end)``, grouped by workspace and description."""
-        params: Params = [
-            ("starting_at", rfc3339(start)),
-            ("ending_at", rfc3339(end)),
-            ("bucket_width", "1d"),
-            ("limit", str(self._buckets_per_page)),
-        ]
-        params += [("group_by[]", g) for g in COST_GROUP_BY]
-        yield from self._report("/v1/organizations/cost_report", params)
-
-    def iter_claude_code(self, day: date) -> Iterator[list[dict[str, Any]]]:
-        """Pages of one UTC day's Claude Code records (one request series per day)."""
-        params: Params = [("starting_at", day.isoformat()), ("limit", str(CLAUDE_CODE_LIMIT))]
-        for body in self._record_pages("/v1/organizations/usage_report/claude_code", params):
-            yield [item for item in body.get("data") or [] if isinstance(item, dict)]
-
-    # --- Claude Enterprise Analytics API ---------------------------------------------------
-
-    def iter_analytics_usage_pages(
-        self, start: datetime, end: datetime, *, grouped: bool = True
-    ) -> Iterator[ReportPage]:
-        """Enterprise daily usage buckets in ``[start, end)`` (at most 31 days), by product and
-        model unless ``grouped`` is False (one total row per day)."""
-        path = "/v1/organizations/analytics/usage_report"
-        yield from self._analytics_report(path, start, end, grouped)
-
-    def iter_analytics_cost_pages(
-        self, start: datetime, end: datetime, *, grouped: bool = True
-    ) -> Iterator[ReportPage]:
-        """Enterprise daily cost buckets in ``[start, end)`` (at most 31 days), by product and
-        model unless ``grouped`` is False (one total row per day)."""
-        path = "/v1/organizations/analytics/cost_report"
-        yield from self._analytics_report(path, start, end, grouped)
-
-    def _analytics_report(
-        self, path: str, start: datetime, end: datetime, grouped: bool
-    ) -> Iterator[ReportPage]:
-        params: Params = [
-            ("starting_at", rfc3339(start)),
-            ("ending_at", rfc3339(end)),
-            ("bucket_width", "1d"),
-            ("limit", str(self._buckets_per_page)),
-        ]
-        if not (grouped and self._analytics_grouping):
-            yield from self._report(path, params)
-            return
-        pages = self._report(path, params + [("group_by[]", g) for g in ANALYTICS_GROUP_BY])
-        try:
-            first = next(pages, None)
-        except InvalidRequest as exc:
-            # Refused with the grouping: if the same query without it is accepted, the
-            # grouping was the problem, and exact totals (without product and model) beat none.
-            plain = self._report(path, params)
-            first = next(plain, None)
-            log.warning("The Analytics API refused group_by (%s); fetching daily totals", exc)
-            self._analytics_grouping = False
-            pages = plain
-        if first is not None:
-            yield first
-            yield from pages
-
-    def iter_user_report(
-        self, kind: str, start: date, end: date
-    ) -> Iterator[tuple[date, list[dict[str, Any]]]]:
-        """Per-user rows of ``user_cost_report`` or ``user_usage_report`` for ``[start, end)``, as
-        (day, rows) per day in order. Asks for daily buckets; if the API answers with rows that
-        aggregate the whole range instead, falls back to one query per day."""
-        path = f"/v1/organizations/analytics/{kind}"
-        if self._user_reports_bucketed and (end - start).days > 1:
-            params: Params = [
-                ("starting_at", rfc3339(midnight(start))),
-                ("ending_at", rfc3339(midnight(end))),
-                ("bucket_width", "1d"),
-                ("limit", str(ANALYTICS_USER_LIMIT)),
-            ]
-            by_day: dict[date, list[dict[str, Any]]] = {}
-            bucketed = True
-            try:
-                bodies = self._record_pages(path, params)
-            except InvalidRequest as exc:
-                log.info("The Analytics API refused bucket_width for %s (%s)", kind, exc)
-                bodies, bucketed = [], False
-            for body in bodies:
-                for row in body.get("data") or []:
-                    if not isinstance(row, dict):
-                        continue
-                    start_text = row.get("starting_at")
-                    if not isinstance(start_text, str) or not start_text:
-                        bucketed = False
-                        break
-                    day = user_row_day(row)
-                    assert day is not None
-                    by_day.setdefault(day, []).append(row)
-                if not bucketed:
-                    break
-            if bucketed:
-                for offset in range((end - start).days):
-                    day = start + timedelta(days=offset)
-                    yield day, by_day.get(day, [])
-                return
-            log.info("The Analytics API ignored bucket_width for %s; asking day by day", kind)
-            self._user_reports_bucketed = False
-        for offset in range((end - start).days):
-            day = start + timedelta(days=offset)
-            params = [
-                ("starting_at", rfc3339(midnight(day))),
-                ("ending_at", rfc3339(midnight(day + timedelta(days=1)))),
-                ("limit", str(ANALYTICS_USER_LIMIT)),
-            ]
-            rows = [
-                row
-                for body in self._record_pages(path, params)
-                for row in body.get("data") or []
-                if isinstance(row, dict)
-            ]
-            yield day, rows
-
-    def get_summaries(self, start: date, end: date) -> list[dict[str, Any]]:
-        """Engagement summaries, one per day of ``[start, end)``."""
-        body = self._get_json(
-            "/v1/organizations/analytics/summaries",
-            [("starting_date", start.isoformat()), ("ending_date", end.isoformat())],
-        )
-        if not isinstance(body, dict) or not isinstance(body.get("summaries"), list):
-            raise MalformedResponse("Anthropic returned engagement summaries without a list.")
-        return [item for item in body["summaries"] if isinstance(item, dict)]
-
-    def test_analytics(self, today: date) -> None:
-        """The cheap probe of an Analytics key: a few days of engagement summaries."""
-        self.get_summaries(today - timedelta(days=4), today - timedelta(days=3))
 
     # --- paging ----------------------------------------------------------------------------
 
@@ -431,7 +267,8 @@ class AdminClient:
                         response.headers,
                         bytes(raw),
                         request_id,
-                        analytics=self._analytics,
+                        describe=self._describe,
+                        key_rejected=self.key_rejected_statuses,
                     )
                 raw = self._read(response, path, started, self._max_response_bytes)
         except httpx.TimeoutException:
@@ -559,7 +396,8 @@ def _error_for(
     raw: bytes,
     request_id: str | None,
     *,
-    analytics: bool = False,
+    describe: Describe,
+    key_rejected: frozenset[int],
 ) -> AnthropicError:
     error_type: str | None = None
     api_message: str | None = None
@@ -572,11 +410,9 @@ def _error_for(
         request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
     except (ValueError, AttributeError, RecursionError):
         pass
-    describe = describe_analytics_status if analytics else describe_status
     message = describe(status, error_type, api_message)
     kwargs: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": request_id}
-    # The Analytics API answers 404 for a key that is missing, invalid or lacks the scope.
-    if status in (401, 403) or (analytics and status == 404):
+    if status in key_rejected:
         return KeyRejected(message, **kwargs)
     if status == 410:
         return CursorExpired(message, **kwargs)

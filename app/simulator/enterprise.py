@@ -16,7 +16,8 @@ negotiated discount. Per day it has:
 Everything comes from RNGs seeded by (org seed, day, revision): any day can be produced alone
 and always comes out the same. ``revise`` bumps the revision of recent days (rows change,
 vanish, appear) and counts a data refresh, which moves ``data_refreshed_at`` and expires the
-cursors handed out before it.
+cursors handed out before it. The day-by-day generation lives in ``enterprise_data``; here
+are the organizations, the cache of their days, and the ground truth tests compare with.
 """
 
 from __future__ import annotations
@@ -27,39 +28,31 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from app.simulator.pricing import TOKEN_TYPES, WEB_SEARCH_USD, token_rate
-from app.simulator.world import ID_ALPHABET, KEY_ALPHABET, _fmt, _random_id, price_of
+from app.simulator.enterprise_data import (
+    USAGE_FIELDS,
+    CostPiece,
+    UsageKey,
+    add_counts,
+    day_activity,
+    day_costs,
+    day_rows,
+)
+from app.simulator.world import ID_ALPHABET, KEY_ALPHABET, _fmt, _random_id
 
 if TYPE_CHECKING:
     from app.simulator.world import World
 
 ANALYTICS_START = date(2026, 1, 1)  # no Enterprise analytics data before this day
 ANALYTICS_SCOPE = "read:analytics"
-CENTS_QUANTUM = Decimal("0.000001")
-FAST_MULTIPLIER = Decimal(2)  # fast mode on Opus 4.8: $10/$50 instead of $5/$25, every type
-PRODUCTS = (
-    ("chat", 38), ("claude_code", 26), ("cowork", 12), ("office_agent", 14),
-    ("claude_in_chrome", 10),
-)  # fmt: skip
 # Organization-report dimensions (group_by[] values) and the cost-only ones.
 DIMENSIONS = (
     "product", "model", "context_window", "inference_geo", "speed", "rbac_group_id",
     "slack_channel_id",
 )  # fmt: skip
 COST_DIMENSIONS = (*DIMENSIONS, "cost_type", "token_type")
-# Counts of one usage row, in this order.
-USAGE_FIELDS = (
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "requests",
-)
 TOKEN_FIELDS = USAGE_FIELDS[:5]  # the ones that add up to total_tokens, in TOKEN_TYPES order
 _RBAC_GROUPS = ("Engineering", "Sales", "Legal", "Research", "Operations")
 _FIRST = ("Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ivan", "Jade",
@@ -68,25 +61,6 @@ _FIRST = ("Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Iv
 _LAST = ("Abe", "Brandt", "Costa", "Diaz", "Eze", "Fischer", "Gupta", "Horvat", "Ito",
          "Jensen", "Khan", "Lopez", "Meyer", "Nakamura", "Osei", "Park")  # fmt: skip
 _SLACK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
-@dataclass(frozen=True)
-class EnterpriseModel:
-    id: str
-    geo: bool  # supports inference_geo ("global"/"us"); others report "not_available"
-    fast: bool  # has fast mode
-    long_context: bool  # has the "200k-1M" context-window price tier
-    weight: int
-
-
-ENTERPRISE_MODELS = (
-    EnterpriseModel("claude-opus-4-8", True, True, False, 24),
-    EnterpriseModel("claude-sonnet-4-6", True, False, False, 28),
-    EnterpriseModel("claude-sonnet-4-5", False, False, True, 16),
-    EnterpriseModel("claude-haiku-4-5", False, False, False, 26),
-    # A model no price table knows: the product must keep and show it, never drop it.
-    EnterpriseModel("claude-nimbus-7-preview", True, False, False, 3),
-)
 
 
 # --- organizations -------------------------------------------------------------------------------
@@ -270,11 +244,6 @@ class UserCostTruth:
     list_amount_cents: Decimal
 
 
-# Finest-grain keys: (user_id, *DIMENSIONS) for usage, (user_id, *COST_DIMENSIONS) for cost.
-UsageKey = tuple[Any, ...]
-CostPiece = tuple[tuple[Any, ...], Decimal, Decimal]  # key, amount, list amount
-
-
 def midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -331,7 +300,7 @@ class EnterpriseWorld:
         with self._lock:
             key = (org_id, day)
             if key not in self._activity:
-                self._activity[key] = _activity(self.orgs[org_id], day)
+                self._activity[key] = day_activity(self.orgs[org_id], day)
             return self._activity[key]
 
     def rows(self, org_id: str, day: date) -> dict[UsageKey, tuple[int, ...]]:
@@ -340,7 +309,7 @@ class EnterpriseWorld:
             key = (org_id, day, self._revisions[(org_id, day)])
             if key not in self._rows:
                 self._rows[key] = (
-                    _day_rows(self.orgs[org_id], day, key[2], self.activity(org_id, day))
+                    day_rows(self.orgs[org_id], day, key[2], self.activity(org_id, day))
                     if self.has_data(day)
                     else {}
                 )
@@ -352,7 +321,7 @@ class EnterpriseWorld:
         with self._lock:
             key = (org_id, day, self._revisions[(org_id, day)])
             if key not in self._costs:
-                self._costs[key] = _day_costs(self.orgs[org_id], self.rows(org_id, day))
+                self._costs[key] = day_costs(self.orgs[org_id], self.rows(org_id, day))
             return self._costs[key]
 
     def summary(self, org_id: str, day: date) -> dict[str, Any]:
@@ -435,7 +404,7 @@ class EnterpriseWorld:
     def usage_truth(self, org_id: str, day: date) -> list[EnterpriseUsageTruth]:
         merged: dict[tuple[Any, ...], list[int]] = {}
         for key, counts in self.rows(org_id, day).items():
-            _add(merged, key[1:], counts)
+            add_counts(merged, key[1:], counts)
         return [EnterpriseUsageTruth(day, *dims, *counts) for dims, counts in merged.items()]
 
     def cost_truth(self, org_id: str, day: date) -> list[EnterpriseCostTruth]:
@@ -450,7 +419,7 @@ class EnterpriseWorld:
         merged: dict[str, list[int]] = {}
         for key, counts in self.rows(org_id, day).items():
             if key[0] is not None:
-                _add(merged, key[0], counts)
+                add_counts(merged, key[0], counts)
         return [UserUsageTruth(day, user, *counts) for user, counts in merged.items()]
 
     def user_cost_truth(self, org_id: str, day: date) -> list[UserCostTruth]:
@@ -461,155 +430,6 @@ class EnterpriseWorld:
                 acc[0] += amount
                 acc[1] += listed
         return [UserCostTruth(day, user, *money) for user, money in merged.items()]
-
-
-# --- generation ----------------------------------------------------------------------------------
-
-
-def _activity(org: SimEnterpriseOrg, day: date) -> tuple[frozenset[str], frozenset[str]]:
-    rng = random.Random(f"ent-active:{org.seed}:{day.isoformat()}")
-    factor = 0.3 if day.weekday() >= 5 else 1.0
-    active: set[str] = set()
-    cowork: set[str] = set()
-    for user in org.users:
-        roll, cowork_roll = rng.random(), rng.random()  # drawn for everyone: stable sequences
-        if user.seated_on(day) and roll < user.propensity * factor:
-            active.add(user.id)
-            if cowork_roll < user.cowork:
-                cowork.add(user.id)
-    return frozenset(active), frozenset(cowork)
-
-
-def _add(rows: dict[Any, list[int]], key: Any, counts: tuple[int, ...] | list[int]) -> None:
-    acc = rows.setdefault(key, [0] * len(USAGE_FIELDS))
-    for i, value in enumerate(counts):
-        acc[i] += value
-
-
-def _day_rows(
-    org: SimEnterpriseOrg,
-    day: date,
-    revision: int,
-    activity: tuple[frozenset[str], frozenset[str]],
-) -> dict[UsageKey, tuple[int, ...]]:
-    rng = random.Random(f"ent-usage:{org.seed}:{day.isoformat()}")
-    rows: dict[UsageKey, list[int]] = {}
-    active, cowork = activity
-    users = {u.id: u for u in org.users}
-    if rng.random() >= 0.03:  # about one day in thirty has no usage at all: empty buckets
-        for user_id in sorted(active):
-            user = users[user_id]
-            for n in range(rng.randint(1, 4)):
-                product = "cowork" if n == 0 and user_id in cowork else _product(rng)
-                _add(rows, *_draw_row(rng, org, user, product))
-        for _ in range(rng.randint(2, 8)):  # API-key and automation traffic: no seat user
-            _add(
-                rows, *_draw_row(rng, org, None, rng.choice(("claude_code", "claude_code", "chat")))
-            )
-    for step in range(1, revision + 1):
-        _apply_revision(rows, random.Random(f"ent-revise:{org.seed}:{day}:{step}"), org, active)
-    return {key: tuple(counts) for key, counts in rows.items()}
-
-
-def _product(rng: random.Random) -> str:
-    # Cowork only for users who used it that day (their first row); others draw from the rest.
-    choices = [(p, w) for p, w in PRODUCTS if p != "cowork"]
-    return rng.choices([p for p, _ in choices], weights=[w for _, w in choices])[0]
-
-
-def _draw_row(
-    rng: random.Random, org: SimEnterpriseOrg, user: SimEnterpriseUser | None, product: str
-) -> tuple[UsageKey, list[int]]:
-    model = rng.choices(ENTERPRISE_MODELS, weights=[m.weight for m in ENTERPRISE_MODELS])[0]
-    long_context = model.long_context and rng.random() < 0.25
-    geo = rng.choice(("global", "global", "us")) if model.geo else "not_available"
-    speed = "fast" if model.fast and product == "claude_code" and rng.random() < 0.3 else "standard"
-    slack_share = 0.6 if user is None else 0.15  # Claude in Slack: chat in a channel
-    slack = (
-        rng.choice(org.slack_channels) if product == "chat" and rng.random() < slack_share else None
-    )
-    key: UsageKey = (
-        user.id if user else None,
-        product,
-        model.id,
-        "200k-1M" if long_context else "0-200k",
-        geo,
-        speed,
-        user.rbac_group_id if user else None,
-        slack,
-    )
-    requests = rng.randint(1, 14) if user else rng.randint(10, 150)
-    prompt = rng.randint(210_000, 480_000) if long_context else rng.randint(400, 9_000)
-    counts = [
-        requests * prompt,
-        requests * rng.randint(0, 4_000) if rng.random() < 0.5 else 0,
-        requests * rng.randint(0, 2_500) if rng.random() < 0.2 else 0,
-        requests * rng.randint(0, 40_000) if rng.random() < 0.65 else 0,
-        requests * rng.randint(60, 1_800),
-        rng.randint(1, requests // 3 + 1) if rng.random() < 0.15 else 0,
-        requests,
-    ]
-    return key, counts
-
-
-def _apply_revision(
-    rows: dict[UsageKey, list[int]],
-    rng: random.Random,
-    org: SimEnterpriseOrg,
-    active: frozenset[str],
-) -> None:
-    """An upstream correction: drop some rows, change others, add new ones."""
-    existing = sorted(rows, key=repr)
-    for key in rng.sample(existing, k=min(len(existing), 1 + len(existing) // 6)):
-        del rows[key]
-    for key in sorted(rows, key=repr):
-        if rng.random() < 0.35:
-            factor = rng.uniform(0.7, 1.4)
-            counts = rows[key]
-            rows[key] = [int(v * factor) for v in counts[:-1]] + [counts[-1]]
-            rows[key][4] += rng.randint(1, 5_000)  # always a visible change in output tokens
-    users = {u.id: u for u in org.users}
-    candidates = [users[i] for i in sorted(active)]
-    for _ in range(rng.randint(1, 3)):
-        user = rng.choice(candidates) if candidates and rng.random() < 0.7 else None
-        _add(rows, *_draw_row(rng, org, user, _product(rng)))
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENTS_QUANTUM, rounding=ROUND_HALF_EVEN)
-
-
-def _day_costs(org: SimEnterpriseOrg, rows: dict[UsageKey, tuple[int, ...]]) -> list[CostPiece]:
-    share = 1 - org.discount
-    pieces: list[CostPiece] = []
-    for key, counts in rows.items():
-        user, product, model, context, geo, speed, rbac, slack = key
-        price = price_of(model)
-        for token_type, count in zip(TOKEN_TYPES, counts[:5], strict=True):
-            if not count:
-                continue
-            rate = token_rate(price, token_type, inference_geo=geo, context_window=context)
-            if speed == "fast":
-                rate *= FAST_MULTIPLIER
-            list_cents = Decimal(count) * rate / 10_000  # USD per million tokens -> cents
-            piece_key: tuple[Any, ...] = (
-                user,
-                product,
-                model,
-                context,
-                geo,
-                speed,
-                rbac,
-                slack,
-                "tokens",
-                token_type,
-            )
-            pieces.append((piece_key, _cents(list_cents * share), _cents(list_cents)))
-        if counts[5]:
-            list_cents = WEB_SEARCH_USD * counts[5] * 100
-            piece_key = (user, product, None, None, None, None, rbac, slack, "web_search", None)
-            pieces.append((piece_key, _cents(list_cents * share), _cents(list_cents)))
-    return pieces
 
 
 __all__ = [

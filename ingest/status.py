@@ -171,14 +171,10 @@ def mark_failing(
 
 
 def describe_database_error(exc: DBAPIError) -> str:
-    """What a user reads when the database refused a sync's write. A lock held past the busy
-    timeout is named as such, with what to do (``app.db``'s wording), not as a configuration
-    problem; anything else gives the driver's first line."""
-    described = describe_db_error(exc)
-    if described.startswith("The database is locked"):
-        return (
-            f"The sync stopped: t{described[1:]} Nothing partial was kept; the next run "
-            "resumes where this one stopped."
-        )
-    reason = str(exc.orig or exc).strip().splitlines()[0][:300] if str(exc.orig or exc) else ""
-    return f"The database failed during the sync ({reason}); nothing partial was kept."
+    """What a user reads when the database refused a sync's write: ``app.db``'s wording (a
+    lock held by another process, a full disk, else the driver's first line), and that the
+    failed page left nothing behind."""
+    return (
+        f"The sync stopped. {describe_db_error(exc)} Nothing partial was kept; the next run "
+        "resumes where this one stopped."
+    )

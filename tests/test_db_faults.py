@@ -123,7 +123,7 @@ def test_a_full_sqlite_database_fails_cleanly_and_the_next_run_recovers(
     sync = sync_engine(sim, engine, settings)
     result = sync.run(org_pk(engine, org.id))
     assert result.outcome == "failed"
-    assert "database or disk is full" in (result.message or "")
+    assert "The disk holding the database is full" in (result.message or "")  # named, with the fix
     limit["pages"] = None  # space freed
     engine.dispose()
     assert sync.run(org_pk(engine, org.id)).outcome == "ok"

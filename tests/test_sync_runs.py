@@ -24,7 +24,7 @@ from ingest.sync import Syncer
 from ingest.worker import Worker
 from tests.utils.factories import connect_org, org_pk, sim_factory, sync_engine
 
-LOCKED = "the database is locked by another process"
+LOCKED = "database is locked by another process"
 
 
 @pytest.fixture

@@ -244,15 +244,23 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
     worker = subprocess.Popen([sys.executable, "-m", "ingest"], env=env)
     web = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
-            "--server.address", "localhost",
-            "--server.port", str(settings.streamlit_port),
-            "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "app" / "main.py"),
+            "--server.address",
+            "localhost",
+            "--server.port",
+            str(settings.streamlit_port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
         ],
         cwd=PROJECT_ROOT,
         env=env,
-    )  # fmt: skip
+    )
     print(f"Anthropic FinOps: http://localhost:{settings.streamlit_port} (Ctrl-C stops)")
     children = [worker, web]
     try:
@@ -318,14 +326,18 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
         )
         del raw
     if args.json:
-        print(json.dumps({
-            "organization_id": result.organization_id,
-            "name": result.name,
-            "key_hint": result.key_hint,
-            "status": result.status,
-            "replaced": result.replaced,
-            "provider": result.provider,
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "organization_id": result.organization_id,
+                    "name": result.name,
+                    "key_hint": result.key_hint,
+                    "status": result.status,
+                    "replaced": result.replaced,
+                    "provider": result.provider,
+                }
+            )
+        )
         return 0
     print(f"organization_id: {result.organization_id}")
     print(f"name: {result.name}")
@@ -426,8 +438,13 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
         if find_organization(engine, args.org) is None:
             raise CliError(f"No connected organization has the id {args.org}. See `finops orgs`.")
-    kwargs = {"engine": engine, "dataset": args.dataset, "organization_id": args.org,
-              "start": args.start, "end": args.end}  # fmt: skip
+    kwargs = {
+        "engine": engine,
+        "dataset": args.dataset,
+        "organization_id": args.org,
+        "start": args.start,
+        "end": args.end,
+    }
     if not args.output or args.output == "-":
         export_csv(out=sys.stdout, **kwargs)
         return 0
@@ -503,8 +520,14 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.users import add_user
 
     try:
-        account = add_user(_engine(settings), actor=OPERATOR, email=args.email,
-                           password=_read_password(), role=args.role, name=args.name)  # fmt: skip
+        account = add_user(
+            _engine(settings),
+            actor=OPERATOR,
+            email=args.email,
+            password=_read_password(),
+            role=args.role,
+            name=args.name,
+        )
     except (WeakPassword, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"Added {account.email} ({account.role}).")
@@ -519,8 +542,10 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([{"email": a.email, "name": a.name, "role": a.role} for a in accounts]))
         return 0
     if not accounts:
-        print("No accounts yet: the first administrator is created on the setup page, or by "
-              "FINOPS_BOOTSTRAP_ADMIN_EMAIL / FINOPS_BOOTSTRAP_ADMIN_PASSWORD.")  # fmt: skip
+        print(
+            "No accounts yet: the first administrator is created on the setup page, or by "
+            "FINOPS_BOOTSTRAP_ADMIN_EMAIL / FINOPS_BOOTSTRAP_ADMIN_PASSWORD."
+        )
     for a in accounts:
         print(f"{a.email}\t{a.role}\t{a.name or ''}")
     return 0

@@ -55,11 +55,15 @@ def check_strength(password: str, *, email: str | None = None) -> None:
         raise WeakPassword("The password must not start or end with spaces.")
     lowered = password.lower()
     if _repeats(lowered):
-        raise WeakPassword("The password repeats one character or a short pattern; "
-                           "use a few unrelated words instead.")  # fmt: skip
+        raise WeakPassword(
+            "The password repeats one character or a short pattern; "
+            "use a few unrelated words instead."
+        )
     if _is_sequence(lowered):
-        raise WeakPassword("The password is a simple sequence (like 123456 or qwerty) that "
-                           "guessers try first; use a few unrelated words instead.")  # fmt: skip
+        raise WeakPassword(
+            "The password is a simple sequence (like 123456 or qwerty) that "
+            "guessers try first; use a few unrelated words instead."
+        )
     if email and _mostly(lowered, {email.strip().lower(), email.strip().lower().split("@")[0]}):
         raise WeakPassword("The password must not be built on the account's email address.")
     if _mostly(lowered, COMMON):

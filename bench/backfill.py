@@ -66,14 +66,16 @@ def widen(sim: Simulator, org_id: str, rows_per_day: int) -> None:
             requests = max(1, rng.randint(5, 400) // (10 if long else 1))
             prompt = rng.randint(220_000, 600_000) if long else rng.randint(300, 6_000)
             rows[dims] = UsageTruth(
-                day, *dims, "global" if model.geo else "not_available",
+                day,
+                *dims,
+                "global" if model.geo else "not_available",
                 requests * prompt,
                 requests * rng.randint(0, 3_000) if rng.random() < 0.5 else 0,
                 requests * rng.randint(0, 2_000) if rng.random() < 0.25 else 0,
                 requests * rng.randint(0, 30_000) if rng.random() < 0.6 else 0,
                 requests * rng.randint(80, 1_500),
                 rng.randint(1, requests // 4 + 1) if rng.random() < 0.12 else 0,
-            )  # fmt: skip
+            )
         return list(rows.values())
 
     world.usage = usage  # type: ignore[method-assign]
@@ -133,8 +135,9 @@ def run_worker_backfill(
     log = log_path.open("wb")
     spawned = time.perf_counter()
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([*finops_command(), "worker"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=root)  # fmt: skip
+    proc = subprocess.Popen(
+        [*finops_command(), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root
+    )
     hwm = 0
     usage: Any = None
     run: Any = None
@@ -154,7 +157,7 @@ def run_worker_backfill(
                         SyncRun.outcome,
                         SyncRun.pages,
                         SyncRun.rows,
-                    )  # fmt: skip
+                    )
                     .where(SyncRun.organization_pk == org_pk, SyncRun.finished_at.is_not(None))
                     .order_by(SyncRun.id)
                     .limit(1)

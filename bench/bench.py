@@ -102,8 +102,10 @@ def print_table(figures: list[Figure]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     right = {1, 4}  # numbers line up on the right
     for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         print("  ".join(cells).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
@@ -119,8 +121,12 @@ def main() -> int:
     )
     parser.add_argument("--scale", choices=list(SCALES), default="large")
     parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--page-repeat", type=int, default=3,
-                        help="cold and warm renders of each page, and browser visits")  # fmt: skip
+    parser.add_argument(
+        "--page-repeat",
+        type=int,
+        default=3,
+        help="cold and warm renders of each page, and browser visits",
+    )
     parser.add_argument("--latency", type=float, default=0.2, help="simulated API latency (s)")
     parser.add_argument(
         "--reuse",
@@ -129,9 +135,11 @@ def main() -> int:
         "earlier run with the same FINOPS_DATA_DIR / FINOPS_DATABASE_URL "
         "and scale) instead of generating them; no ingestion figure",
     )
-    parser.add_argument("--skip", default="",
-                        help="comma-separated parts to leave out: duckdb, backfill, pages, "
-                             "browser")  # fmt: skip
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts to leave out: duckdb, backfill, pages, browser",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     os.environ.setdefault("FINOPS_DATA_DIR", tempfile.mkdtemp(prefix="finops-bench-"))
@@ -153,17 +161,23 @@ def main() -> int:
     except DatabaseError as exc:
         if not postgres:
             raise
-        print(f"skipped: the Postgres database in FINOPS_DATABASE_URL is not reachable ({exc}); "
-              "nothing was measured")  # fmt: skip
+        print(
+            f"skipped: the Postgres database in FINOPS_DATABASE_URL is not reachable ({exc}); "
+            "nothing was measured"
+        )
         return 0
     if not postgres:
-        print("note: storage is SQLite; set FINOPS_DATABASE_URL=postgresql+psycopg://... "
-              "to measure Postgres (skipped here)")  # fmt: skip
+        print(
+            "note: storage is SQLite; set FINOPS_DATABASE_URL=postgresql+psycopg://... "
+            "to measure Postgres (skipped here)"
+        )
     orgs, days, per_day = SCALES[args.scale]
     today = date.today()  # noqa: DTZ011 (bench data only)
     first = today - timedelta(days=days - 1)
-    print(f"scale {args.scale}: {orgs} orgs x {days} days x {per_day} rows/day per dataset "
-          f"on {engine.dialect.name}")  # fmt: skip
+    print(
+        f"scale {args.scale}: {orgs} orgs x {days} days x {per_day} rows/day per dataset "
+        f"on {engine.dialect.name}"
+    )
 
     def org_rows(org_index: int, day: date) -> tuple[list[CostRow], list[UsageRow]]:
         rng = random.Random(f"{org_index}:{day}")
@@ -236,35 +250,54 @@ def main() -> int:
     results: dict[str, Any] = {"scale": args.scale, "backend": engine.dialect.name}
     figures: list[Figure] = []
     with read_session(engine) as session:
-        existing = session.execute(
-            select(Organization.id).where(Organization.organization_id.like("bench-org-%"))
-            .order_by(Organization.id)
-        ).scalars().all()  # fmt: skip
+        existing = (
+            session.execute(
+                select(Organization.id)
+                .where(Organization.organization_id.like("bench-org-%"))
+                .order_by(Organization.id)
+            )
+            .scalars()
+            .all()
+        )
     if args.reuse and len(existing) == orgs:
         print(f"reusing the {orgs} bench organizations already in the database (--reuse)")
     else:
         if existing:
-            print("error: this database already holds bench organizations; use --reuse or an "
-                  "empty FINOPS_DATA_DIR / database")  # fmt: skip
+            print(
+                "error: this database already holds bench organizations; use --reuse or an "
+                "empty FINOPS_DATA_DIR / database"
+            )
             return 2
         _, rows_written, ingest_s = ingest(engine, orgs, days, first, org_rows)
         results["ingest_rows"] = rows_written
         results["ingest_rows_per_s"] = round(rows_written / ingest_s)
-        figures.append(Figure("ingest: bench data, product path",
-                              f"{rows_written / ingest_s:,.0f}", "rows/s",
-                              f"{rows_written:,} rows in {ingest_s:.1f} s"))  # fmt: skip
+        figures.append(
+            Figure(
+                "ingest: bench data, product path",
+                f"{rows_written / ingest_s:,.0f}",
+                "rows/s",
+                f"{rows_written:,} rows in {ingest_s:.1f} s",
+            )
+        )
     # As the sync does when a first backfill completes (Postgres plans from these statistics).
     refresh_statistics(engine)
     product_rate, plain_rate = ingest_vs_plain(engine, first, min(days, 62), org_rows)
     results["ingest_product_vs_plain"] = round(product_rate / plain_rate, 3)
-    print(f"product path {product_rate:,.0f} rows/s vs plain bulk insert {plain_rate:,.0f} rows/s "
-          f"(ratio {product_rate / plain_rate:.2f}; target >= 0.5)")  # fmt: skip
+    print(
+        f"product path {product_rate:,.0f} rows/s vs plain bulk insert {plain_rate:,.0f} rows/s "
+        f"(ratio {product_rate / plain_rate:.2f}; target >= 0.5)"
+    )
     figures.append(
-        Figure("ingest: product path vs plain insert", f"{product_rate:,.0f}", "rows/s",
-               f"plain INSERT of the same rows {plain_rate:,.0f} rows/s",
-               product_rate / plain_rate, f">= {INGEST_TARGET} x",
-               product_rate / plain_rate >= INGEST_TARGET)
-    )  # fmt: skip
+        Figure(
+            "ingest: product path vs plain insert",
+            f"{product_rate:,.0f}",
+            "rows/s",
+            f"plain INSERT of the same rows {plain_rate:,.0f} rows/s",
+            product_rate / plain_rate,
+            f">= {INGEST_TARGET} x",
+            product_rate / plain_rate >= INGEST_TARGET,
+        )
+    )
 
     # --- dashboard queries, and the same in DuckDB -------------------------------------------
     from app.services import reports
@@ -281,31 +314,47 @@ def main() -> int:
 
     last30 = Filters(today - timedelta(days=29), today + timedelta(days=1))
     mtd = Filters(today.replace(day=1), today + timedelta(days=1))
-    one_org = Filters(today - timedelta(days=29), today + timedelta(days=1),
-                      organizations=("bench-org-1",), models=(MODELS[3],))  # fmt: skip
+    one_org = Filters(
+        today - timedelta(days=29),
+        today + timedelta(days=1),
+        organizations=("bench-org-1",),
+        models=(MODELS[3],),
+    )
     six_months = Filters(first, today + timedelta(days=1))
     # name -> (the product's query, its result in the shape the DuckDB equivalent returns)
     same: Callable[[Any], Any] = lambda r: r  # noqa: E731
     queries: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
-        "overview: summary": (lambda: reports.spend_summary(engine, today),
-                              lambda s: (s.month_to_date, s.last_month, s.today)),
-        "overview: organizations": (lambda: list_organizations(engine),
-                                    lambda orgs: sorted(o.organization_id for o in orgs)),
+        "overview: summary": (
+            lambda: reports.spend_summary(engine, today),
+            lambda s: (s.month_to_date, s.last_month, s.today),
+        ),
+        "overview: organizations": (
+            lambda: list_organizations(engine),
+            lambda orgs: sorted(o.organization_id for o in orgs),
+        ),
         "overview: spend 30d by model": (lambda: spend_by_day(engine, last30, "model", top), same),
         "overview: spend mtd by model": (lambda: spend_by_day(engine, mtd, "model", top), same),
-        "overview: spend mtd by workspace": (lambda: spend_by_day(engine, mtd, "workspace", top),
-                                             same),
-        "filters: options": (lambda: filter_options(engine),
-                             lambda o: {k: sorted(v) for k, v in o.items()}),
+        "overview: spend mtd by workspace": (
+            lambda: spend_by_day(engine, mtd, "workspace", top),
+            same,
+        ),
+        "filters: options": (
+            lambda: filter_options(engine),
+            lambda o: {k: sorted(v) for k, v in o.items()},
+        ),
         "spend 30d by workspace": (lambda: spend_by_day(engine, last30, "workspace", top), same),
         "spend 30d by tier": (lambda: spend_by_day(engine, last30, "service_tier", top), same),
-        "spend 30d one org+model": (lambda: spend_by_day(engine, one_org, "description", top),
-                                    same),
-        "spend 6m by organization": (lambda: spend_by_day(engine, six_months, "organization", top),
-                                     same),
+        "spend 30d one org+model": (
+            lambda: spend_by_day(engine, one_org, "description", top),
+            same,
+        ),
+        "spend 6m by organization": (
+            lambda: spend_by_day(engine, six_months, "organization", top),
+            same,
+        ),
         "usage 30d by model": (lambda: usage_by_day(engine, last30, "model", top), same),
         "usage 30d by api key": (lambda: usage_by_day(engine, last30, "api_key", top), same),
-    }  # fmt: skip
+    }
     duck: dict[str, Callable[[], Any]] = {}
     duck_skipped = ""
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
@@ -321,8 +370,11 @@ def main() -> int:
             print(f"skipped: the DuckDB comparison: {duck_skipped}")
     if not duck_skipped:
         con, duck_rows, duck_s = load(engine)
-        figures.append(Figure("duckdb: copy of the same rows", f"{duck_s:,.1f}", "s",
-                              f"{duck_rows:,} rows loaded"))  # fmt: skip
+        figures.append(
+            Figure(
+                "duckdb: copy of the same rows", f"{duck_s:,.1f}", "s", f"{duck_rows:,} rows loaded"
+            )
+        )
         results["duckdb_load"] = {"rows": duck_rows, "seconds": round(duck_s, 2)}
         dq = DuckQueries(con)
         duck = {
@@ -357,16 +409,24 @@ def main() -> int:
                 "same_result": agree,
             }
             comparison = f"duckdb {ms(d50)} / {ms(d95)}" + ("" if agree else " DIFFERENT RESULT")
-            print(f"{name:<34} {p50:>9.1f} {p95:>9.1f} {d50:>11.2f} {d95:>9.2f}"
-                  + ("" if agree else "  (results differ)"))  # fmt: skip
+            print(
+                f"{name:<34} {p50:>9.1f} {p95:>9.1f} {d50:>11.2f} {d95:>9.2f}"
+                + ("" if agree else "  (results differ)")
+            )
         else:
             print(f"{name:<34} {p50:>9.1f} {p95:>9.1f}")
         results["queries"][name] = entry
-        figures.append(Figure(f"query: {name}", f"{ms(p50)} / {ms(p95)}", "ms p50/p95",
-                              comparison, ratio,
-                              f"p95 <= {QUERY_TARGET_MS:.0f} ms, <= {DUCKDB_TARGET:.0f} x",
-                              p95 <= QUERY_TARGET_MS
-                              and (ratio is None or ratio <= DUCKDB_TARGET)))  # fmt: skip
+        figures.append(
+            Figure(
+                f"query: {name}",
+                f"{ms(p50)} / {ms(p95)}",
+                "ms p50/p95",
+                comparison,
+                ratio,
+                f"p95 <= {QUERY_TARGET_MS:.0f} ms, <= {DUCKDB_TARGET:.0f} x",
+                p95 <= QUERY_TARGET_MS and (ratio is None or ratio <= DUCKDB_TARGET),
+            )
+        )
     if duck:
         con.close()
 
@@ -391,13 +451,17 @@ def main() -> int:
                 )
             connect(sim_org.admin_key, engine=engine, settings=fast, keystore=store, actor=OPERATOR)
             with write_session(engine) as session:
-                pk = session.execute(select(Organization.id).where(
-                    Organization.organization_id == sim_org.id)).scalar_one()  # fmt: skip
-            print(f"\nbackfill of six months by `finops worker` ({per_day} usage rows a day, "
-                  f"{args.latency}s a request)...")  # fmt: skip
+                pk = session.execute(
+                    select(Organization.id).where(Organization.organization_id == sim_org.id)
+                ).scalar_one()
+            print(
+                f"\nbackfill of six months by `finops worker` ({per_day} usage rows a day, "
+                f"{args.latency}s a request)..."
+            )
             try:
-                bf = run_worker_backfill(engine, pk, sim, server.base_url, work / "worker.log",
-                                         timeout=3 * 3600)  # fmt: skip
+                bf = run_worker_backfill(
+                    engine, pk, sim, server.base_url, work / "worker.log", timeout=3 * 3600
+                )
             except RuntimeError as exc:  # no figure, but the rest of the bench still runs
                 bf = None
                 log_tail = (work / "worker.log").read_text(errors="replace")[-600:]
@@ -409,32 +473,49 @@ def main() -> int:
                 ]
         if bf is not None:
             floor = bf.requests * args.latency
-            results["backfill"] = {"seconds": round(bf.seconds, 2), "requests": bf.requests,
-                                   "floor_seconds": round(floor, 2),
-                                   "ratio": round(bf.seconds / floor, 3), "outcome": bf.outcome,
-                                   "pages": bf.pages, "rows": bf.rows,
-                                   "usage_rows_per_day": per_day,
-                                   "process_seconds": round(bf.process_seconds, 2)}  # fmt: skip
+            results["backfill"] = {
+                "seconds": round(bf.seconds, 2),
+                "requests": bf.requests,
+                "floor_seconds": round(floor, 2),
+                "ratio": round(bf.seconds / floor, 3),
+                "outcome": bf.outcome,
+                "pages": bf.pages,
+                "rows": bf.rows,
+                "usage_rows_per_day": per_day,
+                "process_seconds": round(bf.process_seconds, 2),
+            }
             results["worker"] = {
                 "peak_rss_mb": round(bf.peak_rss_bytes / 1e6, 1),
                 "source": bf.peak_rss_source,
                 "wait4_ru_maxrss_mb": round(bf.ru_maxrss_bytes / 1e6, 1),
             }
-            print(f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests (floor "
-                  f"{floor:.2f} s); worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB")  # fmt: skip
+            print(
+                f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests (floor "
+                f"{floor:.2f} s); worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB"
+            )
             if bf.outcome != "ok":
                 print(f"worker log ({work / 'worker.log'}):\n{bf.log_tail}")
             figures += [
-                Figure("backfill: 6 months, finops worker", f"{bf.seconds:,.2f}", "s",
-                       f"floor {bf.requests} req x {args.latency} s = {floor:.2f} s; "
-                       f"{bf.rows:,} rows, {bf.outcome}", bf.seconds / floor,
-                       f"<= {BACKFILL_TARGET} x",
-                       bf.outcome == "ok" and bf.seconds / floor <= BACKFILL_TARGET),
-                Figure("worker: peak RSS during the backfill", f"{bf.peak_rss_bytes / 1e6:,.0f}",
-                       "MB", f"{bf.peak_rss_source} of the worker process", None,
-                       f"<= {WORKER_TARGET_BYTES // 10**6} MB",
-                       bf.peak_rss_bytes <= WORKER_TARGET_BYTES),
-            ]  # fmt: skip
+                Figure(
+                    "backfill: 6 months, finops worker",
+                    f"{bf.seconds:,.2f}",
+                    "s",
+                    f"floor {bf.requests} req x {args.latency} s = {floor:.2f} s; "
+                    f"{bf.rows:,} rows, {bf.outcome}",
+                    bf.seconds / floor,
+                    f"<= {BACKFILL_TARGET} x",
+                    bf.outcome == "ok" and bf.seconds / floor <= BACKFILL_TARGET,
+                ),
+                Figure(
+                    "worker: peak RSS during the backfill",
+                    f"{bf.peak_rss_bytes / 1e6:,.0f}",
+                    "MB",
+                    f"{bf.peak_rss_source} of the worker process",
+                    None,
+                    f"<= {WORKER_TARGET_BYTES // 10**6} MB",
+                    bf.peak_rss_bytes <= WORKER_TARGET_BYTES,
+                ),
+            ]
 
     # --- page renders: AppTest for every dashboard page, Chromium for Spend ----------------------
     token = bench_session(engine)
@@ -444,9 +525,11 @@ def main() -> int:
         pages = app_test_pages(token, args.page_repeat, timeout=1800)
         results["pages"] = {}
         for name, times in pages.items():
-            results["pages"][name] = {"cold_ms": [round(t, 1) for t in times.cold_ms],
-                                      "warm_ms": [round(t, 1) for t in times.warm_ms],
-                                      "error": times.error}  # fmt: skip
+            results["pages"][name] = {
+                "cold_ms": [round(t, 1) for t in times.cold_ms],
+                "warm_ms": [round(t, 1) for t in times.warm_ms],
+                "error": times.error,
+            }
             if times.error:
                 figures.append(Figure(f"page: {name} (AppTest)", "error", "", times.error))
                 continue
@@ -492,20 +575,42 @@ def main() -> int:
 
     simulator_ms = median_seconds() * 1000
     results["simulator_200_day_ms"] = round(simulator_ms, 1)
-    figures.append(Figure("simulator: a 200-day organization generated", ms(simulator_ms), "ms",
-                          f"median of {RUNS} fresh runs"))  # fmt: skip
+    figures.append(
+        Figure(
+            "simulator: a 200-day organization generated",
+            ms(simulator_ms),
+            "ms",
+            f"median of {RUNS} fresh runs",
+        )
+    )
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_rss_mib_whole_bench"] = round(peak_mib)
-    figures.append(Figure("bench process peak RSS", f"{peak_mib:,.0f}", "MiB",
-                          "generation, DuckDB copy and AppTest included"))  # fmt: skip
+    figures.append(
+        Figure(
+            "bench process peak RSS",
+            f"{peak_mib:,.0f}",
+            "MiB",
+            "generation, DuckDB copy and AppTest included",
+        )
+    )
     took = time.perf_counter() - started
     results["seconds"] = round(took)
-    results["table"] = [dict(zip(("figure", "value", "unit", "comparison", "ratio", "target",
-                                  "met"), f.cells(), strict=True)) for f in figures]  # fmt: skip
+    results["table"] = [
+        dict(
+            zip(
+                ("figure", "value", "unit", "comparison", "ratio", "target", "met"),
+                f.cells(),
+                strict=True,
+            )
+        )
+        for f in figures
+    ]
 
-    print(f"\nscale {args.scale} on {engine.dialect.name}; query ratio = ours / DuckDB at p50; "
-          "value of a query = p50 / p95\n")  # fmt: skip
+    print(
+        f"\nscale {args.scale} on {engine.dialect.name}; query ratio = ours / DuckDB at p50; "
+        "value of a query = p50 / p95\n"
+    )
     print_table(figures)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -530,12 +635,18 @@ def ingest(
     pks = []
     with write_session(engine) as session:
         for o in range(orgs):
-            org = Organization(organization_id=f"bench-org-{o}", name=f"Bench {o}",
-                               key_ciphertext="x", key_hint="sk-ant-admin01-…bnch",
-                               status="healthy", backfill_start=first,
-                               created_at=utcnow(), backfill_progress=1.0,
-                               # not due: the worker started below syncs only its own org
-                               next_run_at=utcnow() + timedelta(days=3650))  # fmt: skip
+            org = Organization(
+                organization_id=f"bench-org-{o}",
+                name=f"Bench {o}",
+                key_ciphertext="x",
+                key_hint="sk-ant-admin01-…bnch",
+                status="healthy",
+                backfill_start=first,
+                created_at=utcnow(),
+                backfill_progress=1.0,
+                # not due: the worker started below syncs only its own org
+                next_run_at=utcnow() + timedelta(days=3650),
+            )
             session.add(org)
             session.flush()
             pks.append(org.id)
@@ -598,10 +709,16 @@ def ingest_vs_plain(engine: Any, first: date, days: int, org_rows: RowsOf) -> tu
             delete(Organization).where(Organization.organization_id.like("bench-ingest-%"))
         )
         for name in ("plain", "product"):
-            org = Organization(organization_id=f"bench-ingest-{name}", name=name,
-                               key_ciphertext="x", key_hint="x", status="healthy",
-                               backfill_start=first, created_at=utcnow(),
-                               next_run_at=utcnow() + timedelta(days=3650))  # fmt: skip
+            org = Organization(
+                organization_id=f"bench-ingest-{name}",
+                name=name,
+                key_ciphertext="x",
+                key_hint="x",
+                status="healthy",
+                backfill_start=first,
+                created_at=utcnow(),
+                next_run_at=utcnow() + timedelta(days=3650),
+            )
             session.add(org)
             session.flush()
             pks.append(org.id)
@@ -645,13 +762,23 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
     esim.analytics_rpm = None
     org = esim.add_enterprise_org(name="Bench Enterprise", seed=11)
     try:
-        connection = connect(org.key, engine=engine, settings=settings, keystore=store,
-                             actor=OPERATOR, transport=esim.transport(),
-                             provider=Provider.ENTERPRISE)  # fmt: skip
+        connection = connect(
+            org.key,
+            engine=engine,
+            settings=settings,
+            keystore=store,
+            actor=OPERATOR,
+            transport=esim.transport(),
+            provider=Provider.ENTERPRISE,
+        )
 
         def make(_org: Any, key: str) -> AnalyticsClient:
-            return AnalyticsClient(key, base_url=settings.anthropic_base_url,
-                                   transport=esim.transport(), sleep=lambda _s: None)  # fmt: skip
+            return AnalyticsClient(
+                key,
+                base_url=settings.anthropic_base_url,
+                transport=esim.transport(),
+                sleep=lambda _s: None,
+            )
 
         sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
         with read_session(engine) as session:

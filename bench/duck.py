@@ -214,8 +214,9 @@ class DuckQueries:
         )
         rank = " + ".join(TOKEN_TYPES)
         rows = self._top(grouped, list(COUNTS), rank, top, group, params)
-        return [(r[0], r[1], {c: int(v or 0) for c, v in zip(COUNTS, r[2:], strict=True)})
-                for r in rows]  # fmt: skip
+        return [
+            (r[0], r[1], {c: int(v or 0) for c, v in zip(COUNTS, r[2:], strict=True)}) for r in rows
+        ]
 
     def _top(
         self,

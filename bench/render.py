@@ -21,8 +21,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 COOKIE = "finops_session"  # app.ui.auth.COOKIE
 CHART = ".js-plotly-plot"
 # (figure name, page file relative to app/main.py; None: the default page)
@@ -117,12 +123,26 @@ def chromium_spend(token: str, repeat: int, timeout: float, log_path: Path) -> B
     base = f"http://localhost:{port}"
     log = log_path.open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", MAIN, "--server.address", "localhost",
-         "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            MAIN,
+            "--server.address",
+            "localhost",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -62,8 +62,14 @@ def main() -> int:
         return AdminClient(key, transport=sim.transport(), sleep=lambda _s: None)
 
     for org in sim.orgs.values():
-        connect(org.admin_key, engine=engine, settings=settings, keystore=store, actor=OPERATOR,
-                transport=sim.transport())  # fmt: skip
+        connect(
+            org.admin_key,
+            engine=engine,
+            settings=settings,
+            keystore=store,
+            actor=OPERATOR,
+            transport=sim.transport(),
+        )
     sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
     pks = [org_pk(engine, o.id) for o in sim.orgs.values()]
     for pk in pks:

@@ -17,9 +17,23 @@ if not events:
 # Who, target and detail can hold anything someone typed (a sign-in attempt records the email
 # as given): the table shows them inert, and the CSV writer neutralises them in the download.
 table(
-    [{"When (UTC)": e.at, "Who": e.actor, "Action": e.action.replace("_", " "),
-      "Organization / user": e.target or "", "Detail": e.detail or ""} for e in events],
-)  # fmt: skip
-st.download_button("Download CSV", events_csv(events), file_name="audit-log.csv", mime="text/csv",
-                   icon=":material/download:", on_click="ignore")  # fmt: skip
+    [
+        {
+            "When (UTC)": e.at,
+            "Who": e.actor,
+            "Action": e.action.replace("_", " "),
+            "Organization / user": e.target or "",
+            "Detail": e.detail or "",
+        }
+        for e in events
+    ],
+)
+st.download_button(
+    "Download CSV",
+    events_csv(events),
+    file_name="audit-log.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    on_click="ignore",
+)
 st.caption(f"The latest {len(events)} events. Keys and passwords are never recorded.")

@@ -73,15 +73,22 @@ with st.sidebar:
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
         chosen_orgs = st.multiselect(
-            "Organizations", list(org_names), format_func=lambda o: plain(org_names[o]),
-            key="cc_orgs", placeholder="All",
-        )  # fmt: skip
+            "Organizations",
+            list(org_names),
+            format_func=lambda o: plain(org_names[o]),
+            key="cc_orgs",
+            placeholder="All",
+        )
     options = state.claude_code_options(db, tuple(chosen_orgs))
     actor_names = dict(options["actors"])
     chosen_actors = st.multiselect(
-        "Actors", list(actor_names), format_func=lambda a: plain(actor_names[a]), key="cc_actors",
-        placeholder="All", help="People (by e-mail) and API keys (by name) that ran Claude Code.",
-    )  # fmt: skip
+        "Actors",
+        list(actor_names),
+        format_func=lambda a: plain(actor_names[a]),
+        key="cc_actors",
+        placeholder="All",
+        help="People (by e-mail) and API keys (by name) that ran Claude Code.",
+    )
     grain = grain_picker("cc_")
 
 f = CodeFilters(start, end, tuple(chosen_orgs), tuple(chosen_actors))
@@ -131,18 +138,30 @@ def rate_lines(frame: pd.DataFrame, *, group: str, title: str) -> go.Figure:
     plot = frame.dropna(subset=["acceptance_rate"]).copy()
     plot["acceptance_rate"] = plot["acceptance_rate"].astype(float)
     plot[group] = safe_labels(plot[group])
-    fig = px.line(plot, x="period", y="acceptance_rate", color=group, markers=True,
-                  color_discrete_sequence=PALETTE)  # fmt: skip
+    fig = px.line(
+        plot,
+        x="period",
+        y="acceptance_rate",
+        color=group,
+        markers=True,
+        color_discrete_sequence=PALETTE,
+    )
     fig.update_layout(
-        title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
-        yaxis_title="acceptance rate", hovermode="x unified",
-    )  # fmt: skip
+        title=title,
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"title": None, "orientation": "h", "y": -0.2},
+        xaxis_title=None,
+        yaxis_title="acceptance rate",
+        hovermode="x unified",
+    )
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_traces(
-        hovertemplate="%{fullData.name}: %{y:.1%}<extra></extra>", line={"width": 1.5},
-        opacity=0.6, marker={"size": 4},
-    )  # fmt: skip
+        hovertemplate="%{fullData.name}: %{y:.1%}<extra></extra>",
+        line={"width": 1.5},
+        opacity=0.6,
+        marker={"size": 4},
+    )
     # The overall rate is what people read first: thick, dark, drawn over the per-tool lines.
     for trace in fig.data:
         if trace.name == ALL_TOOLS:
@@ -162,48 +181,74 @@ with left:
     sessions = activity[["period", "sessions"]]
     chart_with_csv(
         per_period(
-            stacked_bars(sessions.assign(measure="Sessions"), value="sessions", group="measure",
-                         money=False, title=f"Sessions per {per}").update_layout(showlegend=False),
+            stacked_bars(
+                sessions.assign(measure="Sessions"),
+                value="sessions",
+                group="measure",
+                money=False,
+                title=f"Sessions per {per}",
+            ).update_layout(showlegend=False),
             "sessions",
         ),
-        sessions, file_name=f"{stem}-sessions-per-{grain}.csv", key="cc_sessions",
-    )  # fmt: skip
+        sessions,
+        file_name=f"{stem}-sessions-per-{grain}.csv",
+        key="cc_sessions",
+    )
 with right:
     lines = activity[["period", "lines_added", "lines_removed"]]
     chart_with_csv(
         per_period(
-            stacked_bars(long_form(lines, {"lines_added": "Added", "lines_removed": "Removed"},
-                                   "change", "lines"),
-                         value="lines", group="change", money=False,
-                         title=f"Lines of code per {per}"),
-            "lines", grouped=True,
+            stacked_bars(
+                long_form(
+                    lines, {"lines_added": "Added", "lines_removed": "Removed"}, "change", "lines"
+                ),
+                value="lines",
+                group="change",
+                money=False,
+                title=f"Lines of code per {per}",
+            ),
+            "lines",
+            grouped=True,
         ),
-        lines, file_name=f"{stem}-lines-per-{grain}.csv", key="cc_lines",
-    )  # fmt: skip
+        lines,
+        file_name=f"{stem}-lines-per-{grain}.csv",
+        key="cc_lines",
+    )
 left, right = st.columns(2)
 with left:
     shipped = activity[["period", "commits", "pull_requests"]]
     chart_with_csv(
         per_period(
-            stacked_bars(long_form(shipped, {"commits": "Commits",
-                                             "pull_requests": "Pull requests"}, "kind", "count"),
-                         value="count", group="kind", money=False,
-                         title=f"Commits and pull requests per {per}"),
-            "count", grouped=True,
+            stacked_bars(
+                long_form(
+                    shipped,
+                    {"commits": "Commits", "pull_requests": "Pull requests"},
+                    "kind",
+                    "count",
+                ),
+                value="count",
+                group="kind",
+                money=False,
+                title=f"Commits and pull requests per {per}",
+            ),
+            "count",
+            grouped=True,
         ),
-        shipped, file_name=f"{stem}-commits-and-prs-per-{grain}.csv", key="cc_shipped",
-    )  # fmt: skip
+        shipped,
+        file_name=f"{stem}-commits-and-prs-per-{grain}.csv",
+        key="cc_shipped",
+    )
 with right:
     tools_over_time = report.tools_over_time
     if tools_over_time.empty:
         st.caption("No edit or write proposals in these records: no acceptance rate to show.")
     else:
         chart_with_csv(
-            rate_lines(tools_over_time, group="tool",
-                       title=f"Tool acceptance rate per {per}"),
-            tools_over_time, file_name=f"{stem}-tool-acceptance-per-{grain}.csv",
+            rate_lines(tools_over_time, group="tool", title=f"Tool acceptance rate per {per}"),
+            tools_over_time,
+            file_name=f"{stem}-tool-acceptance-per-{grain}.csv",
             key="cc_acceptance",
-        )  # fmt: skip
+        )
 
 # --- Actors --------------------------------------------------------------------------------------
 st.subheader("By actor")
@@ -211,22 +256,36 @@ actors = report.actors
 left, right = st.columns(2)
 with left:
     top_sessions = actors[["actor", "sessions"]].head(TOP)
-    fig = totals_bars(top_sessions, value="sessions", group="actor", money=False,
-                      title=f"Top {min(TOP, len(actors))} actors by sessions")  # fmt: skip
+    fig = totals_bars(
+        top_sessions,
+        value="sessions",
+        group="actor",
+        money=False,
+        title=f"Top {min(TOP, len(actors))} actors by sessions",
+    )
     chart_with_csv(
-        fig.update_layout(xaxis_title="sessions"), top_sessions,
-        file_name=f"{stem}-top-actors-by-sessions.csv", key="cc_top_sessions",
-    )  # fmt: skip
+        fig.update_layout(xaxis_title="sessions"),
+        top_sessions,
+        file_name=f"{stem}-top-actors-by-sessions.csv",
+        key="cc_top_sessions",
+    )
 with right:
     by_cost = actors.sort_values(["estimated_cost_usd", "actor"], ascending=[False, True])
     top_cost = by_cost[["actor", "estimated_cost_usd"]].head(TOP).reset_index(drop=True)
-    fig = totals_bars(top_cost, value="estimated_cost_usd", group="actor", money=True,
-                      title=f"Top {min(TOP, len(actors))} actors by "
-                            f"{ESTIMATE_LABEL[0].lower()}{ESTIMATE_LABEL[1:]}")  # fmt: skip
+    fig = totals_bars(
+        top_cost,
+        value="estimated_cost_usd",
+        group="actor",
+        money=True,
+        title=f"Top {min(TOP, len(actors))} actors by "
+        f"{ESTIMATE_LABEL[0].lower()}{ESTIMATE_LABEL[1:]}",
+    )
     chart_with_csv(
-        fig.update_layout(xaxis_title=f"{ESTIMATE_LABEL}, USD"), top_cost,
-        file_name=f"{stem}-top-actors-by-estimated-cost.csv", key="cc_top_cost",
-    )  # fmt: skip
+        fig.update_layout(xaxis_title=f"{ESTIMATE_LABEL}, USD"),
+        top_cost,
+        file_name=f"{stem}-top-actors-by-estimated-cost.csv",
+        key="cc_top_cost",
+    )
 
 shown = actors.copy()
 shown["estimated_cost_usd"] = shown["estimated_cost_usd"].astype(float)
@@ -257,9 +316,14 @@ table(
     },
 )
 st.download_button(
-    "Download CSV (all actors)", data=to_csv(actors), file_name=f"{stem}-actors.csv",
-    mime="text/csv", key="csv_cc_actors", icon=":material/download:", on_click="ignore",
-)  # fmt: skip
+    "Download CSV (all actors)",
+    data=to_csv(actors),
+    file_name=f"{stem}-actors.csv",
+    mime="text/csv",
+    key="csv_cc_actors",
+    icon=":material/download:",
+    on_click="ignore",
+)
 
 # --- Tools ---------------------------------------------------------------------------------------
 st.subheader("Tool acceptance")
@@ -267,13 +331,20 @@ tools = report.tools
 if tools.empty:
     st.caption("No edit or write proposals in these records.")
 else:
-    fig = totals_bars(tools.dropna(subset=["acceptance_rate"]), value="acceptance_rate",
-                      group="tool", money=False, title="Acceptance rate by tool")  # fmt: skip
+    fig = totals_bars(
+        tools.dropna(subset=["acceptance_rate"]),
+        value="acceptance_rate",
+        group="tool",
+        money=False,
+        title="Acceptance rate by tool",
+    )
     fig.update_xaxes(title="acceptance rate", tickformat=".0%", range=[0, 1])
     fig.update_traces(
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>", texttemplate="%{x:.1%}",
-        textposition="inside", insidetextanchor="end",
-    )  # fmt: skip
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+        texttemplate="%{x:.1%}",
+        textposition="inside",
+        insidetextanchor="end",
+    )
     chart_with_csv(fig, tools, file_name=f"{stem}-tool-acceptance.csv", key="cc_tools")
 
 # --- Estimated cost by model ---------------------------------------------------------------------
@@ -282,13 +353,20 @@ over_time = report.models_over_time
 if over_time.empty:
     st.caption("These records report no per-model breakdown.")
 else:
-    fig = stacked_bars(over_time, value="estimated_cost_usd", group="Model", money=True,
-                       title=f"{ESTIMATE_LABEL} by model per {per}")  # fmt: skip
+    fig = stacked_bars(
+        over_time,
+        value="estimated_cost_usd",
+        group="Model",
+        money=True,
+        title=f"{ESTIMATE_LABEL} by model per {per}",
+    )
     fig = period_ticks(fig, list(over_time["period"]), grain)
     chart_with_csv(
-        fig.update_layout(yaxis_title=f"{ESTIMATE_LABEL}, USD"), over_time,
-        file_name=f"{stem}-estimated-cost-by-model-per-{grain}.csv", key="cc_models",
-    )  # fmt: skip
+        fig.update_layout(yaxis_title=f"{ESTIMATE_LABEL}, USD"),
+        over_time,
+        file_name=f"{stem}-estimated-cost-by-model-per-{grain}.csv",
+        key="cc_models",
+    )
     models = report.models.copy()
     models["estimated_cost_usd"] = models["estimated_cost_usd"].astype(float)
     table(

@@ -55,8 +55,11 @@ def _test() -> None:
         return
     st.session_state.pop("connect_error", None)
     st.session_state["connect_tested"] = {
-        "fingerprint": _fingerprint(key), "id": info.id, "name": info.name, "provider": provider,
-    }  # fmt: skip
+        "fingerprint": _fingerprint(key),
+        "id": info.id,
+        "name": info.name,
+        "provider": provider,
+    }
 
 
 def _save() -> None:
@@ -126,10 +129,14 @@ if saved:
     st.stop()
 
 st.segmented_control(
-    "Connection type", list(TYPES), format_func=shown_as(TYPES), key=TYPE_FIELD,
-    default=Provider.CONSOLE, help="Each connection type reports on its own, under its own "
+    "Connection type",
+    list(TYPES),
+    format_func=shown_as(TYPES),
+    key=TYPE_FIELD,
+    default=Provider.CONSOLE,
+    help="Each connection type reports on its own, under its own "
     "provider: Anthropic for Console organizations, Anthropic (Analytics API) for Enterprise.",
-)  # fmt: skip
+)
 enterprise = _provider() == Provider.ENTERPRISE
 if enterprise:
     with st.expander("Where do I get an Analytics API key?", expanded=True):
@@ -172,30 +179,57 @@ existing = find_organization(state.engine(), tested["id"]) if tested_now and tes
 # A form, so Enter in the key field runs the test.
 with st.form("connect_form", border=False):
     if enterprise:
-        st.text_input("Analytics API key", type="password", key=KEY_FIELD,
-                      placeholder="sk-ant-api01-…", autocomplete="off")  # fmt: skip
-        st.text_input("Organization name", key=LABEL_FIELD, placeholder="e.g. Acme Enterprise",
-                      help="The Analytics API does not tell the organization's name; "
-                      "this is how it is shown.")  # fmt: skip
+        st.text_input(
+            "Analytics API key",
+            type="password",
+            key=KEY_FIELD,
+            placeholder="sk-ant-api01-…",
+            autocomplete="off",
+        )
+        st.text_input(
+            "Organization name",
+            key=LABEL_FIELD,
+            placeholder="e.g. Acme Enterprise",
+            help="The Analytics API does not tell the organization's name; "
+            "this is how it is shown.",
+        )
     else:
-        st.text_input("Admin API key", type="password", key=KEY_FIELD,
-                      placeholder="sk-ant-admin01-…", autocomplete="off")  # fmt: skip
-        st.text_input("Label (optional)", key=LABEL_FIELD, placeholder="e.g. Production org",
-                      help="Shown instead of the organization's own name.")  # fmt: skip
-    st.form_submit_button("Test connection", on_click=_test,
-                          type="secondary" if tested_now else "primary")  # fmt: skip
-st.button("Replace key" if existing else "Save", on_click=_save, disabled=not tested_now,
-          type="primary" if tested_now else "secondary",
-          help="Available after a successful test of this key.")  # fmt: skip
+        st.text_input(
+            "Admin API key",
+            type="password",
+            key=KEY_FIELD,
+            placeholder="sk-ant-admin01-…",
+            autocomplete="off",
+        )
+        st.text_input(
+            "Label (optional)",
+            key=LABEL_FIELD,
+            placeholder="e.g. Production org",
+            help="Shown instead of the organization's own name.",
+        )
+    st.form_submit_button(
+        "Test connection", on_click=_test, type="secondary" if tested_now else "primary"
+    )
+st.button(
+    "Replace key" if existing else "Save",
+    on_click=_save,
+    disabled=not tested_now,
+    type="primary" if tested_now else "secondary",
+    help="Available after a successful test of this key.",
+)
 
 error = st.session_state.get("connect_error")
 if error:
     st.error(md(error), icon=":material/error:")
 elif tested_now and tested and tested["provider"] == Provider.ENTERPRISE:
-    st.success("The Analytics API accepted this key (scope read:analytics).",
-               icon=":material/check_circle:")  # fmt: skip
+    st.success(
+        "The Analytics API accepted this key (scope read:analytics).",
+        icon=":material/check_circle:",
+    )
 elif tested_now and tested:
-    st.success(f"Connected to **{md(tested['name'])}** (organization id {md(tested['id'])}).",
-               icon=":material/check_circle:")  # fmt: skip
+    st.success(
+        f"Connected to **{md(tested['name'])}** (organization id {md(tested['id'])}).",
+        icon=":material/check_circle:",
+    )
     if existing:
         st.info("This organization is already connected. Saving replaces its key; its data stays.")

@@ -56,9 +56,10 @@ if not enterprises:
     )
     if auth.actor().is_admin:
         st.page_link(
-            "../pages/connect.py", label="Connect a Claude Enterprise organization",
+            "../pages/connect.py",
+            label="Connect a Claude Enterprise organization",
             icon=":material/add_link:",
-        )  # fmt: skip
+        )
     else:
         st.caption("Ask an admin of this dashboard to connect it.")
     st.stop()
@@ -73,9 +74,12 @@ with st.sidebar:
     chosen_orgs: list[str] = []
     if len(org_names) > 1:
         chosen_orgs = st.multiselect(
-            "Enterprise organizations", list(org_names), format_func=lambda o: plain(org_names[o]),
-            key="ent_orgs", placeholder="All",
-        )  # fmt: skip
+            "Enterprise organizations",
+            list(org_names),
+            format_func=lambda o: plain(org_names[o]),
+            key="ent_orgs",
+            placeholder="All",
+        )
     grain = grain_picker("ent_")
 
 f = EnterpriseFilters(start, end, tuple(chosen_orgs))
@@ -97,14 +101,16 @@ tokens = int(usage["tokens"].sum()) if not usage.empty else 0
 latest = latest_engagement(report.engagement)
 cols = st.columns(5)
 cols[0].metric(
-    "Spend", money(report.spend.amount_usd),
+    "Spend",
+    money(report.spend.amount_usd),
     help="Billed cost from Anthropic's Claude Enterprise cost report (after any discount).",
-)  # fmt: skip
+)
 listed = report.spend.list_amount_usd
 cols[1].metric(
-    "At list price", "–" if listed is None else money(listed),
+    "At list price",
+    "–" if listed is None else money(listed),
     help="The same usage at Anthropic's list prices, before your negotiated discount.",
-)  # fmt: skip
+)
 cols[2].metric("Tokens", compact(tokens), help=f"{tokens:,} tokens of every type")
 
 
@@ -124,10 +130,14 @@ def lines(frame: pd.DataFrame, *, value: str, group: str, title: str, percent: b
     plot[group] = safe_labels(plot[group])
     fig = px.line(plot, x="date", y=value, color=group, color_discrete_sequence=PALETTE)
     fig.update_layout(
-        title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
-        yaxis_title="adoption" if percent else "people", hovermode="x unified",
-    )  # fmt: skip
+        title=title,
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"title": None, "orientation": "h", "y": -0.2},
+        xaxis_title=None,
+        yaxis_title="adoption" if percent else "people",
+        hovermode="x unified",
+    )
     fig.update_yaxes(rangemode="tozero", **({"tickformat": ".0%"} if percent else {}))
     shown = "%{y:.1%}" if percent else "%{y:,}"
     fig.update_traces(hovertemplate=f"%{{fullData.name}}: {shown}<extra></extra>")
@@ -154,21 +164,35 @@ for tab, (group, label), over_time in zip(
         left, right = st.columns([3, 2])
         with left:
             chart_with_csv(
-                period_ticks(stacked_bars(over_time, value="amount_usd", group=label, money=True,
-                                          title=f"Spend by {label.lower()} per {per}"),
-                             list(over_time["period"]), grain),
-                over_time, file_name=f"{stem}-spend-by-{group}-per-{grain}.csv",
+                period_ticks(
+                    stacked_bars(
+                        over_time,
+                        value="amount_usd",
+                        group=label,
+                        money=True,
+                        title=f"Spend by {label.lower()} per {per}",
+                    ),
+                    list(over_time["period"]),
+                    grain,
+                ),
+                over_time,
+                file_name=f"{stem}-spend-by-{group}-per-{grain}.csv",
                 key=f"ent_spend_{group}",
-            )  # fmt: skip
+            )
         with right:
             chart_with_csv(
                 # Whole dollars on the axis: cents crowd a narrow chart (the hover shows cents).
-                totals_bars(totals, value="amount_usd", group=label, money=True,
-                            title=f"Total spend by {label.lower()}").update_xaxes(
-                    tickformat=",.0f"),
-                totals, file_name=f"{stem}-spend-by-{group}-totals.csv",
+                totals_bars(
+                    totals,
+                    value="amount_usd",
+                    group=label,
+                    money=True,
+                    title=f"Total spend by {label.lower()}",
+                ).update_xaxes(tickformat=",.0f"),
+                totals,
+                file_name=f"{stem}-spend-by-{group}-totals.csv",
                 key=f"ent_spend_{group}_totals",
-            )  # fmt: skip
+            )
 
 # --- Spend by user -------------------------------------------------------------------------------
 st.subheader("Spend by user")
@@ -178,10 +202,17 @@ if users.empty:
 else:
     top = users[["user", "amount_usd"]].head(TOP)
     chart_with_csv(
-        totals_bars(top, value="amount_usd", group="user", money=True,
-                    title=f"Top {len(top)} users by spend"),
-        top, file_name=f"{stem}-top-users-by-spend.csv", key="ent_top_users",
-    )  # fmt: skip
+        totals_bars(
+            top,
+            value="amount_usd",
+            group="user",
+            money=True,
+            title=f"Top {len(top)} users by spend",
+        ),
+        top,
+        file_name=f"{stem}-top-users-by-spend.csv",
+        key="ent_top_users",
+    )
     shown = users.copy()
     for column in ("amount_usd", "list_amount_usd"):
         shown[column] = [None if v is None else float(v) for v in shown[column]]
@@ -196,9 +227,14 @@ else:
         },
     )
     st.download_button(
-        "Download CSV (all users)", data=to_csv(users), file_name=f"{stem}-users.csv",
-        mime="text/csv", key="csv_ent_users", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        "Download CSV (all users)",
+        data=to_csv(users),
+        file_name=f"{stem}-users.csv",
+        mime="text/csv",
+        key="csv_ent_users",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     st.caption(
         f"Cost Anthropic attributes to seat users; API-key and automation traffic belongs to no "
         f"user, so these add up to less than the total. “{DELETED_MARK.strip(' ()')}” marks "
@@ -212,27 +248,45 @@ if usage.empty:
 else:
     per_product = usage[["period", "Product", "tokens"]]
     chart_with_csv(
-        period_ticks(stacked_bars(per_product, value="tokens", group="Product", money=False,
-                                  title=f"Tokens by product per {per}"),
-                     list(per_product["period"]), grain),
-        per_product, file_name=f"{stem}-tokens-by-product-per-{grain}.csv",
+        period_ticks(
+            stacked_bars(
+                per_product,
+                value="tokens",
+                group="Product",
+                money=False,
+                title=f"Tokens by product per {per}",
+            ),
+            list(per_product["period"]),
+            grain,
+        ),
+        per_product,
+        file_name=f"{stem}-tokens-by-product-per-{grain}.csv",
         key="ent_tokens",
-    )  # fmt: skip
+    )
     totals = usage_totals(usage)
     table(
         totals,
         column_config={
             "Product": st.column_config.TextColumn("Product"),
-            **{name: st.column_config.NumberColumn(label, format="localized")
-               for name, label in {**TOKEN_TYPES, "web_search_requests": "Web searches",
-                                   "tokens": "All tokens"}.items()},
+            **{
+                name: st.column_config.NumberColumn(label, format="localized")
+                for name, label in {
+                    **TOKEN_TYPES,
+                    "web_search_requests": "Web searches",
+                    "tokens": "All tokens",
+                }.items()
+            },
         },
-    )  # fmt: skip
+    )
     st.download_button(
-        "Download CSV (totals by product)", data=to_csv(totals),
-        file_name=f"{stem}-tokens-by-product-totals.csv", mime="text/csv",
-        key="csv_ent_token_totals", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        "Download CSV (totals by product)",
+        data=to_csv(totals),
+        file_name=f"{stem}-tokens-by-product-totals.csv",
+        mime="text/csv",
+        key="csv_ent_token_totals",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 # --- Engagement ----------------------------------------------------------------------------------
 st.subheader("Active users and adoption")
@@ -250,18 +304,32 @@ else:
         people_long = people.melt(id_vars="date", var_name="measure", value_name="people")
         people_long["measure"] = people_long["measure"].map(ENGAGEMENT_COUNTS)
         chart_with_csv(
-            lines(people_long, value="people", group="measure", percent=False,
-                  title="Active users and assigned seats per day"),
-            people, file_name=f"{stem}-active-users-per-day.csv", key="ent_active",
-        )  # fmt: skip
+            lines(
+                people_long,
+                value="people",
+                group="measure",
+                percent=False,
+                title="Active users and assigned seats per day",
+            ),
+            people,
+            file_name=f"{stem}-active-users-per-day.csv",
+            key="ent_active",
+        )
     with right:
         rates_long = rates.melt(id_vars="date", var_name="measure", value_name="rate")
         rates_long["measure"] = rates_long["measure"].map(ADOPTION_RATES)
         chart_with_csv(
-            lines(rates_long, value="rate", group="measure", percent=True,
-                  title="Adoption rate per day"),
-            rates, file_name=f"{stem}-adoption-per-day.csv", key="ent_adoption",
-        )  # fmt: skip
+            lines(
+                rates_long,
+                value="rate",
+                group="measure",
+                percent=True,
+                title="Adoption rate per day",
+            ),
+            rates,
+            file_name=f"{stem}-adoption-per-day.csv",
+            key="ent_adoption",
+        )
     st.caption(
         "Daily snapshots from Anthropic's engagement summaries, shown per day whatever the "
         "granularity (a week's active users are not the sum of its days). Adoption rates are "

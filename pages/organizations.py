@@ -35,8 +35,9 @@ def _delete(organization_id: str, name: str) -> None:
     state.clear_caches()
     st.session_state["orgs_notice"] = (
         f"Deleted {name}: its key, sync jobs and data were removed."
-        if deleted else f"{name} was already deleted."
-    )  # fmt: skip
+        if deleted
+        else f"{name} was already deleted."
+    )
 
 
 @st.dialog("Delete organization")
@@ -50,8 +51,13 @@ def confirm_delete(org: OrgSummary) -> None:
     cancel, delete, _ = st.columns([1, 1, 2])
     if cancel.button("Cancel", key="delete_cancel"):
         st.rerun()
-    if delete.button("Delete", type="primary", key="delete_confirm",
-                     on_click=_delete, args=(org.organization_id, org.name)):  # fmt: skip
+    if delete.button(
+        "Delete",
+        type="primary",
+        key="delete_confirm",
+        on_click=_delete,
+        args=(org.organization_id, org.name),
+    ):
         st.rerun()
 
 
@@ -61,8 +67,7 @@ def replace_key(org: OrgSummary) -> None:
     kind = "Analytics API key" if enterprise else "Admin API key"
     st.markdown(f"Paste a new {kind} for **{md(org.name)}**.")
     prefix = "sk-ant-api01-…" if enterprise else "sk-ant-admin01-…"
-    key = st.text_input(f"New {kind}", type="password", key="replace_key_value",
-                        placeholder=prefix)  # fmt: skip
+    key = st.text_input(f"New {kind}", type="password", key="replace_key_value", placeholder=prefix)
     if st.button("Test and replace", type="primary"):
         settings = state.settings()
         try:
@@ -89,7 +94,7 @@ def replace_key(org: OrgSummary) -> None:
             raw_key=key,
             info=info,
             provider=org.provider,
-        )  # fmt: skip
+        )
         st.session_state.pop("replace_key_value", None)
         state.clear_caches()
         st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
@@ -113,8 +118,11 @@ if not orgs:
 
 widths = [2.0, 2.6, 1.3, 1.9, 1.6, 1.2, 1.9, 1.1, 0.9]
 header = st.columns(widths)
-for column, text in zip(header, ["Name", "Organization id", "Provider", "Key", "Status",
-                                 "Last sync", "Data range", "Rows", ""], strict=True):  # fmt: skip
+for column, text in zip(
+    header,
+    ["Name", "Organization id", "Provider", "Key", "Status", "Last sync", "Data range", "Rows", ""],
+    strict=True,
+):
     if text:
         column.markdown(f"**{text}**")
 for org in orgs:
@@ -129,9 +137,14 @@ for org in orgs:
     row[6].text(f"{org.data_start} → {org.data_end}" if org.data_start else "—")
     row[7].text(f"{org.cost_rows + org.usage_rows:,}")
     # The row's ⋮ menu (icon only, as in the Console): sync now, replace key, delete.
-    choice = row[8].menu_button("", ACTIONS, key=f"actions_{org.organization_id}",
-                                icon=":material/more_vert:", type="tertiary",
-                                help="Sync now, replace key or delete")  # fmt: skip
+    choice = row[8].menu_button(
+        "",
+        ACTIONS,
+        key=f"actions_{org.organization_id}",
+        icon=":material/more_vert:",
+        type="tertiary",
+        help="Sync now, replace key or delete",
+    )
     if choice == "Sync now":
         if request_sync(
             engine=state.engine(), organization_id=org.organization_id, actor=auth.actor()

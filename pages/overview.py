@@ -54,10 +54,17 @@ if by_model.empty:
     )
 else:
     chart_with_csv(
-        stacked_bars(by_model, value="amount_usd", group="Model", money=True,
-                     title="Daily spend, last 30 days, by model"),
-        by_model, file_name="spend-last-30-days-by-model.csv", key="trend",
-    )  # fmt: skip
+        stacked_bars(
+            by_model,
+            value="amount_usd",
+            group="Model",
+            money=True,
+            title="Daily spend, last 30 days, by model",
+        ),
+        by_model,
+        file_name="spend-last-30-days-by-model.csv",
+        key="trend",
+    )
 
 mtd = Filters(start=month_start(today), end=today + timedelta(days=1))
 left, right = st.columns(2)
@@ -69,10 +76,17 @@ for column, group, label in ((left, "model", "Model"), (right, "workspace", "Wor
             continue
         top = totals[~totals[label].map(is_other)].head(8)  # the largest named ones
         chart_with_csv(
-            totals_bars(top, value="amount_usd", group=label, money=True,
-                        title=f"Top {label.lower()}s, month to date"),
-            top, file_name=f"top-{group}s-month-to-date.csv", key=f"top_{group}",
-        )  # fmt: skip
+            totals_bars(
+                top,
+                value="amount_usd",
+                group=label,
+                money=True,
+                title=f"Top {label.lower()}s, month to date",
+            ),
+            top,
+            file_name=f"top-{group}s-month-to-date.csv",
+            key=f"top_{group}",
+        )
 
 st.subheader("Data freshness")
 for org in orgs:

@@ -33,15 +33,29 @@ if over_time.empty:
 
 stem = f"spend-by-{view.group}-{f.start}-to-{f.end}"
 chart_with_csv(
-    stacked_bars(over_time, value="amount_usd", group=label, money=True,
-                 title=f"Spend by {in_sentence(label)} per {view.grain}"),
-    over_time, file_name=f"{stem}-per-{view.grain}.csv", key="over_time",
-)  # fmt: skip
+    stacked_bars(
+        over_time,
+        value="amount_usd",
+        group=label,
+        money=True,
+        title=f"Spend by {in_sentence(label)} per {view.grain}",
+    ),
+    over_time,
+    file_name=f"{stem}-per-{view.grain}.csv",
+    key="over_time",
+)
 chart_with_csv(
-    totals_bars(totals, value="amount_usd", group=label, money=True,
-                title=f"Total spend by {in_sentence(label)}"),
-    totals, file_name=f"{stem}-totals.csv", key="totals",
-)  # fmt: skip
+    totals_bars(
+        totals,
+        value="amount_usd",
+        group=label,
+        money=True,
+        title=f"Total spend by {in_sentence(label)}",
+    ),
+    totals,
+    file_name=f"{stem}-totals.csv",
+    key="totals",
+)
 
 st.subheader("Table")
 rows = totals.copy()

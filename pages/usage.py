@@ -43,19 +43,33 @@ cols[3].metric("Web search requests", f"{int(over_time['web_search_requests'].su
 stem = f"usage-{f.start}-to-{f.end}"
 by_type = tokens_by_type(over_time)
 chart_with_csv(
-    stacked_bars(by_type, value="tokens", group="token_type", money=False,
-                 title=f"Tokens by type per {view.grain}"),
-    by_type, file_name=f"{stem}-tokens-by-type-per-{view.grain}.csv", key="by_type",
-)  # fmt: skip
+    stacked_bars(
+        by_type,
+        value="tokens",
+        group="token_type",
+        money=False,
+        title=f"Tokens by type per {view.grain}",
+    ),
+    by_type,
+    file_name=f"{stem}-tokens-by-type-per-{view.grain}.csv",
+    key="by_type",
+)
 
 per_group = over_time.assign(tokens=over_time[token_columns].sum(axis=1))[
     ["period", label, "tokens"]
 ]
 chart_with_csv(
-    stacked_bars(per_group, value="tokens", group=label, money=False,
-                 title=f"Tokens by {in_sentence(label)} per {view.grain}"),
-    per_group, file_name=f"{stem}-tokens-by-{view.group}-per-{view.grain}.csv", key="by_group",
-)  # fmt: skip
+    stacked_bars(
+        per_group,
+        value="tokens",
+        group=label,
+        money=False,
+        title=f"Tokens by {in_sentence(label)} per {view.grain}",
+    ),
+    per_group,
+    file_name=f"{stem}-tokens-by-{view.group}-per-{view.grain}.csv",
+    key="by_group",
+)
 
 totals = (
     over_time.groupby(label, as_index=False)[[*token_columns, "web_search_requests"]]
@@ -66,33 +80,51 @@ totals = (
 )
 totals["cache_read_share"] = [
     (r["cache_read_input_tokens"] / (r["tokens"] - r["output_tokens"]))
-    if r["tokens"] - r["output_tokens"] else 0.0
+    if r["tokens"] - r["output_tokens"]
+    else 0.0
     for _, r in totals.iterrows()
-]  # fmt: skip
+]
 chart_with_csv(
-    totals_bars(totals[[label, "tokens"]], value="tokens", group=label, money=False,
-                title=f"Total tokens by {in_sentence(label)}"),
-    totals[[label, "tokens"]], file_name=f"{stem}-total-tokens-by-{view.group}.csv", key="totals",
-)  # fmt: skip
+    totals_bars(
+        totals[[label, "tokens"]],
+        value="tokens",
+        group=label,
+        money=False,
+        title=f"Total tokens by {in_sentence(label)}",
+    ),
+    totals[[label, "tokens"]],
+    file_name=f"{stem}-total-tokens-by-{view.group}.csv",
+    key="totals",
+)
 
 searches = over_time.groupby("period", as_index=False)["web_search_requests"].sum()
 if int(searches["web_search_requests"].sum()):
     searches[label] = "All"
     chart_with_csv(
-        stacked_bars(searches[["period", label, "web_search_requests"]],
-                     value="web_search_requests", group=label, money=False, unit="requests",
-                     title=f"Web search requests per {view.grain}"),
+        stacked_bars(
+            searches[["period", label, "web_search_requests"]],
+            value="web_search_requests",
+            group=label,
+            money=False,
+            unit="requests",
+            title=f"Web search requests per {view.grain}",
+        ),
         searches[["period", "web_search_requests"]],
-        file_name=f"{stem}-web-search-per-{view.grain}.csv", key="searches",
-    )  # fmt: skip
+        file_name=f"{stem}-web-search-per-{view.grain}.csv",
+        key="searches",
+    )
 
 st.subheader("Table")
 table(
-    pd.DataFrame(totals).rename(columns={**TOKEN_TYPES, "web_search_requests": "Web searches",
-                                         "tokens": "All tokens"}),
-    column_config={"cache_read_share": st.column_config.ProgressColumn(
-        "Cache-read share", min_value=0, max_value=1, format="percent")},
-)  # fmt: skip
+    pd.DataFrame(totals).rename(
+        columns={**TOKEN_TYPES, "web_search_requests": "Web searches", "tokens": "All tokens"}
+    ),
+    column_config={
+        "cache_read_share": st.column_config.ProgressColumn(
+            "Cache-read share", min_value=0, max_value=1, format="percent"
+        )
+    },
+)
 other = [g for g in totals[label] if is_other(g)]
 if other:
     st.caption(other_caption(other[0]))

@@ -14,8 +14,10 @@ from app.ui.tables import table
 
 me = auth.require_admin_page()
 st.title("Users")
-st.caption("Admins connect organizations, replace keys, delete data and manage users. "
-           "Viewers see the dashboards and export CSVs.")  # fmt: skip
+st.caption(
+    "Admins connect organizations, replace keys, delete data and manage users. "
+    "Viewers see the dashboards and export CSVs."
+)
 
 notice = st.session_state.pop("users_notice", None)
 if notice:
@@ -23,9 +25,11 @@ if notice:
 
 accounts = list_users(state.engine(), actor=me)
 table(
-    [{"Email": a.email, "Name": a.name or "", "Role": a.role, "Last sign-in": a.last_sign_in_at}
-     for a in accounts],
-)  # fmt: skip
+    [
+        {"Email": a.email, "Name": a.name or "", "Role": a.role, "Last sign-in": a.last_sign_in_at}
+        for a in accounts
+    ],
+)
 
 left, right = st.columns(2)
 with left, st.form("add_user", clear_on_submit=True, border=True):
@@ -57,8 +61,9 @@ with right, st.container(border=True):
             set_role(state.engine(), actor=me, email=chosen, role=new_role)
             st.session_state["users_notice"] = f"{chosen} is now {new_role}."
             st.rerun()
-        if remove.button("Remove user", disabled=chosen == me.email,
-                         help="You cannot remove yourself."):  # fmt: skip
+        if remove.button(
+            "Remove user", disabled=chosen == me.email, help="You cannot remove yourself."
+        ):
             remove_user(state.engine(), actor=me, email=chosen)
             st.session_state["users_notice"] = f"Removed {chosen}."
             st.rerun()

@@ -97,11 +97,20 @@ def test_a_sync_retries_a_trickling_page_and_ends_exact(
     waits: list[float] = []
 
     def make(_org: Organization, key: str) -> AdminClient:
-        return AdminClient(key, base_url=Settings().anthropic_base_url, timeout=1.0,
-                           deadline=1.0, sleep=waits.append)  # fmt: skip
+        return AdminClient(
+            key,
+            base_url=Settings().anthropic_base_url,
+            timeout=1.0,
+            deadline=1.0,
+            sleep=waits.append,
+        )
 
-    sync = Syncer(engine=engine, settings=settings,
-                      keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
+    sync = Syncer(
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=make,
+    )
     result, error, _ = bounded(lambda: sync.run(org_pk(engine, org.id)), 20.0)
     assert error is None and result.outcome == "ok", result.message
     assert len(waits) == 1  # the slow page cost one retry
@@ -119,8 +128,9 @@ def test_a_huge_retry_after_is_capped(sim: Simulator, retry_after: object) -> No
     sim.inject("429", route="cost_report", count=1, retry_after=retry_after)  # type: ignore[arg-type]
     waits: list[float] = []
     start, end = window(5)
-    client = AdminClient(org.admin_key, base_url="http://sim.invalid",
-                         transport=sim.transport(), sleep=waits.append)  # fmt: skip
+    client = AdminClient(
+        org.admin_key, base_url="http://sim.invalid", transport=sim.transport(), sleep=waits.append
+    )
     with client:
         assert len(list(client.iter_cost_pages(start, end))) == 1
     # A 429 saying "come back tomorrow" parks the request for a minute, not a day.
@@ -155,9 +165,14 @@ def counting_transport(pulled: list[int], total: int, declare: bool) -> httpx.Mo
 @pytest.mark.parametrize("declare", [False, True], ids=["streamed", "content-length"])
 def test_an_oversized_body_is_refused_without_reading_it_all(declare: bool) -> None:
     pulled: list[int] = []
-    client = AdminClient("sk-ant-admin01-x", base_url="http://sim.invalid", max_retries=3,
-                         transport=counting_transport(pulled, 32 * 2**20, declare),
-                         max_response_bytes=2**20, sleep=lambda _s: None)  # fmt: skip
+    client = AdminClient(
+        "sk-ant-admin01-x",
+        base_url="http://sim.invalid",
+        max_retries=3,
+        transport=counting_transport(pulled, 32 * 2**20, declare),
+        max_response_bytes=2**20,
+        sleep=lambda _s: None,
+    )
     start, end = window(5)
     with client, pytest.raises(ResponseTooLarge) as caught:
         list(client.iter_cost_pages(start, end))
@@ -178,11 +193,19 @@ def test_a_sync_shrinks_pages_that_are_too_large_and_ends_exact(
     http_sim.inject("huge_page", route="cost_report", count=1)
 
     def make(_org: Organization, key: str) -> AdminClient:
-        return AdminClient(key, base_url=Settings().anthropic_base_url,
-                           max_response_bytes=2**20, sleep=lambda _s: None)  # fmt: skip
+        return AdminClient(
+            key,
+            base_url=Settings().anthropic_base_url,
+            max_response_bytes=2**20,
+            sleep=lambda _s: None,
+        )
 
-    sync = Syncer(engine=engine, settings=settings,
-                      keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
+    sync = Syncer(
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=make,
+    )
     result = sync.run(org_pk(engine, org.id))
     assert result.outcome == "ok", result.message
     start, end = backfill_range(engine, org.id)
@@ -196,10 +219,18 @@ def test_pages_too_large_even_one_day_at_a_time_fail_clearly(
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     sim.inject("huge_length", route="cost_report", count=1000)
-    sync = Syncer(engine=engine, settings=settings, keystore=KeyStore.from_settings(settings),
-                      client_factory=lambda _o, key: AdminClient(
-                          key, base_url="http://sim.invalid", transport=sim.transport(),
-                          max_response_bytes=2**20, sleep=lambda _s: None))  # fmt: skip
+    sync = Syncer(
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=lambda _o, key: AdminClient(
+            key,
+            base_url="http://sim.invalid",
+            transport=sim.transport(),
+            max_response_bytes=2**20,
+            sleep=lambda _s: None,
+        ),
+    )
     sim.reset_requests()
     result = sync.run(org_pk(engine, org.id))
     assert result.outcome == "failed"

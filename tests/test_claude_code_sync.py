@@ -176,8 +176,12 @@ def test_claude_code_days_are_stored_in_order_and_a_failed_day_resumes_cleanly(
     SlowEvenDaysClient.fail_on = first + timedelta(days=17)
 
     def factory(o: Any, key: str) -> AdminClient:
-        return SlowEvenDaysClient(key, base_url=settings.anthropic_base_url,
-                                  transport=sim.transport(), sleep=lambda _s: None)  # fmt: skip
+        return SlowEvenDaysClient(
+            key,
+            base_url=settings.anthropic_base_url,
+            transport=sim.transport(),
+            sleep=lambda _s: None,
+        )
 
     engine_ = sync_engine(sim, engine, settings)
     engine_.client_factory = factory

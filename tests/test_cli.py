@@ -36,9 +36,14 @@ def csv_cost(text: str) -> dict[tuple[date, str | None, str | None], Decimal]:
 
 
 def csv_usage(text: str) -> dict[tuple[date, str | None, str | None], tuple[int, ...]]:
-    names = ["uncached_input_tokens", "cache_creation_5m_input_tokens",
-             "cache_creation_1h_input_tokens", "cache_read_input_tokens", "output_tokens",
-             "web_search_requests"]  # fmt: skip
+    names = [
+        "uncached_input_tokens",
+        "cache_creation_5m_input_tokens",
+        "cache_creation_1h_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "web_search_requests",
+    ]
     totals: dict[tuple[date, str | None, str | None], list[int]] = defaultdict(lambda: [0] * 6)
     for row in csv.DictReader(io.StringIO(text)):
         key = (date.fromisoformat(row["date"]), row["workspace_id"] or None, row["model"] or None)
@@ -153,8 +158,13 @@ def test_key_never_reaches_disk_logs_or_output(
 ) -> None:
     org = orgs_of(http_sim)[0]
     outputs = []
-    for args in (("connect",), ("sync",), ("orgs",), ("orgs", "--json"),
-                 ("export", "--dataset", "cost")):  # fmt: skip
+    for args in (
+        ("connect",),
+        ("sync",),
+        ("orgs",),
+        ("orgs", "--json"),
+        ("export", "--dataset", "cost"),
+    ):
         result = finops(*args, env={"FINOPS_ADMIN_KEY": org.admin_key})
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout + result.stderr)
@@ -223,12 +233,20 @@ def test_enterprise_beside_console_through_the_cli(http_sim: Simulator, settings
     ent = http_sim.add_enterprise_org(name="Initech Enterprise", seed=55)
     acme = orgs_of(http_sim)[0]
     env = {"FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000", "FINOPS_CLAUDE_CODE": "true"}
-    wrong = finops("connect", "--provider", "enterprise", env={**env,
-                   "FINOPS_ANALYTICS_KEY": acme.admin_key})  # fmt: skip
+    wrong = finops(
+        "connect", "--provider", "enterprise", env={**env, "FINOPS_ANALYTICS_KEY": acme.admin_key}
+    )
     assert wrong.returncode == 1 and "Console Admin key" in wrong.stderr
     assert acme.admin_key not in wrong.stdout + wrong.stderr
-    connected = finops("connect", "--provider", "enterprise", "--name", "Initech", "--json",
-                       env={**env, "FINOPS_ANALYTICS_KEY": ent.key})  # fmt: skip
+    connected = finops(
+        "connect",
+        "--provider",
+        "enterprise",
+        "--name",
+        "Initech",
+        "--json",
+        env={**env, "FINOPS_ANALYTICS_KEY": ent.key},
+    )
     assert connected.returncode == 0, connected.stderr
     result = json.loads(connected.stdout)
     assert result["provider"] == "Anthropic (Analytics API)" and result["name"] == "Initech"

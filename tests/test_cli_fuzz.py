@@ -45,10 +45,36 @@ FUZZ = hyp_settings(
 # from undecodable bytes, which the in-process call cannot carry).
 ARG_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 TRICKY = [
-    " ", "-", "--", "--yes", "--org", "-o", "--json", "=", "\n", "\t", "'", '"', "%s", "{}",
-    "../../etc/passwd", "' OR 1=1 --", "x" * 300, "ÿ", "🙂", "org_", "2026-02-30", "2026-13-01",
-    "0001-01-01", "9999-12-31", "2026-1-1", "20260101", "today", "-1", "1e9",
-]  # fmt: skip
+    " ",
+    "-",
+    "--",
+    "--yes",
+    "--org",
+    "-o",
+    "--json",
+    "=",
+    "\n",
+    "\t",
+    "'",
+    '"',
+    "%s",
+    "{}",
+    "../../etc/passwd",
+    "' OR 1=1 --",
+    "x" * 300,
+    "ÿ",
+    "🙂",
+    "org_",
+    "2026-02-30",
+    "2026-13-01",
+    "0001-01-01",
+    "9999-12-31",
+    "2026-1-1",
+    "20260101",
+    "today",
+    "-1",
+    "1e9",
+]
 junk = st.one_of(st.sampled_from(TRICKY), st.text(ARG_CHARS, max_size=30))
 # Python 3.11's argparse turns `--opt=--` into an empty list instead of "--", which the
 # commands then take for "not given": known bugs, pinned by the xfail tests at the end.
@@ -124,9 +150,13 @@ def snapshot(engine: Engine) -> tuple[Any, ...]:
     """Everything a bad command must leave alone: organizations, their keys, rows and runs."""
     with read_session(engine) as session:
         orgs = session.execute(
-            select(Organization.organization_id, Organization.key_ciphertext,
-                   Organization.status, Organization.next_run_at).order_by(Organization.id)
-        ).all()  # fmt: skip
+            select(
+                Organization.organization_id,
+                Organization.key_ciphertext,
+                Organization.status,
+                Organization.next_run_at,
+            ).order_by(Organization.id)
+        ).all()
         cost = session.execute(select(func.count(), func.sum(CostLine.amount_cents))).one()
         usage = session.execute(select(func.count()).select_from(UsageBucket)).scalar_one()
         runs = session.execute(select(func.count()).select_from(SyncRun)).scalar_one()
@@ -156,18 +186,24 @@ def connect_one(
 
 @pytest.fixture
 def connected(
-    sim: Simulator, settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+    sim: Simulator,
+    settings: Settings,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-) -> str:  # fmt: skip
+) -> str:
     """A connected organization with a month of stored rows (the id)."""
     return connect_one(sim, engine, monkeypatch, tmp_path, sync=True)
 
 
 @pytest.fixture
 def connected_unsynced(
-    sim: Simulator, settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+    sim: Simulator,
+    settings: Settings,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-) -> str:  # fmt: skip
+) -> str:
     """A connected organization whose backfill has not run yet (the id)."""
     return connect_one(sim, engine, monkeypatch, tmp_path, sync=False)
 
@@ -179,9 +215,11 @@ outputs = st.one_of(
     st.just(("stdout", "-")),
     # A new file (absolute or relative to the working directory), or an existing directory.
     # Not a missing directory: a known traceback, pinned by the xfail tests at the end.
-    st.tuples(st.sampled_from(["new", "relative", "is_dir"]),
-              st.text("abcXYZ019._- é", min_size=1, max_size=20)),
-)  # fmt: skip
+    st.tuples(
+        st.sampled_from(["new", "relative", "is_dir"]),
+        st.text("abcXYZ019._- é", min_size=1, max_size=20),
+    ),
+)
 _examples = itertools.count()
 
 
@@ -223,8 +261,11 @@ def test_export_any_arguments(
         else:
             if name in (".", ".."):
                 name += "x"
-            target = {"new": folder / name, "relative": Path(f"rel{example}-{name}"),
-                      "is_dir": folder}[kind]  # fmt: skip
+            target = {
+                "new": folder / name,
+                "relative": Path(f"rel{example}-{name}"),
+                "is_dir": folder,
+            }[kind]
             argv += option("--output", str(target), equals)
     before = snapshot(engine)
 
@@ -233,8 +274,11 @@ def test_export_any_arguments(
     event(f"exit {result.code}")
     assert_clean(result)
     assert snapshot(engine) == before
-    leftovers = [*folder.glob(".finops-export-*"), *tmp_path.glob(".finops-export-*"),
-                 *Path().glob(".finops-export-*")]  # fmt: skip
+    leftovers = [
+        *folder.glob(".finops-export-*"),
+        *tmp_path.glob(".finops-export-*"),
+        *Path().glob(".finops-export-*"),
+    ]
     assert leftovers == []
 
     def parses(value: str | None) -> bool:
@@ -244,9 +288,16 @@ def test_export_any_arguments(
             return False
 
     # A blank --org (an unset shell variable) is refused, never read as "every organization".
-    bad_flags = [flag for flag, ok in (("--dataset", dataset in dataset_choices()),
-                 ("--start", parses(start)), ("--end", parses(end)),
-                 ("--org", org is None or bool(org.strip()))) if not ok]  # fmt: skip
+    bad_flags = [
+        flag
+        for flag, ok in (
+            ("--dataset", dataset in dataset_choices()),
+            ("--start", parses(start)),
+            ("--end", parses(end)),
+            ("--org", org is None or bool(org.strip())),
+        )
+        if not ok
+    ]
     if bad_flags:
         assert result.code == 2, result
         assert any(flag in result.err for flag in bad_flags), result.err
@@ -279,10 +330,20 @@ def test_export_any_arguments(
 
 def near_misses(org_id: str) -> st.SearchStrategy[str]:
     """Ids a person might type instead of the real one."""
-    return st.sampled_from([
-        org_id.upper(), " " + org_id, org_id + " ", org_id[:-1], org_id + "0", org_id + "\n",
-        org_id.replace("-", "_"), f"'{org_id}'", "", PLANTED_KEY,
-    ])  # fmt: skip
+    return st.sampled_from(
+        [
+            org_id.upper(),
+            " " + org_id,
+            org_id + " ",
+            org_id[:-1],
+            org_id + "0",
+            org_id + "\n",
+            org_id.replace("-", "_"),
+            f"'{org_id}'",
+            "",
+            PLANTED_KEY,
+        ]
+    )
 
 
 @given(data=st.data(), yes=st.booleans(), separator=st.booleans())

@@ -41,12 +41,27 @@ HOSTILE = [
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Numbers this product computes itself: written as plain decimals, a credit keeps its minus.
 NUMERIC = {
-    "amount_usd", "list_amount_usd", "estimated_cost_usd", "uncached_input_tokens",
-    "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens", "cache_read_input_tokens",
-    "output_tokens", "web_search_requests", "tokens", "sessions", "lines_added", "lines_removed",
-    "commits", "pull_requests", "tool_accepted", "tool_rejected", "acceptance_rate",
-    "input_tokens", "cache_creation_tokens",
-}  # fmt: skip
+    "amount_usd",
+    "list_amount_usd",
+    "estimated_cost_usd",
+    "uncached_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+    "tokens",
+    "sessions",
+    "lines_added",
+    "lines_removed",
+    "commits",
+    "pull_requests",
+    "tool_accepted",
+    "tool_rejected",
+    "acceptance_rate",
+    "input_tokens",
+    "cache_creation_tokens",
+}
 
 
 def parse(text: str) -> list[dict[str, str]]:
@@ -119,8 +134,9 @@ def test_finops_export_neutralises_hostile_names_and_keeps_money_exact(
     end = today() + timedelta(days=1)
     if dataset == "cost":
         exported = sum((Decimal(r["amount_usd"]) for r in rows), Decimal(0))
-        truth = sum((t.amount_cents for t in hostile_sim.truth_cost(synced.id, start, end)),
-                    Decimal(0))  # fmt: skip
+        truth = sum(
+            (t.amount_cents for t in hostile_sim.truth_cost(synced.id, start, end)), Decimal(0)
+        )
         assert exported * 100 == truth  # to the cent (and below)
     else:
         keys = {restored(r["api_key_name"]) for r in rows}
@@ -151,8 +167,12 @@ def test_every_chart_csv_neutralises_hostile_names(synced: SimOrg, engine: Engin
 
 
 def test_chart_csv_keeps_a_credit_numeric() -> None:
-    frame = pd.DataFrame([{"period": today(), "Workspace": "-2", "amount_usd": Decimal("-1.50")},
-                          {"period": today(), "Workspace": "\r=1+1", "amount_usd": Decimal(0)}])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {"period": today(), "Workspace": "-2", "amount_usd": Decimal("-1.50")},
+            {"period": today(), "Workspace": "\r=1+1", "amount_usd": Decimal(0)},
+        ]
+    )
     rows = parse(to_csv(frame).decode("utf-8"))
     assert [r["amount_usd"] for r in rows] == ["-1.5", "0"]
     assert [r["Workspace"] for r in rows] == ["'-2", "'\r'=1+1"]
@@ -166,8 +186,13 @@ def test_audit_csv_of_a_formula_sign_in_is_inert(
         with pytest.raises(users.SignInError):
             users.sign_in(engine, email=email, password="wrong password")
     with write_session(engine) as session:
-        audit.record(session, actor="ok", action="organization_connected",
-                     target='ok\n=HYPERLINK("http://evil.example")', detail="\r=1+1")  # fmt: skip
+        audit.record(
+            session,
+            actor="ok",
+            action="organization_connected",
+            target='ok\n=HYPERLINK("http://evil.example")',
+            detail="\r=1+1",
+        )
     events = audit.recent_events(engine, actor=OPERATOR)
     rows = parse(audit.events_csv(events).decode("utf-8"))
     assert len(rows) == len(events) == 4

@@ -19,9 +19,13 @@ from tests.utils.sqlite_lock import write_lock_held_by_another_process
 def add_org(engine: Engine) -> int:
     with write_session(engine) as session:
         org = Organization(
-            organization_id="org-1", name="Acme", key_ciphertext="x", key_hint="sk-ant-admin01-…AbCd",
-            backfill_start=date(2026, 1, 1), created_at=utcnow(),
-        )  # fmt: skip
+            organization_id="org-1",
+            name="Acme",
+            key_ciphertext="x",
+            key_hint="sk-ant-admin01-…AbCd",
+            backfill_start=date(2026, 1, 1),
+            created_at=utcnow(),
+        )
         session.add(org)
         session.flush()
         assert org.id is not None
@@ -76,13 +80,27 @@ def test_newer_schema_is_refused_with_a_clear_message(engine: Engine) -> None:
 
 def test_amounts_are_exact_cents_and_sum_exactly(engine: Engine) -> None:
     pk = add_org(engine)
-    amounts = [Decimal("123.456789"), Decimal("0.000001"), Decimal("99999999.999999"),
-               Decimal("-5.25"), Decimal("0.1"), Decimal("0.2")]  # fmt: skip
+    amounts = [
+        Decimal("123.456789"),
+        Decimal("0.000001"),
+        Decimal("99999999.999999"),
+        Decimal("-5.25"),
+        Decimal("0.1"),
+        Decimal("0.2"),
+    ]
     with write_session(engine) as session:
-        session.execute(insert(CostLine), [
-            {"organization_pk": pk, "date": date(2026, 3, 1), "amount_cents": a, "dims_key": str(i)}
-            for i, a in enumerate(amounts)
-        ])  # fmt: skip
+        session.execute(
+            insert(CostLine),
+            [
+                {
+                    "organization_pk": pk,
+                    "date": date(2026, 3, 1),
+                    "amount_cents": a,
+                    "dims_key": str(i),
+                }
+                for i, a in enumerate(amounts)
+            ],
+        )
     with read_session(engine) as session:
         stored = (
             session.execute(select(CostLine.amount_cents).order_by(CostLine.id)).scalars().all()

@@ -42,10 +42,13 @@ def test_dropped_postgres_connections_mid_run_lose_nothing(
         pages["n"] += 1
         if pages["n"] % 2:
             with killer.connect() as conn:
-                dropped = conn.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()"
-                ), {"db": engine.url.database}).scalar_one()  # fmt: skip
+                dropped = conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
+                    {"db": engine.url.database},
+                ).scalar_one()
             assert dropped >= 1
         return False
 
@@ -224,14 +227,24 @@ def test_a_real_full_disk_fails_the_sync_cleanly_and_the_next_run_recovers(
         # not at all, and the file is intact.
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
-            assert conn.execute(text(
-                "SELECT (SELECT COALESCE(SUM(amount_cents), 0) FROM cost_line) = "
-                "(SELECT COALESCE(SUM(amount_cents), 0) FROM cost_daily WHERE dim = 'model')"
-            )).scalar_one() == 1  # fmt: skip
-            assert conn.execute(text(
-                "SELECT (SELECT count(*) FROM cost_line) = "
-                "(SELECT COALESCE(SUM(row_count), 0) FROM sync_state WHERE dataset = 'cost')"
-            )).scalar_one() == 1  # fmt: skip
+            assert (
+                conn.execute(
+                    text(
+                        "SELECT (SELECT COALESCE(SUM(amount_cents), 0) FROM cost_line) = "
+                        "(SELECT COALESCE(SUM(amount_cents), 0) FROM cost_daily WHERE dim = 'model')"
+                    )
+                ).scalar_one()
+                == 1
+            )
+            assert (
+                conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM cost_line) = "
+                        "(SELECT COALESCE(SUM(row_count), 0) FROM sync_state WHERE dataset = 'cost')"
+                    )
+                ).scalar_one()
+                == 1
+            )
 
         filler.unlink()  # space freed
         engine.dispose()

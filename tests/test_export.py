@@ -19,16 +19,36 @@ from app.services.reports import to_csv
 
 def test_formulas_are_neutralised_and_awkward_text_is_quoted(engine: Engine) -> None:
     with write_session(engine) as session:
-        org = Organization(organization_id="org-1", name='Acme, "Inc"\nEU', key_ciphertext="x",
-                           key_hint="h", backfill_start=date(2026, 1, 1), created_at=utcnow())  # fmt: skip
+        org = Organization(
+            organization_id="org-1",
+            name='Acme, "Inc"\nEU',
+            key_ciphertext="x",
+            key_hint="h",
+            backfill_start=date(2026, 1, 1),
+            created_at=utcnow(),
+        )
         session.add(org)
         session.flush()
-        session.add(Workspace(organization_pk=org.id, workspace_id="wrkspc_1",
-                              name='=HYPERLINK("http://evil.example","x")'))  # fmt: skip
-        session.execute(insert(CostLine), [{
-            "organization_pk": org.id, "date": date(2026, 3, 1), "workspace_id": "wrkspc_1",
-            "description": "@SUM(A1:A9)", "amount_cents": Decimal("-12.5"), "dims_key": "k",
-        }])  # fmt: skip
+        session.add(
+            Workspace(
+                organization_pk=org.id,
+                workspace_id="wrkspc_1",
+                name='=HYPERLINK("http://evil.example","x")',
+            )
+        )
+        session.execute(
+            insert(CostLine),
+            [
+                {
+                    "organization_pk": org.id,
+                    "date": date(2026, 3, 1),
+                    "workspace_id": "wrkspc_1",
+                    "description": "@SUM(A1:A9)",
+                    "amount_cents": Decimal("-12.5"),
+                    "dims_key": "k",
+                }
+            ],
+        )
     out = io.StringIO()
     assert export_csv(engine=engine, dataset="cost", out=out) == 1
     [row] = list(csv.DictReader(io.StringIO(out.getvalue())))

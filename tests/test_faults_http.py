@@ -33,8 +33,12 @@ def http_engine(engine: Engine, settings: Settings, base_url: str, waits: list[f
         # One-second timeout so a hung response is abandoned quickly; sleeps are recorded.
         return AdminClient(key, base_url=base_url, timeout=1.0, max_retries=4, sleep=waits.append)
 
-    return Syncer(engine=engine, settings=settings,
-                      keystore=KeyStore.from_settings(settings), client_factory=make)  # fmt: skip
+    return Syncer(
+        engine=engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=make,
+    )
 
 
 @pytest.mark.parametrize(

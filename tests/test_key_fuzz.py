@@ -176,8 +176,15 @@ def test_any_pasted_text_is_refused_cleanly_by_the_service(
     capfd.readouterr()
     with every_channel(monkeypatch) as seen:
         try:
-            connect(pasted, engine=engine, settings=settings, keystore=store, actor=OPERATOR,
-                    transport=sim.transport(), provider=provider)  # fmt: skip
+            connect(
+                pasted,
+                engine=engine,
+                settings=settings,
+                keystore=store,
+                actor=OPERATOR,
+                transport=sim.transport(),
+                provider=provider,
+            )
         except (KeyFormatError, AnthropicError) as exc:
             event(type(exc).__name__)
             seen.add_exception(exc)

@@ -43,10 +43,14 @@ def test_ready_email_is_sent_once_after_the_backfill(
     sim: Simulator, engine: Engine, settings: Settings, inbox: tuple[Inbox, int]
 ) -> None:
     handler, port = inbox
-    mail = settings.model_copy(update={
-        "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False,
-        "notify_email": "finops@example.com, lead@example.com",
-    })  # fmt: skip
+    mail = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_starttls": False,
+            "notify_email": "finops@example.com, lead@example.com",
+        }
+    )
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=mail)
     sync = sync_engine(sim, engine, mail)

@@ -94,8 +94,9 @@ def test_more_pages_promised_without_a_cursor_is_an_error(cursor: str | None) ->
 
 def test_a_repeated_cursor_is_an_error_not_a_loop() -> None:
     """A -> B -> C -> B: B is never asked for twice."""
-    api = FakeApi({None: Page(["a1"], True, "b"), "b": Page(["b1"], True, "c"),
-                   "c": Page(["c1"], True, "b")})  # fmt: skip
+    api = FakeApi(
+        {None: Page(["a1"], True, "b"), "b": Page(["b1"], True, "c"), "c": Page(["c1"], True, "b")}
+    )
     got: list[Page] = []
     with pytest.raises(PaginationError) as caught:
         got.extend(api.paginator().once())

@@ -27,8 +27,9 @@ from app.services.export import cents_to_usd
 
 DAY = date(2026, 11, 1)
 # Every amount a real bill can have, credits (negative) included: up to $100M a line a day.
-cents = st.decimals(min_value=-MAX_CENTS, max_value=MAX_CENTS, places=6,
-                    allow_nan=False, allow_infinity=False)  # fmt: skip
+cents = st.decimals(
+    min_value=-MAX_CENTS, max_value=MAX_CENTS, places=6, allow_nan=False, allow_infinity=False
+)
 text_or_none = st.none() | st.text(max_size=40)
 
 
@@ -52,11 +53,18 @@ def _is_number(text: str) -> bool:
         return False
 
 
-@given(tier=text_or_none, model=text_or_none, extra=st.dictionaries(
-    st.text(min_size=1, max_size=10).filter(lambda k: k not in _KNOWN), st.integers() | st.text(max_size=5),
-    max_size=3))  # fmt: skip
-def test_unknown_values_and_fields_are_kept(tier: str | None, model: str | None,
-                                            extra: dict[str, object]) -> None:  # fmt: skip
+@given(
+    tier=text_or_none,
+    model=text_or_none,
+    extra=st.dictionaries(
+        st.text(min_size=1, max_size=10).filter(lambda k: k not in _KNOWN),
+        st.integers() | st.text(max_size=5),
+        max_size=3,
+    ),
+)
+def test_unknown_values_and_fields_are_kept(
+    tier: str | None, model: str | None, extra: dict[str, object]
+) -> None:
     row = parse_usage_result(
         DAY, {"service_tier": tier, "model": model, "output_tokens": 5, **extra}
     )
@@ -65,9 +73,19 @@ def test_unknown_values_and_fields_are_kept(tier: str | None, model: str | None,
     assert row.tokens["output_tokens"] == 5 and row.tokens["uncached_input_tokens"] == 0
 
 
-_KNOWN = {"service_tier", "model", "output_tokens", "uncached_input_tokens", "cache_creation",
-          "cache_read_input_tokens", "server_tool_use", "api_key_id", "workspace_id",
-          "context_window", "inference_geo"}  # fmt: skip
+_KNOWN = {
+    "service_tier",
+    "model",
+    "output_tokens",
+    "uncached_input_tokens",
+    "cache_creation",
+    "cache_read_input_tokens",
+    "server_tool_use",
+    "api_key_id",
+    "workspace_id",
+    "context_window",
+    "inference_geo",
+}
 
 
 def _whole_number(value: object) -> int | None:
@@ -108,12 +126,19 @@ def test_token_counts_are_kept_when_whole_and_refused_otherwise(count: object) -
 NAIVE_MIN, NAIVE_MAX = datetime(2020, 1, 1), datetime(2030, 1, 1)  # noqa: DTZ001
 
 
-@given(start=st.datetimes(min_value=NAIVE_MIN, max_value=NAIVE_MAX),
-       offset=st.sampled_from(["Z", "+00:00", "+02:00", "-05:30"]))  # fmt: skip
+@given(
+    start=st.datetimes(min_value=NAIVE_MIN, max_value=NAIVE_MAX),
+    offset=st.sampled_from(["Z", "+00:00", "+02:00", "-05:30"]),
+)
 def test_bucket_timestamps_in_any_offset_land_on_the_utc_day(start: datetime, offset: str) -> None:
     text = start.strftime("%Y-%m-%dT%H:%M:%S") + offset
-    page = parse_page({"data": [{"starting_at": text, "ending_at": text, "results": []}],
-                       "has_more": False, "next_page": None})  # fmt: skip
+    page = parse_page(
+        {
+            "data": [{"starting_at": text, "ending_at": text, "results": []}],
+            "has_more": False,
+            "next_page": None,
+        }
+    )
     sign = -1 if offset.startswith("-") else 1
     hours, minutes = (0, 0) if offset == "Z" else map(int, offset[1:].split(":"))
     whole = start.replace(microsecond=0)
@@ -121,8 +146,15 @@ def test_bucket_timestamps_in_any_offset_land_on_the_utc_day(start: datetime, of
     assert page.buckets[0].starting_at == expected
 
 
-@given(body=st.one_of(st.none(), st.integers(), st.text(max_size=10), st.lists(st.integers()),
-                      st.fixed_dictionaries({"data": st.text(max_size=5)})))  # fmt: skip
+@given(
+    body=st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=10),
+        st.lists(st.integers()),
+        st.fixed_dictionaries({"data": st.text(max_size=5)}),
+    )
+)
 def test_pages_of_the_wrong_shape_are_refused(body: object) -> None:
     with pytest.raises(MalformedResponse):
         parse_page(body)
@@ -130,9 +162,9 @@ def test_pages_of_the_wrong_shape_are_refused(body: object) -> None:
 
 # --- poison values: refused, naming the field, the value and the day (issue 12, point 8) ---
 
-too_big_cents = st.decimals(min_value=MAX_CENTS + Decimal("0.000001"), allow_nan=False,
-                            allow_infinity=False, places=6) | st.sampled_from(
-    ["1e30", "-1e30", "9" * 40, "1E+999999", 1e30, -(10**25)])  # fmt: skip
+too_big_cents = st.decimals(
+    min_value=MAX_CENTS + Decimal("0.000001"), allow_nan=False, allow_infinity=False, places=6
+) | st.sampled_from(["1e30", "-1e30", "9" * 40, "1E+999999", 1e30, -(10**25)])
 
 
 @given(amount=too_big_cents, sign=st.sampled_from([1, -1]))
@@ -147,12 +179,17 @@ def test_amounts_beyond_any_real_bill_are_refused(amount: object, sign: int) -> 
     assert not caught.value.retryable
 
 
-bad_counts = st.integers(min_value=MAX_COUNT + 1) | st.integers(max_value=-1) | st.sampled_from(
-    [2**63, 2**64, -5, 1e30, "-5", "18446744073709551616", -1.0])  # fmt: skip
+bad_counts = (
+    st.integers(min_value=MAX_COUNT + 1)
+    | st.integers(max_value=-1)
+    | st.sampled_from([2**63, 2**64, -5, 1e30, "-5", "18446744073709551616", -1.0])
+)
 
 
-@given(value=bad_counts, field=st.sampled_from(["output_tokens", "uncached_input_tokens",
-                                                "cache_read_input_tokens"]))  # fmt: skip
+@given(
+    value=bad_counts,
+    field=st.sampled_from(["output_tokens", "uncached_input_tokens", "cache_read_input_tokens"]),
+)
 def test_token_counts_beyond_64_bits_or_negative_are_refused(value: object, field: str) -> None:
     with pytest.raises(RefusedPage) as caught:
         parse_usage_result(DAY, {field: value})
@@ -167,8 +204,11 @@ def test_every_real_count_is_kept_exactly(value: int) -> None:
 
 
 def test_a_bucket_repeated_within_a_page_is_refused_not_summed() -> None:
-    bucket = {"starting_at": "2026-11-01T00:00:00Z", "ending_at": "2026-11-02T00:00:00Z",
-              "results": [{"amount": "5", "currency": "USD"}]}  # fmt: skip
+    bucket = {
+        "starting_at": "2026-11-01T00:00:00Z",
+        "ending_at": "2026-11-02T00:00:00Z",
+        "results": [{"amount": "5", "currency": "USD"}],
+    }
     with pytest.raises(RefusedPage, match="2026-11-01.*twice"):
         parse_page({"data": [bucket, dict(bucket)], "has_more": False, "next_page": None})
 

@@ -40,9 +40,14 @@ def _bomb_client(body: bytes, encoding: str, cap: int = 2**20) -> AdminClient:
         pieces = (body[i : i + 65536] for i in range(0, len(body), 65536))
         return httpx.Response(200, content=pieces, headers={"content-encoding": encoding})
 
-    return AdminClient(KEY, base_url="http://sim.invalid", max_retries=0,
-                       transport=httpx.MockTransport(answer), max_response_bytes=cap,
-                       sleep=lambda _s: None)  # fmt: skip
+    return AdminClient(
+        KEY,
+        base_url="http://sim.invalid",
+        max_retries=0,
+        transport=httpx.MockTransport(answer),
+        max_response_bytes=cap,
+        sleep=lambda _s: None,
+    )
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -111,8 +116,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
 def test_a_guesser_waiting_out_each_lock_gets_few_checks_a_day(
     engine: Engine, fast_sign_in: list[float], clock: list[object]
 ) -> None:
-    users.add_user(engine, actor=OPERATOR, email="ops@example.com",
-                   password="Tr1cky-otter-lamp", role="admin")  # fmt: skip
+    users.add_user(
+        engine, actor=OPERATOR, email="ops@example.com", password="Tr1cky-otter-lamp", role="admin"
+    )
     checked = 0
     start = clock[0]
     while clock[0] - start < timedelta(hours=6):  # type: ignore[operator]
@@ -169,11 +175,17 @@ def test_a_negative_retry_after_still_backs_off() -> None:
 
     def answer(_request: httpx.Request) -> httpx.Response:
         calls["n"] += 1
-        return httpx.Response(529, json={"error": {"type": "overloaded_error"}},
-                              headers={"retry-after": "-1"})  # fmt: skip
+        return httpx.Response(
+            529, json={"error": {"type": "overloaded_error"}}, headers={"retry-after": "-1"}
+        )
 
-    client = AdminClient(KEY, base_url="http://sim.invalid", max_retries=3,
-                         transport=httpx.MockTransport(answer), sleep=slept.append)  # fmt: skip
+    client = AdminClient(
+        KEY,
+        base_url="http://sim.invalid",
+        max_retries=3,
+        transport=httpx.MockTransport(answer),
+        sleep=slept.append,
+    )
     with client, pytest.raises(ServerError, match="overloaded|529|try again|busy"):
         client.get_organization()
     assert calls["n"] == 4 and all(s > 0 for s in slept), slept
@@ -186,9 +198,16 @@ def test_a_proxy_that_adds_only_via_still_asks_for_the_setup_token() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "shown"),
-    [("nan", None), ("inf", None), (-5, None), (1e300, None), ("1e999", None), (0.42, 0.42),
-     (42, 42.0)],
-)  # fmt: skip
+    [
+        ("nan", None),
+        ("inf", None),
+        (-5, None),
+        (1e300, None),
+        ("1e999", None),
+        (0.42, 0.42),
+        (42, 42.0),
+    ],
+)
 def test_an_adoption_rate_that_cannot_be_one_is_unknown(raw: object, shown: float | None) -> None:
     from app.anthropic.records import parse_summary
 

@@ -69,9 +69,10 @@ def fold(rows: list, top: int, rank: Callable[[Any], Any], add: Callable[[Any, A
         key = (day, label if label in kept else f"Other ({folded:,} …)")
         out[key] = add(out[key], value) if key in out else value
     return sorted(
-        (d, g, v) for (d, g), v in out.items()
+        (d, g, v)
+        for (d, g), v in out.items()
         if g in kept or (any(v.values()) if isinstance(v, dict) else v)
-    )  # fmt: skip
+    )
 
 
 def other_as_counted(rows: list) -> list:

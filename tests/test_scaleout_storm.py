@@ -192,9 +192,13 @@ def test_three_workers_through_a_fault_storm_and_kills_end_exact(
             now = utcnow()
             with read_session(engine) as session:
                 rows = session.execute(
-                    select(Organization.organization_id, Organization.status,
-                           Organization.status_message, Organization.next_run_at)
-                ).all()  # fmt: skip
+                    select(
+                        Organization.organization_id,
+                        Organization.status,
+                        Organization.status_message,
+                        Organization.next_run_at,
+                    )
+                ).all()
             for organization_id, status, message, next_run_at in rows:
                 if status == "failing" and next_run_at is not None and next_run_at > now:
                     # The repeated cursor stops that run truthfully ("Next retry at" a minute

@@ -197,8 +197,11 @@ def test_failures_stop_counting_after_fifteen_minutes(
     for _ in range(9):
         waited = 0
         while (answer := _raw_attempt(engine, ADMIN, WRONG)) != WRONG_MESSAGE:
-            seconds = int(re.fullmatch(r"Too many failed sign-ins\. Try again in (\d+) seconds\.",
-                                       answer).group(1))  # type: ignore[union-attr]  # fmt: skip
+            seconds = int(
+                re.fullmatch(
+                    r"Too many failed sign-ins\. Try again in (\d+) seconds\.", answer
+                ).group(1)
+            )  # type: ignore[union-attr]
             clock[0] += timedelta(seconds=seconds)
             waited += seconds
         waits.append(waited)

@@ -444,9 +444,11 @@ def test_a_lease_held_on_another_host_is_taken_over_only_after_it_expires(
         session.execute(
             update(Organization)
             .where(Organization.id == pk)
-            .values(lease_owner="host-that-died:4242:abcd",
-                    lease_expires_at=now + timedelta(seconds=LEASE_SECONDS))
-        )  # fmt: skip
+            .values(
+                lease_owner="host-that-died:4242:abcd",
+                lease_expires_at=now + timedelta(seconds=LEASE_SECONDS),
+            )
+        )
     sync = sync_engine(sim, engine, settings)
     sync.clock = lambda: now + timedelta(seconds=LEASE_SECONDS - 5)
     assert sync.run(pk).outcome == "skipped"  # still within the dead worker's lease

@@ -55,9 +55,12 @@ def test_a_sync_on_a_locked_database_says_it_is_locked(
 ) -> None:
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
-    sync = Syncer(engine=quick_engine, settings=settings,
-                      keystore=KeyStore.from_settings(settings),
-                      client_factory=sim_factory(sim, settings))  # fmt: skip
+    sync = Syncer(
+        engine=quick_engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=sim_factory(sim, settings),
+    )
     holder = hold_write_lock(engine)
     try:
         result = sync.run(org_pk(engine, org.id))
@@ -84,9 +87,12 @@ def test_a_lock_taken_during_the_sync_is_named_and_the_run_closed_later(
         holders.append(hold_write_lock(engine))  # locked after the run started
         return plain(org_row, key)
 
-    locking = Syncer(engine=quick_engine, settings=settings,
-                         keystore=KeyStore.from_settings(settings),
-                         client_factory=lock_then_connect)  # fmt: skip
+    locking = Syncer(
+        engine=quick_engine,
+        settings=settings,
+        keystore=KeyStore.from_settings(settings),
+        client_factory=lock_then_connect,
+    )
     result = locking.run(pk)
     for holder in holders:
         holder.rollback()
@@ -110,8 +116,9 @@ def test_a_lock_taken_during_the_sync_is_named_and_the_run_closed_later(
 def killed_run(engine: Engine, pk: int, lease_owner: str | None) -> int:
     """What a SIGKILLed worker leaves: a run "running" forever, maybe its lease too."""
     with write_session(engine) as session:
-        run = SyncRun(organization_pk=pk, kind="backfill",
-                      started_at=utcnow() - timedelta(minutes=5))  # fmt: skip
+        run = SyncRun(
+            organization_pk=pk, kind="backfill", started_at=utcnow() - timedelta(minutes=5)
+        )
         session.add(run)
         session.execute(
             update(Organization)

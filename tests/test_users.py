@@ -59,8 +59,14 @@ def test_viewer_is_refused_by_every_admin_service(
     with pytest.raises(PermissionDenied):
         request_sync(engine=engine, organization_id=org.id, actor=VIEWER)
     with pytest.raises(PermissionDenied):
-        connect(org.admin_key, engine=engine, settings=settings,
-                keystore=KeyStore.from_settings(settings), actor=VIEWER, transport=sim.transport())  # fmt: skip
+        connect(
+            org.admin_key,
+            engine=engine,
+            settings=settings,
+            keystore=KeyStore.from_settings(settings),
+            actor=VIEWER,
+            transport=sim.transport(),
+        )
     with pytest.raises(PermissionDenied):
         add_user(engine, actor=VIEWER, email="x@example.com", password=PASSWORD, role="admin")
     assert [o.organization_id for o in list_organizations(engine)] == [org.id]  # untouched
@@ -110,8 +116,9 @@ def test_last_admin_cannot_be_demoted_or_removed(engine: Engine) -> None:
 def test_cli_manages_users_and_never_takes_a_password_from_argv(
     engine: Engine, settings: Settings
 ) -> None:
-    added = finops("users", "add", "ops@example.com", "--role", "admin",
-                   env={"FINOPS_USER_PASSWORD": PASSWORD})  # fmt: skip
+    added = finops(
+        "users", "add", "ops@example.com", "--role", "admin", env={"FINOPS_USER_PASSWORD": PASSWORD}
+    )
     assert added.returncode == 0, added.stderr
     piped = finops("users", "add", "view@example.com", stdin=PASSWORD + "\n")
     assert piped.returncode == 0, piped.stderr
@@ -166,8 +173,13 @@ def test_services_refuse_a_common_password(engine: Engine) -> None:
         create_first_admin(engine, email="a@example.com", password="password1234")
     create_first_admin(engine, email="a@example.com", password=PASSWORD)
     with pytest.raises(WeakPassword, match="email address"):
-        add_user(engine, actor=OPERATOR, email="ana.lopez@example.com",
-                 password="ana.lopez-1234", role="viewer")  # fmt: skip
+        add_user(
+            engine,
+            actor=OPERATOR,
+            email="ana.lopez@example.com",
+            password="ana.lopez-1234",
+            role="viewer",
+        )
 
 
 def test_listing_users_is_for_admins(engine: Engine) -> None:
@@ -234,10 +246,18 @@ def test_setup_tokens_of_every_process_sharing_the_data_dir_work_until_setup(
     mine = _printed_token(console.getvalue())
     assert console.getvalue().count(mine) == 1
     replica = subprocess.run(
-        [sys.executable, "-c", "import sys, pathlib; from app.services.users import "
-         "issue_setup_token; issue_setup_token(pathlib.Path(sys.argv[1]))", str(tmp_path)],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib; from app.services.users import "
+            "issue_setup_token; issue_setup_token(pathlib.Path(sys.argv[1]))",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     theirs = _printed_token(replica.stderr)
     assert mine != theirs
     stored = (tmp_path / users_service.SETUP_TOKEN_FILE).read_text()

@@ -64,9 +64,15 @@ def cost_row(day: date, workspace: str, cents: str) -> CostRow:
 @pytest.fixture
 def org(engine: Engine) -> int:
     with write_session(engine) as session:
-        row = Organization(organization_id="org-w", name="W", key_ciphertext="x",
-                           key_hint="x", status="healthy", backfill_start=date(2026, 1, 1),
-                           created_at=utcnow())  # fmt: skip
+        row = Organization(
+            organization_id="org-w",
+            name="W",
+            key_ciphertext="x",
+            key_hint="x",
+            status="healthy",
+            backfill_start=date(2026, 1, 1),
+            created_at=utcnow(),
+        )
         session.add(row)
         session.flush()
         assert row.id is not None
@@ -120,8 +126,10 @@ def test_replace_days_stores_exact_cents_merged_by_key_in_batches(
     rows += [cost_row(day, "w0", "123.456789")]
     extra = {"account_id": None, "service_account_id": None}
     tokens = dict.fromkeys(("uncached_input_tokens", "output_tokens"), 2**40)
-    usage = [UsageRow(day, {"api_key_id": f"k{i}", "model": "m"}, dict(tokens), dict(extra))
-             for i in range(30)]  # fmt: skip
+    usage = [
+        UsageRow(day, {"api_key_id": f"k{i}", "model": "m"}, dict(tokens), dict(extra))
+        for i in range(30)
+    ]
     with write_session(engine) as session:
         assert replace_days(session, org, "cost", day, day + timedelta(days=1), rows) == 20
         assert replace_days(session, org, "usage", day, day + timedelta(days=1), usage) == 30
@@ -146,5 +154,7 @@ def test_extra_fields_digest_tells_equal_values_of_different_types_apart() -> No
     assert extra_texts({"x": 0.0}) != extra_texts({"x": -0.0})
     assert extra_texts({"x": 1})[0] == '{"x": 1}' and extra_texts({"x": True})[0] == '{"x": true}'
     nested = {"b": {"z": 1, "a": [1, 2]}, "a": None}
-    assert extra_texts(nested) == ('{"a": null, "b": {"a": [1, 2], "z": 1}}',
-                                   '{"a":null,"b":{"a":[1,2],"z":1}}')  # fmt: skip
+    assert extra_texts(nested) == (
+        '{"a": null, "b": {"a": [1, 2], "z": 1}}',
+        '{"a":null,"b":{"a":[1,2],"z":1}}',
+    )

@@ -124,5 +124,6 @@ ANALYTICS_MESSAGES = {
 
 def check_analytics_key(raw: str) -> str:
     """The trimmed key if it is a Claude Enterprise key; else ``KeyFormatError`` saying why."""
-    return _check_key(raw, KeyKind.ENTERPRISE, "an Analytics API key", ANALYTICS_MESSAGES,
-                      _ANALYTICS_WHERE)  # fmt: skip
+    return _check_key(
+        raw, KeyKind.ENTERPRISE, "an Analytics API key", ANALYTICS_MESSAGES, _ANALYTICS_WHERE
+    )

@@ -73,9 +73,17 @@ def _dict(value: Any) -> dict[str, Any]:
 # --- Claude Code ------------------------------------------------------------------------------
 
 CLAUDE_CODE_KNOWN = {
-    "date", "actor", "organization_id", "customer_type", "subscription_type", "terminal_type",
-    "is_remote", "core_metrics", "tool_actions", "model_breakdown",
-}  # fmt: skip
+    "date",
+    "actor",
+    "organization_id",
+    "customer_type",
+    "subscription_type",
+    "terminal_type",
+    "is_remote",
+    "core_metrics",
+    "tool_actions",
+    "model_breakdown",
+}
 
 
 def parse_claude_code_record(raw: dict[str, Any]) -> Record:
@@ -114,13 +122,18 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
         if v > MAX_COUNT:
             raise refused(f"tokens.{k} summed over models", v, day, "beyond any real count")
     if abs(cost) > MAX_CENTS:
-        raise refused("Claude Code cost estimate summed over models", cost, day,
-                      "beyond any real bill")  # fmt: skip
+        raise refused(
+            "Claude Code cost estimate summed over models", cost, day, "beyond any real bill"
+        )
     tool_accepted = sum(t["accepted"] for t in tools.values())
     tool_rejected = sum(t["rejected"] for t in tools.values())
     if max(tool_accepted, tool_rejected) > MAX_COUNT:
-        raise refused("tool actions summed over tools", max(tool_accepted, tool_rejected), day,
-                      "beyond any real count")  # fmt: skip
+        raise refused(
+            "tool actions summed over tools",
+            max(tool_accepted, tool_rejected),
+            day,
+            "beyond any real count",
+        )
     extra = {k: v for k, v in raw.items() if k not in CLAUDE_CODE_KNOWN}
     extra.update(
         {
@@ -172,7 +185,7 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
             "cache_read_tokens",
             "cache_creation_tokens",
             "estimated_cost_cents",
-        ),  # fmt: skip
+        ),
     )
 
 

@@ -16,8 +16,14 @@ from app.redact import redact
 from app.services.access import Actor, require_admin
 
 
-def record(session: Session, *, actor: str, action: str, target: str | None = None,
-           detail: str | None = None) -> None:  # fmt: skip
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: str | None = None,
+) -> None:
     """Add an event in the caller's transaction (it commits with the change it describes)."""
     session.add(
         AuditEvent(
@@ -26,7 +32,7 @@ def record(session: Session, *, actor: str, action: str, target: str | None = No
             action=action,
             target=target,
             detail=redact(detail) if detail else None,
-        )  # fmt: skip
+        )
     )
 
 
@@ -56,6 +62,8 @@ def events_csv(events: list[AuditRow]) -> bytes:
     sign-in attempt records the email as given): the CSV writer neutralises them."""
     return csv_bytes(
         ["at", "actor", "action", "target", "detail"],
-        ([e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.actor, e.action, e.target, e.detail]
-         for e in events),
-    )  # fmt: skip
+        (
+            [e.at.strftime("%Y-%m-%dT%H:%M:%SZ"), e.actor, e.action, e.target, e.detail]
+            for e in events
+        ),
+    )

@@ -47,9 +47,14 @@ TOOL_LABELS = {
     "notebook_edit_tool": "NotebookEdit",
 }
 ACTIVITY = (
-    "sessions", "lines_added", "lines_removed", "commits", "pull_requests", "tool_accepted",
+    "sessions",
+    "lines_added",
+    "lines_removed",
+    "commits",
+    "pull_requests",
+    "tool_accepted",
     "tool_rejected",
-)  # fmt: skip
+)
 MODEL_TOKENS = ("input", "output", "cache_read", "cache_creation")
 
 

@@ -135,9 +135,13 @@ def save_connection(
             org.next_run_at = now
         session.add(org)
         session.flush()
-        record(session, actor=actor.email,
-               action="key_replaced" if replaced else "organization_connected",
-               target=info.id, detail=f"{org.display_name}, key {hint}")  # fmt: skip
+        record(
+            session,
+            actor=actor.email,
+            action="key_replaced" if replaced else "organization_connected",
+            target=info.id,
+            detail=f"{org.display_name}, key {hint}",
+        )
         return Connection(
             info.id, org.display_name, hint, org.status, replaced, Provider.label(org.provider)
         )

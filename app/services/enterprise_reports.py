@@ -205,10 +205,12 @@ def user_spend(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
         if p["deleted"]:
             p["name"] += DELETED_MARK
     return pd.DataFrame(
-        [[p["name"], p["email"], p["deleted"], p["amount_usd"], p["list_amount_usd"]]
-         for p in people],
+        [
+            [p["name"], p["email"], p["deleted"], p["amount_usd"], p["list_amount_usd"]]
+            for p in people
+        ],
         columns=USER_COLUMNS,
-    )  # fmt: skip
+    )
 
 
 # --- Token usage --------------------------------------------------------------------------------

@@ -30,61 +30,120 @@ from app.models import (
 )
 
 COST_COLUMNS = [
-    "date", "organization_id", "organization_name", "workspace_id", "workspace_name",
-    "description", "cost_type", "model", "token_type", "service_tier", "context_window",
-    "inference_geo", "amount_usd", "currency",
+    "date",
+    "organization_id",
+    "organization_name",
+    "workspace_id",
+    "workspace_name",
+    "description",
+    "cost_type",
+    "model",
+    "token_type",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "amount_usd",
+    "currency",
     # Beyond the contract's columns: the connection type and Claude Enterprise's own fields.
-    "provider", "product", "list_amount_usd",
-]  # fmt: skip
+    "provider",
+    "product",
+    "list_amount_usd",
+]
 USAGE_COLUMNS = [
-    "date", "organization_id", "organization_name", "workspace_id", "workspace_name",
-    "api_key_id", "api_key_name", "model", "service_tier", "context_window",
-    "uncached_input_tokens", "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens", "output_tokens", "web_search_requests",
-    "provider", "product", "inference_geo",
-]  # fmt: skip
+    "date",
+    "organization_id",
+    "organization_name",
+    "workspace_id",
+    "workspace_name",
+    "api_key_id",
+    "api_key_name",
+    "model",
+    "service_tier",
+    "context_window",
+    "uncached_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+    "provider",
+    "product",
+    "inference_geo",
+]
 # The other datasets: (CSV column, table column); money columns end in _usd.
 _ORG_COLUMNS = ["date", "organization_id", "organization_name", "provider"]
 OTHER_DATASETS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
-    "claude_code": (ClaudeCodeDay, [
-        ("actor_type", "actor_type"), ("actor", "actor"), ("customer_type", "customer_type"),
-        ("subscription_type", "subscription_type"), ("terminal_type", "terminal_type"),
-        ("is_remote", "is_remote"), ("sessions", "sessions"), ("lines_added", "lines_added"),
-        ("lines_removed", "lines_removed"), ("commits", "commits"),
-        ("pull_requests", "pull_requests"), ("tool_accepted", "tool_accepted"),
-        ("tool_rejected", "tool_rejected"), ("input_tokens", "input_tokens"),
-        ("output_tokens", "output_tokens"), ("cache_read_tokens", "cache_read_tokens"),
-        ("cache_creation_tokens", "cache_creation_tokens"),
-        ("estimated_cost_usd", "estimated_cost_cents"), ("tool_actions", "tool_actions"),
-        ("models", "models"),
-    ]),
-    "user_cost": (UserCost, [
-        ("user_id", "user_id"), ("user_name", "user_name"), ("user_email", "user_email"),
-        ("deleted", "deleted"), ("amount_usd", "amount_cents"),
-        ("list_amount_usd", "list_amount_cents"), ("currency", "currency"),
-    ]),
-    "user_usage": (UserUsage, [
-        ("user_id", "user_id"), ("user_name", "user_name"), ("user_email", "user_email"),
-        ("deleted", "deleted"), ("uncached_input_tokens", "uncached_input_tokens"),
-        ("cache_creation_5m_input_tokens", "cache_creation_5m_input_tokens"),
-        ("cache_creation_1h_input_tokens", "cache_creation_1h_input_tokens"),
-        ("cache_read_input_tokens", "cache_read_input_tokens"),
-        ("output_tokens", "output_tokens"), ("web_search_requests", "web_search_requests"),
-        ("total_tokens", "total_tokens"), ("requests", "requests"),
-    ]),
-    "engagement": (EngagementDay, [
-        ("daily_active_users", "daily_active_users"),
-        ("weekly_active_users", "weekly_active_users"),
-        ("monthly_active_users", "monthly_active_users"),
-        ("daily_adoption_rate", "daily_adoption_rate"),
-        ("weekly_adoption_rate", "weekly_adoption_rate"),
-        ("monthly_adoption_rate", "monthly_adoption_rate"),
-        ("assigned_seats", "assigned_seats"), ("pending_invites", "pending_invites"),
-        ("cowork_daily_active_users", "cowork_daily_active_users"),
-        ("cowork_weekly_active_users", "cowork_weekly_active_users"),
-        ("cowork_monthly_active_users", "cowork_monthly_active_users"),
-    ]),
-}  # fmt: skip
+    "claude_code": (
+        ClaudeCodeDay,
+        [
+            ("actor_type", "actor_type"),
+            ("actor", "actor"),
+            ("customer_type", "customer_type"),
+            ("subscription_type", "subscription_type"),
+            ("terminal_type", "terminal_type"),
+            ("is_remote", "is_remote"),
+            ("sessions", "sessions"),
+            ("lines_added", "lines_added"),
+            ("lines_removed", "lines_removed"),
+            ("commits", "commits"),
+            ("pull_requests", "pull_requests"),
+            ("tool_accepted", "tool_accepted"),
+            ("tool_rejected", "tool_rejected"),
+            ("input_tokens", "input_tokens"),
+            ("output_tokens", "output_tokens"),
+            ("cache_read_tokens", "cache_read_tokens"),
+            ("cache_creation_tokens", "cache_creation_tokens"),
+            ("estimated_cost_usd", "estimated_cost_cents"),
+            ("tool_actions", "tool_actions"),
+            ("models", "models"),
+        ],
+    ),
+    "user_cost": (
+        UserCost,
+        [
+            ("user_id", "user_id"),
+            ("user_name", "user_name"),
+            ("user_email", "user_email"),
+            ("deleted", "deleted"),
+            ("amount_usd", "amount_cents"),
+            ("list_amount_usd", "list_amount_cents"),
+            ("currency", "currency"),
+        ],
+    ),
+    "user_usage": (
+        UserUsage,
+        [
+            ("user_id", "user_id"),
+            ("user_name", "user_name"),
+            ("user_email", "user_email"),
+            ("deleted", "deleted"),
+            ("uncached_input_tokens", "uncached_input_tokens"),
+            ("cache_creation_5m_input_tokens", "cache_creation_5m_input_tokens"),
+            ("cache_creation_1h_input_tokens", "cache_creation_1h_input_tokens"),
+            ("cache_read_input_tokens", "cache_read_input_tokens"),
+            ("output_tokens", "output_tokens"),
+            ("web_search_requests", "web_search_requests"),
+            ("total_tokens", "total_tokens"),
+            ("requests", "requests"),
+        ],
+    ),
+    "engagement": (
+        EngagementDay,
+        [
+            ("daily_active_users", "daily_active_users"),
+            ("weekly_active_users", "weekly_active_users"),
+            ("monthly_active_users", "monthly_active_users"),
+            ("daily_adoption_rate", "daily_adoption_rate"),
+            ("weekly_adoption_rate", "weekly_adoption_rate"),
+            ("monthly_adoption_rate", "monthly_adoption_rate"),
+            ("assigned_seats", "assigned_seats"),
+            ("pending_invites", "pending_invites"),
+            ("cowork_daily_active_users", "cowork_daily_active_users"),
+            ("cowork_weekly_active_users", "cowork_weekly_active_users"),
+            ("cowork_monthly_active_users", "cowork_monthly_active_users"),
+        ],
+    ),
+}
 DATASETS = ("cost", "usage", *OTHER_DATASETS)
 
 DEFAULT_WORKSPACE = "Default workspace"
@@ -152,7 +211,7 @@ def _named_rows(
             col(Organization.label),
             col(Workspace.name),
             col(Organization.provider),
-        )  # fmt: skip
+        )
         .join(Organization, col(Organization.id) == model.organization_pk)
         .outerjoin(
             Workspace,
@@ -262,7 +321,7 @@ def _other_rows(
             col(Organization.name),
             col(Organization.label),
             col(Organization.provider),
-        )  # fmt: skip
+        )
         .join(Organization, col(Organization.id) == model.organization_pk)
         .where(*_filters(model, organization_id, start, end))
         .order_by(model.date, col(Organization.organization_id), model.id)

@@ -99,9 +99,12 @@ def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date |
     """First day, last day and row count per organization and dataset, as the sync keeps them
     (no scan of the data tables: this runs on every page load)."""
     query = select(
-        col(SyncState.organization_pk), col(SyncState.dataset),
-        col(SyncState.first_day), col(SyncState.last_day), col(SyncState.row_count),
-    )  # fmt: skip
+        col(SyncState.organization_pk),
+        col(SyncState.dataset),
+        col(SyncState.first_day),
+        col(SyncState.last_day),
+        col(SyncState.row_count),
+    )
     return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
 
 

@@ -92,15 +92,21 @@ def create_first_admin(
 
 
 def _new_user(session: Session, *, email: str, password: str, role: str, name: str | None) -> User:
-    user = User(email=email, name=(name or "").strip() or None, role=role,
-                password_hash=hash_password(password), created_at=utcnow())  # fmt: skip
+    user = User(
+        email=email,
+        name=(name or "").strip() or None,
+        role=role,
+        password_hash=hash_password(password),
+        created_at=utcnow(),
+    )
     session.add(user)
     session.flush()
     return user
 
 
-def add_user(engine: Engine, *, actor: Actor, email: str, password: str, role: str,
-             name: str | None = None) -> Account:  # fmt: skip
+def add_user(
+    engine: Engine, *, actor: Actor, email: str, password: str, role: str, name: str | None = None
+) -> Account:
     require_admin(actor, "add users")
     if role not in Role.ALL:
         raise ValueError(f"Role must be one of: {', '.join(Role.ALL)}.")
@@ -141,8 +147,13 @@ def set_role(engine: Engine, *, actor: Actor, email: str, role: str) -> None:
         if user.role == Role.ADMIN and role != Role.ADMIN and _admins(session) <= 1:
             raise ValueError("This is the last admin; make someone else admin first.")
         old, user.role = user.role, role
-        record(session, actor=actor.email, action="role_changed", target=user.email,
-               detail=f"{old} -> {role}")  # fmt: skip
+        record(
+            session,
+            actor=actor.email,
+            action="role_changed",
+            target=user.email,
+            detail=f"{old} -> {role}",
+        )
 
 
 def remove_user(engine: Engine, *, actor: Actor, email: str) -> bool:
@@ -210,8 +221,12 @@ def _reserve(engine: Engine, email: str, now: datetime) -> _Attempt:
             if not _refusal_recorded(session, email, since=row.last_failure_at):
                 # Once per lock: refused attempts cost nothing to send, and an audit row for
                 # each would push the real events out of the Audit log page.
-                record(session, actor=email, action="sign_in_refused",
-                       detail="locked after repeated failed sign-ins")  # fmt: skip
+                record(
+                    session,
+                    actor=email,
+                    action="sign_in_refused",
+                    detail="locked after repeated failed sign-ins",
+                )
             return _Attempt(wait, row.failures, None, None, None)
         quiet_since = max(
             row.last_failure_at or row.window_started_at, row.locked_until or row.window_started_at
@@ -260,7 +275,7 @@ def _sweep_throttle(session: Session, now: datetime) -> None:
                 col(SignInThrottle.locked_until).is_(None),
                 col(SignInThrottle.locked_until) < cutoff,
             ),
-        )  # fmt: skip
+        )
         .limit(100)
         .with_for_update(skip_locked=True)
     )
@@ -301,14 +316,23 @@ def sign_in(engine: Engine, *, email: str, password: str) -> Account:
                 user.last_sign_in_at = now
                 return _account(user)
     with write_session(engine) as session:
-        record(session, actor=email, action="sign_in_failed",
-               detail="unknown account" if attempt.user_id is None else None)  # fmt: skip
+        record(
+            session,
+            actor=email,
+            action="sign_in_failed",
+            detail="unknown account" if attempt.user_id is None else None,
+        )
         if attempt.lock_on_failure is not None:
             seconds = int(attempt.lock_on_failure.total_seconds())
-            record(session, actor=email, action="sign_in_locked", target=email,
-                   detail=f"{attempt.failures} failed sign-ins within "
-                          f"{int(WINDOW.total_seconds()) // 60} minutes; "
-                          f"sign-in refused for {seconds} seconds")  # fmt: skip
+            record(
+                session,
+                actor=email,
+                action="sign_in_locked",
+                target=email,
+                detail=f"{attempt.failures} failed sign-ins within "
+                f"{int(WINDOW.total_seconds()) // 60} minutes; "
+                f"sign-in refused for {seconds} seconds",
+            )
         _sweep_throttle(session, now)
     time.sleep(FAILURE_DELAY_SECONDS)
     raise SignInError(WRONG)
@@ -336,8 +360,13 @@ def account_for_sso(engine: Engine, email: str, admin_emails: str) -> Account:
             user = User(email=email, role=role, password_hash=SSO_PASSWORD, created_at=utcnow())
             session.add(user)
             session.flush()
-            record(session, actor=email, action="user_added", target=email,
-                   detail=f"role {role}, single sign-on")  # fmt: skip
+            record(
+                session,
+                actor=email,
+                action="user_added",
+                target=email,
+                detail=f"role {role}, single sign-on",
+            )
         user.last_sign_in_at = utcnow()
         return _account(user)
 
@@ -347,8 +376,14 @@ def open_session(engine: Engine, account: Account, hours: float) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with write_session(engine) as session:
-        session.add(AuthSession(token_hash=_digest(token), user_id=account.id, created_at=now,
-                                expires_at=now + timedelta(hours=hours)))  # fmt: skip
+        session.add(
+            AuthSession(
+                token_hash=_digest(token),
+                user_id=account.id,
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+            )
+        )
     return token
 
 

@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> None:
             name += f" {i // len(ORG_NAMES) + 1}"
         sim.add_org(name=name, seed=args.seed * 1000 + i)
     for i in range(args.enterprise_orgs):
-        sim.add_enterprise_org(name=f"{ORG_NAMES[i % len(ORG_NAMES)]} Enterprise",
-                               seed=args.seed * 1000 + 500 + i)  # fmt: skip
+        sim.add_enterprise_org(
+            name=f"{ORG_NAMES[i % len(ORG_NAMES)]} Enterprise", seed=args.seed * 1000 + 500 + i
+        )
     sim.latency = args.latency
     with serve_http(sim, args.host, args.port) as server:
         print(f"Simulated Admin API at {server.base_url} (Ctrl-C to stop)", flush=True)

@@ -30,9 +30,16 @@ from app.simulator.common import parse_time as _parse_time
 from app.simulator.world import USAGE_COUNTS, CostTruth, SimOrg, World, _fmt
 
 USAGE_GROUPS = (
-    "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
-    "speed", "account_id", "service_account_id",
-)  # fmt: skip
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "speed",
+    "account_id",
+    "service_account_id",
+)
 COST_GROUPS = ("workspace_id", "description")
 COST_DETAIL = (
     "cost_type",

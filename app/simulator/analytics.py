@@ -556,7 +556,7 @@ def _engagement_json(user: Any, c: dict[str, int], groups: list[str]) -> dict[st
                 "distinct_skills_used_count",
                 "connectors_used_count",
                 "shared_conversations_viewed_count",
-            )  # fmt: skip
+            )
         },
         "claude_code_metrics": {
             "core_metrics": {

@@ -47,14 +47,25 @@ ANALYTICS_BASE = f"{BASE}/analytics"
 
 # Enterprise Analytics routes: engagement ones answer 404 for a bad or scope-less key.
 ANALYTICS_REPORT_ROUTES = (
-    "analytics_usage_report", "analytics_cost_report", "analytics_user_usage_report",
+    "analytics_usage_report",
+    "analytics_cost_report",
+    "analytics_user_usage_report",
     "analytics_user_cost_report",
-)  # fmt: skip
+)
 ANALYTICS_ENGAGEMENT_ROUTES = ("analytics_summaries", "analytics_users")
 FAULT_ROUTES = (
-    "*", "me", "workspaces", "api_keys", "users", "invites", "usage_report", "cost_report",
-    "claude_code", *ANALYTICS_REPORT_ROUTES, *ANALYTICS_ENGAGEMENT_ROUTES,
-)  # fmt: skip
+    "*",
+    "me",
+    "workspaces",
+    "api_keys",
+    "users",
+    "invites",
+    "usage_report",
+    "cost_report",
+    "claude_code",
+    *ANALYTICS_REPORT_ROUTES,
+    *ANALYTICS_ENGAGEMENT_ROUTES,
+)
 ANALYTICS_RPM = 60  # requests per rolling minute per Enterprise organization (§2.2)
 RATE_WINDOW = 60.0
 
@@ -147,9 +158,13 @@ class Api:
         day: date | None = None,
     ) -> None:
         kinds = (
-            STATUS_FAULTS + BODY_FAULTS + CONNECTION_FAULTS + CURSOR_FAULTS + STREAM_FAULTS
+            STATUS_FAULTS
+            + BODY_FAULTS
+            + CONNECTION_FAULTS
+            + CURSOR_FAULTS
+            + STREAM_FAULTS
             + POISON_FAULTS
-        )  # fmt: skip
+        )
         if kind not in kinds:
             raise ValueError(f"unknown fault kind {kind!r}")
         if route not in FAULT_ROUTES:
@@ -333,14 +348,26 @@ _ROUTES = [
     (re.compile(rf"{BASE}/usage_report/messages"), "usage_report", "_usage"),
     (re.compile(rf"{BASE}/cost_report"), "cost_report", "_cost"),
     (re.compile(rf"{BASE}/usage_report/claude_code"), "claude_code", "_claude_code"),
-    (re.compile(rf"{ANALYTICS_BASE}/usage_report"), "analytics_usage_report",
-     "analytics.usage_report"),
-    (re.compile(rf"{ANALYTICS_BASE}/cost_report"), "analytics_cost_report",
-     "analytics.cost_report"),
-    (re.compile(rf"{ANALYTICS_BASE}/user_usage_report"), "analytics_user_usage_report",
-     "analytics.user_usage_report"),
-    (re.compile(rf"{ANALYTICS_BASE}/user_cost_report"), "analytics_user_cost_report",
-     "analytics.user_cost_report"),
+    (
+        re.compile(rf"{ANALYTICS_BASE}/usage_report"),
+        "analytics_usage_report",
+        "analytics.usage_report",
+    ),
+    (
+        re.compile(rf"{ANALYTICS_BASE}/cost_report"),
+        "analytics_cost_report",
+        "analytics.cost_report",
+    ),
+    (
+        re.compile(rf"{ANALYTICS_BASE}/user_usage_report"),
+        "analytics_user_usage_report",
+        "analytics.user_usage_report",
+    ),
+    (
+        re.compile(rf"{ANALYTICS_BASE}/user_cost_report"),
+        "analytics_user_cost_report",
+        "analytics.user_cost_report",
+    ),
     (re.compile(rf"{ANALYTICS_BASE}/summaries"), "analytics_summaries", "analytics.summaries"),
     (re.compile(rf"{ANALYTICS_BASE}/users"), "analytics_users", "analytics.users"),
-]  # fmt: skip
+]

@@ -40,9 +40,17 @@ CC_MODELS = (
     ("claude-nimbus-7-preview", 4),
 )
 TERMINALS = (
-    "vscode", "iTerm.app", "Apple_Terminal", "cursor", "tmux", "ghostty", "WarpTerminal",
-    "xterm-256color", "pycharm", "windows-terminal",
-)  # fmt: skip
+    "vscode",
+    "iTerm.app",
+    "Apple_Terminal",
+    "cursor",
+    "tmux",
+    "ghostty",
+    "WarpTerminal",
+    "xterm-256color",
+    "pycharm",
+    "windows-terminal",
+)
 REMOTE_TERMINAL = "web"
 KNOWN_TOOLS = ("edit_tool", "multi_edit_tool", "write_tool", "notebook_edit_tool")
 UNKNOWN_TOOL = "apply_patch_tool"  # the key set is open: clients must keep unknown tools
@@ -54,11 +62,45 @@ CC_TOKEN_PRICES = {
     "cache_creation": "cache_creation.ephemeral_5m_input_tokens",
 }
 _FIRST = (
-    "Alex", "Sam", "Priya", "Wei", "Olu", "Marta", "Jonas", "Aiko", "Diego", "Lena", "Ravi",
-    "Noor", "Tomas", "Ines", "Kofi", "Yara", "Pavel", "Mei", "Luca", "Zoe",
-)  # fmt: skip
-_LAST = ("Ng", "Okafor", "Schmidt", "Tanaka", "Garcia", "Kowalski", "Haddad", "Silva",
-         "Novak", "Chen", "Dubois", "Moreau", "Rossi", "Berg", "Ali", "Kim")  # fmt: skip
+    "Alex",
+    "Sam",
+    "Priya",
+    "Wei",
+    "Olu",
+    "Marta",
+    "Jonas",
+    "Aiko",
+    "Diego",
+    "Lena",
+    "Ravi",
+    "Noor",
+    "Tomas",
+    "Ines",
+    "Kofi",
+    "Yara",
+    "Pavel",
+    "Mei",
+    "Luca",
+    "Zoe",
+)
+_LAST = (
+    "Ng",
+    "Okafor",
+    "Schmidt",
+    "Tanaka",
+    "Garcia",
+    "Kowalski",
+    "Haddad",
+    "Silva",
+    "Novak",
+    "Chen",
+    "Dubois",
+    "Moreau",
+    "Rossi",
+    "Berg",
+    "Ali",
+    "Kim",
+)
 
 
 @dataclass(frozen=True)
@@ -132,9 +174,7 @@ def _day_records(
     if rng.random() < 0.08:  # some days nobody uses Claude Code
         return []
     keys = {k.id: k for k in org.api_keys}
-    candidates = [
-        a for a in actors if a.api_key_id is None or keys[a.api_key_id].used_on(day)
-    ]  # fmt: skip
+    candidates = [a for a in actors if a.api_key_id is None or keys[a.api_key_id].used_on(day)]
     count = rng.randint(5, 12) if day.weekday() >= 5 else rng.randint(5, 30)
     chosen = rng.sample(candidates, k=min(count, len(candidates)))
     records = []

@@ -49,17 +49,59 @@ ANALYTICS_START = date(2026, 1, 1)  # no Enterprise analytics data before this d
 ANALYTICS_SCOPE = "read:analytics"
 # Organization-report dimensions (group_by[] values) and the cost-only ones.
 DIMENSIONS = (
-    "product", "model", "context_window", "inference_geo", "speed", "rbac_group_id",
+    "product",
+    "model",
+    "context_window",
+    "inference_geo",
+    "speed",
+    "rbac_group_id",
     "slack_channel_id",
-)  # fmt: skip
+)
 COST_DIMENSIONS = (*DIMENSIONS, "cost_type", "token_type")
 TOKEN_FIELDS = USAGE_FIELDS[:5]  # the ones that add up to total_tokens, in TOKEN_TYPES order
 _RBAC_GROUPS = ("Engineering", "Sales", "Legal", "Research", "Operations")
-_FIRST = ("Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ivan", "Jade",
-          "Kenji", "Lucia", "Mateo", "Nadia", "Omar", "Petra", "Quinn", "Rosa", "Sven", "Tara",
-          "Umar", "Vera")  # fmt: skip
-_LAST = ("Abe", "Brandt", "Costa", "Diaz", "Eze", "Fischer", "Gupta", "Horvat", "Ito",
-         "Jensen", "Khan", "Lopez", "Meyer", "Nakamura", "Osei", "Park")  # fmt: skip
+_FIRST = (
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dmitri",
+    "Elif",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kenji",
+    "Lucia",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Petra",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+)
+_LAST = (
+    "Abe",
+    "Brandt",
+    "Costa",
+    "Diaz",
+    "Eze",
+    "Fischer",
+    "Gupta",
+    "Horvat",
+    "Ito",
+    "Jensen",
+    "Khan",
+    "Lopez",
+    "Meyer",
+    "Nakamura",
+    "Osei",
+    "Park",
+)
 _SLACK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 

@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 CENTS_QUANTUM = Decimal("0.000001")
 FAST_MULTIPLIER = Decimal(2)  # fast mode on Opus 4.8: $10/$50 instead of $5/$25, every type
 PRODUCTS = (
-    ("chat", 38), ("claude_code", 26), ("cowork", 12), ("office_agent", 14),
+    ("chat", 38),
+    ("claude_code", 26),
+    ("cowork", 12),
+    ("office_agent", 14),
     ("claude_in_chrome", 10),
-)  # fmt: skip
+)
 # Counts of one usage row, in this order.
 USAGE_FIELDS = (
     "uncached_input_tokens",

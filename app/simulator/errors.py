@@ -12,10 +12,17 @@ from app.simulator.enterprise import SimEnterpriseOrg
 from app.simulator.world import SimOrg
 
 ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
-    503: "api_error", 504: "timeout_error", 529: "overloaded_error",
-}  # fmt: skip
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
 def not_found(*_: Any) -> Any:

@@ -93,9 +93,11 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             host = self.headers.get("host") or "127.0.0.1"
             request = httpx.Request(
-                self.command, f"http://{host}{self.path}", headers=list(self.headers.items()),
+                self.command,
+                f"http://{host}{self.path}",
+                headers=list(self.headers.items()),
                 content=body,
-            )  # fmt: skip
+            )
             try:
                 response = sim.handler(request)
                 status, headers = response.status_code, list(response.headers.items())

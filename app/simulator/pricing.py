@@ -67,12 +67,15 @@ _SONNET_4 = _price("Claude Sonnet 4/4.5", "3", "3.75", "6", "0.30", "15", long_c
 
 # Undated model ids and aliases; dated ids (``-20250929``) and ``-latest`` map to these.
 PRICES: dict[str, ModelPrice] = {
-    "claude-fable-5": _price("Claude Fable 5", "10", "12.50", "20", "1.00", "50",
-                             us_residency_surcharge=True),
-    "claude-mythos-5": _price("Claude Mythos 5", "10", "12.50", "20", "1.00", "50",
-                              us_residency_surcharge=True),
-    "claude-opus-5": _price("Claude Opus 5", "5", "6.25", "10", "0.50", "25",
-                            us_residency_surcharge=True),
+    "claude-fable-5": _price(
+        "Claude Fable 5", "10", "12.50", "20", "1.00", "50", us_residency_surcharge=True
+    ),
+    "claude-mythos-5": _price(
+        "Claude Mythos 5", "10", "12.50", "20", "1.00", "50", us_residency_surcharge=True
+    ),
+    "claude-opus-5": _price(
+        "Claude Opus 5", "5", "6.25", "10", "0.50", "25", us_residency_surcharge=True
+    ),
     "claude-opus-4-8": _OPUS_46,
     "claude-opus-4-7": _OPUS_46,
     "claude-opus-4-6": _OPUS_46,
@@ -80,10 +83,12 @@ PRICES: dict[str, ModelPrice] = {
     "claude-opus-4-1": _price("Claude Opus 4.1", "15", "18.75", "30", "1.50", "75"),
     "claude-opus-4": _price("Claude Opus 4", "15", "18.75", "30", "1.50", "75"),
     "claude-opus-4-0": _price("Claude Opus 4", "15", "18.75", "30", "1.50", "75"),
-    "claude-sonnet-5": _price("Claude Sonnet 5", "2", "2.50", "4", "0.20", "10",
-                              us_residency_surcharge=True),
-    "claude-sonnet-4-6": _price("Claude Sonnet 4.6", "3", "3.75", "6", "0.30", "15",
-                                us_residency_surcharge=True),
+    "claude-sonnet-5": _price(
+        "Claude Sonnet 5", "2", "2.50", "4", "0.20", "10", us_residency_surcharge=True
+    ),
+    "claude-sonnet-4-6": _price(
+        "Claude Sonnet 4.6", "3", "3.75", "6", "0.30", "15", us_residency_surcharge=True
+    ),
     "claude-sonnet-4-5": _SONNET_4,
     "claude-sonnet-4": _SONNET_4,
     "claude-sonnet-4-0": _SONNET_4,
@@ -91,7 +96,7 @@ PRICES: dict[str, ModelPrice] = {
     "claude-haiku-4-5": _price("Claude Haiku 4.5", "1", "1.25", "2", "0.10", "5"),
     "claude-3-5-haiku": _price("Claude Haiku 3.5", "0.80", "1.00", "1.60", "0.08", "4"),
     "claude-3-haiku": _price("Claude Haiku 3", "0.25", "0.30", "0.50", "0.03", "1.25"),
-}  # fmt: skip
+}
 
 # Sonnet 4 and 4.5 requests over 200k input tokens bill every token at these rates; the cache
 # multipliers (1.25x, 2x, 0.1x) apply on top of the $6 input rate.

@@ -52,10 +52,15 @@ LONG_CONTEXT_MODEL = "claude-sonnet-4-5-20250929"
 # What the unknown model costs is known only to the simulator, so it still has cost rows.
 HIDDEN_PRICES = {
     "claude-nimbus-7-preview": ModelPrice(
-        "Claude Nimbus 7 Preview", Decimal(4), Decimal(5), Decimal(8), Decimal("0.4"),
-        Decimal(20), us_residency_surcharge=True,
+        "Claude Nimbus 7 Preview",
+        Decimal(4),
+        Decimal(5),
+        Decimal(8),
+        Decimal("0.4"),
+        Decimal(20),
+        us_residency_surcharge=True,
     ),
-}  # fmt: skip
+}
 FLEX_DISCOUNT = Decimal("0.8")  # invented: flex pricing is not public
 TIERS = (("standard", 60), ("batch", 18), ("priority", 12), ("flex", 10))
 # Tiers that appear in the cost report; priority is billed by contract and never does.
@@ -76,8 +81,13 @@ USAGE_FIELD = {
     "output_tokens": "output_tokens",
 }
 USAGE_DIMENSIONS = (
-    "api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
-)  # fmt: skip
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
 USAGE_COUNTS = (
     "uncached_input_tokens",
     "cache_creation_5m_input_tokens",
@@ -207,9 +217,13 @@ def build_org(
     founded = today - timedelta(days=history_days + 30 + rng.randint(0, 300))
     users = []
     for i, (role, person) in enumerate(
-        (("admin", "Ada Admin"), ("developer", "Dev Eloper"), ("billing", "Bill Ing"),
-         ("claude_code_user", "Cody Coder"))
-    ):  # fmt: skip
+        (
+            ("admin", "Ada Admin"),
+            ("developer", "Dev Eloper"),
+            ("billing", "Bill Ing"),
+            ("claude_code_user", "Cody Coder"),
+        )
+    ):
         users.append(
             {
                 "id": _random_id(rng, "user_01"),
@@ -429,28 +443,55 @@ def _day_cost(org: SimOrg, day: date, revision: int, usage: list[UsageTruth]) ->
         for token_type in TOKEN_TYPES:
             count = getattr(row, USAGE_FIELD[token_type])
             if count:
-                key = (row.workspace_id, _description(row, token_type), row.model, token_type,
-                       row.service_tier, row.context_window, row.inference_geo)  # fmt: skip
+                key = (
+                    row.workspace_id,
+                    _description(row, token_type),
+                    row.model,
+                    token_type,
+                    row.service_tier,
+                    row.context_window,
+                    row.inference_geo,
+                )
                 token_usd[key] += Decimal(count) * _usd_per_million(row, token_type) / 1_000_000
     result = [
         CostTruth(day, ws, desc, "tokens", model, token_type, tier, context, geo, _cents(usd))
         for (ws, desc, model, token_type, tier, context, geo), usd in token_usd.items()
     ]
     result += [
-        CostTruth(day, ws, "Web Search Usage", "web_search", None, None, None, None, None,
-                  _cents(WEB_SEARCH_USD * count))
+        CostTruth(
+            day,
+            ws,
+            "Web Search Usage",
+            "web_search",
+            None,
+            None,
+            None,
+            None,
+            None,
+            _cents(WEB_SEARCH_USD * count),
+        )
         for ws, count in searches.items()
         if count
-    ]  # fmt: skip
+    ]
     # Code execution is billed per container-hour and is absent from the usage report.
     rng = random.Random(f"code:{org.seed}:{day.isoformat()}:{revision}")
     if usage and rng.random() < 0.4:
         live = [w.id for w in org.workspaces if w.live_on(day)]
         hours = Decimal(rng.randint(1, 400)) / 4  # 15-minute steps
         result.append(
-            CostTruth(day, rng.choice([None, *live]), "Code Execution Usage", "code_execution",
-                      None, None, None, None, None, _cents(hours * Decimal("0.05")))
-        )  # fmt: skip
+            CostTruth(
+                day,
+                rng.choice([None, *live]),
+                "Code Execution Usage",
+                "code_execution",
+                None,
+                None,
+                None,
+                None,
+                None,
+                _cents(hours * Decimal("0.05")),
+            )
+        )
     return result
 
 

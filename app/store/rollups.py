@@ -54,8 +54,10 @@ def replace_rollups(
                 for key, amount in zip(keys, amounts, strict=True):
                     acc[key] += amount
             totals.append(acc)
-        out += [(org_pk, day, dim, value, *(t.get((day, value), 0) for t in totals))
-                for day, value in totals[0]]  # fmt: skip
+        out += [
+            (org_pk, day, dim, value, *(t.get((day, value), 0) for t in totals))
+            for day, value in totals[0]
+        ]
     if out:
         c = table.__table__.c
         columns = [c.organization_pk, c.date, c.dim, c.value, *(c[m] for m in measures)]

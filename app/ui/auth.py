@@ -140,8 +140,9 @@ def _sign_in_form() -> None:
     if notice:
         st.info(notice)
     if sso_configured():
-        st.button("Sign in with single sign-on", type="primary", on_click=st.login,
-                  icon=":material/key:")  # fmt: skip
+        st.button(
+            "Sign in with single sign-on", type="primary", on_click=st.login, icon=":material/key:"
+        )
         st.caption("Or with a local account:")
     with st.form("sign_in", border=True):
         email = st.text_input("Email", autocomplete="username")

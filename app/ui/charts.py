@@ -46,14 +46,25 @@ def stacked_bars(
     plot[group] = safe_labels(plot[group])
     names = list(dict.fromkeys(plot[group]))
     other = [n for n in names if is_other(n)]
-    fig = px.bar(plot, x="period", y=value, color=group, color_discrete_sequence=PALETTE,
-                 category_orders={group: [n for n in names if n not in other] + other},
-                 color_discrete_map=dict.fromkeys(other, OTHER_COLOUR))  # fmt: skip
+    fig = px.bar(
+        plot,
+        x="period",
+        y=value,
+        color=group,
+        color_discrete_sequence=PALETTE,
+        category_orders={group: [n for n in names if n not in other] + other},
+        color_discrete_map=dict.fromkeys(other, OTHER_COLOUR),
+    )
     fig.update_layout(
-        barmode="stack", title=title, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"title": None, "orientation": "h", "y": -0.2}, xaxis_title=None,
-        yaxis_title="USD" if money else unit, hovermode="x unified",
-    )  # fmt: skip
+        barmode="stack",
+        title=title,
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"title": None, "orientation": "h", "y": -0.2},
+        xaxis_title=None,
+        yaxis_title="USD" if money else unit,
+        hovermode="x unified",
+    )
     if money:
         fig.update_yaxes(tickprefix="$", tickformat=",.2f")
         fig.update_traces(hovertemplate="%{fullData.name}: $%{y:,.2f}<extra></extra>")

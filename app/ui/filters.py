@@ -49,8 +49,13 @@ def preset_range(preset: str, today: date) -> tuple[date, date]:
 
 def date_range(prefix: str, today: date) -> tuple[date, date]:
     """The date preset (and custom dates) of a page with its own filters: ``[start, end)``."""
-    preset = st.selectbox("Date range", list(PRESETS), index=list(PRESETS).index("30d"),
-                          format_func=shown_as(PRESETS), key=prefix + "preset")  # fmt: skip
+    preset = st.selectbox(
+        "Date range",
+        list(PRESETS),
+        index=list(PRESETS).index("30d"),
+        format_func=shown_as(PRESETS),
+        key=prefix + "preset",
+    )
     start, end = preset_range(preset, today)
     if preset == "custom":
         picked = st.date_input(
@@ -70,7 +75,7 @@ def grain_picker(prefix: str) -> str:
             default="day",
             format_func=shown_as(GRAINS),
             key=prefix + "grain",
-        )  # fmt: skip
+        )
         or "day"
     )
 
@@ -82,8 +87,14 @@ class View:
     grain: str
 
 
-def _seed(key: str, param: str, default: object, *, many: bool = False,
-          allowed: Sequence[str] | None = None) -> None:  # fmt: skip
+def _seed(
+    key: str,
+    param: str,
+    default: object,
+    *,
+    many: bool = False,
+    allowed: Sequence[str] | None = None,
+) -> None:
     """Initialise a widget's state from the URL once per session."""
     if key in st.session_state:
         return
@@ -106,8 +117,14 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     _seed(k + "preset", "range", "30d", allowed=list(PRESETS))
     _seed(k + "group", "group", next(iter(groups)), allowed=list(groups))
     _seed(k + "grain", "grain", "day", allowed=list(GRAINS))
-    for kind in ("providers", "organizations", "workspaces", "models", "service_tiers",
-                 "cost_types"):  # fmt: skip
+    for kind in (
+        "providers",
+        "organizations",
+        "workspaces",
+        "models",
+        "service_tiers",
+        "cost_types",
+    ):
         _seed(k + kind, kind, [], many=True, allowed=list(labels[kind]))
 
     with st.sidebar:
@@ -122,17 +139,23 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             if st.session_state.get(k + "dates") is None:
                 try:
                     st.session_state[k + "dates"] = (
-                        date.fromisoformat(low), date.fromisoformat(high)
-                    ) if low and high else (start, today)  # fmt: skip
+                        (date.fromisoformat(low), date.fromisoformat(high))
+                        if low and high
+                        else (start, today)
+                    )
                 except ValueError:
                     st.session_state[k + "dates"] = (start, today)
             picked = st.date_input("From – to (inclusive)", key=k + "dates", max_value=today)
             if isinstance(picked, tuple) and len(picked) == 2:
                 start, end = picked[0], picked[1] + timedelta(days=1)
         chosen: dict[str, list[str]] = {}
-        for kind, title in (("providers", "Providers"), ("organizations", "Organizations"),
-                            ("workspaces", "Workspaces"), ("models", "Models"),
-                            ("service_tiers", "Service tiers")):  # fmt: skip
+        for kind, title in (
+            ("providers", "Providers"),
+            ("organizations", "Organizations"),
+            ("workspaces", "Workspaces"),
+            ("models", "Models"),
+            ("service_tiers", "Service tiers"),
+        ):
             # With one provider or one organization there is nothing to choose.
             if kind in ("providers", "organizations") and len(labels[kind]) < 2:
                 chosen[kind] = []
@@ -140,14 +163,20 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             # Options are names from the API: shown as plain text, without bidi controls.
             names = labels[kind]
             chosen[kind] = st.multiselect(
-                title, list(names), format_func=_shown_plain(names),
-                key=k + kind, placeholder="All",
-            )  # fmt: skip
+                title,
+                list(names),
+                format_func=_shown_plain(names),
+                key=k + kind,
+                placeholder="All",
+            )
         if cost_types:
             chosen["cost_types"] = st.multiselect(
-                "Cost types", list(labels["cost_types"]), format_func=plain, key=k + "cost_types",
+                "Cost types",
+                list(labels["cost_types"]),
+                format_func=plain,
+                key=k + "cost_types",
                 placeholder="All",
-            )  # fmt: skip
+            )
         else:
             chosen["cost_types"] = []
         group = st.selectbox(

@@ -16,8 +16,13 @@ def _start_demo() -> None:
     settings = state.settings()
     # A Console organization and a Claude Enterprise one, so every page has something to show.
     for provider in (Provider.CONSOLE, Provider.ENTERPRISE):
-        connect_demo(engine=state.engine(), settings=settings, keystore=keystore(settings),
-                     actor=auth.actor(), provider=provider)  # fmt: skip
+        connect_demo(
+            engine=state.engine(),
+            settings=settings,
+            keystore=keystore(settings),
+            actor=auth.actor(),
+            provider=provider,
+        )
     state.clear_caches()
 
 

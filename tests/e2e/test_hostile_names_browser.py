@@ -71,9 +71,14 @@ def page_url(tmp_path: Path) -> Iterator[str]:
     script.write_text(SCRIPT.format(root=str(ROOT)))
     port = free_port()
     env = {**os.environ, "FINOPS_DATA_DIR": str(tmp_path / "data")}
-    command = [str(Path(sys.executable).with_name("streamlit")), "run", str(script),
-               "--server.headless=true", f"--server.port={port}",
-               "--browser.gatherUsageStats=false"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("streamlit")),
+        "run",
+        str(script),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--browser.gatherUsageStats=false",
+    ]
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -93,9 +98,15 @@ def test_hostile_names_render_as_text_in_chromium(page_url: str) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             page = browser.new_page()
             page.goto(page_url)

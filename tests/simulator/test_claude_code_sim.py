@@ -86,9 +86,17 @@ def test_record_shape(simulator: Simulator, org: SimOrg) -> None:
     assert records
     for r in records:
         assert set(r) == {
-            "date", "actor", "organization_id", "customer_type", "subscription_type",
-            "terminal_type", "is_remote", "core_metrics", "tool_actions", "model_breakdown",
-        }  # fmt: skip
+            "date",
+            "actor",
+            "organization_id",
+            "customer_type",
+            "subscription_type",
+            "terminal_type",
+            "is_remote",
+            "core_metrics",
+            "tool_actions",
+            "model_breakdown",
+        }
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT00:00:00Z", r["date"])
         assert r["organization_id"] == org.id
         actor = r["actor"]
@@ -105,9 +113,11 @@ def test_record_shape(simulator: Simulator, org: SimOrg) -> None:
         assert isinstance(r["terminal_type"], str) and isinstance(r["is_remote"], bool)
         core = r["core_metrics"]
         assert set(core) == {
-            "num_sessions", "lines_of_code", "commits_by_claude_code",
+            "num_sessions",
+            "lines_of_code",
+            "commits_by_claude_code",
             "pull_requests_by_claude_code",
-        }  # fmt: skip
+        }
         assert core["num_sessions"] >= 1 and set(core["lines_of_code"]) == {"added", "removed"}
         assert set(r["tool_actions"]) >= KNOWN_TOOLS
         for counts in r["tool_actions"].values():

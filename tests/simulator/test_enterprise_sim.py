@@ -138,8 +138,12 @@ def test_usage_grouped_and_ungrouped_equals_the_truth(
 def test_data_has_the_awkward_values(simulator: Simulator, ent: SimEnterpriseOrg) -> None:
     usage = simulator.truth_enterprise_usage(ent.id, TODAY - timedelta(days=90), TODAY)
     assert {r.product for r in usage} == {
-        "chat", "claude_code", "cowork", "office_agent", "claude_in_chrome",
-    }  # fmt: skip
+        "chat",
+        "claude_code",
+        "cowork",
+        "office_agent",
+        "claude_in_chrome",
+    }
     assert {"claude-opus-4-8", "claude-sonnet-4-5", "claude-haiku-4-5"} <= {r.model for r in usage}
     assert "claude-nimbus-7-preview" in {r.model for r in usage}  # unknown to any price table
     assert {r.speed for r in usage} == {"standard", "fast"}
@@ -178,9 +182,15 @@ def test_each_bucket_shows_at_most_its_top_100_groups(
 def test_filters_apply_and_are_capped(
     simulator: Simulator, client: httpx.Client, ent: SimEnterpriseOrg
 ) -> None:
-    params = [("starting_at", at(START)), ("ending_at", at(END)), ("limit", "31"),
-              ("products[]", "claude_code"), ("products[]", "cowork"),
-              ("models[]", "claude-opus-4-8"), ("group_by[]", "product")]  # fmt: skip
+    params = [
+        ("starting_at", at(START)),
+        ("ending_at", at(END)),
+        ("limit", "31"),
+        ("products[]", "claude_code"),
+        ("products[]", "cowork"),
+        ("models[]", "claude-opus-4-8"),
+        ("group_by[]", "product"),
+    ]
     buckets = walk(client, f"{BASE}/usage_report", params)
     served = sum(r["output_tokens"] for b in buckets for r in b["results"])
     expected = sum(
@@ -258,9 +268,12 @@ def test_user_usage_over_the_range_equals_the_truth(
         assert row["total_tokens"] == sum(usage_counts(row)[:5])
         user = by_id[row["actor"]["user_id"]]
         assert row["actor"] == {
-            "type": "user_actor", "user_id": user.id, "name": user.name, "email": user.email,
+            "type": "user_actor",
+            "user_id": user.id,
+            "name": user.name,
+            "email": user.email,
             "deleted": user.deleted,
-        }  # fmt: skip
+        }
     ascending = walk(
         client,
         f"{BASE}/user_usage_report",
@@ -273,8 +286,12 @@ def test_user_usage_over_the_range_equals_the_truth(
 def test_user_cost_per_day_and_its_share_of_the_org_cost(
     simulator: Simulator, client: httpx.Client, ent: SimEnterpriseOrg
 ) -> None:
-    params = [("starting_at", at(START)), ("ending_at", at(END)), ("bucket_width", "1d"),
-              ("limit", "1000")]  # fmt: skip
+    params = [
+        ("starting_at", at(START)),
+        ("ending_at", at(END)),
+        ("bucket_width", "1d"),
+        ("limit", "1000"),
+    ]
     rows = walk(client, f"{BASE}/user_cost_report", params)
     served = {
         (date.fromisoformat(r["starting_at"][:10]), r["actor"]["user_id"]): (
@@ -364,9 +381,13 @@ def test_bad_cost_and_usage_parameters_are_400(
 
 @pytest.mark.parametrize(
     ("path", "limits"),
-    [("usage_report", (7, 31)), ("cost_report", (7, 31)), ("user_usage_report", (20, 1000)),
-     ("user_cost_report", (20, 1000))],
-)  # fmt: skip
+    [
+        ("usage_report", (7, 31)),
+        ("cost_report", (7, 31)),
+        ("user_usage_report", (20, 1000)),
+        ("user_cost_report", (20, 1000)),
+    ],
+)
 def test_limits(client: httpx.Client, path: str, limits: tuple[int, int]) -> None:
     base = {"starting_at": at(TODAY - timedelta(31)), "bucket_width": "1d"}
     default, cap = limits
@@ -438,12 +459,20 @@ def test_summaries_one_per_day_equal_to_the_truth(
     )
     for s in summaries:
         assert set(s) == {
-            "starting_at", "ending_at", "daily_active_user_count", "weekly_active_user_count",
-            "monthly_active_user_count", "daily_adoption_rate", "weekly_adoption_rate",
-            "monthly_adoption_rate", "assigned_seat_count", "pending_invite_count",
-            "cowork_daily_active_user_count", "cowork_weekly_active_user_count",
+            "starting_at",
+            "ending_at",
+            "daily_active_user_count",
+            "weekly_active_user_count",
+            "monthly_active_user_count",
+            "daily_adoption_rate",
+            "weekly_adoption_rate",
+            "monthly_adoption_rate",
+            "assigned_seat_count",
+            "pending_invite_count",
+            "cowork_daily_active_user_count",
+            "cowork_weekly_active_user_count",
             "cowork_monthly_active_user_count",
-        }  # fmt: skip
+        }
         assert 0 < s["daily_active_user_count"] <= s["weekly_active_user_count"]
         assert (
             s["weekly_active_user_count"]
@@ -505,17 +534,24 @@ def test_users_engagement(client: httpx.Client, ent: SimEnterpriseOrg) -> None:
         core = row["claude_code_metrics"]["core_metrics"]
         assert set(core["lines_of_code"]) == {"added_count", "removed_count"}
         assert set(row["claude_code_metrics"]["tool_actions"]) == {
-            "edit_tool", "multi_edit_tool", "write_tool", "notebook_edit_tool",
-        }  # fmt: skip
+            "edit_tool",
+            "multi_edit_tool",
+            "write_tool",
+            "notebook_edit_tool",
+        }
         assert "message_count" in row["chat_metrics"] and "web_search_count" in row
     assert len(client.get(f"{BASE}/users", params={"date": day}).json()["data"]) == min(
         100, len(everyone)
     )
     ranged = client.get(
         f"{BASE}/users",
-        params=[("starting_date", "2026-11-01"), ("ending_date", "2026-11-08"),
-                ("group_by[]", "rbac_group_id"), ("limit", "1000")],
-    )  # fmt: skip
+        params=[
+            ("starting_date", "2026-11-01"),
+            ("ending_date", "2026-11-08"),
+            ("group_by[]", "rbac_group_id"),
+            ("limit", "1000"),
+        ],
+    )
     assert ranged.status_code == 200 and all("rbac_group_id" in r for r in ranged.json()["data"])
     for bad in (
         {},

@@ -381,11 +381,24 @@ def test_cost_rows_grouped_by_workspace_and_description_are_the_truth(
     simulator: Simulator, client: httpx.Client, org: SimOrg
 ) -> None:
     start, end = TODAY - timedelta(days=20), TODAY
-    params = [("starting_at", at(start)), ("ending_at", at(end)), ("limit", "31"),
-              ("group_by[]", "workspace_id"), ("group_by[]", "description")]  # fmt: skip
+    params = [
+        ("starting_at", at(start)),
+        ("ending_at", at(end)),
+        ("limit", "31"),
+        ("group_by[]", "workspace_id"),
+        ("group_by[]", "description"),
+    ]
     buckets = client.get("/v1/organizations/cost_report", params=params).json()["data"]
-    fields = ("workspace_id", "description", "cost_type", "model", "token_type",
-              "service_tier", "context_window", "inference_geo")  # fmt: skip
+    fields = (
+        "workspace_id",
+        "description",
+        "cost_type",
+        "model",
+        "token_type",
+        "service_tier",
+        "context_window",
+        "inference_geo",
+    )
     served = Counter(
         (b["starting_at"][:10], *(r[f] for f in fields), Decimal(r["amount"]))
         for b in buckets
@@ -399,8 +412,12 @@ def test_cost_rows_grouped_by_workspace_and_description_are_the_truth(
 
 
 def test_cost_rows_have_the_documented_shape(client: httpx.Client) -> None:
-    params = [("starting_at", at(TODAY - timedelta(days=30))), ("ending_at", at(TODAY)), ("limit", "31"),
-              ("group_by[]", "description")]  # fmt: skip
+    params = [
+        ("starting_at", at(TODAY - timedelta(days=30))),
+        ("ending_at", at(TODAY)),
+        ("limit", "31"),
+        ("group_by[]", "description"),
+    ]
     rows = [
         r
         for b in client.get("/v1/organizations/cost_report", params=params).json()["data"]
@@ -426,8 +443,9 @@ def test_cost_rows_have_the_documented_shape(client: httpx.Client) -> None:
     ungrouped = client.get("/v1/organizations/cost_report", params=params[:3]).json()["data"]
     assert all(
         r["description"] is None and r["model"] is None and r["workspace_id"] is None
-        for b in ungrouped for r in b["results"]
-    )  # fmt: skip
+        for b in ungrouped
+        for r in b["results"]
+    )
 
 
 def test_token_costs_reconcile_with_usage_through_the_price_table(
@@ -439,10 +457,12 @@ def test_token_costs_reconcile_with_usage_through_the_price_table(
         if price_for(row.model) is None or row.service_tier not in ("standard", "batch"):
             continue
         usd = estimate_usd(
-            row.model, **{n: getattr(row, n) for n in USAGE_COUNTS if n != "web_search_requests"},
-            service_tier=row.service_tier, inference_geo=row.inference_geo,
+            row.model,
+            **{n: getattr(row, n) for n in USAGE_COUNTS if n != "web_search_requests"},
+            service_tier=row.service_tier,
+            inference_geo=row.inference_geo,
             context_window=row.context_window,
-        )  # fmt: skip
+        )
         assert usd is not None
         estimated[row.model] += usd * 100
     billed: dict[str, Decimal] = defaultdict(Decimal)
@@ -514,8 +534,13 @@ def test_usage_has_the_awkward_values_the_product_must_handle(
     assert any(r.api_key_id is None for r in rows)  # Workbench
     assert any(r.workspace_id is None for r in rows)  # Default workspace
     assert {r.service_tier for r in rows} == {"standard", "batch", "priority", "flex"}
-    assert {"claude-opus-4-6", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001",
-            "claude-3-5-haiku-20241022", "claude-nimbus-7-preview"} <= {r.model for r in rows}  # fmt: skip
+    assert {
+        "claude-opus-4-6",
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5-20251001",
+        "claude-3-5-haiku-20241022",
+        "claude-nimbus-7-preview",
+    } <= {r.model for r in rows}
     assert {r.context_window for r in rows if r.model == "claude-sonnet-4-5-20250929"} == {
         "0-200k",
         "200k-1M",
@@ -534,17 +559,24 @@ def test_usage_filters_apply_before_grouping(
 ) -> None:
     start, end = TODAY - timedelta(days=14), TODAY
     workspace = next(w.id for w in org.workspaces if w.archived_at is None)
-    params = [("starting_at", at(start)), ("ending_at", at(end)), ("limit", "31"),
-              ("models[]", "claude-sonnet-4-5-20250929"), ("context_window[]", "200k-1M"),
-              ("workspace_ids[]", workspace), ("group_by[]", "api_key_id")]  # fmt: skip
+    params = [
+        ("starting_at", at(start)),
+        ("ending_at", at(end)),
+        ("limit", "31"),
+        ("models[]", "claude-sonnet-4-5-20250929"),
+        ("context_window[]", "200k-1M"),
+        ("workspace_ids[]", workspace),
+        ("group_by[]", "api_key_id"),
+    ]
     body = client.get("/v1/organizations/usage_report/messages", params=params).json()
     served = sum(r["output_tokens"] for b in body["data"] for r in b["results"])
     expected = sum(
         t.output_tokens
         for t in simulator.truth_usage(org.id, start, end)
-        if t.model == "claude-sonnet-4-5-20250929" and t.context_window == "200k-1M"
+        if t.model == "claude-sonnet-4-5-20250929"
+        and t.context_window == "200k-1M"
         and t.workspace_id == workspace
-    )  # fmt: skip
+    )
     assert served == expected
 
 
@@ -620,9 +652,15 @@ def test_revise_changes_only_the_last_days(
 
 @pytest.mark.parametrize(
     ("kind", "error_type"),
-    [("429", "rate_limit_error"), ("500", "api_error"), ("502", "api_error"), ("503", "api_error"),
-     ("504", "timeout_error"), ("529", "overloaded_error")],
-)  # fmt: skip
+    [
+        ("429", "rate_limit_error"),
+        ("500", "api_error"),
+        ("502", "api_error"),
+        ("503", "api_error"),
+        ("504", "timeout_error"),
+        ("529", "overloaded_error"),
+    ],
+)
 def test_status_faults_hit_the_next_matching_requests_only(
     simulator: Simulator, client: httpx.Client, kind: str, error_type: str
 ) -> None:
@@ -769,10 +807,11 @@ def test_demo_simulator_is_the_same_every_time() -> None:
     assert first.truth_cost(a.id, *window) == second.truth_cost(b.id, *window)
     response = first.handler(
         httpx.Request(
-            "GET", "http://demo/v1/organizations/me",
+            "GET",
+            "http://demo/v1/organizations/me",
             headers={"x-api-key": DEMO_ADMIN_KEY, "anthropic-version": "2023-06-01"},
         )
-    )  # fmt: skip
+    )
     assert response.json()["name"] == "Demo Org (simulated)"
 
 

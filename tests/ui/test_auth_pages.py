@@ -74,8 +74,11 @@ def test_weak_or_mismatched_setup_passwords_are_explained(fresh: AppTest, engine
 def test_common_setup_passwords_are_refused_with_the_reason(fresh: AppTest, engine: Engine) -> None:
     fresh.run()
     fresh.text_input[0].input("owner@example.com")
-    for weak, reason in (("password1234", "most common"), ("123456789012", "sequence"),
-                         ("owner@example.com", "email address")):  # fmt: skip
+    for weak, reason in (
+        ("password1234", "most common"),
+        ("123456789012", "sequence"),
+        ("owner@example.com", "email address"),
+    ):
         fresh.text_input[2].input(weak)
         fresh.text_input[3].input(weak)
         fresh.button[0].click().run()
@@ -97,9 +100,12 @@ def _field(at: AppTest, label: str):  # type: ignore[no-untyped-def]
 
 
 def test_setup_on_a_public_address_needs_the_token_printed_on_the_console(
-    fresh: AppTest, engine: Engine, settings: Settings, public_bind: None,
+    fresh: AppTest,
+    engine: Engine,
+    settings: Settings,
+    public_bind: None,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     fresh.run()
     console = capsys.readouterr().err
     found = re.search(r"setup token.*?\n\s+([0-9a-f]{32})\s*\n", console, re.S | re.I)
@@ -188,8 +194,9 @@ def test_bootstrap_variables_create_the_first_admin(
 
 def test_viewer_sees_dashboards_but_no_admin_actions(fresh: AppTest, engine: Engine) -> None:
     create_first_admin(engine, email="admin@example.com", password=PASSWORD)
-    viewer = add_user(engine, actor=OPERATOR, email="viewer@example.com", password=PASSWORD,
-                      role="viewer")  # fmt: skip
+    viewer = add_user(
+        engine, actor=OPERATOR, email="viewer@example.com", password=PASSWORD, role="viewer"
+    )
     fresh.session_state["auth_token"] = open_session(engine, viewer, hours=1)
     fresh.run()
     assert not fresh.exception
@@ -260,6 +267,8 @@ def test_an_unusable_bootstrap_password_is_explained_on_the_page(
     monkeypatch.setenv("FINOPS_BOOTSTRAP_ADMIN_PASSWORD", "short")
     fresh.run()
     assert not fresh.exception
-    assert any("FINOPS_BOOTSTRAP_ADMIN_PASSWORD" in e.value and "12 characters" in e.value
-               for e in fresh.error)  # fmt: skip
+    assert any(
+        "FINOPS_BOOTSTRAP_ADMIN_PASSWORD" in e.value and "12 characters" in e.value
+        for e in fresh.error
+    )
     assert list_users(engine, actor=OPERATOR) == []

@@ -120,8 +120,14 @@ def code_day(pk: int, day: date, actor: str | None, **values: Any) -> ClaudeCode
 
 
 def model(name: str, cents: str, tokens: int = 1000) -> dict[str, Any]:
-    return {"model": name, "input": tokens, "output": tokens // 2, "cache_read": tokens * 3,
-            "cache_creation": tokens // 4, "estimated_cost_cents": cents}  # fmt: skip
+    return {
+        "model": name,
+        "input": tokens,
+        "output": tokens // 2,
+        "cache_read": tokens * 3,
+        "cache_creation": tokens // 4,
+        "estimated_cost_cents": cents,
+    }
 
 
 def texts(at: AppTest) -> str:
@@ -156,32 +162,83 @@ def code_rows(engine: Engine) -> dict[str, Any]:
     add_org(engine, "Initech Enterprise", Provider.ENTERPRISE)
     d0, d1 = today() - timedelta(days=3), today() - timedelta(days=1)
     rows = [
-        code_day(acme, d0, "ada@acme.example", sessions=7, lines_added=120, lines_removed=30,
-                 commits=3, pull_requests=1,
-                 tools={"edit_tool": {"accepted": 20, "rejected": 5},
-                        "write_tool": {"accepted": 4, "rejected": 0}},
-                 models=[model("claude-opus-4-8", "186"), model("claude-sonnet-4-6", "42.5")]),
-        code_day(acme, d1, "ada@acme.example", sessions=2, lines_added=10, lines_removed=1,
-                 commits=1, pull_requests=0, is_remote=True,
-                 tools={"edit_tool": {"accepted": 3, "rejected": 1}},
-                 models=[model("claude-opus-4-8", "17")]),
-        code_day(acme, d1, HOSTILE, sessions=4, lines_added=55, lines_removed=5, commits=0,
-                 pull_requests=2,
-                 tools={"apply_patch_tool": {"accepted": 6, "rejected": 6}},
-                 models=[model("claude-haiku-4-5", "3.25")]),
-        code_day(globex, d1, FORMULA, sessions=11, lines_added=400, lines_removed=100,
-                 commits=5, pull_requests=3,
-                 tools={"multi_edit_tool": {"accepted": 9, "rejected": 1}},
-                 models=[model("claude-sonnet-4-6", "250")]),
+        code_day(
+            acme,
+            d0,
+            "ada@acme.example",
+            sessions=7,
+            lines_added=120,
+            lines_removed=30,
+            commits=3,
+            pull_requests=1,
+            tools={
+                "edit_tool": {"accepted": 20, "rejected": 5},
+                "write_tool": {"accepted": 4, "rejected": 0},
+            },
+            models=[model("claude-opus-4-8", "186"), model("claude-sonnet-4-6", "42.5")],
+        ),
+        code_day(
+            acme,
+            d1,
+            "ada@acme.example",
+            sessions=2,
+            lines_added=10,
+            lines_removed=1,
+            commits=1,
+            pull_requests=0,
+            is_remote=True,
+            tools={"edit_tool": {"accepted": 3, "rejected": 1}},
+            models=[model("claude-opus-4-8", "17")],
+        ),
+        code_day(
+            acme,
+            d1,
+            HOSTILE,
+            sessions=4,
+            lines_added=55,
+            lines_removed=5,
+            commits=0,
+            pull_requests=2,
+            tools={"apply_patch_tool": {"accepted": 6, "rejected": 6}},
+            models=[model("claude-haiku-4-5", "3.25")],
+        ),
+        code_day(
+            globex,
+            d1,
+            FORMULA,
+            sessions=11,
+            lines_added=400,
+            lines_removed=100,
+            commits=5,
+            pull_requests=3,
+            tools={"multi_edit_tool": {"accepted": 9, "rejected": 1}},
+            models=[model("claude-sonnet-4-6", "250")],
+        ),
         # Outside the default 30 days: in no figure.
-        code_day(acme, today() - timedelta(days=45), "ada@acme.example", sessions=1000,
-                 lines_added=1, lines_removed=1, commits=1, pull_requests=1,
-                 models=[model("claude-opus-4-8", "99999")]),
-    ]  # fmt: skip
+        code_day(
+            acme,
+            today() - timedelta(days=45),
+            "ada@acme.example",
+            sessions=1000,
+            lines_added=1,
+            lines_removed=1,
+            commits=1,
+            pull_requests=1,
+            models=[model("claude-opus-4-8", "99999")],
+        ),
+    ]
     add(engine, *rows)
     # Billed spend of the same organization: never mixed into the estimate.
-    add(engine, CostLine(organization_pk=acme, date=d1, model="claude-opus-4-8",
-                         amount_cents=Decimal("777.5"), dims_key=key()))  # fmt: skip
+    add(
+        engine,
+        CostLine(
+            organization_pk=acme,
+            date=d1,
+            model="claude-opus-4-8",
+            amount_cents=Decimal("777.5"),
+            dims_key=key(),
+        ),
+    )
     return {"in_range": rows[:4], "acme": acme}
 
 
@@ -192,9 +249,13 @@ def test_claude_code_headline_numbers_equal_the_rows(
     assert not app.exception
     rows: list[ClaudeCodeDay] = code_rows["in_range"]
     shown = metrics(app)
-    for label, column in (("Sessions", "sessions"), ("Lines added", "lines_added"),
-                          ("Lines removed", "lines_removed"), ("Commits", "commits"),
-                          ("Pull requests", "pull_requests")):  # fmt: skip
+    for label, column in (
+        ("Sessions", "sessions"),
+        ("Lines added", "lines_added"),
+        ("Lines removed", "lines_removed"),
+        ("Commits", "commits"),
+        ("Pull requests", "pull_requests"),
+    ):
         assert shown[label] == f"{sum(getattr(r, column) for r in rows):,}"
     accepted = sum(r.tool_accepted for r in rows)
     rejected = sum(r.tool_rejected for r in rows)
@@ -216,8 +277,10 @@ def test_claude_code_headline_numbers_equal_the_rows(
     by_model = csv_rows(downloads["csv_cc_models"])
     assert sum(Decimal(r["estimated_cost_usd"]) for r in by_model) == estimate
     assert {r["Model"] for r in by_model} == {
-        "claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5",
-    }  # fmt: skip
+        "claude-opus-4-8",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+    }
     tools = {r["tool"]: r for r in csv_rows(downloads["csv_cc_tools"])}
     assert (tools["Edit"]["accepted"], tools["Edit"]["rejected"]) == ("23", "6")
     assert "apply_patch_tool" in tools  # an unknown tool is kept under its own name
@@ -295,54 +358,143 @@ def enterprise_rows(engine: Engine) -> dict[str, Any]:
     console = add_org(engine, "Acme", Provider.CONSOLE)
     d0, d1 = today() - timedelta(days=5), today() - timedelta(days=4)
     cost = [
-        CostLine(organization_pk=ent, date=d0, product="chat", model="claude-opus-4-8",
-                 amount_cents=Decimal("12345.678901"), list_amount_cents=Decimal("15000"),
-                 dims_key=key()),
-        CostLine(organization_pk=ent, date=d1, product="claude_code", model="claude-sonnet-4-6",
-                 amount_cents=Decimal("500.000001"), list_amount_cents=Decimal("600"),
-                 dims_key=key()),
-        CostLine(organization_pk=ent, date=d1, product="chat", model=None,
-                 amount_cents=Decimal("7.5"), list_amount_cents=Decimal("7.5"), dims_key=key()),
-    ]  # fmt: skip
+        CostLine(
+            organization_pk=ent,
+            date=d0,
+            product="chat",
+            model="claude-opus-4-8",
+            amount_cents=Decimal("12345.678901"),
+            list_amount_cents=Decimal("15000"),
+            dims_key=key(),
+        ),
+        CostLine(
+            organization_pk=ent,
+            date=d1,
+            product="claude_code",
+            model="claude-sonnet-4-6",
+            amount_cents=Decimal("500.000001"),
+            list_amount_cents=Decimal("600"),
+            dims_key=key(),
+        ),
+        CostLine(
+            organization_pk=ent,
+            date=d1,
+            product="chat",
+            model=None,
+            amount_cents=Decimal("7.5"),
+            list_amount_cents=Decimal("7.5"),
+            dims_key=key(),
+        ),
+    ]
     users = [
-        UserCost(organization_pk=ent, date=d0, user_id="u1", user_name="Ada Lovelace",
-                 user_email="ada@globex.example", deleted=False,
-                 amount_cents=Decimal("9000"), dims_key=key()),
-        UserCost(organization_pk=ent, date=d1, user_id="u1", user_name="Ada Lovelace",
-                 user_email="ada@globex.example", deleted=False,
-                 amount_cents=Decimal("100.25"), dims_key=key()),
-        UserCost(organization_pk=ent, date=d1, user_id="u2", user_name=HOSTILE,
-                 user_email="x@globex.example", deleted=False,
-                 amount_cents=Decimal("250"), dims_key=key()),
-        UserCost(organization_pk=ent, date=d0, user_id="u3", user_name=FORMULA,
-                 user_email="gone@globex.example", deleted=True,
-                 amount_cents=Decimal("1.5"), dims_key=key()),
-    ]  # fmt: skip
+        UserCost(
+            organization_pk=ent,
+            date=d0,
+            user_id="u1",
+            user_name="Ada Lovelace",
+            user_email="ada@globex.example",
+            deleted=False,
+            amount_cents=Decimal("9000"),
+            dims_key=key(),
+        ),
+        UserCost(
+            organization_pk=ent,
+            date=d1,
+            user_id="u1",
+            user_name="Ada Lovelace",
+            user_email="ada@globex.example",
+            deleted=False,
+            amount_cents=Decimal("100.25"),
+            dims_key=key(),
+        ),
+        UserCost(
+            organization_pk=ent,
+            date=d1,
+            user_id="u2",
+            user_name=HOSTILE,
+            user_email="x@globex.example",
+            deleted=False,
+            amount_cents=Decimal("250"),
+            dims_key=key(),
+        ),
+        UserCost(
+            organization_pk=ent,
+            date=d0,
+            user_id="u3",
+            user_name=FORMULA,
+            user_email="gone@globex.example",
+            deleted=True,
+            amount_cents=Decimal("1.5"),
+            dims_key=key(),
+        ),
+    ]
     usage = [
-        UsageBucket(organization_pk=ent, date=d0, product="chat", model="claude-opus-4-8",
-                    uncached_input_tokens=1000, output_tokens=500, cache_read_input_tokens=3000,
-                    dims_key=key()),
-        UsageBucket(organization_pk=ent, date=d1, product="claude_code", model="claude-sonnet-4-6",
-                    uncached_input_tokens=20000, output_tokens=4000,
-                    cache_creation_5m_input_tokens=700, dims_key=key()),
-    ]  # fmt: skip
+        UsageBucket(
+            organization_pk=ent,
+            date=d0,
+            product="chat",
+            model="claude-opus-4-8",
+            uncached_input_tokens=1000,
+            output_tokens=500,
+            cache_read_input_tokens=3000,
+            dims_key=key(),
+        ),
+        UsageBucket(
+            organization_pk=ent,
+            date=d1,
+            product="claude_code",
+            model="claude-sonnet-4-6",
+            uncached_input_tokens=20000,
+            output_tokens=4000,
+            cache_creation_5m_input_tokens=700,
+            dims_key=key(),
+        ),
+    ]
     engagement = [
-        EngagementDay(organization_pk=ent, date=d0, daily_active_users=20, weekly_active_users=40,
-                      monthly_active_users=55, daily_adoption_rate=0.3, weekly_adoption_rate=0.6,
-                      monthly_adoption_rate=0.82, assigned_seats=67, pending_invites=2,
-                      dims_key=key()),
-        EngagementDay(organization_pk=ent, date=d1, daily_active_users=27, weekly_active_users=47,
-                      monthly_active_users=62, daily_adoption_rate=0.403,
-                      weekly_adoption_rate=0.7015, monthly_adoption_rate=0.9254,
-                      assigned_seats=70, pending_invites=1, dims_key=key()),
-    ]  # fmt: skip
+        EngagementDay(
+            organization_pk=ent,
+            date=d0,
+            daily_active_users=20,
+            weekly_active_users=40,
+            monthly_active_users=55,
+            daily_adoption_rate=0.3,
+            weekly_adoption_rate=0.6,
+            monthly_adoption_rate=0.82,
+            assigned_seats=67,
+            pending_invites=2,
+            dims_key=key(),
+        ),
+        EngagementDay(
+            organization_pk=ent,
+            date=d1,
+            daily_active_users=27,
+            weekly_active_users=47,
+            monthly_active_users=62,
+            daily_adoption_rate=0.403,
+            weekly_adoption_rate=0.7015,
+            monthly_adoption_rate=0.9254,
+            assigned_seats=70,
+            pending_invites=1,
+            dims_key=key(),
+        ),
+    ]
     # A Console organization's spend and usage: never on the Enterprise page.
     console_rows = [
-        CostLine(organization_pk=console, date=d1, model="claude-opus-4-8",
-                 amount_cents=Decimal("99999"), dims_key=key()),
-        UsageBucket(organization_pk=console, date=d1, model="claude-opus-4-8",
-                    uncached_input_tokens=10**9, dims_key=key()),
-    ]  # fmt: skip
+        CostLine(
+            organization_pk=console,
+            date=d1,
+            model="claude-opus-4-8",
+            amount_cents=Decimal("99999"),
+            dims_key=key(),
+        ),
+        UsageBucket(
+            organization_pk=console,
+            date=d1,
+            model="claude-opus-4-8",
+            uncached_input_tokens=10**9,
+            dims_key=key(),
+        ),
+    ]
     add(engine, *cost, *users, *usage, *engagement, *console_rows)
     return {"cost": cost, "users": users, "usage": usage}
 
@@ -356,10 +508,13 @@ def test_enterprise_headline_numbers_equal_the_rows(
     spend = sum((c.amount_cents for c in cost), Decimal(0)).scaleb(-2)
     listed = sum((c.list_amount_cents or Decimal(0) for c in cost), Decimal(0)).scaleb(-2)
     tokens = sum(
-        u.uncached_input_tokens + u.output_tokens + u.cache_read_input_tokens
-        + u.cache_creation_5m_input_tokens + u.cache_creation_1h_input_tokens
+        u.uncached_input_tokens
+        + u.output_tokens
+        + u.cache_read_input_tokens
+        + u.cache_creation_5m_input_tokens
+        + u.cache_creation_1h_input_tokens
         for u in enterprise_rows["usage"]
-    )  # fmt: skip
+    )
     shown = metrics(app)
     assert shown["Spend"] == money(spend) == "$128.53"
     assert shown["At list price"] == money(listed)
@@ -368,8 +523,12 @@ def test_enterprise_headline_numbers_equal_the_rows(
     assert shown["Monthly active users"] == "62" and shown["Assigned seats"] == "70"
 
     # Each spend chart's CSV adds up to the headline spend, exactly (to the micro-cent).
-    for key_ in ("csv_ent_spend_product", "csv_ent_spend_model",
-                 "csv_ent_spend_product_totals", "csv_ent_spend_model_totals"):  # fmt: skip
+    for key_ in (
+        "csv_ent_spend_product",
+        "csv_ent_spend_model",
+        "csv_ent_spend_product_totals",
+        "csv_ent_spend_model_totals",
+    ):
         assert sum(Decimal(r["amount_usd"]) for r in csv_rows(downloads[key_])) == spend
     products = {r["Product"] for r in csv_rows(downloads["csv_ent_spend_product"])}
     assert products == {"Chat", "Claude Code"}

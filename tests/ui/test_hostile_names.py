@@ -59,7 +59,7 @@ def add_org(engine: Engine, org_id: str, name: str, **values: object) -> None:
                 created_at=utcnow(),
                 last_synced_at=utcnow(),
                 **values,
-            )  # fmt: skip
+            )
         )
 
 
@@ -89,12 +89,21 @@ def bodies(at: AppTest) -> list[str]:
 
 
 def test_banners_show_hostile_organization_names_as_text(app: AppTest, engine: Engine) -> None:
-    add_org(engine, "org-link", LINK_NAME, status=OrgStatus.FAILING,
-            status_message="Upstream says: see www.evil.example or ops@evil.example")  # fmt: skip
-    add_org(engine, "org-url", URL_NAME, status=OrgStatus.KEY_REJECTED,
-            status_message="Anthropic rejected the key.")  # fmt: skip
-    add_org(engine, "org-www", WWW_NAME, status=OrgStatus.HEALTHY,
-            backfill_completed_at=utcnow())  # fmt: skip
+    add_org(
+        engine,
+        "org-link",
+        LINK_NAME,
+        status=OrgStatus.FAILING,
+        status_message="Upstream says: see www.evil.example or ops@evil.example",
+    )
+    add_org(
+        engine,
+        "org-url",
+        URL_NAME,
+        status=OrgStatus.KEY_REJECTED,
+        status_message="Anthropic rejected the key.",
+    )
+    add_org(engine, "org-www", WWW_NAME, status=OrgStatus.HEALTHY, backfill_completed_at=utcnow())
     app.run()
     assert not app.exception
     [warning] = [w.value for w in app.warning if "last sync failed" in w.value]
@@ -110,8 +119,13 @@ def test_banners_show_hostile_organization_names_as_text(app: AppTest, engine: E
 
 
 def test_toasts_and_rows_of_the_organizations_page_are_text(app: AppTest, engine: Engine) -> None:
-    add_org(engine, "org-link", LINK_NAME, status=OrgStatus.FAILING,
-            status_message="failed: http://evil.example")  # fmt: skip
+    add_org(
+        engine,
+        "org-link",
+        LINK_NAME,
+        status=OrgStatus.FAILING,
+        status_message="failed: http://evil.example",
+    )
     add_org(engine, "org-url", URL_NAME, status=OrgStatus.HEALTHY)
     app.switch_page("../pages/organizations.py").run()
     assert not app.exception
@@ -145,8 +159,14 @@ def hostile_data(engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyP
     current = Settings()
     connect_org(sim, org, engine=engine, settings=current)
     assert sync_engine(sim, engine, current).run(org_pk(engine, org.id)).outcome == "ok"
-    add_user(engine, actor=OPERATOR, email="eve@example.com", password="a long random passphrase",
-             role="viewer", name="+1 =HYPERLINK(\"http://evil.example\")")  # fmt: skip
+    add_user(
+        engine,
+        actor=OPERATOR,
+        email="eve@example.com",
+        password="a long random passphrase",
+        role="viewer",
+        name='+1 =HYPERLINK("http://evil.example")',
+    )
     with pytest.raises(users.SignInError):
         users.sign_in(engine, email="=1+1@x.com", password="wrong password")
 

@@ -19,12 +19,15 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from app.models import Provider
-from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
-from app.services.queries import (
+from app.reports.labels import (
+    CONSOLE_KEY,
+    DEFAULT_WORKSPACE,
     NO_WORKSPACES,
     NONE_LABEL,
     NONE_LABELS,
     TOKEN_TYPES,
+)
+from app.services.queries import (
     Filters,
     month_start,
     next_month,

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import Provider
+from app.reports.labels import TOKEN_TYPES
 from app.services.enterprise_reports import (
     ADOPTION_RATES,
     DELETED_MARK,
@@ -22,7 +23,6 @@ from app.services.enterprise_reports import (
     latest_engagement,
     usage_totals,
 )
-from app.services.queries import TOKEN_TYPES
 from app.services.reports import GRAINS, spend_totals, to_csv
 from app.ui import auth, state
 from app.ui.banners import problem_banners

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.services.queries import SPEND_GROUPS, is_other
+from app.reports.labels import SPEND_GROUPS
+from app.services.queries import is_other
 from app.services.reports import spend_totals
 from app.ui import state
 from app.ui.banners import require_organizations

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.services.queries import TOKEN_TYPES, USAGE_GROUPS, is_other
+from app.reports.labels import TOKEN_TYPES, USAGE_GROUPS
+from app.services.queries import is_other
 from app.services.reports import tokens_by_type
 from app.ui import state
 from app.ui.banners import require_organizations

@@ -19,10 +19,11 @@ from sqlalchemy import Engine
 from app import cli
 from app.clock import months_back, today
 from app.db import write_session
+from app.reports.labels import SPEND_GROUPS, USAGE_GROUPS
 from app.services import audit, users
 from app.services.access import OPERATOR, Actor, PermissionDenied
 from app.services.claude_code_reports import CodeFilters, claude_code_report
-from app.services.queries import SPEND_GROUPS, USAGE_GROUPS, Filters
+from app.services.queries import Filters
 from app.services.reports import spend_over_time, spend_totals, to_csv, usage_over_time
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator

@@ -13,8 +13,9 @@ from sqlalchemy import Engine, func, select, text
 from app.clock import today
 from app.db import SCHEMA_VERSION, migrate, read_session
 from app.models import CostDaily, KeyTokensToDate, UsageDaily
+from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.services import queries
-from app.services.queries import SPEND_GROUPS, USAGE_GROUPS, Filters
+from app.services.queries import Filters
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
@@ -47,7 +48,7 @@ def both_ways(engine: Engine, f: Filters) -> None:
 
 
 def all_tokens(counts: dict[str, int]) -> int:
-    return sum(v for k, v in counts.items() if k in queries.TOKEN_TYPES)
+    return sum(v for k, v in counts.items() if k in TOKEN_TYPES)
 
 
 def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:

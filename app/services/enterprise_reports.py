@@ -22,8 +22,8 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
+from app.reports.labels import TOKEN_TYPES
 from app.services.organizations import organizations_of
-from app.services.queries import TOKEN_TYPES
 from app.services.reports import period_of, usd
 
 PRODUCT_LABELS = {

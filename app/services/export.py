@@ -28,6 +28,7 @@ from app.models import (
     UserUsage,
     Workspace,
 )
+from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE
 
 COST_COLUMNS = [
     "date",
@@ -145,9 +146,6 @@ OTHER_DATASETS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
     ),
 }
 DATASETS = ("cost", "usage", *OTHER_DATASETS)
-
-DEFAULT_WORKSPACE = "Default workspace"
-CONSOLE_KEY = "Console / Workbench"
 
 
 def cents_to_usd(cents: Decimal) -> str:

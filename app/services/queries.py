@@ -29,53 +29,22 @@ from app.models import (
     UsageDaily,
     Workspace,
 )
-from app.services.export import CONSOLE_KEY, DEFAULT_WORKSPACE
+from app.reports.labels import (
+    CONSOLE_KEY,
+    DEFAULT_WORKSPACE,
+    NO_WORKSPACES,
+    NONE_LABEL,
+    NONE_LABELS,
+    SPEND_GROUPS,
+    TOKEN_TYPES,
+    USAGE_GROUPS,
+)
 
-NONE_LABEL = "(none)"
-# Web search and code execution costs have no model, token type or tier: say so.
-NON_TOKEN = "Web search & code execution"
-# Console organizations report no product: their spend is the Claude API itself.
-CONSOLE_PRODUCT = "Claude API (Console)"
-NONE_LABELS = {
-    "model": NON_TOKEN,
-    "token_type": NON_TOKEN,
-    "service_tier": NON_TOKEN,
-    "product": CONSOLE_PRODUCT,
-}
-NO_WORKSPACES = "Claude Enterprise (no workspaces)"
 # A stacked chart reads well up to about a dozen series: the rest are summed as one.
 TOP_GROUPS = 12
 # Groups that can have thousands of values (500 API keys x dozens of organizations): their
 # largest ones are found first, so only those are added up day by day.
 MANY_VALUED = frozenset({"workspace", "api_key", "description"})
-
-SPEND_GROUPS = {
-    "model": "Model",
-    "workspace": "Workspace",
-    "service_tier": "Service tier",
-    "token_type": "Token type",
-    "cost_type": "Cost type",
-    "organization": "Organization",
-    "provider": "Provider",
-    "product": "Product",
-    "description": "Description",
-}
-USAGE_GROUPS = {
-    "model": "Model",
-    "workspace": "Workspace",
-    "api_key": "API key",
-    "service_tier": "Service tier",
-    "organization": "Organization",
-    "provider": "Provider",
-    "product": "Product",
-}
-TOKEN_TYPES = {
-    "uncached_input_tokens": "Uncached input",
-    "cache_creation_5m_input_tokens": "Cache write (5m)",
-    "cache_creation_1h_input_tokens": "Cache write (1h)",
-    "cache_read_input_tokens": "Cache read",
-    "output_tokens": "Output",
-}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from app.csv_writer import csv_bytes
+from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.services.queries import (
-    SPEND_GROUPS,
-    TOKEN_TYPES,
-    USAGE_GROUPS,
     Filters,
     is_other,
     month_start,

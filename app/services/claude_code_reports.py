@@ -26,6 +26,7 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
+from app.reports.filters import values_in
 from app.services.organizations import organizations_of
 from app.services.reports import period_of, usd
 
@@ -102,7 +103,7 @@ def actor_options(engine: Engine, organizations: tuple[str, ...] = ()) -> list[t
         .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
         .distinct()
     )
-    clause = _in(col(Organization.organization_id), organizations)
+    clause = values_in(col(Organization.organization_id), organizations)
     if clause is not None:
         query = query.where(clause)
     with read_session(engine) as session:
@@ -115,24 +116,14 @@ def actor_options(engine: Engine, organizations: tuple[str, ...] = ()) -> list[t
 # --- Aggregations in SQL ------------------------------------------------------------------------
 
 
-def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
-    if not values:
-        return None
-    named = [v for v in values if v != ""]
-    clauses = [column.in_(named)] if named else []
-    if len(named) != len(values):
-        clauses.append(column.is_(None))
-    return or_(*clauses)
-
-
 def _where(f: CodeFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = [
         col(ClaudeCodeDay.date) >= f.start,
         col(ClaudeCodeDay.date) < f.end,
         # The report exists only for Console organizations; say so in the query too.
         col(Organization.provider) == Provider.CONSOLE,
-        _in(col(Organization.organization_id), f.organizations),
-        _in(col(ClaudeCodeDay.actor), f.actors),
+        values_in(col(Organization.organization_id), f.organizations),
+        values_in(col(ClaudeCodeDay.actor), f.actors),
     ]
     return [c for c in clauses if c is not None]
 

@@ -6,13 +6,12 @@ Pages and exports share these functions, so a chart and its CSV always hold the 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, func, literal, or_, select
+from sqlalchemy import Engine, String, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -29,6 +28,7 @@ from app.models import (
     UsageDaily,
     Workspace,
 )
+from app.reports.filters import values_in
 from app.reports.labels import (
     CONSOLE_KEY,
     DEFAULT_WORKSPACE,
@@ -61,27 +61,15 @@ class Filters:
     providers: tuple[str, ...] = ()  # stored ids: Provider.CONSOLE, Provider.ENTERPRISE
 
 
-def _in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
-    if not values:
-        return None
-    named = [v for v in values if v != ""]
-    clauses = []
-    if named:
-        clauses.append(column.in_(named))
-    if len(named) != len(values):
-        clauses.append(column.is_(None))
-    return or_(*clauses)
-
-
 def _where(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
-    clauses.append(_in(col(Organization.organization_id), f.organizations))
-    clauses.append(_in(col(Organization.provider), f.providers))
-    clauses.append(_in(model.workspace_id, f.workspaces))
-    clauses.append(_in(model.model, f.models))
-    clauses.append(_in(model.service_tier, f.service_tiers))
+    clauses.append(values_in(col(Organization.organization_id), f.organizations))
+    clauses.append(values_in(col(Organization.provider), f.providers))
+    clauses.append(values_in(model.workspace_id, f.workspaces))
+    clauses.append(values_in(model.model, f.models))
+    clauses.append(values_in(model.service_tier, f.service_tiers))
     if cost:
-        clauses.append(_in(model.cost_type, f.cost_types))
+        clauses.append(values_in(model.cost_type, f.cost_types))
     return [c for c in clauses if c is not None]
 
 
@@ -335,8 +323,8 @@ def _where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
 
 def _where_organizations(f: Filters) -> list[ColumnElement[bool]]:
     clauses = [
-        _in(col(Organization.organization_id), f.organizations),
-        _in(col(Organization.provider), f.providers),
+        values_in(col(Organization.organization_id), f.organizations),
+        values_in(col(Organization.provider), f.providers),
     ]
     return [c for c in clauses if c is not None]
 

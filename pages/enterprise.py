@@ -14,6 +14,7 @@ import streamlit as st
 from app.clock import today as utc_today
 from app.models import Provider
 from app.reports.labels import TOKEN_TYPES
+from app.reports.periods import GRAINS
 from app.services.enterprise_reports import (
     ADOPTION_RATES,
     DELETED_MARK,
@@ -23,7 +24,7 @@ from app.services.enterprise_reports import (
     latest_engagement,
     usage_totals,
 )
-from app.services.reports import GRAINS, spend_totals, to_csv
+from app.services.reports import spend_totals, to_csv
 from app.ui import auth, state
 from app.ui.banners import problem_banners
 from app.ui.charts import (

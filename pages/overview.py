@@ -7,7 +7,8 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import today as utc_today
-from app.services.queries import Filters, is_other, month_start
+from app.reports.periods import month_start
+from app.services.queries import Filters, is_other
 from app.services.reports import spend_totals
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices

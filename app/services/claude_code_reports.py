@@ -27,8 +27,8 @@ from sqlmodel import col
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
 from app.reports.filters import values_in
+from app.reports.periods import period_of, usd
 from app.services.organizations import organizations_of
-from app.services.reports import period_of, usd
 
 ESTIMATE_LABEL = "Estimated cost (not billed)"
 ESTIMATE_CAPTION = (

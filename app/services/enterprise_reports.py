@@ -23,8 +23,8 @@ from sqlmodel import col
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
 from app.reports.labels import TOKEN_TYPES
+from app.reports.periods import period_of, usd
 from app.services.organizations import organizations_of
-from app.services.reports import period_of, usd
 
 PRODUCT_LABELS = {
     "chat": "Chat",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -493,14 +493,6 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "service_tiers": named("service_tier"),
         "cost_types": named("cost_type"),
     }
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def total_cents(engine: Engine, f: Filters) -> Decimal:

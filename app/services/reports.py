@@ -15,30 +15,14 @@ from sqlalchemy import Engine
 
 from app.csv_writer import csv_bytes
 from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
+from app.reports.periods import month_start, next_month, period_of, usd
 from app.services.queries import (
     Filters,
     is_other,
-    month_start,
-    next_month,
     spend_by_day,
     total_cents,
     usage_by_day,
 )
-
-GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
-
-
-def period_of(day: date, grain: str) -> date:
-    """The first day of the period holding ``day`` (weeks start on Monday)."""
-    if grain == "week":
-        return day - timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    return day
-
-
-def usd(cents: Decimal) -> Decimal:
-    return cents.scaleb(-2)
 
 
 def spend_over_time(

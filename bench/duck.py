@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from app.models import Provider
+from app.reports.filters import Filters
 from app.reports.labels import (
     CONSOLE_KEY,
     DEFAULT_WORKSPACE,
@@ -27,12 +28,8 @@ from app.reports.labels import (
     NONE_LABELS,
     TOKEN_TYPES,
 )
-from app.services.queries import (
-    Filters,
-    month_start,
-    next_month,
-    other_label,
-)
+from app.reports.periods import month_start, next_month
+from app.reports.top import other_label
 
 CHUNK = 100_000
 COUNTS = (*TOKEN_TYPES, "web_search_requests")
@@ -120,7 +117,7 @@ class DuckQueries:
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params).fetchall()
 
-    # --- labels, as app.services.queries shows them ------------------------------------------
+    # --- labels, as app.reports shows them ------------------------------------------
 
     @staticmethod
     def _null_or_named(column: str, names: str, null_name: str) -> str:

@@ -12,14 +12,10 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import Provider
+from app.reports.filters import CodeFilters
+from app.reports.frames import to_csv
+from app.reports.labels import ALL_TOOLS, ESTIMATE_CAPTION, ESTIMATE_LABEL
 from app.reports.periods import GRAINS
-from app.services.claude_code_reports import (
-    ALL_TOOLS,
-    ESTIMATE_CAPTION,
-    ESTIMATE_LABEL,
-    CodeFilters,
-)
-from app.services.reports import to_csv
 from app.ui import auth, state
 from app.ui.banners import problem_banners
 from app.ui.charts import (

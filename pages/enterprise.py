@@ -13,18 +13,18 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import Provider
-from app.reports.labels import TOKEN_TYPES
-from app.reports.periods import GRAINS
-from app.services.enterprise_reports import (
+from app.reports.enterprise import latest_engagement, usage_totals
+from app.reports.filters import EnterpriseFilters
+from app.reports.frames import to_csv
+from app.reports.labels import (
     ADOPTION_RATES,
     DELETED_MARK,
     ENGAGEMENT_COUNTS,
-    GROUPS,
-    EnterpriseFilters,
-    latest_engagement,
-    usage_totals,
+    ENTERPRISE_GROUPS,
+    TOKEN_TYPES,
 )
-from app.services.reports import spend_totals, to_csv
+from app.reports.periods import GRAINS
+from app.reports.spend import spend_totals
 from app.ui import auth, state
 from app.ui.banners import problem_banners
 from app.ui.charts import (
@@ -153,9 +153,9 @@ per = GRAINS[grain].lower()
 
 # --- Spend by product and by model ---------------------------------------------------------------
 st.subheader("Spend")
-tabs = st.tabs([f"By {label.lower()}" for label in GROUPS.values()])
+tabs = st.tabs([f"By {label.lower()}" for label in ENTERPRISE_GROUPS.values()])
 for tab, (group, label), over_time in zip(
-    tabs, GROUPS.items(), (report.spend_by_product, report.spend_by_model), strict=True
+    tabs, ENTERPRISE_GROUPS.items(), (report.spend_by_product, report.spend_by_model), strict=True
 ):
     with tab:
         if over_time.empty:

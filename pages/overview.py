@@ -7,9 +7,10 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import today as utc_today
+from app.reports.filters import Filters
 from app.reports.periods import month_start
-from app.services.queries import Filters, is_other
-from app.services.reports import spend_totals
+from app.reports.spend import spend_totals
+from app.reports.top import is_other
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars

@@ -7,8 +7,8 @@ from datetime import timedelta
 import streamlit as st
 
 from app.reports.labels import SPEND_GROUPS
-from app.services.queries import is_other
-from app.services.reports import spend_totals
+from app.reports.spend import spend_totals
+from app.reports.top import is_other
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars

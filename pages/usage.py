@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app.reports.labels import TOKEN_TYPES, USAGE_GROUPS
-from app.services.queries import is_other
-from app.services.reports import tokens_by_type
+from app.reports.top import is_other
+from app.reports.usage import tokens_by_type
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars

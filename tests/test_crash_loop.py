@@ -40,8 +40,8 @@ from app.models import (
     UsageBucket,
     UsageDaily,
 )
-from app.services import queries
-from app.services.queries import Filters
+from app.reports.filters import Filters
+from app.reports.spend import total_cents
 from app.settings import Settings
 from app.simulator import Simulator
 from app.simulator import faults as sim_faults
@@ -274,7 +274,7 @@ def assert_exact(engine: Engine, sim: Simulator, organization_id: str) -> None:
     assert_rollups_match_detail(engine, pk)
     # What a person reads: the dashboard's total (from the rollups) and every grouping of it.
     everything = Filters(start, end, (organization_id,))
-    assert queries.total_cents(engine, everything) == sum(truth_c.values())
+    assert total_cents(engine, everything) == sum(truth_c.values())
     both_ways(engine, everything)
 
 

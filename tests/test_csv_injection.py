@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 from app import cli
 from app.clock import months_back, today
 from app.db import write_session
+from app.reports.claude_code import claude_code_report
+from app.reports.filters import CodeFilters, Filters
+from app.reports.frames import to_csv
 from app.reports.labels import SPEND_GROUPS, USAGE_GROUPS
+from app.reports.spend import spend_over_time, spend_totals
+from app.reports.usage import usage_over_time
 from app.services import audit, users
 from app.services.access import OPERATOR, Actor, PermissionDenied
-from app.services.claude_code_reports import CodeFilters, claude_code_report
-from app.services.queries import Filters
-from app.services.reports import spend_over_time, spend_totals, to_csv, usage_over_time
 from app.settings import Settings
 from app.simulator import SimOrg, Simulator
 from tests.utils.factories import connect_org, org_pk, row_counts, sync_engine

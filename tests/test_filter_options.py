@@ -6,7 +6,7 @@ from sqlalchemy import Engine, select, text, union
 
 from app.db import SCHEMA_VERSION, migrate, read_session
 from app.models import CostLine, UsageBucket
-from app.services.queries import filter_options
+from app.reports.options import filter_options
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_org, org_pk, sync_engine

@@ -13,9 +13,12 @@ from sqlalchemy import Engine, func, select, text
 from app.clock import today
 from app.db import SCHEMA_VERSION, migrate, read_session
 from app.models import CostDaily, KeyTokensToDate, UsageDaily
+from app.reports.filters import Filters, uses_rollups
 from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
-from app.services import queries
-from app.services.queries import Filters
+from app.reports.options import filter_options
+from app.reports.spend import spend_by_day, total_cents
+from app.reports.top import other_label
+from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
@@ -24,27 +27,27 @@ from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_
 def both_ways(engine: Engine, f: Filters) -> None:
     """Every spend and usage grouping, read from the rollups and from the detail rows, in full
     and folded to the largest two groups plus "Other"."""
-    assert queries.uses_rollups(f)
+    assert uses_rollups(f)
     # A filter that matches every row forces the detail path with the same result set.
-    all_models = tuple({v for v, _ in queries.filter_options(engine)["models"]} | {""})
+    all_models = tuple({v for v, _ in filter_options(engine)["models"]} | {""})
     detail = Filters(f.start, f.end, f.organizations, models=all_models)
-    assert not queries.uses_rollups(detail)
+    assert not uses_rollups(detail)
     for group in SPEND_GROUPS:
-        rolled = queries.spend_by_day(engine, f, group)
-        assert rolled == queries.spend_by_day(engine, detail, group), group
+        rolled = spend_by_day(engine, f, group)
+        assert rolled == spend_by_day(engine, detail, group), group
         assert rolled, group  # something to compare, not two empty lists
-        folded = queries.spend_by_day(engine, f, group, top=2)
+        folded = spend_by_day(engine, f, group, top=2)
         assert other_as_counted(folded) == fold(rolled, 2, lambda c: c, add=lambda a, b: a + b), (
             group
         )
-        assert folded == queries.spend_by_day(engine, detail, group, top=2), group
+        assert folded == spend_by_day(engine, detail, group, top=2), group
     for group in [*USAGE_GROUPS, "token_type"]:
-        via_rollup = queries.usage_by_day(engine, f, group)
-        assert via_rollup == queries.usage_by_day(engine, detail, group), group
-        folded = queries.usage_by_day(engine, f, group, top=2)
+        via_rollup = usage_by_day(engine, f, group)
+        assert via_rollup == usage_by_day(engine, detail, group), group
+        folded = usage_by_day(engine, f, group, top=2)
         assert other_as_counted(folded) == fold(via_rollup, 2, all_tokens, add=add_counts), group
-        assert folded == queries.usage_by_day(engine, detail, group, top=2), group
-    assert queries.total_cents(engine, f) == queries.total_cents(engine, detail)
+        assert folded == usage_by_day(engine, detail, group, top=2), group
+    assert total_cents(engine, f) == total_cents(engine, detail)
 
 
 def all_tokens(counts: dict[str, int]) -> int:
@@ -85,9 +88,9 @@ def other_as_counted(rows: list) -> list:
 
 
 def test_the_other_group_says_how_many_it_holds() -> None:
-    assert queries.other_label(1, "api_key") == "Other (1 API key)"
-    assert queries.other_label(1234, "workspace") == "Other (1,234 workspaces)"
-    assert queries.other_label(2, "service_tier") == "Other (2 service tiers)"
+    assert other_label(1, "api_key") == "Other (1 API key)"
+    assert other_label(1234, "workspace") == "Other (1,234 workspaces)"
+    assert other_label(2, "service_tier") == "Other (2 service tiers)"
 
 
 def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings: Settings) -> None:

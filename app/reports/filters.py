@@ -1,12 +1,51 @@
-"""Filter conditions shared by every report: what a person chose, as SQL."""
+"""What a person chose on a page, and the SQL conditions it becomes; shared by every report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import or_
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from app.models import Organization
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Spend, Usage and Overview choices; empty tuples mean "all". ``end`` is exclusive."""
+
+    start: date
+    end: date
+    organizations: tuple[str, ...] = ()
+    workspaces: tuple[str, ...] = ()  # "" stands for the default (null) workspace
+    models: tuple[str, ...] = ()
+    service_tiers: tuple[str, ...] = ()
+    cost_types: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # stored ids: Provider.CONSOLE, Provider.ENTERPRISE
+
+
+@dataclass(frozen=True)
+class CodeFilters:
+    """The Claude Code page's choices; empty tuples mean "all". ``end`` is exclusive."""
+
+    start: date
+    end: date
+    organizations: tuple[str, ...] = ()  # Anthropic's organization ids
+    actors: tuple[str, ...] = ()  # e-mail addresses or API key names; "" = no actor
+
+
+@dataclass(frozen=True)
+class EnterpriseFilters:
+    """The Claude Enterprise page's choices; an empty tuple means every Enterprise
+    organization. ``end`` is exclusive."""
+
+    start: date
+    end: date
+    organizations: tuple[str, ...] = ()
 
 
 def values_in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
@@ -19,3 +58,36 @@ def values_in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
     if len(named) != len(values):
         clauses.append(column.is_(None))
     return or_(*clauses)
+
+
+def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
+    """The filters over a detail table (``cost_line``, ``usage_bucket``) joined to its
+    organization."""
+    clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
+    clauses.append(values_in(col(Organization.organization_id), f.organizations))
+    clauses.append(values_in(col(Organization.provider), f.providers))
+    clauses.append(values_in(model.workspace_id, f.workspaces))
+    clauses.append(values_in(model.model, f.models))
+    clauses.append(values_in(model.service_tier, f.service_tiers))
+    if cost:
+        clauses.append(values_in(model.cost_type, f.cost_types))
+    return [c for c in clauses if c is not None]
+
+
+def uses_rollups(f: Filters) -> bool:
+    """The daily rollups hold one dimension at a time: they answer every view that filters by
+    nothing but dates, organizations and providers (the usual one); others read the detail."""
+    return not (f.workspaces or f.models or f.service_tiers or f.cost_types)
+
+
+def where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
+    """The filters over a daily rollup (``cost_daily``, ``usage_daily``)."""
+    return [table.date >= f.start, table.date < f.end, *where_organizations(f)]
+
+
+def where_organizations(f: Filters) -> list[ColumnElement[bool]]:
+    clauses = [
+        values_in(col(Organization.organization_id), f.organizations),
+        values_in(col(Organization.provider), f.providers),
+    ]
+    return [c for c in clauses if c is not None]

@@ -46,3 +46,86 @@ TOKEN_TYPES = {
     "cache_read_input_tokens": "Cache read",
     "output_tokens": "Output",
 }
+
+# --- Claude Code (table claude_code_day, Console organizations) ---------------------------------
+
+# Anthropic's own estimate at list prices: shown wherever a Claude Code cost appears, so it is
+# never read as billed spend.
+ESTIMATE_LABEL = "Estimated cost (not billed)"
+ESTIMATE_CAPTION = (
+    "Estimated cost (not billed) is Anthropic's own estimate of what these Claude Code sessions "
+    "would cost at list prices, from their token counts. It is not an invoice amount and is never "
+    "added to billed spend: the Spend and Overview pages show only Anthropic's cost report."
+)
+# A Claude Code record of null actor (neither a person nor an API key was reported).
+NO_ACTOR = "(unknown actor)"
+# The part of a Claude Code record's estimate no model was reported for.
+NO_CODE_MODEL = "(model not reported)"
+# The line over every tool in the tool acceptance chart.
+ALL_TOOLS = "All tools"
+ACTOR_TYPES = {"user_actor": "User", "api_actor": "API key"}
+# Claude Code's own names for its tools; tools it adds later show under their API key.
+TOOL_LABELS = {
+    "edit_tool": "Edit",
+    "multi_edit_tool": "MultiEdit",
+    "write_tool": "Write",
+    "notebook_edit_tool": "NotebookEdit",
+}
+# The measures charted side by side on the Claude Code page.
+LINE_CHANGES = {"lines_added": "Added", "lines_removed": "Removed"}
+SHIPPED = {"commits": "Commits", "pull_requests": "Pull requests"}
+
+
+def actor_label(actor: str | None) -> str:
+    return NO_ACTOR if actor is None else actor
+
+
+def tool_label(tool: str) -> str:
+    return TOOL_LABELS.get(tool, tool)
+
+
+# --- Claude Enterprise (the Enterprise page) ----------------------------------------------------
+
+PRODUCT_LABELS = {
+    "chat": "Chat",
+    "claude_code": "Claude Code",
+    "cowork": "Cowork",
+    "office_agent": "Office agent",
+    "claude_in_chrome": "Claude in Chrome",
+    "claude_design": "Claude Design",
+    "claude-in-slack": "Claude in Slack",
+}
+# The Analytics API reports each day's top 100 groups; the rest of the day has no product/model.
+# On the Enterprise page; the Spend and Usage pages label null with NONE_LABELS above.
+NO_PRODUCT = "(no product reported)"
+NO_MODEL = "No model (web search and other)"
+ENTERPRISE_GROUPS = {"product": "Product", "model": "Model"}
+ENGAGEMENT_COUNTS = {
+    "daily_active_users": "Daily active users",
+    "weekly_active_users": "Weekly active users",
+    "monthly_active_users": "Monthly active users",
+    "assigned_seats": "Assigned seats",
+}
+ADOPTION_RATES = {
+    "daily_adoption_rate": "Daily adoption",
+    "weekly_adoption_rate": "Weekly adoption",
+    "monthly_adoption_rate": "Monthly adoption",
+}
+# After the name of a seat user Anthropic reports as deleted.
+DELETED_MARK = " (deleted user)"
+UNKNOWN_USER = "(unknown user)"
+
+
+def product_label(product: str | None) -> str:
+    """A product as the Enterprise page shows it."""
+    return NO_PRODUCT if product is None else PRODUCT_LABELS.get(product, product)
+
+
+def model_label(model: str | None) -> str:
+    """A model as the Enterprise page shows it."""
+    return NO_MODEL if model is None else model
+
+
+# --- Table headers of token counts (Usage and Enterprise tables) --------------------------------
+
+USAGE_COLUMNS = {**TOKEN_TYPES, "web_search_requests": "Web searches", "tokens": "All tokens"}

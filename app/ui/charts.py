@@ -10,8 +10,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.services.queries import is_other
-from app.services.reports import to_csv
+from app.reports.frames import to_csv
+from app.reports.top import is_other
 from app.ui.format import md, plain
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import streamlit as st
 
 from app.clock import today as utc_today
+from app.reports.filters import Filters
 from app.reports.periods import GRAINS, month_start
-from app.services.queries import Filters
 from app.ui import state
 from app.ui.format import plain, shown_as
 

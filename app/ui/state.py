@@ -9,10 +9,12 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from app.reports import claude_code, enterprise, spend, usage
+from app.reports import options as report_options
+from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
+from app.reports.top import TOP_GROUPS
 from app.runtime import get_engine
-from app.services import claude_code_reports, enterprise_reports, reports
 from app.services.organizations import OrgSummary, list_organizations
-from app.services.queries import TOP_GROUPS, Filters, filter_options
 from app.settings import Settings, get_settings
 
 READ_TTL = 60  # seconds; the worker refreshes data every few minutes at most
@@ -38,23 +40,23 @@ def organizations() -> list[OrgSummary]:
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
 def options(db: str) -> dict[str, list[tuple[str, str]]]:
-    return filter_options(engine())
+    return report_options.filter_options(engine())
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up spend…")
 def spend_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
     """The largest groups, the rest as "Other": a chart of thousands of series says nothing."""
-    return reports.spend_over_time(engine(), f, group, grain, top=TOP_GROUPS)
+    return spend.spend_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up tokens…")
 def usage_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
-    return reports.usage_over_time(engine(), f, group, grain, top=TOP_GROUPS)
+    return usage.usage_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
-def spend_summary(db: str, today: date) -> reports.SpendSummary:
-    return reports.spend_summary(engine(), today)
+def spend_summary(db: str, today: date) -> spend.SpendSummary:
+    return spend.spend_summary(engine(), today)
 
 
 def clear_caches() -> None:
@@ -70,26 +72,22 @@ def claude_code_options(db: str, organizations: tuple[str, ...]) -> dict[str, An
     """Console organizations, the actors stored for the chosen ones, and whether any Claude
     Code record is stored at all."""
     return {
-        "organizations": claude_code_reports.console_organizations(engine()),
-        "actors": claude_code_reports.actor_options(engine(), organizations),
-        "has_data": claude_code_reports.has_data(engine()),
+        "organizations": report_options.console_organizations(engine()),
+        "actors": report_options.actor_options(engine(), organizations),
+        "has_data": claude_code.has_data(engine()),
     }
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up Claude Code activity…")
-def claude_code_report(
-    db: str, f: claude_code_reports.CodeFilters, grain: str
-) -> claude_code_reports.ClaudeCodeReport:
-    return claude_code_reports.claude_code_report(engine(), f, grain)
+def claude_code_report(db: str, f: CodeFilters, grain: str) -> claude_code.ClaudeCodeReport:
+    return claude_code.claude_code_report(engine(), f, grain)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
 def enterprise_organizations(db: str) -> list[tuple[str, str]]:
-    return enterprise_reports.enterprise_organizations(engine())
+    return report_options.enterprise_organizations(engine())
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up Claude Enterprise spend and usage…")
-def enterprise_report(
-    db: str, f: enterprise_reports.EnterpriseFilters, grain: str
-) -> enterprise_reports.EnterpriseReport:
-    return enterprise_reports.enterprise_report(engine(), f, grain)
+def enterprise_report(db: str, f: EnterpriseFilters, grain: str) -> enterprise.EnterpriseReport:
+    return enterprise.enterprise_report(engine(), f, grain)

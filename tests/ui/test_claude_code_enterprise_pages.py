@@ -32,9 +32,11 @@ from app.models import (
     UsageBucket,
     UserCost,
 )
-from app.services.claude_code_reports import ESTIMATE_LABEL, CodeFilters, claude_code_report
-from app.services.enterprise_reports import EnterpriseFilters, enterprise_report
-from app.services.reports import to_csv
+from app.reports.claude_code import claude_code_report
+from app.reports.enterprise import enterprise_report
+from app.reports.filters import CodeFilters, EnterpriseFilters
+from app.reports.frames import to_csv
+from app.reports.labels import ESTIMATE_LABEL
 from app.services.users import create_first_admin, open_session
 from app.settings import Settings
 from app.ui.format import money

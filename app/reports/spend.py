@@ -1,4 +1,5 @@
-"""Chart-ready tables from the aggregations: by day, week or month, with exact USD.
+"""Spend: billed cost by day and group, chart-ready tables by day, week or month with exact
+USD, and the Overview's headline numbers.
 
 A chart and its CSV download are built from the same table, so they always agree.
 """
@@ -9,20 +10,80 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
-from app.csv_writer import csv_bytes
-from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
-from app.reports.periods import month_start, next_month, period_of, usd
-from app.services.queries import (
+from app.db import read_session
+from app.models import CostDaily, CostLine, Organization
+from app.reports.filters import (
     Filters,
-    is_other,
-    spend_by_day,
-    total_cents,
-    usage_by_day,
+    uses_rollups,
+    where_detail,
+    where_organizations,
+    where_rollup,
 )
+from app.reports.labels import SPEND_GROUPS
+from app.reports.periods import month_start, next_month, period_of, usd
+from app.reports.top import Source, is_other, rollup_dim, sum_by_day
+
+
+def spend_by_day(
+    engine: Engine, f: Filters, group: str, top: int | None = None
+) -> list[tuple[date, str, Decimal]]:
+    """(day, group label, cents) for every day and group with cost in the filters.
+
+    With ``top``, only the ``top`` largest groups over the whole range keep their own rows;
+    the others are summed day by day into one "Other (N …)" group, so totals stay exact."""
+    if uses_rollups(f):
+        # Organization and provider are the organization's own: any one dimension sums to them.
+        dim, column = rollup_dim(group, CostDaily, "cost_type")
+        source = Source(
+            CostDaily,
+            column,
+            [col(CostDaily.dim) == dim, *where_rollup(CostDaily, f)],
+            [col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f)],
+            by_organization=bool(where_organizations(f)),
+        )
+    else:
+        where = where_detail(CostLine, f, cost=True)
+        source = Source(CostLine, _spend_column(group), where, where)
+    sums = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
+    return [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(sums.items())]
+
+
+def _spend_column(group: str) -> Any:
+    return {
+        "model": col(CostLine.model),
+        "workspace": col(CostLine.workspace_id),
+        "service_tier": col(CostLine.service_tier),
+        "token_type": col(CostLine.token_type),
+        "cost_type": col(CostLine.cost_type),
+        "organization": col(Organization.organization_id),
+        "provider": col(Organization.provider),
+        "product": col(CostLine.product),
+        "description": col(CostLine.description),
+    }[group]
+
+
+def total_cents(engine: Engine, f: Filters) -> Decimal:
+    if uses_rollups(f):
+        query = (
+            select(func.sum(col(CostDaily.amount_cents)))
+            .join(Organization, col(Organization.id) == col(CostDaily.organization_pk))
+            .where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
+        )
+    else:
+        query = (
+            select(func.sum(col(CostLine.amount_cents)))
+            .join(Organization, col(Organization.id) == col(CostLine.organization_pk))
+            .where(*where_detail(CostLine, f, cost=True))
+        )
+    with read_session(engine) as session:
+        value = session.execute(query).scalar_one()
+    return Decimal(value or 0)
 
 
 def spend_over_time(
@@ -47,32 +108,6 @@ def spend_totals(over_time: pd.DataFrame) -> pd.DataFrame:
     # Largest first; "Other (N …)", the sum of the smaller ones, last.
     rows = sorted(totals.items(), key=lambda item: (is_other(item[0]), -item[1]))
     return pd.DataFrame(rows, columns=[label, "amount_usd"])
-
-
-def usage_over_time(
-    engine: Engine, f: Filters, group: str, grain: str, top: int | None = None
-) -> pd.DataFrame:
-    """Columns: period, <group label>, one column per token type, web_search_requests;
-    ``top`` as in ``spend_over_time``."""
-    label = "Group" if group == "token_type" else USAGE_GROUPS[group]
-    names = [*TOKEN_TYPES, "web_search_requests"]
-    sums: dict[tuple[date, str], dict[str, int]] = {}
-    for day, name, counts in usage_by_day(engine, f, group, top):
-        acc = sums.setdefault((period_of(day, grain), name), dict.fromkeys(names, 0))
-        for key in names:
-            acc[key] += counts[key]
-    rows = [{"period": p, label: g, **v} for (p, g), v in sorted(sums.items())]
-    return pd.DataFrame(rows, columns=["period", label, *names])
-
-
-def tokens_by_type(over_time: pd.DataFrame) -> pd.DataFrame:
-    """Long form: period, token_type (readable), tokens; for the stacked token chart."""
-    totals: dict[tuple[date, str], int] = defaultdict(int)
-    for _, row in over_time.iterrows():
-        for key, readable in TOKEN_TYPES.items():
-            totals[(row["period"], readable)] += int(row[key])
-    rows = [{"period": p, "token_type": t, "tokens": n} for (p, t), n in sorted(totals.items())]
-    return pd.DataFrame(rows, columns=["period", "token_type", "tokens"])
 
 
 @dataclass(frozen=True)
@@ -116,11 +151,3 @@ def spend_summary(engine: Engine, today: date, organizations: tuple[str, ...] = 
         days_elapsed=complete_days + 1,
         days_in_month=days_in_month,
     )
-
-
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """The exact numbers of a chart as CSV: Decimal amounts as plain decimals, dates as ISO
-    dates, and names from the API neutralised against spreadsheet formulas (by the one CSV
-    writer, which quotes per RFC 4180)."""
-    rows = frame.itertuples(index=False, name=None)
-    return csv_bytes([str(c) for c in frame.columns], rows)

@@ -22,56 +22,18 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
-from app.reports.labels import TOKEN_TYPES
+from app.reports.filters import EnterpriseFilters
+from app.reports.labels import (
+    ADOPTION_RATES,
+    DELETED_MARK,
+    ENGAGEMENT_COUNTS,
+    ENTERPRISE_GROUPS,
+    TOKEN_TYPES,
+    UNKNOWN_USER,
+    model_label,
+    product_label,
+)
 from app.reports.periods import period_of, usd
-from app.services.organizations import organizations_of
-
-PRODUCT_LABELS = {
-    "chat": "Chat",
-    "claude_code": "Claude Code",
-    "cowork": "Cowork",
-    "office_agent": "Office agent",
-    "claude_in_chrome": "Claude in Chrome",
-    "claude_design": "Claude Design",
-    "claude-in-slack": "Claude in Slack",
-}
-# The Analytics API reports each day's top 100 groups; the rest of the day has no product/model.
-NO_PRODUCT = "(no product reported)"
-NO_MODEL = "No model (web search and other)"
-GROUPS = {"product": "Product", "model": "Model"}
-ENGAGEMENT_COUNTS = {
-    "daily_active_users": "Daily active users",
-    "weekly_active_users": "Weekly active users",
-    "monthly_active_users": "Monthly active users",
-    "assigned_seats": "Assigned seats",
-}
-ADOPTION_RATES = {
-    "daily_adoption_rate": "Daily adoption",
-    "weekly_adoption_rate": "Weekly adoption",
-    "monthly_adoption_rate": "Monthly adoption",
-}
-DELETED_MARK = " (deleted user)"
-
-
-@dataclass(frozen=True)
-class EnterpriseFilters:
-    """What the person chose; an empty tuple means every Enterprise organization."""
-
-    start: date
-    end: date
-    organizations: tuple[str, ...] = ()
-
-
-def product_label(product: str | None) -> str:
-    return NO_PRODUCT if product is None else PRODUCT_LABELS.get(product, product)
-
-
-def model_label(model: str | None) -> str:
-    return NO_MODEL if model is None else model
-
-
-def enterprise_organizations(engine: Engine) -> list[tuple[str, str]]:
-    return organizations_of(engine, Provider.ENTERPRISE)
 
 
 def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:
@@ -115,7 +77,7 @@ def spend_by_day(
 
 def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> pd.DataFrame:
     """Columns: period, Product|Model, amount_usd (exact Decimal)."""
-    label = GROUPS[group]
+    label = ENTERPRISE_GROUPS[group]
     sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     for day, name, cents in spend_by_day(engine, f, group):
         sums[(period_of(day, grain), name)] += cents
@@ -186,7 +148,7 @@ def user_spend(engine: Engine, f: EnterpriseFilters) -> pd.DataFrame:
     for _pk, user_id, name, email, gone, cents, list_cents, with_list, count in rows:
         people.append(
             {
-                "name": name or email or user_id or "(unknown user)",
+                "name": name or email or user_id or UNKNOWN_USER,
                 "email": email or "",
                 "id": user_id or "",
                 "deleted": bool(gone),

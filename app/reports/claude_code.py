@@ -26,27 +26,16 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
-from app.reports.filters import values_in
-from app.reports.periods import period_of, usd
-from app.services.organizations import organizations_of
-
-ESTIMATE_LABEL = "Estimated cost (not billed)"
-ESTIMATE_CAPTION = (
-    "Estimated cost (not billed) is Anthropic's own estimate of what these Claude Code sessions "
-    "would cost at list prices, from their token counts. It is not an invoice amount and is never "
-    "added to billed spend: the Spend and Overview pages show only Anthropic's cost report."
+from app.reports.filters import CodeFilters, values_in
+from app.reports.labels import (
+    ACTOR_TYPES,
+    ALL_TOOLS,
+    NO_CODE_MODEL,
+    actor_label,
+    tool_label,
 )
-NO_ACTOR = "(unknown actor)"
-NO_MODEL = "(model not reported)"
-ALL_TOOLS = "All tools"
-ACTOR_TYPES = {"user_actor": "User", "api_actor": "API key"}
-# Claude Code's own names for its tools; tools it adds later show under their API key.
-TOOL_LABELS = {
-    "edit_tool": "Edit",
-    "multi_edit_tool": "MultiEdit",
-    "write_tool": "Write",
-    "notebook_edit_tool": "NotebookEdit",
-}
+from app.reports.periods import period_of, usd
+
 ACTIVITY = (
     "sessions",
     "lines_added",
@@ -59,58 +48,16 @@ ACTIVITY = (
 MODEL_TOKENS = ("input", "output", "cache_read", "cache_creation")
 
 
-@dataclass(frozen=True)
-class CodeFilters:
-    """What the person chose; empty tuples mean "all". ``end`` is exclusive."""
-
-    start: date
-    end: date
-    organizations: tuple[str, ...] = ()  # Anthropic's organization ids
-    actors: tuple[str, ...] = ()  # e-mail addresses or API key names; "" = no actor
-
-
 def acceptance_rate(accepted: int, rejected: int) -> float | None:
     """Accepted / (accepted + rejected); None when Claude Code proposed nothing."""
     decided = accepted + rejected
     return accepted / decided if decided else None
 
 
-def tool_label(tool: str) -> str:
-    return TOOL_LABELS.get(tool, tool)
-
-
-def actor_label(actor: str | None) -> str:
-    return NO_ACTOR if actor is None else actor
-
-
-# --- Filter options -----------------------------------------------------------------------------
-
-
-def console_organizations(engine: Engine) -> list[tuple[str, str]]:
-    return organizations_of(engine, Provider.CONSOLE)
-
-
 def has_data(engine: Engine) -> bool:
     """Whether any Claude Code record is stored at all (for the empty state)."""
     with read_session(engine) as session:
         return session.execute(select(col(ClaudeCodeDay.id)).limit(1)).first() is not None
-
-
-def actor_options(engine: Engine, organizations: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """(value, label) of every actor stored for these organizations, by label."""
-    query = (
-        select(col(ClaudeCodeDay.actor))
-        .join(Organization, col(Organization.id) == col(ClaudeCodeDay.organization_pk))
-        .distinct()
-    )
-    clause = values_in(col(Organization.organization_id), organizations)
-    if clause is not None:
-        query = query.where(clause)
-    with read_session(engine) as session:
-        values = session.execute(query).scalars().all()
-    return sorted(
-        (("" if v is None else v, actor_label(v)) for v in values), key=lambda t: t[1].lower()
-    )
 
 
 # --- Aggregations in SQL ------------------------------------------------------------------------
@@ -249,7 +196,7 @@ def _details(engine: Engine, f: CodeFilters, grain: str) -> _Details:
             if not isinstance(item, dict):
                 continue
             name = item.get("model")
-            macc = out.models[(period, NO_MODEL if name is None else str(name))]
+            macc = out.models[(period, NO_CODE_MODEL if name is None else str(name))]
             for i, token in enumerate(MODEL_TOKENS):
                 macc[i] += _int(item.get(token))
             estimate = _cents(item.get("estimated_cost_cents"))
@@ -257,7 +204,7 @@ def _details(engine: Engine, f: CodeFilters, grain: str) -> _Details:
             attributed += estimate
         rest = Decimal(cents or 0) - attributed
         if rest:
-            out.models[(period, NO_MODEL)][4] += rest
+            out.models[(period, NO_CODE_MODEL)][4] += rest
     return out
 
 

@@ -1,0 +1,255 @@
+"""Sums by day and group, the largest groups kept and the rest folded into one "Other (N …)":
+the one top-N fold behind the spend and usage charts.
+
+Summed in SQL by day and group, never row by row. Over the rollups, the groups that can have
+thousands of values are ranked first, so only the largest are added up day by day.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, String, cast, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from app.db import read_session
+from app.models import (
+    CostDaily,
+    DimensionValue,
+    KeyTokensToDate,
+    Organization,
+    UsageDaily,
+)
+from app.reports.filters import Filters, where_organizations
+from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
+from app.reports.names import labeler
+
+# A stacked chart reads well up to about a dozen series: the rest are summed as one.
+TOP_GROUPS = 12
+# Groups that can have thousands of values (500 API keys x dozens of organizations): their
+# largest ones are found first, so only those are added up day by day.
+MANY_VALUED = frozenset({"workspace", "api_key", "description"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a chart's sums come from: a table, the grouped column (None: no grouping), the
+    conditions, and the conditions of the same rows summed over every group (for "Other").
+    ``key_totals``: the filters, when the API keys' running totals can rank the groups."""
+
+    table: Any
+    column: Any
+    where: list[ColumnElement[bool]]
+    whole: list[ColumnElement[bool]]
+    key_totals: Filters | None = None
+    by_organization: bool = True  # whether the conditions name the organization's columns
+
+    @property
+    def rollup(self) -> bool:
+        return self.table in (CostDaily, UsageDaily)
+
+
+def rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
+    """The rollup dimension and column that answer ``group``; organization and provider are
+    the organization's own, so any one dimension (``whole``) sums to them."""
+    if group == "organization":
+        return whole, col(Organization.organization_id)
+    if group == "provider":
+        return whole, col(Organization.provider)
+    return group, table.value
+
+
+def sum_by_day(
+    engine: Engine,
+    source: Source,
+    measures: list[str],
+    group: str,
+    top: int | None,
+    rank: Callable[[list[Any]], Any],
+) -> dict[tuple[date, str], list[Any]]:
+    """Sums of ``measures`` by (day, group label). With ``top``, groups beyond the largest
+    ``top`` (by ``rank`` of their sums) are folded into one "Other" group per day. For the
+    groups with thousands of values the largest are found first and only those are read day
+    by day; "Other" is then the day's total minus theirs."""
+    table, column = source.table, source.column
+    sums = [func.sum(getattr(table, m)) for m in measures]
+    merged: dict[tuple[date, str], list[Any]] = {}
+    with read_session(engine) as session:
+        labels = labeler(session, group)
+        keep: set[tuple[int, Any]] | None = None
+        folded = 0
+        # Over the rollups (every organization's every value, day by day) the largest groups
+        # are found first; a detail view is filtered down already and is folded in one pass.
+        if top is not None and column is not None and group in MANY_VALUED and source.rollup:
+            scores = _scores(session, source)
+            labeled = {pair: labels(*pair) for pair in scores}
+            by_label: dict[str, Any] = {}
+            for pair, score in scores.items():
+                by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
+            if len(by_label) > top:
+                kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
+                folded = len(by_label) - top
+                keep = {pair for pair, label in labeled.items() if label in kept}
+        group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
+        base = (
+            select(*group_cols, *sums)
+            .join(Organization, col(Organization.id) == table.organization_pk)
+            .group_by(*group_cols)
+        )
+        if keep is None:
+            queries = [base.where(*source.where)]
+        else:
+            # Named values and null apart: each then reads its days through the value index.
+            named = sorted({v for _, v in keep if v is not None})
+            queries = [base.where(*source.where, column.in_(named))] if named else []
+            if any(v is None for _, v in keep):
+                queries.append(base.where(*source.where, column.is_(None)))
+        width = len(group_cols)
+        for query in queries:
+            for row in session.execute(query):
+                day, org_pk = row[0], row[1]
+                if column is None:
+                    label = "All"
+                elif keep is not None and (org_pk, row[2]) not in keep:
+                    continue
+                else:
+                    label = labels(org_pk, row[2])
+                _add(merged.setdefault((day, label), [0] * len(measures)), row[width:])
+        if keep is not None:
+            _add_other(session, source, sums, merged, other_label(folded, group))
+    if top is not None and keep is None:
+        merged = _fold_smallest(merged, top, group, rank)
+    return merged
+
+
+def _scores(session: Any, source: Source) -> dict[tuple[int, Any], Any]:
+    """(organization pk, value) -> what ranks it over the range (cents, or tokens of every
+    type), for every value with rows in it."""
+    f = source.key_totals
+    # Postgres adds up the rollup rows in a hash table faster than it runs two lookups per
+    # key; SQLite sorts them, so there the running totals are several times faster.
+    if f is None or session.get_bind().dialect.name != "sqlite":
+        # One sum of what ranks them, not every measure: a narrower row lets Postgres hash
+        # the groups in memory instead of sorting them on disk.
+        table = source.table
+        ranked = (
+            table.amount_cents
+            if hasattr(table, "amount_cents")
+            else sum((getattr(table, t) for t in TOKEN_TYPES), start=literal(0))
+        )
+        query = select(table.organization_pk, source.column, func.sum(ranked))
+        if source.by_organization:
+            query = query.join(Organization, col(Organization.id) == table.organization_pk)
+        rows = session.execute(
+            query.where(*source.where).group_by(table.organization_pk, source.column)
+        )
+        return {(pk, value): total or 0 for pk, value, total in rows}
+    # API keys: the running total at the end minus the one before the start, per key.
+    k = KeyTokensToDate
+
+    def latest(column: Any, before: date) -> Any:
+        return (
+            select(column)
+            .where(
+                col(k.organization_pk) == col(DimensionValue.organization_pk),
+                col(k.api_key) == col(DimensionValue.value),
+                col(k.date) < before,
+            )
+            .order_by(col(k.date).desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    # The last row before the end gives its day and total in one lookup ("YYYY-MM-DD|tokens").
+    day_and_total = cast(col(k.date), String) + "|" + cast(col(k.tokens), String)
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                col(DimensionValue.organization_pk),
+                col(DimensionValue.value),
+                latest(day_and_total, f.end),
+                latest(col(k.tokens), f.start),
+            )
+            .join(Organization, col(Organization.id) == col(DimensionValue.organization_pk))
+            .where(col(DimensionValue.kind) == "api_key", *where_organizations(f))
+        )
+        .all()
+    )
+    start = f.start.isoformat()
+    scores: dict[tuple[int, Any], Any] = {}
+    for pk, value, at_end, before in rows:
+        if at_end is None:
+            continue
+        last_day, total = at_end.split("|")
+        if last_day >= start:  # else the key has no row in the range
+            scores[(pk, value or None)] = int(total) - (before or 0)
+    return scores
+
+
+def _add_other(
+    session: Any,
+    source: Source,
+    sums: list[Any],
+    merged: dict[tuple[date, str], list[Any]],
+    other: str,
+) -> None:
+    """Add each day's "Other": the day's total over every group minus the groups shown."""
+    table = source.table
+    shown: dict[date, list[Any]] = {}
+    for (day, _), values in merged.items():
+        _add(shown.setdefault(day, [0] * len(sums)), values)
+    day_totals = session.execute(
+        select(table.date, *sums)
+        .join(Organization, col(Organization.id) == table.organization_pk)
+        .where(*source.whole)
+        .group_by(table.date)
+    )
+    for day, *values in day_totals:
+        kept = shown.get(day, [0] * len(sums))
+        rest = [(v or 0) - s for v, s in zip(values, kept, strict=True)]
+        if any(rest):
+            merged[(day, other)] = rest
+
+
+def _add(acc: list[Any], values: Any) -> None:
+    for i, value in enumerate(values):
+        acc[i] += value or 0
+
+
+def _fold_smallest(
+    merged: dict[tuple[date, str], list[Any]],
+    top: int,
+    group: str,
+    rank: Callable[[list[Any]], Any],
+) -> dict[tuple[date, str], list[Any]]:
+    """Fold every group beyond the ``top`` largest into "Other", day by day."""
+    by_label: dict[str, list[Any]] = {}
+    for (_, label), values in merged.items():
+        _add(by_label.setdefault(label, [0] * len(values)), values)
+    if len(by_label) <= top:
+        return merged
+    kept = set(sorted(by_label, key=lambda g: (-rank(by_label[g]), g))[:top])
+    other = other_label(len(by_label) - top, group)
+    folded: dict[tuple[date, str], list[Any]] = {}
+    for (day, label), values in merged.items():
+        key = (day, label if label in kept else other)
+        _add(folded.setdefault(key, [0] * len(values)), values)
+    # As when "Other" is a day total minus the largest groups: no row where it adds nothing.
+    return {k: v for k, v in folded.items() if k[1] != other or any(v)}
+
+
+def other_label(count: int, group: str) -> str:
+    noun = (SPEND_GROUPS | USAGE_GROUPS)[group]
+    noun = noun if noun.startswith("API") else noun.lower()
+    return f"Other ({count:,} {noun}{'' if count == 1 else 's'})"
+
+
+def is_other(label: str) -> bool:
+    """Whether a chart label is the "Other (N …)" group that ``top`` folds the rest into."""
+    return label.startswith("Other (") and label.endswith(")")

@@ -1,0 +1,148 @@
+"""The dashboard query figures of `make bench`: every query the Overview, Spend and Usage pages
+run (p50, p95), and the same query written by hand for DuckDB (bench/duck.py) over a copy of the
+same rows, with the ratio and whether both gave the same result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from bench.bench_rows import MODELS
+from bench.figures import DUCKDB_TARGET, QUERY_TARGET_MS, BenchRun, Figure, ms, timed
+
+
+def query_figures(run: BenchRun, repeat: int) -> None:
+    """Time each dashboard query ``repeat`` times, and its DuckDB equivalent unless DuckDB is
+    skipped or not installed."""
+    from app.services import reports
+    from app.services.organizations import list_organizations
+    from app.services.queries import (
+        TOP_GROUPS,
+        Filters,
+        filter_options,
+        spend_by_day,
+        usage_by_day,
+    )
+
+    engine, today, first, skip = run.engine, run.today, run.first, run.skip
+    results, figures = run.results, run.figures
+
+    top = TOP_GROUPS  # as the pages ask: the largest groups, the rest as "Other"
+
+    last30 = Filters(today - timedelta(days=29), today + timedelta(days=1))
+    mtd = Filters(today.replace(day=1), today + timedelta(days=1))
+    one_org = Filters(
+        today - timedelta(days=29),
+        today + timedelta(days=1),
+        organizations=("bench-org-1",),
+        models=(MODELS[3],),
+    )
+    six_months = Filters(first, today + timedelta(days=1))
+    # name -> (the product's query, its result in the shape the DuckDB equivalent returns)
+    same: Callable[[Any], Any] = lambda r: r  # noqa: E731
+    queries: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
+        "overview: summary": (
+            lambda: reports.spend_summary(engine, today),
+            lambda s: (s.month_to_date, s.last_month, s.today),
+        ),
+        "overview: organizations": (
+            lambda: list_organizations(engine),
+            lambda orgs: sorted(o.organization_id for o in orgs),
+        ),
+        "overview: spend 30d by model": (lambda: spend_by_day(engine, last30, "model", top), same),
+        "overview: spend mtd by model": (lambda: spend_by_day(engine, mtd, "model", top), same),
+        "overview: spend mtd by workspace": (
+            lambda: spend_by_day(engine, mtd, "workspace", top),
+            same,
+        ),
+        "filters: options": (
+            lambda: filter_options(engine),
+            lambda o: {k: sorted(v) for k, v in o.items()},
+        ),
+        "spend 30d by workspace": (lambda: spend_by_day(engine, last30, "workspace", top), same),
+        "spend 30d by tier": (lambda: spend_by_day(engine, last30, "service_tier", top), same),
+        "spend 30d one org+model": (
+            lambda: spend_by_day(engine, one_org, "description", top),
+            same,
+        ),
+        "spend 6m by organization": (
+            lambda: spend_by_day(engine, six_months, "organization", top),
+            same,
+        ),
+        "usage 30d by model": (lambda: usage_by_day(engine, last30, "model", top), same),
+        "usage 30d by api key": (lambda: usage_by_day(engine, last30, "api_key", top), same),
+    }
+    duck: dict[str, Callable[[], Any]] = {}
+    duck_skipped = ""
+    if "duckdb" in skip:
+        duck_skipped = "--skip duckdb"
+    else:
+        try:
+            from bench.duck import DuckQueries, load
+        except ImportError as exc:
+            if exc.name != "duckdb":
+                raise
+            duck_skipped = "duckdb is not installed: pip install -e '.[bench]'"
+            print(f"skipped: the DuckDB comparison: {duck_skipped}")
+    if not duck_skipped:
+        con, duck_rows, duck_s = load(engine)
+        figures.append(
+            Figure(
+                "duckdb: copy of the same rows", f"{duck_s:,.1f}", "s", f"{duck_rows:,} rows loaded"
+            )
+        )
+        results["duckdb_load"] = {"rows": duck_rows, "seconds": round(duck_s, 2)}
+        dq = DuckQueries(con)
+        duck = {
+            "overview: summary": lambda: dq.spend_summary(today),
+            "overview: organizations": lambda: sorted(r[0] for r in dq.organizations()),
+            "overview: spend 30d by model": lambda: dq.spend_by_day(last30, "model", top),
+            "overview: spend mtd by model": lambda: dq.spend_by_day(mtd, "model", top),
+            "overview: spend mtd by workspace": lambda: dq.spend_by_day(mtd, "workspace", top),
+            "filters: options": lambda: {k: sorted(v) for k, v in dq.filter_options().items()},
+            "spend 30d by workspace": lambda: dq.spend_by_day(last30, "workspace", top),
+            "spend 30d by tier": lambda: dq.spend_by_day(last30, "service_tier", top),
+            "spend 30d one org+model": lambda: dq.spend_by_day(one_org, "description", top),
+            "spend 6m by organization": lambda: dq.spend_by_day(six_months, "organization", top),
+            "usage 30d by model": lambda: dq.usage_by_day(last30, "model", top),
+            "usage 30d by api key": lambda: dq.usage_by_day(last30, "api_key", top),
+        }
+    print(f"\n{'query':<34} {'p50 ms':>9} {'p95 ms':>9} {'duckdb p50':>11} {'p95':>9}")
+    results["queries"] = {}
+    for name, (ours, norm) in queries.items():
+        p50, p95 = timed(ours, repeat)
+        entry: dict[str, Any] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
+        comparison, ratio = "duckdb skipped", None
+        theirs = duck.get(name)
+        if theirs is not None:
+            d50, d95 = timed(theirs, repeat)
+            agree = norm(ours()) == theirs()
+            ratio = p50 / d50 if d50 else None
+            entry |= {
+                "duckdb_p50_ms": round(d50, 2),
+                "duckdb_p95_ms": round(d95, 2),
+                "ratio_p50": round(ratio, 2) if ratio else None,
+                "same_result": agree,
+            }
+            comparison = f"duckdb {ms(d50)} / {ms(d95)}" + ("" if agree else " DIFFERENT RESULT")
+            print(
+                f"{name:<34} {p50:>9.1f} {p95:>9.1f} {d50:>11.2f} {d95:>9.2f}"
+                + ("" if agree else "  (results differ)")
+            )
+        else:
+            print(f"{name:<34} {p50:>9.1f} {p95:>9.1f}")
+        results["queries"][name] = entry
+        figures.append(
+            Figure(
+                f"query: {name}",
+                f"{ms(p50)} / {ms(p95)}",
+                "ms p50/p95",
+                comparison,
+                ratio,
+                f"p95 <= {QUERY_TARGET_MS:.0f} ms, <= {DUCKDB_TARGET:.0f} x",
+                p95 <= QUERY_TARGET_MS and (ratio is None or ratio <= DUCKDB_TARGET),
+            )
+        )
+    if duck:
+        con.close()

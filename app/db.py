@@ -23,14 +23,39 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
-# Importing app.models also registers every table on SQLModel.metadata.
-from app.models import COST_ROLLUP_DIMS, USAGE_MEASURES, USAGE_ROLLUP_DIMS
+# Importing app.datasets (and so app.models) also registers every table on SQLModel.metadata.
+from app.datasets import data_tables
 from app.private_files import ensure_private_file, ensure_private_folder, tighten_file
 from app.running_totals import refresh_key_totals
 
 log = logging.getLogger(__name__)
 
-_MEASURES = ", ".join(USAGE_MEASURES)
+# What step 7 built its rollups from, frozen as they were then (a migration never reads the
+# dataset registry: a later change to it must not change what an old step does).
+_V7_COST_DIMS = {
+    "model": "model",
+    "workspace": "workspace_id",
+    "service_tier": "service_tier",
+    "token_type": "token_type",
+    "cost_type": "cost_type",
+    "product": "product",
+    "description": "description",
+}
+_V7_USAGE_DIMS = {
+    "model": "model",
+    "workspace": "workspace_id",
+    "api_key": "api_key_id",
+    "service_tier": "service_tier",
+    "product": "product",
+}
+_V7_MEASURES = (
+    "uncached_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "web_search_requests",
+)
 
 Step = Callable[[Connection], None]
 
@@ -140,14 +165,15 @@ MIGRATIONS: dict[int, list[str | Step]] = {
             f"INSERT INTO cost_daily (organization_pk, date, dim, value, amount_cents) "
             f"SELECT organization_pk, date, '{dim}', {column}, SUM(amount_cents) FROM cost_line "
             f"GROUP BY organization_pk, date, {column}"
-            for dim, column in COST_ROLLUP_DIMS.items()
+            for dim, column in _V7_COST_DIMS.items()
         ),
         *(
-            f"INSERT INTO usage_daily (organization_pk, date, dim, value, {_MEASURES}) "
+            f"INSERT INTO usage_daily (organization_pk, date, dim, value, "
+            f"{', '.join(_V7_MEASURES)}) "
             f"SELECT organization_pk, date, '{dim}', {column}, "
-            f"{', '.join(f'SUM({m})' for m in USAGE_MEASURES)} FROM usage_bucket "
+            f"{', '.join(f'SUM({m})' for m in _V7_MEASURES)} FROM usage_bucket "
             f"GROUP BY organization_pk, date, {column}"
-            for dim, column in USAGE_ROLLUP_DIMS.items()
+            for dim, column in _V7_USAGE_DIMS.items()
         ),
     ],
     # 8: views filtered to a model read that model's rows through an index; the largest few
@@ -254,15 +280,9 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-# The tables a backfill fills by the million, whose statistics the query planner relies on.
-DATA_TABLES = (
-    "cost_line",
-    "usage_bucket",
-    "cost_daily",
-    "usage_daily",
-    "key_tokens_to_date",
-    "dimension_value",
-)
+# The tables a backfill fills by the million (the core datasets' detail rows and rollups, the
+# running totals and filter values), whose statistics the query planner relies on.
+DATA_TABLES = tuple(table.name for table in data_tables(core_only=True))
 
 
 def refresh_statistics(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum, nonmember
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Numeric, Text, UniqueConstraint
@@ -73,8 +74,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class OrgStatus:
-    """Organization status values shown to users (PRODUCT.md `finops orgs --json`)."""
+class OrgStatus(StrEnum):
+    """Organization status values shown to users (PRODUCT.md `finops orgs --json`). Stored as
+    these strings: a member is a ``str`` and binds as its value on SQLite and Postgres."""
 
     BACKFILLING = "backfilling"
     HEALTHY = "healthy"
@@ -82,16 +84,58 @@ class OrgStatus:
     FAILING = "failing"
 
 
-class Provider:
-    """Connection types. Stored values are stable ids; people see ``Provider.LABELS``."""
+class Provider(StrEnum):
+    """Connection types. Stored values are stable ids; people see ``Provider.label``."""
 
     CONSOLE = "anthropic"
     ENTERPRISE = "anthropic_enterprise"
-    LABELS = {CONSOLE: "Anthropic", ENTERPRISE: "Anthropic (Analytics API)"}
+    # Not a member: what people see of each stored value.
+    LABELS = nonmember({CONSOLE: "Anthropic", ENTERPRISE: "Anthropic (Analytics API)"})
 
     @classmethod
     def label(cls, provider: str) -> str:
+        """What people see of a stored provider value (an unknown one as it is)."""
         return cls.LABELS.get(provider, provider)
+
+
+class SyncOutcome(StrEnum):
+    """How a run of the sync ended (``sync_run.outcome``, ``SyncResult.outcome``)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    KEY_REJECTED = "key_rejected"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"
+    # A run in progress, and one whose process died before it could record its end.
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+
+
+class Role(StrEnum):
+    """What a signed-in person may do: admins manage connections and users; viewers look."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+    # Not a member: every role, in the order a form offers them.
+    ALL = nonmember((ADMIN, VIEWER))
+
+
+class UsageMeasures(SQLModel):
+    """The six usage measures (tokens by type, web searches), declared once for every table
+    that keeps them (``usage_bucket``, ``user_usage``, ``usage_daily``). A table model that
+    inherits this gets these columns first, before its own (SQLModel lists inherited fields
+    first; nothing reads the columns by position)."""
+
+    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
+    output_tokens: int = Field(default=0, sa_type=BigInteger)
+    web_search_requests: int = Field(default=0, sa_type=BigInteger)
+
+
+# Their names, in the order the API's usage report and the CSV export list them.
+USAGE_MEASURES: tuple[str, ...] = tuple(UsageMeasures.model_fields)
 
 
 class Organization(SQLModel, table=True):
@@ -102,7 +146,7 @@ class Organization(SQLModel, table=True):
     organization_id: str = Field(unique=True, index=True, max_length=200)
     name: str
     label: str | None = None
-    provider: str = Field(default="anthropic", max_length=40)
+    provider: str = Field(default=Provider.CONSOLE, max_length=40)
     is_demo: bool = False
     key_ciphertext: str = Field(sa_type=Text)
     key_hint: str
@@ -181,7 +225,7 @@ class CostLine(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
-class UsageBucket(SQLModel, table=True):
+class UsageBucket(UsageMeasures, table=True):
     """Daily token usage by API key, workspace, model, service tier and context window."""
 
     __tablename__ = "usage_bucket"
@@ -200,12 +244,6 @@ class UsageBucket(SQLModel, table=True):
     context_window: str | None = None
     inference_geo: str | None = None
     product: str | None = None  # Claude Enterprise only
-    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    output_tokens: int = Field(default=0, sa_type=BigInteger)
-    web_search_requests: int = Field(default=0, sa_type=BigInteger)
     extra: str | None = Field(default=None, sa_type=Text)
     dims_key: str = Field(max_length=64)
 
@@ -267,7 +305,7 @@ class UserCost(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
-class UserUsage(SQLModel, table=True):
+class UserUsage(UsageMeasures, table=True):
     """Claude Enterprise: one seat user's token usage on one day."""
 
     __tablename__ = "user_usage"
@@ -279,12 +317,6 @@ class UserUsage(SQLModel, table=True):
     user_name: str | None = None
     user_email: str | None = None
     deleted: bool | None = None
-    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    output_tokens: int = Field(default=0, sa_type=BigInteger)
-    web_search_requests: int = Field(default=0, sa_type=BigInteger)
     total_tokens: int = Field(default=0, sa_type=BigInteger)
     requests: int = Field(default=0, sa_type=BigInteger)
     extra: str | None = Field(default=None, sa_type=Text)
@@ -314,33 +346,6 @@ class EngagementDay(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
-# The dimensions the daily rollups keep, and the detail column each comes from.
-COST_ROLLUP_DIMS = {
-    "model": "model",
-    "workspace": "workspace_id",
-    "service_tier": "service_tier",
-    "token_type": "token_type",
-    "cost_type": "cost_type",
-    "product": "product",
-    "description": "description",
-}
-USAGE_ROLLUP_DIMS = {
-    "model": "model",
-    "workspace": "workspace_id",
-    "api_key": "api_key_id",
-    "service_tier": "service_tier",
-    "product": "product",
-}
-USAGE_MEASURES = (
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-)
-
-
 class CostDaily(SQLModel, table=True):
     """Daily spend of an organization by one dimension at a time (``dim``: model, workspace,
     service_tier, token_type, cost_type, product or description; ``value`` null where the API
@@ -361,7 +366,7 @@ class CostDaily(SQLModel, table=True):
     amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
 
 
-class UsageDaily(SQLModel, table=True):
+class UsageDaily(UsageMeasures, table=True):
     """Daily token usage of an organization by one dimension at a time (model, workspace,
     api_key, service_tier or product), kept like ``CostDaily``."""
 
@@ -377,12 +382,6 @@ class UsageDaily(SQLModel, table=True):
     date: date
     dim: str = Field(max_length=20)
     value: str | None = None
-    uncached_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_5m_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_creation_1h_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    cache_read_input_tokens: int = Field(default=0, sa_type=BigInteger)
-    output_tokens: int = Field(default=0, sa_type=BigInteger)
-    web_search_requests: int = Field(default=0, sa_type=BigInteger)
 
 
 class KeyTokensToDate(SQLModel, table=True):
@@ -451,16 +450,8 @@ class SyncRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pages: int = 0
     rows: int = 0
-    outcome: str = Field(default="running", max_length=20)
+    outcome: str = Field(default=SyncOutcome.RUNNING, max_length=20)
     error: str | None = Field(default=None, sa_type=Text)
-
-
-class Role:
-    """What a signed-in person may do: admins manage connections and users; viewers look."""
-
-    ADMIN = "admin"
-    VIEWER = "viewer"
-    ALL = ("admin", "viewer")
 
 
 class User(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""The datasets each provider has, and the chunk: rows that make a run of stored days complete."""
+"""The chunk: rows that make a run of stored days complete (which datasets each provider has
+is ``app.datasets``' registry)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,10 @@ from app.anthropic.schemas import (
     parse_cost_result,
     parse_usage_result,
 )
-from app.models import Provider, SyncState
-
-# The datasets that make the spend dashboards: backfill progress and "data is ready" count them.
-CORE_DATASETS = ("usage", "cost")
-CONSOLE_DATASETS = (*CORE_DATASETS, "claude_code")
-ENTERPRISE_DATASETS = (*CORE_DATASETS, "user_cost", "user_usage", "engagement")
+from app.datasets import Dataset
+from app.models import SyncState
 
 Row = CostRow | UsageRow | Record
-
-
-def datasets_of(provider: str) -> tuple[str, ...]:
-    return ENTERPRISE_DATASETS if provider == Provider.ENTERPRISE else CONSOLE_DATASETS
 
 
 @dataclass
@@ -50,7 +43,7 @@ def page_chunk(dataset: str, state: SyncState, page: ReportPage, end: date) -> C
         else max([min(b.ending_at.date(), end) for b in buckets] or [start])
     )
     covered = max(covered, start)
-    parse = parse_usage_result if dataset == "usage" else parse_cost_result
+    parse = parse_usage_result if dataset == Dataset.USAGE else parse_cost_result
     rows: list[Any] = []
     for bucket in buckets:
         raws, bucket.results = bucket.results, []

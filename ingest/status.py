@@ -14,17 +14,17 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
+from app.datasets import CORE_DATASETS
 from app.db import describe_database_error as describe_db_error
 from app.db import refresh_statistics, write_session
-from app.models import Organization, OrgStatus, SyncRun, SyncState
+from app.models import Organization, OrgStatus, SyncOutcome, SyncRun, SyncState
 from app.redact import redact
 from app.settings import Settings
-from ingest.chunks import CORE_DATASETS
 from ingest.leases import is_dead_local_process
 from ingest.notify import send_ready_email
 
 # The outcome given to a run that never recorded its end (its process was killed).
-INTERRUPTED = "interrupted"
+INTERRUPTED = SyncOutcome.INTERRUPTED
 INTERRUPTED_NOTE = (
     "This run ended without recording its end (its process was stopped or killed, or lost "
     "the database); the next run resumed where it stopped."
@@ -37,7 +37,7 @@ class SyncResult:
 
     organization_id: str
     name: str
-    outcome: str  # ok | failed | key_rejected | skipped | stopped
+    outcome: SyncOutcome  # never RUNNING nor INTERRUPTED: only a stored run has those
     message: str | None = None
     pages: int = 0
     rows: int = 0
@@ -63,7 +63,9 @@ def start_run(engine: Engine, org_pk: int, now: datetime) -> int:
         # process (killed, or unable to record its end) and will never finish.
         session.execute(
             update(SyncRun)
-            .where(col(SyncRun.organization_pk) == org_pk, col(SyncRun.outcome) == "running")
+            .where(
+                col(SyncRun.organization_pk) == org_pk, col(SyncRun.outcome) == SyncOutcome.RUNNING
+            )
             .values(outcome=INTERRUPTED, finished_at=now, error=INTERRUPTED_NOTE)
         )
         run = SyncRun(
@@ -90,7 +92,7 @@ def close_interrupted_runs(engine: Engine, now: datetime) -> int:
                 col(SyncRun.id), col(Organization.lease_owner), col(Organization.lease_expires_at)
             )
             .join(Organization, col(Organization.id) == col(SyncRun.organization_pk))
-            .where(col(SyncRun.outcome) == "running")
+            .where(col(SyncRun.outcome) == SyncOutcome.RUNNING)
         ).all()
         gone = [
             run_id

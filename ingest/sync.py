@@ -33,13 +33,14 @@ from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
 from app.clock import utcnow
+from app.datasets import CORE_DATASETS, Dataset, datasets_of
 from app.db import read_session, write_session
 from app.keystore import KeyDecryptError, KeyStore
-from app.models import Organization, OrgStatus, Provider, SyncRun, SyncState
+from app.models import Organization, OrgStatus, Provider, SyncOutcome, SyncRun, SyncState
 from app.runtime import Client, ClientFactory
 from app.settings import Settings
 from ingest import leases, status, windows
-from ingest.chunks import CORE_DATASETS, Chunk, datasets_of
+from ingest.chunks import Chunk
 from ingest.directory import refresh_directory
 from ingest.leases import LeaseLost, new_lease_owner
 from ingest.sources import console, enterprise
@@ -111,17 +112,17 @@ class Syncer:
         with read_session(self.engine) as session:
             org = session.get(Organization, org_pk)
             if org is None:
-                return SyncResult("", "", "skipped", "The organization no longer exists.")
-        result = SyncResult(org.organization_id, org.display_name, "ok")
+                return SyncResult("", "", SyncOutcome.SKIPPED, "The organization no longer exists.")
+        result = SyncResult(org.organization_id, org.display_name, SyncOutcome.OK)
         if org.status == OrgStatus.KEY_REJECTED:
-            result.outcome = "key_rejected"
+            result.outcome = SyncOutcome.KEY_REJECTED
             result.message = org.status_message or "The key was rejected; replace it."
             return result
         acquired = False
         try:
             acquired = leases.acquire(self.engine, org_pk, self.owner, self.clock())
             if not acquired:
-                result.outcome = "skipped"
+                result.outcome = SyncOutcome.SKIPPED
                 result.message = "Another worker is syncing it right now."
                 return result
             result.run_id = status.start_run(self.engine, org_pk, self.clock())
@@ -129,7 +130,7 @@ class Syncer:
             # Not even the lease or the run could be written (a locked or unreachable
             # database): say why; writing a status would wait on the same lock again.
             log.warning("Database error before syncing %s: %s", org.organization_id, exc)
-            result.outcome, result.message = "failed", describe_database_error(exc)
+            result.outcome, result.message = SyncOutcome.FAILED, describe_database_error(exc)
             if acquired:
                 leases.release_quietly(self.engine, org_pk, self.owner)
             return result
@@ -157,23 +158,23 @@ class Syncer:
                         result.notes.append(f"The {dataset.replace('_', ' ')} report: {exc}")
                         continue
                     if not done:
-                        result.outcome = "stopped"
+                        result.outcome = SyncOutcome.STOPPED
                         break
-            if result.outcome == "ok":
+            if result.outcome == SyncOutcome.OK:
                 self._mark_healthy(org_pk, note=" ".join(result.notes) or None)
         except LeaseLost as exc:
-            result.outcome, result.message = "skipped", str(exc)
+            result.outcome, result.message = SyncOutcome.SKIPPED, str(exc)
         except (KeyRejected, KeyDecryptError) as exc:
-            result.outcome, result.message = "key_rejected", str(exc)
+            result.outcome, result.message = SyncOutcome.KEY_REJECTED, str(exc)
             status.mark_key_rejected(self.engine, org_pk, str(exc))
         except AnthropicError as exc:
-            result.outcome = "failed"
+            result.outcome = SyncOutcome.FAILED
             result.message = self._mark_failing(org_pk, str(exc))
         except DBAPIError as exc:
             # The database went away or refused the write (dropped connection, disk full,
             # locked): nothing of the failed page was committed; the next run resumes.
             log.warning("Database error while syncing %s: %s", org.organization_id, exc)
-            result.outcome = "failed"
+            result.outcome = SyncOutcome.FAILED
             message = describe_database_error(exc)
             try:
                 result.message = self._mark_failing(org_pk, message)
@@ -181,7 +182,7 @@ class Syncer:
                 result.message = message
         except Exception as exc:  # a bug: keep the worker alive, say what
             log.exception("Sync of organization %s failed unexpectedly", org.organization_id)
-            result.outcome = "failed"
+            result.outcome = SyncOutcome.FAILED
             result.message = self._mark_failing(
                 org_pk, f"Unexpected error: {exc.__class__.__name__}: {exc}"
             )
@@ -201,10 +202,10 @@ class Syncer:
 
     # --- datasets ------------------------------------------------------------------------
 
-    def _datasets(self, provider: str) -> tuple[str, ...]:
+    def _datasets(self, provider: str) -> tuple[Dataset, ...]:
         datasets = datasets_of(provider)
         if not self.settings.claude_code:
-            datasets = tuple(d for d in datasets if d != "claude_code")
+            datasets = tuple(d for d in datasets if d != Dataset.CLAUDE_CODE)
         return datasets
 
     def _sync_dataset(
@@ -236,7 +237,7 @@ class Syncer:
                 # day), and the engagement summaries lag by a day more or less than documented:
                 # shorten the window a little rather than fail the whole sync.
                 today = self.clock().date()
-                if dataset == "engagement" or org.provider == Provider.ENTERPRISE:
+                if dataset == Dataset.ENGAGEMENT or org.provider == Provider.ENTERPRISE:
                     # The Analytics API's "latest available day" is documented loosely.
                     if clipped >= 3 or state.window_end <= state.position:
                         raise
@@ -267,7 +268,7 @@ class Syncer:
         end = state.window_end
         if state.position >= end:
             return
-        if dataset == "claude_code":
+        if dataset == Dataset.CLAUDE_CODE:
             yield from console.claude_code_chunks(
                 _speaking(client, AdminClient), state.position, end
             )

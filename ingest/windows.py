@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from app.datasets import CORE_DATASETS, Dataset
 from app.db import write_session
 from app.models import Organization, Provider, SyncState
 from app.settings import Settings
-from ingest.chunks import CORE_DATASETS
 
 # The Analytics API has no data before this day.
 ANALYTICS_FIRST_DAY = date(2026, 1, 1)
@@ -43,7 +43,7 @@ def bounds(
         # Today's partial day included; the trailing window catches its late rows.
         return org.backfill_start, today + timedelta(days=1), settings.lookback_days
     first = max(org.backfill_start, ANALYTICS_FIRST_DAY, today - timedelta(days=364))
-    if dataset == "engagement":
+    if dataset == Dataset.ENGAGEMENT:
         end = today - timedelta(days=ENGAGEMENT_LAG_DAYS)
         return first, max(first, end), ENGAGEMENT_LOOKBACK_DAYS
     # The Analytics API refuses today; its values are revised for 30 days.
@@ -78,7 +78,7 @@ def backfill_progress(session: Session, org_pk: int, settings: Settings, today: 
     org = session.get(Organization, org_pk)
     if org is None:
         return 0.0
-    first, end, _ = bounds(org, "usage", settings, today)
+    first, end, _ = bounds(org, Dataset.USAGE, settings, today)
     span = max(1, (end - first).days)
     states = {
         s.dataset: s

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from app.db import DatabaseError
 from app.keystore import MasterKeyError
+from app.models import SyncOutcome
 from app.redact import configure_logging
 from app.runtime import client_factory, get_engine, keystore
 from app.settings import Settings, SettingsError, get_settings
@@ -83,7 +84,7 @@ class Worker:
     def _sync(self, org_pk: int) -> None:
         try:
             result = self.syncer.run(org_pk)
-            if result.outcome in ("ok", "stopped", "skipped"):
+            if result.outcome in (SyncOutcome.OK, SyncOutcome.STOPPED, SyncOutcome.SKIPPED):
                 log.info(
                     "%s: %s (%s pages, %s rows)",
                     result.name,

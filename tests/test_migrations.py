@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import Engine, inspect, select, text
 from sqlmodel import SQLModel
 
+from app.datasets import Dataset, spec_of
 from app.db import MIGRATIONS, SCHEMA_VERSION, make_engine, migrate
 from app.models import (
-    COST_ROLLUP_DIMS,
     USAGE_MEASURES,
-    USAGE_ROLLUP_DIMS,
     CostDaily,
     CostLine,
     DimensionValue,
@@ -138,12 +137,14 @@ def test_upgrade_lists_every_filter_value_as_the_sync_does(upgraded: Engine) -> 
 
 def test_upgrade_builds_the_daily_rollups_from_the_rows(upgraded: Engine) -> None:
     cost: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
+    cost_rollup, usage_rollup = spec_of(Dataset.COST).rollup, spec_of(Dataset.USAGE).rollup
+    assert cost_rollup is not None and usage_rollup is not None
     for row in COST_ROWS:
-        for dim, column in COST_ROLLUP_DIMS.items():
+        for dim, column in cost_rollup.dims.items():
             cost[(row["org"], row["date"], dim, row.get(column))] += row["amount_cents"]
     usage: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(USAGE_MEASURES))
     for row in USAGE_ROWS:
-        for dim, column in USAGE_ROLLUP_DIMS.items():
+        for dim, column in usage_rollup.dims.items():
             sums = usage[(row["org"], row["date"], dim, row.get(column))]
             for n, amount in enumerate(row["tokens"]):
                 sums[n] += amount

@@ -11,16 +11,17 @@ from sqlalchemy import Engine, func, select
 
 from app.anthropic.schemas import CostRow, UsageRow, dims_digest, extra_texts
 from app.clock import today, utcnow
+from app.datasets import spec_of
 from app.db import read_session, write_session
 from app.models import CostLine, Organization, SyncState, UsageBucket
 from app.settings import Settings
 from app.simulator import Simulator
-from app.store import TABLES, advance_stored_range, replace_days, replace_days_counted
+from app.store import advance_stored_range, replace_days, replace_days_counted
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 
 def recount(engine: Engine, pk: int, dataset: str) -> tuple[int, date | None, date | None]:
-    model = TABLES[dataset]
+    model = spec_of(dataset).table
     with read_session(engine) as session:
         count, first, last = session.execute(
             select(func.count(), func.min(model.date), func.max(model.date)).where(

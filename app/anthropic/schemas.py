@@ -12,6 +12,7 @@ from typing import Any
 
 from app.anthropic.errors import MalformedResponse, RefusedPage
 from app.clock import parse_rfc3339
+from app.models import USAGE_MEASURES
 
 # Bounds beyond any real bill or count, well inside what the database holds: Postgres keeps
 # cents as NUMERIC(24, 6) (18 integer digits), SQLite as a 64-bit count of micro-cents (about
@@ -41,14 +42,8 @@ USAGE_DIMENSIONS = (
     "inference_geo",
     "product",  # Claude Enterprise reports only
 )
-TOKEN_FIELDS = (
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-)
+# The measures a usage row keeps (``UsageRow.tokens``), in the order of the stored columns.
+TOKEN_FIELDS = USAGE_MEASURES
 _COST_KNOWN = {*COST_DIMENSIONS, "amount", "list_amount", "currency"}
 _USAGE_KNOWN = {
     *USAGE_DIMENSIONS,
@@ -309,7 +304,8 @@ def _nested_object(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def parse_usage_result(day: date, raw: dict[str, Any]) -> UsageRow:
-    """One usage result; cache writes are nested under ``cache_creation`` (not flat)."""
+    """One usage result; cache writes are nested under ``cache_creation`` (not flat). The
+    tokens are the ``USAGE_MEASURES``, in their order (a test holds the two together)."""
     cache = _nested_object(raw, "cache_creation")
     tools = _nested_object(raw, "server_tool_use")
     tokens = {

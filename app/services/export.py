@@ -15,137 +15,22 @@ from sqlalchemy import Engine, Select, and_, select
 from sqlmodel import col
 
 from app.csv_writer import plain_decimal, write_csv
+from app.datasets import EXPORT_DATASETS, REGISTRY, Dataset
 from app.db import read_session
 from app.models import (
+    USAGE_MEASURES,
     ApiKey,
-    ClaudeCodeDay,
     CostLine,
-    EngagementDay,
     Organization,
     Provider,
     UsageBucket,
-    UserCost,
-    UserUsage,
     Workspace,
 )
 from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE
 
-COST_COLUMNS = [
-    "date",
-    "organization_id",
-    "organization_name",
-    "workspace_id",
-    "workspace_name",
-    "description",
-    "cost_type",
-    "model",
-    "token_type",
-    "service_tier",
-    "context_window",
-    "inference_geo",
-    "amount_usd",
-    "currency",
-    # Beyond the contract's columns: the connection type and Claude Enterprise's own fields.
-    "provider",
-    "product",
-    "list_amount_usd",
-]
-USAGE_COLUMNS = [
-    "date",
-    "organization_id",
-    "organization_name",
-    "workspace_id",
-    "workspace_name",
-    "api_key_id",
-    "api_key_name",
-    "model",
-    "service_tier",
-    "context_window",
-    "uncached_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "web_search_requests",
-    "provider",
-    "product",
-    "inference_geo",
-]
-# The other datasets: (CSV column, table column); money columns end in _usd.
-_ORG_COLUMNS = ["date", "organization_id", "organization_name", "provider"]
-OTHER_DATASETS: dict[str, tuple[Any, list[tuple[str, str]]]] = {
-    "claude_code": (
-        ClaudeCodeDay,
-        [
-            ("actor_type", "actor_type"),
-            ("actor", "actor"),
-            ("customer_type", "customer_type"),
-            ("subscription_type", "subscription_type"),
-            ("terminal_type", "terminal_type"),
-            ("is_remote", "is_remote"),
-            ("sessions", "sessions"),
-            ("lines_added", "lines_added"),
-            ("lines_removed", "lines_removed"),
-            ("commits", "commits"),
-            ("pull_requests", "pull_requests"),
-            ("tool_accepted", "tool_accepted"),
-            ("tool_rejected", "tool_rejected"),
-            ("input_tokens", "input_tokens"),
-            ("output_tokens", "output_tokens"),
-            ("cache_read_tokens", "cache_read_tokens"),
-            ("cache_creation_tokens", "cache_creation_tokens"),
-            ("estimated_cost_usd", "estimated_cost_cents"),
-            ("tool_actions", "tool_actions"),
-            ("models", "models"),
-        ],
-    ),
-    "user_cost": (
-        UserCost,
-        [
-            ("user_id", "user_id"),
-            ("user_name", "user_name"),
-            ("user_email", "user_email"),
-            ("deleted", "deleted"),
-            ("amount_usd", "amount_cents"),
-            ("list_amount_usd", "list_amount_cents"),
-            ("currency", "currency"),
-        ],
-    ),
-    "user_usage": (
-        UserUsage,
-        [
-            ("user_id", "user_id"),
-            ("user_name", "user_name"),
-            ("user_email", "user_email"),
-            ("deleted", "deleted"),
-            ("uncached_input_tokens", "uncached_input_tokens"),
-            ("cache_creation_5m_input_tokens", "cache_creation_5m_input_tokens"),
-            ("cache_creation_1h_input_tokens", "cache_creation_1h_input_tokens"),
-            ("cache_read_input_tokens", "cache_read_input_tokens"),
-            ("output_tokens", "output_tokens"),
-            ("web_search_requests", "web_search_requests"),
-            ("total_tokens", "total_tokens"),
-            ("requests", "requests"),
-        ],
-    ),
-    "engagement": (
-        EngagementDay,
-        [
-            ("daily_active_users", "daily_active_users"),
-            ("weekly_active_users", "weekly_active_users"),
-            ("monthly_active_users", "monthly_active_users"),
-            ("daily_adoption_rate", "daily_adoption_rate"),
-            ("weekly_adoption_rate", "weekly_adoption_rate"),
-            ("monthly_adoption_rate", "monthly_adoption_rate"),
-            ("assigned_seats", "assigned_seats"),
-            ("pending_invites", "pending_invites"),
-            ("cowork_daily_active_users", "cowork_daily_active_users"),
-            ("cowork_weekly_active_users", "cowork_weekly_active_users"),
-            ("cowork_monthly_active_users", "cowork_monthly_active_users"),
-        ],
-    ),
-}
-DATASETS = ("cost", "usage", *OTHER_DATASETS)
+# Each dataset by its `finops export --dataset` name; its CSV header and columns are in
+# app.datasets' registry.
+_BY_EXPORT_NAME = {spec.export.name: spec for spec in REGISTRY.values()}
 
 
 def cents_to_usd(cents: Decimal) -> str:
@@ -168,19 +53,17 @@ def export_csv(
     end: date | None = None,
 ) -> int:
     """Write the CSV to ``out``; ``end`` is exclusive. Returns the number of data rows."""
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}")
+    spec = _BY_EXPORT_NAME.get(dataset)
+    if spec is None:
+        raise ValueError(f"dataset must be one of {', '.join(EXPORT_DATASETS)}")
     rows: Iterator[list[Any]]
-    if dataset in OTHER_DATASETS:
-        model, columns = OTHER_DATASETS[dataset]
-        header = _ORG_COLUMNS + [name for name, _ in columns]
-        rows = _other_rows(engine, model, columns, organization_id, start, end)
+    if spec.name == Dataset.COST:
+        rows = _cost_rows(engine, organization_id, start, end)
+    elif spec.name == Dataset.USAGE:
+        rows = _usage_rows(engine, organization_id, start, end)
     else:
-        header = COST_COLUMNS if dataset == "cost" else USAGE_COLUMNS
-        rows = (_cost_rows if dataset == "cost" else _usage_rows)(
-            engine, organization_id, start, end
-        )
-    return write_csv(out, header, rows)
+        rows = _other_rows(engine, spec.table, spec.export.copied, organization_id, start, end)
+    return write_csv(out, list(spec.export.header), rows)
 
 
 def _filters(
@@ -276,12 +159,7 @@ def _usage_rows(
                 bucket.model,
                 bucket.service_tier,
                 bucket.context_window,
-                int(bucket.uncached_input_tokens),
-                int(bucket.cache_creation_5m_input_tokens),
-                int(bucket.cache_creation_1h_input_tokens),
-                int(bucket.cache_read_input_tokens),
-                int(bucket.output_tokens),
-                int(bucket.web_search_requests),
+                *(int(getattr(bucket, m)) for m in USAGE_MEASURES),
                 Provider.label(provider),
                 bucket.product,
                 bucket.inference_geo,
@@ -307,7 +185,7 @@ def _cell(value: Any, column: str) -> Any:
 def _other_rows(
     engine: Engine,
     model: Any,
-    columns: list[tuple[str, str]],
+    columns: tuple[tuple[str, str], ...],
     organization_id: str | None,
     start: date | None,
     end: date | None,

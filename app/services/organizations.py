@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, delete, select
 from sqlmodel import Session, SQLModel, col
 
+from app.datasets import Dataset
 from app.db import read_session, write_session
 from app.models import Organization, Provider, SyncState
 from app.services.access import Actor, require_admin
@@ -64,8 +65,8 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
             select(Organization).order_by(col(Organization.created_at))
         ).scalars()
         stored = _stored(session)
-        cost = {pk: v for (pk, dataset), v in stored.items() if dataset == "cost"}
-        usage = {pk: v for (pk, dataset), v in stored.items() if dataset == "usage"}
+        cost = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.COST}
+        usage = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.USAGE}
         summaries = []
         for org in orgs:
             c = cost.get(org.id, (None, None, 0))
@@ -131,7 +132,8 @@ def find_organization(engine: Engine, organization_id: str) -> Organization | No
 
 def organization_tables() -> list[Table]:
     """Every table holding rows of an organization (a foreign key to it), children first:
-    derived from the schema, so a table added later is deleted with its organization too."""
+    derived from the schema, so a table added later is deleted with its organization too
+    (tests/test_delete.py holds app.datasets' registry to the same set of tables)."""
     org = SQLModel.metadata.tables["organization"]
     owned = [
         table

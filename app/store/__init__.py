@@ -6,18 +6,17 @@
 - ``dimensions``: the values each dashboard filter offers;
 - ``ranges``: each dataset's stored row count and day range;
 - ``directory``: workspace and API key names.
+
+Which table, rollup and filters each dataset has is ``app.datasets``' registry.
 """
 
-from app.store.days import TABLES, check_bounds, replace_days, replace_days_counted
+from app.store.days import check_bounds, replace_days, replace_days_counted
 from app.store.dimensions import FILTER_DIMENSIONS
 from app.store.directory import store_directory
 from app.store.ranges import advance_stored_range, refresh_stored_range
-from app.store.rollups import ROLLUPS
 
 __all__ = [
     "FILTER_DIMENSIONS",
-    "ROLLUPS",
-    "TABLES",
     "advance_stored_range",
     "check_bounds",
     "refresh_stored_range",

@@ -13,29 +13,12 @@ from sqlmodel import Session
 
 from app.anthropic.records import Record
 from app.anthropic.schemas import MAX_CENTS, MAX_COUNT, CostRow, UsageRow, refused
+from app.datasets import Dataset, spec_of
 from app.db import affected_rows
-from app.models import (
-    ClaudeCodeDay,
-    CostLine,
-    EngagementDay,
-    UsageBucket,
-    UserCost,
-    UserUsage,
-)
 from app.running_totals import refresh_key_totals
 from app.store.bulk import insert_rows
-from app.store.dimensions import FILTER_DIMENSIONS, remember_dimensions
-from app.store.rollups import ROLLUPS, replace_rollups
-
-# The table that holds each dataset's detail rows.
-TABLES: dict[str, Any] = {
-    "usage": UsageBucket,
-    "cost": CostLine,
-    "claude_code": ClaudeCodeDay,
-    "user_cost": UserCost,
-    "user_usage": UserUsage,
-    "engagement": EngagementDay,
-}
+from app.store.dimensions import remember_dimensions
+from app.store.rollups import replace_rollups
 
 
 def replace_days(
@@ -60,7 +43,8 @@ def replace_days_counted(
     rows: list[CostRow] | list[UsageRow] | list[Record] | list[Any],
 ) -> tuple[int, int]:
     """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
-    model = TABLES[dataset]
+    spec = spec_of(dataset)
+    model = spec.table
     deleted = affected_rows(
         session.execute(
             delete(model).where(
@@ -74,11 +58,11 @@ def replace_days_counted(
     check_bounds(merged)
     if merged:
         insert_rows(session, model.__table__, org_pk, merged)
-        if dataset in FILTER_DIMENSIONS:
-            remember_dimensions(session, org_pk, dataset, merged)
-    if dataset in ROLLUPS:
-        replace_rollups(session, org_pk, dataset, start, end, merged)
-    if dataset == "usage":  # after the rollup it is built from
+        if spec.filters:
+            remember_dimensions(session, org_pk, spec.filters, merged)
+    if spec.rollup is not None:
+        replace_rollups(session, org_pk, spec.rollup, start, end, merged)
+    if spec.name == Dataset.USAGE:  # after the rollup it is built from
         refresh_key_totals(session.connection(), org_pk, start)
     return len(merged), int(deleted or 0)
 

@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from app.datasets import REGISTRY
 from app.models import DimensionValue
 
-# The columns each filter offers values of, per dataset: kind -> column.
-FILTER_DIMENSIONS = {
-    "cost": {
-        "workspace": "workspace_id",
-        "model": "model",
-        "service_tier": "service_tier",
-        "cost_type": "cost_type",
-        "product": "product",
-    },
-    "usage": {
-        "workspace": "workspace_id",
-        "model": "model",
-        "service_tier": "service_tier",
-        "product": "product",
-    },
+# The columns each filter offers values of, per dataset that has filters: kind -> column (the
+# registry's ``filters``, by dataset name).
+FILTER_DIMENSIONS: dict[str, Mapping[str, str]] = {
+    str(name): spec.filters for name, spec in REGISTRY.items() if spec.filters
 }
 
 
-def remember_dimensions(session: Session, org_pk: int, dataset: str, rows: list[Any]) -> None:
-    """Add the page's filter values to ``dimension_value`` (existing ones are left alone)."""
+def remember_dimensions(
+    session: Session, org_pk: int, filters: Mapping[str, str], rows: list[Any]
+) -> None:
+    """Add the page's values of each filter (kind -> detail column) to ``dimension_value``
+    (existing ones are left alone)."""
     seen: set[tuple[str, str]] = set()
-    for kind, column in FILTER_DIMENSIONS[dataset].items():
+    for kind, column in filters.items():
         # A page has tens of thousands of rows but a few hundred distinct values.
         seen.update((kind, value or "") for value in {row.dims.get(column) for row in rows})
     dialect = session.get_bind().dialect.name

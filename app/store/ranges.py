@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from app.datasets import spec_of
 from app.models import SyncState
-from app.store.days import TABLES
 
 
 def advance_stored_range(
@@ -33,7 +33,7 @@ def advance_stored_range(
     if count == 0:
         state.row_count, state.first_day, state.last_day = 0, None, None
         return
-    model = TABLES[state.dataset]
+    model = spec_of(state.dataset).table
     bounds: list[date | None] = []
     for old, pick, later in (
         (state.first_day, min, model.date >= end),
@@ -59,7 +59,7 @@ def advance_stored_range(
 def refresh_stored_range(session: Session, org_pk: int, state: SyncState) -> None:
     """Row count and day range of one dataset, counted in full (``advance_stored_range``
     keeps them page by page; this is its fallback)."""
-    model = TABLES[state.dataset]
+    model = spec_of(state.dataset).table
     count, first, last = session.execute(
         select(func.count(), func.min(model.date), func.max(model.date)).where(
             model.organization_pk == org_pk

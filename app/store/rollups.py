@@ -9,36 +9,25 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from app.models import (
-    COST_ROLLUP_DIMS,
-    USAGE_MEASURES,
-    USAGE_ROLLUP_DIMS,
-    CostDaily,
-    UsageDaily,
-    stored_cents,
-)
+from app.anthropic.schemas import CostRow
+from app.datasets import Rollup
+from app.models import stored_cents
 from app.store.bulk import insert_tuples
-
-# Daily rollups by one dimension at a time: table, dimensions, measures.
-ROLLUPS: dict[str, tuple[Any, dict[str, str], tuple[str, ...]]] = {
-    "cost": (CostDaily, COST_ROLLUP_DIMS, ("amount_cents",)),
-    "usage": (UsageDaily, USAGE_ROLLUP_DIMS, USAGE_MEASURES),
-}
 
 
 def replace_rollups(
-    session: Session, org_pk: int, dataset: str, start: date, end: date, rows: list[Any]
+    session: Session, org_pk: int, rollup: Rollup, start: date, end: date, rows: list[Any]
 ) -> None:
     """Make the rollup rows of days ``[start, end)`` the sums of ``rows``, the detail rows just
     written (merged), by every rollup dimension, in the same transaction. Summed here in one
     pass over rows already in memory (amounts rounded as the database stores them), rather
     than read back once per dimension: that cost more than writing the rows."""
-    table, dims, measures = ROLLUPS[dataset]
+    table, dims, measures = rollup.table, rollup.dims, rollup.measures
     session.execute(
         delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
     )
     kept = [r for r in rows if start <= r.day < end]
-    if dataset == "cost":
+    if kept and isinstance(kept[0], CostRow):
         measure_columns = [[stored_cents(r.amount_cents) for r in kept]]
     else:
         measure_columns = [[r.tokens.get(m, 0) for r in kept] for m in measures]

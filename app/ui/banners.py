@@ -7,6 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import utcnow
+from app.models import OrgStatus
 from app.services.organizations import OrgSummary
 from app.ui import state
 from app.ui.format import md
@@ -15,13 +16,13 @@ from app.ui.format import md
 def problem_banners(orgs: list[OrgSummary]) -> None:
     """A visible banner for every organization whose key was rejected or whose sync fails."""
     for org in orgs:
-        if org.status == "key_rejected":
+        if org.status == OrgStatus.KEY_REJECTED:
             st.error(
                 f"**{md(org.name)}** is not being updated: {md(org.status_message)} "
                 "Replace its key on the Organizations page (⋮ → Replace key).",
                 icon=":material/key_off:",
             )
-        elif org.status == "failing":
+        elif org.status == OrgStatus.FAILING:
             st.warning(
                 f"**{md(org.name)}**: the last sync failed. {md(org.status_message)}",
                 icon=":material/sync_problem:",

@@ -6,8 +6,12 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from app.clock import utcnow
+from app.models import OrgStatus
+
+_Option = TypeVar("_Option", bound=str)
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:&])")  # & too: Markdown decodes entities
 # Bidirectional controls reorder what is displayed ("Trojan Source"): embeddings, overrides,
@@ -22,9 +26,9 @@ _WORD_JOINER = "\u2060"
 _AUTOLINK_STARTS = re.compile(r"(\\:|(?i:www)(?=\\\.)|(?=@))")
 
 
-def shown_as(labels: Mapping[str, str]) -> Callable[[str], str]:
+def shown_as(labels: Mapping[_Option, str]) -> Callable[[_Option], str]:
     """A widget's ``format_func`` showing each option by its label (the options are the
-    labels' keys)."""
+    labels' keys: strings, or members of a ``StrEnum``)."""
     return labels.__getitem__
 
 
@@ -78,16 +82,16 @@ def ago(moment: datetime | None) -> str:
     return f"{seconds // 86400} d ago"
 
 
-STATUS_LABELS = {
-    "backfilling": "Backfilling",
-    "healthy": "Healthy",
-    "key_rejected": "Key rejected",
-    "failing": "Failing",
+STATUS_LABELS: dict[str, str] = {
+    OrgStatus.BACKFILLING: "Backfilling",
+    OrgStatus.HEALTHY: "Healthy",
+    OrgStatus.KEY_REJECTED: "Key rejected",
+    OrgStatus.FAILING: "Failing",
 }
 
 
 def status_label(status: str, progress: float) -> str:
     label = STATUS_LABELS.get(status, status)
-    if status == "backfilling":
+    if status == OrgStatus.BACKFILLING:
         label += f" {progress:.0%}"
     return label

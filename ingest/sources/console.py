@@ -11,6 +11,7 @@ from itertools import islice
 from app.anthropic.admin import AdminClient
 from app.anthropic.records import Record, parse_claude_code_record
 from app.clock import midnight
+from app.datasets import Dataset
 from app.models import SyncState
 from ingest.chunks import Chunk, page_chunk
 
@@ -24,7 +25,7 @@ def report_chunks(
 ) -> Iterator[Chunk]:
     """The usage or cost report from the stored position to ``end``, a chunk per page."""
     assert state.position is not None
-    fetch = client.iter_usage_pages if dataset == "usage" else client.iter_cost_pages
+    fetch = client.iter_usage_pages if dataset == Dataset.USAGE else client.iter_cost_pages
     for page in fetch(midnight(state.position), midnight(end)):
         yield page_chunk(dataset, state, page, end)
 

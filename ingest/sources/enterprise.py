@@ -13,6 +13,7 @@ from app.anthropic.analytics import ANALYTICS_MAX_DAYS, ANALYTICS_TOP_GROUPS, An
 from app.anthropic.records import parse_summary, parse_user_cost, parse_user_usage
 from app.anthropic.schemas import CostRow, UsageRow, parse_cost_result, parse_usage_result
 from app.clock import midnight
+from app.datasets import CORE_DATASETS, Dataset
 from app.models import SyncState
 from ingest.chunks import Chunk, page_chunk
 
@@ -25,10 +26,10 @@ def analytics_chunks(
     assert state.position is not None
     while state.position < end:
         chunk_end = min(end, state.position + timedelta(days=ANALYTICS_MAX_DAYS))
-        if dataset in ("usage", "cost"):
+        if dataset in CORE_DATASETS:
             fetch = (
                 client.iter_analytics_usage_pages
-                if dataset == "usage"
+                if dataset == Dataset.USAGE
                 else client.iter_analytics_cost_pages
             )
             for page in fetch(midnight(state.position), midnight(chunk_end)):
@@ -39,12 +40,12 @@ def analytics_chunks(
                         client, dataset, state.position, chunk.covered, chunk.rows
                     )
                 yield chunk
-        elif dataset == "engagement":
+        elif dataset == Dataset.ENGAGEMENT:
             rows = [parse_summary(raw) for raw in client.get_summaries(state.position, chunk_end)]
             start = state.position
             yield Chunk(chunk_end, [r for r in rows if start <= r.day < chunk_end])
         else:
-            parse = parse_user_cost if dataset == "user_cost" else parse_user_usage
+            parse = parse_user_cost if dataset == Dataset.USER_COST else parse_user_usage
             for day, raws in client.iter_user_report(
                 f"{dataset}_report", state.position, chunk_end
             ):
@@ -62,10 +63,10 @@ def beyond_top_groups(
         return []
     fetch = (
         client.iter_analytics_usage_pages
-        if dataset == "usage"
+        if dataset == Dataset.USAGE
         else client.iter_analytics_cost_pages
     )
-    parse = parse_usage_result if dataset == "usage" else parse_cost_result
+    parse = parse_usage_result if dataset == Dataset.USAGE else parse_cost_result
     totals: dict[date, Any] = {}
     for page in fetch(midnight(start), midnight(end), grouped=False):
         for bucket in page.buckets:

@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
 from app.cli import main
+from app.datasets import organization_tables
 from app.db import make_engine
 from app.services.access import OPERATOR
 from app.services.organizations import delete_organization
@@ -57,5 +58,19 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
         for org_id in (console, enterprise):
             left = rows_of_organization(engine, pks[org_id])
             assert left == dict.fromkeys(left, 0), {t: n for t, n in left.items() if n}
+            # Every table of the dataset registry too (detail and rollup of each dataset,
+            # the derived and bookkeeping tables): tests/test_contracts.py holds the registry
+            # to the schema's foreign keys, so this is also every table of the schema.
+            with engine.connect() as conn:
+                registered = {
+                    table.name: conn.execute(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.organization_pk == pks[org_id])
+                    ).scalar_one()
+                    for table in organization_tables()
+                }
+            assert set(registered) == set(before)
+            assert registered == dict.fromkeys(registered, 0)
     finally:
         loose.dispose()

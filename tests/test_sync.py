@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from app.clock import today, utcnow
+from app.datasets import data_tables
 from app.db import read_session, write_session
 from app.models import (
     CostLine,
@@ -245,6 +246,24 @@ def test_delete_removes_key_jobs_and_data(
     # deleted one's are left, and the other organization's are untouched.
     assert set(rows_of_organization(engine, deleted_pk).values()) == {0}
     assert rows_of_organization(engine, kept_pk) == kept_before
+    # And every table of the dataset registry (detail rows, rollups, running totals, filter
+    # values), which tests/test_contracts.py holds to those same tables: the kept
+    # organization's core datasets have rows, the deleted one's nothing.
+    deleted_rows, kept_rows = registry_rows(engine, deleted_pk), registry_rows(engine, kept_pk)
+    assert set(deleted_rows) == {t.name for t in data_tables()}
+    assert deleted_rows == dict.fromkeys(deleted_rows, 0)
+    assert all(kept_rows[t.name] for t in data_tables(core_only=True)), kept_rows
+
+
+def registry_rows(engine: Engine, pk: int) -> dict[str, int]:
+    """Rows of organization ``pk`` in each data table of the dataset registry."""
+    with engine.connect() as conn:
+        return {
+            table.name: conn.execute(
+                select(func.count()).select_from(table).where(table.c.organization_pk == pk)
+            ).scalar_one()
+            for table in data_tables()
+        }
 
 
 def test_incremental_after_downtime_fills_the_gap(

@@ -295,34 +295,33 @@ def _read_key(enterprise: bool = False) -> str:
 
 
 def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
-    from app.runtime import keystore
+    from app.models import Provider
+    from app.runtime import key_probe, keystore
     from app.services.connections import connect, connect_demo
 
     engine = _engine(settings)
     store = keystore(settings)
+    provider = Provider.ENTERPRISE if args.provider == "enterprise" else Provider.CONSOLE
     if args.demo:
-        from app.models import Provider
-
         result = connect_demo(
+            probe=key_probe(settings),
             engine=engine,
             settings=settings,
             keystore=store,
             actor=OPERATOR,
-            provider=Provider.ENTERPRISE if args.provider == "enterprise" else Provider.CONSOLE,
+            provider=provider,
         )
     else:
-        from app.models import Provider
-
-        enterprise = args.provider == "enterprise"
-        raw = _read_key(enterprise)
+        raw = _read_key(enterprise=provider == Provider.ENTERPRISE)
         result = connect(
             raw,
+            probe=key_probe(settings),
             engine=engine,
             settings=settings,
             keystore=store,
             actor=OPERATOR,
             label=args.name,
-            provider=Provider.ENTERPRISE if enterprise else Provider.CONSOLE,
+            provider=provider,
         )
         del raw
     if args.json:

@@ -1,4 +1,6 @@
-"""Process-wide wiring: the engine, the key store and how a client is made for an organization."""
+"""Process-wide wiring: the engine, the key store, how a client is made for an organization and
+how a key is tested before it is saved. Pages and services never import this module (ruff bans
+it there): the UI's wiring layer (app/ui/) and the CLI hand them what they need."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from sqlalchemy import Engine
 
 from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
+from app.anthropic.schemas import OrganizationInfo
 from app.clock import today
 from app.db import DatabaseError, make_engine, migrate
 from app.keystore import KeyStore
 from app.models import Organization, Provider
 from app.private_files import ensure_private_folder
+from app.services.connections import KeyProbe
 from app.settings import Settings
 
 # A client of the API an organization speaks: the Admin API (Console) or the Claude Enterprise
@@ -66,6 +70,24 @@ def client_factory(settings: Settings) -> ClientFactory:
         )
 
     return make
+
+
+def key_probe(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> KeyProbe:
+    """How the Connect wizard, "Replace key" and `finops connect` test a key: an Admin key asks
+    which organization it opens; an Analytics API key asks for a few days of engagement
+    summaries (a 404 there means it lacks read:analytics). ``transport`` is for tests."""
+    # One quick retry at most: the person is waiting for the answer.
+    quick = settings.model_copy(update={"max_retries": 1, "http_timeout_seconds": 10.0})
+
+    def probe(provider: str, key: str, *, demo: bool = False) -> OrganizationInfo | None:
+        if provider == Provider.ENTERPRISE:
+            with new_client(quick, key, transport=transport, enterprise=True, demo=demo) as api:
+                api.test_analytics(today())
+            return None  # the Analytics API cannot say which organization the key opens
+        with new_client(quick, key, demo=demo, transport=transport) as client:
+            return client.get_organization()
+
+    return probe
 
 
 @overload

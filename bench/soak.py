@@ -43,7 +43,7 @@ def main() -> int:
     from app.clock import months_back, today
     from app.keystore import KeyStore
     from app.models import Organization
-    from app.runtime import get_engine
+    from app.runtime import get_engine, key_probe
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.settings import Settings
@@ -68,7 +68,7 @@ def main() -> int:
             settings=settings,
             keystore=store,
             actor=OPERATOR,
-            transport=sim.transport(),
+            probe=key_probe(settings, transport=sim.transport()),
         )
     sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
     pks = [org_pk(engine, o.id) for o in sim.orgs.values()]

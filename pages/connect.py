@@ -12,16 +12,15 @@ from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import ADMIN_KEY_URL, ANALYTICS_KEY_URL, KeyFormatError
 from app.anthropic.schemas import OrganizationInfo
 from app.models import Provider
-from app.runtime import keystore
-from app.services.connections import save_connection, test_admin_key, test_analytics_key
+from app.services.connections import save_connection, test_key
 from app.services.organizations import find_organization
-from app.ui import auth, state
+from app.ui import auth, connections, state
 from app.ui.format import md, shown_as
 
 KEY_FIELD = "connect_key"
 LABEL_FIELD = "connect_label"
 TYPE_FIELD = "connect_type"
-TYPES = {
+TYPES: dict[str, str] = {
     Provider.CONSOLE: "Claude Console (Admin API key)",
     Provider.ENTERPRISE: "Claude Enterprise (Analytics API)",
 }
@@ -41,16 +40,13 @@ def _test() -> None:
     provider = _provider()
     st.session_state.pop("connect_tested", None)
     try:
-        if provider == Provider.ENTERPRISE:
-            info = test_analytics_key(
-                key, settings=state.settings(), label=st.session_state.get(LABEL_FIELD)
-            )
-        else:
-            info = test_admin_key(key, settings=state.settings())
-    except KeyFormatError as exc:
-        st.session_state["connect_error"] = str(exc)
-        return
-    except AnthropicError as exc:
+        info = test_key(
+            provider,
+            key,
+            probe=connections.key_probe(),
+            label=st.session_state.get(LABEL_FIELD),
+        )
+    except (KeyFormatError, AnthropicError) as exc:
         st.session_state["connect_error"] = str(exc)
         return
     st.session_state.pop("connect_error", None)
@@ -72,19 +68,14 @@ def _save() -> None:
     ):
         st.session_state["connect_error"] = "Test the connection with this key before saving."
         return
-    settings = state.settings()
-    label = st.session_state.get(LABEL_FIELD)
-    name = tested["name"]
-    if tested["provider"] == Provider.ENTERPRISE and label and label.strip():
-        name = label.strip()  # an Enterprise organization is named by its label
     result = save_connection(
         engine=state.engine(),
-        settings=settings,
-        keystore=keystore(settings),
+        settings=state.settings(),
+        keystore=connections.keystore(),
         actor=auth.actor(),
         raw_key=key,
-        info=OrganizationInfo(tested["id"], name),
-        label=label,
+        info=OrganizationInfo(tested["id"], tested["name"]),
+        label=st.session_state.get(LABEL_FIELD),
         provider=tested["provider"],
     )
     # The key leaves the session the moment it is stored.

@@ -8,13 +8,11 @@ import streamlit as st
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
-from app.anthropic.schemas import OrganizationInfo
 from app.models import Provider
-from app.runtime import keystore
 from app.services.actions import request_sync
-from app.services.connections import save_connection, test_admin_key, test_analytics_key
+from app.services.connections import KeyOfAnotherOrganization, replace_key
 from app.services.organizations import OrgSummary, delete_organization
-from app.ui import auth, state
+from app.ui import auth, connections, state
 from app.ui.format import ago, md, plain, status_label
 
 ACTIONS = ["Sync now", "Replace key", "Delete organization"]
@@ -62,39 +60,34 @@ def confirm_delete(org: OrgSummary) -> None:
 
 
 @st.dialog("Replace key")
-def replace_key(org: OrgSummary) -> None:
+def replace_key_dialog(org: OrgSummary) -> None:
     enterprise = org.provider == Provider.ENTERPRISE
     kind = "Analytics API key" if enterprise else "Admin API key"
     st.markdown(f"Paste a new {kind} for **{md(org.name)}**.")
     prefix = "sk-ant-api01-…" if enterprise else "sk-ant-admin01-…"
     key = st.text_input(f"New {kind}", type="password", key="replace_key_value", placeholder=prefix)
     if st.button("Test and replace", type="primary"):
-        settings = state.settings()
         try:
-            if enterprise:
-                test_analytics_key(key, settings=settings)
-                # The Analytics API cannot say which organization a key opens: trust the admin.
-                info = OrganizationInfo(org.organization_id, org.name)
-            else:
-                info = test_admin_key(key, settings=settings)
+            replace_key(
+                key,
+                organization_id=org.organization_id,
+                name=org.name,
+                provider=org.provider,
+                probe=connections.key_probe(),
+                engine=state.engine(),
+                settings=state.settings(),
+                keystore=connections.keystore(),
+                actor=auth.actor(),
+            )
         except (KeyFormatError, AnthropicError) as exc:
             st.error(md(str(exc)))
             return
-        if info.id != org.organization_id:
+        except KeyOfAnotherOrganization as exc:
             st.error(
-                f"This key belongs to {md(info.name)} ({md(info.id)}), not to "
+                f"This key belongs to {md(exc.opened.name)} ({md(exc.opened.id)}), not to "
                 f"{md(org.name)}. Use “Connect new organization” to add it."
             )
             return
-        save_connection(
-            engine=state.engine(),
-            settings=settings,
-            keystore=keystore(settings),
-            actor=auth.actor(),
-            raw_key=key,
-            info=info,
-            provider=org.provider,
-        )
         st.session_state.pop("replace_key_value", None)
         state.clear_caches()
         st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
@@ -153,7 +146,7 @@ for org in orgs:
         else:
             st.toast(f"{md(org.name)} needs a new key before it can sync.")
     elif choice == "Replace key":
-        replace_key(org)
+        replace_key_dialog(org)
     elif choice == "Delete organization":
         confirm_delete(org)
     if org.status_message and org.status in ("key_rejected", "failing"):

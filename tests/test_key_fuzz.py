@@ -33,6 +33,7 @@ from app.anthropic.keys import KeyFormatError
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import Organization, Provider
+from app.runtime import key_probe
 from app.services.access import OPERATOR
 from app.services.connections import connect
 from app.settings import Settings
@@ -182,7 +183,7 @@ def test_any_pasted_text_is_refused_cleanly_by_the_service(
                 settings=settings,
                 keystore=store,
                 actor=OPERATOR,
-                transport=sim.transport(),
+                probe=key_probe(settings, transport=sim.transport()),
                 provider=provider,
             )
         except (KeyFormatError, AnthropicError) as exc:

@@ -1,24 +1,40 @@
-"""Connecting an organization: check the key's type, test it, store it encrypted, schedule it."""
+"""Connecting an organization: check the key's type, test it, store it encrypted, schedule it.
+
+One path for both connection types (a Claude Console organization with an Admin key, a Claude
+Enterprise one with an Analytics API key): ``test_key``, ``save_connection`` and ``replace_key``
+take the provider, so the Connect wizard, the Organizations page and `finops connect` hold no
+provider branch of their own. This module never builds an API client: its caller passes a
+``KeyProbe`` (``app.runtime.key_probe`` in the product), and ruff bans the client and the process
+wiring here (app/services/ruff.toml).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
-import httpx
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from app.anthropic.keys import check_admin_key, check_analytics_key
 from app.anthropic.schemas import OrganizationInfo
-from app.clock import months_back, today, utcnow
+from app.clock import months_back, utcnow
 from app.db import write_session
 from app.keystore import KeyStore, key_hint
 from app.models import Organization, OrgStatus, Provider, SyncState
-from app.runtime import new_client
 from app.services.access import Actor, require_admin
 from app.services.audit import record
 from app.settings import Settings
+
+
+class KeyProbe(Protocol):
+    """Tests a key against the API of ``provider``: which organization it opens, or ``None``
+    when that API cannot say (the Claude Enterprise Analytics API). Raises ``AnthropicError``
+    subclasses for what the API said. ``key`` was already checked to be of the provider's kind;
+    ``demo`` means the in-process demo simulator instead of the network."""
+
+    def __call__(self, provider: str, key: str, *, demo: bool) -> OrganizationInfo | None: ...
 
 
 @dataclass(frozen=True)
@@ -33,20 +49,15 @@ class Connection:
     provider: str = "Anthropic"  # as people see it: "Anthropic" or "Anthropic (Analytics API)"
 
 
-def test_admin_key(
-    raw_key: str,
-    *,
-    settings: Settings,
-    demo: bool = False,
-    transport: httpx.BaseTransport | None = None,
-) -> OrganizationInfo:
-    """Which organization the key opens. Raises ``KeyFormatError`` before any call for a key of
-    the wrong kind, and ``AnthropicError`` subclasses for what the API said."""
-    key = check_admin_key(raw_key)
-    # One quick retry at most: the person is waiting for the answer.
-    quick = settings.model_copy(update={"max_retries": 1, "http_timeout_seconds": 10.0})
-    with new_client(quick, key, demo=demo, transport=transport) as client:
-        return client.get_organization()
+class KeyOfAnotherOrganization(ValueError):
+    """The new key opens another organization than the one whose key is being replaced."""
+
+    def __init__(self, opened: OrganizationInfo, name: str) -> None:
+        super().__init__(
+            f"This key belongs to {opened.name} ({opened.id}), not to {name}. "
+            "Connect it as a new organization instead."
+        )
+        self.opened = opened
 
 
 ENTERPRISE_DEFAULT_NAME = "Claude Enterprise"
@@ -60,20 +71,31 @@ def enterprise_organization_id(key: str) -> str:
     return f"claude-enterprise-{digest[:16]}"
 
 
-def test_analytics_key(
+def check_key(provider: str, raw_key: str) -> str:
+    """The trimmed key if it is of the kind ``provider`` needs (an Admin key for Claude Console,
+    an Analytics API key for Claude Enterprise); else ``KeyFormatError`` saying what it is."""
+    if provider == Provider.ENTERPRISE:
+        return check_analytics_key(raw_key)
+    return check_admin_key(raw_key)
+
+
+def test_key(
+    provider: str,
     raw_key: str,
     *,
-    settings: Settings,
-    transport: httpx.BaseTransport | None = None,
+    probe: KeyProbe,
     label: str | None = None,
     demo: bool = False,
 ) -> OrganizationInfo:
-    """Check a Claude Enterprise Analytics API key's type, then ask for a few days of
-    engagement summaries with it (a 404 there means the key lacks read:analytics)."""
-    key = check_analytics_key(raw_key)
-    quick = settings.model_copy(update={"max_retries": 1, "http_timeout_seconds": 10.0})
-    with new_client(quick, key, transport=transport, enterprise=True, demo=demo) as client:
-        client.test_analytics(today())
+    """Which organization the key opens, as the Connect wizard shows it. Raises
+    ``KeyFormatError`` before any call for a key of the wrong kind, and ``AnthropicError``
+    subclasses for what the API said (for an Analytics API key, a 404 means it lacks
+    read:analytics). A Claude Enterprise organization, whose API cannot name it, gets an id
+    derived from the key and ``label`` (or a default) as its name."""
+    key = check_key(provider, raw_key)
+    opened = probe(provider, key, demo=demo)
+    if opened is not None:
+        return opened
     name = (label or "").strip() or ENTERPRISE_DEFAULT_NAME
     return OrganizationInfo(id=enterprise_organization_id(key), name=name)
 
@@ -86,15 +108,18 @@ def save_connection(
     raw_key: str,
     info: OrganizationInfo,
     actor: Actor,
+    provider: str,
     label: str | None = None,
     demo: bool = False,
-    provider: str = Provider.CONSOLE,
 ) -> Connection:
-    """Store the key encrypted and schedule the backfill at once. Connecting an organization
-    that is already connected replaces its key (never a duplicate). Admins only."""
+    """Store the key (of the kind ``provider`` needs) encrypted and schedule the backfill at
+    once. Connecting an organization that is already connected replaces its key (never a
+    duplicate). A Claude Enterprise organization is named by ``label`` when one is given (its
+    API cannot name it); a Console one keeps its own name and shows the label instead. Admins
+    only."""
     require_admin(actor, "connect organizations or replace keys")
     enterprise = provider == Provider.ENTERPRISE
-    key = check_analytics_key(raw_key) if enterprise else check_admin_key(raw_key)
+    key = check_key(provider, raw_key)
     now = utcnow()
     ciphertext = keystore.encrypt(key)
     hint = key_hint(key)
@@ -107,7 +132,7 @@ def save_connection(
         if org is None:
             org = Organization(
                 organization_id=info.id,
-                name=info.name,
+                name=(label or info.name) if enterprise else info.name,
                 label=None if enterprise else label,
                 provider=provider,
                 is_demo=demo,
@@ -124,7 +149,7 @@ def save_connection(
                     f"{org.display_name} is connected as {Provider.label(org.provider)}; "
                     f"a {Provider.label(provider)} key cannot replace its key."
                 )
-            org.name = org.name if enterprise and not label else info.name
+            org.name = (label or org.name) if enterprise else info.name
             org.label = None if enterprise else (label or org.label)
             org.key_ciphertext = ciphertext
             org.key_hint = hint
@@ -157,26 +182,56 @@ def _backfill_done(session: Session, org: Organization) -> bool:
     return {"usage", "cost"} <= set(done)
 
 
+def replace_key(
+    raw_key: str,
+    *,
+    organization_id: str,
+    name: str,
+    provider: str,
+    probe: KeyProbe,
+    engine: Engine,
+    settings: Settings,
+    keystore: KeyStore,
+    actor: Actor,
+) -> Connection:
+    """Test a new key for a connected organization, then store it in place of the old one: the
+    Organizations page's "Replace key". Raises what ``test_key`` raises, and
+    ``KeyOfAnotherOrganization`` for a Console key that opens another organization. The
+    Analytics API cannot say which organization a key opens: for Claude Enterprise the admin is
+    trusted. Admins only."""
+    require_admin(actor, "connect organizations or replace keys")
+    opened = test_key(provider, raw_key, probe=probe)
+    if provider == Provider.ENTERPRISE:
+        opened = OrganizationInfo(organization_id, name)
+    if opened.id != organization_id:
+        raise KeyOfAnotherOrganization(opened, name)
+    return save_connection(
+        engine=engine,
+        settings=settings,
+        keystore=keystore,
+        raw_key=raw_key,
+        info=opened,
+        actor=actor,
+        provider=provider,
+    )
+
+
 def connect(
     raw_key: str,
     *,
+    probe: KeyProbe,
     engine: Engine,
     settings: Settings,
     keystore: KeyStore,
     actor: Actor,
     label: str | None = None,
     demo: bool = False,
-    transport: httpx.BaseTransport | None = None,
     provider: str = Provider.CONSOLE,
 ) -> Connection:
-    """Test the key, then save it: what the wizard's Save and `finops connect` do."""
+    """Test the key, then save it: what `finops connect` does (the wizard tests and saves in
+    two steps)."""
     require_admin(actor, "connect organizations")
-    if provider == Provider.ENTERPRISE:
-        info = test_analytics_key(
-            raw_key, settings=settings, transport=transport, label=label, demo=demo
-        )
-    else:
-        info = test_admin_key(raw_key, settings=settings, demo=demo, transport=transport)
+    info = test_key(provider, raw_key, probe=probe, label=label, demo=demo)
     return save_connection(
         engine=engine,
         settings=settings,
@@ -192,6 +247,7 @@ def connect(
 
 def connect_demo(
     *,
+    probe: KeyProbe,
     engine: Engine,
     settings: Settings,
     keystore: KeyStore,
@@ -205,6 +261,7 @@ def connect_demo(
     enterprise = provider == Provider.ENTERPRISE
     return connect(
         DEMO_ANALYTICS_KEY if enterprise else DEMO_ADMIN_KEY,
+        probe=probe,
         engine=engine,
         settings=settings,
         keystore=keystore,

@@ -5,21 +5,20 @@ from __future__ import annotations
 import streamlit as st
 
 from app.models import Provider
-from app.runtime import keystore
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
-from app.ui import auth, state
+from app.ui import auth, connections, state
 from app.ui.format import md
 
 
 def _start_demo() -> None:
-    settings = state.settings()
     # A Console organization and a Claude Enterprise one, so every page has something to show.
     for provider in (Provider.CONSOLE, Provider.ENTERPRISE):
         connect_demo(
+            probe=connections.key_probe(),
             engine=state.engine(),
-            settings=settings,
-            keystore=keystore(settings),
+            settings=state.settings(),
+            keystore=connections.keystore(),
             actor=auth.actor(),
             provider=provider,
         )

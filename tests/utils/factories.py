@@ -15,7 +15,7 @@ from app.anthropic.schemas import TOKEN_FIELDS
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, Organization, Provider, UsageBucket
-from app.runtime import Client, ClientFactory
+from app.runtime import Client, ClientFactory, key_probe
 from app.services.access import OPERATOR
 from app.services.connections import Connection, connect
 from app.settings import Settings
@@ -52,7 +52,7 @@ def connect_org(
         keystore=KeyStore.from_settings(settings),
         actor=OPERATOR,
         label=label,
-        transport=sim.transport(),
+        probe=key_probe(settings, transport=sim.transport()),
     )
 
 
@@ -67,7 +67,7 @@ def connect_enterprise(
         keystore=KeyStore.from_settings(settings),
         actor=OPERATOR,
         label=name,
-        transport=sim.transport(),
+        probe=key_probe(settings, transport=sim.transport()),
         provider=Provider.ENTERPRISE,
     )
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +26,10 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from app.clock import today
+from app.datasets import Dataset, spec_of
 from app.db import read_session, write_session
 from app.models import (
-    COST_ROLLUP_DIMS,
     USAGE_MEASURES,
-    USAGE_ROLLUP_DIMS,
     CostDaily,
     CostLine,
     DimensionValue,
@@ -152,13 +151,20 @@ def cost_by_day(engine: Engine, pk: int, start: date, end: date) -> dict[date, D
         return {d: Decimal(v) for d, v in rows if Decimal(v)}
 
 
+def rollup_dims(dataset: Dataset) -> Mapping[str, str]:
+    """The registry's rollup dimensions of ``dataset`` and the detail column of each."""
+    rollup = spec_of(dataset).rollup
+    assert rollup is not None
+    return rollup.dims
+
+
 def assert_rollups_match_detail(engine: Engine, pk: int) -> None:
     """``cost_daily`` and ``usage_daily`` are the detail rows summed by each dimension, with one
     row per day and value; ``key_tokens_to_date`` is each API key's running total of tokens on
     every day it has usage; ``dimension_value`` lists every value the detail rows hold."""
     org = [CostLine.organization_pk == pk]
     with read_session(engine) as session:
-        for dim, column in COST_ROLLUP_DIMS.items():
+        for dim, column in rollup_dims(Dataset.COST).items():
             by = getattr(CostLine, column)
             detail = {
                 (d, v): Decimal(a)
@@ -179,7 +185,7 @@ def assert_rollups_match_detail(engine: Engine, pk: int) -> None:
             assert len(rolled) == len(dict(rolled)), ("cost_daily has a doubled row", dim)
             assert dict(rolled) == detail, ("cost_daily", dim)
         sums = [func.sum(getattr(UsageBucket, m)) for m in USAGE_MEASURES]
-        for dim, column in USAGE_ROLLUP_DIMS.items():
+        for dim, column in rollup_dims(Dataset.USAGE).items():
             by = getattr(UsageBucket, column)
             detail_u = {
                 (r[0], r[1]): tuple(int(x) for x in r[2:])

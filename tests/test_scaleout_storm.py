@@ -24,10 +24,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.anthropic.schemas import TOKEN_FIELDS
 from app.clock import today, utcnow
 from app.db import read_session
-from app.models import CostLine, Organization, SyncRun, SyncState, UsageBucket
+from app.models import USAGE_MEASURES, CostLine, Organization, SyncRun, SyncState, UsageBucket
 from app.services.access import OPERATOR
 from app.services.actions import request_sync
 from app.settings import Settings
@@ -89,7 +88,7 @@ def daily_cost(engine: Engine, pk: int, start: date, end: date) -> dict[date, De
 
 
 def daily_usage(engine: Engine, pk: int, start: date, end: date) -> dict[date, tuple[int, ...]]:
-    columns = [func.sum(getattr(UsageBucket, c)) for c in TOKEN_FIELDS]
+    columns = [func.sum(getattr(UsageBucket, c)) for c in USAGE_MEASURES]
     with read_session(engine) as session:
         rows = session.execute(
             select(UsageBucket.date, *columns)
@@ -130,9 +129,9 @@ def assert_position_not_ahead(engine: Engine, sim: Simulator, orgs: list[SimOrg]
                 expected_c = {d: v for d, v in truth_c.items() if v}
                 assert daily_cost(engine, pk, start, position) == expected_c, (org.name, dataset)
             else:
-                truth_u: dict[date, list[int]] = defaultdict(lambda: [0] * len(TOKEN_FIELDS))
+                truth_u: dict[date, list[int]] = defaultdict(lambda: [0] * len(USAGE_MEASURES))
                 for row in sim.truth_usage(org.id, start, position):
-                    for i, name in enumerate(TOKEN_FIELDS):
+                    for i, name in enumerate(USAGE_MEASURES):
                         truth_u[row.date][i] += getattr(row, name)
                 expected_u = {d: tuple(v) for d, v in truth_u.items() if any(v)}
                 assert daily_usage(engine, pk, start, position) == expected_u, (org.name, dataset)

@@ -52,6 +52,7 @@ def test_viewer_is_refused_by_every_admin_service(
     org = next(iter(sim.orgs.values()))
     connect_org(sim, org, engine=engine, settings=settings)
     from app.keystore import KeyStore
+    from app.runtime import key_probe
     from app.services.connections import connect
 
     with pytest.raises(PermissionDenied):
@@ -65,7 +66,7 @@ def test_viewer_is_refused_by_every_admin_service(
             settings=settings,
             keystore=KeyStore.from_settings(settings),
             actor=VIEWER,
-            transport=sim.transport(),
+            probe=key_probe(settings, transport=sim.transport()),
         )
     with pytest.raises(PermissionDenied):
         add_user(engine, actor=VIEWER, email="x@example.com", password=PASSWORD, role="admin")

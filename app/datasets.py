@@ -69,7 +69,7 @@ class Export:
     after ``EXPORT_ORG_COLUMNS`` (money columns end in _cents there, _usd in the CSV); cost and
     usage have writers of their own (names of workspaces and keys, labels) and none."""
 
-    name: str
+    name: str  # the dataset's own name so far
     header: tuple[str, ...]
     copied: tuple[tuple[str, str], ...] = ()
 
@@ -116,7 +116,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _EVERY_PROVIDER,
             UsageBucket,
             Export(
-                "usage",
+                Dataset.USAGE,
                 (
                     "date",
                     "organization_id",
@@ -158,7 +158,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _EVERY_PROVIDER,
             CostLine,
             Export(
-                "cost",
+                Dataset.COST,
                 (
                     "date",
                     "organization_id",
@@ -208,7 +208,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _CONSOLE,
             ClaudeCodeDay,
             _copied(
-                "claude_code",
+                Dataset.CLAUDE_CODE,
                 *_same(
                     "actor_type",
                     "actor",
@@ -237,7 +237,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _ENTERPRISE,
             UserCost,
             _copied(
-                "user_cost",
+                Dataset.USER_COST,
                 *_same("user_id", "user_name", "user_email", "deleted"),
                 ("amount_usd", "amount_cents"),
                 ("list_amount_usd", "list_amount_cents"),
@@ -249,7 +249,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _ENTERPRISE,
             UserUsage,
             _copied(
-                "user_usage",
+                Dataset.USER_USAGE,
                 *_same(
                     "user_id",
                     "user_name",
@@ -266,7 +266,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
             _ENTERPRISE,
             EngagementDay,
             _copied(
-                "engagement",
+                Dataset.ENGAGEMENT,
                 *_same(
                     "daily_active_users",
                     "weekly_active_users",

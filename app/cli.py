@@ -22,13 +22,21 @@ from sqlmodel import col
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
+from app.datasets import Dataset
 from app.db import DatabaseError, describe_database_error
 from app.keystore import MasterKeyError
+from app.models import OrgStatus, Provider, Role, SyncOutcome
 from app.redact import configure_logging, redact
 from app.services.access import OPERATOR, PermissionDenied
 from app.settings import Settings, SettingsError, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# `finops connect --provider`: the words people type, and the stored id of Console ("anthropic").
+CONNECT_PROVIDERS = {
+    "console": Provider.CONSOLE,
+    Provider.CONSOLE.value: Provider.CONSOLE,
+    "enterprise": Provider.ENTERPRISE,
+}
 
 
 class CliError(Exception):
@@ -114,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--provider",
-        choices=("console", "anthropic", "enterprise"),
+        choices=list(CONNECT_PROVIDERS),
         default="console",
         help="console (default): a Claude Console organization with an Admin key "
         "(sk-ant-admin01-…); enterprise: a Claude Enterprise organization with an Analytics "
@@ -148,7 +156,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="CSV of stored rows at the finest grain")
     p.add_argument(
         "--dataset",
-        choices=("cost", "usage", "claude_code", "user_cost", "user_usage", "engagement"),
+        choices=(
+            Dataset.COST,
+            Dataset.USAGE,
+            Dataset.CLAUDE_CODE,
+            Dataset.USER_COST,
+            Dataset.USER_USAGE,
+            Dataset.ENGAGEMENT,
+        ),
         required=True,
         help="cost and usage (every organization); claude_code (Console organizations); "
         "user_cost, user_usage and engagement (Claude Enterprise organizations)",
@@ -173,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "FINOPS_USER_PASSWORD or standard input, never from the command line",
     )
     u.add_argument("email")
-    u.add_argument("--role", choices=("admin", "viewer"), default="viewer")
+    u.add_argument("--role", choices=Role.ALL, default=Role.VIEWER)
     u.add_argument("--name")
     u.set_defaults(handler=cmd_users_add)
     u = users.add_parser("list", help="list accounts")
@@ -184,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     u.set_defaults(handler=cmd_users_remove)
     u = users.add_parser("set-role", help="change an account's role")
     u.add_argument("email")
-    u.add_argument("role", choices=("admin", "viewer"))
+    u.add_argument("role", choices=Role.ALL)
     u.set_defaults(handler=cmd_users_set_role)
 
     p = sub.add_parser("delete", help="delete an organization: its key, its jobs and its data")
@@ -295,13 +310,12 @@ def _read_key(enterprise: bool = False) -> str:
 
 
 def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
-    from app.models import Provider
     from app.runtime import key_probe, keystore
     from app.services.connections import connect, connect_demo
 
     engine = _engine(settings)
     store = keystore(settings)
-    provider = Provider.ENTERPRISE if args.provider == "enterprise" else Provider.CONSOLE
+    provider = CONNECT_PROVIDERS[args.provider]
     if args.demo:
         result = connect_demo(
             probe=key_probe(settings),
@@ -365,7 +379,7 @@ def cmd_orgs(args: argparse.Namespace, settings: Settings) -> int:
     lines = [header]
     for o in orgs:
         status = o.status
-        if o.status == "backfilling":
+        if o.status == OrgStatus.BACKFILLING:
             status += f" {o.backfill_progress:.0%}"
         data = f"{o.data_start} .. {o.data_end}" if o.data_start else "-"
         synced = o.last_synced_at.strftime("%Y-%m-%d %H:%M") if o.last_synced_at else "never"
@@ -413,12 +427,14 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         deadline = time.monotonic() + args.wait
         result = sync.run(pk)
         while (
-            result.outcome == "skipped" and result.organization_id and time.monotonic() < deadline
+            result.outcome == SyncOutcome.SKIPPED
+            and result.organization_id
+            and time.monotonic() < deadline
         ):
             time.sleep(1.0)  # a worker holds it; wait for its run to end, then run ours
             result = sync.run(pk)
         line = f"{result.organization_id}  {result.name}: {result.outcome}"
-        if result.outcome == "ok":
+        if result.outcome == SyncOutcome.OK:
             print(f"{line} ({result.pages} pages, {result.rows} rows)")
         else:
             failed += 1

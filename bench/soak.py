@@ -42,7 +42,7 @@ def main() -> int:
     from app.anthropic.admin import AdminClient
     from app.clock import months_back, today
     from app.keystore import KeyStore
-    from app.models import Organization
+    from app.models import Organization, SyncOutcome
     from app.runtime import get_engine, key_probe
     from app.services.access import OPERATOR
     from app.services.connections import connect
@@ -73,7 +73,7 @@ def main() -> int:
     sync = Syncer(engine=engine, settings=settings, keystore=store, client_factory=make)
     pks = [org_pk(engine, o.id) for o in sim.orgs.values()]
     for pk in pks:
-        assert sync.run(pk).outcome == "ok"  # the backfills
+        assert sync.run(pk).outcome == SyncOutcome.OK  # the backfills
 
     baseline = (rss_mib(), open_fds(), engine.pool.checkedout())
     print(f"{'cycle':>6} {'RSS MiB':>8} {'fds':>5} {'pool out':>8}")
@@ -83,7 +83,7 @@ def main() -> int:
             sim.revise(org.id, days=2)  # new upstream data every cycle
         for pk in pks:
             result = sync.run(pk)
-            if result.outcome != "ok":
+            if result.outcome != SyncOutcome.OK:
                 print(f"cycle {cycle}: {result.outcome}: {result.message}", file=sys.stderr)
                 return 1
         peak = max(peak, rss_mib())

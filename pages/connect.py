@@ -11,7 +11,7 @@ import streamlit as st
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import ADMIN_KEY_URL, ANALYTICS_KEY_URL, KeyFormatError
 from app.anthropic.schemas import OrganizationInfo
-from app.models import Provider
+from app.models import OrgStatus, Provider
 from app.services.connections import save_connection, test_key
 from app.services.organizations import find_organization
 from app.ui import auth, connections, state
@@ -99,10 +99,10 @@ if saved:
             now = next((o for o in state.organizations() if o.organization_id == saved), None)
             if now is None:
                 return
-            if now.status == "backfilling":
+            if now.status == OrgStatus.BACKFILLING:
                 text = f"Importing the last six months: {now.backfill_progress:.0%}"
                 st.progress(now.backfill_progress, text=text)
-            elif now.status == "healthy":
+            elif now.status == OrgStatus.HEALTHY:
                 ready = (
                     "Usage and cost history are ready."
                     if now.provider == Provider.ENTERPRISE

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
-from app.models import Provider
+from app.models import OrgStatus, Provider
 from app.services.actions import request_sync
 from app.services.connections import KeyOfAnotherOrganization, replace_key
 from app.services.organizations import OrgSummary, delete_organization
@@ -19,10 +19,10 @@ ACTIONS = ["Sync now", "Replace key", "Delete organization"]
 # The badge colours Streamlit accepts that these statuses use.
 BadgeColor = Literal["green", "blue", "orange", "red", "gray"]
 STATUS_BADGES: dict[str, tuple[BadgeColor, str]] = {
-    "healthy": ("green", ":material/check_circle:"),
-    "backfilling": ("blue", ":material/downloading:"),
-    "failing": ("orange", ":material/sync_problem:"),
-    "key_rejected": ("red", ":material/key_off:"),
+    OrgStatus.HEALTHY: ("green", ":material/check_circle:"),
+    OrgStatus.BACKFILLING: ("blue", ":material/downloading:"),
+    OrgStatus.FAILING: ("orange", ":material/sync_problem:"),
+    OrgStatus.KEY_REJECTED: ("red", ":material/key_off:"),
 }
 
 
@@ -149,5 +149,5 @@ for org in orgs:
         replace_key_dialog(org)
     elif choice == "Delete organization":
         confirm_delete(org)
-    if org.status_message and org.status in ("key_rejected", "failing"):
+    if org.status_message and org.status in (OrgStatus.KEY_REJECTED, OrgStatus.FAILING):
         st.caption(md(f"{org.name}: {org.status_message}"))

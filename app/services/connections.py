@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from app.anthropic.keys import check_admin_key, check_analytics_key
 from app.anthropic.schemas import OrganizationInfo
 from app.clock import months_back, utcnow
+from app.datasets import Dataset
 from app.db import write_session
 from app.keystore import KeyStore, key_hint
 from app.models import Organization, OrgStatus, Provider, SyncState
@@ -46,7 +47,8 @@ class Connection:
     key_hint: str
     status: str
     replaced: bool
-    provider: str = "Anthropic"  # as people see it: "Anthropic" or "Anthropic (Analytics API)"
+    # As people see it: "Anthropic" or "Anthropic (Analytics API)".
+    provider: str = Provider.label(Provider.CONSOLE)
 
 
 class KeyOfAnotherOrganization(ValueError):
@@ -179,7 +181,7 @@ def _backfill_done(session: Session, org: Organization) -> bool:
             col(SyncState.organization_pk) == org.id, col(SyncState.backfill_done).is_(True)
         )
     ).scalars()
-    return {"usage", "cost"} <= set(done)
+    return {Dataset.USAGE, Dataset.COST} <= set(done)
 
 
 def replace_key(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.models import Provider
+from app.models import OrgStatus, Provider
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
 from app.ui import auth, connections, state
@@ -64,7 +64,7 @@ def backfill_progress(backfilling: list[OrgSummary]) -> None:
             now = current.get(org.organization_id)
             if now is None:
                 continue
-            if now.status == "backfilling":
+            if now.status == OrgStatus.BACKFILLING:
                 running = True
                 st.progress(
                     now.backfill_progress,

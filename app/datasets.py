@@ -69,7 +69,7 @@ class Export:
     after ``EXPORT_ORG_COLUMNS`` (money columns end in _cents there, _usd in the CSV); cost and
     usage have writers of their own (names of workspaces and keys, labels) and none."""
 
-    name: str  # the dataset's own name so far
+    name: str  # the `--dataset` name (so far every dataset's own)
     header: tuple[str, ...]
     copied: tuple[tuple[str, str], ...] = ()
 
@@ -328,6 +328,8 @@ def data_tables(*, core_only: bool = False) -> tuple[Table, ...]:
     return tuple(tables)
 
 
-def organization_tables() -> tuple[Table, ...]:
-    """Every table holding rows of an organization: its data and its bookkeeping."""
+def registry_tables() -> tuple[Table, ...]:
+    """Every table the registry knows to hold rows of an organization: its data and its
+    bookkeeping (deletion itself derives its tables from the schema's foreign keys:
+    ``app.services.organizations.organization_tables``; a test holds the two together)."""
     return (*data_tables(), *(model.__table__ for model in BOOKKEEPING_TABLES))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from app.cli import main
-from app.datasets import organization_tables
+from app.datasets import registry_tables
 from app.db import make_engine
 from app.services.access import OPERATOR
 from app.services.organizations import delete_organization
@@ -68,7 +68,7 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
                         .select_from(table)
                         .where(table.c.organization_pk == pks[org_id])
                     ).scalar_one()
-                    for table in organization_tables()
+                    for table in registry_tables()
                 }
             assert set(registered) == set(before)
             assert registered == dict.fromkeys(registered, 0)

@@ -5,27 +5,27 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import Provider
+from app.reports.claude_code import (
+    lines_long,
+    lines_per_period,
+    sessions_long,
+    sessions_per_period,
+    shipped_long,
+    shipped_per_period,
+    top_actors_by_cost,
+    top_actors_by_sessions,
+)
 from app.reports.filters import CodeFilters
 from app.reports.frames import to_csv
 from app.reports.labels import ALL_TOOLS, ESTIMATE_CAPTION, ESTIMATE_LABEL
 from app.reports.periods import GRAINS
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import (
-    PALETTE,
-    chart_with_csv,
-    period_ticks,
-    safe_labels,
-    stacked_bars,
-    totals_bars,
-)
+from app.ui.charts import chart_with_csv, rate_bars, rate_lines, stacked_bars, totals_bars
 from app.ui.filters import date_range, grain_picker
 from app.ui.format import money, plain
 from app.ui.tables import table
@@ -119,54 +119,6 @@ if report.empty:
     st.stop()
 
 
-def long_form(frame: pd.DataFrame, columns: dict[str, str], name: str, value: str) -> pd.DataFrame:
-    """period × one row per measure, for a chart of several measures side by side."""
-    melted = frame.melt(id_vars="period", value_vars=list(columns), var_name=name, value_name=value)
-    melted[name] = melted[name].map(columns)
-    return melted
-
-
-def per_period(fig: go.Figure, y_title: str, *, grouped: bool = False) -> go.Figure:
-    fig.update_layout(yaxis_title=y_title, barmode="group" if grouped else "stack")
-    return period_ticks(fig, list(report.activity["period"]), grain)
-
-
-def rate_lines(frame: pd.DataFrame, *, group: str, title: str) -> go.Figure:
-    plot = frame.dropna(subset=["acceptance_rate"]).copy()
-    plot["acceptance_rate"] = plot["acceptance_rate"].astype(float)
-    plot[group] = safe_labels(plot[group])
-    fig = px.line(
-        plot,
-        x="period",
-        y="acceptance_rate",
-        color=group,
-        markers=True,
-        color_discrete_sequence=PALETTE,
-    )
-    fig.update_layout(
-        title=title,
-        height=380,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"title": None, "orientation": "h", "y": -0.2},
-        xaxis_title=None,
-        yaxis_title="acceptance rate",
-        hovermode="x unified",
-    )
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
-    fig.update_traces(
-        hovertemplate="%{fullData.name}: %{y:.1%}<extra></extra>",
-        line={"width": 1.5},
-        opacity=0.6,
-        marker={"size": 4},
-    )
-    # The overall rate is what people read first: thick, dark, drawn over the per-tool lines.
-    for trace in fig.data:
-        if trace.name == ALL_TOOLS:
-            trace.update(line={"width": 4, "color": "#333333"}, opacity=1, legendrank=1)
-    fig.data = tuple(sorted(fig.data, key=lambda t: t.name == ALL_TOOLS))
-    return period_ticks(fig, list(frame["period"]), grain)
-
-
 stem = f"claude-code-{start}-to-{end}"
 per = GRAINS[grain].lower()
 activity = report.activity
@@ -175,37 +127,34 @@ activity = report.activity
 st.subheader("Activity")
 left, right = st.columns(2)
 with left:
-    sessions = activity[["period", "sessions"]]
+    sessions = sessions_per_period(activity)
     chart_with_csv(
-        per_period(
-            stacked_bars(
-                sessions.assign(measure="Sessions"),
-                value="sessions",
-                group="measure",
-                money=False,
-                title=f"Sessions per {per}",
-            ).update_layout(showlegend=False),
-            "sessions",
+        stacked_bars(
+            sessions_long(sessions),
+            value="sessions",
+            group="measure",
+            money=False,
+            title=f"Sessions per {per}",
+            legend=False,
+            value_title="sessions",
+            grain=grain,
         ),
         sessions,
         file_name=f"{stem}-sessions-per-{grain}.csv",
         key="cc_sessions",
     )
 with right:
-    lines = activity[["period", "lines_added", "lines_removed"]]
+    lines = lines_per_period(activity)
     chart_with_csv(
-        per_period(
-            stacked_bars(
-                long_form(
-                    lines, {"lines_added": "Added", "lines_removed": "Removed"}, "change", "lines"
-                ),
-                value="lines",
-                group="change",
-                money=False,
-                title=f"Lines of code per {per}",
-            ),
-            "lines",
+        stacked_bars(
+            lines_long(lines),
+            value="lines",
+            group="change",
+            money=False,
+            title=f"Lines of code per {per}",
+            value_title="lines",
             grouped=True,
+            grain=grain,
         ),
         lines,
         file_name=f"{stem}-lines-per-{grain}.csv",
@@ -213,23 +162,17 @@ with right:
     )
 left, right = st.columns(2)
 with left:
-    shipped = activity[["period", "commits", "pull_requests"]]
+    shipped = shipped_per_period(activity)
     chart_with_csv(
-        per_period(
-            stacked_bars(
-                long_form(
-                    shipped,
-                    {"commits": "Commits", "pull_requests": "Pull requests"},
-                    "kind",
-                    "count",
-                ),
-                value="count",
-                group="kind",
-                money=False,
-                title=f"Commits and pull requests per {per}",
-            ),
-            "count",
+        stacked_bars(
+            shipped_long(shipped),
+            value="count",
+            group="kind",
+            money=False,
+            title=f"Commits and pull requests per {per}",
+            value_title="count",
             grouped=True,
+            grain=grain,
         ),
         shipped,
         file_name=f"{stem}-commits-and-prs-per-{grain}.csv",
@@ -241,7 +184,13 @@ with right:
         st.caption("No edit or write proposals in these records: no acceptance rate to show.")
     else:
         chart_with_csv(
-            rate_lines(tools_over_time, group="tool", title=f"Tool acceptance rate per {per}"),
+            rate_lines(
+                tools_over_time,
+                group="tool",
+                title=f"Tool acceptance rate per {per}",
+                grain=grain,
+                overall=ALL_TOOLS,
+            ),
             tools_over_time,
             file_name=f"{stem}-tool-acceptance-per-{grain}.csv",
             key="cc_acceptance",
@@ -252,42 +201,39 @@ st.subheader("By actor")
 actors = report.actors
 left, right = st.columns(2)
 with left:
-    top_sessions = actors[["actor", "sessions"]].head(TOP)
-    fig = totals_bars(
-        top_sessions,
-        value="sessions",
-        group="actor",
-        money=False,
-        title=f"Top {min(TOP, len(actors))} actors by sessions",
-    )
+    top_sessions = top_actors_by_sessions(actors, TOP)
     chart_with_csv(
-        fig.update_layout(xaxis_title="sessions"),
+        totals_bars(
+            top_sessions,
+            value="sessions",
+            group="actor",
+            money=False,
+            title=f"Top {min(TOP, len(actors))} actors by sessions",
+            value_title="sessions",
+        ),
         top_sessions,
         file_name=f"{stem}-top-actors-by-sessions.csv",
         key="cc_top_sessions",
     )
 with right:
-    by_cost = actors.sort_values(["estimated_cost_usd", "actor"], ascending=[False, True])
-    top_cost = by_cost[["actor", "estimated_cost_usd"]].head(TOP).reset_index(drop=True)
-    fig = totals_bars(
-        top_cost,
-        value="estimated_cost_usd",
-        group="actor",
-        money=True,
-        title=f"Top {min(TOP, len(actors))} actors by "
-        f"{ESTIMATE_LABEL[0].lower()}{ESTIMATE_LABEL[1:]}",
-    )
+    top_cost = top_actors_by_cost(actors, TOP)
     chart_with_csv(
-        fig.update_layout(xaxis_title=f"{ESTIMATE_LABEL}, USD"),
+        totals_bars(
+            top_cost,
+            value="estimated_cost_usd",
+            group="actor",
+            money=True,
+            title=f"Top {min(TOP, len(actors))} actors by "
+            f"{ESTIMATE_LABEL[0].lower()}{ESTIMATE_LABEL[1:]}",
+            value_title=f"{ESTIMATE_LABEL}, USD",
+        ),
         top_cost,
         file_name=f"{stem}-top-actors-by-estimated-cost.csv",
         key="cc_top_cost",
     )
 
-shown = actors.copy()
-shown["estimated_cost_usd"] = shown["estimated_cost_usd"].astype(float)
 table(
-    shown,
+    actors,
     # Accepted and rejected counts are in the CSV; the table keeps the rate so it fits.
     column_order=[
         "actor",
@@ -328,21 +274,12 @@ tools = report.tools
 if tools.empty:
     st.caption("No edit or write proposals in these records.")
 else:
-    fig = totals_bars(
-        tools.dropna(subset=["acceptance_rate"]),
-        value="acceptance_rate",
-        group="tool",
-        money=False,
-        title="Acceptance rate by tool",
+    chart_with_csv(
+        rate_bars(tools, group="tool", title="Acceptance rate by tool"),
+        tools,
+        file_name=f"{stem}-tool-acceptance.csv",
+        key="cc_tools",
     )
-    fig.update_xaxes(title="acceptance rate", tickformat=".0%", range=[0, 1])
-    fig.update_traces(
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-        texttemplate="%{x:.1%}",
-        textposition="inside",
-        insidetextanchor="end",
-    )
-    chart_with_csv(fig, tools, file_name=f"{stem}-tool-acceptance.csv", key="cc_tools")
 
 # --- Estimated cost by model ---------------------------------------------------------------------
 st.subheader(f"{ESTIMATE_LABEL} by model")
@@ -350,24 +287,22 @@ over_time = report.models_over_time
 if over_time.empty:
     st.caption("These records report no per-model breakdown.")
 else:
-    fig = stacked_bars(
-        over_time,
-        value="estimated_cost_usd",
-        group="Model",
-        money=True,
-        title=f"{ESTIMATE_LABEL} by model per {per}",
-    )
-    fig = period_ticks(fig, list(over_time["period"]), grain)
     chart_with_csv(
-        fig.update_layout(yaxis_title=f"{ESTIMATE_LABEL}, USD"),
+        stacked_bars(
+            over_time,
+            value="estimated_cost_usd",
+            group="Model",
+            money=True,
+            title=f"{ESTIMATE_LABEL} by model per {per}",
+            value_title=f"{ESTIMATE_LABEL}, USD",
+            grain=grain,
+        ),
         over_time,
         file_name=f"{stem}-estimated-cost-by-model-per-{grain}.csv",
         key="cc_models",
     )
-    models = report.models.copy()
-    models["estimated_cost_usd"] = models["estimated_cost_usd"].astype(float)
     table(
-        models,
+        report.models,
         column_config={
             "Model": st.column_config.TextColumn("Model"),
             "input_tokens": st.column_config.NumberColumn("Input tokens", format="compact"),

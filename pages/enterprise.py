@@ -7,34 +7,29 @@ from datetime import date, timedelta
 from typing import SupportsInt
 
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import Provider
-from app.reports.enterprise import latest_engagement, usage_totals
+from app.reports.enterprise import (
+    active_users,
+    active_users_long,
+    adoption,
+    adoption_long,
+    all_tokens,
+    latest_engagement,
+    tokens_by_product,
+    top_users,
+    usage_totals,
+)
 from app.reports.filters import EnterpriseFilters
 from app.reports.frames import to_csv
-from app.reports.labels import (
-    ADOPTION_RATES,
-    DELETED_MARK,
-    ENGAGEMENT_COUNTS,
-    ENTERPRISE_GROUPS,
-    TOKEN_TYPES,
-)
+from app.reports.labels import DELETED_MARK, ENGAGEMENT_COUNTS, ENTERPRISE_GROUPS, USAGE_COLUMNS
 from app.reports.periods import GRAINS
 from app.reports.spend import spend_totals
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import (
-    PALETTE,
-    chart_with_csv,
-    period_ticks,
-    safe_labels,
-    stacked_bars,
-    totals_bars,
-)
+from app.ui.charts import chart_with_csv, daily_lines, stacked_bars, totals_bars
 from app.ui.filters import date_range, grain_picker
 from app.ui.format import compact, money, plain
 from app.ui.tables import table
@@ -98,7 +93,7 @@ if report.empty:
 
 # --- Headline numbers ----------------------------------------------------------------------------
 usage = report.usage
-tokens = int(usage["tokens"].sum()) if not usage.empty else 0
+tokens = all_tokens(usage)
 latest = latest_engagement(report.engagement)
 cols = st.columns(5)
 cols[0].metric(
@@ -125,29 +120,6 @@ if latest is not None:
     cols[4].metric("Assigned seats", count(latest["assigned_seats"]), help=on)
 
 
-def lines(frame: pd.DataFrame, *, value: str, group: str, title: str, percent: bool) -> go.Figure:
-    plot = frame.dropna(subset=[value]).copy()
-    plot[value] = plot[value].astype(float)
-    plot[group] = safe_labels(plot[group])
-    fig = px.line(plot, x="date", y=value, color=group, color_discrete_sequence=PALETTE)
-    fig.update_layout(
-        title=title,
-        height=380,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"title": None, "orientation": "h", "y": -0.2},
-        xaxis_title=None,
-        yaxis_title="adoption" if percent else "people",
-        hovermode="x unified",
-    )
-    fig.update_yaxes(rangemode="tozero", **({"tickformat": ".0%"} if percent else {}))
-    shown = "%{y:.1%}" if percent else "%{y:,}"
-    fig.update_traces(hovertemplate=f"%{{fullData.name}}: {shown}<extra></extra>")
-    for trace in fig.data:
-        if trace.name == ENGAGEMENT_COUNTS["assigned_seats"]:
-            trace.update(line={"dash": "dash"})  # capacity, not activity
-    return fig
-
-
 stem = f"claude-enterprise-{start}-to-{end}"
 per = GRAINS[grain].lower()
 
@@ -165,32 +137,29 @@ for tab, (group, label), over_time in zip(
         left, right = st.columns([3, 2])
         with left:
             chart_with_csv(
-                period_ticks(
-                    stacked_bars(
-                        over_time,
-                        value="amount_usd",
-                        group=label,
-                        money=True,
-                        title=f"Spend by {label.lower()} per {per}",
-                    ),
-                    list(over_time["period"]),
-                    grain,
+                stacked_bars(
+                    over_time.frame,
+                    value="amount_usd",
+                    group=label,
+                    money=True,
+                    title=f"Spend by {label.lower()} per {per}",
+                    grain=grain,
                 ),
-                over_time,
+                over_time.frame,
                 file_name=f"{stem}-spend-by-{group}-per-{grain}.csv",
                 key=f"ent_spend_{group}",
             )
         with right:
             chart_with_csv(
-                # Whole dollars on the axis: cents crowd a narrow chart (the hover shows cents).
                 totals_bars(
-                    totals,
+                    totals.frame,
                     value="amount_usd",
                     group=label,
                     money=True,
                     title=f"Total spend by {label.lower()}",
-                ).update_xaxes(tickformat=",.0f"),
-                totals,
+                    whole_dollars=True,
+                ),
+                totals.frame,
                 file_name=f"{stem}-spend-by-{group}-totals.csv",
                 key=f"ent_spend_{group}_totals",
             )
@@ -201,7 +170,7 @@ users = report.users
 if users.empty:
     st.caption("No per-user cost in this range.")
 else:
-    top = users[["user", "amount_usd"]].head(TOP)
+    top = top_users(users, TOP)
     chart_with_csv(
         totals_bars(
             top,
@@ -214,11 +183,8 @@ else:
         file_name=f"{stem}-top-users-by-spend.csv",
         key="ent_top_users",
     )
-    shown = users.copy()
-    for column in ("amount_usd", "list_amount_usd"):
-        shown[column] = [None if v is None else float(v) for v in shown[column]]
     table(
-        shown,
+        users,
         column_config={
             "user": st.column_config.TextColumn("User"),
             "email": st.column_config.TextColumn("E-mail"),
@@ -247,20 +213,17 @@ st.subheader("Token usage by product")
 if usage.empty:
     st.caption("No token usage in this range.")
 else:
-    per_product = usage[["period", "Product", "tokens"]]
+    per_product = tokens_by_product(usage)
     chart_with_csv(
-        period_ticks(
-            stacked_bars(
-                per_product,
-                value="tokens",
-                group="Product",
-                money=False,
-                title=f"Tokens by product per {per}",
-            ),
-            list(per_product["period"]),
-            grain,
+        stacked_bars(
+            per_product.frame,
+            value="tokens",
+            group="Product",
+            money=False,
+            title=f"Tokens by product per {per}",
+            grain=grain,
         ),
-        per_product,
+        per_product.frame,
         file_name=f"{stem}-tokens-by-product-per-{grain}.csv",
         key="ent_tokens",
     )
@@ -271,11 +234,7 @@ else:
             "Product": st.column_config.TextColumn("Product"),
             **{
                 name: st.column_config.NumberColumn(label, format="localized")
-                for name, label in {
-                    **TOKEN_TYPES,
-                    "web_search_requests": "Web searches",
-                    "tokens": "All tokens",
-                }.items()
+                for name, label in USAGE_COLUMNS.items()
             },
         },
     )
@@ -298,30 +257,27 @@ if engagement.empty:
         "days later."
     )
 else:
-    people = engagement[["date", *ENGAGEMENT_COUNTS]]
-    rates = engagement[["date", *ADOPTION_RATES]]
+    people = active_users(engagement)
+    rates = adoption(engagement)
     left, right = st.columns(2)
     with left:
-        people_long = people.melt(id_vars="date", var_name="measure", value_name="people")
-        people_long["measure"] = people_long["measure"].map(ENGAGEMENT_COUNTS)
         chart_with_csv(
-            lines(
-                people_long,
+            daily_lines(
+                active_users_long(people),
                 value="people",
                 group="measure",
                 percent=False,
                 title="Active users and assigned seats per day",
+                dashed=ENGAGEMENT_COUNTS["assigned_seats"],
             ),
             people,
             file_name=f"{stem}-active-users-per-day.csv",
             key="ent_active",
         )
     with right:
-        rates_long = rates.melt(id_vars="date", var_name="measure", value_name="rate")
-        rates_long["measure"] = rates_long["measure"].map(ADOPTION_RATES)
         chart_with_csv(
-            lines(
-                rates_long,
+            daily_lines(
+                adoption_long(rates),
                 value="rate",
                 group="measure",
                 percent=True,

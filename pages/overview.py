@@ -10,7 +10,6 @@ from app.clock import today as utc_today
 from app.reports.filters import Filters
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
-from app.reports.top import is_other
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
@@ -57,13 +56,14 @@ if by_model.empty:
 else:
     chart_with_csv(
         stacked_bars(
-            by_model,
+            by_model.frame,
             value="amount_usd",
             group="Model",
             money=True,
             title="Daily spend, last 30 days, by model",
+            other=by_model.other,
         ),
-        by_model,
+        by_model.frame,
         file_name="spend-last-30-days-by-model.csv",
         key="trend",
     )
@@ -76,7 +76,7 @@ for column, group, label in ((left, "model", "Model"), (right, "workspace", "Wor
         if totals.empty:
             st.caption(f"No spend by {label.lower()} this month yet.")
             continue
-        top = totals[~totals[label].map(is_other)].head(8)  # the largest named ones
+        top = totals.named().head(8)  # the largest named ones
         chart_with_csv(
             totals_bars(
                 top,

@@ -7,8 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app.reports.labels import SPEND_GROUPS
-from app.reports.spend import spend_totals
-from app.reports.top import is_other
+from app.reports.spend import spend_table, spend_totals, total_usd
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars
@@ -24,7 +23,7 @@ f = view.filters
 label = SPEND_GROUPS[view.group]
 over_time = state.spend_over_time(state.database_key(), f, view.group, view.grain)
 totals = spend_totals(over_time)
-total = sum(totals["amount_usd"], start=0) if not totals.empty else 0
+total = total_usd(totals)
 
 last_day = f.end - timedelta(days=1)
 st.metric(f"Total, {f.start:%b %d, %Y} – {last_day:%b %d, %Y}", money(total))
@@ -35,35 +34,33 @@ if over_time.empty:
 stem = f"spend-by-{view.group}-{f.start}-to-{f.end}"
 chart_with_csv(
     stacked_bars(
-        over_time,
+        over_time.frame,
         value="amount_usd",
         group=label,
         money=True,
         title=f"Spend by {in_sentence(label)} per {view.grain}",
+        other=over_time.other,
     ),
-    over_time,
+    over_time.frame,
     file_name=f"{stem}-per-{view.grain}.csv",
     key="over_time",
 )
 chart_with_csv(
     totals_bars(
-        totals,
+        totals.frame,
         value="amount_usd",
         group=label,
         money=True,
         title=f"Total spend by {in_sentence(label)}",
     ),
-    totals,
+    totals.frame,
     file_name=f"{stem}-totals.csv",
     key="totals",
 )
 
 st.subheader("Table")
-rows = totals.copy()
-rows["share"] = [float(a / total) if total else 0.0 for a in rows["amount_usd"]]
-rows["amount_usd"] = rows["amount_usd"].astype(float)
 table(
-    rows,
+    spend_table(totals),
     column_config={
         "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
         "share": st.column_config.ProgressColumn(
@@ -71,9 +68,8 @@ table(
         ),
     },
 )
-other = [g for g in totals[label] if is_other(g)]
-if other:
-    st.caption(other_caption(other[0]))
+if totals.shown_other is not None:
+    st.caption(other_caption(totals.shown_other))
 st.caption(
     "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
     "in it; the null workspace is shown as “Default workspace”."

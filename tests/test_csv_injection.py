@@ -154,9 +154,9 @@ def test_every_chart_csv_neutralises_hostile_names(synced: SimOrg, engine: Engin
     frames: list[pd.DataFrame] = []
     for group in SPEND_GROUPS:
         over_time = spend_over_time(engine, f, group, "day", top=12)
-        frames += [over_time, spend_totals(over_time)]
+        frames += [over_time.frame, spend_totals(over_time).frame]
     for group in USAGE_GROUPS:
-        frames.append(usage_over_time(engine, f, group, "day", top=12))
+        frames.append(usage_over_time(engine, f, group, "day", top=12).frame)
     report = claude_code_report(engine, CodeFilters(f.start, f.end, (), ()), "day")
     frames += [report.actors, report.tools, report.activity]
     seen: set[str] = set()

@@ -27,10 +27,14 @@ from sqlmodel import col
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
 from app.reports.filters import CodeFilters, values_in
+from app.reports.frames import long_form
 from app.reports.labels import (
     ACTOR_TYPES,
     ALL_TOOLS,
+    LINE_CHANGES,
     NO_CODE_MODEL,
+    SESSIONS,
+    SHIPPED,
     actor_label,
     tool_label,
 )
@@ -343,3 +347,48 @@ def claude_code_report(engine: Engine, f: CodeFilters, grain: str) -> ClaudeCode
         columns=MODEL_COLUMNS,
     )
     return ClaudeCodeReport(activity, actors, tools, tools_over_time, models_over_time, models)
+
+
+# --- The tables of the page's charts, from the report's ---------------------------------------
+
+
+def sessions_per_period(activity: pd.DataFrame) -> pd.DataFrame:
+    """Columns: period, sessions."""
+    return activity[["period", "sessions"]]
+
+
+def lines_per_period(activity: pd.DataFrame) -> pd.DataFrame:
+    """Columns: period, lines_added, lines_removed."""
+    return activity[["period", *LINE_CHANGES]]
+
+
+def shipped_per_period(activity: pd.DataFrame) -> pd.DataFrame:
+    """Columns: period, commits, pull_requests."""
+    return activity[["period", *SHIPPED]]
+
+
+def sessions_long(sessions: pd.DataFrame) -> pd.DataFrame:
+    """period, measure ("Sessions"), sessions: the one series of the sessions chart."""
+    return sessions.assign(measure=SESSIONS["sessions"])
+
+
+def lines_long(lines: pd.DataFrame) -> pd.DataFrame:
+    """period, change (Added, Removed), lines: the bars side by side."""
+    return long_form(lines, LINE_CHANGES, by="period", name="change", value="lines")
+
+
+def shipped_long(shipped: pd.DataFrame) -> pd.DataFrame:
+    """period, kind (Commits, Pull requests), count: the bars side by side."""
+    return long_form(shipped, SHIPPED, by="period", name="kind", value="count")
+
+
+def top_actors_by_sessions(actors: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Columns: actor, sessions of the ``top`` actors with most sessions (the actors table's
+    order)."""
+    return actors[["actor", "sessions"]].head(top)
+
+
+def top_actors_by_cost(actors: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Columns: actor, estimated_cost_usd of the ``top`` actors with the largest estimate."""
+    by_cost = actors.sort_values(["estimated_cost_usd", "actor"], ascending=[False, True])
+    return by_cost[["actor", "estimated_cost_usd"]].head(top).reset_index(drop=True)

@@ -23,6 +23,7 @@ from sqlmodel import col
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
 from app.reports.filters import EnterpriseFilters
+from app.reports.frames import Grouped, long_form
 from app.reports.labels import (
     ADOPTION_RATES,
     DELETED_MARK,
@@ -75,14 +76,14 @@ def spend_by_day(
     return [(d, g, c) for (d, g), c in sorted(merged.items())]
 
 
-def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> pd.DataFrame:
-    """Columns: period, Product|Model, amount_usd (exact Decimal)."""
+def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> Grouped:
+    """Columns: period, Product|Model, amount_usd (exact Decimal); nothing folded."""
     label = ENTERPRISE_GROUPS[group]
     sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     for day, name, cents in spend_by_day(engine, f, group):
         sums[(period_of(day, grain), name)] += cents
     rows = [[p, g, usd(c)] for (p, g), c in sorted(sums.items())]
-    return pd.DataFrame(rows, columns=["period", label, "amount_usd"])
+    return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label)
 
 
 @dataclass(frozen=True)
@@ -265,8 +266,8 @@ class EnterpriseReport:
     """Every table the Claude Enterprise page charts, for one choice of filters and grain."""
 
     spend: SpendTotal
-    spend_by_product: pd.DataFrame
-    spend_by_model: pd.DataFrame
+    spend_by_product: Grouped
+    spend_by_model: Grouped
     users: pd.DataFrame
     usage: pd.DataFrame
     engagement: pd.DataFrame
@@ -294,3 +295,40 @@ def latest_engagement(engagement: pd.DataFrame) -> dict[str, Any] | None:
     if engagement.empty:
         return None
     return dict(engagement.iloc[-1])
+
+
+# --- The tables of the page's charts, from the report's ---------------------------------------
+
+
+def top_users(users: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Columns: user, amount_usd of the ``top`` users who spent most."""
+    return users[["user", "amount_usd"]].head(top)
+
+
+def all_tokens(usage: pd.DataFrame) -> int:
+    return int(usage["tokens"].sum()) if not usage.empty else 0
+
+
+def tokens_by_product(usage: pd.DataFrame) -> Grouped:
+    """Columns: period, Product, tokens (every type)."""
+    return Grouped(usage[["period", "Product", "tokens"]], "Product")
+
+
+def active_users(engagement: pd.DataFrame) -> pd.DataFrame:
+    """Columns: date, the active-user counts and assigned seats."""
+    return engagement[["date", *ENGAGEMENT_COUNTS]]
+
+
+def adoption(engagement: pd.DataFrame) -> pd.DataFrame:
+    """Columns: date, the adoption rates."""
+    return engagement[["date", *ADOPTION_RATES]]
+
+
+def active_users_long(people: pd.DataFrame) -> pd.DataFrame:
+    """date, measure (its label), people: one line per count in the chart."""
+    return long_form(people, ENGAGEMENT_COUNTS, by="date", name="measure", value="people")
+
+
+def adoption_long(rates: pd.DataFrame) -> pd.DataFrame:
+    """date, measure (its label), rate: one line per rate in the chart."""
+    return long_form(rates, ADOPTION_RATES, by="date", name="measure", value="rate")

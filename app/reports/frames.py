@@ -1,6 +1,8 @@
-"""A chart's table as its CSV download: the exact numbers it shows."""
+"""A chart's table: its groups, which of them is "Other", and its CSV download."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -13,3 +15,50 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     writer, which quotes per RFC 4180)."""
     rows = frame.itertuples(index=False, name=None)
     return csv_bytes([str(c) for c in frame.columns], rows)
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """A chart's table by group: ``frame`` (what the chart and its CSV hold), ``group`` (its
+    column of group labels) and ``other``, the label of the group the smaller ones were added
+    up into (None when none was). ``other`` comes from the fold that made the table, never from
+    a label's text, so a workspace named "Other (3 workspaces)" is an ordinary group."""
+
+    frame: pd.DataFrame
+    group: str
+    other: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return bool(self.frame.empty)  # pandas is untyped here: its attributes are Any
+
+    @property
+    def shown_other(self) -> str | None:
+        """``other`` when the table has a row of it."""
+        return self.other if any(self.is_other(g) for g in self.frame[self.group]) else None
+
+    def is_other(self, label: object) -> bool:
+        return self.other is not None and label == self.other
+
+    def named(self) -> pd.DataFrame:
+        """The rows of the groups shown by name (without "Other")."""
+        return self.frame[[not self.is_other(g) for g in self.frame[self.group]]]
+
+    def other_last(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows in their order, the "Other" group's moved last."""
+        order = sorted(range(len(frame)), key=lambda i: self.is_other(frame[self.group].iat[i]))
+        return frame.iloc[order].reset_index(drop=True)
+
+    def replace(self, frame: pd.DataFrame) -> Grouped:
+        """The same groups (and "Other") in another table."""
+        return Grouped(frame, self.group, self.other)
+
+
+def long_form(
+    frame: pd.DataFrame, labels: dict[str, str], *, by: str, name: str, value: str
+) -> pd.DataFrame:
+    """``by`` × one row per measure of ``labels`` (named by its label), for a chart of several
+    measures side by side; the wide ``frame`` is what its CSV holds."""
+    melted = frame.melt(id_vars=by, value_vars=list(labels), var_name=name, value_name=value)
+    melted[name] = melted[name].map(labels)
+    return melted

@@ -39,6 +39,10 @@ USAGE_GROUPS = {
     "provider": "Provider",
     "product": "Product",
 }
+# Only when a group shown by name is itself called like the "Other (N …)" group of the smaller
+# ones (a workspace named "Other (3 workspaces)"): the folded group's label gets this suffix, so
+# the two stay two groups.
+OTHER_SUFFIX = " (added up)"
 TOKEN_TYPES = {
     "uncached_input_tokens": "Uncached input",
     "cache_creation_5m_input_tokens": "Cache write (5m)",
@@ -72,6 +76,7 @@ TOOL_LABELS = {
     "notebook_edit_tool": "NotebookEdit",
 }
 # The measures charted side by side on the Claude Code page.
+SESSIONS = {"sessions": "Sessions"}
 LINE_CHANGES = {"lines_added": "Added", "lines_removed": "Removed"}
 SHIPPED = {"commits": "Commits", "pull_requests": "Pull requests"}
 

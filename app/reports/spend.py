@@ -25,9 +25,10 @@ from app.reports.filters import (
     where_organizations,
     where_rollup,
 )
+from app.reports.frames import Grouped
 from app.reports.labels import SPEND_GROUPS
 from app.reports.periods import month_start, next_month, period_of, usd
-from app.reports.top import Source, is_other, rollup_dim, sum_by_day
+from app.reports.top import Source, rollup_dim, sum_by_day
 
 
 def spend_by_day(
@@ -37,6 +38,13 @@ def spend_by_day(
 
     With ``top``, only the ``top`` largest groups over the whole range keep their own rows;
     the others are summed day by day into one "Other (N …)" group, so totals stay exact."""
+    return _spend_by_day(engine, f, group, top)[0]
+
+
+def _spend_by_day(
+    engine: Engine, f: Filters, group: str, top: int | None
+) -> tuple[list[tuple[date, str, Decimal]], str | None]:
+    """``spend_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
     if uses_rollups(f):
         # Organization and provider are the organization's own: any one dimension sums to them.
         dim, column = rollup_dim(group, CostDaily, "cost_type")
@@ -50,8 +58,9 @@ def spend_by_day(
     else:
         where = where_detail(CostLine, f, cost=True)
         source = Source(CostLine, _spend_column(group), where, where)
-    sums = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
-    return [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(sums.items())]
+    folded = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
+    rows = [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(folded.sums.items())]
+    return rows, folded.other
 
 
 def _spend_column(group: str) -> Any:
@@ -88,26 +97,28 @@ def total_cents(engine: Engine, f: Filters) -> Decimal:
 
 def spend_over_time(
     engine: Engine, f: Filters, group: str, grain: str, top: int | None = None
-) -> pd.DataFrame:
+) -> Grouped:
     """Columns: period, <group label>, amount_usd (exact Decimal), sorted by period; with
     ``top``, groups beyond the largest ``top`` are one "Other (N …)" group."""
     label = SPEND_GROUPS[group]
+    by_day, other = _spend_by_day(engine, f, group, top)
     sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for day, name, cents in spend_by_day(engine, f, group, top):
+    for day, name, cents in by_day:
         sums[(period_of(day, grain), name)] += cents
     rows = [{"period": p, label: g, "amount_usd": usd(c)} for (p, g), c in sorted(sums.items())]
-    return pd.DataFrame(rows, columns=["period", label, "amount_usd"])
+    return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label, other)
 
 
-def spend_totals(over_time: pd.DataFrame) -> pd.DataFrame:
+def spend_totals(over_time: Grouped) -> Grouped:
     """Totals per group from the over-time table, largest first (exact Decimal)."""
-    label = over_time.columns[1]
+    label = over_time.group
+    frame = over_time.frame
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for name, amount in zip(over_time[label], over_time["amount_usd"], strict=True):
+    for name, amount in zip(frame[label], frame["amount_usd"], strict=True):
         totals[name] += amount
     # Largest first; "Other (N …)", the sum of the smaller ones, last.
-    rows = sorted(totals.items(), key=lambda item: (is_other(item[0]), -item[1]))
-    return pd.DataFrame(rows, columns=[label, "amount_usd"])
+    rows = sorted(totals.items(), key=lambda item: (over_time.is_other(item[0]), -item[1]))
+    return over_time.replace(pd.DataFrame(rows, columns=[label, "amount_usd"]))
 
 
 @dataclass(frozen=True)
@@ -151,3 +162,16 @@ def spend_summary(engine: Engine, today: date, organizations: tuple[str, ...] = 
         days_elapsed=complete_days + 1,
         days_in_month=days_in_month,
     )
+
+
+def total_usd(totals: Grouped) -> Decimal:
+    """The sum of a totals table (exact)."""
+    return sum(totals.frame["amount_usd"], start=Decimal(0))
+
+
+def spend_table(totals: Grouped) -> pd.DataFrame:
+    """The totals by group with each one's share of the whole, for the Spend page's table."""
+    total = total_usd(totals)
+    rows = totals.frame.copy()
+    rows["share"] = [float(a / total) if total else 0.0 for a in rows["amount_usd"]]
+    return rows

@@ -8,7 +8,7 @@ thousands of values are ranked first, so only the largest are added up day by da
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,7 +26,7 @@ from app.models import (
     UsageDaily,
 )
 from app.reports.filters import Filters, where_organizations
-from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
+from app.reports.labels import OTHER_SUFFIX, SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.reports.names import labeler
 
 # A stacked chart reads well up to about a dozen series: the rest are summed as one.
@@ -34,6 +34,16 @@ TOP_GROUPS = 12
 # Groups that can have thousands of values (500 API keys x dozens of organizations): their
 # largest ones are found first, so only those are added up day by day.
 MANY_VALUED = frozenset({"workspace", "api_key", "description"})
+
+
+@dataclass(frozen=True)
+class Folded:
+    """Sums by (day, group label), and the label of the one group the smaller ones were folded
+    into: None when nothing was folded. Which group is "Other" is known from the fold that
+    made it, never guessed from its text (a workspace may be named "Other (3 workspaces)")."""
+
+    sums: dict[tuple[date, str], list[Any]]
+    other: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ def sum_by_day(
     group: str,
     top: int | None,
     rank: Callable[[list[Any]], Any],
-) -> dict[tuple[date, str], list[Any]]:
+) -> Folded:
     """Sums of ``measures`` by (day, group label). With ``top``, groups beyond the largest
     ``top`` (by ``rank`` of their sums) are folded into one "Other" group per day. For the
     groups with thousands of values the largest are found first and only those are read day
@@ -82,7 +92,7 @@ def sum_by_day(
     with read_session(engine) as session:
         labels = labeler(session, group)
         keep: set[tuple[int, Any]] | None = None
-        folded = 0
+        other: str | None = None
         # Over the rollups (every organization's every value, day by day) the largest groups
         # are found first; a detail view is filtered down already and is folded in one pass.
         if top is not None and column is not None and group in MANY_VALUED and source.rollup:
@@ -93,7 +103,7 @@ def sum_by_day(
                 by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
             if len(by_label) > top:
                 kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
-                folded = len(by_label) - top
+                other = other_label(len(by_label) - top, group, taken=kept)
                 keep = {pair for pair, label in labeled.items() if label in kept}
         group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
         base = (
@@ -120,11 +130,11 @@ def sum_by_day(
                 else:
                     label = labels(org_pk, row[2])
                 _add(merged.setdefault((day, label), [0] * len(measures)), row[width:])
-        if keep is not None:
-            _add_other(session, source, sums, merged, other_label(folded, group))
+        if other is not None:
+            _add_other(session, source, sums, merged, other)
     if top is not None and keep is None:
-        merged = _fold_smallest(merged, top, group, rank)
-    return merged
+        return _fold_smallest(merged, top, group, rank)
+    return Folded(merged, other)
 
 
 def _scores(session: Any, source: Source) -> dict[tuple[int, Any], Any]:
@@ -227,29 +237,29 @@ def _fold_smallest(
     top: int,
     group: str,
     rank: Callable[[list[Any]], Any],
-) -> dict[tuple[date, str], list[Any]]:
+) -> Folded:
     """Fold every group beyond the ``top`` largest into "Other", day by day."""
     by_label: dict[str, list[Any]] = {}
     for (_, label), values in merged.items():
         _add(by_label.setdefault(label, [0] * len(values)), values)
     if len(by_label) <= top:
-        return merged
+        return Folded(merged)
     kept = set(sorted(by_label, key=lambda g: (-rank(by_label[g]), g))[:top])
-    other = other_label(len(by_label) - top, group)
+    other = other_label(len(by_label) - top, group, taken=kept)
     folded: dict[tuple[date, str], list[Any]] = {}
     for (day, label), values in merged.items():
         key = (day, label if label in kept else other)
         _add(folded.setdefault(key, [0] * len(values)), values)
     # As when "Other" is a day total minus the largest groups: no row where it adds nothing.
-    return {k: v for k, v in folded.items() if k[1] != other or any(v)}
+    return Folded({k: v for k, v in folded.items() if k[1] != other or any(v)}, other)
 
 
-def other_label(count: int, group: str) -> str:
+def other_label(count: int, group: str, taken: Collection[str] = ()) -> str:
+    """ "Other (N …)", the label of the ``count`` groups added up as one; never one of the
+    ``taken`` labels of the groups shown by name, whose sums it would otherwise merge with."""
     noun = (SPEND_GROUPS | USAGE_GROUPS)[group]
     noun = noun if noun.startswith("API") else noun.lower()
-    return f"Other ({count:,} {noun}{'' if count == 1 else 's'})"
-
-
-def is_other(label: str) -> bool:
-    """Whether a chart label is the "Other (N …)" group that ``top`` folds the rest into."""
-    return label.startswith("Other (") and label.endswith(")")
+    label = f"Other ({count:,} {noun}{'' if count == 1 else 's'})"
+    while label in taken:
+        label += OTHER_SUFFIX
+    return label

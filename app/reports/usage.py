@@ -7,6 +7,7 @@ A chart and its CSV download are built from the same table, so they always agree
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -21,7 +22,8 @@ from app.reports.filters import (
     where_organizations,
     where_rollup,
 )
-from app.reports.labels import TOKEN_TYPES, USAGE_GROUPS
+from app.reports.frames import Grouped
+from app.reports.labels import TOKEN_TYPES, USAGE_COLUMNS, USAGE_GROUPS
 from app.reports.periods import period_of
 from app.reports.top import Source, rollup_dim, sum_by_day
 
@@ -31,6 +33,13 @@ def usage_by_day(
 ) -> list[tuple[date, str, dict[str, int]]]:
     """(day, group label, token sums by type incl. web search) for the usage charts; ``top``
     as in ``spend_by_day`` (groups ranked by all their tokens)."""
+    return _usage_by_day(engine, f, group, top)[0]
+
+
+def _usage_by_day(
+    engine: Engine, f: Filters, group: str, top: int | None
+) -> tuple[list[tuple[date, str, dict[str, int]]], str | None]:
+    """``usage_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
     names = [*TOKEN_TYPES, "web_search_requests"]
     if uses_rollups(f):
         dim, column = rollup_dim(group, UsageDaily, "model")
@@ -58,34 +67,101 @@ def usage_by_day(
         where = where_detail(UsageBucket, f, cost=False)
         source = Source(UsageBucket, column, where, where)
     tokens = len(TOKEN_TYPES)
-    sums = sum_by_day(engine, source, names, group, top, rank=lambda v: sum(v[:tokens]))
-    return [
+    folded = sum_by_day(engine, source, names, group, top, rank=lambda v: sum(v[:tokens]))
+    rows = [
         (d, g, {n: int(v) for n, v in zip(names, values, strict=True)})
-        for (d, g), values in sorted(sums.items())
+        for (d, g), values in sorted(folded.sums.items())
     ]
+    return rows, folded.other
 
 
 def usage_over_time(
     engine: Engine, f: Filters, group: str, grain: str, top: int | None = None
-) -> pd.DataFrame:
+) -> Grouped:
     """Columns: period, <group label>, one column per token type, web_search_requests;
     ``top`` as in ``spend_over_time``."""
     label = "Group" if group == "token_type" else USAGE_GROUPS[group]
     names = [*TOKEN_TYPES, "web_search_requests"]
+    by_day, other = _usage_by_day(engine, f, group, top)
     sums: dict[tuple[date, str], dict[str, int]] = {}
-    for day, name, counts in usage_by_day(engine, f, group, top):
+    for day, name, counts in by_day:
         acc = sums.setdefault((period_of(day, grain), name), dict.fromkeys(names, 0))
         for key in names:
             acc[key] += counts[key]
     rows = [{"period": p, label: g, **v} for (p, g), v in sorted(sums.items())]
-    return pd.DataFrame(rows, columns=["period", label, *names])
+    return Grouped(pd.DataFrame(rows, columns=["period", label, *names]), label, other)
 
 
-def tokens_by_type(over_time: pd.DataFrame) -> pd.DataFrame:
+def tokens_by_type(over_time: Grouped) -> pd.DataFrame:
     """Long form: period, token_type (readable), tokens; for the stacked token chart."""
     totals: dict[tuple[date, str], int] = defaultdict(int)
-    for _, row in over_time.iterrows():
+    for _, row in over_time.frame.iterrows():
         for key, readable in TOKEN_TYPES.items():
             totals[(row["period"], readable)] += int(row[key])
     rows = [{"period": p, "token_type": t, "tokens": n} for (p, t), n in sorted(totals.items())]
     return pd.DataFrame(rows, columns=["period", "token_type", "tokens"])
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """The Usage page's headline numbers for the filters."""
+
+    tokens: int  # every token type
+    output_tokens: int
+    cache_read_share: float  # cache reads over every input token (0 when there are none)
+    web_search_requests: int
+
+
+def usage_summary(over_time: Grouped) -> UsageSummary:
+    """Totals of the over-time table: the same numbers its CSVs hold."""
+    frame = over_time.frame
+    input_side = int(frame[[c for c in TOKEN_TYPES if c != "output_tokens"]].to_numpy().sum())
+    cache_reads = int(frame["cache_read_input_tokens"].sum())
+    return UsageSummary(
+        tokens=int(frame[list(TOKEN_TYPES)].to_numpy().sum()),
+        output_tokens=int(frame["output_tokens"].sum()),
+        cache_read_share=cache_reads / input_side if input_side else 0,
+        web_search_requests=int(frame["web_search_requests"].sum()),
+    )
+
+
+def tokens_by_group(over_time: Grouped) -> Grouped:
+    """Columns: period, <group label>, tokens (every type), for the stacked chart by group."""
+    frame = over_time.frame
+    tokens = frame.assign(tokens=frame[list(TOKEN_TYPES)].sum(axis=1))
+    return over_time.replace(tokens[["period", over_time.group, "tokens"]])
+
+
+def usage_totals(over_time: Grouped) -> Grouped:
+    """Per group: every count summed over the periods, tokens (every type) and the share of
+    input that was read from the cache; most tokens first, "Other" last."""
+    label, token_columns = over_time.group, list(TOKEN_TYPES)
+    totals = (
+        over_time.frame.groupby(label, as_index=False)[[*token_columns, "web_search_requests"]]
+        .sum()
+        .assign(tokens=lambda d: d[token_columns].sum(axis=1))
+        .sort_values("tokens", ascending=False)
+    )
+    totals = over_time.other_last(totals)
+    totals["cache_read_share"] = [
+        (r["cache_read_input_tokens"] / (r["tokens"] - r["output_tokens"]))
+        if r["tokens"] - r["output_tokens"]
+        else 0.0
+        for _, r in totals.iterrows()
+    ]
+    return over_time.replace(totals)
+
+
+def total_tokens(totals: Grouped) -> Grouped:
+    """Columns: <group label>, tokens; for the chart of totals by group."""
+    return totals.replace(totals.frame[[totals.group, "tokens"]])
+
+
+def usage_table(totals: Grouped) -> pd.DataFrame:
+    """The totals by group with the columns named as the page's table shows them."""
+    return pd.DataFrame(totals.frame).rename(columns=USAGE_COLUMNS)
+
+
+def web_searches(over_time: Grouped) -> pd.DataFrame:
+    """Columns: period, web_search_requests (over every group)."""
+    return over_time.frame.groupby("period", as_index=False)["web_search_requests"].sum()

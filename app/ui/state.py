@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
 from app.reports import claude_code, enterprise, spend, usage
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
+from app.reports.frames import Grouped
 from app.reports.top import TOP_GROUPS
 from app.runtime import get_engine
 from app.services.organizations import OrgSummary, list_organizations
@@ -44,13 +44,13 @@ def options(db: str) -> dict[str, list[tuple[str, str]]]:
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up spend…")
-def spend_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
+def spend_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
     """The largest groups, the rest as "Other": a chart of thousands of series says nothing."""
     return spend.spend_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up tokens…")
-def usage_over_time(db: str, f: Filters, group: str, grain: str) -> pd.DataFrame:
+def usage_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
     return usage.usage_over_time(engine(), f, group, grain, top=TOP_GROUPS)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -39,7 +40,17 @@ def inert(data: Any) -> pd.DataFrame:
     return frame
 
 
+def as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Exact amounts (``Decimal``, None where unknown) as floats, which the table's number
+    formats need: the table is the display edge, as the chart is; CSVs keep the Decimals."""
+    for column in frame.columns:
+        values = [v for v in frame[column] if v is not None]
+        if frame[column].dtype == object and values and all(isinstance(v, Decimal) for v in values):
+            frame[column] = [None if v is None else float(v) for v in frame[column]]
+    return frame
+
+
 def table(data: Any, *, column_config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
     """``st.dataframe`` of inert cells, without the index (row numbers mean nothing here)."""
     kwargs.setdefault("hide_index", True)
-    st.dataframe(inert(data), column_config=column_config, **kwargs)
+    st.dataframe(as_floats(inert(data)), column_config=column_config, **kwargs)

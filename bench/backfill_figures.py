@@ -16,6 +16,7 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
 
     from app.db import write_session
     from app.models import Organization
+    from app.runtime import key_probe
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.simulator import Simulator, serve_http
@@ -34,7 +35,14 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
                 session.execute(
                     delete(Organization).where(Organization.organization_id == sim_org.id)
                 )
-            connect(sim_org.admin_key, engine=engine, settings=fast, keystore=store, actor=OPERATOR)
+            connect(
+                sim_org.admin_key,
+                engine=engine,
+                settings=fast,
+                keystore=store,
+                actor=OPERATOR,
+                probe=key_probe(fast),
+            )
             with write_session(engine) as session:
                 pk = session.execute(
                     select(Organization.id).where(Organization.organization_id == sim_org.id)

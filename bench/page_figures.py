@@ -78,6 +78,7 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
     from app.anthropic.analytics import AnalyticsClient
     from app.db import read_session
     from app.models import Organization, Provider
+    from app.runtime import key_probe
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.simulator import Simulator
@@ -93,7 +94,7 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
             settings=settings,
             keystore=store,
             actor=OPERATOR,
-            transport=esim.transport(),
+            probe=key_probe(settings, transport=esim.transport()),
             provider=Provider.ENTERPRISE,
         )
 

@@ -22,8 +22,8 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
-from app.reports.filters import EnterpriseFilters
-from app.reports.frames import Grouped, long_form
+from app.reports.filters import EnterpriseFilters, values_in
+from app.reports.frames import Grouped, long_form, spend_per_period
 from app.reports.labels import (
     ADOPTION_RATES,
     DELETED_MARK,
@@ -38,14 +38,13 @@ from app.reports.periods import period_of, usd
 
 
 def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:
-    clauses = [
+    clauses: list[ColumnElement[bool] | None] = [
         table.date >= f.start,
         table.date < f.end,
         col(Organization.provider) == Provider.ENTERPRISE,
+        values_in(col(Organization.organization_id), f.organizations),
     ]
-    if f.organizations:
-        clauses.append(col(Organization.organization_id).in_(f.organizations))
-    return clauses
+    return [c for c in clauses if c is not None]
 
 
 def _select(table: Any, f: EnterpriseFilters, *columns: Any) -> Any:
@@ -78,12 +77,7 @@ def spend_by_day(
 
 def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> Grouped:
     """Columns: period, Product|Model, amount_usd (exact Decimal); nothing folded."""
-    label = ENTERPRISE_GROUPS[group]
-    sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for day, name, cents in spend_by_day(engine, f, group):
-        sums[(period_of(day, grain), name)] += cents
-    rows = [[p, g, usd(c)] for (p, g), c in sorted(sums.items())]
-    return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label)
+    return spend_per_period(spend_by_day(engine, f, group), ENTERPRISE_GROUPS[group], grain)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 
 from app.csv_writer import csv_bytes
+from app.reports.periods import period_of, usd
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
@@ -62,3 +67,15 @@ def long_form(
     melted = frame.melt(id_vars=by, value_vars=list(labels), var_name=name, value_name=value)
     melted[name] = melted[name].map(labels)
     return melted
+
+
+def spend_per_period(
+    by_day: Iterable[tuple[date, str, Decimal]], label: str, grain: str, other: str | None = None
+) -> Grouped:
+    """(day, group, cents) rows as the table of a spend chart: period, ``label`` (the group
+    column), amount_usd (exact Decimal), sorted by period and group."""
+    sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for day, name, cents in by_day:
+        sums[(period_of(day, grain), name)] += cents
+    rows = [(p, g, usd(c)) for (p, g), c in sorted(sums.items())]
+    return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label, other)

@@ -1,24 +1,40 @@
 """Every label people see for a stored value, in one place: the same value gets the same label
-on every page, chart and CSV."""
+on every page, chart and CSV. Each comment says where a label applies.
+
+Known differences, kept as they are for now (the pages and their tests read them): a null model
+or product of an Enterprise organization's cost is NON_TOKEN / CONSOLE_PRODUCT on the Spend and
+Usage pages but NO_MODEL / NO_PRODUCT on the Enterprise page, and product ids are shown raw on
+Spend and Usage but through PRODUCT_LABELS on the Enterprise page.
+"""
 
 from __future__ import annotations
+
+# --- Spend, Usage and Overview (cost_line, usage_bucket, their rollups; the CSV export) ------
 
 # An API key of null: usage from the Console's Workbench, not from a key.
 CONSOLE_KEY = "Console / Workbench"
 # A workspace of null: the organization's default workspace (Console organizations).
 DEFAULT_WORKSPACE = "Default workspace"
+# A null value of any other group (cost type, description) on Spend and Usage.
 NONE_LABEL = "(none)"
+# One series over every group (usage by token type; web search requests of every group).
+ALL = "All"
 # Web search and code execution costs have no model, token type or tier: say so.
 NON_TOKEN = "Web search & code execution"
 # Console organizations report no product: their spend is the Claude API itself.
 CONSOLE_PRODUCT = "Claude API (Console)"
+# Spend and Usage: the label of null for each group that has one of its own.
 NONE_LABELS = {
     "model": NON_TOKEN,
     "token_type": NON_TOKEN,
     "service_tier": NON_TOKEN,
     "product": CONSOLE_PRODUCT,
 }
+# A workspace of null of a Claude Enterprise organization (it has no workspaces); by the
+# labeler also its null API key on Usage by API key.
 NO_WORKSPACES = "Claude Enterprise (no workspaces)"
+# The Spend page's "Group by" choices, the group column of its tables and CSVs, and the noun of
+# "Other (N …)".
 SPEND_GROUPS = {
     "model": "Model",
     "workspace": "Workspace",
@@ -30,6 +46,7 @@ SPEND_GROUPS = {
     "product": "Product",
     "description": "Description",
 }
+# The Usage page's "Group by" choices, as SPEND_GROUPS.
 USAGE_GROUPS = {
     "model": "Model",
     "workspace": "Workspace",
@@ -43,6 +60,7 @@ USAGE_GROUPS = {
 # ones (a workspace named "Other (3 workspaces)"): the folded group's label gets this suffix, so
 # the two stay two groups.
 OTHER_SUFFIX = " (added up)"
+# The token columns of usage (Usage charts, tables and the Enterprise token table).
 TOKEN_TYPES = {
     "uncached_input_tokens": "Uncached input",
     "cache_creation_5m_input_tokens": "Cache write (5m)",

@@ -41,7 +41,8 @@ def labeler(session: Any, group: str) -> Labeler:
             ).scalars()
         )
 
-        # Unknown ids (not in the directory) show as themselves rather than vanish.
+        # Unknown ids (not in the directory) show as themselves rather than vanish; null is the
+        # default workspace (the Console's key), which Enterprise organizations do not have.
         def label(org_pk: int, value: str | None) -> str:
             if value is None:
                 return NO_WORKSPACES if org_pk in enterprise else null_name
@@ -51,16 +52,17 @@ def labeler(session: Any, group: str) -> Labeler:
     if group == "provider":
         return lambda _pk, value: Provider.label(value)
     if group == "organization":
-        by_id: dict[str, str] = {
-            org_id: label or name
-            for org_id, label, name in session.execute(
-                select(
-                    col(Organization.organization_id),
-                    col(Organization.label),
-                    col(Organization.name),
-                )
-            )
-        }
+        by_id = dict(organization_names(session))
         return lambda _pk, value: by_id.get(value, str(value))
     none = NONE_LABELS.get(group, NONE_LABEL)
     return lambda _pk, value: none if value is None else str(value)
+
+
+def organization_names(session: Any) -> list[tuple[str, str]]:
+    """(organization id, the name shown: its label, else Anthropic's name), by name."""
+    rows = session.execute(
+        select(
+            col(Organization.organization_id), col(Organization.label), col(Organization.name)
+        ).order_by(col(Organization.name))
+    )
+    return [(org_id, label or name) for org_id, label, name in rows]

@@ -7,25 +7,17 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from app.db import read_session
-from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider, Workspace
+from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider
 from app.reports.filters import values_in
-from app.reports.labels import DEFAULT_WORKSPACE, NO_WORKSPACES, actor_label
+from app.reports.labels import actor_label
+from app.reports.names import labeler, organization_names
 from app.services.organizations import organizations_of
 
 
 def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     """(value, label) choices for the Spend and Usage filter widgets."""
     with read_session(engine) as session:
-        orgs = [
-            (org_id, label or name)
-            for org_id, label, name in session.execute(
-                select(
-                    col(Organization.organization_id),
-                    col(Organization.label),
-                    col(Organization.name),
-                ).order_by(col(Organization.name))
-            )
-        ]
+        orgs = organization_names(session)
         providers = sorted(
             (p, Provider.label(p))
             for p in session.execute(select(col(Organization.provider)).distinct()).scalars()
@@ -41,29 +33,11 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
             )  # keys are listed for ranking, not filters
         ):
             values.setdefault(kind, set()).add((pk, value))
-        ws_names: dict[tuple[int, str], str] = {
-            (pk, ws): name
-            for pk, ws, name in session.execute(
-                select(
-                    col(Workspace.organization_pk), col(Workspace.workspace_id), col(Workspace.name)
-                )
-            )
-        }
-        enterprise = set(
-            session.execute(
-                select(col(Organization.id)).where(
-                    col(Organization.provider) == Provider.ENTERPRISE
-                )
-            ).scalars()
-        )
-
-    def workspace_label(pk: int, ws: str) -> str:
-        if ws:
-            return ws_names.get((pk, ws), ws)
-        return NO_WORKSPACES if pk in enterprise else DEFAULT_WORKSPACE
+        # As the charts name them; "" is the null workspace in dimension_value.
+        workspace_label = labeler(session, "workspace")
 
     workspaces = sorted(
-        {(ws, workspace_label(pk, ws)) for pk, ws in values.get("workspace", ())},
+        {(ws, workspace_label(pk, ws or None)) for pk, ws in values.get("workspace", ())},
         key=lambda t: t[1].lower(),
     )
 

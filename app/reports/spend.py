@@ -25,9 +25,9 @@ from app.reports.filters import (
     where_organizations,
     where_rollup,
 )
-from app.reports.frames import Grouped
+from app.reports.frames import Grouped, spend_per_period
 from app.reports.labels import SPEND_GROUPS
-from app.reports.periods import month_start, next_month, period_of, usd
+from app.reports.periods import month_start, next_month, usd
 from app.reports.top import Source, rollup_dim, sum_by_day
 
 
@@ -100,13 +100,8 @@ def spend_over_time(
 ) -> Grouped:
     """Columns: period, <group label>, amount_usd (exact Decimal), sorted by period; with
     ``top``, groups beyond the largest ``top`` are one "Other (N …)" group."""
-    label = SPEND_GROUPS[group]
     by_day, other = _spend_by_day(engine, f, group, top)
-    sums: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for day, name, cents in by_day:
-        sums[(period_of(day, grain), name)] += cents
-    rows = [{"period": p, label: g, "amount_usd": usd(c)} for (p, g), c in sorted(sums.items())]
-    return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label, other)
+    return spend_per_period(by_day, SPEND_GROUPS[group], grain, other)
 
 
 def spend_totals(over_time: Grouped) -> Grouped:

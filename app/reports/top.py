@@ -26,7 +26,7 @@ from app.models import (
     UsageDaily,
 )
 from app.reports.filters import Filters, where_organizations
-from app.reports.labels import OTHER_SUFFIX, SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
+from app.reports.labels import ALL, OTHER_SUFFIX, SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.reports.names import labeler
 
 # A stacked chart reads well up to about a dozen series: the rest are summed as one.
@@ -124,7 +124,7 @@ def sum_by_day(
             for row in session.execute(query):
                 day, org_pk = row[0], row[1]
                 if column is None:
-                    label = "All"
+                    label = ALL
                 elif keep is not None and (org_pk, row[2]) not in keep:
                     continue
                 else:

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.reports.frames import to_csv
+from app.reports.labels import ALL
 from app.ui.format import md, plain
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
@@ -104,7 +105,7 @@ def one_series_bars(
     """Bars per period of one series, "All", in the legend under ``group`` as the page's other
     charts by group."""
     return stacked_bars(
-        frame.assign(**{group: "All"})[["period", group, value]],
+        frame.assign(**{group: ALL})[["period", group, value]],
         value=value,
         group=group,
         money=False,

@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
-from app.datasets import Dataset
+from app.datasets import EXPORT_DATASETS
 from app.db import DatabaseError, describe_database_error
 from app.keystore import MasterKeyError
 from app.models import OrgStatus, Provider, Role, SyncOutcome
@@ -156,14 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="CSV of stored rows at the finest grain")
     p.add_argument(
         "--dataset",
-        choices=(
-            Dataset.COST,
-            Dataset.USAGE,
-            Dataset.CLAUDE_CODE,
-            Dataset.USER_COST,
-            Dataset.USER_USAGE,
-            Dataset.ENGAGEMENT,
-        ),
+        choices=EXPORT_DATASETS,
         required=True,
         help="cost and usage (every organization); claude_code (Console organizations); "
         "user_cost, user_usage and engagement (Claude Enterprise organizations)",

@@ -21,7 +21,14 @@ from app.reports.claude_code import (
 )
 from app.reports.filters import CodeFilters
 from app.reports.frames import to_csv
-from app.reports.labels import ALL_TOOLS, ESTIMATE_CAPTION, ESTIMATE_LABEL
+from app.reports.labels import (
+    ACTIVITY_LABELS,
+    ACTOR_HEADERS,
+    ALL_TOOLS,
+    CODE_MODEL_HEADERS,
+    ESTIMATE_CAPTION,
+    ESTIMATE_LABEL,
+)
 from app.reports.periods import GRAINS
 from app.ui import auth, state
 from app.ui.banners import problem_banners
@@ -96,9 +103,9 @@ total = report.summary()
 last_day: date = end - timedelta(days=1)
 st.caption(f"{start:%b %d, %Y} – {last_day:%b %d, %Y} (UTC days)")
 row1 = st.columns(4)
-row1[0].metric("Sessions", f"{total.sessions:,}")
-row1[1].metric("Lines added", f"{total.lines_added:,}")
-row1[2].metric("Lines removed", f"{total.lines_removed:,}")
+row1[0].metric(ACTIVITY_LABELS["sessions"], f"{total.sessions:,}")
+row1[1].metric(ACTIVITY_LABELS["lines_added"], f"{total.lines_added:,}")
+row1[2].metric(ACTIVITY_LABELS["lines_removed"], f"{total.lines_removed:,}")
 rate = total.acceptance_rate
 row1[3].metric(
     "Tool acceptance rate",
@@ -107,8 +114,8 @@ row1[3].metric(
     f"{total.tool_accepted:,} accepted, {total.tool_rejected:,} rejected.",
 )
 row2 = st.columns(4)
-row2[0].metric("Commits", f"{total.commits:,}")
-row2[1].metric("Pull requests", f"{total.pull_requests:,}")
+row2[0].metric(ACTIVITY_LABELS["commits"], f"{total.commits:,}")
+row2[1].metric(ACTIVITY_LABELS["pull_requests"], f"{total.pull_requests:,}")
 row2[2].metric(ESTIMATE_LABEL, money(total.estimated_cost_usd), help=ESTIMATE_CAPTION)
 st.caption(ESTIMATE_CAPTION)
 
@@ -247,15 +254,18 @@ table(
         "estimated_cost_usd",
     ],
     column_config={
-        "actor": st.column_config.TextColumn("Actor"),
-        "actor_type": st.column_config.TextColumn("Type"),
-        "sessions": st.column_config.NumberColumn("Sessions", format="localized"),
-        "lines_added": st.column_config.NumberColumn("Lines added", format="localized"),
-        "lines_removed": st.column_config.NumberColumn("Lines removed", format="localized"),
-        "commits": st.column_config.NumberColumn("Commits", format="localized"),
-        "pull_requests": st.column_config.NumberColumn("Pull requests", format="localized"),
-        "acceptance_rate": st.column_config.NumberColumn("Acceptance", format="percent"),
-        "estimated_cost_usd": st.column_config.NumberColumn(ESTIMATE_LABEL, format="$%.2f"),
+        "actor": st.column_config.TextColumn(ACTOR_HEADERS["actor"]),
+        "actor_type": st.column_config.TextColumn(ACTOR_HEADERS["actor_type"]),
+        **{
+            name: st.column_config.NumberColumn(ACTOR_HEADERS[name], format="localized")
+            for name in ACTIVITY_LABELS
+        },
+        "acceptance_rate": st.column_config.NumberColumn(
+            ACTOR_HEADERS["acceptance_rate"], format="percent"
+        ),
+        "estimated_cost_usd": st.column_config.NumberColumn(
+            ACTOR_HEADERS["estimated_cost_usd"], format="$%.2f"
+        ),
     },
 )
 st.download_button(
@@ -304,12 +314,17 @@ else:
     table(
         report.models,
         column_config={
-            "Model": st.column_config.TextColumn("Model"),
-            "input_tokens": st.column_config.NumberColumn("Input tokens", format="compact"),
-            "output_tokens": st.column_config.NumberColumn("Output tokens", format="compact"),
-            "cache_read_tokens": st.column_config.NumberColumn("Cache read", format="compact"),
-            "cache_creation_tokens": st.column_config.NumberColumn("Cache write", format="compact"),
-            "estimated_cost_usd": st.column_config.NumberColumn(ESTIMATE_LABEL, format="$%.2f"),
+            "Model": st.column_config.TextColumn(CODE_MODEL_HEADERS["Model"]),
+            **{
+                name: st.column_config.NumberColumn(CODE_MODEL_HEADERS[name], format="compact")
+                for name in ("input_tokens", "output_tokens", "cache_read_tokens")
+            },
+            "cache_creation_tokens": st.column_config.NumberColumn(
+                CODE_MODEL_HEADERS["cache_creation_tokens"], format="compact"
+            ),
+            "estimated_cost_usd": st.column_config.NumberColumn(
+                CODE_MODEL_HEADERS["estimated_cost_usd"], format="$%.2f"
+            ),
         },
     )
     st.caption(

@@ -24,7 +24,14 @@ from app.reports.enterprise import (
 )
 from app.reports.filters import EnterpriseFilters
 from app.reports.frames import to_csv
-from app.reports.labels import DELETED_MARK, ENGAGEMENT_COUNTS, ENTERPRISE_GROUPS, USAGE_COLUMNS
+from app.reports.labels import (
+    AT_LIST_PRICE,
+    DELETED_MARK,
+    ENGAGEMENT_COUNTS,
+    ENTERPRISE_GROUPS,
+    USAGE_COLUMNS,
+    USER_HEADERS,
+)
 from app.reports.periods import GRAINS
 from app.reports.spend import spend_totals
 from app.ui import auth, state
@@ -103,7 +110,7 @@ cols[0].metric(
 )
 listed = report.spend.list_amount_usd
 cols[1].metric(
-    "At list price",
+    AT_LIST_PRICE,
     "–" if listed is None else money(listed),
     help="The same usage at Anthropic's list prices, before your negotiated discount.",
 )
@@ -186,11 +193,13 @@ else:
     table(
         users,
         column_config={
-            "user": st.column_config.TextColumn("User"),
-            "email": st.column_config.TextColumn("E-mail"),
-            "deleted": st.column_config.CheckboxColumn("Deleted"),
-            "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
-            "list_amount_usd": st.column_config.NumberColumn("At list price", format="$%.2f"),
+            "user": st.column_config.TextColumn(USER_HEADERS["user"]),
+            "email": st.column_config.TextColumn(USER_HEADERS["email"]),
+            "deleted": st.column_config.CheckboxColumn(USER_HEADERS["deleted"]),
+            **{
+                name: st.column_config.NumberColumn(USER_HEADERS[name], format="$%.2f")
+                for name in ("amount_usd", "list_amount_usd")
+            },
         },
     )
     st.download_button(

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.reports.labels import SPEND_GROUPS
+from app.reports.labels import SPEND_GROUPS, SPEND_USD
 from app.reports.spend import spend_table, spend_totals, total_usd
 from app.ui import state
 from app.ui.banners import require_organizations
@@ -62,7 +62,7 @@ st.subheader("Table")
 table(
     spend_table(totals),
     column_config={
-        "amount_usd": st.column_config.NumberColumn("Spend (USD)", format="$%.2f"),
+        "amount_usd": st.column_config.NumberColumn(SPEND_USD, format="$%.2f"),
         "share": st.column_config.ProgressColumn(
             "Share", min_value=0, max_value=1, format="percent"
         ),

@@ -93,8 +93,32 @@ TOOL_LABELS = {
     "write_tool": "Write",
     "notebook_edit_tool": "NotebookEdit",
 }
+# The activity measures: the Claude Code page's headline numbers and its actors table's headers.
+ACTIVITY_LABELS = {
+    "sessions": "Sessions",
+    "lines_added": "Lines added",
+    "lines_removed": "Lines removed",
+    "commits": "Commits",
+    "pull_requests": "Pull requests",
+}
+# The headers of the Claude Code page's tables (accepted and rejected counts are in the CSV).
+ACTOR_HEADERS = {
+    "actor": "Actor",
+    "actor_type": "Type",
+    **ACTIVITY_LABELS,
+    "acceptance_rate": "Acceptance",
+    "estimated_cost_usd": ESTIMATE_LABEL,
+}
+CODE_MODEL_HEADERS = {
+    "Model": "Model",
+    "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens",
+    "cache_read_tokens": "Cache read",
+    "cache_creation_tokens": "Cache write",
+    "estimated_cost_usd": ESTIMATE_LABEL,
+}
 # The measures charted side by side on the Claude Code page.
-SESSIONS = {"sessions": "Sessions"}
+SESSIONS = {"sessions": ACTIVITY_LABELS["sessions"]}
 LINE_CHANGES = {"lines_added": "Added", "lines_removed": "Removed"}
 SHIPPED = {"commits": "Commits", "pull_requests": "Pull requests"}
 
@@ -133,6 +157,17 @@ ADOPTION_RATES = {
     "daily_adoption_rate": "Daily adoption",
     "weekly_adoption_rate": "Weekly adoption",
     "monthly_adoption_rate": "Monthly adoption",
+}
+# Billed spend in USD (the Spend and Enterprise tables), and the same at list price (Enterprise).
+SPEND_USD = "Spend (USD)"
+AT_LIST_PRICE = "At list price"
+# The headers of the Enterprise page's per-user table.
+USER_HEADERS = {
+    "user": "User",
+    "email": "E-mail",
+    "deleted": "Deleted",
+    "amount_usd": SPEND_USD,
+    "list_amount_usd": AT_LIST_PRICE,
 }
 # After the name of a seat user Anthropic reports as deleted.
 DELETED_MARK = " (deleted user)"

@@ -26,7 +26,7 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, Organization, Provider
-from app.reports.filters import CodeFilters, values_in
+from app.reports.filters import CodeFilters, values_in, where_provider
 from app.reports.frames import long_form
 from app.reports.labels import (
     ACTOR_TYPES,
@@ -68,15 +68,9 @@ def has_data(engine: Engine) -> bool:
 
 
 def _where(f: CodeFilters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool] | None] = [
-        col(ClaudeCodeDay.date) >= f.start,
-        col(ClaudeCodeDay.date) < f.end,
-        # The report exists only for Console organizations; say so in the query too.
-        col(Organization.provider) == Provider.CONSOLE,
-        values_in(col(Organization.organization_id), f.organizations),
-        values_in(col(ClaudeCodeDay.actor), f.actors),
-    ]
-    return [c for c in clauses if c is not None]
+    clauses = where_provider(ClaudeCodeDay, f.start, f.end, Provider.CONSOLE, f.organizations)
+    actors = values_in(col(ClaudeCodeDay.actor), f.actors)
+    return clauses if actors is None else [*clauses, actors]
 
 
 def _sums() -> list[Any]:

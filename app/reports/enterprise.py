@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
-from app.reports.filters import EnterpriseFilters, values_in
+from app.reports.filters import EnterpriseFilters, where_provider
 from app.reports.frames import Grouped, long_form, spend_per_period
 from app.reports.labels import (
     ADOPTION_RATES,
@@ -38,13 +38,7 @@ from app.reports.periods import period_of, usd
 
 
 def _where(table: Any, f: EnterpriseFilters) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool] | None] = [
-        table.date >= f.start,
-        table.date < f.end,
-        col(Organization.provider) == Provider.ENTERPRISE,
-        values_in(col(Organization.organization_id), f.organizations),
-    ]
-    return [c for c in clauses if c is not None]
+    return where_provider(table, f.start, f.end, Provider.ENTERPRISE, f.organizations)
 
 
 def _select(table: Any, f: EnterpriseFilters, *columns: Any) -> Any:

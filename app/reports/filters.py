@@ -60,6 +60,21 @@ def values_in(column: Any, values: Sequence[str]) -> ColumnElement[bool] | None:
     return or_(*clauses)
 
 
+def where_provider(
+    table: Any, start: date, end: date, provider: str, organizations: Sequence[str]
+) -> list[ColumnElement[bool]]:
+    """The rows of a page about one provider's organizations (Claude Code: the Console's;
+    Claude Enterprise): ``[start, end)``, that provider, and the chosen organizations."""
+    clauses: list[ColumnElement[bool] | None] = [
+        table.date >= start,
+        table.date < end,
+        # The data exists only for that provider's organizations; say so in the query too.
+        col(Organization.provider) == provider,
+        values_in(col(Organization.organization_id), organizations),
+    ]
+    return [c for c in clauses if c is not None]
+
+
 def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     """The filters over a detail table (``cost_line``, ``usage_bucket``) joined to its
     organization."""

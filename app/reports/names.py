@@ -58,11 +58,12 @@ def labeler(session: Any, group: str) -> Labeler:
     return lambda _pk, value: none if value is None else str(value)
 
 
-def organization_names(session: Any) -> list[tuple[str, str]]:
-    """(organization id, the name shown: its label, else Anthropic's name), by name."""
-    rows = session.execute(
-        select(
-            col(Organization.organization_id), col(Organization.label), col(Organization.name)
-        ).order_by(col(Organization.name))
-    )
-    return [(org_id, label or name) for org_id, label, name in rows]
+def organization_names(session: Any, provider: str | None = None) -> list[tuple[str, str]]:
+    """(organization id, the name shown: its label, else Anthropic's name), by name; of one
+    provider's organizations only, if given."""
+    query = select(
+        col(Organization.organization_id), col(Organization.label), col(Organization.name)
+    ).order_by(col(Organization.name))
+    if provider is not None:
+        query = query.where(col(Organization.provider) == provider)
+    return [(org_id, label or name) for org_id, label, name in session.execute(query)]

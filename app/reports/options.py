@@ -11,7 +11,6 @@ from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider
 from app.reports.filters import values_in
 from app.reports.labels import actor_label
 from app.reports.names import labeler, organization_names
-from app.services.organizations import organizations_of
 
 
 def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
@@ -56,12 +55,14 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
 
 def console_organizations(engine: Engine) -> list[tuple[str, str]]:
     """The Claude Code page's organization choices: the Console organizations."""
-    return organizations_of(engine, Provider.CONSOLE)
+    with read_session(engine) as session:
+        return organization_names(session, Provider.CONSOLE)
 
 
 def enterprise_organizations(engine: Engine) -> list[tuple[str, str]]:
     """The Claude Enterprise page's organization choices."""
-    return organizations_of(engine, Provider.ENTERPRISE)
+    with read_session(engine) as session:
+        return organization_names(session, Provider.ENTERPRISE)
 
 
 def actor_options(engine: Engine, organizations: tuple[str, ...] = ()) -> list[tuple[str, str]]:

@@ -15,15 +15,12 @@ from bench.figures import DUCKDB_TARGET, QUERY_TARGET_MS, BenchRun, Figure, ms, 
 def query_figures(run: BenchRun, repeat: int) -> None:
     """Time each dashboard query ``repeat`` times, and its DuckDB equivalent unless DuckDB is
     skipped or not installed."""
-    from app.services import reports
+    from app.reports.filters import Filters
+    from app.reports.options import filter_options
+    from app.reports.spend import spend_by_day, spend_summary
+    from app.reports.top import TOP_GROUPS
+    from app.reports.usage import usage_by_day
     from app.services.organizations import list_organizations
-    from app.services.queries import (
-        TOP_GROUPS,
-        Filters,
-        filter_options,
-        spend_by_day,
-        usage_by_day,
-    )
 
     engine, today, first, skip = run.engine, run.today, run.first, run.skip
     results, figures = run.results, run.figures
@@ -43,7 +40,7 @@ def query_figures(run: BenchRun, repeat: int) -> None:
     same: Callable[[Any], Any] = lambda r: r  # noqa: E731
     queries: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
         "overview: summary": (
-            lambda: reports.spend_summary(engine, today),
+            lambda: spend_summary(engine, today),
             lambda s: (s.month_to_date, s.last_month, s.today),
         ),
         "overview: organizations": (

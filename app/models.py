@@ -85,17 +85,11 @@ class OrgStatus(StrEnum):
 
 
 class Provider(StrEnum):
-    """Connection types. Stored values are stable ids; people see ``Provider.label``."""
+    """Connection types. Stored values are stable ids; people see
+    ``app.reports.labels.provider_label``."""
 
     CONSOLE = "anthropic"
     ENTERPRISE = "anthropic_enterprise"
-    # Not a member: what people see of each stored value.
-    LABELS = nonmember({CONSOLE: "Anthropic", ENTERPRISE: "Anthropic (Analytics API)"})
-
-    @classmethod
-    def label(cls, provider: str) -> str:
-        """What people see of a stored provider value (an unknown one as it is)."""
-        return cls.LABELS.get(provider, provider)
 
 
 class SyncOutcome(StrEnum):

@@ -7,6 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import today as utc_today
+from app.models import OrgStatus
 from app.reports.filters import Filters
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
@@ -24,7 +25,7 @@ if not orgs:
 st.title("Overview")
 problem_banners(orgs)
 ready_notices(orgs)
-backfill_progress([o for o in orgs if o.status == "backfilling"])
+backfill_progress([o for o in orgs if o.status == OrgStatus.BACKFILLING])
 
 db = state.database_key()
 today = utc_today()

@@ -35,6 +35,7 @@ from app.models import (
     SyncState,
     User,
 )
+from app.reports.labels import PROVIDER_LABELS, provider_label
 from app.services.organizations import list_organizations, organization_tables
 from app.store.bulk import insert_tuples
 
@@ -75,10 +76,10 @@ def test_members_are_their_plain_values_in_text_and_json() -> None:
 
 
 def test_provider_labels_keep_their_public_behaviour() -> None:
-    assert Provider.label(Provider.CONSOLE) == "Anthropic"
-    assert Provider.label("anthropic_enterprise") == "Anthropic (Analytics API)"
-    assert Provider.label("something_newer") == "something_newer"
-    assert Provider.LABELS == {
+    assert provider_label(Provider.CONSOLE) == "Anthropic"
+    assert provider_label("anthropic_enterprise") == "Anthropic (Analytics API)"
+    assert provider_label("something_newer") == "something_newer"
+    assert PROVIDER_LABELS == {
         "anthropic": "Anthropic",
         "anthropic_enterprise": "Anthropic (Analytics API)",
     }

@@ -9,6 +9,21 @@ Spend and Usage but through PRODUCT_LABELS on the Enterprise page.
 
 from __future__ import annotations
 
+from app.models import Provider
+
+# --- Organizations: the connection types, wherever an organization is named ------------------
+
+PROVIDER_LABELS: dict[str, str] = {
+    Provider.CONSOLE: "Anthropic",
+    Provider.ENTERPRISE: "Anthropic (Analytics API)",
+}
+
+
+def provider_label(provider: str) -> str:
+    """What people see of a stored provider value (an unknown one as it is)."""
+    return PROVIDER_LABELS.get(provider, provider)
+
+
 # --- Spend, Usage and Overview (cost_line, usage_bucket, their rollups; the CSV export) ------
 
 # An API key of null: usage from the Console's Workbench, not from a key.

@@ -16,6 +16,7 @@ from app.reports.labels import (
     NO_WORKSPACES,
     NONE_LABEL,
     NONE_LABELS,
+    provider_label,
 )
 
 Labeler = Callable[[int, Any], str]
@@ -50,7 +51,7 @@ def labeler(session: Any, group: str) -> Labeler:
 
         return label
     if group == "provider":
-        return lambda _pk, value: Provider.label(value)
+        return lambda _pk, value: provider_label(value)
     if group == "organization":
         by_id = dict(organization_names(session))
         return lambda _pk, value: by_id.get(value, str(value))

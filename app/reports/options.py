@@ -9,7 +9,7 @@ from sqlmodel import col
 from app.db import read_session
 from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider
 from app.reports.filters import values_in
-from app.reports.labels import actor_label
+from app.reports.labels import actor_label, provider_label
 from app.reports.names import labeler, organization_names
 
 
@@ -18,7 +18,7 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     with read_session(engine) as session:
         orgs = organization_names(session)
         providers = sorted(
-            (p, Provider.label(p))
+            (p, provider_label(p))
             for p in session.execute(select(col(Organization.provider)).distinct()).scalars()
         )
         values: dict[str, set[tuple[int, str]]] = {}

@@ -24,6 +24,7 @@ from app.datasets import Dataset
 from app.db import write_session
 from app.keystore import KeyStore, key_hint
 from app.models import Organization, OrgStatus, Provider, SyncState
+from app.reports.labels import provider_label
 from app.services.access import Actor, require_admin
 from app.services.audit import record
 from app.settings import Settings
@@ -48,7 +49,7 @@ class Connection:
     status: str
     replaced: bool
     # As people see it: "Anthropic" or "Anthropic (Analytics API)".
-    provider: str = Provider.label(Provider.CONSOLE)
+    provider: str = provider_label(Provider.CONSOLE)
 
 
 class KeyOfAnotherOrganization(ValueError):
@@ -148,8 +149,8 @@ def save_connection(
         else:
             if org.provider != provider:
                 raise ValueError(
-                    f"{org.display_name} is connected as {Provider.label(org.provider)}; "
-                    f"a {Provider.label(provider)} key cannot replace its key."
+                    f"{org.display_name} is connected as {provider_label(org.provider)}; "
+                    f"a {provider_label(provider)} key cannot replace its key."
                 )
             org.name = (label or org.name) if enterprise else info.name
             org.label = None if enterprise else (label or org.label)
@@ -170,7 +171,7 @@ def save_connection(
             detail=f"{org.display_name}, key {hint}",
         )
         return Connection(
-            info.id, org.display_name, hint, org.status, replaced, Provider.label(org.provider)
+            info.id, org.display_name, hint, org.status, replaced, provider_label(org.provider)
         )
 
 

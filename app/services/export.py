@@ -26,7 +26,7 @@ from app.models import (
     UsageBucket,
     Workspace,
 )
-from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE
+from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE, provider_label
 
 # Each dataset by its `finops export --dataset` name; its CSV header and columns are in
 # app.datasets' registry.
@@ -128,7 +128,7 @@ def _cost_rows(
                 line.inference_geo,
                 _usd(line.amount_cents),
                 line.currency,
-                Provider.label(provider),
+                provider_label(provider),
                 line.product,
                 _usd(line.list_amount_cents),
             ]
@@ -160,7 +160,7 @@ def _usage_rows(
                 bucket.service_tier,
                 bucket.context_window,
                 *(int(getattr(bucket, m)) for m in USAGE_MEASURES),
-                Provider.label(provider),
+                provider_label(provider),
                 bucket.product,
                 bucket.inference_geo,
             ]
@@ -209,6 +209,6 @@ def _other_rows(
                 row.date,
                 org_id,
                 label or org_name,
-                Provider.label(provider),
+                provider_label(provider),
                 *(_cell(getattr(row, attr), attr) for _, attr in columns),
             ]

@@ -11,11 +11,10 @@ from sqlmodel import Session, SQLModel, col
 
 from app.datasets import Dataset
 from app.db import read_session, write_session
-from app.models import Organization, Provider, SyncState
+from app.models import Organization, SyncState
+from app.reports.labels import provider_label
 from app.services.access import Actor, require_admin
 from app.services.audit import record
-
-PROVIDER_LABELS = Provider.LABELS
 
 
 @dataclass
@@ -41,7 +40,7 @@ class OrgSummary:
 
     @property
     def provider_label(self) -> str:
-        return Provider.label(self.provider)
+        return provider_label(self.provider)
 
     def as_json(self) -> dict[str, Any]:
         """What `finops orgs --json` prints. ``provider`` is the value people see ("Anthropic"
@@ -107,20 +106,6 @@ def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date |
         col(SyncState.row_count),
     )
     return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
-
-
-def organizations_of(engine: Engine, provider: str) -> list[tuple[str, str]]:
-    """(organization id, name shown) of the connected organizations of one provider, by name:
-    the choices of a page's organization filter."""
-    with read_session(engine) as session:
-        rows = session.execute(
-            select(
-                col(Organization.organization_id), col(Organization.label), col(Organization.name)
-            )
-            .where(col(Organization.provider) == provider)
-            .order_by(col(Organization.name))
-        ).all()
-    return [(org_id, label or name) for org_id, label, name in rows]
 
 
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:

@@ -436,7 +436,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from app.services.export import export_csv
+    from app.reports.export import export_csv
 
     if args.start and args.end and args.end <= args.start:
         raise CliError("--end must be after --start (it is exclusive).")

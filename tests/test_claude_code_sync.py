@@ -20,7 +20,7 @@ from app.anthropic.errors import RateLimited
 from app.clock import today
 from app.db import read_session, write_session
 from app.models import ClaudeCodeDay, CostLine
-from app.services.export import export_csv
+from app.reports.export import export_csv
 from app.settings import Settings
 from app.simulator import Simulator
 from ingest.sources.console import CLAUDE_CODE_FETCHERS

@@ -19,7 +19,7 @@ from app.clock import months_back, today
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, EngagementDay, OrgStatus, Provider, UsageBucket, UserCost
-from app.services.export import export_csv
+from app.reports.export import export_csv
 from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator

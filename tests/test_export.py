@@ -13,8 +13,8 @@ from sqlalchemy import Engine, insert
 from app.clock import utcnow
 from app.db import write_session
 from app.models import CostLine, Organization, Workspace
+from app.reports.export import export_csv
 from app.reports.frames import to_csv
-from app.services.export import export_csv
 
 
 def test_formulas_are_neutralised_and_awkward_text_is_quoted(engine: Engine) -> None:

@@ -1,9 +1,10 @@
-"""Pages and services import neither the API client nor the process wiring (issue 13).
+"""Pages, services and the read side (app/reports) import neither the API client nor the process
+wiring (issue 13).
 
-The rule is ruff's banned-import rule (TID251) in the nested configurations app/services/ruff.toml
-and pages/ruff.toml; these tests run the project's ruff on probe sources as if they were files of
-this repo, so a ban that stops applying (or starts applying where the clients belong) shows up
-here and not in a review.
+The rule is ruff's banned-import rule (TID251) in the nested configurations app/services/ruff.toml,
+pages/ruff.toml and app/reports/ruff.toml; these tests run the project's ruff on probe sources as
+if they were files of this repo, so a ban that stops applying (or starts applying where the
+clients belong) shows up here and not in a review.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = ROOT / ".venv" / "bin" / "ruff"
 
-BANNED_HERE = ("pages/probe.py", "app/services/probe.py")
+BANNED_HERE = ("pages/probe.py", "app/services/probe.py", "app/reports/probe.py")
 # Where the clients and the wiring belong: the worker, the CLI, the UI's wiring layer.
 FREE_HERE = ("ingest/probe.py", "app/cli.py", "app/ui/probe.py", "app/probe.py")
 
@@ -122,6 +123,8 @@ def test_the_nested_configuration_restates_every_ban_of_the_root() -> None:
     }
     pages = tomllib.loads((ROOT / "pages" / "ruff.toml").read_text())
     assert pages == {"extend": "../app/services/ruff.toml"}
+    reports = tomllib.loads((ROOT / "app" / "reports" / "ruff.toml").read_text())
+    assert reports == {"extend": "../services/ruff.toml"}
 
 
 def test_the_product_code_keeps_to_the_bans() -> None:

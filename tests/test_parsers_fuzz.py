@@ -23,7 +23,7 @@ from app.anthropic.schemas import (
     parse_page,
     parse_usage_result,
 )
-from app.services.export import cents_to_usd
+from app.reports.export import cents_to_usd
 
 DAY = date(2026, 11, 1)
 # Every amount a real bill can have, credits (negative) included: up to $100M a line a day.

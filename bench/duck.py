@@ -27,6 +27,7 @@ from app.reports.labels import (
     NONE_LABEL,
     NONE_LABELS,
     TOKEN_TYPES,
+    provider_label,
 )
 from app.reports.periods import month_start, next_month
 from app.reports.top import other_label
@@ -292,7 +293,7 @@ class DuckQueries:
             )
         ]
         providers = sorted(
-            (p, Provider.label(p))
+            (p, provider_label(p))
             for (p,) in self._rows("SELECT DISTINCT provider FROM organization", {})
         )
         label = self._null_or_named("d.workspace_id", "w", "$default_ws")

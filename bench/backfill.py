@@ -26,10 +26,56 @@ from sqlalchemy import Engine, select
 
 from app.db import read_session
 from app.models import SyncRun
-from app.simulator import Simulator
+from app.simulator import RecordedRequest, Simulator
 from app.simulator.world import LONG_CONTEXT_MODEL, MODELS, TIERS, UsageTruth
 
 SYNTHETIC_KEYS = 500
+CONCURRENT_ROUTE = "claude_code"  # the one report whose days the worker fetches at once
+
+
+@dataclass
+class Floor:
+    """The critical path of a backfill, in requests: every route's requests in series (the
+    sync fetches one dataset after another, each a cursor series) except the Claude Code days,
+    ``concurrency`` at a time (each day its own request series)."""
+
+    per_route: dict[str, int]  # requests received per route, in first-arrival order
+    days: int  # Claude Code days (request series)
+    concurrency: int  # ingest.sources.console.CLAUDE_CODE_FETCHERS
+    concurrent_path: int  # Claude Code's share of the critical path, in requests
+    path: int  # the whole critical path, in requests
+
+    def derivation(self, latency: float) -> str:
+        routes = self.per_route.items()
+        serial = [f"{route} {n}" for route, n in routes if route != CONCURRENT_ROUTE]
+        parts = " + ".join(serial) + " in series" if serial else ""
+        code = self.per_route.get(CONCURRENT_ROUTE, 0)
+        if code:
+            parts += (
+                f"{', ' if parts else ''}{CONCURRENT_ROUTE} {code} over {self.days} days, "
+                f"{self.concurrency} at a time = {self.concurrent_path}"
+            )
+        return f"{parts} -> {self.path} requests x {latency:g} s = {self.path * latency:.1f} s"
+
+
+def critical_path(recorded: list[RecordedRequest], concurrency: int) -> Floor:
+    """The floor of a backfill from what the simulator received: the Claude Code day series
+    scheduled on ``concurrency`` fetchers in day order (each takes the next day as it frees,
+    the most any scheduler of that concurrency could overlap), everything else in series."""
+    per_route: dict[str, int] = {}
+    series: dict[str, int] = {}  # Claude Code requests per day (its starting_at)
+    for r in recorded:
+        per_route[r.route] = per_route.get(r.route, 0) + 1
+        if r.route == CONCURRENT_ROUTE:
+            day = dict(r.params).get("starting_at", "")
+            series[day] = series.get(day, 0) + 1
+    free = [0] * max(1, concurrency)  # when each fetcher is next free, in requests
+    for day in sorted(series):
+        n = free.index(min(free))
+        free[n] += series[day]
+    concurrent_path = max(free) if series else 0
+    serial = sum(n for route, n in per_route.items() if route != CONCURRENT_ROUTE)
+    return Floor(per_route, len(series), concurrency, concurrent_path, serial + concurrent_path)
 
 
 def widen(sim: Simulator, org_id: str, rows_per_day: int) -> None:
@@ -85,6 +131,7 @@ def widen(sim: Simulator, org_id: str, rows_per_day: int) -> None:
 class WorkerBackfill:
     seconds: float  # the sync run's own wall time
     requests: int
+    recorded: list[RecordedRequest]  # what the simulator received, in arrival order
     outcome: str
     pages: int
     rows: int
@@ -141,6 +188,7 @@ def run_worker_backfill(
     hwm = 0
     usage: Any = None
     run: Any = None
+    recorded: list[RecordedRequest] = []
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -168,7 +216,8 @@ def run_worker_backfill(
         else:
             raise RuntimeError(f"no finished backfill run after {timeout:.0f} s")
         process_seconds = time.perf_counter() - spawned
-        requests = len(sim.requests)
+        recorded = list(sim.requests)
+        requests = len(recorded)
         hwm = max(hwm, _vm_hwm(proc.pid))
     finally:
         if proc.returncode is None:
@@ -191,6 +240,7 @@ def run_worker_backfill(
     return WorkerBackfill(
         seconds=(run.finished_at - run.started_at).total_seconds(),
         requests=requests,
+        recorded=recorded,
         outcome=run.outcome,
         pages=run.pages,
         rows=run.rows,

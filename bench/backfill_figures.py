@@ -1,6 +1,7 @@
 """The backfill figures of `make bench`: a six-month backfill of an organization as large as the
 largest bench one, by a real `finops worker` process (bench/backfill.py) against the simulator
-with a fixed per-request latency, vs the floor requests x latency, and that worker's peak RSS."""
+with a fixed per-request latency, vs the floor (the critical path of the requests the simulator
+received, given the worker's own concurrency, x latency), and that worker's peak RSS."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
     from app.services.access import OPERATOR
     from app.services.connections import connect
     from app.simulator import Simulator, serve_http
-    from bench.backfill import run_worker_backfill, widen
+    from bench.backfill import critical_path, run_worker_backfill, widen
 
     engine, settings, per_day, work = run.engine, run.settings, run.per_day, run.work
     results, figures = run.results, run.figures
@@ -65,10 +66,19 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
                     Figure("worker: peak RSS during the backfill", "failed", "", str(exc)),
                 ]
         if bf is not None:
-            floor = bf.requests * latency
+            from ingest.sources.console import CLAUDE_CODE_FETCHERS
+
+            path = critical_path(bf.recorded, CLAUDE_CODE_FETCHERS)
+            floor = path.path * latency
+            derivation = path.derivation(latency)
             results["backfill"] = {
                 "seconds": round(bf.seconds, 2),
                 "requests": bf.requests,
+                "requests_per_route": path.per_route,
+                "claude_code_days": path.days,
+                "concurrency": path.concurrency,
+                "critical_path_requests": path.path,
+                "floor": derivation,
                 "floor_seconds": round(floor, 2),
                 "ratio": round(bf.seconds / floor, 3),
                 "outcome": bf.outcome,
@@ -83,8 +93,9 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
                 "wait4_ru_maxrss_mb": round(bf.ru_maxrss_bytes / 1e6, 1),
             }
             print(
-                f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests (floor "
-                f"{floor:.2f} s); worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB"
+                f"backfill: {bf.outcome}, {bf.seconds:.2f} s for {bf.requests} requests, "
+                f"{path.concurrency} Claude Code days at a time; floor: {derivation}; "
+                f"worker peak RSS {bf.peak_rss_bytes / 1e6:.0f} MB"
             )
             if bf.outcome != "ok":
                 print(f"worker log ({work / 'worker.log'}):\n{bf.log_tail}")
@@ -93,7 +104,8 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
                     "backfill: 6 months, finops worker",
                     f"{bf.seconds:,.2f}",
                     "s",
-                    f"floor {bf.requests} req x {latency} s = {floor:.2f} s; "
+                    f"floor {floor:.2f} s ({bf.requests} requests, critical path "
+                    f"{path.path} at {path.concurrency} Claude Code days at a time); "
                     f"{bf.rows:,} rows, {bf.outcome}",
                     bf.seconds / floor,
                     f"<= {BACKFILL_TARGET} x",

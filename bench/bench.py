@@ -5,7 +5,8 @@ Prints one table (a row per figure: value, what it is compared with, the ratio, 
 writes bench/results/latest.json. Scales (organizations x days x rows/day):
 small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows).
 
-- ingestion: rows/s through the product's write path (``replace_days``) vs a plain bulk insert;
+- ingestion: rows/s through the product's write path (``replace_days``) vs the fastest plain
+  bulk load of the database (raw DB-API executemany on SQLite, COPY on Postgres);
 - every query the Overview, Spend and Usage pages run (p50, p95), and the same query written by
   hand for DuckDB over a copy of the same rows (a development-only dependency: the ``bench``
   extra), with the ratio and whether both gave the same result;

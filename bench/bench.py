@@ -31,7 +31,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -44,7 +44,15 @@ sys.path.insert(0, str(ROOT))
 # (ingest, app, pages) or of what it imports.
 from bench.backfill_figures import backfill_figures  # noqa: E402
 from bench.bench_rows import SCALES, rows_of  # noqa: E402
-from bench.figures import BenchRun, Figure, ms, print_table  # noqa: E402
+from bench.figures import (  # noqa: E402
+    BENCH_TODAY,
+    SAMPLES,
+    BenchRun,
+    Figure,
+    load_average,
+    ms,
+    print_table,
+)
 from bench.ingestion import ingestion_figures  # noqa: E402
 from bench.page_figures import page_figures  # noqa: E402
 from bench.query_figures import query_figures  # noqa: E402
@@ -55,7 +63,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--scale", choices=list(SCALES), default="large")
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument(
+        "--repeat", type=int, default=SAMPLES, help="warm samples of each query figure"
+    )
     parser.add_argument(
         "--page-repeat",
         type=int,
@@ -77,6 +87,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     started = time.perf_counter()
+    load_at_start = load_average()
     os.environ.setdefault("FINOPS_DATA_DIR", tempfile.mkdtemp(prefix="finops-bench-"))
     os.environ["FINOPS_MASTER_KEY"] = Fernet.generate_key().decode()
     work = Path(tempfile.mkdtemp(prefix="finops-bench-logs-"))
@@ -103,11 +114,11 @@ def main() -> int:
             "to measure Postgres (skipped here)"
         )
     orgs, days, per_day = SCALES[args.scale]
-    today = date.today()  # noqa: DTZ011 (bench data only)
+    today = BENCH_TODAY  # fixed: no figure depends on the day the bench runs
     first = today - timedelta(days=days - 1)
     print(
         f"scale {args.scale}: {orgs} orgs x {days} days x {per_day} rows/day per dataset "
-        f"on {engine.dialect.name}"
+        f"on {engine.dialect.name}, up to {today} (fixed); load {load_at_start}"
     )
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     run = BenchRun(engine, settings, args.scale, orgs, days, per_day, today, first, work, skip)
@@ -157,7 +168,10 @@ def main() -> int:
         )
     )
     took = time.perf_counter() - started
+    load_at_end = load_average()
     results["seconds"] = round(took)
+    results["today"] = today.isoformat()
+    results["load_average"] = {"start": load_at_start, "end": load_at_end}
     results["table"] = [
         dict(
             zip(
@@ -170,8 +184,10 @@ def main() -> int:
     ]
 
     print(
-        f"\nscale {args.scale} on {engine.dialect.name}; query ratio = ours / DuckDB at p50; "
-        "value of a query = p50 / p95\n"
+        f"\nscale {args.scale} on {engine.dialect.name}, today = {today} (fixed); query ratio = "
+        f"ours / DuckDB at p50; value of a query = p50 / p95 of {args.repeat} warm calls, its "
+        f"first call is 'cold'\nmachine load (1 / 5 / 15 min): {load_at_start} at start, "
+        f"{load_at_end} at end\n"
     )
     print_table(figures)
     out = ROOT / "bench" / "results"

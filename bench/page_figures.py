@@ -22,9 +22,9 @@ def page_figures(run: BenchRun, store: Any, page_repeat: int) -> None:
     results, figures = run.results, run.figures
     token = bench_session(engine)
     if "pages" not in skip:
-        enterprise_note = add_enterprise_org(engine, settings, store)
+        enterprise_note = add_enterprise_org(engine, settings, store, run.today)
         print("\nrendering pages through AppTest...")
-        pages = app_test_pages(token, page_repeat, timeout=1800)
+        pages = app_test_pages(token, page_repeat, timeout=1800, today=run.today)
         results["pages"] = {}
         for name, times in pages.items():
             results["pages"][name] = {
@@ -47,7 +47,9 @@ def page_figures(run: BenchRun, store: Any, page_repeat: int) -> None:
     if "browser" not in skip:
         print("timing the Spend page in Chromium...")
         try:
-            browser = chromium_spend(token, page_repeat, timeout=600, log_path=work / "web.log")
+            browser = chromium_spend(
+                token, page_repeat, timeout=600, log_path=work / "web.log", today=run.today
+            )
         except Exception as exc:  # a timeout or a broken page: say so, keep the other figures
             browser = BrowserTimes(0, [], f"FAILED: {exc.__class__.__name__}: {str(exc)[:200]}")
         if browser.skipped:
@@ -70,12 +72,13 @@ def page_figures(run: BenchRun, store: Any, page_repeat: int) -> None:
             )
 
 
-def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
+def add_enterprise_org(engine: Any, settings: Any, store: Any, today: Any) -> str:
     """A simulated Claude Enterprise organization, synced in-process without latency, so its
     page renders data; returns a note for the table ("" when it worked)."""
     from sqlalchemy import select
 
     from app.anthropic.analytics import AnalyticsClient
+    from app.clock import today as utc_today
     from app.db import read_session
     from app.models import Organization, Provider
     from app.runtime import key_probe
@@ -84,7 +87,9 @@ def add_enterprise_org(engine: Any, settings: Any, store: Any) -> str:
     from app.simulator import Simulator
     from ingest.sync import Syncer
 
-    esim = Simulator()
+    # Its days reach the wall clock's today, as the sync asks for them up to there; and back
+    # past the bench's (pinned) today, so the page's default range has data.
+    esim = Simulator(history_days=200 + max(0, (utc_today() - today).days))
     esim.analytics_rpm = None
     org = esim.add_enterprise_org(name="Bench Enterprise", seed=11)
     try:

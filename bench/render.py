@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import httpx
+
+from bench.figures import pinned_today
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = str(ROOT / "app" / "main.py")
@@ -57,8 +60,14 @@ class PageTimes:
         return statistics.median(self.warm_ms) if self.warm_ms else float("nan")
 
 
-def app_test_pages(token: str, repeat: int, timeout: float) -> dict[str, PageTimes]:
-    """Each page: ``repeat`` cold runs (cache cleared, new session) and as many warm reruns."""
+def app_test_pages(token: str, repeat: int, timeout: float, today: date) -> dict[str, PageTimes]:
+    """Each page: ``repeat`` cold runs (cache cleared, new session) and as many warm reruns,
+    with the product's clock pinned to ``today`` (the bench data's last day)."""
+    with pinned_today(today):
+        return _app_test_pages(token, repeat, timeout)
+
+
+def _app_test_pages(token: str, repeat: int, timeout: float) -> dict[str, PageTimes]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -110,9 +119,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def chromium_spend(token: str, repeat: int, timeout: float, log_path: Path) -> BrowserTimes:
+# Runs `streamlit` with the product's clock pinned to the day given as the first argument.
+_PINNED_STREAMLIT = (
+    "import sys, datetime, app.clock\n"
+    "day = datetime.date.fromisoformat(sys.argv.pop(1))\n"
+    "app.clock.today = lambda: day\n"
+    "from streamlit.web.cli import main\n"
+    "sys.argv = ['streamlit', *sys.argv[1:]]\n"
+    "sys.exit(main())\n"
+)
+
+
+def chromium_spend(
+    token: str, repeat: int, timeout: float, log_path: Path, today: date
+) -> BrowserTimes:
     """Time from navigation to the first visible Plotly chart of the Spend page, signed in
-    (the session cookie a sign-in sets), in a Streamlit server started for this."""
+    (the session cookie a sign-in sets), in a Streamlit server started for this with the
+    product's clock pinned to ``today``."""
     if not Path(CHROMIUM).exists():
         return BrowserTimes(0, [], f"{CHROMIUM} is not installed (apt-get install chromium)")
     try:
@@ -125,8 +148,9 @@ def chromium_spend(token: str, repeat: int, timeout: float, log_path: Path) -> B
     server = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "streamlit",
+            "-c",
+            _PINNED_STREAMLIT,
+            today.isoformat(),
             "run",
             MAIN,
             "--server.address",

@@ -7,9 +7,13 @@ small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows
 
 - ingestion: rows/s through the product's write path (``replace_days``) vs the fastest plain
   bulk load of the database (raw DB-API executemany on SQLite, COPY on Postgres);
-- every query the Overview, Spend and Usage pages run (p50, p95), and the same query written by
-  hand for DuckDB over a copy of the same rows (a development-only dependency: the ``bench``
-  extra), with the ratio and whether both gave the same result;
+- every query the Overview, Spend and Usage pages run (first call, and p50 and p95 of the warm
+  calls), and the same query written by hand for DuckDB over a copy of the same rows and over a
+  copy of the product's own rollups (a development-only dependency: the ``bench`` extra), with
+  both ratios and whether the results agree;
+- a query set drawn with a fixed seed (bench/query_set.py): Spend and Usage views over 30 days
+  and 6 months, grouped every way the pages offer, under random filter combinations; its p95
+  and worst case, and the same views in DuckDB;
 - a six-month backfill of an organization as large as the largest bench one, by a real
   `finops worker` process against the simulator with a fixed per-request latency, vs the floor:
   the critical path of the requests it made (Claude Code days as many at a time as the worker
@@ -56,6 +60,7 @@ from bench.figures import (  # noqa: E402
 from bench.ingestion import ingestion_figures  # noqa: E402
 from bench.page_figures import page_figures  # noqa: E402
 from bench.query_figures import query_figures  # noqa: E402
+from bench.query_set import SET_SIZE  # noqa: E402
 
 
 def main() -> int:
@@ -66,6 +71,7 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=SAMPLES, help="warm samples of each query figure"
     )
+    parser.add_argument("--views", type=int, default=SET_SIZE, help="random views in the query set")
     parser.add_argument(
         "--page-repeat",
         type=int,
@@ -131,7 +137,7 @@ def main() -> int:
         return status
 
     # --- dashboard queries, and the same in DuckDB -------------------------------------------
-    query_figures(run, args.repeat)
+    query_figures(run, args.repeat, args.views)
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
     from app.keystore import KeyStore

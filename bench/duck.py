@@ -19,13 +19,14 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from app.models import Provider
-from app.reports.filters import Filters
+from app.reports.filters import Filters, uses_rollups
 from app.reports.labels import (
     CONSOLE_KEY,
     DEFAULT_WORKSPACE,
     NO_WORKSPACES,
     NONE_LABEL,
     NONE_LABELS,
+    PROVIDER_LABELS,
     TOKEN_TYPES,
     provider_label,
 )
@@ -72,7 +73,23 @@ TABLES: dict[str, tuple[str, str, str]] = {
         "organization_pk, CAST(date AS TEXT), api_key_id, workspace_id, model, service_tier, "
         "product, " + ", ".join(COUNTS),
     ),
+    # The product's daily rollups (one dimension at a time), copied as they are.
+    "cost_daily": (
+        "organization_pk INTEGER, date DATE, dim VARCHAR, value VARCHAR, amount_micro BIGINT",
+        "organization_pk, date, dim, value, amount_cents",
+        "organization_pk, CAST(date AS TEXT), dim, value, CAST(amount_cents * 1000000 AS BIGINT)",
+    ),
+    "usage_daily": (
+        "organization_pk INTEGER, date DATE, dim VARCHAR, value VARCHAR, "
+        + ", ".join(f"{c} BIGINT" for c in COUNTS),
+        "organization_pk, date, dim, value, " + ", ".join(COUNTS),
+        "organization_pk, CAST(date AS TEXT), dim, value, " + ", ".join(COUNTS),
+    ),
 }
+# The rollup dimension that sums to the whole, for the groups that are the organization's own
+# (as app.reports' spend_by_day and usage_by_day choose it).
+WHOLE = {"cost": "cost_type", "usage": "model"}
+DETAIL_COLUMN = {"workspace": "workspace_id", "api_key": "api_key_id"}
 
 
 def load(engine: Engine) -> tuple[duckdb.DuckDBPyConnection, int, float]:
@@ -110,10 +127,29 @@ def load(engine: Engine) -> tuple[duckdb.DuckDBPyConnection, int, float]:
 
 class DuckQueries:
     """Equivalents of spend_by_day, usage_by_day, total_cents/spend_summary,
-    list_organizations and filter_options over the DuckDB copy."""
+    list_organizations and filter_options over the DuckDB copy.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    With ``rollups``, spend_by_day and usage_by_day read the copied daily rollups (cost_daily,
+    usage_daily) wherever the product reads them (``uses_rollups``): the same pre-aggregates,
+    so the ratio compares the engines on the same work; otherwise the raw rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, rollups: bool = False) -> None:
         self.con = con
+        self.rollups = rollups
+
+    def _source(self, f: Filters, group: str, *, cost: bool) -> str:
+        """The table the query reads: the detail rows, or the rollup's rows of one dimension
+        shaped like them (its ``value`` under the detail column's name)."""
+        if not (self.rollups and uses_rollups(f)):
+            return "cost_line" if cost else "usage_bucket"
+        dataset = "cost" if cost else "usage"
+        dim = WHOLE[dataset] if group in ("organization", "provider", "token_type") else group
+        column = DETAIL_COLUMN.get(dim, dim)
+        measures = "amount_micro" if cost else ", ".join(COUNTS)
+        return (
+            f"(SELECT organization_pk, date, value AS {column}, {measures} "
+            f"FROM {dataset}_daily WHERE dim = '{dim}')"
+        )
 
     def _rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params).fetchall()
@@ -144,6 +180,10 @@ class DuckQueries:
             return self._null_or_named(f"{alias}.api_key_id", "k", "$console_key"), join
         if group == "organization":
             return "COALESCE(NULLIF(o.label, ''), o.name)", ""
+        if group == "provider":
+            quoted = {p: label.replace("'", "''") for p, label in PROVIDER_LABELS.items()}
+            cases = " ".join(f"WHEN '{p}' THEN '{label}'" for p, label in quoted.items())
+            return f"CASE o.provider {cases} ELSE o.provider END", ""
         none = NONE_LABELS.get(group, NONE_LABEL).replace("'", "''")
         return f"COALESCE({alias}.{group}, '{none}')", ""
 
@@ -195,7 +235,8 @@ class DuckQueries:
         params |= {k: v for k, v in self._label_params().items() if f"${k}" in label}
         grouped = (
             f"SELECT c.date, {label} AS label, SUM(c.amount_micro) AS m "
-            f"FROM cost_line c JOIN organization o ON o.id = c.organization_pk {join} "
+            f"FROM {self._source(f, group, cost=True)} c "
+            f"JOIN organization o ON o.id = c.organization_pk {join} "
             f"WHERE {where} GROUP BY ALL"
         )
         rows = self._top(grouped, ["m"], "m", top, group, params)
@@ -210,7 +251,8 @@ class DuckQueries:
         sums = ", ".join(f"SUM(u.{c}) AS {c}" for c in COUNTS)
         grouped = (
             f"SELECT u.date, {label} AS label, {sums} "
-            f"FROM usage_bucket u JOIN organization o ON o.id = u.organization_pk {join} "
+            f"FROM {self._source(f, group, cost=False)} u "
+            f"JOIN organization o ON o.id = u.organization_pk {join} "
             f"WHERE {where} GROUP BY ALL"
         )
         rank = " + ".join(TOKEN_TYPES)

@@ -1,19 +1,22 @@
 """The dashboard query figures of `make bench`: every query the Overview, Spend and Usage pages
 run (its first call, and p50 and p95 of the warm calls after it), and the same query written by
 hand for DuckDB (bench/duck.py) over a copy of the same rows, with the ratio and whether both
-gave the same result."""
+gave the same result, and the same on a copy of the product's rollups; then the random query
+set (bench/query_set.py)."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from bench.bench_rows import MODELS
 from bench.figures import DUCKDB_TARGET, QUERY_TARGET_MS, BenchRun, Figure, ms, timed
+from bench.query_set import query_set_figures
 
 
-def query_figures(run: BenchRun, repeat: int) -> None:
+def query_figures(run: BenchRun, repeat: int, views: int) -> None:
     """Time each dashboard query ``repeat`` times, and its DuckDB equivalent unless DuckDB is
     skipped or not installed."""
     from app.reports.filters import Filters
@@ -72,6 +75,8 @@ def query_figures(run: BenchRun, repeat: int) -> None:
         "usage 30d by api key": (lambda: usage_by_day(engine, last30, "api_key", top), same),
     }
     duck: dict[str, Callable[[], Any]] = {}
+    duck_rollups: dict[str, Callable[[], Any]] = {}
+    dq = dr = None
     duck_skipped = ""
     if "duckdb" in skip:
         duck_skipped = "--skip duckdb"
@@ -92,25 +97,35 @@ def query_figures(run: BenchRun, repeat: int) -> None:
         )
         results["duckdb_load"] = {"rows": duck_rows, "seconds": round(duck_s, 2)}
         dq = DuckQueries(con)
-        duck = {
-            "overview: summary": lambda: dq.spend_summary(today),
-            "overview: organizations": lambda: sorted(r[0] for r in dq.organizations()),
-            "overview: spend 30d by model": lambda: dq.spend_by_day(last30, "model", top),
-            "overview: spend mtd by model": lambda: dq.spend_by_day(mtd, "model", top),
-            "overview: spend mtd by workspace": lambda: dq.spend_by_day(mtd, "workspace", top),
-            "filters: options": lambda: {k: sorted(v) for k, v in dq.filter_options().items()},
-            "spend 30d by workspace": lambda: dq.spend_by_day(last30, "workspace", top),
-            "spend 30d by tier": lambda: dq.spend_by_day(last30, "service_tier", top),
-            "spend 30d one org+model": lambda: dq.spend_by_day(one_org, "description", top),
-            "spend 6m by organization": lambda: dq.spend_by_day(six_months, "organization", top),
-            "usage 30d by model": lambda: dq.usage_by_day(last30, "model", top),
-            "usage 30d by api key": lambda: dq.usage_by_day(last30, "api_key", top),
-        }
+        dr = DuckQueries(con, rollups=True)  # the product's own rollups, where it reads them
+
+        def duck_of(d: Any) -> dict[str, Callable[[], Any]]:
+            return {
+                "overview: summary": lambda: dq.spend_summary(today),
+                "overview: organizations": lambda: sorted(r[0] for r in dq.organizations()),
+                "overview: spend 30d by model": lambda: d.spend_by_day(last30, "model", top),
+                "overview: spend mtd by model": lambda: d.spend_by_day(mtd, "model", top),
+                "overview: spend mtd by workspace": lambda: d.spend_by_day(mtd, "workspace", top),
+                "filters: options": lambda: {k: sorted(v) for k, v in dq.filter_options().items()},
+                "spend 30d by workspace": lambda: d.spend_by_day(last30, "workspace", top),
+                "spend 30d by tier": lambda: d.spend_by_day(last30, "service_tier", top),
+                "spend 30d one org+model": lambda: d.spend_by_day(one_org, "description", top),
+                "spend 6m by organization": lambda: d.spend_by_day(six_months, "organization", top),
+                "usage 30d by model": lambda: d.usage_by_day(last30, "model", top),
+                "usage 30d by api key": lambda: d.usage_by_day(last30, "api_key", top),
+            }
+
+        duck, duck_rollups = duck_of(dq), duck_of(dr)
+        # Only where the product reads a rollup does DuckDB have one to read.
+        for name in ("overview: summary", "overview: organizations", "filters: options"):
+            del duck_rollups[name]
     print(
         f"\n{'query':<34} {'cold ms':>9} {'p50 ms':>9} {'p95 ms':>9} {'duckdb cold':>11} "
         f"{'p50':>9} {'p95':>9}"
     )
     results["queries"] = {}
+    raw_ratios: list[float] = []
+    rollup_ratios: list[float] = []
     for name, (ours, norm) in queries.items():
         t = timed(ours, repeat)
         entry: dict[str, Any] = {
@@ -125,6 +140,8 @@ def query_figures(run: BenchRun, repeat: int) -> None:
             d = timed(theirs, repeat)
             agree = norm(ours()) == theirs()
             ratio = t.p50 / d.p50 if d.p50 else None
+            if ratio:
+                raw_ratios.append(ratio)
             entry |= {
                 "duckdb_cold_ms": round(d.cold, 2),
                 "duckdb_p50_ms": round(d.p50, 2),
@@ -135,6 +152,20 @@ def query_figures(run: BenchRun, repeat: int) -> None:
             comparison = f"cold {ms(t.cold)} ms; duckdb {ms(d.p50)} / {ms(d.p95)}" + (
                 "" if agree else " DIFFERENT RESULT"
             )
+            on_rollups = duck_rollups.get(name)
+            if on_rollups is not None:
+                r = timed(on_rollups, repeat)
+                r_agree = norm(ours()) == on_rollups()
+                entry |= {
+                    "duckdb_rollups_p50_ms": round(r.p50, 2),
+                    "ratio_rollups_p50": round(t.p50 / r.p50, 2) if r.p50 else None,
+                    "same_result_rollups": r_agree,
+                }
+                if r.p50:
+                    rollup_ratios.append(t.p50 / r.p50)
+                comparison += f"; on rollups {ms(r.p50)} ({t.p50 / r.p50:,.1f} x)" + (
+                    "" if r_agree else " DIFFERENT RESULT"
+                )
             print(
                 f"{name:<34} {t.cold:>9.1f} {t.p50:>9.1f} {t.p95:>9.1f} {d.cold:>11.2f} "
                 f"{d.p50:>9.2f} {d.p95:>9.2f}" + ("" if agree else "  (results differ)")
@@ -153,5 +184,20 @@ def query_figures(run: BenchRun, repeat: int) -> None:
                 t.p95 <= QUERY_TARGET_MS and (ratio is None or ratio <= DUCKDB_TARGET),
             )
         )
+    for label, ratios in (("raw rows", raw_ratios), ("the same rollups", rollup_ratios)):
+        if ratios:
+            results[f"queries_ratio_duckdb_{label.split()[-2]}_{label.split()[-1]}"] = round(
+                statistics.median(ratios), 2
+            )
+            figures.append(
+                Figure(
+                    f"queries vs DuckDB on {label}",
+                    f"{statistics.median(ratios):,.2f}",
+                    "x p50",
+                    f"median of {len(ratios)} queries, worst {max(ratios):,.1f} x",
+                    statistics.median(ratios),
+                )
+            )
+    query_set_figures(run, dq, dr, views)
     if duck:
         con.close()

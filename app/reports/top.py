@@ -1,8 +1,9 @@
 """Sums by day and group, the largest groups kept and the rest folded into one "Other (N …)":
 the one top-N fold behind the spend and usage charts.
 
-Summed in SQL by day and group, never row by row. Over the rollups, the groups that can have
-thousands of values are ranked first, so only the largest are added up day by day.
+Summed in SQL by day and group, never row by row. The groups that can have thousands of values
+are ranked first, over the rollups and the detail rows alike, so only the largest are added up
+day by day.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, func, literal, select
+from sqlalchemy import Engine, String, case, cast, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -27,7 +28,7 @@ from app.models import (
 )
 from app.reports.filters import Filters, where_organizations
 from app.reports.labels import ALL, OTHER_SUFFIX, SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
-from app.reports.names import labeler
+from app.reports.names import Labeler, labeler
 
 # A stacked chart reads well up to about a dozen series: the rest are summed as one.
 TOP_GROUPS = 12
@@ -84,8 +85,9 @@ def sum_by_day(
 ) -> Folded:
     """Sums of ``measures`` by (day, group label). With ``top``, groups beyond the largest
     ``top`` (by ``rank`` of their sums) are folded into one "Other" group per day. For the
-    groups with thousands of values the largest are found first and only those are read day
-    by day; "Other" is then the day's total minus theirs."""
+    groups with thousands of values the largest are found first (one sum per group, in SQL)
+    and only those are read day by day, with "Other" as the day's sum of the rest: so no more
+    than the rows shown (and one rank row per group) leave the database."""
     table, column = source.table, source.column
     sums = [func.sum(getattr(table, m)) for m in measures]
     merged: dict[tuple[date, str], list[Any]] = {}
@@ -93,18 +95,11 @@ def sum_by_day(
         labels = labeler(session, group)
         keep: set[tuple[int, Any]] | None = None
         other: str | None = None
-        # Over the rollups (every organization's every value, day by day) the largest groups
-        # are found first; a detail view is filtered down already and is folded in one pass.
-        if top is not None and column is not None and group in MANY_VALUED and source.rollup:
-            scores = _scores(session, source)
-            labeled = {pair: labels(*pair) for pair in scores}
-            by_label: dict[str, Any] = {}
-            for pair, score in scores.items():
-                by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
-            if len(by_label) > top:
-                kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
-                other = other_label(len(by_label) - top, group, taken=kept)
-                keep = {pair for pair, label in labeled.items() if label in kept}
+        # The groups with thousands of values are ranked first, over the rollups and over the
+        # detail rows alike, so only the largest are read day by day; the few-valued groups are
+        # read whole (a few rows a day) and folded here.
+        if top is not None and column is not None and group in MANY_VALUED:
+            keep, other = _largest(session, source, labels, group, top)
         group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
         base = (
             select(*group_cols, *sums)
@@ -113,12 +108,17 @@ def sum_by_day(
         )
         if keep is None:
             queries = [base.where(*source.where)]
-        else:
+        elif source.rollup:
             # Named values and null apart: each then reads its days through the value index.
             named = sorted({v for _, v in keep if v is not None})
             queries = [base.where(*source.where, column.in_(named))] if named else []
             if any(v is None for _, v in keep):
                 queries.append(base.where(*source.where, column.is_(None)))
+        else:
+            # The detail rows have no index by value: one pass sums the largest groups and the
+            # rest ("Other") day by day.
+            _add_kept_and_rest(session, source, measures, keep, labels, merged, other or "")
+            queries = []
         width = len(group_cols)
         for query in queries:
             for row in session.execute(query):
@@ -130,11 +130,75 @@ def sum_by_day(
                 else:
                     label = labels(org_pk, row[2])
                 _add(merged.setdefault((day, label), [0] * len(measures)), row[width:])
-        if other is not None:
+        if other is not None and source.rollup:
             _add_other(session, source, sums, merged, other)
     if top is not None and keep is None:
         return _fold_smallest(merged, top, group, rank)
     return Folded(merged, other)
+
+
+def _largest(
+    session: Any, source: Source, labels: Labeler, group: str, top: int
+) -> tuple[set[tuple[int, Any]] | None, str | None]:
+    """The (organization pk, value) pairs of the ``top`` largest group labels over the range,
+    and the label of the "Other" group the rest are folded into; (None, None) when there are
+    no more than ``top`` labels. Values that read the same (one workspace name in two
+    organizations) are one group, ranked by their sum."""
+    scores = _scores(session, source)
+    labeled = {pair: labels(*pair) for pair in scores}
+    by_label: dict[str, Any] = {}
+    for pair, score in scores.items():
+        by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
+    if len(by_label) <= top:
+        return None, None
+    kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
+    other = other_label(len(by_label) - top, group, taken=kept)
+    return {pair for pair, label in labeled.items() if label in kept}, other
+
+
+def _add_kept_and_rest(
+    session: Any,
+    source: Source,
+    measures: list[str],
+    keep: set[tuple[int, Any]],
+    labels: Labeler,
+    merged: dict[tuple[date, str], list[Any]],
+    other: str,
+) -> None:
+    """Add the kept groups' sums and "Other" (every other group) day by day, from one pass over
+    the detail rows: each row is summed under its value if that value is kept in some
+    organization, else under one "rest" per day and organization; so no more rows leave the
+    database than (kept values + 1) per day and organization."""
+    table, column = source.table, source.column
+    named = sorted({v for _, v in keep if v is not None})
+    shown_if = [column.in_(named)] if named else []
+    if any(v is None for _, v in keep):
+        shown_if.append(column.is_(None))
+    shown = or_(*shown_if)
+    inner = (
+        select(
+            table.date.label("day"),
+            table.organization_pk.label("org_pk"),
+            case((shown, 1), else_=0).label("shown"),
+            case((shown, column)).label("value"),
+            *(getattr(table, m).label(f"m{i}") for i, m in enumerate(measures)),
+        )
+        .join(Organization, col(Organization.id) == table.organization_pk)
+        .where(*source.where)
+        .subquery()
+    )
+    # Grouped over a subquery: Postgres does not match a CASE with bound parameters in the
+    # select list to the same CASE in GROUP BY.
+    keys = [inner.c.day, inner.c.org_pk, inner.c.shown, inner.c.value]
+    query = select(*keys, *(func.sum(inner.c[f"m{i}"]) for i in range(len(measures)))).group_by(
+        *keys
+    )
+    for day, org_pk, is_shown, value, *values in session.execute(query):
+        label = labels(org_pk, value) if is_shown and (org_pk, value) in keep else other
+        _add(merged.setdefault((day, label), [0] * len(measures)), values)
+    # As when "Other" is a day's total minus the largest groups: no row where it adds nothing.
+    for key in [k for k in merged if k[1] == other and not any(merged[k])]:
+        del merged[key]
 
 
 def _scores(session: Any, source: Source) -> dict[tuple[int, Any], Any]:

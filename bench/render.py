@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,6 +112,56 @@ class BrowserTimes:
     first_ms: float  # the first visit after the server started: nothing cached
     warm_ms: list[float]
     skipped: str | None = None
+    # A change of a Spend control -> ms from choosing the option to the chart redrawn with
+    # new data, once per round (the first round's views are not cached yet).
+    changes: dict[str, list[float]] = field(default_factory=dict)
+    change_error: str | None = None
+
+
+# The chart's data as drawn (Plotly keeps it on the chart's element): it changes when the chart
+# has been redrawn with a rerun's new figure, not while the stale one is still shown.
+_CHART_DATA = """(sel) => {
+  const el = document.querySelector(sel);
+  if (!el || !el.data) return null;
+  return JSON.stringify(el.data.map((t) => [t.name, t.x, t.y]));
+}"""
+_CHART_CHANGED = """([sel, before]) => {
+  const el = document.querySelector(sel);
+  if (!el || !el.data) return false;
+  return JSON.stringify(el.data.map((t) => [t.name, t.x, t.y])) !== before;
+}"""
+# (name of the change, sidebar widget's label, option chosen): each round walks them in
+# order, so every change leaves the chart different from what it showed.
+SPEND_CHANGES = [
+    ("group by -> Workspace", "Group by", "Workspace"),
+    ("filter service tier + batch", "Service tiers", "batch"),
+    ("group by -> Service tier", "Group by", "Service tier"),
+    ("filter service tier - batch", "Service tiers", None),  # cleared again
+    ("group by -> Model", "Group by", "Model"),
+]
+
+
+def _time_changes(page: Any, rounds: int, timeout_ms: float, out: dict[str, list[float]]) -> None:
+    """On a rendered Spend page, ``rounds`` walks through SPEND_CHANGES, each timed from the
+    click that chooses the option to the first chart redrawn with different data, into
+    ``out``."""
+    sidebar = page.get_by_test_id("stSidebar")
+    for _ in range(rounds):
+        for name, label, option in SPEND_CHANGES:
+            before = page.evaluate(_CHART_DATA, CHART)
+            test_id = "stSelectbox" if label == "Group by" else "stMultiSelect"
+            widget = sidebar.get_by_test_id(test_id).filter(has_text=label)
+            widget.locator("input").focus()
+            if option is not None:  # typed: the list shows the one match, Enter chooses it
+                page.keyboard.type(option)
+                choice = page.get_by_role("option", name=option, exact=True)
+                choice.wait_for(state="visible", timeout=timeout_ms)
+            t0 = time.perf_counter()
+            # Backspace in a multiselect removes its last choice
+            page.keyboard.press("Enter" if option is not None else "Backspace")
+            page.wait_for_function(_CHART_CHANGED, arg=[CHART, before], timeout=timeout_ms)
+            out.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+            page.keyboard.press("Escape")  # a multiselect's list stays open after a choice
 
 
 def _free_port() -> int:
@@ -207,9 +258,22 @@ def chromium_spend(
 
                 first = visit()
                 warm = [visit() for _ in range(repeat)]
+                changes: dict[str, list[float]] = {}
+                change_error = None
+                page = context.new_page()
+                try:
+                    page.set_default_timeout(timeout * 1000)
+                    page.goto(f"{base}/spend")
+                    page.locator(CHART).first.wait_for(state="visible")
+                    _time_changes(page, repeat, timeout * 1000, changes)
+                except Exception as exc:  # a control not found: say so, keep the visits
+                    change_error = f"{exc.__class__.__name__}: {str(exc)[:200]}"
+                    shot = log_path.with_name("spend-change-failure.png")
+                    page.screenshot(path=str(shot), full_page=True)
+                    change_error += f" (screenshot {shot})"
             finally:
                 browser.close()
-        return BrowserTimes(first, warm)
+        return BrowserTimes(first, warm, changes=changes, change_error=change_error)
     finally:
         server.send_signal(signal.SIGTERM)
         try:

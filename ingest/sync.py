@@ -31,6 +31,7 @@ from sqlmodel import col
 from app import store
 from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
+from app.anthropic.base import PageOverBudget
 from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
 from app.clock import utcnow
 from app.datasets import CORE_DATASETS, Dataset, datasets_of
@@ -43,6 +44,7 @@ from ingest import leases, status, windows
 from ingest.chunks import Chunk
 from ingest.directory import refresh_directory
 from ingest.leases import LeaseLost, new_lease_owner
+from ingest.pages import PageSize
 from ingest.sources import console, enterprise
 from ingest.status import SyncResult, describe_database_error
 
@@ -217,19 +219,38 @@ class Syncer:
         state = windows.open_window(self.engine, org, dataset, self.settings, self.clock().date())
         assert state.position is not None and state.window_end is not None
         clipped = 0
+        # Days per report page, from the rows per day stored (then measured page by page).
+        size = PageSize.for_window(state)
         while True:
             try:
                 # Closed on every way out, so a stop or an error cancels fetches ahead of it.
-                with closing(self._chunks(client, org, dataset, state)) as chunks:
+                with closing(self._chunks(client, org, dataset, state, size)) as chunks:
                     for chunk in chunks:
                         self._store_chunk(org_pk, dataset, state, chunk, result)
+                        # Stored: its rows are not held while the next page is fetched.
+                        chunk.rows.clear()
+                        del chunk
                         if self.should_stop() and state.position < state.window_end:
                             return False
                 break
+            except PageOverBudget as exc:
+                # A page of several days beyond the page budget, refused unread (the first
+                # page of a large organization): as many days as fit, from the stored position.
+                console_report = dataset in CORE_DATASETS and org.provider != Provider.ENTERPRISE
+                if not console_report or not size.over_budget(exc):
+                    raise
+                log.info("%s %s days per page.", exc, size.days)
             except ResponseTooLarge as exc:
-                # A page of 31 days too large to read (a very large organization): the same
-                # window from the stored position, fewer days per page (7, then 1).
-                if dataset not in CORE_DATASETS or not client.fewer_buckets_per_page():
+                # A page too large to read (a very large organization): the same window from
+                # the stored position, fewer days per page (a quarter: 31, 7, then 1).
+                if dataset not in CORE_DATASETS:
+                    raise
+                fewer = (
+                    client.fewer_buckets_per_page()
+                    if org.provider == Provider.ENTERPRISE
+                    else size.fewer()
+                )
+                if not fewer:
                     raise
                 log.warning("%s Asking for fewer days per page.", exc)
             except InvalidRequest:
@@ -260,7 +281,7 @@ class Syncer:
         return True
 
     def _chunks(
-        self, client: Client, org: Organization, dataset: str, state: SyncState
+        self, client: Client, org: Organization, dataset: str, state: SyncState, size: PageSize
     ) -> Generator[Chunk, None, None]:
         """The window from the stored position on, as chunks to store one by one. Lazy: each
         chunk is built after the previous one was stored, from the position then."""
@@ -273,7 +294,8 @@ class Syncer:
                 _speaking(client, AdminClient), state.position, end
             )
         elif org.provider != Provider.ENTERPRISE:
-            yield from console.report_chunks(_speaking(client, AdminClient), dataset, state, end)
+            admin = _speaking(client, AdminClient)
+            yield from console.report_chunks(admin, dataset, state, end, size)
         else:
             api = _speaking(client, AnalyticsClient)
             yield from enterprise.analytics_chunks(api, dataset, state, end)

@@ -3,7 +3,7 @@ workspaces and API keys, the usage and cost reports, and the Claude Code report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -36,27 +36,43 @@ class AdminClient(BaseClient):
     def iter_api_keys(self) -> Iterator[dict[str, Any]]:
         yield from self._list("/v1/organizations/api_keys", [])
 
-    def iter_usage_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Daily usage buckets in ``[start, end)``, grouped by the five product dimensions."""
+    def iter_usage_pages(
+        self, start: datetime, end: datetime, days_per_page: int | None = None
+    ) -> Generator[ReportPage, None, None]:
+        """Daily usage buckets in ``[start, end)``, grouped by the five product dimensions.
+        ``days_per_page``: the buckets asked per page (the client's own, at most 31, if None)."""
         params: Params = [
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
-            ("limit", str(self._buckets_per_page)),
+            ("limit", str(self.days_per_page(days_per_page))),
         ]
         params += [("group_by[]", g) for g in USAGE_GROUP_BY]
-        yield from self._report("/v1/organizations/usage_report/messages", params)
+        yield from self._report(
+            "/v1/organizations/usage_report/messages", params, budget=self._budgeted(params)
+        )
 
-    def iter_cost_pages(self, start: datetime, end: datetime) -> Iterator[ReportPage]:
-        """Daily cost buckets in ``[start, end)``, grouped by workspace and description."""
+    def iter_cost_pages(
+        self, start: datetime, end: datetime, days_per_page: int | None = None
+    ) -> Generator[ReportPage, None, None]:
+        """Daily cost buckets in ``[start, end)``, grouped by workspace and description.
+        ``days_per_page``: the buckets asked per page (the client's own, at most 31, if None)."""
         params: Params = [
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
-            ("limit", str(self._buckets_per_page)),
+            ("limit", str(self.days_per_page(days_per_page))),
         ]
         params += [("group_by[]", g) for g in COST_GROUP_BY]
-        yield from self._report("/v1/organizations/cost_report", params)
+        yield from self._report(
+            "/v1/organizations/cost_report", params, budget=self._budgeted(params)
+        )
+
+    @staticmethod
+    def _budgeted(params: Params) -> bool:
+        """Pages of several days are held to the page budget; a one-day page cannot shrink
+        further and is read up to the size cap."""
+        return dict(params).get("limit", "1") != "1"
 
     def iter_claude_code(self, day: date) -> Iterator[list[dict[str, Any]]]:
         """Pages of one UTC day's Claude Code records (one request series per day)."""

@@ -51,6 +51,10 @@ MAX_RETRY_AFTER = 60.0
 REQUEST_DEADLINE = 120.0
 # The largest response body read (a 300k-result page took 787 MB of memory once parsed).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# A report page of several days larger than this is not read (``PageOverBudget``): the sync
+# asks again for fewer days, so a page's parsed JSON (~2 kB a result, ~4x its text) stays
+# within the worker's memory budget. A page of one day is read up to MAX_RESPONSE_BYTES.
+PAGE_BUDGET_BYTES = 24 * 1024 * 1024
 # Of an error answer only the message matters: read at most this much of it.
 ERROR_BODY_BYTES = 64 * 1024
 
@@ -64,6 +68,25 @@ REPORT_PAGING = PagingErrors(
     "The next sync resumes from the last stored day.",
     too_many="Stopped after {pages} report pages without reaching the end.",
 )
+
+
+class PageOverBudget(ResponseTooLarge):
+    """A report page of several days larger than the page budget (``PAGE_BUDGET_BYTES``),
+    refused before it was parsed; ``size`` is its declared size when the answer said it.
+    The sync asks again for as many days as fit in half the budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        size: int | None,
+        budget: int,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, size=size, request_id=request_id)
+        self.budget = budget
+
 
 # How an error status reads: status, the API's error type, the API's message.
 Describe = Callable[[int, str | None, str | None], str]
@@ -99,6 +122,7 @@ class BaseClient:
         buckets_per_page: int = MAX_BUCKETS_PER_PAGE,
         deadline: float = REQUEST_DEADLINE,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        page_budget_bytes: int = PAGE_BUDGET_BYTES,
     ) -> None:
         """``timeout`` bounds each network wait (connect, each read); ``deadline`` bounds a
         whole request, headers and body; ``max_total_wait`` bounds one request with all its
@@ -122,6 +146,7 @@ class BaseClient:
         self._max_retry_wait = min(max_retry_wait, MAX_RETRY_AFTER)
         self._deadline = deadline
         self._max_response_bytes = max_response_bytes
+        self._page_budget_bytes = page_budget_bytes
         self._max_total_wait = max_total_wait
         self._sleep = sleep
         # Client-side pacing (the Analytics API allows 60 requests a minute per organization).
@@ -156,6 +181,14 @@ class BaseClient:
         self._buckets_per_page = max(1, self._buckets_per_page // 4)
         return True
 
+    def days_per_page(self, asked: int | None = None) -> int:
+        """Buckets to ask per report page: ``asked`` (a sync sizing its pages to the rows per
+        day it measured) within 1 and the client's own limit (31, fewer after a page too large
+        to read)."""
+        if asked is None:
+            return self._buckets_per_page
+        return max(1, min(asked, self._buckets_per_page))
+
     # --- paging ----------------------------------------------------------------------------
 
     def _record_pages(self, path: str, params: Params) -> list[dict[str, Any]]:
@@ -175,12 +208,16 @@ class BaseClient:
             name=path,
         ).collect()
 
-    def _report(self, path: str, params: Params) -> Iterator[ReportPage]:
+    def _report(self, path: str, params: Params, *, budget: bool = False) -> Iterator[ReportPage]:
         """Follow ``next_page`` to the end; every other parameter stays the same across pages.
         An expired cursor (410, Analytics API) restarts from the first page: the sync skips
-        the days it already stored, so nothing is stored twice."""
+        the days it already stored, so nothing is stored twice. ``budget``: a page larger than
+        the page budget is refused (``PageOverBudget``) rather than read."""
+        limit = self._page_budget_bytes if budget else None
         return Paginator[ReportPage](
-            fetch=lambda cursor: parse_page(self._get_json(path, _cursor(params, "page", cursor))),
+            fetch=lambda cursor: parse_page(
+                self._get_json(path, _cursor(params, "page", cursor), budget=limit)
+            ),
             next_cursor=lambda page: page.next_page,
             has_more=lambda page: page.has_more,
             errors=REPORT_PAGING,
@@ -210,7 +247,9 @@ class BaseClient:
 
     # --- one request with retries ----------------------------------------------------------
 
-    def _get_json(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
+    def _get_json(
+        self, path: str, params: Sequence[tuple[str, str]], *, budget: int | None = None
+    ) -> Any:
         # Time spent in attempts and in the waits between them (the waits counted as asked
         # for, since ``sleep`` may be a test's recorder): one request never takes much more
         # than ``max_total_wait``, so the sync's lease outlives it.
@@ -219,7 +258,7 @@ class BaseClient:
         while True:
             began = time.monotonic()
             try:
-                return self._attempt(path, params)
+                return self._attempt(path, params, budget)
             except AnthropicError as exc:
                 spent += time.monotonic() - began
                 if not exc.retryable or attempt >= self._max_retries:
@@ -244,7 +283,9 @@ class BaseClient:
                 spent += delay
                 attempt += 1
 
-    def _attempt(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
+    def _attempt(
+        self, path: str, params: Sequence[tuple[str, str]], budget: int | None = None
+    ) -> Any:
         if self._min_interval:
             with self._pace_lock:
                 wait = self._last_request + self._min_interval - time.monotonic()
@@ -270,7 +311,7 @@ class BaseClient:
                         describe=self._describe,
                         key_rejected=self.key_rejected_statuses,
                     )
-                raw = self._read(response, path, started, self._max_response_bytes)
+                raw = self._read_within(response, path, started, budget)
         except httpx.TimeoutException:
             if time.monotonic() - started >= self._deadline - 0.01:
                 raise self._too_slow() from None
@@ -301,6 +342,29 @@ class BaseClient:
                 "nesting thousands deep; the page was refused and nothing of it was stored.",
                 status=200,
                 request_id=request_id,
+            ) from None
+
+    def _read_within(
+        self, response: httpx.Response, path: str, started: float, budget: int | None
+    ) -> bytearray:
+        """The body within the size cap, and within ``budget`` if one is given (smaller than
+        the cap): beyond it ``PageOverBudget``, however much the cap would still allow."""
+        cap = self._max_response_bytes
+        if budget is None or budget >= cap:
+            return self._read(response, path, started, cap)
+        try:
+            return self._read(response, path, started, budget)
+        except ResponseTooLarge as exc:
+            if exc.size is not None and exc.size > cap:
+                raise self._too_large(path, cap, exc.size, exc.request_id) from None
+            size = f" ({_mib(exc.size)})" if exc.size is not None else ""
+            raise PageOverBudget(
+                f"Anthropic's page for {path} is larger than the {_mib(budget)} of a page of "
+                f"several days{size}; asking for fewer days per page.",
+                path=path,
+                size=exc.size,
+                budget=budget,
+                request_id=exc.request_id,
             ) from None
 
     def _read(

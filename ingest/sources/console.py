@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from datetime import date, timedelta
 from itertools import islice
 
@@ -14,6 +15,7 @@ from app.clock import midnight
 from app.datasets import Dataset
 from app.models import SyncState
 from ingest.chunks import Chunk, page_chunk
+from ingest.pages import PageSize
 
 # Days of the Claude Code report fetched at once (each day is its own request series); kept
 # small so a backfill never floods the API. A module constant, not a setting.
@@ -21,13 +23,30 @@ CLAUDE_CODE_FETCHERS = 6
 
 
 def report_chunks(
-    client: AdminClient, dataset: str, state: SyncState, end: date
+    client: AdminClient, dataset: str, state: SyncState, end: date, size: PageSize
 ) -> Iterator[Chunk]:
-    """The usage or cost report from the stored position to ``end``, a chunk per page."""
+    """The usage or cost report from the stored position to ``end``, a chunk per page, each
+    page asking for ``size.days`` days. When a page changes that size (the rows per day it
+    measured), the query stops after it and a new one starts from the stored position: the
+    pages not yet asked for are asked with the new size, none twice."""
     assert state.position is not None
     fetch = client.iter_usage_pages if dataset == Dataset.USAGE else client.iter_cost_pages
-    for page in fetch(midnight(state.position), midnight(end)):
-        yield page_chunk(dataset, state, page, end)
+    while state.position < end:
+        asked = size.asked = client.days_per_page(size.days)
+        with closing(fetch(midnight(state.position), midnight(end), asked)) as pages:
+            for page in pages:
+                start = state.position
+                chunk = page_chunk(dataset, state, page, end)
+                more = page.has_more
+                del page
+                size.measured(len(chunk.rows), (chunk.covered - start).days)
+                yield chunk
+                # Stored by now: not held while the next page is fetched.
+                del chunk
+                if more and client.days_per_page(size.days) != asked and state.position > start:
+                    break
+            else:
+                return
 
 
 def claude_code_chunks(client: AdminClient, start: date, end: date) -> Iterator[Chunk]:

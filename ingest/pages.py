@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.anthropic.base import MAX_BUCKETS_PER_PAGE, PageOverBudget
+from app.anthropic.base import MAX_BUCKETS_PER_PAGE
+from app.anthropic.errors import PageOverBudget
 from app.models import SyncState
 
 # Result rows a report page should hold at most, about: each costs ~2.7 kB at the peak of its

@@ -31,8 +31,13 @@ from sqlmodel import col
 from app import store
 from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
-from app.anthropic.base import PageOverBudget
-from app.anthropic.errors import AnthropicError, InvalidRequest, KeyRejected, ResponseTooLarge
+from app.anthropic.errors import (
+    AnthropicError,
+    InvalidRequest,
+    KeyRejected,
+    PageOverBudget,
+    ResponseTooLarge,
+)
 from app.clock import utcnow
 from app.datasets import CORE_DATASETS, Dataset, datasets_of
 from app.db import read_session, write_session

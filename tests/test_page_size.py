@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from app import store
-from app.anthropic.base import PageOverBudget
+from app.anthropic.errors import PageOverBudget
 from app.datasets import Dataset
 from app.keystore import KeyStore
 from app.models import SyncState

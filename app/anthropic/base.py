@@ -27,6 +27,7 @@ from app.anthropic.errors import (
     KeyRejected,
     MalformedResponse,
     NetworkError,
+    PageOverBudget,
     RateLimited,
     RefusedPage,
     ResponseTooLarge,
@@ -68,24 +69,6 @@ REPORT_PAGING = PagingErrors(
     "The next sync resumes from the last stored day.",
     too_many="Stopped after {pages} report pages without reaching the end.",
 )
-
-
-class PageOverBudget(ResponseTooLarge):
-    """A report page of several days larger than the page budget (``PAGE_BUDGET_BYTES``),
-    refused before it was parsed; ``size`` is its declared size when the answer said it.
-    The sync asks again for as many days as fit in half the budget."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str,
-        size: int | None,
-        budget: int,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, path=path, size=size, request_id=request_id)
-        self.budget = budget
 
 
 # How an error status reads: status, the API's error type, the API's message.

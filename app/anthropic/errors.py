@@ -87,6 +87,24 @@ class ResponseTooLarge(AnthropicError):
         self.size = size  # bytes declared or read when refused
 
 
+class PageOverBudget(ResponseTooLarge):
+    """A report page of several days larger than the page budget (``PAGE_BUDGET_BYTES``),
+    refused before it was parsed; ``size`` is its declared size when the answer said it.
+    The sync asks again for as many days as fit in half the budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        size: int | None,
+        budget: int,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path, size=size, request_id=request_id)
+        self.budget = budget
+
+
 class PaginationError(AnthropicError):
     """The API's paging broke its contract (repeated or missing cursor)."""
 

@@ -96,9 +96,9 @@ def sum_by_day(
         keep: set[tuple[int, Any]] | None = None
         other: str | None = None
         # The groups with thousands of values are ranked first, over the rollups and over the
-        # detail rows alike, so only the largest are read day by day; the few-valued groups are
-        # read whole (a few rows a day) and folded here.
-        if top is not None and column is not None and group in MANY_VALUED:
+        # detail rows, so only the largest are read day by day; the few-valued groups are read
+        # whole (a few rows a day) and folded here.
+        if top is not None and column is not None and _ranked_first(session, source, group):
             keep, other = _largest(session, source, labels, group, top)
         group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
         base = (
@@ -135,6 +135,17 @@ def sum_by_day(
     if top is not None and keep is None:
         return _fold_smallest(merged, top, group, rank)
     return Folded(merged, other)
+
+
+def _ranked_first(session: Any, source: Source, group: str) -> bool:
+    """Whether the largest groups are found first. Always for the many-valued groups over the
+    rollups and on Postgres, which hashes the groups; SQLite sorts every detail row to group
+    them, and one more sort for the ranking pays for itself only with the API keys'
+    thousands of groups: with a few hundred workspaces or descriptions one pass folded here
+    was faster (bench, issue 14: 3.9 s against 6.3 s at 10M rows)."""
+    if group not in MANY_VALUED:
+        return False
+    return source.rollup or group == "api_key" or session.get_bind().dialect.name != "sqlite"
 
 
 def _largest(

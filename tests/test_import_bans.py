@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.utils.lint import banned_findings
+
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = ROOT / ".venv" / "bin" / "ruff"
 
@@ -46,32 +48,6 @@ ALLOWED_IMPORTS = (
     "from app.services.connections import KeyProbe, test_key\n"
     "from app.simulator.demo import DEMO_ADMIN_KEY\n"
 )
-
-
-def banned_findings(source: str, filename: str) -> list[str]:
-    """TID251 findings of the project's ruff on ``source`` as if it were ``filename``."""
-    assert RUFF.exists(), "the venv's ruff is missing: run `make lint` once"
-    done = subprocess.run(
-        [
-            str(RUFF),
-            "check",
-            "--no-cache",
-            "--output-format",
-            "concise",
-            "--select",
-            "TID251",
-            "--stdin-filename",
-            filename,
-            "-",
-        ],
-        input=source,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    return [line for line in done.stdout.splitlines() if "TID251" in line]
 
 
 @pytest.mark.parametrize("filename", BANNED_HERE)

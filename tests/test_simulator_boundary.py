@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 import app.simulator
+from tests.utils.lint import banned_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,33 +25,6 @@ PRODUCT_FILES = (
     "pages/probe.py",
     "ingest/probe.py",
 )
-
-
-def _ruff_findings(source: str, filename: str) -> list[str]:
-    """TID251 findings of ruff on ``source`` as if it were the file ``filename`` of this repo."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ruff",
-            "check",
-            "--no-cache",
-            "--output-format",
-            "concise",
-            "--select",
-            "TID251",
-            "--stdin-filename",
-            filename,
-            "-",
-        ],
-        input=source,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode in (0, 1), done.stderr
-    return [line for line in done.stdout.splitlines() if "TID251" in line]
 
 
 @pytest.mark.parametrize("filename", PRODUCT_FILES)
@@ -69,7 +41,7 @@ def _ruff_findings(source: str, filename: str) -> list[str]:
     ],
 )
 def test_product_code_importing_the_simulator_fails_lint(source: str, filename: str) -> None:
-    assert _ruff_findings(source, filename)
+    assert banned_findings(source, filename)
 
 
 @pytest.mark.parametrize("filename", PRODUCT_FILES)
@@ -79,12 +51,12 @@ def test_product_code_may_import_the_demo_entry_point(filename: str) -> None:
         "from app.simulator.demo import demo_simulator\n\n"
         "demo_simulator().transport()\n"
     )
-    assert _ruff_findings(source, filename) == []
+    assert banned_findings(source, filename) == []
 
 
 @pytest.mark.parametrize("filename", ["tests/probe.py", "bench/probe.py", "app/simulator/x.py"])
 def test_the_simulator_tests_and_bench_import_it_freely(filename: str) -> None:
-    assert _ruff_findings("from app.simulator.world import World\n", filename) == []
+    assert banned_findings("from app.simulator.world import World\n", filename) == []
 
 
 def test_every_simulator_module_and_name_is_banned_but_the_demo() -> None:

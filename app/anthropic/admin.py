@@ -3,7 +3,7 @@ workspaces and API keys, the usage and cost reports, and the Claude Code report.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -41,32 +41,36 @@ class AdminClient(BaseClient):
     ) -> Generator[ReportPage, None, None]:
         """Daily usage buckets in ``[start, end)``, grouped by the five product dimensions.
         ``days_per_page``: the buckets asked per page (the client's own, at most 31, if None)."""
-        params: Params = [
-            ("starting_at", rfc3339(start)),
-            ("ending_at", rfc3339(end)),
-            ("bucket_width", "1d"),
-            ("limit", str(self.days_per_page(days_per_page))),
-        ]
-        params += [("group_by[]", g) for g in USAGE_GROUP_BY]
-        yield from self._report(
-            "/v1/organizations/usage_report/messages", params, budget=self._budgeted(params)
+        yield from self._daily_report(
+            "/v1/organizations/usage_report/messages", USAGE_GROUP_BY, start, end, days_per_page
         )
 
     def iter_cost_pages(
         self, start: datetime, end: datetime, days_per_page: int | None = None
     ) -> Generator[ReportPage, None, None]:
         """Daily cost buckets in ``[start, end)``, grouped by workspace and description.
-        ``days_per_page``: the buckets asked per page (the client's own, at most 31, if None)."""
+        ``days_per_page``: as for ``iter_usage_pages``."""
+        yield from self._daily_report(
+            "/v1/organizations/cost_report", COST_GROUP_BY, start, end, days_per_page
+        )
+
+    def _daily_report(
+        self,
+        path: str,
+        group_by: Sequence[str],
+        start: datetime,
+        end: datetime,
+        days_per_page: int | None,
+    ) -> Generator[ReportPage, None, None]:
+        """One daily report's pages: the query both reports share, and the page budget."""
         params: Params = [
             ("starting_at", rfc3339(start)),
             ("ending_at", rfc3339(end)),
             ("bucket_width", "1d"),
             ("limit", str(self.days_per_page(days_per_page))),
         ]
-        params += [("group_by[]", g) for g in COST_GROUP_BY]
-        yield from self._report(
-            "/v1/organizations/cost_report", params, budget=self._budgeted(params)
-        )
+        params += [("group_by[]", g) for g in group_by]
+        yield from self._report(path, params, budget=self._budgeted(params))
 
     @staticmethod
     def _budgeted(params: Params) -> bool:

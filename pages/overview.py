@@ -17,6 +17,13 @@ from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.format import ago, md, money, status_label
 from app.ui.onboarding import backfill_progress, empty_state
 
+PROJECTION_HELP = (
+    "Spend of this month's complete days, then today and each day left at the average daily "
+    "spend of the basis days: this month's complete days, or the last four weeks while the "
+    "month is younger than a week. Today (UTC) is still partial and never extrapolated. "
+    "Range: about 95 % of months, from how much the basis days' spend varied day to day."
+)
+
 orgs = state.organizations()
 if not orgs:
     empty_state()
@@ -36,11 +43,21 @@ cols[0].metric(
     money(summary.month_to_date),
     help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of {summary.days_in_month}",
 )
+projection = summary.projection
 cols[1].metric(
     "Projected month end",
-    money(summary.projection),
-    help="This month's average daily spend over its complete days, run to month end.",
+    money(projection.expected) if projection else "—",
+    help=PROJECTION_HELP,
 )
+if projection is None:
+    cols[1].caption("Needs one complete day (UTC) of data.")
+else:
+    spread = (
+        f"Range {money(projection.low)} – {money(projection.high)}. "
+        if projection.low is not None and projection.high is not None
+        else ""
+    )
+    cols[1].caption(spread + projection.note)
 cols[2].metric("Last month", money(summary.last_month))
 cols[3].metric(
     "Today so far (UTC)",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import exists, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -26,6 +27,9 @@ class Filters:
     service_tiers: tuple[str, ...] = ()
     cost_types: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()  # stored ids: Provider.CONSOLE, Provider.ENTERPRISE
+    # Demo organizations count only while no real one is connected, unless asked for (or
+    # chosen by name in ``organizations``): see ``demo_left_out``.
+    include_demo: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,28 @@ def where_provider(
     return [c for c in clauses if c is not None]
 
 
+def demo_left_out(f: Filters, organization_pk: Any) -> ColumnElement[bool] | None:
+    """``organization_pk`` is not a demo organization's, once a real (non-demo) one is
+    connected: demo data stays out of real totals. None (every organization passes) when
+    ``f.include_demo`` or when organizations are chosen by name (a chosen demo organization
+    is shown). Decided in the query, so every report and its rollups agree; the
+    organization table has a handful of rows, so the subquery costs nothing."""
+    if f.include_demo or f.organizations:
+        return None
+    demo, real = aliased(Organization), aliased(Organization)
+    demo_pks = select(col(demo.id)).where(
+        col(demo.is_demo) == true(),
+        exists().where(col(real.is_demo) != true()),
+    )
+    left_out: ColumnElement[bool] = organization_pk.not_in(demo_pks)
+    return left_out
+
+
 def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bool]]:
     """The filters over a detail table (``cost_line``, ``usage_bucket``) joined to its
     organization."""
     clauses: list[ColumnElement[bool] | None] = [model.date >= f.start, model.date < f.end]
+    clauses.append(demo_left_out(f, model.organization_pk))
     clauses.append(values_in(col(Organization.organization_id), f.organizations))
     clauses.append(values_in(col(Organization.provider), f.providers))
     clauses.append(values_in(model.workspace_id, f.workspaces))
@@ -96,11 +118,23 @@ def uses_rollups(f: Filters) -> bool:
 
 
 def where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:
-    """The filters over a daily rollup (``cost_daily``, ``usage_daily``)."""
-    return [table.date >= f.start, table.date < f.end, *where_organizations(f)]
+    """The filters over a daily rollup (``cost_daily``, ``usage_daily``). The demo condition
+    is on the rollup's own organization column, so it needs no join to the organization."""
+    clauses = [table.date >= f.start, table.date < f.end]
+    demo = demo_left_out(f, table.organization_pk)
+    if demo is not None:
+        clauses.append(demo)
+    return clauses + _chosen_organizations(f)
 
 
 def where_organizations(f: Filters) -> list[ColumnElement[bool]]:
+    """The conditions on the organization (joined as ``Organization``): the chosen ones and
+    providers, and demo organizations left out (``demo_left_out``)."""
+    demo = demo_left_out(f, col(Organization.id))
+    return ([demo] if demo is not None else []) + _chosen_organizations(f)
+
+
+def _chosen_organizations(f: Filters) -> list[ColumnElement[bool]]:
     clauses = [
         values_in(col(Organization.organization_id), f.organizations),
         values_in(col(Organization.provider), f.providers),

@@ -28,6 +28,7 @@ from app.reports.filters import (
 from app.reports.frames import Grouped, spend_per_period
 from app.reports.labels import SPEND_GROUPS
 from app.reports.periods import month_start, next_month, usd
+from app.reports.projection import Projection, history_window, project_month_end
 from app.reports.top import Source, rollup_dim, sum_by_day
 
 
@@ -118,44 +119,47 @@ def spend_totals(over_time: Grouped) -> Grouped:
 
 @dataclass(frozen=True)
 class SpendSummary:
-    """The Overview's headline numbers, in exact USD."""
+    """The Overview's headline numbers, in exact USD; ``projection`` is None until a complete
+    day has data."""
 
     month_to_date: Decimal
     last_month: Decimal
     today: Decimal
-    projection: Decimal
+    projection: Projection | None
     days_elapsed: int
     days_in_month: int
 
 
-def spend_summary(engine: Engine, today: date, organizations: tuple[str, ...] = ()) -> SpendSummary:
-    """Month to date, last month, today so far, and a month-end projection.
-
-    The projection runs the average of this month's complete days over the days left; today
-    (partial) counts as at least what it has spent so far.
-    """
+def spend_summary(
+    engine: Engine,
+    today: date,
+    organizations: tuple[str, ...] = (),
+    *,
+    include_demo: bool = False,
+) -> SpendSummary:
+    """Month to date, last month, today so far, and the month-end projection
+    (``projection.project_month_end``: complete days only; the forecast will replace it).
+    Demo organizations are left out once a real one is connected, unless ``include_demo``."""
     first = month_start(today)
-    following = next_month(first)
     previous = month_start(first - timedelta(days=1))
-    mtd = total_cents(engine, Filters(first, today + timedelta(days=1), organizations))
-    last = total_cents(engine, Filters(previous, first, organizations))
-    so_far = total_cents(engine, Filters(today, today + timedelta(days=1), organizations))
-    complete_days = (today - first).days
-    days_in_month = (following - first).days
-    if complete_days:
-        rate = (mtd - so_far) / complete_days
-        projection = (
-            mtd + rate * (days_in_month - complete_days - 1) + max(rate - so_far, Decimal(0))
-        )
-    else:
-        projection = so_far * days_in_month
+    tomorrow = today + timedelta(days=1)
+
+    def within(start: date, end: date) -> Filters:
+        return Filters(start, end, organizations, include_demo=include_demo)
+
+    mtd = total_cents(engine, within(first, tomorrow))
+    last = total_cents(engine, within(previous, first))
+    so_far = total_cents(engine, within(today, tomorrow))
+    daily: dict[date, Decimal] = defaultdict(Decimal)
+    for day, _, cents in spend_by_day(engine, within(*history_window(today)), "cost_type"):
+        daily[day] += cents
     return SpendSummary(
         month_to_date=usd(mtd),
         last_month=usd(last),
         today=usd(so_far),
-        projection=usd(projection).quantize(Decimal("0.01")),
-        days_elapsed=complete_days + 1,
-        days_in_month=days_in_month,
+        projection=project_month_end(today, daily, so_far),
+        days_elapsed=(today - first).days + 1,
+        days_in_month=(next_month(first) - first).days,
     )
 
 

@@ -107,7 +107,7 @@ def _create_table(name: str) -> Step:
 # hand until issue 13: SQLite databases upgraded then declare TIMESTAMP WITH TIME ZONE and
 # NUMERIC(24, 6) where a fresh one has DATETIME and BIGINT; SQLite stores and returns the same
 # values under either, so those are left as they are.)
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 MIGRATIONS: dict[int, list[str | Step]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: [_add_column("organization", "backfill_completed_at")],
@@ -191,7 +191,42 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     9: [_create_table("sign_in_throttle")],
     # 10: the latest failed sign-in of an address: the throttle's window slides from it.
     10: [_add_column("sign_in_throttle", "last_failure_at")],
+    # 11: the audit log keeps each event's organization name, so a deleted organization stays
+    # named; earlier events get it from their organization, or, once deleted, from the name
+    # its connection event recorded.
+    11: [_add_column("audit_event", "organization_name"), lambda conn: _name_audit_events(conn)],
 }
+
+
+def _name_audit_events(conn: Connection) -> None:
+    """Step 11's fill-in of ``audit_event.organization_name`` for the events already there."""
+    conn.execute(
+        text(
+            "UPDATE audit_event SET organization_name = (SELECT COALESCE(o.label, o.name) "
+            "FROM organization o WHERE o.organization_id = audit_event.target) "
+            "WHERE organization_name IS NULL AND target IS NOT NULL"
+        )
+    )
+    # A deleted organization: the name its latest connection or key replacement recorded
+    # (their detail was "<name>, key <hint>"; a hint never holds ", key ").
+    named: dict[str, str] = {}
+    for target, detail in conn.execute(
+        text(
+            "SELECT target, detail FROM audit_event WHERE target IS NOT NULL "
+            "AND detail IS NOT NULL AND action IN ('organization_connected', 'key_replaced') "
+            "ORDER BY id"
+        )
+    ):
+        if ", key " in detail:
+            named[target] = detail.rsplit(", key ", 1)[0]
+    for target, name in named.items():
+        conn.execute(
+            text(
+                "UPDATE audit_event SET organization_name = :name "
+                "WHERE target = :target AND organization_name IS NULL"
+            ),
+            {"name": name, "target": target},
+        )
 
 
 class DatabaseError(RuntimeError):

@@ -474,6 +474,9 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     target: str | None = Field(default=None, max_length=320)
     detail: str | None = Field(default=None, sa_type=Text)
+    # The organization's name when the event happened: still readable once it is deleted
+    # (schema v11). Names come from the API, so any length.
+    organization_name: str | None = Field(default=None, sa_type=Text)
 
 
 class AuthSession(SQLModel, table=True):

@@ -9,11 +9,13 @@ from app.clock import utcnow
 from app.db import affected_rows, write_session
 from app.models import Organization, OrgStatus
 from app.services.access import Actor, require_admin
+from app.services.audit import record
 
 
 def request_sync(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
     """Make the organization due now; the worker starts it within seconds. False if unknown
-    or if its key was rejected (a new key is needed first)."""
+    or if its key was rejected (a new key is needed first). A requested sync is audited (who
+    pressed "Sync now", for which organization), in the same transaction."""
     require_admin(actor, "start a sync")
     with write_session(engine) as session:
         changed = affected_rows(
@@ -26,4 +28,6 @@ def request_sync(*, engine: Engine, organization_id: str, actor: Actor) -> bool:
                 .values(next_run_at=utcnow())
             )
         )
+        if changed:
+            record(session, actor=actor.email, action="sync_requested", target=organization_id)
     return bool(changed)

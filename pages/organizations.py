@@ -9,9 +9,14 @@ import streamlit as st
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
 from app.models import OrgStatus, Provider
+from app.reports.demo import DemoMix, demo_name
 from app.services.actions import request_sync
 from app.services.connections import KeyOfAnotherOrganization, replace_key
-from app.services.organizations import OrgSummary, delete_organization
+from app.services.organizations import (
+    OrgSummary,
+    delete_organization,
+    remove_demo_organizations,
+)
 from app.ui import auth, connections, state
 from app.ui.format import ago, md, plain, status_label
 
@@ -56,6 +61,31 @@ def confirm_delete(org: OrgSummary) -> None:
         on_click=_delete,
         args=(org.organization_id, org.name),
     ):
+        st.rerun()
+
+
+def _remove_demo() -> None:
+    removed = remove_demo_organizations(engine=state.engine(), actor=auth.actor())
+    state.clear_caches()
+    st.session_state["orgs_notice"] = (
+        f"Removed the demo data: {', '.join(removed)} and all of its data."
+        if removed
+        else "The demo data was already removed."
+    )
+
+
+@st.dialog("Remove demo data")
+def confirm_remove_demo(demo: list[OrgSummary]) -> None:
+    rows = sum(o.cost_rows + o.usage_rows for o in demo)
+    names = ", ".join(f"**{md(o.name)}**" for o in demo)
+    st.markdown(
+        f"Remove the demo data? This deletes {names} and their {rows:,} rows of simulated "
+        "data from this dashboard. Your real organizations are not touched."
+    )
+    cancel, remove, _ = st.columns([1, 1, 2])
+    if cancel.button("Cancel", key="remove_demo_cancel"):
+        st.rerun()
+    if remove.button("Remove", type="primary", key="remove_demo_confirm", on_click=_remove_demo):
         st.rerun()
 
 
@@ -109,6 +139,17 @@ if not orgs:
     st.info("No organization is connected. Use “Connect new organization” to add one.")
     st.stop()
 
+mix = DemoMix(demo=sum(o.is_demo for o in orgs), real=sum(not o.is_demo for o in orgs))
+if mix.mixed:
+    demo_orgs = [o for o in orgs if o.is_demo]
+    note, action = st.columns([3, 1.3], vertical_alignment="center")
+    note.caption(
+        "Demo organizations are simulated data, left out of the totals while a real "
+        "organization is connected."
+    )
+    if action.button("Remove demo data", icon=":material/delete_sweep:", key="remove_demo"):
+        confirm_remove_demo(demo_orgs)
+
 widths = [2.0, 2.6, 1.3, 1.9, 1.6, 1.2, 1.9, 1.1, 0.9]
 header = st.columns(widths)
 for column, text in zip(
@@ -120,7 +161,7 @@ for column, text in zip(
         column.markdown(f"**{text}**")
 for org in orgs:
     row = st.columns(widths, vertical_alignment="center")
-    row[0].text(plain(org.name))
+    row[0].text(plain(demo_name(org.name, org.is_demo, mix)))
     row[1].text(plain(org.organization_id))
     row[2].text(org.provider_label)
     row[3].text(org.key_hint)

@@ -8,12 +8,14 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import OrgStatus
+from app.reports.demo import DemoMix, demo_name
 from app.reports.filters import Filters
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.demo import include_demo_choice
 from app.ui.format import ago, md, money, status_label
 from app.ui.onboarding import backfill_progress, empty_state
 
@@ -34,9 +36,18 @@ problem_banners(orgs)
 ready_notices(orgs)
 backfill_progress([o for o in orgs if o.status == OrgStatus.BACKFILLING])
 
+mix = DemoMix(demo=sum(o.is_demo for o in orgs), real=sum(not o.is_demo for o in orgs))
+include_demo = include_demo_choice("overview_")
+if mix.mixed and not include_demo:
+    demo_names = ", ".join(md(o.name) for o in orgs if o.is_demo)
+    st.caption(
+        f"Totals leave out the demo data ({demo_names}): a real organization is connected. "
+        "Remove it on the Organizations page."
+    )
+
 db = state.database_key()
 today = utc_today()
-summary = state.spend_summary(db, today)
+summary = state.spend_summary(db, today, include_demo)
 cols = st.columns(4)
 cols[0].metric(
     "Month to date",
@@ -65,7 +76,9 @@ cols[3].metric(
     help="Anthropic reports spend within minutes; today is still partial.",
 )
 
-trend = Filters(start=today - timedelta(days=29), end=today + timedelta(days=1))
+trend = Filters(
+    start=today - timedelta(days=29), end=today + timedelta(days=1), include_demo=include_demo
+)
 by_model = state.spend_over_time(db, trend, "model", "day")
 if by_model.empty:
     st.info(
@@ -86,7 +99,7 @@ else:
         key="trend",
     )
 
-mtd = Filters(start=month_start(today), end=today + timedelta(days=1))
+mtd = Filters(start=month_start(today), end=today + timedelta(days=1), include_demo=include_demo)
 left, right = st.columns(2)
 for column, group, label in ((left, "model", "Model"), (right, "workspace", "Workspace")):
     with column:
@@ -110,8 +123,9 @@ for column, group, label in ((left, "model", "Model"), (right, "workspace", "Wor
 
 st.subheader("Data freshness")
 for org in orgs:
+    name = demo_name(org.name, org.is_demo, mix)
     st.markdown(
-        f"**{md(org.name)}** · {status_label(org.status, org.backfill_progress)} · "
+        f"**{md(name)}** · {status_label(org.status, org.backfill_progress)} · "
         f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
         f"{md(str(org.data_end or '—'))}"
     )

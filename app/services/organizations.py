@@ -145,3 +145,21 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
         session.execute(delete(Organization).where(col(Organization.id) == pk))
         record(session, actor=actor.email, action="organization_deleted", target=organization_id)
         return True
+
+
+def remove_demo_organizations(*, engine: Engine, actor: Actor) -> list[str]:
+    """Delete every demo organization and its data ("Remove demo data"), each through
+    ``delete_organization`` (so each is audited as a delete). Returns the names removed."""
+    require_admin(actor, "remove demo data")
+    with read_session(engine) as session:
+        demo = session.execute(
+            select(Organization)
+            .where(col(Organization.is_demo))
+            .order_by(col(Organization.created_at))
+        ).scalars()
+        found = [(org.organization_id, org.display_name) for org in demo]
+    return [
+        name
+        for organization_id, name in found
+        if delete_organization(engine=engine, organization_id=organization_id, actor=actor)
+    ]

@@ -9,6 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app.reports import claude_code, enterprise, spend, usage
+from app.reports import demo as report_demo
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
@@ -38,6 +39,12 @@ def organizations() -> list[OrgSummary]:
     return list_organizations(engine())
 
 
+def demo_mix() -> report_demo.DemoMix:
+    # Not cached: one tiny query, and the demo choice must follow a connect or a delete made
+    # elsewhere (the CLI) at once, as the SQL that leaves demo data out does.
+    return report_demo.demo_mix(engine())
+
+
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
 def options(db: str) -> dict[str, list[tuple[str, str]]]:
     return report_options.filter_options(engine())
@@ -55,8 +62,8 @@ def usage_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
-def spend_summary(db: str, today: date) -> spend.SpendSummary:
-    return spend.spend_summary(engine(), today)
+def spend_summary(db: str, today: date, include_demo: bool = False) -> spend.SpendSummary:
+    return spend.spend_summary(engine(), today, include_demo=include_demo)
 
 
 def clear_caches() -> None:

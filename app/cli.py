@@ -1,4 +1,4 @@
-"""The `finops` command: serve, worker, connect, orgs, sync, export, delete."""
+"""The `finops` command: serve, worker, connect, orgs, sync, export, delete, users."""
 
 from __future__ import annotations
 
@@ -194,6 +194,16 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("email")
     u.add_argument("role", choices=Role.ALL)
     u.set_defaults(handler=cmd_users_set_role)
+    u = users.add_parser(
+        "set-password",
+        help="set a new password for an account and sign it out everywhere; the password is "
+        "read from FINOPS_USER_PASSWORD, a hidden prompt or standard input, never from the "
+        "command line",
+    )
+    u.add_argument("email")
+    # Only to refuse one typed here by habit, with a reason and without echoing it back.
+    u.add_argument("password_given", nargs="?", metavar="PASSWORD", help=argparse.SUPPRESS)
+    u.set_defaults(handler=cmd_users_set_password)
 
     p = sub.add_parser("delete", help="delete an organization: its key, its jobs and its data")
     p.add_argument("organization_id", metavar="ORG_ID")
@@ -511,13 +521,13 @@ def cmd_rotate_master_key(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _read_password() -> str:
+def _read_password(prompt: str = "Password") -> str:
     password = os.environ.get("FINOPS_USER_PASSWORD")
     if password:
         return password
     if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != first:
+        first = getpass.getpass(f"{prompt}: ")
+        if getpass.getpass(f"{prompt} again: ") != first:
             raise CliError("The two passwords differ.")
         return first
     return sys.stdin.read().rstrip("\n")
@@ -580,6 +590,30 @@ def cmd_users_set_role(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     print(f"{args.email} is now {args.role}.")
+    return 0
+
+
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    from app.passwords import WeakPassword
+    from app.services.users import password_settable, set_password
+
+    if args.password_given is not None:
+        print(
+            "error: a password is never taken from the command line (it would stay in the "
+            "shell history and the process list). Type it at the prompt, pipe it on standard "
+            "input, or set FINOPS_USER_PASSWORD. Nothing was changed.",
+            file=sys.stderr,
+        )
+        return 2
+    engine = _engine(settings)
+    try:
+        email = password_settable(engine, actor=OPERATOR, email=args.email)
+        ended = set_password(
+            engine, actor=OPERATOR, email=email, password=_read_password("New password")
+        )
+    except (WeakPassword, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Set a new password for {email}; {ended} of its session(s) were signed out.")
     return 0
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.clock import utcnow
-from app.db import is_sqlite, read_session, write_session
+from app.db import affected_rows, is_sqlite, read_session, write_session
 from app.models import AuditEvent, AuthSession, Role, SignInThrottle, User
 from app.passwords import WeakPassword, check_strength, hash_password, verify_password
 from app.services.access import Actor, PermissionDenied, require_admin
@@ -336,6 +336,152 @@ def sign_in(engine: Engine, *, email: str, password: str) -> Account:
         _sweep_throttle(session, now)
     time.sleep(FAILURE_DELAY_SECONDS)
     raise SignInError(WRONG)
+
+
+class PasswordChangeError(Exception):
+    """A password change refused; the message is safe to show."""
+
+
+def has_local_password(engine: Engine, email: str) -> bool:
+    """False for an account that signs in only through single sign-on (no password here)."""
+    with read_session(engine) as session:
+        stored = session.execute(
+            select(col(User.password_hash)).where(col(User.email) == _normal(email))
+        ).scalar_one_or_none()
+    return bool(stored and stored.startswith("scrypt$"))
+
+
+def _end_other_sessions(session: Session, user_id: int, keep_token: str | None) -> int:
+    """Sign the account out everywhere but the browser holding ``keep_token``; how many."""
+    query = delete(AuthSession).where(col(AuthSession.user_id) == user_id)
+    if keep_token:
+        query = query.where(col(AuthSession.token_hash) != _digest(keep_token))
+    return affected_rows(session.execute(query))
+
+
+def change_password(
+    engine: Engine,
+    *,
+    email: str,
+    current_password: str,
+    new_password: str,
+    keep_token: str | None = None,
+) -> int:
+    """The signed-in person changes their own password; returns how many of their other
+    sessions were signed out (every one but ``keep_token``'s, which stays signed in).
+
+    A wrong current password counts as a failed sign-in of that address, in the same row
+    and under the same lock as ``sign_in`` (reserved before the check): guessing here is no
+    faster than at the sign-in form, and the two together get no more tries than one alone.
+    """
+    dummy = _dummy_hash()
+    email = _normal(email)
+    if new_password == current_password:
+        raise PasswordChangeError("The new password is the same as the current one.")
+    check_strength(new_password, email=email)  # before any attempt is counted
+    with read_session(engine) as session:
+        known = session.execute(
+            select(col(User.password_hash)).where(col(User.email) == email)
+        ).scalar_one_or_none()
+    if known is not None and not known.startswith("scrypt$"):
+        raise PasswordChangeError(
+            "This account signs in with single sign-on; its password is kept by the "
+            "identity provider."
+        )
+    now = utcnow()
+    attempt = _reserve(engine, email, now)
+    if attempt.locked_for:
+        time.sleep(FAILURE_DELAY_SECONDS)
+        raise PasswordChangeError(
+            f"Too many wrong passwords for this account. Try again in {attempt.locked_for} seconds."
+        )
+    stored = attempt.password_hash or ""
+    if attempt.user_id is not None and verify_password(current_password, stored):
+        new_hash = hash_password(new_password)  # slow: outside the write transaction
+        with write_session(engine) as session:
+            user = session.get(User, attempt.user_id, with_for_update=True)
+            if user is None or user.password_hash != stored:
+                raise PasswordChangeError(
+                    "The password was changed or the account removed meanwhile; sign in again."
+                )
+            session.execute(delete(SignInThrottle).where(col(SignInThrottle.email) == email))
+            user.password_hash = new_hash
+            ended = _end_other_sessions(session, attempt.user_id, keep_token)
+            record(
+                session,
+                actor=email,
+                action="password_changed",
+                target=email,
+                detail=f"{ended} other session(s) signed out",
+            )
+            return ended
+    if attempt.user_id is None:
+        verify_password(current_password, dummy)
+    with write_session(engine) as session:
+        record(
+            session,
+            actor=email,
+            action="password_change_failed",
+            target=email,
+            detail="wrong current password",
+        )
+        if attempt.lock_on_failure is not None:
+            record(
+                session,
+                actor=email,
+                action="sign_in_locked",
+                target=email,
+                detail=f"{attempt.failures} wrong passwords within "
+                f"{int(WINDOW.total_seconds()) // 60} minutes; sign-in and password changes "
+                f"refused for {int(attempt.lock_on_failure.total_seconds())} seconds",
+            )
+    time.sleep(FAILURE_DELAY_SECONDS)
+    raise PasswordChangeError("The current password is wrong.")
+
+
+def password_settable(engine: Engine, *, actor: Actor, email: str) -> str:
+    """The normalised address if an admin can set its password (asked before the password,
+    so nobody types one for an address that is wrong); else ValueError saying why."""
+    require_admin(actor, "set passwords")
+    email = _normal(email)
+    with read_session(engine) as session:
+        stored = session.execute(
+            select(col(User.password_hash)).where(col(User.email) == email)
+        ).scalar_one_or_none()
+    if stored is None:
+        raise ValueError(f"No account for {email}. See `finops users list`.")
+    if not stored.startswith("scrypt$"):
+        raise ValueError(
+            f"{email} signs in with single sign-on; its password is kept by the identity provider."
+        )
+    return email
+
+
+def set_password(engine: Engine, *, actor: Actor, email: str, password: str) -> int:
+    """An admin sets a new password for an account (``finops users set-password``): every
+    session of that account is signed out and its sign-in lock is lifted. Returns how many
+    sessions ended. Refused for an unknown address, a weak password, and an account that
+    signs in with single sign-on (a local password would bypass the identity provider)."""
+    email = password_settable(engine, actor=actor, email=email)
+    check_strength(password, email=email)
+    new_hash = hash_password(password)
+    with write_session(engine) as session:
+        user = session.execute(
+            select(User).where(col(User.email) == email).with_for_update()
+        ).scalar_one_or_none()
+        if user is None:
+            raise ValueError(f"No account for {email}.")
+        user.password_hash = new_hash
+        ended = _end_other_sessions(session, user.id or 0, None)
+        session.execute(delete(SignInThrottle).where(col(SignInThrottle.email) == email))
+        record(
+            session,
+            actor=actor.email,
+            action="password_set",
+            target=email,
+            detail=f"by an admin; {ended} session(s) signed out",
+        )
+        return ended
 
 
 def current_account(engine: Engine, user_id: int) -> Account | None:

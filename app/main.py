@@ -1,9 +1,15 @@
 """Streamlit entrypoint: start-up check, sign-in gate and navigation by role.
 
-No scheduler ever runs here; the worker is a separate process.
+Every page's address is registered on every run, signed in or not, so a shared link
+(``/spend?range=6m&group=workspace``) opens the sign-in form in place and, once signed in, the
+page it names with its filters; a viewer who follows a link to an admin page is told what the
+page is for and whom to ask. No scheduler ever runs here; the worker is a separate process.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,10 +21,82 @@ from app.settings import SettingsError
 from app.ui import auth, state
 from app.ui.format import md
 
+# A local file: a ":material/…:" page icon makes the browser fetch the icon from a font CDN on
+# every page load, and a self-hosted dashboard requests nothing outside its own host.
+ICON = Path(__file__).resolve().parent / "ui" / "assets" / "icon.svg"
+
+
+@dataclass(frozen=True)
+class View:
+    """One page of the app, at one address whoever asks for it."""
+
+    script: str
+    title: str
+    icon: str
+    url_path: str
+    # For admin pages: what the page does, finishing "Only administrators can …".
+    admin_only: str | None = None
+
+
+DASHBOARDS = (
+    View("../pages/overview.py", "Overview", ":material/dashboard:", "overview"),
+    View("../pages/spend.py", "Spend", ":material/payments:", "spend"),
+    View("../pages/usage.py", "Usage", ":material/data_usage:", "usage"),
+    View("../pages/claude_code.py", "Claude Code", ":material/terminal:", "claude_code"),
+    View("../pages/enterprise.py", "Claude Enterprise", ":material/apartment:", "enterprise"),
+)
+MANAGE = (
+    View(
+        "../pages/organizations.py",
+        "Organizations",
+        ":material/domain:",
+        "organizations",
+        "manage the connected organizations (sync now, replace a key, delete)",
+    ),
+    View(
+        "../pages/connect.py",
+        "Connect",
+        ":material/add_link:",
+        "connect",
+        "connect an organization (its Admin or Analytics API key is pasted here)",
+    ),
+    View(
+        "../pages/users.py",
+        "Users",
+        ":material/group:",
+        "users",
+        "add users, change their roles and remove them",
+    ),
+    View(
+        "../pages/audit.py",
+        "Audit log",
+        ":material/history:",
+        "audit",
+        "read the audit log (connections, key changes, deletions, sign-ins)",
+    ),
+)
+HOME = DASHBOARDS[0]
+
+
+def gate(form: auth.PageFunction, title: str, icon: str) -> list[st.Page]:
+    """One form at every page's address: the link stays in the address bar, and the rerun
+    after signing in opens the page it names (pages are told apart by their ``url_path``)."""
+    return [
+        st.Page(form, title=title, icon=icon, url_path=view.url_path, default=view is HOME)
+        for view in (*DASHBOARDS, *MANAGE)
+    ]
+
+
+def page(view: View) -> st.Page:
+    return st.Page(
+        view.script, title=view.title, icon=view.icon, url_path=view.url_path, default=view is HOME
+    )
+
+
 # Before anything logs: Streamlit's own handlers, and the root logger it leaves alone, carry
 # no filter of ours; this masks keys in every record the process makes.
 install_redaction()
-st.set_page_config(page_title="Anthropic FinOps", page_icon=":material/savings:", layout="wide")
+st.set_page_config(page_title="Anthropic FinOps", page_icon=ICON, layout="wide")
 
 try:
     engine = state.engine()
@@ -37,31 +115,28 @@ except ValueError as exc:  # a weak bootstrap password: say why (never what it i
     st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
     st.stop()
 if no_accounts:
-    st.navigation([st.Page(auth.setup_page, title="Set up", icon=":material/person_add:")]).run()
+    st.navigation(gate(auth.setup_page, "Set up", ":material/person_add:"), position="hidden").run()
     st.stop()
 account = auth.current()
 auth.write_cookie()
 if account is None:
-    st.navigation([st.Page(auth.sign_in_page, title="Sign in", icon=":material/login:")]).run()
+    st.navigation(gate(auth.sign_in_page, "Sign in", ":material/login:"), position="hidden").run()
     st.stop()
 
-pages = {
-    "Dashboards": [
-        st.Page(
-            "../pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
-        ),
-        st.Page("../pages/spend.py", title="Spend", icon=":material/payments:"),
-        st.Page("../pages/usage.py", title="Usage", icon=":material/data_usage:"),
-        st.Page("../pages/claude_code.py", title="Claude Code", icon=":material/terminal:"),
-        st.Page("../pages/enterprise.py", title="Claude Enterprise", icon=":material/apartment:"),
-    ],
-}
+pages: dict[str, list[st.Page]] = {"Dashboards": [page(view) for view in DASHBOARDS]}
 if account.actor.is_admin:
-    pages["Manage"] = [
-        st.Page("../pages/organizations.py", title="Organizations", icon=":material/domain:"),
-        st.Page("../pages/connect.py", title="Connect", icon=":material/add_link:"),
-        st.Page("../pages/users.py", title="Users", icon=":material/group:"),
-        st.Page("../pages/audit.py", title="Audit log", icon=":material/history:"),
+    pages["Manage"] = [page(view) for view in MANAGE]
+else:
+    # Out of a viewer's menu, but a link to one says what the page is for, not "Page not found".
+    pages["Dashboards"] += [
+        st.Page(
+            auth.admin_only_page(view.title, view.admin_only or "use this page"),
+            title=view.title,
+            icon=view.icon,
+            url_path=view.url_path,
+            visibility="hidden",
+        )
+        for view in MANAGE
     ]
 with st.sidebar:
     st.caption(f"Signed in as {md(account.email)} ({account.role})")

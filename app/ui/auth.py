@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import streamlit as st
-import streamlit.components.v1 as components
 from streamlit.delta_generator import DeltaGenerator
 
 from app.passwords import MIN_LENGTH, WeakPassword
@@ -40,6 +39,7 @@ from app.ui import state
 
 COOKIE = "finops_session"
 TOKEN = "auth_token"
+PageFunction = Callable[[], None]
 
 
 def _start_session(account: Account) -> None:
@@ -51,13 +51,24 @@ def _start_session(account: Account) -> None:
 
 
 def write_cookie() -> None:
-    """Set or clear the session cookie in the browser, once, after sign-in or sign-out."""
+    """Set or clear the session cookie in the browser, once, after sign-in or sign-out.
+
+    ``st.html`` runs the one-line script in the page itself (``components.v1.html`` was an
+    iframe and is deprecated); the container is hidden, so the script takes no room.
+    """
     pending = st.session_state.pop("auth_cookie", None)
     if pending is None:
         return
     token, max_age = pending
     value = f"{COOKIE}={token}; path=/; max-age={max_age}; SameSite=Strict"
-    components.html(f"<script>document.cookie = {json.dumps(value)};</script>", height=0)
+    if (st.context.url or "").startswith("https:"):
+        value += "; Secure"
+    with st.container(key="finops_session_cookie"):
+        st.html(
+            "<style>.st-key-finops_session_cookie{display:none}</style>"
+            f"<script>document.cookie = {json.dumps(value)};</script>",
+            unsafe_allow_javascript=True,
+        )
 
 
 def _cookie() -> str | None:
@@ -100,13 +111,29 @@ def actor() -> Actor:
     return account.actor
 
 
+ASK_AN_ADMIN = (
+    "Ask one of this dashboard's administrators (whoever added your account) to do it for you, "
+    "or to make you an administrator."
+)
+
+
 def require_admin_page() -> Actor:
     """Stop an admin page for anyone else (the navigation hides it too)."""
     who = actor()
     if not who.is_admin:
-        st.error("This page is for admins. Ask an admin if you need a connection changed.")
+        st.info(f"Only administrators can use this page. {ASK_AN_ADMIN}", icon=":material/lock:")
         st.stop()
     return who
+
+
+def admin_only_page(title: str, what: str) -> PageFunction:
+    """What a viewer sees at an admin page's address (a shared link, a bookmark)."""
+
+    def refusal() -> None:
+        st.title(title)
+        st.info(f"Only administrators can {what}. {ASK_AN_ADMIN}", icon=":material/lock:")
+
+    return refusal
 
 
 def sign_out() -> None:

@@ -27,7 +27,9 @@ from app.services.users import (
     open_session,
 )
 from app.settings import Settings
+from app.simulator import Simulator
 from app.ui import auth
+from tests.utils.factories import connect_org
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PASSWORD = "correct horse battery"
@@ -272,3 +274,53 @@ def test_an_unusable_bootstrap_password_is_explained_on_the_page(
         for e in fresh.error
     )
     assert list_users(engine, actor=OPERATOR) == []
+
+
+def _sign_in(at: AppTest, email: str) -> None:
+    _field(at, "Email").input(email)
+    _field(at, "Password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+
+
+def test_a_shared_link_opens_its_page_with_its_filters_after_sign_in(
+    fresh: AppTest, engine: Engine, settings: Settings, sim: Simulator
+) -> None:
+    """A colleague's /spend?range=6m&group=workspace link, opened signed out."""
+    create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    connect_org(sim, next(iter(sim.orgs.values())), engine=engine, settings=settings)
+    fresh.switch_page("../pages/spend.py")  # (before the first run: the address /spend)
+    fresh.query_params["range"] = "6m"
+    fresh.query_params["group"] = "workspace"
+    fresh.run()
+    assert [t.value for t in fresh.title] == ["Sign in to Anthropic FinOps"]
+    assert not fresh.sidebar.button  # no menu of pages before signing in
+    _sign_in(fresh, "admin@example.com")
+    assert [t.value for t in fresh.title] == ["Spend"]  # was Overview
+    assert fresh.selectbox(key="spend_preset").value == "6m"
+    assert fresh.selectbox(key="spend_group").value == "workspace"
+    assert fresh.query_params["range"] == "6m" and fresh.query_params["group"] == "workspace"
+
+
+@pytest.mark.parametrize(
+    ("page", "title", "what"),
+    [
+        ("organizations", "Organizations", "manage the connected organizations"),
+        ("connect", "Connect", "connect an organization"),
+        ("users", "Users", "add users"),
+        ("audit", "Audit log", "read the audit log"),
+    ],
+)
+def test_a_viewer_at_an_admin_page_is_told_it_is_for_administrators(
+    fresh: AppTest, engine: Engine, page: str, title: str, what: str
+) -> None:
+    create_first_admin(engine, email="admin@example.com", password=PASSWORD)
+    add_user(engine, actor=OPERATOR, email="viewer@example.com", password=PASSWORD, role="viewer")
+    fresh.switch_page(f"../pages/{page}.py").run()  # a link to the admin page, signed out
+    _sign_in(fresh, "viewer@example.com")
+    assert [t.value for t in fresh.title] == [title]
+    [notice] = fresh.info
+    assert notice.value.startswith(f"Only administrators can {what}")
+    assert "Ask one of this dashboard's administrators" in notice.value
+    # The page itself never ran: no admin control, no organization, no user list.
+    assert not fresh.main.button and not fresh.dataframe and not fresh.text_input

@@ -1,4 +1,5 @@
-"""Users (admins only): who can sign in, with which role; add, change role, remove."""
+"""Users (admins only): who can sign in, with which role; add, change role, remove, set a
+password; and the admin's own "Change password" (everyone else has it on the Account page)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import streamlit as st
 from app.models import Role
 from app.passwords import MIN_LENGTH, WeakPassword
 from app.services.access import PermissionDenied
-from app.services.users import add_user, list_users, remove_user, set_role
+from app.services.users import add_user, list_users, remove_user, set_password, set_role
 from app.ui import auth, state
 from app.ui.format import md, plain
+from app.ui.password_form import change_password_form
 from app.ui.tables import table
 
 me = auth.require_admin_page()
@@ -69,3 +71,28 @@ with right, st.container(border=True):
             st.rerun()
     except (ValueError, PermissionDenied) as exc:
         st.error(md(str(exc)))
+
+mine, theirs = st.columns(2)
+with mine:
+    change_password_form(me)
+others = [a.email for a in accounts if a.email != me.email]
+with theirs, st.form("set_password", clear_on_submit=True, border=True):
+    st.subheader("Set a user's password")
+    st.caption("For a forgotten password: every session of that user is signed out.")
+    whose = st.selectbox("User", others, key="users_password_of", format_func=plain)
+    new_password = st.text_input(
+        f"New password (at least {MIN_LENGTH} characters)",
+        type="password",
+        autocomplete="new-password",
+    )
+    again = st.text_input("New password again", type="password", autocomplete="new-password")
+    if st.form_submit_button("Set password", disabled=not others):
+        if new_password != again:
+            st.error("The two new passwords differ.")
+        elif whose is not None:
+            try:
+                ended = set_password(state.engine(), actor=me, email=whose, password=new_password)
+            except (WeakPassword, ValueError, PermissionDenied) as exc:
+                st.error(md(str(exc)))
+            else:
+                st.success(md(f"Set a new password for {whose}; {ended} session(s) signed out."))

@@ -207,3 +207,58 @@ def test_a_viewer_cannot_remove_demo_data(
     names = remove_demo_organizations(engine=engine, actor=OPERATOR)
     assert names == [DEMO_ORG_NAME]
     assert [o.organization_id for o in list_organizations(engine)] == [real[1]]
+
+
+@pytest.mark.parametrize("include_demo", [False, True], ids=["demo left out", "demo included"])
+def test_every_report_path_and_its_rollups_agree_on_demo_data(
+    engine: Engine,
+    demo: tuple[Simulator, str],
+    real: tuple[Simulator, str],
+    include_demo: bool,
+) -> None:
+    """The condition is in the SQL of every path: rollups, detail rows, the "Other" fold and
+    the API keys' ranking, so a filtered view adds up to the same as an unfiltered one."""
+    from dataclasses import replace
+
+    from app.reports.filters import Filters, uses_rollups
+    from app.reports.labels import TOKEN_TYPES
+    from app.reports.spend import spend_by_day, total_cents
+    from app.reports.usage import usage_by_day
+
+    start, end = today() - timedelta(days=29), today() + timedelta(days=1)
+    counted = [real, demo] if include_demo else [real]
+    cost = [r for sim, org_id in counted for r in sim.truth_cost(org_id, start, end)]
+    cents = sum((r.amount_cents for r in cost), Decimal(0))
+    every = [r for sim, org_id in (real, demo) for r in sim.truth_cost(org_id, start, end)]
+    rollups = Filters(start, end, include_demo=include_demo)
+    detail = replace(rollups, cost_types=tuple({r.cost_type for r in every}))
+    assert uses_rollups(rollups) and not uses_rollups(detail)
+    for f in (rollups, detail):
+        assert total_cents(engine, f) == cents
+        folded = spend_by_day(engine, f, "workspace", top=2)
+        assert sum((c for _, _, c in folded), Decimal(0)) == cents
+
+    usage = [r for sim, org_id in counted for r in sim.truth_usage(org_id, start, end)]
+    tokens = sum(
+        r.uncached_input_tokens
+        + r.cache_creation_5m_input_tokens
+        + r.cache_creation_1h_input_tokens
+        + r.cache_read_input_tokens
+        + r.output_tokens
+        for r in usage
+    )
+    models = tuple(
+        {r.model for sim, org_id in (real, demo) for r in sim.truth_usage(org_id, start, end)}
+    )
+    for f in (rollups, replace(rollups, models=models)):
+        by_key: dict[str, int] = {}
+        for _, key, counts in usage_by_day(engine, f, "api_key"):
+            by_key[key] = by_key.get(key, 0) + sum(counts[t] for t in TOKEN_TYPES)
+        ranked = sorted(by_key, key=lambda k: (-by_key[k], k))
+        for top in range(1, len(ranked)):
+            rows = usage_by_day(engine, f, "api_key", top=top)
+            assert sum(sum(v[t] for t in TOKEN_TYPES) for _, _, v in rows) == tokens
+            # The largest keys are ranked by what is in view: a left-out demo key's tokens
+            # never lift a key into the chart.
+            named = {g for _, g, _ in rows if not g.startswith("Other (")}
+            assert named == set(ranked[:top]), top

@@ -84,6 +84,11 @@ with st.sidebar:
             placeholder="All",
         )
     grain = grain_picker("ent_")
+    show_ids = st.toggle(
+        "Show model ids",
+        key="ent_model_ids",
+        help="Models by their API id (an alias and its dated ids apart), not by name.",
+    )
 
 f = EnterpriseFilters(start, end, tuple(chosen_orgs))
 report = state.enterprise_report(db, f, grain)
@@ -133,8 +138,13 @@ per = GRAINS[grain].lower()
 # --- Spend by product and by model ---------------------------------------------------------------
 st.subheader("Spend")
 tabs = st.tabs([f"By {label.lower()}" for label in ENTERPRISE_GROUPS.values()])
+by_model = report.spend_by_model_id if show_ids and report.spend_by_model_id else None
+by_model = by_model or report.spend_by_model
 for tab, (group, label), over_time in zip(
-    tabs, ENTERPRISE_GROUPS.items(), (report.spend_by_product, report.spend_by_model), strict=True
+    tabs,
+    ENTERPRISE_GROUPS.items(),
+    (report.spend_by_product, by_model),
+    strict=True,
 ):
     with tab:
         if over_time.empty:

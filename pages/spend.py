@@ -21,7 +21,7 @@ require_organizations("cost")
 view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
 f = view.filters
 label = SPEND_GROUPS[view.group]
-over_time = state.spend_over_time(state.database_key(), f, view.group, view.grain)
+over_time = state.spend_over_time(state.database_key(), f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
 

@@ -33,7 +33,7 @@ require_organizations("token usage")
 view = filter_bar(page="usage", groups=USAGE_GROUPS, cost_types=False)
 f = view.filters
 label = USAGE_GROUPS[view.group]
-over_time = state.usage_over_time(state.database_key(), f, view.group, view.grain)
+over_time = state.usage_over_time(state.database_key(), f, view.report_group, view.grain)
 if over_time.empty:
     st.info("No usage matches these filters. Widen the date range or clear a filter.")
     st.stop()

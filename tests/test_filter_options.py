@@ -6,7 +6,7 @@ from sqlalchemy import Engine, select, text, union
 
 from app.db import SCHEMA_VERSION, migrate, read_session
 from app.models import CostLine, UsageBucket
-from app.reports.options import filter_options
+from app.reports.options import filter_options, model_ids_of
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_org, org_pk, sync_engine
@@ -30,9 +30,14 @@ def test_options_equal_the_stored_values_and_survive_an_upgrade(
     options = filter_options(engine)
     models = {v for v, _ in options["models"]}
     assert models == distinct_in_data(engine, "model") and len(models) >= 5
+    # By name, one choice per model, which stands for every stored id of it.
+    by_name = dict(options["model_names"])
+    assert len(set(by_name.values())) == len(by_name)
+    assert set(model_ids_of(options, list(by_name))) == models
     assert {v for v, _ in options["service_tiers"]} == distinct_in_data(engine, "service_tier")
     workspaces = dict(options["workspaces"])
-    assert workspaces[""] == "Default workspace"  # the null workspace, by its name
+    # The null workspace, by its name: one choice for both organizations' default workspace.
+    assert workspaces[""] == "Default workspace (every organization)"
     assert set(workspaces) - {""} == distinct_in_data(engine, "workspace_id")
     # Names, not ids, where the directory knows them.
     assert any(label != value for value, label in options["workspaces"] if value)

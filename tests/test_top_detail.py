@@ -1,8 +1,8 @@
 """A filtered view (service tier, workspace, model, cost type: read from the detail rows) folded
 to its largest groups plus "Other" equals the fold of its full result, to the cent and the token,
 for every grouping: with the default workspace and the Console's key (null values), with ties
-at the cut, with one workspace name in two organizations (one group), and with a group that
-adds up to nothing."""
+at the cut, with one workspace name in two organizations (two groups, each its organization's),
+and with a group that adds up to nothing."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from tests.utils.factories import connect_org, org_pk, sync_engine
 DAY = date(2026, 3, 2)
 
 # (organization, day offset, workspace, API key, model, tier, cents): the batch rows rank
-# the default workspace first (both organizations' null, one group), then "Alpha" and
-# "Shared" tie at 50 (Shared is two organizations' workspaces of that name); "Zero" adds up
-# to nothing but is a group. The standard rows would rank "Beta" first: the filter drops them.
+# the first organization's default workspace first, then "Alpha" at 50, then the two
+# organizations' workspaces named "Shared" at 25 each; "Zero" adds up to nothing but is a
+# group. The standard rows would rank "Beta" first: the filter drops them.
 ROWS = [
     (0, 0, None, None, "claude-a", "batch", 60),
     (0, 1, None, None, "claude-b", "batch", 40),
@@ -158,24 +158,37 @@ def test_null_values_ties_and_shared_names_fold_as_the_full_result(engine: Engin
     store_rows(engine)
     batch = Filters(DAY, DAY + timedelta(days=3), service_tiers=("batch",))
     assert folds_as_the_full_result(engine, batch, (1, 2, 3, 4, 12)) > 0
-    # By workspace: the default workspace first (both organizations' null), then the tie at
-    # 50 goes to the label first in order ("Alpha" before "Shared"), the rest is "Other".
+    # By workspace: a workspace is its organization's, whatever its name. The default workspace
+    # of "Top 0" first, then the tie at 50 goes to the label first in order ("Alpha" before
+    # "Shared"), the rest is "Other": Top 1's default workspace, the two "Shared", Beta, Zero.
     rows = spend_by_day(engine, batch, "workspace", top=2)
-    other = other_label(3, "workspace")  # Shared, Beta, Zero
+    other = other_label(5, "workspace")
     totals: dict[str, Decimal] = {}
     for _, label, cents in rows:
         totals[label] = totals.get(label, Decimal(0)) + cents
     assert totals == {
-        DEFAULT_WORKSPACE: Decimal("105.000375"),
-        "Alpha": Decimal("50.00025"),
-        other: Decimal("60.000375"),  # Shared, Beta and Zero
+        f"{DEFAULT_WORKSPACE} · Top 0": Decimal("100.00025"),
+        "Alpha · Top 0": Decimal("50.00025"),
+        other: Decimal("65.0005"),
     }
-    # Three: "Shared" is one group of two organizations' workspaces, kept whole.
-    shared = [r for r in spend_by_day(engine, batch, "workspace", top=3) if r[1] == "Shared"]
-    assert sum(r[2] for r in shared) == Decimal("50.00025")
-    # By API key: the Console's key (null) is the largest, then a tie at 50 tokens x 1,004.
+    # Four: the two organizations' "Shared" are two groups of their own sums, never one.
+    shared = {
+        label: cents
+        for _, label, cents in spend_by_day(engine, batch, "workspace", top=4)
+        if label.startswith("Shared")
+    }
+    assert shared == {
+        "Shared · Top 0": Decimal("25.000125"),
+        "Shared · Top 1": Decimal("25.000125"),
+    }
+    # By API key: the Console's key (null) of Top 0 is the largest, then a tie at 50 tokens x
+    # 1,004; the two keys named "Second" are two of the five others.
     keys = usage_by_day(engine, batch, "api_key", top=2)
-    assert {label for _, label, _ in keys} == {CONSOLE_KEY, "Alpha key", other_label(4, "api_key")}
+    assert {label for _, label, _ in keys} == {
+        f"{CONSOLE_KEY} · Top 0",
+        "Alpha key · Top 0",
+        other_label(5, "api_key"),
+    }
     # A workspace filter (null included) is a detail view too, and folds the same way.
     some = Filters(batch.start, batch.end, workspaces=("", "wrk_a1", "wrk_b1", "wrk_b3"))
     assert folds_as_the_full_result(engine, some, (1, 2)) > 0

@@ -10,6 +10,7 @@ share these tables, so they always hold the same numbers.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -29,6 +30,7 @@ from app.reports.labels import (
     DELETED_MARK,
     ENGAGEMENT_COUNTS,
     ENTERPRISE_GROUPS,
+    MODEL_IDS,
     TOKEN_TYPES,
     UNKNOWN_USER,
     model_label,
@@ -55,9 +57,15 @@ def _select(table: Any, f: EnterpriseFilters, *columns: Any) -> Any:
 def spend_by_day(
     engine: Engine, f: EnterpriseFilters, group: str
 ) -> list[tuple[date, str, Decimal]]:
-    """(day, product or model label, cents) of Enterprise cost, summed in SQL."""
-    column = {"product": col(CostLine.product), "model": col(CostLine.model)}[group]
-    label = product_label if group == "product" else model_label
+    """(day, product or model label, cents) of Enterprise cost, summed in SQL; ``group``
+    "model_id" is by model id ("Show model ids"), "model" by model (its ids as one)."""
+    column = col(CostLine.product) if group == "product" else col(CostLine.model)
+    labels: dict[str, Callable[[str | None], str]] = {
+        "product": product_label,
+        "model": model_label,
+        MODEL_IDS: lambda model: model_label(model, show_ids=True),
+    }
+    label = labels[group]
     query = _select(
         CostLine, f, col(CostLine.date), column, func.sum(col(CostLine.amount_cents))
     ).group_by(col(CostLine.date), column)
@@ -71,7 +79,8 @@ def spend_by_day(
 
 def spend_over_time(engine: Engine, f: EnterpriseFilters, group: str, grain: str) -> Grouped:
     """Columns: period, Product|Model, amount_usd (exact Decimal); nothing folded."""
-    return spend_per_period(spend_by_day(engine, f, group), ENTERPRISE_GROUPS[group], grain)
+    title = ENTERPRISE_GROUPS["model" if group == MODEL_IDS else group]
+    return spend_per_period(spend_by_day(engine, f, group), title, grain)
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,7 @@ class EnterpriseReport:
     users: pd.DataFrame
     usage: pd.DataFrame
     engagement: pd.DataFrame
+    spend_by_model_id: Grouped | None = None  # by model id, for "Show model ids"
 
     @property
     def empty(self) -> bool:
@@ -275,6 +285,7 @@ def enterprise_report(engine: Engine, f: EnterpriseFilters, grain: str) -> Enter
         users=user_spend(engine, f),
         usage=usage_over_time(engine, f, grain),
         engagement=engagement_by_day(engine, f),
+        spend_by_model_id=spend_over_time(engine, f, MODEL_IDS, grain),
     )
 
 

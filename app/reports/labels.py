@@ -1,15 +1,18 @@
 """Every label people see for a stored value, in one place: the same value gets the same label
-on every page, chart and CSV. Each comment says where a label applies.
+on every page (Spend, Usage, Overview, Claude Code, Enterprise), chart, filter option and chart
+CSV. ``finops export`` keeps the stored values (its columns are a contract). Each comment says
+where a label applies.
 
-Known differences, kept as they are for now (the pages and their tests read them): a null model
-or product of an Enterprise organization's cost is NON_TOKEN / CONSOLE_PRODUCT on the Spend and
-Usage pages but NO_MODEL / NO_PRODUCT on the Enterprise page, and product ids are shown raw on
-Spend and Usage but through PRODUCT_LABELS on the Enterprise page.
+An empty value is labelled by why it is empty: a Claude Enterprise organization does not report
+the dimension ("Claude Enterprise (not by token type)"), a Console cost that is not a token cost
+has no model, token type or tier (it reads as its cost type, "Web search"), the Console's null
+workspace is its default workspace and its null API key the Workbench.
 """
 
 from __future__ import annotations
 
 from app.models import Provider
+from app.reports.model_names import model_name
 
 # --- Organizations: the connection types, wherever an organization is named ------------------
 
@@ -30,24 +33,49 @@ def provider_label(provider: str) -> str:
 CONSOLE_KEY = "Console / Workbench"
 # A workspace of null: the organization's default workspace (Console organizations).
 DEFAULT_WORKSPACE = "Default workspace"
-# A null value of any other group (cost type, description) on Spend and Usage.
-NONE_LABEL = "(none)"
 # One series over every group (usage by token type; web search requests of every group).
 ALL = "All"
-# Web search and code execution costs have no model, token type or tier: say so.
-NON_TOKEN = "Web search & code execution"
 # Console organizations report no product: their spend is the Claude API itself.
 CONSOLE_PRODUCT = "Claude API (Console)"
-# Spend and Usage: the label of null for each group that has one of its own.
-NONE_LABELS = {
-    "model": NON_TOKEN,
-    "token_type": NON_TOKEN,
-    "service_tier": NON_TOKEN,
-    "product": CONSOLE_PRODUCT,
+# Between a workspace's (or API key's) name and its organization's, where more than one
+# organization is in view: "Production · Acme Corp".
+ORG_SEPARATOR = " · "
+# Where the directory knows two workspaces (keys) of one name in one organization: the end of
+# each one's id tells them apart, "prod-backend (…hiGd)".
+ID_TAIL = 4
+
+# The stored token types of cost rows (cost_line.token_type) and the token columns of usage
+# rows: the same five kinds, one label each.
+TOKEN_TYPES = {
+    "uncached_input_tokens": "Uncached input",
+    "cache_creation_5m_input_tokens": "Cache write (5m)",
+    "cache_creation_1h_input_tokens": "Cache write (1h)",
+    "cache_read_input_tokens": "Cache read",
+    "output_tokens": "Output",
 }
-# A workspace of null of a Claude Enterprise organization (it has no workspaces); by the
-# labeler also its null API key on Usage by API key.
-NO_WORKSPACES = "Claude Enterprise (no workspaces)"
+COST_TOKEN_TYPES = {
+    "uncached_input_tokens": TOKEN_TYPES["uncached_input_tokens"],
+    "cache_creation.ephemeral_5m_input_tokens": TOKEN_TYPES["cache_creation_5m_input_tokens"],
+    "cache_creation.ephemeral_1h_input_tokens": TOKEN_TYPES["cache_creation_1h_input_tokens"],
+    "cache_read_input_tokens": TOKEN_TYPES["cache_read_input_tokens"],
+    "output_tokens": TOKEN_TYPES["output_tokens"],
+}
+# Service tiers as Anthropic's pages name them; the API adds tiers, which show as they are.
+SERVICE_TIERS = {
+    "standard": "Standard",
+    "batch": "Batch",
+    "priority": "Priority",
+    "priority_on_demand": "Priority (on demand)",
+    "flex": "Flex",
+    "flex_discount": "Flex (discount)",
+}
+# Cost types of the cost report (open: new ones show as they are).
+COST_TYPES = {
+    "tokens": "Tokens",
+    "web_search": "Web search",
+    "code_execution": "Code execution",
+    "session_usage": "Session usage",
+}
 # The Spend page's "Group by" choices, the group column of its tables and CSVs, and the noun of
 # "Other (N …)".
 SPEND_GROUPS = {
@@ -75,14 +103,6 @@ USAGE_GROUPS = {
 # ones (a workspace named "Other (3 workspaces)"): the folded group's label gets this suffix, so
 # the two stay two groups.
 OTHER_SUFFIX = " (added up)"
-# The token columns of usage (Usage charts, tables and the Enterprise token table).
-TOKEN_TYPES = {
-    "uncached_input_tokens": "Uncached input",
-    "cache_creation_5m_input_tokens": "Cache write (5m)",
-    "cache_creation_1h_input_tokens": "Cache write (1h)",
-    "cache_read_input_tokens": "Cache read",
-    "output_tokens": "Output",
-}
 
 # --- Claude Code (table claude_code_day, Console organizations) ---------------------------------
 
@@ -158,7 +178,6 @@ PRODUCT_LABELS = {
     "claude-in-slack": "Claude in Slack",
 }
 # The Analytics API reports each day's top 100 groups; the rest of the day has no product/model.
-# On the Enterprise page; the Spend and Usage pages label null with NONE_LABELS above.
 NO_PRODUCT = "(no product reported)"
 NO_MODEL = "No model (web search and other)"
 ENTERPRISE_GROUPS = {"product": "Product", "model": "Model"}
@@ -189,14 +208,112 @@ DELETED_MARK = " (deleted user)"
 UNKNOWN_USER = "(unknown user)"
 
 
-def product_label(product: str | None) -> str:
-    """A product as the Enterprise page shows it."""
-    return NO_PRODUCT if product is None else PRODUCT_LABELS.get(product, product)
+def product_label(product: str | None, *, enterprise: bool = True) -> str:
+    """A product as every page shows it; null is the Claude API for a Console organization."""
+    if product is None:
+        return NO_PRODUCT if enterprise else CONSOLE_PRODUCT
+    return PRODUCT_LABELS.get(product, product)
 
 
-def model_label(model: str | None) -> str:
-    """A model as the Enterprise page shows it."""
-    return NO_MODEL if model is None else model
+def model_label(model: str | None, *, show_ids: bool = False) -> str:
+    """A model of a Claude Enterprise organization (null: no model reported)."""
+    if model is None:
+        return NO_MODEL
+    return model if show_ids else model_name(model)
+
+
+# --- Empty values, by why they are empty (Spend, Usage, Overview, filters) ---------------------
+
+# A Claude Enterprise organization's null: the Analytics API does not report that dimension.
+ENTERPRISE_NULLS = {
+    "workspace": "Claude Enterprise (no workspaces)",
+    "api_key": "Claude Enterprise (not by API key)",
+    "model": NO_MODEL,
+    "token_type": "Claude Enterprise (not by token type)",
+    "service_tier": "Claude Enterprise (not by service tier)",
+    "cost_type": "Claude Enterprise (not by cost type)",
+    "description": "Claude Enterprise (no descriptions)",
+    "product": NO_PRODUCT,
+}
+# A Console organization's null. Its costs that are not tokens (web search, code execution)
+# have no model, token type or tier: those read as their cost type instead (``null_label``).
+CONSOLE_NULLS = {
+    "workspace": DEFAULT_WORKSPACE,
+    "api_key": CONSOLE_KEY,
+    "model": "(no model reported)",
+    "token_type": "(no token type reported)",
+    "service_tier": "(no service tier reported)",
+    "cost_type": "(no cost type reported)",
+    "description": "(no description reported)",
+    "product": CONSOLE_PRODUCT,
+}
+# The groups whose null, in a Console organization's cost, is a cost without tokens.
+BY_COST_TYPE = frozenset({"model", "token_type", "service_tier"})
+# The Spend and Usage groups "models by id" (the "Show model ids" choice) stands for.
+MODEL_IDS = "model_id"
+# Only for bench/duck.py (`make bench`'s DuckDB equivalents, which spell labels in SQL): the
+# labels of null before they said why. Nothing in the product reads these.
+NO_WORKSPACES = ENTERPRISE_NULLS["workspace"]
+NONE_LABEL = "(none)"
+NONE_LABELS = {"product": CONSOLE_PRODUCT}
+
+
+def null_label(group: str, *, enterprise: bool, cost_type: str | None = None) -> str:
+    """The label of a null ``group`` value: why it is empty. ``cost_type``: the cost type of
+    a Console cost row (its web search has no token type: "Web search")."""
+    group = "model" if group == MODEL_IDS else group
+    if enterprise:
+        return ENTERPRISE_NULLS.get(group, f"Claude Enterprise (not by {group})")
+    if group in BY_COST_TYPE and cost_type is not None and cost_type != "tokens":
+        return cost_type_label(cost_type)
+    return CONSOLE_NULLS.get(group, f"(no {group} reported)")
+
+
+def token_type_label(token_type: str) -> str:
+    """A token type, as a cost row (``cache_creation.ephemeral_1h_input_tokens``) or a usage
+    column (``cache_creation_1h_input_tokens``) names it; an unknown one as it is."""
+    return COST_TOKEN_TYPES.get(token_type) or TOKEN_TYPES.get(token_type, token_type)
+
+
+def service_tier_label(tier: str) -> str:
+    return SERVICE_TIERS.get(tier, tier)
+
+
+def cost_type_label(cost_type: str) -> str:
+    return COST_TYPES.get(cost_type, cost_type)
+
+
+def value_label(
+    group: str,
+    value: str | None,
+    *,
+    enterprise: bool = False,
+    cost_type: str | None = None,
+) -> str:
+    """What a person reads for a stored value of a Spend or Usage group (workspaces and API
+    keys are named by the directory: ``app.reports.names``). ``enterprise``: the row is a
+    Claude Enterprise organization's; ``cost_type``: that of a null's cost row."""
+    if value is None:
+        return null_label(group, enterprise=enterprise, cost_type=cost_type)
+    if group == "model":
+        return model_name(value)
+    if group == "token_type":
+        return token_type_label(value)
+    if group == "service_tier":
+        return service_tier_label(value)
+    if group == "cost_type":
+        return cost_type_label(value)
+    if group == "product":
+        return product_label(value)
+    if group == "provider":
+        return provider_label(value)
+    return value
+
+
+def group_noun(group: str) -> str:
+    """The name of a Spend or Usage group ("Model" for models by id too)."""
+    group = "model" if group == MODEL_IDS else group
+    return (SPEND_GROUPS | USAGE_GROUPS)[group]
 
 
 # --- Table headers of token counts (Usage and Enterprise tables) --------------------------------

@@ -1,9 +1,18 @@
-"""What a person reads for a stored value of a group: directory names for workspaces and API
-keys, organizations' labels, providers' names, and the labels of null."""
+"""What a person reads for the stored values of a group: directory names for workspaces and API
+keys, organizations' labels, providers' names, friendly model names, and the labels of null by
+why they are empty.
+
+A workspace and an API key are known by their organization and id, never by their name alone:
+``Namer.labels`` names a whole set of them at once and never gives two of them one label. Where
+more than one organization is in view, each name carries its organization's ("Production · Acme
+Corp"); two of one name in one organization carry the end of their id ("prod-backend (…hiGd)").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -11,52 +20,119 @@ from sqlmodel import col
 
 from app.models import ApiKey, Organization, Provider, Workspace
 from app.reports.labels import (
-    CONSOLE_KEY,
-    DEFAULT_WORKSPACE,
-    NO_WORKSPACES,
-    NONE_LABEL,
-    NONE_LABELS,
-    provider_label,
+    ID_TAIL,
+    MODEL_IDS,
+    ORG_SEPARATOR,
+    null_label,
+    value_label,
 )
 
-Labeler = Callable[[int, Any], str]
+# (organization pk, stored value, cost type of a null value's cost row or None): what one
+# group of a chart is, before it is named.
+Key = tuple[int, Any, str | None]
+# The groups whose values belong to one organization: named by the directory, never merged.
+IDENTIFIED = frozenset({"workspace", "api_key"})
 
 
-def labeler(session: Any, group: str) -> Labeler:
-    """A function (org_pk, raw value) -> what a person reads for that group."""
-    if group in ("workspace", "api_key"):
+@dataclass
+class Namer:
+    """Names the values of one group (``labels``); built once per read by ``namer``."""
+
+    group: str
+    enterprise: frozenset[int]
+    organization_ids: dict[int, str]  # pk -> Anthropic's organization id
+    organization_names: dict[int, str]  # pk -> the name shown
+    directory: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def labels(self, keys: Collection[Key]) -> dict[Key, str]:
+        """Every key's label. Workspaces, API keys and organizations: one label per key;
+        other groups: one label per value (an alias and its dated model id read the same,
+        and are one group)."""
+        if self.group in IDENTIFIED:
+            return self._identified(keys)
+        if self.group == "organization":
+            by_id = {oid: pk for pk, oid in self.organization_ids.items()}
+            names = {k: self.organization_names.get(by_id.get(k[1], -1), str(k[1])) for k in keys}
+            return _unique(names, lambda k: str(k[1]))
+        return {k: self.label(*k) for k in keys}
+
+    def label(self, org_pk: int, value: Any, cost_type: str | None = None) -> str:
+        """The label of one value of a group that is not identified by its organization."""
+        enterprise = org_pk in self.enterprise
+        if value is None:
+            return null_label(self.group, enterprise=enterprise, cost_type=cost_type)
+        if self.group == MODEL_IDS:
+            return str(value)
+        return value_label(self.group, value, enterprise=enterprise, cost_type=cost_type)
+
+    def _identified(self, keys: Collection[Key]) -> dict[Key, str]:
+        names: dict[Key, str] = {}
+        for key in keys:
+            pk, value, _ = key
+            if value is None:
+                names[key] = null_label(self.group, enterprise=pk in self.enterprise)
+            else:
+                # Ids the directory does not know show as themselves rather than vanish.
+                names[key] = self.directory.get((pk, value), str(value))
+        # Two of one name in one organization: the end of the id tells them apart.
+        names = _unique(names, lambda k: f"…{k[1][-ID_TAIL:]}" if k[1] else "", scope=_org)
+        if len({k[0] for k in keys}) > 1:
+            names = {
+                k: f"{name}{ORG_SEPARATOR}{self.organization_names.get(k[0], k[0])}"
+                for k, name in names.items()
+            }
+        # What still reads the same (two organizations of one name): their ids apart.
+        return _unique(
+            names, lambda k: f"{self.organization_ids.get(k[0], k[0])}{ORG_SEPARATOR}{k[1] or ''}"
+        )
+
+
+def _org(key: Key) -> Any:
+    return key[0]
+
+
+def _unique(names: dict[Key, str], tell: Any, scope: Any = lambda _k: None) -> dict[Key, str]:
+    """``names`` with " (<tell(key)>)" added to each name that more than one key in the same
+    ``scope`` has."""
+    holders: defaultdict[tuple[Any, str], list[Key]] = defaultdict(list)
+    for key, name in names.items():
+        holders[(scope(key), name)].append(key)
+    out = dict(names)
+    for (_, name), keys in holders.items():
+        if len(keys) > 1:
+            for key in keys:
+                told = tell(key)
+                out[key] = f"{name} ({told})" if told else name
+    return out
+
+
+def namer(session: Any, group: str) -> Namer:
+    """A ``Namer`` for ``group``, with what it needs from the directory and organizations."""
+    orgs = session.execute(
+        select(
+            col(Organization.id),
+            col(Organization.organization_id),
+            col(Organization.label),
+            col(Organization.name),
+            col(Organization.provider),
+        )
+    ).all()
+    built = Namer(
+        group=group,
+        enterprise=frozenset(pk for pk, *_, provider in orgs if provider == Provider.ENTERPRISE),
+        organization_ids={pk: oid for pk, oid, *_ in orgs},
+        organization_names={pk: label or name for pk, _, label, name, _ in orgs},
+    )
+    if group in IDENTIFIED:
         table: Any = Workspace if group == "workspace" else ApiKey
         id_column = table.workspace_id if group == "workspace" else table.api_key_id
-        null_name = DEFAULT_WORKSPACE if group == "workspace" else CONSOLE_KEY
-        names: dict[tuple[int, str], str] = {
+        built.directory = {
             (pk, item): name
             for pk, item, name in session.execute(
                 select(table.organization_pk, id_column, table.name)
             )
         }
-        enterprise = set(
-            session.execute(
-                select(col(Organization.id)).where(
-                    col(Organization.provider) == Provider.ENTERPRISE
-                )
-            ).scalars()
-        )
-
-        # Unknown ids (not in the directory) show as themselves rather than vanish; null is the
-        # default workspace (the Console's key), which Enterprise organizations do not have.
-        def label(org_pk: int, value: str | None) -> str:
-            if value is None:
-                return NO_WORKSPACES if org_pk in enterprise else null_name
-            return names.get((org_pk, value), value)
-
-        return label
-    if group == "provider":
-        return lambda _pk, value: provider_label(value)
-    if group == "organization":
-        by_id = dict(organization_names(session))
-        return lambda _pk, value: by_id.get(value, str(value))
-    none = NONE_LABELS.get(group, NONE_LABEL)
-    return lambda _pk, value: none if value is None else str(value)
+    return built
 
 
 def organization_names(session: Any, provider: str | None = None) -> list[tuple[str, str]]:

@@ -3,18 +3,30 @@ the directory and the organizations: a few hundred rows, not a scan of the data 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from app.db import read_session
 from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider
 from app.reports.filters import values_in
-from app.reports.labels import actor_label, provider_label
-from app.reports.names import labeler, organization_names
+from app.reports.labels import (
+    actor_label,
+    cost_type_label,
+    null_label,
+    provider_label,
+    service_tier_label,
+)
+from app.reports.model_names import model_key, model_name
+from app.reports.names import Namer, namer, organization_names
 
 
 def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
-    """(value, label) choices for the Spend and Usage filter widgets."""
+    """(value, label) choices for the Spend and Usage filter widgets, labelled as the charts
+    label them. ``models`` holds one choice per stored model id ("Show model ids"),
+    ``model_names`` one per model (its ``model_key``: an alias and its dated ids are one), and
+    ``model_families`` (id, model key) pairs, which ``model_ids_of`` turns models into ids."""
     with read_session(engine) as session:
         orgs = organization_names(session)
         providers = sorted(
@@ -32,25 +44,53 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
             )  # keys are listed for ranking, not filters
         ):
             values.setdefault(kind, set()).add((pk, value))
-        # As the charts name them; "" is the null workspace in dimension_value.
-        workspace_label = labeler(session, "workspace")
+        workspace_names = namer(session, "workspace")
 
+    # As the charts name them, one label per workspace; "" is the null workspace in
+    # dimension_value, and one choice: the filter holds workspace ids, not organizations.
+    found = values.get("workspace", set())
+    labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
     workspaces = sorted(
-        {(ws, workspace_label(pk, ws or None)) for pk, ws in values.get("workspace", ())},
+        {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
+        | _null_workspace(workspace_names, [pk for pk, ws in found if not ws]),
         key=lambda t: t[1].lower(),
     )
 
-    def named(kind: str) -> list[tuple[str, str]]:
-        return sorted({(v, v) for _, v in values.get(kind, ()) if v})
+    def named(kind: str, label: Callable[[str], str]) -> list[tuple[str, str]]:
+        return sorted(
+            {(v, label(v)) for _, v in values.get(kind, ()) if v}, key=lambda t: t[1].lower()
+        )
 
+    model_ids = sorted({v for _, v in values.get("model", ()) if v})
     return {
         "providers": providers,
         "organizations": orgs,
         "workspaces": workspaces,
-        "models": named("model"),
-        "service_tiers": named("service_tier"),
-        "cost_types": named("cost_type"),
+        "models": [(m, m) for m in model_ids],
+        "model_names": sorted(
+            {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()
+        ),
+        "model_families": [(m, model_key(m)) for m in model_ids],
+        "service_tiers": named("service_tier", service_tier_label),
+        "cost_types": named("cost_type", cost_type_label),
     }
+
+
+def _null_workspace(names: Namer, organizations: list[int]) -> set[tuple[str, str]]:
+    """The one choice of the null workspace (""): the Default workspace of every organization
+    that has one (a Claude Enterprise organization's spend has no workspace)."""
+    if not organizations:
+        return set()
+    # The Console's default workspace first, then Claude Enterprise's lack of one.
+    kinds = sorted({pk in names.enterprise for pk in organizations})
+    label = " / ".join(null_label("workspace", enterprise=e) for e in kinds)
+    return {("", f"{label} (every organization)" if len(organizations) > 1 else label)}
+
+
+def model_ids_of(options: dict[str, list[tuple[str, str]]], models: Sequence[str]) -> list[str]:
+    """Every stored id of the chosen models (``filter_options``'s ``model_names`` values)."""
+    chosen = set(models)
+    return [m for m, key in options.get("model_families", []) if key in chosen]
 
 
 def console_organizations(engine: Engine) -> list[tuple[str, str]]:

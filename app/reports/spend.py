@@ -26,7 +26,7 @@ from app.reports.filters import (
     where_rollup,
 )
 from app.reports.frames import Grouped, spend_per_period
-from app.reports.labels import SPEND_GROUPS
+from app.reports.labels import BY_COST_TYPE, MODEL_IDS, group_noun
 from app.reports.periods import month_start, next_month, usd
 from app.reports.projection import Projection, history_window, project_month_end
 from app.reports.top import Source, rollup_dim, sum_by_day
@@ -46,19 +46,25 @@ def _spend_by_day(
     engine: Engine, f: Filters, group: str, top: int | None
 ) -> tuple[list[tuple[date, str, Decimal]], str | None]:
     """``spend_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
+    # A Console organization's cost without a model, token type or tier is one without tokens
+    # (web search, code execution): it is named by its cost type.
+    by_cost_type = group in BY_COST_TYPE or group == MODEL_IDS
     if uses_rollups(f):
         # Organization and provider are the organization's own: any one dimension sums to them.
         dim, column = rollup_dim(group, CostDaily, "cost_type")
+        by_type = [col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f)]
         source = Source(
             CostDaily,
             column,
             [col(CostDaily.dim) == dim, *where_rollup(CostDaily, f)],
-            [col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f)],
+            by_type,
             by_organization=bool(where_organizations(f)),
+            split_where=by_type if by_cost_type else None,
         )
     else:
         where = where_detail(CostLine, f, cost=True)
-        source = Source(CostLine, _spend_column(group), where, where)
+        split = col(CostLine.cost_type) if by_cost_type else None
+        source = Source(CostLine, _spend_column(group), where, where, split=split)
     folded = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
     rows = [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(folded.sums.items())]
     return rows, folded.other
@@ -67,6 +73,7 @@ def _spend_by_day(
 def _spend_column(group: str) -> Any:
     return {
         "model": col(CostLine.model),
+        MODEL_IDS: col(CostLine.model),
         "workspace": col(CostLine.workspace_id),
         "service_tier": col(CostLine.service_tier),
         "token_type": col(CostLine.token_type),
@@ -102,7 +109,7 @@ def spend_over_time(
     """Columns: period, <group label>, amount_usd (exact Decimal), sorted by period; with
     ``top``, groups beyond the largest ``top`` are one "Other (N …)" group."""
     by_day, other = _spend_by_day(engine, f, group, top)
-    return spend_per_period(by_day, SPEND_GROUPS[group], grain, other)
+    return spend_per_period(by_day, group_noun(group), grain, other)
 
 
 def spend_totals(over_time: Grouped) -> Grouped:

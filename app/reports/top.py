@@ -27,8 +27,8 @@ from app.models import (
     UsageDaily,
 )
 from app.reports.filters import Filters, where_organizations
-from app.reports.labels import ALL, OTHER_SUFFIX, SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
-from app.reports.names import Labeler, labeler
+from app.reports.labels import ALL, MODEL_IDS, OTHER_SUFFIX, TOKEN_TYPES, group_noun
+from app.reports.names import Key, Namer, namer
 
 # A stacked chart reads well up to about a dozen series: the rest are summed as one.
 TOP_GROUPS = 12
@@ -47,6 +47,10 @@ class Folded:
     other: str | None = None
 
 
+# A day's sums of one group before it is named: (day, key) -> sums.
+Raw = dict[tuple[date, Key], list[Any]]
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a chart's sums come from: a table, the grouped column (None: no grouping), the
@@ -59,6 +63,11 @@ class Source:
     whole: list[ColumnElement[bool]]
     key_totals: Filters | None = None
     by_organization: bool = True  # whether the conditions name the organization's columns
+    # Cost by model, token type or tier: a Console organization's null there is a cost without
+    # tokens, named by its cost type. ``split``: the detail rows' cost type column;
+    # ``split_where``: the conditions of the same rows in the cost type rollup.
+    split: Any = None
+    split_where: list[ColumnElement[bool]] | None = None
 
     @property
     def rollup(self) -> bool:
@@ -72,6 +81,8 @@ def rollup_dim(group: str, table: Any, whole: str) -> tuple[str, Any]:
         return whole, col(Organization.organization_id)
     if group == "provider":
         return whole, col(Organization.provider)
+    if group == MODEL_IDS:
+        return "model", table.value
     return group, table.value
 
 
@@ -87,20 +98,29 @@ def sum_by_day(
     ``top`` (by ``rank`` of their sums) are folded into one "Other" group per day. For the
     groups with thousands of values the largest are found first (one sum per group, in SQL)
     and only those are read day by day, with "Other" as the day's sum of the rest: so no more
-    than the rows shown (and one rank row per group) leave the database."""
+    than the rows shown (and one rank row per group) leave the database.
+
+    Groups are added up by label only where values are meant to read as one (a model's alias
+    and its dated id); a workspace or an API key is its organization's, and its label says
+    which (``Namer``), so two of one name are never added together."""
     table, column = source.table, source.column
     sums = [func.sum(getattr(table, m)) for m in measures]
     merged: dict[tuple[date, str], list[Any]] = {}
     with read_session(engine) as session:
-        labels = labeler(session, group)
+        names = namer(session, group)
         keep: set[tuple[int, Any]] | None = None
         other: str | None = None
+        labels: dict[Key, str] = {}
         # The groups with thousands of values are ranked first, over the rollups and over the
         # detail rows, so only the largest are read day by day; the few-valued groups are read
         # whole (a few rows a day) and folded here.
         if top is not None and column is not None and _ranked_first(session, source, group):
-            keep, other = _largest(session, source, labels, group, top)
+            keep, other, labels = _largest(session, source, names, group, top)
+        split = source.split if column is not None and source.split is not None else None
         group_cols = [table.date, col(Organization.id)] + ([column] if column is not None else [])
+        if split is not None:
+            # A null's cost type, so a Console organization's web search reads as such.
+            group_cols.append(case((column.is_(None), split)))
         base = (
             select(*group_cols, *sums)
             .join(Organization, col(Organization.id) == table.organization_pk)
@@ -120,21 +140,60 @@ def sum_by_day(
             _add_kept_and_rest(session, source, measures, keep, labels, merged, other or "")
             queries = []
         width = len(group_cols)
+        raw: Raw = {}
         for query in queries:
             for row in session.execute(query):
                 day, org_pk = row[0], row[1]
                 if column is None:
-                    label = ALL
-                elif keep is not None and (org_pk, row[2]) not in keep:
+                    _add(merged.setdefault((day, ALL), [0] * len(measures)), row[width:])
                     continue
-                else:
-                    label = labels(org_pk, row[2])
-                _add(merged.setdefault((day, label), [0] * len(measures)), row[width:])
+                if keep is not None and (org_pk, row[2]) not in keep:
+                    continue
+                key: Key = (org_pk, row[2], row[3] if split is not None else None)
+                _add(raw.setdefault((day, key), [0] * len(measures)), row[width:])
+        if source.split_where is not None and column is not None:
+            _split_by_cost_type(session, source.split_where, names, raw)
+        if keep is None:
+            labels = names.labels({k for _, k in raw})
+        for (day, key), values in raw.items():
+            _add(merged.setdefault((day, labels[key]), [0] * len(measures)), values)
         if other is not None and source.rollup:
             _add_other(session, source, sums, merged, other)
     if top is not None and keep is None:
         return _fold_smallest(merged, top, group, rank)
     return Folded(merged, other)
+
+
+def _split_by_cost_type(
+    session: Any, where: list[ColumnElement[bool]], names: Namer, raw: Raw
+) -> None:
+    """A Console organization's null model, token type or tier in the rollup (one sum a day)
+    as its costs without tokens, by cost type (the cost type rollup's rows of that day); what
+    they do not account for stays null. So the day's total is unchanged, to the cent."""
+    nulls = {
+        (day, key[0]): key
+        for day, key in raw
+        if key[1] is None and key[2] is None and key[0] not in names.enterprise
+    }
+    if not nulls:
+        return
+    day_, pk_, value_ = col(CostDaily.date), col(CostDaily.organization_pk), col(CostDaily.value)
+    rows = session.execute(
+        select(day_, pk_, value_, func.sum(col(CostDaily.amount_cents)))
+        .join(Organization, col(Organization.id) == pk_)
+        .where(*where, value_ != "tokens")
+        .group_by(day_, pk_, value_)
+    )
+    for day, org_pk, cost_type, cents in rows:
+        null_key = nulls.get((day, org_pk))
+        if null_key is None or not cents:
+            continue
+        raw[(day, (org_pk, None, cost_type))] = [cents]
+        rest = raw[(day, null_key)]
+        rest[0] -= cents
+    for day, key in [(d, k) for (d, _), k in nulls.items()]:
+        if not raw[(day, key)][0]:
+            del raw[(day, key)]
 
 
 def _ranked_first(session: Any, source: Source, group: str) -> bool:
@@ -149,22 +208,24 @@ def _ranked_first(session: Any, source: Source, group: str) -> bool:
 
 
 def _largest(
-    session: Any, source: Source, labels: Labeler, group: str, top: int
-) -> tuple[set[tuple[int, Any]] | None, str | None]:
+    session: Any, source: Source, names: Namer, group: str, top: int
+) -> tuple[set[tuple[int, Any]] | None, str | None, dict[Key, str]]:
     """The (organization pk, value) pairs of the ``top`` largest group labels over the range,
-    and the label of the "Other" group the rest are folded into; (None, None) when there are
-    no more than ``top`` labels. Values that read the same (one workspace name in two
-    organizations) are one group, ranked by their sum."""
+    the label of the "Other" group the rest are folded into, and every pair's label; (None,
+    None, {}) when there are no more than ``top`` labels. Values that read the same (a
+    description in two organizations) are one group, ranked by their sum; workspaces and API
+    keys never read the same."""
     scores = _scores(session, source)
-    labeled = {pair: labels(*pair) for pair in scores}
+    labeled = names.labels([(pk, value, None) for pk, value in scores])
     by_label: dict[str, Any] = {}
-    for pair, score in scores.items():
-        by_label[labeled[pair]] = by_label.get(labeled[pair], 0) + score
+    for (pk, value), score in scores.items():
+        label = labeled[(pk, value, None)]
+        by_label[label] = by_label.get(label, 0) + score
     if len(by_label) <= top:
-        return None, None
+        return None, None, {}
     kept = set(heapq.nsmallest(top, by_label, key=lambda g: (-by_label[g], g)))
     other = other_label(len(by_label) - top, group, taken=kept)
-    return {pair for pair, label in labeled.items() if label in kept}, other
+    return {(pk, v) for (pk, v, _), label in labeled.items() if label in kept}, other, labeled
 
 
 def _add_kept_and_rest(
@@ -172,7 +233,7 @@ def _add_kept_and_rest(
     source: Source,
     measures: list[str],
     keep: set[tuple[int, Any]],
-    labels: Labeler,
+    labels: dict[Key, str],
     merged: dict[tuple[date, str], list[Any]],
     other: str,
 ) -> None:
@@ -205,7 +266,8 @@ def _add_kept_and_rest(
         *keys
     )
     for day, org_pk, is_shown, value, *values in session.execute(query):
-        label = labels(org_pk, value) if is_shown and (org_pk, value) in keep else other
+        shown_here = is_shown and (org_pk, value) in keep
+        label = labels[(org_pk, value, None)] if shown_here else other
         _add(merged.setdefault((day, label), [0] * len(measures)), values)
     # As when "Other" is a day's total minus the largest groups: no row where it adds nothing.
     for key in [k for k in merged if k[1] == other and not any(merged[k])]:
@@ -332,7 +394,7 @@ def _fold_smallest(
 def other_label(count: int, group: str, taken: Collection[str] = ()) -> str:
     """ "Other (N …)", the label of the ``count`` groups added up as one; never one of the
     ``taken`` labels of the groups shown by name, whose sums it would otherwise merge with."""
-    noun = (SPEND_GROUPS | USAGE_GROUPS)[group]
+    noun = group_noun(group)
     noun = noun if noun.startswith("API") else noun.lower()
     label = f"Other ({count:,} {noun}{'' if count == 1 else 's'})"
     while label in taken:

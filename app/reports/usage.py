@@ -23,7 +23,7 @@ from app.reports.filters import (
     where_rollup,
 )
 from app.reports.frames import Grouped
-from app.reports.labels import TOKEN_TYPES, USAGE_COLUMNS, USAGE_GROUPS
+from app.reports.labels import MODEL_IDS, TOKEN_TYPES, USAGE_COLUMNS, group_noun
 from app.reports.periods import period_of
 from app.reports.top import Source, rollup_dim, sum_by_day
 
@@ -56,6 +56,7 @@ def _usage_by_day(
     else:
         column = {
             "model": col(UsageBucket.model),
+            MODEL_IDS: col(UsageBucket.model),
             "workspace": col(UsageBucket.workspace_id),
             "api_key": col(UsageBucket.api_key_id),
             "service_tier": col(UsageBucket.service_tier),
@@ -80,7 +81,7 @@ def usage_over_time(
 ) -> Grouped:
     """Columns: period, <group label>, one column per token type, web_search_requests;
     ``top`` as in ``spend_over_time``."""
-    label = "Group" if group == "token_type" else USAGE_GROUPS[group]
+    label = "Group" if group == "token_type" else group_noun(group)
     names = [*TOKEN_TYPES, "web_search_requests"]
     by_day, other = _usage_by_day(engine, f, group, top)
     sums: dict[tuple[date, str], dict[str, int]] = {}

@@ -13,6 +13,8 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.reports.filters import Filters
+from app.reports.labels import MODEL_IDS
+from app.reports.options import model_ids_of
 from app.reports.periods import GRAINS, month_start
 from app.ui import state
 from app.ui.format import plain, shown_as
@@ -85,6 +87,12 @@ class View:
     filters: Filters
     group: str
     grain: str
+    show_ids: bool = False  # "Show model ids": models by id, not by name
+
+    @property
+    def report_group(self) -> str:
+        """The group the reports add up by: models by id when the ids are asked for."""
+        return MODEL_IDS if self.show_ids and self.group == "model" else self.group
 
 
 def _seed(
@@ -114,6 +122,12 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     today = utc_today()
     k = f"{page}_"
     labels = {kind: dict(values) for kind, values in opts.items()}
+    _seed(k + "model_ids", "ids", "0", allowed=["0", "1"])
+    if isinstance(st.session_state[k + "model_ids"], str):
+        st.session_state[k + "model_ids"] = st.session_state[k + "model_ids"] == "1"
+    show_ids = bool(st.session_state[k + "model_ids"])
+    # Models by name (an alias and its dated ids are one choice) or by id.
+    labels["models"] = labels["models"] if show_ids else labels["model_names"]
     _seed(k + "preset", "range", "30d", allowed=list(PRESETS))
     _seed(k + "group", "group", next(iter(groups)), allowed=list(groups))
     _seed(k + "grain", "grain", "day", allowed=list(GRAINS))
@@ -173,7 +187,7 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             chosen["cost_types"] = st.multiselect(
                 "Cost types",
                 list(labels["cost_types"]),
-                format_func=plain,
+                format_func=_shown_plain(labels["cost_types"]),
                 key=k + "cost_types",
                 placeholder="All",
             )
@@ -188,8 +202,17 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             )
             or "day"
         )
+        st.toggle(
+            "Show model ids",
+            key=k + "model_ids",
+            on_change=_models_as_ids_or_names,
+            args=(k, opts),
+            help="Models by their API id (an alias and its dated ids apart), not by name.",
+        )
 
     params: dict[str, str | list[str]] = {"range": preset, "group": group, "grain": grain}
+    if show_ids:
+        params["ids"] = "1"
     if preset == "custom":
         params["from"], params["to"] = start.isoformat(), (end - timedelta(days=1)).isoformat()
     for kind, values in chosen.items():
@@ -201,9 +224,21 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         end=end,
         organizations=tuple(chosen["organizations"]),
         workspaces=tuple(chosen["workspaces"]),
-        models=tuple(chosen["models"]),
+        # A model chosen by name is every id of it.
+        models=tuple(chosen["models"] if show_ids else model_ids_of(opts, chosen["models"])),
         service_tiers=tuple(chosen["service_tiers"]),
         cost_types=tuple(chosen["cost_types"]),
         providers=tuple(chosen["providers"]),
     )
-    return View(filters, group, grain)
+    return View(filters, group, grain, show_ids)
+
+
+def _models_as_ids_or_names(k: str, opts: dict[str, list[tuple[str, str]]]) -> None:
+    """Keep the chosen models when "Show model ids" flips: a model becomes its ids, ids
+    become their models."""
+    chosen = list(st.session_state.get(k + "models", []))
+    if st.session_state[k + "model_ids"]:
+        st.session_state[k + "models"] = model_ids_of(opts, chosen)
+    else:
+        families = dict(opts.get("model_families", []))
+        st.session_state[k + "models"] = list(dict.fromkeys(families.get(m, m) for m in chosen))

@@ -136,11 +136,12 @@ def test_spend_page_total_matches_truth_and_filters_from_url(
     truth = sum((r.amount_cents for i in ids for r in sim.truth_cost(i, start, end)), Decimal(0))
     [metric] = app.metric
     assert metric.value == money(truth.scaleb(-2))
-    # Group by workspace: the null workspace reads "Default workspace".
+    # Group by workspace: the null workspace reads "Default workspace", one per organization.
     app.selectbox(key="spend_group").select("workspace").run()
     assert not app.exception
     assert app.query_params["group"] == "workspace"
-    assert "Default workspace" in [str(v) for v in app.dataframe[0].value.iloc[:, 0]]
+    shown = [str(v) for v in app.dataframe[0].value.iloc[:, 0]]
+    assert {"Default workspace · Acme Corp", "Default workspace · Globex"} <= set(shown)
 
 
 def test_usage_page_headline_figures_equal_the_data(

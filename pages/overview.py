@@ -21,9 +21,10 @@ from app.ui.onboarding import backfill_progress, empty_state
 
 PROJECTION_HELP = (
     "Spend of this month's complete days, then today and each day left at the average daily "
-    "spend of the basis days: this month's complete days, or the last four weeks while the "
-    "month is younger than a week. Today (UTC) is still partial and never extrapolated. "
-    "Range: about 95 % of months, from how much the basis days' spend varied day to day."
+    "spend of the basis: this month's complete days, or the last four weeks while the month "
+    "is younger than a week. Today (UTC) is still partial and never extrapolated. The range "
+    "runs the days left at the pace of the quietest and of the busiest 7 days in a row of "
+    "the last four weeks."
 )
 
 orgs = state.organizations()
@@ -66,7 +67,7 @@ else:
     spread = (
         f"Range {money(projection.low)} – {money(projection.high)}. "
         if projection.low is not None and projection.high is not None
-        else ""
+        else "A range needs 7 days of data. "
     )
     cols[1].caption(spread + projection.note)
 cols[2].metric("Last month", money(summary.last_month))

@@ -87,6 +87,7 @@ def test_history_that_starts_late_is_not_averaged_with_zeros() -> None:
     assert p.basis_start == date(2026, 11, 29) and p.basis_days == 3
     assert p.expected == D("310.00")  # $10 spent on Dec 1, then 30 x $10
     assert p.note == "Early estimate: based on the last 3 complete days, 2 of last month."
+    assert p.low is None and p.high is None  # less than a week cannot tell the pace's spread
 
 
 def test_the_range_brackets_the_figure_in_cents_and_never_below_what_is_spent() -> None:
@@ -104,6 +105,22 @@ def test_the_range_brackets_the_figure_in_cents_and_never_below_what_is_spent() 
     q = project_month_end(today, steady, D(10))
     assert q is not None and q.low is not None and q.high is not None
     assert q.high - q.low < p.high - p.low
+
+
+def test_a_steady_weekly_rhythm_has_no_spread_weekends_and_all() -> None:
+    today = date(2026, 12, 1)
+    start = today - timedelta(days=28)
+    week = [1000, 1000, 1000, 1000, 1000, 350, 350]  # quiet weekends, every week alike
+    p = project_month_end(today, days(start, week * 4))
+    assert p is not None and p.low == p.expected == p.high
+
+
+def test_the_range_runs_the_quietest_and_busiest_week_over_the_days_left() -> None:
+    today = date(2026, 12, 1)  # 31 days left, today included
+    history = days(today - timedelta(days=28), [1000] * 14 + [2000] * 14)
+    p = project_month_end(today, history)
+    assert p is not None
+    assert (p.low, p.expected, p.high) == (D("310.00"), D("465.00"), D("620.00"))
 
 
 def test_the_last_day_of_the_month_adds_only_today() -> None:

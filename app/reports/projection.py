@@ -19,17 +19,16 @@ from app.reports.periods import month_start, next_month, usd
 # across the month boundary. Four whole weeks hold every weekday equally often.
 YOUNG_MONTH_DAYS = 7
 TRAILING_DAYS = 28
-# The range is the expected figure ± this many standard deviations of the days left's total
-# (about 95 % of months, if days keep varying as the basis days did).
-SPREAD = Decimal(2)
+# The range runs the days left at the quietest and the busiest pace of this many days in a row.
+WEEK = 7
 CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Projection:
-    """A month-end projection in exact USD (rounded to cents). ``low``/``high`` are None when
-    one basis day cannot tell how much days vary. The basis is ``[basis_start, basis_end)``,
-    complete UTC days only."""
+    """A month-end projection in exact USD (rounded to cents). ``low``/``high`` are None
+    before a week of data can tell how much the pace varies. The basis is
+    ``[basis_start, basis_end)``, complete UTC days only."""
 
     expected: Decimal
     low: Decimal | None
@@ -77,39 +76,43 @@ def project_month_end(
     if that is more. The basis is this month's complete days, or the trailing four weeks while
     the month has fewer than ``YOUNG_MONTH_DAYS`` complete days (an early estimate).
 
-    Range: ± ``SPREAD`` standard deviations of the days left's total, from the basis days'
-    day-to-day spread (each day's own variation and the uncertainty of the average), never
-    below what is already spent.
+    Range: the days left at the pace of the quietest and of the busiest 7 days in a row of
+    the last four weeks (whole weeks, so weekends do not widen it), widened to hold the
+    figure; None with fewer than 7 days of data.
 
     The budgets issue's forecast (statsmodels) replaces this function, same signature."""
     first = month_start(today)
-    complete_this_month = (today - first).days
     days_left = (next_month(first) - today).days  # today included
     known = [d for d in daily_cents if d < today]
     if not known:
         return None
-    young = complete_this_month < YOUNG_MONTH_DAYS
-    start = today - timedelta(days=TRAILING_DAYS) if young else first
-    start = max(start, min(known))  # data starts there: no zeros before it
-    n = (today - start).days
-    days = [daily_cents.get(start + timedelta(days=i), Decimal(0)) for i in range(n)]
+    since = min(known)  # data starts there: no zeros before it
+    young = (today - first).days < YOUNG_MONTH_DAYS
+    start = max(today - timedelta(days=TRAILING_DAYS) if young else first, since)
     spent = sum((v for d, v in daily_cents.items() if first <= d < today), Decimal(0))
-    mean = sum(days, Decimal(0)) / n
-    expected = spent + max(mean, today_so_far_cents) + mean * (days_left - 1)
+
+    def run(start: date) -> list[Decimal]:
+        """Each day's spend from ``start`` to yesterday."""
+        n = (today - start).days
+        return [daily_cents.get(start + timedelta(days=i), Decimal(0)) for i in range(n)]
+
+    def at_pace(per_day: Decimal) -> Decimal:
+        return spent + max(per_day, today_so_far_cents) + per_day * (days_left - 1)
+
+    basis = run(start)
+    expected = at_pace(sum(basis, Decimal(0)) / len(basis))
     low = high = None
-    if n >= 2:
-        variance = sum(((v - mean) ** 2 for v in days), Decimal(0)) / (n - 1)
-        # The days left's total varies as days_left days do, plus days_left times the
-        # uncertainty of the average itself.
-        half = SPREAD * (variance * (days_left + Decimal(days_left**2) / n)).sqrt()
-        floor = spent + today_so_far_cents
-        low = usd(max(expected - half, floor)).quantize(CENT)
-        high = usd(expected + half).quantize(CENT)
+    recent = run(max(today - timedelta(days=TRAILING_DAYS), since))
+    if len(recent) >= WEEK:
+        weeks = [recent[i : i + WEEK] for i in range(len(recent) - WEEK + 1)]
+        paces = [sum(week, Decimal(0)) / WEEK for week in weeks]
+        low = usd(min(at_pace(min(paces)), expected)).quantize(CENT)
+        high = usd(max(at_pace(max(paces)), expected)).quantize(CENT)
     return Projection(
         expected=usd(expected).quantize(CENT),
         low=low,
         high=high,
         basis_start=start,
         basis_end=today,
-        early=young or n < YOUNG_MONTH_DAYS,
+        early=young or len(basis) < YOUNG_MONTH_DAYS,
     )

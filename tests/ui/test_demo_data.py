@@ -111,7 +111,7 @@ def test_demo_data_is_left_out_marked_and_can_be_included(
     shown = metrics(app)
     assert shown["Month to date"] == spend(first, tomorrow, real, demo)
     assert shown["Last month"] == spend(previous, first, real, demo)
-    assert app.query_params["demo"] == ["1"] or app.query_params["demo"] == "1"
+    assert app.query_params["demo"] == "1"
 
     # Spend and Usage leave it out too (the same SQL condition).
     app.switch_page("../pages/spend.py").run()
@@ -135,6 +135,20 @@ def test_demo_data_is_left_out_marked_and_can_be_included(
     assert metrics(app)  # the page has its figures
     [tokens_metric] = [m for m in app.metric if m.label == "Tokens"]
     assert tokens_metric.help == f"{tokens:,} tokens of every type"
+
+
+def test_a_shared_link_with_demo_included_opens_with_it_included(
+    app: AppTest, demo: tuple[Simulator, str], real: tuple[Simulator, str]
+) -> None:
+    first, tomorrow = today().replace(day=1), today() + timedelta(days=1)
+    app.query_params["demo"] = "1"
+    app.run()
+    assert not app.exception
+    assert app.checkbox(key="overview_include_demo").value
+    assert metrics(app)["Month to date"] == spend(first, tomorrow, real, demo)
+    app.checkbox(key="overview_include_demo").uncheck().run()
+    assert "demo" not in app.query_params
+    assert metrics(app)["Month to date"] == spend(first, tomorrow, real)
 
 
 def test_remove_demo_data_in_one_click_with_confirmation_is_audited(

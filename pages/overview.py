@@ -43,7 +43,7 @@ if mix.mixed and not include_demo:
     demo_names = ", ".join(md(o.name) for o in orgs if o.is_demo)
     st.caption(
         f"Totals leave out the demo data ({demo_names}): a real organization is connected. "
-        "Remove it on the Organizations page."
+        "Admins can remove it on the Organizations page."
     )
 
 db = state.database_key()

@@ -22,7 +22,7 @@ def change_password_form(me: Actor) -> None:
         return
     # Cleared on submit: no password stays in the page's widgets after the change.
     with st.form("change_password", clear_on_submit=True, border=True):
-        st.subheader("Change password")
+        st.subheader("Change your password")
         current = st.text_input(
             "Current password", type="password", autocomplete="current-password"
         )

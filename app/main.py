@@ -8,18 +8,13 @@ page is for and whom to ask. No scheduler ever runs here; the worker is a separa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from app.db import DatabaseError
-from app.keystore import KeyStore, MasterKeyError
-from app.redact import install_redaction
-from app.services.users import bootstrap_admin, user_count
-from app.settings import SettingsError
-from app.ui import auth, state
-from app.ui.format import md
+from app.ui import session_cookie
 
 # A local file: a ":material/…:" page icon makes the browser fetch the icon from a font CDN on
 # every page load, and a self-hosted dashboard requests nothing outside its own host.
@@ -78,7 +73,7 @@ MANAGE = (
 HOME = DASHBOARDS[0]
 
 
-def gate(form: auth.PageFunction, title: str, icon: str) -> list[st.Page]:
+def gate(form: Callable[[], None], title: str, icon: str) -> list[st.Page]:
     """One form at every page's address: the link stays in the address bar, and the rerun
     after signing in opens the page it names (pages are told apart by their ``url_path``)."""
     return [
@@ -93,52 +88,78 @@ def page(view: View) -> st.Page:
     )
 
 
-# Before anything logs: Streamlit's own handlers, and the root logger it leaves alone, carry
-# no filter of ours; this masks keys in every record the process makes.
-install_redaction()
-st.set_page_config(page_title="Anthropic FinOps", page_icon=ICON, layout="wide")
+def run() -> None:
+    """One run of the script: a session's page, signed in or not."""
+    # Imported here, not at the top: `streamlit run` first imports this file to find the st.App
+    # below, before Streamlit's runtime exists, and these modules declare st.cache_data
+    # functions (each would log "No runtime found" at every start).
+    from app.db import DatabaseError
+    from app.keystore import KeyStore, MasterKeyError
+    from app.redact import install_redaction
+    from app.services.users import bootstrap_admin, user_count
+    from app.settings import SettingsError
+    from app.ui import auth, state
+    from app.ui.format import md
 
-try:
-    engine = state.engine()
-    settings = state.settings()
-    KeyStore.from_settings(settings)
-except (DatabaseError, MasterKeyError, SettingsError) as exc:
-    st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
-    st.stop()
+    # Before anything logs: Streamlit's own handlers, and the root logger it leaves alone, carry
+    # no filter of ours; this masks keys in every record the process makes.
+    install_redaction()
+    st.set_page_config(page_title="Anthropic FinOps", page_icon=ICON, layout="wide")
 
-# One count per rerun; the bootstrap variables only matter while no account exists.
-try:
-    no_accounts = user_count(engine) == 0 and not bootstrap_admin(
-        engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password
-    )
-except ValueError as exc:  # a weak bootstrap password: say why (never what it is)
-    st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
-    st.stop()
-if no_accounts:
-    st.navigation(gate(auth.setup_page, "Set up", ":material/person_add:"), position="hidden").run()
-    st.stop()
-account = auth.current()
-auth.write_cookie()
-if account is None:
-    st.navigation(gate(auth.sign_in_page, "Sign in", ":material/login:"), position="hidden").run()
-    st.stop()
+    try:
+        engine = state.engine()
+        settings = state.settings()
+        KeyStore.from_settings(settings)
+    except (DatabaseError, MasterKeyError, SettingsError) as exc:
+        st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
+        st.stop()
 
-pages: dict[str, list[st.Page]] = {"Dashboards": [page(view) for view in DASHBOARDS]}
-if account.actor.is_admin:
-    pages["Manage"] = [page(view) for view in MANAGE]
-else:
-    # Out of a viewer's menu, but a link to one says what the page is for, not "Page not found".
-    pages["Dashboards"] += [
-        st.Page(
-            auth.admin_only_page(view.title, view.admin_only or "use this page"),
-            title=view.title,
-            icon=view.icon,
-            url_path=view.url_path,
-            visibility="hidden",
+    # One count per rerun; the bootstrap variables only matter while no account exists.
+    try:
+        no_accounts = user_count(engine) == 0 and not bootstrap_admin(
+            engine, settings.bootstrap_admin_email, settings.bootstrap_admin_password
         )
-        for view in MANAGE
-    ]
-with st.sidebar:
-    st.caption(f"Signed in as {md(account.email)} ({account.role})")
-    st.button("Sign out", on_click=auth.sign_out, icon=":material/logout:")
-st.navigation(pages).run()
+    except ValueError as exc:  # a weak bootstrap password: say why (never what it is)
+        st.error(f"Anthropic FinOps cannot start: {exc}", icon=":material/error:")
+        st.stop()
+    if no_accounts:
+        st.navigation(
+            gate(auth.setup_page, "Set up", ":material/person_add:"), position="hidden"
+        ).run()
+        st.stop()
+    account = auth.current()
+    auth.write_cookie()
+    if account is None:
+        st.navigation(
+            gate(auth.sign_in_page, "Sign in", ":material/login:"), position="hidden"
+        ).run()
+        st.stop()
+
+    pages: dict[str, list[st.Page]] = {"Dashboards": [page(view) for view in DASHBOARDS]}
+    if account.actor.is_admin:
+        pages["Manage"] = [page(view) for view in MANAGE]
+    else:
+        # Out of a viewer's menu, but a link to one says what it is for, not "Page not found".
+        pages["Dashboards"] += [
+            st.Page(
+                auth.admin_only_page(view.title, view.admin_only or "use this page"),
+                title=view.title,
+                icon=view.icon,
+                url_path=view.url_path,
+                visibility="hidden",
+            )
+            for view in MANAGE
+        ]
+    with st.sidebar:
+        st.caption(f"Signed in as {md(account.email)} ({account.role})")
+        st.button("Sign out", on_click=auth.sign_out, icon=":material/logout:")
+    st.navigation(pages).run()
+
+
+if __name__ == "__main__":  # every run of the script in a session (and in AppTest)
+    run()
+else:
+    # Imported by `streamlit run app/main.py`, which finds this st.App and serves the app
+    # through it: Streamlit's own server, plus the one route that sets the session cookie
+    # HttpOnly (app/ui/session_cookie.py). Scripts still run this file as __main__.
+    streamlit_app = st.App(__file__, routes=[session_cookie.route()])

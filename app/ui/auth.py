@@ -4,10 +4,10 @@ First-run setup creates the first admin. Unless the dashboard is bound to localh
 visitor reaches it directly (no reverse proxy), setup also asks for the one-time token the
 Streamlit process prints on its console (see ``app.services.users.issue_setup_token``).
 
-A sign-in opens a session whose random token lives in a ``finops_session`` cookie (SameSite
-Strict) and, hashed, in the database; a reload or a bookmarked link stays signed in until the
-session expires or the person signs out. The account and its role are re-read on every run, so
-removing a user or changing a role takes effect at once.
+A sign-in opens a session whose random token lives in a ``finops_session`` cookie (HttpOnly,
+SameSite Strict: see ``app.ui.session_cookie``) and, hashed, in the database; a reload or a
+bookmarked link stays signed in until the session expires or the person signs out. The account
+and its role are re-read on every run, so removing a user or changing a role takes effect at once.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from app.services.users import (
     setup_token_matches,
     sign_in,
 )
-from app.ui import state
+from app.ui import session_cookie, state
 
-COOKIE = "finops_session"
+COOKIE = session_cookie.COOKIE
 TOKEN = "auth_token"
 PageFunction = Callable[[], None]
 
@@ -53,20 +53,26 @@ def _start_session(account: Account) -> None:
 def write_cookie() -> None:
     """Set or clear the session cookie in the browser, once, after sign-in or sign-out.
 
-    ``st.html`` runs the one-line script in the page itself (``components.v1.html`` was an
-    iframe and is deprecated); the container is hidden, so the script takes no room.
+    Served by ``streamlit run app/main.py``, the page asks the server for it, and the answer
+    sets it HttpOnly (``app.ui.session_cookie``); elsewhere a script in the page writes it.
+    ``st.html`` runs the script in the page itself (``components.v1.html`` was an iframe and is
+    deprecated); its container is hidden, so it takes no room.
     """
     pending = st.session_state.pop("auth_cookie", None)
     if pending is None:
         return
     token, max_age = pending
-    value = f"{COOKIE}={token}; path=/; max-age={max_age}; SameSite=Strict"
-    if (st.context.url or "").startswith("https:"):
-        value += "; Secure"
+    if session_cookie.served():
+        script = session_cookie.script(token, max_age)
+    else:
+        value = f"{COOKIE}={token}; path=/; max-age={max_age}; SameSite=Strict"
+        if (st.context.url or "").startswith("https:"):
+            value += "; Secure"
+        script = f"document.cookie = {json.dumps(value)};"
     with st.container(key="finops_session_cookie"):
         st.html(
             "<style>.st-key-finops_session_cookie{display:none}</style>"
-            f"<script>document.cookie = {json.dumps(value)};</script>",
+            f"<script>{script}</script>",
             unsafe_allow_javascript=True,
         )
 

@@ -52,7 +52,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The product as `make run` starts it, with one organization connected and a viewer."""
     tmp = tmp_path_factory.mktemp("sign-in")
     sim = Simulator(history_days=40)
@@ -81,7 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         base = f"http://localhost:{port}"
         try:
             assert streamlit_ready(base, timeout=60, interval=0.5), (tmp / "serve.log").read_text()
-            yield base
+            yield base, tmp / "serve.log"
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -154,13 +154,14 @@ def outside_localhost(urls: list[str]) -> list[str]:
 
 
 def test_a_shared_link_survives_sign_in_and_reloads_and_nothing_leaves_localhost(
-    served: str, page: object
+    served: tuple[str, Path], page: object
 ) -> None:
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
+    served_at, log = served
     expect.set_options(timeout=30_000)
-    link = served + "/spend?range=6m&group=workspace"
+    link = served_at + "/spend?range=6m&group=workspace"
 
     # Signed out, a colleague's link: the sign-in form at that address, no "Page not found".
     page.goto(link)
@@ -182,9 +183,11 @@ def test_a_shared_link_survives_sign_in_and_reloads_and_nothing_leaves_localhost
     expect(page.get_by_text("Page not found")).to_have_count(0)
     page.screenshot(path=SHOTS / "21-spend-after-sign-in.png", full_page=True)
 
-    # The session cookie: Strict, and a reload stays signed in on the same view.
+    # The session cookie: HttpOnly (no script in the page can read it), Strict, and a reload
+    # stays signed in on the same view.
     [cookie] = [c for c in page.context.cookies() if c["name"] == "finops_session"]
-    assert cookie["sameSite"] == "Strict" and cookie["value"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"]
+    assert "finops_session" not in page.evaluate("document.cookie")
     page.reload()
     expect(page.get_by_role("heading", name="Spend")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
@@ -192,7 +195,7 @@ def test_a_shared_link_survives_sign_in_and_reloads_and_nothing_leaves_localhost
 
     # Every page, as an admin.
     for path, heading in PAGES.items():
-        page.goto(f"{served}/{path}")
+        page.goto(f"{served_at}/{path}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         expect(page.get_by_text("Page not found")).to_have_count(0)
     page.wait_for_load_state("networkidle")
@@ -208,16 +211,18 @@ def test_a_shared_link_survives_sign_in_and_reloads_and_nothing_leaves_localhost
     requested: list[str] = page.requested  # type: ignore[attr-defined]
     assert requested and all(urlsplit(u).hostname == "localhost" for u in requested[:1])
     assert outside_localhost(requested) == []
+    # Nothing the dashboard did is deprecated in this Streamlit (components.v1.html was).
+    assert "components.v1" not in log.read_text()
 
 
 def test_a_viewer_following_a_link_to_an_admin_page_is_told_whom_to_ask(
-    served: str, page: object
+    served: tuple[str, Path], page: object
 ) -> None:
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
     expect.set_options(timeout=30_000)
-    page.goto(served + "/organizations")
+    page.goto(served[0] + "/organizations")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     sign_in(page, VIEWER)
     expect(page.get_by_role("heading", name="Organizations")).to_be_visible()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import streamlit as st
 from sqlalchemy import Engine, update
@@ -28,7 +30,7 @@ from app.services.users import (
 )
 from app.settings import Settings
 from app.simulator import Simulator
-from app.ui import auth
+from app.ui import auth, session_cookie
 from tests.utils.factories import connect_org
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -324,3 +326,41 @@ def test_a_viewer_at_an_admin_page_is_told_it_is_for_administrators(
     assert "Ask one of this dashboard's administrators" in notice.value
     # The page itself never ran: no admin control, no organization, no user list.
     assert not fresh.main.button and not fresh.dataframe and not fresh.text_input
+
+
+def test_the_session_cookie_is_set_httponly_once_and_only_at_the_pages_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The route the page posts its one-time code to (``streamlit run app/main.py`` serves it):
+    another site can neither plant its own session in a browser nor replay a code."""
+    from starlette.applications import Starlette
+
+    monkeypatch.setattr(session_cookie, "_served", False)  # (restored after the test)
+    app = Starlette(routes=[session_cookie.route()])
+    url, page = "/_finops/session", {"X-Finops-Session": "1"}
+    found = re.search(r'"code": "([^"]+)"', session_cookie.script("the-token", 3600))
+    assert found
+    body = {"code": found.group(1), "secure": False}
+
+    async def exchange() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            # A cross-site form (no header) or a cross-site fetch is refused, and sets nothing.
+            assert (await client.post(url, json=body)).status_code == 403
+            cross = {**page, "Sec-Fetch-Site": "cross-site"}
+            refused = await client.post(url, json=body, headers=cross)
+            assert refused.status_code == 403 and "set-cookie" not in refused.headers
+            same = {**page, "Sec-Fetch-Site": "same-origin"}
+            answer = await client.post(url, json=body, headers=same)
+            assert answer.status_code == 204
+            cookie = answer.headers["set-cookie"]
+            assert cookie.startswith("finops_session=the-token;")
+            for part in ("HttpOnly", "SameSite=strict", "Max-Age=3600", "Path=/"):
+                assert part in cookie
+            assert (await client.post(url, json=body, headers=page)).status_code == 403  # once
+            cleared = await client.post(url, json={"clear": True}, headers=page)
+            assert cleared.status_code == 204
+            assert 'finops_session="";' in cleared.headers["set-cookie"]
+            assert "Max-Age=0" in cleared.headers["set-cookie"]
+
+    asyncio.run(exchange())

@@ -280,3 +280,18 @@ def test_a_model_alias_and_its_dated_id_are_one_model_unless_ids_are_asked_for(
     assert sum(by_id.values(), start=Decimal(0)) == sonnet
     [metric] = app.metric
     assert metric.value == money(sonnet)
+
+
+def test_the_enterprise_page_names_models_as_spend_does(
+    app: AppTest, console_and_enterprise: dict[str, Any], downloads: dict[str, bytes]
+) -> None:
+    app.switch_page("../pages/enterprise.py").run()
+    assert not app.exception
+    models = csv_totals(downloads["csv_ent_spend_model_totals"])
+    assert "Claude Sonnet 4.5" in models and "claude-sonnet-4-5" not in models
+    assert "No model (web search and other)" in models
+    app.toggle(key="ent_model_ids").set_value(True).run()
+    assert not app.exception
+    by_id = csv_totals(downloads["csv_ent_spend_model_totals"])
+    assert "claude-sonnet-4-5" in by_id and "Claude Sonnet 4.5" not in by_id
+    assert sum(by_id.values(), start=Decimal(0)) == sum(models.values(), start=Decimal(0))

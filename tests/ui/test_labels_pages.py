@@ -280,6 +280,12 @@ def test_a_model_alias_and_its_dated_id_are_one_model_unless_ids_are_asked_for(
     assert sum(by_id.values(), start=Decimal(0)) == sonnet
     [metric] = app.metric
     assert metric.value == money(sonnet)
+    # And back: the two ids are one model again.
+    app.toggle(key="spend_model_ids").set_value(False).run()
+    assert not app.exception
+    assert "ids" not in app.query_params
+    assert app.multiselect(key="spend_models").value == ["claude-sonnet-4-5"]
+    assert set(csv_totals(downloads["csv_totals"])) == {"Claude Sonnet 4.5"}
 
 
 def test_the_enterprise_page_names_models_as_spend_does(

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.models import ApiKey, Organization, Provider, Workspace
+from app.reports.demo import demo_mix_of, demo_name
 from app.reports.labels import (
     ID_TAIL,
     MODEL_IDS,
@@ -136,11 +137,18 @@ def namer(session: Any, group: str) -> Namer:
 
 
 def organization_names(session: Any, provider: str | None = None) -> list[tuple[str, str]]:
-    """(organization id, the name shown: its label, else Anthropic's name), by name; of one
-    provider's organizations only, if given."""
+    """(organization id, the name shown: its label, else Anthropic's name, marked as demo
+    beside a real organization), by name; of one provider's organizations only, if given."""
     query = select(
-        col(Organization.organization_id), col(Organization.label), col(Organization.name)
+        col(Organization.organization_id),
+        col(Organization.label),
+        col(Organization.name),
+        col(Organization.is_demo),
     ).order_by(col(Organization.name))
     if provider is not None:
         query = query.where(col(Organization.provider) == provider)
-    return [(org_id, label or name) for org_id, label, name in session.execute(query)]
+    mix = demo_mix_of(session)
+    return [
+        (org_id, demo_name(label or name, is_demo, mix))
+        for org_id, label, name, is_demo in session.execute(query)
+    ]

@@ -17,6 +17,7 @@ from app.reports.labels import MODEL_IDS
 from app.reports.options import model_ids_of
 from app.reports.periods import GRAINS, month_start
 from app.ui import state
+from app.ui.demo import include_demo_choice
 from app.ui.format import plain, shown_as
 
 PRESETS = {
@@ -209,10 +210,13 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             args=(k, opts),
             help="Models by their API id (an alias and its dated ids apart), not by name.",
         )
+        include_demo = include_demo_choice(k)
 
     params: dict[str, str | list[str]] = {"range": preset, "group": group, "grain": grain}
     if show_ids:
         params["ids"] = "1"
+    if include_demo:
+        params["demo"] = "1"  # else from_dict below would drop it from the address
     if preset == "custom":
         params["from"], params["to"] = start.isoformat(), (end - timedelta(days=1)).isoformat()
     for kind, values in chosen.items():
@@ -229,6 +233,7 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         service_tiers=tuple(chosen["service_tiers"]),
         cost_types=tuple(chosen["cost_types"]),
         providers=tuple(chosen["providers"]),
+        include_demo=include_demo,
     )
     return View(filters, group, grain, show_ids)
 

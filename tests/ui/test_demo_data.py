@@ -112,13 +112,21 @@ def test_demo_data_is_left_out_marked_and_can_be_included(
     assert shown["Month to date"] == spend(first, tomorrow, real, demo)
     assert shown["Last month"] == spend(previous, first, real, demo)
     assert app.query_params["demo"] == "1"
+    app.checkbox(key="overview_include_demo").uncheck().run()
+    assert "demo" not in app.query_params
 
-    # Spend and Usage leave it out too (the same SQL condition).
+    # Spend and Usage leave it out too (the same SQL condition), and offer the same choice.
     app.switch_page("../pages/spend.py").run()
     assert not app.exception
     start = today() - timedelta(days=29)
-    [total] = app.metric
+    [total] = [m for m in app.metric if m.label.startswith("Total")]
     assert total.value == spend(start, tomorrow, real)
+    app.checkbox(key="spend_include_demo").check().run()
+    assert not app.exception
+    [total] = [m for m in app.metric if m.label.startswith("Total")]
+    assert total.value == spend(start, tomorrow, real, demo)
+    assert app.query_params["demo"] == "1"  # the filter bar keeps it in the address
+    app.checkbox(key="spend_include_demo").uncheck().run()
 
     sim, org_id = real
     rows = sim.truth_usage(org_id, start, tomorrow)

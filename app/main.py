@@ -70,6 +70,8 @@ MANAGE = (
         "read the audit log (connections, key changes, deletions, sign-ins)",
     ),
 )
+# Every role's own: changing one's password.
+ACCOUNT = View("../pages/account.py", "Account", ":material/account_circle:", "account")
 HOME = DASHBOARDS[0]
 
 
@@ -78,7 +80,7 @@ def gate(form: Callable[[], None], title: str, icon: str) -> list[st.Page]:
     after signing in opens the page it names (pages are told apart by their ``url_path``)."""
     return [
         st.Page(form, title=title, icon=icon, url_path=view.url_path, default=view is HOME)
-        for view in (*DASHBOARDS, *MANAGE)
+        for view in (*DASHBOARDS, *MANAGE, ACCOUNT)
     ]
 
 
@@ -150,6 +152,7 @@ def run() -> None:
             )
             for view in MANAGE
         ]
+    pages["Account"] = [page(ACCOUNT)]
     with st.sidebar:
         st.caption(f"Signed in as {md(account.email)} ({account.role})")
         st.button("Sign out", on_click=auth.sign_out, icon=":material/logout:")

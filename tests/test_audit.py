@@ -74,11 +74,6 @@ def test_a_failed_step_is_recorded_with_its_message_and_the_error_goes_on(
     assert "abcdefghijklmnop" not in (event.detail or "")  # key material masked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs replace_key in app/services/connections.py wrapped in audited_failure "
-    "(issue 15 helper report); remove this mark once it is",
-)
 def test_a_failed_key_replacement_is_in_the_log(
     sim: Simulator, engine: Engine, settings: Settings
 ) -> None:

@@ -125,7 +125,8 @@ def test_a_console_key_of_another_organization_replaces_nothing(
     assert globex.admin_key[15:] not in str(refused.value)
     after = stored(engine, acme.id)
     assert after.key_ciphertext == before.key_ciphertext
-    assert actions(engine) == ["organization_connected"]
+    # Nothing replaced; the refusal itself is in the audit log.
+    assert actions(engine) == ["organization_connected", "key_replacement_failed"]
     with read_session(engine) as session:
         assert len(session.execute(select(Organization)).all()) == 1
 
@@ -159,7 +160,7 @@ def test_a_rejected_or_wrong_kind_of_new_key_replaces_nothing(
     with pytest.raises(KeyFormatError, match="Claude Enterprise"):
         replace("sk-ant-api01-" + "Z" * 60, before, sim, engine, settings)
     assert stored(engine, org.id).key_ciphertext == before.key_ciphertext
-    assert actions(engine) == ["organization_connected"]
+    assert actions(engine) == ["organization_connected"] + ["key_replacement_failed"] * 2
 
 
 def test_only_an_admin_replaces_a_key(sim: Simulator, engine: Engine, settings: Settings) -> None:

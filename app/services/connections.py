@@ -26,7 +26,7 @@ from app.keystore import KeyStore, key_hint
 from app.models import Organization, OrgStatus, Provider, SyncState
 from app.reports.labels import provider_label
 from app.services.access import Actor, require_admin
-from app.services.audit import record
+from app.services.audit import audited_failure, record
 from app.settings import Settings
 
 
@@ -203,20 +203,28 @@ def replace_key(
     Analytics API cannot say which organization a key opens: for Claude Enterprise the admin is
     trusted. Admins only."""
     require_admin(actor, "connect organizations or replace keys")
-    opened = test_key(provider, raw_key, probe=probe)
-    if provider == Provider.ENTERPRISE:
-        opened = OrganizationInfo(organization_id, name)
-    if opened.id != organization_id:
-        raise KeyOfAnotherOrganization(opened, name)
-    return save_connection(
-        engine=engine,
-        settings=settings,
-        keystore=keystore,
-        raw_key=raw_key,
-        info=opened,
-        actor=actor,
-        provider=provider,
-    )
+    # A refused key is in the audit log too (with the message the admin saw, keys masked).
+    with audited_failure(
+        engine,
+        actor=actor.email,
+        action="key_replacement_failed",
+        target=organization_id,
+        organization_name=name,
+    ):
+        opened = test_key(provider, raw_key, probe=probe)
+        if provider == Provider.ENTERPRISE:
+            opened = OrganizationInfo(organization_id, name)
+        if opened.id != organization_id:
+            raise KeyOfAnotherOrganization(opened, name)
+        return save_connection(
+            engine=engine,
+            settings=settings,
+            keystore=keystore,
+            raw_key=raw_key,
+            info=opened,
+            actor=actor,
+            provider=provider,
+        )
 
 
 def connect(

@@ -123,11 +123,6 @@ def test_a_single_sign_on_account_is_sent_to_its_identity_provider(
     assert not any(t.label == "Current password" for t in at.text_input)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs pages/account.py in app/main.py's navigation for every role (issue 15 "
-    "helper report); remove this mark once it is",
-)
 def test_a_viewer_reaches_the_account_page_from_the_navigation(
     people: tuple[Account, Account], engine: Engine
 ) -> None:

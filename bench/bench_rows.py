@@ -10,7 +10,35 @@ from decimal import Decimal
 from typing import Any
 
 SCALES = {"small": (2, 60, 200), "medium": (5, 183, 500), "large": (20, 183, 1366)}
-MODELS = [f"claude-model-{i}" for i in range(12)]
+# Model ids as the API reports them: aliases beside their dated ids, the older version-first
+# spelling, so the friendly names (app/reports/model_names.py) fold the 12 ids into 8 models
+# ("Claude Sonnet 4.5" is two ids) and "Show model ids" keeps them apart (issue 15, defect 6).
+MODELS = [
+    "claude-sonnet-4-5-20250929",
+    "claude-sonnet-4-5",
+    "claude-opus-4-1-20250805",
+    "claude-opus-4-1",
+    "claude-haiku-4-5-20251001",
+    "claude-haiku-4-5",
+    "claude-sonnet-4-20250514",
+    "claude-opus-4-20250514",
+    "claude-3-7-sonnet-20250219",
+    "claude-3-7-sonnet-latest",
+    "claude-3-5-haiku-20241022",
+    "claude-3-haiku-20240307",
+]
+# Every bench organization's directory names its workspaces and API keys alike ("Production"
+# in each), as two Console organizations of one company do: grouped over several
+# organizations they must stay apart, named "Production · Bench 0" (issue 15, defect 2). Two
+# keys of one organization share each name, told apart by the end of their ids.
+WORKSPACE_NAMES = ["Production", "Staging", "Research"] + [f"Team {i}" for i in range(3, 50)]
+API_KEYS = 500
+
+
+def key_name(i: int) -> str:
+    return f"key-{i % 250}"
+
+
 TIERS = ["standard", "batch", "priority", "flex"]
 TOKEN_TYPES = [
     "uncached_input_tokens",
@@ -30,8 +58,8 @@ def rows_of(per_day: int) -> RowsOf:
 
     def org_rows(org_index: int, day: date) -> tuple[list[CostRow], list[UsageRow]]:
         rng = random.Random(f"{org_index}:{day}")
-        workspaces = [f"wrkspc_{org_index}_{i}" for i in range(50)] + [None]
-        keys = [f"apikey_{org_index}_{i}" for i in range(500)] + [None]
+        workspaces = [f"wrkspc_{org_index}_{i}" for i in range(len(WORKSPACE_NAMES))] + [None]
+        keys = [f"apikey_{org_index}_{i}" for i in range(API_KEYS)] + [None]
         cost, usage = [], []
         # The cost report's rows are one per workspace and description, and a description
         # names the model, token type and tier ("Claude Sonnet 4 Usage - Input Tokens"): the

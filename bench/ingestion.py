@@ -8,7 +8,7 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from bench.bench_rows import RowsOf
+from bench.bench_rows import API_KEYS, WORKSPACE_NAMES, RowsOf, key_name
 from bench.figures import INGEST_TARGET, BenchRun, Figure
 
 
@@ -86,7 +86,7 @@ def ingest(
     sync does; returns (organization pks, rows written, seconds in the write path)."""
     from app.clock import utcnow
     from app.db import write_session
-    from app.models import Organization
+    from app.models import ApiKey, Organization, Workspace
     from app.store import replace_days
 
     pks = []
@@ -107,6 +107,15 @@ def ingest(
             session.add(org)
             session.flush()
             pks.append(org.id)
+            # The directory, as the sync fetches it: the same names in every organization.
+            session.add_all(
+                Workspace(organization_pk=org.id, workspace_id=f"wrkspc_{o}_{i}", name=name)
+                for i, name in enumerate(WORKSPACE_NAMES)
+            )
+            session.add_all(
+                ApiKey(organization_pk=org.id, api_key_id=f"apikey_{o}_{i}", name=key_name(i))
+                for i in range(API_KEYS)
+            )
     rows_written = 0
     ingest_s = 0.0  # time in the write path only; generating the rows is not counted
     for o, pk in enumerate(pks):

@@ -178,6 +178,7 @@ def main() -> int:
     results["seconds"] = round(took)
     results["today"] = today.isoformat()
     results["load_average"] = {"start": load_at_start, "end": load_at_end}
+    results["different_results"] = run.differences
     results["table"] = [
         dict(
             zip(
@@ -200,6 +201,16 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out / 'latest.json'} (logs in {work}); the bench took {took:.0f} s")
+    if run.differences:
+        # Every figure of a DuckDB equivalent must equal the product's, to the cent: a
+        # difference is a wrong number on a page (or a wrong equivalent), never noise.
+        print(
+            f"\nFAILED: {len(run.differences)} DuckDB answers differ from the product's:",
+            file=sys.stderr,
+        )
+        for difference in run.differences:
+            print(f"  {difference}", file=sys.stderr)
+        return 1
     return 0
 
 

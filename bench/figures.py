@@ -141,3 +141,5 @@ class BenchRun:
     skip: set[str]  # parts left out (--skip)
     results: dict[str, Any] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
+    # The queries whose DuckDB answer differed from the product's (the bench then fails).
+    differences: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.bench_rows import MODELS
 from bench.figures import DUCKDB_TARGET, QUERY_TARGET_MS, BenchRun, Figure, ms, timed
-from bench.query_set import query_set_figures
+from bench.query_set import first_difference, query_set_figures
 
 
 def query_figures(run: BenchRun, repeat: int, views: int) -> None:
@@ -139,6 +139,8 @@ def query_figures(run: BenchRun, repeat: int, views: int) -> None:
         if theirs is not None:
             d = timed(theirs, repeat)
             agree = norm(ours()) == theirs()
+            if not agree:
+                run.differences.append(f"{name} (raw): {_difference(norm(ours()), theirs())}")
             ratio = t.p50 / d.p50 if d.p50 else None
             if ratio:
                 raw_ratios.append(ratio)
@@ -156,6 +158,10 @@ def query_figures(run: BenchRun, repeat: int, views: int) -> None:
             if on_rollups is not None:
                 r = timed(on_rollups, repeat)
                 r_agree = norm(ours()) == on_rollups()
+                if not r_agree:
+                    run.differences.append(
+                        f"{name} (rollups): {_difference(norm(ours()), on_rollups())}"
+                    )
                 entry |= {
                     "duckdb_rollups_p50_ms": round(r.p50, 2),
                     "ratio_rollups_p50": round(t.p50 / r.p50, 2) if r.p50 else None,
@@ -201,3 +207,14 @@ def query_figures(run: BenchRun, repeat: int, views: int) -> None:
     query_set_figures(run, dq, dr, views)
     if duck:
         con.close()
+
+
+def _difference(ours: Any, theirs: Any) -> str:
+    """Where the product's and DuckDB's answers part (rows of day, label, figures), or both."""
+    if (
+        isinstance(ours, list)
+        and isinstance(theirs, list)
+        and all(isinstance(r, tuple) and len(r) == 3 for r in ours + theirs)
+    ):
+        return first_difference(ours, theirs)
+    return f"ours {ours!r:.300}, DuckDB's {theirs!r:.300}"

@@ -23,6 +23,7 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
+from app.reports.economics import SeatEconomics, seat_economics
 from app.reports.filters import EnterpriseFilters, where_provider
 from app.reports.frames import Grouped, long_form, spend_per_period
 from app.reports.labels import (
@@ -269,6 +270,8 @@ class EnterpriseReport:
     usage: pd.DataFrame
     engagement: pd.DataFrame
     spend_by_model_id: Grouped | None = None  # by model id, for "Show model ids"
+    # Spend per monthly active user and idle seats, over the range and by month.
+    seats: SeatEconomics | None = None
 
     @property
     def empty(self) -> bool:
@@ -278,14 +281,22 @@ class EnterpriseReport:
 
 
 def enterprise_report(engine: Engine, f: EnterpriseFilters, grain: str) -> EnterpriseReport:
+    # Spend by product per day serves the chart (per grain) and the spend of each month per
+    # active user, with no query of its own.
+    by_product = spend_by_day(engine, f, "product")
+    daily: dict[date, Decimal] = defaultdict(Decimal)
+    for day, _, cents in by_product:
+        daily[day] += cents
+    engagement = engagement_by_day(engine, f)
     return EnterpriseReport(
         spend=spend_total(engine, f),
-        spend_by_product=spend_over_time(engine, f, "product", grain),
+        spend_by_product=spend_per_period(by_product, ENTERPRISE_GROUPS["product"], grain),
         spend_by_model=spend_over_time(engine, f, "model", grain),
         users=user_spend(engine, f),
         usage=usage_over_time(engine, f, grain),
-        engagement=engagement_by_day(engine, f),
+        engagement=engagement,
         spend_by_model_id=spend_over_time(engine, f, MODEL_IDS, grain),
+        seats=seat_economics(dict(daily), engagement, f.start, f.end),
     )
 
 

@@ -316,6 +316,31 @@ def group_noun(group: str) -> str:
     return (SPEND_GROUPS | USAGE_GROUPS)[group]
 
 
+# --- Unit economics (the Spend page's by model, the Enterprise page's per active user) ---------
+
+# The columns of the unit economics table by model (its CSV's names) and its headers.
+ECONOMICS_HEADERS = {
+    "Model": "Model",
+    "token_spend_usd": "Token spend (USD)",
+    "tokens": "Tokens",
+    "usd_per_million_tokens": "USD per million tokens",
+    "cache_read_tokens": "Cache reads",
+    "cache_savings_usd": "Cache savings (USD, list price)",
+    "batch_spend_usd": "Batch spend (USD)",
+    "batch_savings_usd": "Batch savings (USD)",
+}
+# The Enterprise page's table by month: spend per monthly active user and idle seats.
+SEAT_HEADERS = {
+    "month": "Month",
+    "days": "Days in range",
+    "amount_usd": SPEND_USD,
+    "monthly_active_users": ENGAGEMENT_COUNTS["monthly_active_users"],
+    "assigned_seats": ENGAGEMENT_COUNTS["assigned_seats"],
+    "idle_seats": "Idle seats",
+    "usd_per_active_user": "Spend per active user (USD)",
+    "snapshot": "Users as of",
+}
+
 # --- Table headers of token counts (Usage and Enterprise tables) --------------------------------
 
 USAGE_COLUMNS = {**TOKEN_TYPES, "web_search_requests": "Web searches", "tokens": "All tokens"}

@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.models import CostDaily, CostLine, Organization
+from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
     Filters,
     uses_rollups,
@@ -85,22 +86,39 @@ def _spend_column(group: str) -> Any:
     }[group]
 
 
-def total_cents(engine: Engine, f: Filters) -> Decimal:
-    if uses_rollups(f):
-        query = (
-            select(func.sum(col(CostDaily.amount_cents)))
-            .join(Organization, col(Organization.id) == col(CostDaily.organization_pk))
-            .where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
-        )
+def _total_query(f: Filters, *, by_day: bool = False) -> Any:
+    """Billed cost of the filters (``by_day``: per day), one query: the cost type rollup
+    where the filters allow it, else the detail rows."""
+    table: Any = CostDaily if uses_rollups(f) else CostLine
+    day, amount = col(table.date), func.sum(col(table.amount_cents))
+    query = select(*([day] if by_day else []), amount).join(
+        Organization, col(Organization.id) == col(table.organization_pk)
+    )
+    if table is CostDaily:
+        query = query.where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
     else:
-        query = (
-            select(func.sum(col(CostLine.amount_cents)))
-            .join(Organization, col(Organization.id) == col(CostLine.organization_pk))
-            .where(*where_detail(CostLine, f, cost=True))
-        )
+        query = query.where(*where_detail(CostLine, f, cost=True))
+    return query.group_by(day) if by_day else query
+
+
+def total_cents(engine: Engine, f: Filters) -> Decimal:
+    return total_or_none(engine, f) or Decimal(0)
+
+
+def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
+    """Billed cents of the filters; None when not one row is stored for them (the previous
+    period of a view that starts with the data: "no data", which is not $0)."""
     with read_session(engine) as session:
-        value = session.execute(query).scalar_one()
-    return Decimal(value or 0)
+        value = session.execute(_total_query(f)).scalar_one()
+    return None if value is None else Decimal(value)
+
+
+def daily_totals(engine: Engine, f: Filters) -> dict[date, Decimal]:
+    """Billed cents per day of the filters, in one query; a day without a stored row is
+    absent (a day of rows adding up to $0 is there)."""
+    with read_session(engine) as session:
+        rows = session.execute(_total_query(f, by_day=True)).all()
+    return {day: Decimal(cents or 0) for day, cents in rows}
 
 
 def spend_over_time(
@@ -127,7 +145,9 @@ def spend_totals(over_time: Grouped) -> Grouped:
 @dataclass(frozen=True)
 class SpendSummary:
     """The Overview's headline numbers, in exact USD; ``projection`` is None until a complete
-    day has data."""
+    day has data. Each ``*_change`` is the figure against its previous period
+    (``app.reports.comparison``): month to date against the same days of last month, the
+    projection and last month against the month before each, today against yesterday."""
 
     month_to_date: Decimal
     last_month: Decimal
@@ -135,6 +155,10 @@ class SpendSummary:
     projection: Projection | None
     days_elapsed: int
     days_in_month: int
+    month_to_date_change: Change | None = None
+    projection_change: Change | None = None
+    last_month_change: Change | None = None
+    today_change: Change | None = None
 
 
 def spend_summary(
@@ -144,29 +168,54 @@ def spend_summary(
     *,
     include_demo: bool = False,
 ) -> SpendSummary:
-    """Month to date, last month, today so far, and the month-end projection
-    (``projection.project_month_end``: complete days only; the forecast will replace it).
-    Demo organizations are left out once a real one is connected, unless ``include_demo``."""
+    """Month to date, last month, today so far, the month-end projection
+    (``projection.project_month_end``: complete days only; the forecast will replace it), and
+    each against its previous period. Demo organizations are left out once a real one is
+    connected, unless ``include_demo``.
+
+    One query: the daily totals from the first day any figure needs (the month before last,
+    or the projection's four weeks) to today; every figure is a sum of those days."""
     first = month_start(today)
     previous = month_start(first - timedelta(days=1))
     tomorrow = today + timedelta(days=1)
+    mtd_before = previous_range(first, tomorrow)
+    last_before = previous_range(previous, first)
+    yesterday = (today - timedelta(days=1), today)
+    history = history_window(today)
+    since = min(mtd_before[0], last_before[0], history[0])
+    window = Filters(since, tomorrow, organizations, include_demo=include_demo)
+    daily = daily_totals(engine, window)
 
-    def within(start: date, end: date) -> Filters:
-        return Filters(start, end, organizations, include_demo=include_demo)
+    def total(start: date, end: date) -> Decimal | None:
+        """Cents of ``[start, end)``; None when not one day of it has a stored row."""
+        days = [cents for day, cents in daily.items() if start <= day < end]
+        return sum(days, Decimal(0)) if days else None
 
-    mtd = total_cents(engine, within(first, tomorrow))
-    last = total_cents(engine, within(previous, first))
-    so_far = total_cents(engine, within(today, tomorrow))
-    daily: dict[date, Decimal] = defaultdict(Decimal)
-    for day, _, cents in spend_by_day(engine, within(*history_window(today)), "cost_type"):
-        daily[day] += cents
+    def dollars(cents: Decimal | None) -> Decimal | None:
+        return None if cents is None else usd(cents)
+
+    mtd = total(first, tomorrow) or Decimal(0)
+    last = total(previous, first)
+    so_far = total(today, tomorrow) or Decimal(0)
+    basis = {day: cents for day, cents in daily.items() if history[0] <= day < history[1]}
+    projection = project_month_end(today, basis, so_far)
     return SpendSummary(
         month_to_date=usd(mtd),
-        last_month=usd(last),
+        last_month=usd(last or Decimal(0)),
         today=usd(so_far),
-        projection=project_month_end(today, daily, so_far),
+        projection=projection,
         days_elapsed=(today - first).days + 1,
         days_in_month=(next_month(first) - first).days,
+        month_to_date_change=change(usd(mtd), dollars(total(*mtd_before)), mtd_before),
+        projection_change=(
+            None
+            if projection is None
+            else change(projection.expected, dollars(last), (previous, first))
+        ),
+        last_month_change=change(
+            usd(last or Decimal(0)), dollars(total(*last_before)), last_before
+        ),
+        today_change=change(usd(so_far), dollars(total(*yesterday)), yesterday),
     )
 
 

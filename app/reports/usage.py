@@ -7,13 +7,16 @@ A chart and its CSV download are built from the same table, so they always agree
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app.db import read_session
 from app.models import Organization, UsageBucket, UsageDaily
 from app.reports.filters import (
     Filters,
@@ -116,14 +119,40 @@ class UsageSummary:
 def usage_summary(over_time: Grouped) -> UsageSummary:
     """Totals of the over-time table: the same numbers its CSVs hold."""
     frame = over_time.frame
-    input_side = int(frame[[c for c in TOKEN_TYPES if c != "output_tokens"]].to_numpy().sum())
-    cache_reads = int(frame["cache_read_input_tokens"].sum())
+    return summary_of({name: int(frame[name].sum()) for name in COUNTS})
+
+
+COUNTS = [*TOKEN_TYPES, "web_search_requests"]
+
+
+def summary_of(counts: Mapping[str, int]) -> UsageSummary:
+    """The headline numbers of token counts by type (``COUNTS``)."""
+    input_side = sum(counts[c] for c in TOKEN_TYPES if c != "output_tokens")
     return UsageSummary(
-        tokens=int(frame[list(TOKEN_TYPES)].to_numpy().sum()),
-        output_tokens=int(frame["output_tokens"].sum()),
-        cache_read_share=cache_reads / input_side if input_side else 0,
-        web_search_requests=int(frame["web_search_requests"].sum()),
+        tokens=sum(counts[c] for c in TOKEN_TYPES),
+        output_tokens=counts["output_tokens"],
+        cache_read_share=counts["cache_read_input_tokens"] / input_side if input_side else 0,
+        web_search_requests=counts["web_search_requests"],
     )
+
+
+def usage_counts(engine: Engine, f: Filters) -> dict[str, int] | None:
+    """Every count (``COUNTS``) summed over the filters in one query (the model rollup where
+    the filters allow it); None when not one row is stored for them."""
+    table: Any = UsageDaily if uses_rollups(f) else UsageBucket
+    sums = [func.sum(getattr(table, name)) for name in COUNTS]
+    query = select(func.count(), *sums).join(
+        Organization, col(Organization.id) == col(table.organization_pk)
+    )
+    if table is UsageDaily:
+        query = query.where(col(UsageDaily.dim) == "model", *where_rollup(UsageDaily, f))
+    else:
+        query = query.where(*where_detail(UsageBucket, f, cost=False))
+    with read_session(engine) as session:
+        rows, *values = session.execute(query).one()
+    if not rows:
+        return None
+    return {name: int(v or 0) for name, v in zip(COUNTS, values, strict=True)}
 
 
 def tokens_by_group(over_time: Grouped) -> Grouped:

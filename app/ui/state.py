@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
 
-from app.reports import claude_code, enterprise, spend, usage
+from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
+from app.reports.periods import usd
 from app.reports.top import TOP_GROUPS
 from app.runtime import get_engine
 from app.services.organizations import OrgSummary, list_organizations
@@ -64,6 +66,25 @@ def usage_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
 def spend_summary(db: str, today: date, include_demo: bool = False) -> spend.SpendSummary:
     return spend.spend_summary(engine(), today, include_demo=include_demo)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def spend_total(db: str, f: Filters) -> Decimal | None:
+    """Billed USD of the filters (one query, on the rollups where they allow); None when not
+    one row is stored for them: the previous period of a comparison."""
+    cents = spend.total_or_none(engine(), f)
+    return None if cents is None else usd(cents)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner=False)
+def usage_counts(db: str, f: Filters) -> dict[str, int] | None:
+    """Token counts by type of the filters (one query); None when nothing is stored."""
+    return usage.usage_counts(engine(), f)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Working out the unit economics…")
+def unit_economics(db: str, f: Filters, show_ids: bool) -> economics.UnitEconomics:
+    return economics.unit_economics(engine(), f, show_ids=show_ids)
 
 
 def clear_caches() -> None:

@@ -29,6 +29,7 @@ from app.reports.labels import (
     DELETED_MARK,
     ENGAGEMENT_COUNTS,
     ENTERPRISE_GROUPS,
+    SEAT_HEADERS,
     USAGE_COLUMNS,
     USER_HEADERS,
 )
@@ -310,6 +311,60 @@ else:
         "Daily snapshots from Anthropic's engagement summaries, shown per day whatever the "
         "granularity (a week's active users are not the sum of its days). Adoption rates are "
         "Anthropic's own figures."
+    )
+
+# --- Unit economics: spend per active user, idle seats --------------------------------------------
+st.subheader("Spend per active user and idle seats")
+seats = report.seats
+if seats is None or seats.by_month.empty:
+    st.caption("No spend or engagement summaries in this range yet.")
+else:
+    as_of = (
+        f"the monthly active users and assigned seats of {seats.snapshot:%b %d, %Y}, the latest "
+        "day reported in this range"
+        if seats.snapshot
+        else "no engagement summary in this range yet"
+    )
+    left, right = st.columns(2)
+    left.metric(
+        "Spend per active user",
+        "–" if seats.usd_per_active_user is None else money(seats.usd_per_active_user),
+        help=f"Spend of the range divided by {as_of}. The table below has it by month.",
+    )
+    right.metric(
+        "Idle seats",
+        count(seats.idle_seats),
+        help=f"Assigned seats less monthly active users: {as_of}.",
+    )
+    table(
+        seats.by_month,
+        column_config={
+            "month": st.column_config.DateColumn(SEAT_HEADERS["month"], format="MMM YYYY"),
+            "snapshot": st.column_config.DateColumn(SEAT_HEADERS["snapshot"]),
+            **{
+                name: st.column_config.NumberColumn(SEAT_HEADERS[name], format="$%.2f")
+                for name in ("amount_usd", "usd_per_active_user")
+            },
+            **{
+                name: st.column_config.NumberColumn(SEAT_HEADERS[name], format="localized")
+                for name in ("days", "monthly_active_users", "assigned_seats", "idle_seats")
+            },
+        },
+    )
+    st.download_button(
+        "Download CSV (per active user, by month)",
+        data=to_csv(seats.by_month),
+        file_name=f"{stem}-spend-per-active-user-by-month.csv",
+        mime="text/csv",
+        key="csv_ent_seats",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    st.caption(
+        "By calendar month within the range: the month's spend over its monthly active users "
+        "(Anthropic's count of the trailing month, on the month's latest reported day); idle "
+        "seats are assigned seats nobody used in that month. A month only partly in the range "
+        "counts only its days in it."
     )
 
 st.caption(

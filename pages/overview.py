@@ -15,6 +15,7 @@ from app.reports.spend import spend_totals
 from app.ui import state
 from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
+from app.ui.compare import comparison_args
 from app.ui.demo import include_demo_choice
 from app.ui.format import ago, md, money, status_label
 from app.ui.onboarding import backfill_progress, empty_state
@@ -53,13 +54,16 @@ cols = st.columns(4)
 cols[0].metric(
     "Month to date",
     money(summary.month_to_date),
-    help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of {summary.days_in_month}",
+    help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of {summary.days_in_month}; "
+    "compared with the same days of last month.",
+    **comparison_args(summary.month_to_date_change, money),
 )
 projection = summary.projection
 cols[1].metric(
     "Projected month end",
     money(projection.expected) if projection else "—",
-    help=PROJECTION_HELP,
+    help=PROJECTION_HELP + " Compared with last month's spend.",
+    **comparison_args(summary.projection_change, money),
 )
 if projection is None:
     cols[1].caption("Needs one complete day (UTC) of data.")
@@ -70,11 +74,23 @@ else:
         else "A range needs 7 days of data. "
     )
     cols[1].caption(spread + projection.note)
-cols[2].metric("Last month", money(summary.last_month))
+cols[2].metric(
+    "Last month",
+    money(summary.last_month),
+    help="Compared with the month before it.",
+    **comparison_args(summary.last_month_change, money),
+)
+today_change = summary.today_change
 cols[3].metric(
     "Today so far (UTC)",
     money(summary.today),
-    help="Anthropic reports spend within minutes; today is still partial.",
+    help="Anthropic reports spend within minutes; today is still partial, so it is compared "
+    "with the whole of yesterday.",
+    **comparison_args(
+        today_change,
+        money,
+        against=f"all of yesterday, {today_change.period}" if today_change else None,
+    ),
 )
 
 trend = Filters(

@@ -6,13 +6,17 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.reports.labels import SPEND_GROUPS, SPEND_USD
+from app.reports.comparison import change, previous_period
+from app.reports.frames import to_csv
+from app.reports.labels import ECONOMICS_HEADERS, SPEND_GROUPS, SPEND_USD
+from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.spend import spend_table, spend_totals, total_usd
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars
+from app.ui.compare import comparison_args
 from app.ui.filters import filter_bar
-from app.ui.format import in_sentence, money
+from app.ui.format import compact, in_sentence, md, money
 from app.ui.tables import table
 
 st.title("Spend")
@@ -21,12 +25,22 @@ require_organizations("cost")
 view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
 f = view.filters
 label = SPEND_GROUPS[view.group]
-over_time = state.spend_over_time(state.database_key(), f, view.report_group, view.grain)
+db = state.database_key()
+over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
 
 last_day = f.end - timedelta(days=1)
-st.metric(f"Total, {f.start:%b %d, %Y} – {last_day:%b %d, %Y}", money(total))
+before = previous_period(f)
+st.metric(
+    f"Total, {f.start:%b %d, %Y} – {last_day:%b %d, %Y}",
+    money(total),
+    help="Compared with the period of the same length before it (a month to date with the "
+    "same days of last month).",
+    **comparison_args(
+        change(total, state.spend_total(db, before), (before.start, before.end)), money
+    ),
+)
 if over_time.empty:
     st.info("No spend matches these filters. Widen the date range or clear a filter.")
     st.stop()
@@ -74,3 +88,66 @@ st.caption(
     "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
     "in it; the null workspace is shown as “Default workspace”."
 )
+
+# --- Unit economics: $ per million tokens, cache and batch savings, by model ---------------------
+st.subheader("Unit economics")
+economy = state.unit_economics(db, f, view.show_ids)
+if economy.empty:
+    st.caption("No token spend by model matches these filters.")
+    st.stop()
+rate = economy.usd_per_million_tokens
+st.markdown(
+    f"**{md(money(rate) if rate is not None else '–')}** per million tokens over every model · "
+    f"cache reads saved **{md(money(economy.cache_savings_usd))}** at list price · "
+    f"batch saved **{md(money(economy.batch_savings_usd))}**"
+)
+counts = ("tokens", "cache_read_tokens")
+columns = {
+    name: st.column_config.NumberColumn(header, format="localized" if name in counts else "$%.2f")
+    for name, header in ECONOMICS_HEADERS.items()
+}
+table(economy.frame, column_config={**columns, "Model": st.column_config.TextColumn("Model")})
+st.download_button(
+    "Download CSV (unit economics)",
+    data=to_csv(economy.frame),
+    file_name=f"{stem}-unit-economics.csv",
+    mime="text/csv",
+    key="csv_unit_economics",
+    icon=":material/download:",
+    on_click="ignore",
+)
+st.caption(
+    "USD per million tokens: each model's billed token spend over its tokens of every type "
+    "(usage report), in the tiers the cost report bills."
+)
+for tier, n in economy.unbilled_tokens.items():
+    st.caption(
+        f"Left out: {compact(n)} tokens of the {md(tier)} tier, which the cost report does not "
+        "bill (Priority Tier is billed by contract)."
+    )
+st.caption(
+    "Cache savings: what the cache reads would have cost as uncached input, less what they "
+    f"cost, at list price ({LIST_PRICE_SOURCE}; batch, long context and US residency as "
+    "priced there)."
+)
+if economy.unpriced_models:
+    n = len(economy.unpriced_models)
+    names = ", ".join(
+        f"{md(name)} ({compact(reads)} cache reads)"
+        for name, reads in economy.unpriced_models.items()
+    )
+    st.caption(
+        f"Left out of cache savings, {n} model{'s' if n != 1 else ''} without a public list "
+        f"price: {names}."
+    )
+for tier, reads in economy.unpriced_tiers.items():
+    st.caption(
+        f"Left out of cache savings: {compact(reads)} cache reads of the {md(tier)} tier, "
+        "which has no public list price."
+    )
+st.caption(
+    "Batch savings: the Batch tier is billed at half the standard rate, so the same tokens "
+    "would have cost twice as much at the standard tier; the saving equals the batch spend."
+)
+if f.cost_types:
+    st.caption("The cost type filter does not apply here: these figures are token costs.")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import streamlit as st
 
+from app.reports.comparison import Change, change, previous_period
 from app.reports.labels import USAGE_GROUPS
 from app.reports.usage import (
+    summary_of,
     tokens_by_group,
     tokens_by_type,
     total_tokens,
@@ -23,6 +27,7 @@ from app.ui.charts import (
     stacked_bars,
     totals_bars,
 )
+from app.ui.compare import comparison_args
 from app.ui.filters import filter_bar
 from app.ui.format import compact, in_sentence
 from app.ui.tables import table
@@ -33,25 +38,67 @@ require_organizations("token usage")
 view = filter_bar(page="usage", groups=USAGE_GROUPS, cost_types=False)
 f = view.filters
 label = USAGE_GROUPS[view.group]
-over_time = state.usage_over_time(state.database_key(), f, view.report_group, view.grain)
+db = state.database_key()
+over_time = state.usage_over_time(db, f, view.report_group, view.grain)
 if over_time.empty:
     st.info("No usage matches these filters. Widen the date range or clear a filter.")
     st.stop()
 
 summary = usage_summary(over_time)
+# Each figure against the period of the same length before (one query of the rollups).
+before = previous_period(f)
+counts = state.usage_counts(db, before)
+previous = summary_of(counts) if counts is not None else None
+period = (before.start, before.end)
+
+
+def against(figure: str, *, points: bool = False) -> Change:
+    """``summary``'s ``figure`` against the previous period's."""
+    then = None if previous is None else getattr(previous, figure)
+    return change(getattr(summary, figure), then, period, points=points)
+
+
+def tokens_shown(value: Decimal) -> str:
+    return compact(int(value))
+
+
 cols = st.columns(4)
-cols[0].metric("Tokens", compact(summary.tokens), help=f"{summary.tokens:,} tokens of every type")
+cols[0].metric(
+    "Tokens",
+    compact(summary.tokens),
+    help=f"{summary.tokens:,} tokens of every type",
+    **comparison_args(against("tokens"), tokens_shown, good="down"),
+)
 cols[1].metric(
     "Output tokens",
     compact(summary.output_tokens),
     help=f"{summary.output_tokens:,} output tokens",
+    **comparison_args(
+        against("output_tokens"),
+        tokens_shown,
+        good="down",
+    ),
 )
 cols[2].metric(
     "Cache-read share of input",
     f"{summary.cache_read_share:.1%}",
-    help="Cache reads as a share of all input tokens (uncached, cache writes, reads).",
+    help="Cache reads as a share of all input tokens (uncached, cache writes, reads); its "
+    "change in percentage points.",
+    **comparison_args(
+        against("cache_read_share", points=True),
+        lambda share: f"{share:.1%}",
+        good="up",
+    ),
 )
-cols[3].metric("Web search requests", f"{summary.web_search_requests:,}")
+cols[3].metric(
+    "Web search requests",
+    f"{summary.web_search_requests:,}",
+    **comparison_args(
+        against("web_search_requests"),
+        lambda n: f"{int(n):,}",
+        good="down",
+    ),
+)
 
 stem = f"usage-{f.start}-to-{f.end}"
 by_type = tokens_by_type(over_time)

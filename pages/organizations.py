@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 import streamlit as st
 
 from app.anthropic.errors import AnthropicError
 from app.anthropic.keys import KeyFormatError
+from app.clock import utcnow
 from app.models import OrgStatus, Provider
 from app.reports.demo import DemoMix, demo_name
 from app.services.actions import request_sync
@@ -15,6 +17,7 @@ from app.services.connections import KeyOfAnotherOrganization, replace_key
 from app.services.organizations import (
     OrgSummary,
     delete_organization,
+    list_organizations,
     remove_demo_organizations,
 )
 from app.ui import auth, connections, state
@@ -29,6 +32,86 @@ STATUS_BADGES: dict[str, tuple[BadgeColor, str]] = {
     OrgStatus.FAILING: ("orange", ":material/sync_problem:"),
     OrgStatus.KEY_REJECTED: ("red", ":material/key_off:"),
 }
+# While a sync runs (or was just asked for), the row's status reads itself again this often.
+LIVE_SECONDS = 2
+# How long a requested sync that no worker has started is followed live (then it just says so).
+FOLLOW_REQUEST = timedelta(minutes=2)
+# The word joiner: no line break on either side of it (a key hint is one unbroken string).
+WORD_JOINER = "\u2060"
+
+
+def unbroken(text: str) -> str:
+    """Text that a browser never breaks over two lines (after its hyphens or around "…")."""
+    return WORD_JOINER.join(text)
+
+
+def _sync_due(org: OrgSummary) -> bool:
+    """A sync was asked for (or is due) and no worker has started it yet."""
+    due = org.next_run_at
+    return (
+        not org.sync_running
+        and org.status != OrgStatus.KEY_REJECTED
+        and due is not None
+        and due <= utcnow()
+    )
+
+
+def _moving(org: OrgSummary) -> bool:
+    """Whether the row's status changes by itself soon: a sync runs, a backfill goes on, or a
+    sync was just requested."""
+    if org.sync_running or org.status == OrgStatus.BACKFILLING:
+        return True
+    due = org.next_run_at
+    return _sync_due(org) and due is not None and utcnow() - due < FOLLOW_REQUEST
+
+
+def _status_lines(org: OrgSummary) -> None:
+    color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
+    st.badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)
+    if org.sync_started_at is not None:
+        st.caption(f":material/sync: Sync running, started {ago(org.sync_started_at)}")
+    elif _sync_due(org) and org.next_run_at is not None:
+        waiting = utcnow() - org.next_run_at
+        st.caption(
+            ":material/schedule: Sync requested; the worker starts it within seconds"
+            if waiting < FOLLOW_REQUEST
+            else f":material/schedule: Sync waiting for the worker for {ago(org.next_run_at)[:-4]}"
+            " (is `finops worker` running?)"
+        )
+    synced = org.last_synced_at
+    st.caption(f"Last sync {ago(synced)} ({synced:%H:%M} UTC)" if synced else "Never synced")
+    st.caption(
+        f"{org.data_start} → {org.data_end} · {org.cost_rows + org.usage_rows:,} rows"
+        if org.data_start
+        else "No data yet"
+    )
+
+
+def _current(organization_id: str) -> OrgSummary | None:
+    return next(
+        (o for o in list_organizations(state.engine()) if o.organization_id == organization_id),
+        None,
+    )
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def _live_status(organization_id: str) -> None:
+    org = _current(organization_id)
+    if org is None:  # deleted elsewhere
+        st.rerun()
+        return
+    _status_lines(org)
+    if not _moving(org):
+        state.clear_caches()
+        st.rerun()  # the sync ended: the whole page (and its figures) as they are now
+
+
+def live_status(org: OrgSummary) -> None:
+    """The row's status, sync and data range; read again every few seconds while it moves."""
+    if _moving(org):
+        _live_status(org.organization_id)
+    else:
+        _status_lines(org)
 
 
 def _delete(organization_id: str, name: str) -> None:
@@ -43,13 +126,28 @@ def _delete(organization_id: str, name: str) -> None:
     )
 
 
+def _delete_wording(org: OrgSummary) -> str:
+    """What Delete removes, in the words of the organization's product and key."""
+    rows = f"{org.cost_rows:,} cost rows and {org.usage_rows:,} usage rows"
+    if org.provider == Provider.ENTERPRISE:
+        return (
+            "This removes its stored Analytics API key, stops its sync jobs, and deletes its "
+            f"Claude Enterprise data from this dashboard: {rows} of spend and usage by product "
+            "and model, with its per-user and engagement data. Nothing changes in Claude "
+            "Enterprise (claude.ai). You can connect it again later with an Analytics API key."
+        )
+    return (
+        "This removes its stored Admin API key, stops its sync jobs, and deletes its "
+        f"{rows} of usage and cost (and its Claude Code report) from this dashboard. Nothing "
+        "changes in Anthropic's Console. You can connect it again later with an Admin API key."
+    )
+
+
 @st.dialog("Delete organization")
 def confirm_delete(org: OrgSummary) -> None:
     st.markdown(
         f"Delete **{md(org.name)}** (organization id {md(org.organization_id)})?\n\n"
-        f"This removes its stored Admin key, stops its sync jobs, and deletes its "
-        f"{org.cost_rows:,} cost rows and {org.usage_rows:,} usage rows from this dashboard. "
-        "Nothing changes in Anthropic's Console. You can connect it again later."
+        + _delete_wording(org)
     )
     cancel, delete, _ = st.columns([1, 1, 2])
     if cancel.button("Cancel", key="delete_cancel"):
@@ -150,28 +248,27 @@ if mix.mixed:
     if action.button("Remove demo data", icon=":material/delete_sweep:", key="remove_demo"):
         confirm_remove_demo(demo_orgs)
 
-widths = [2.0, 2.6, 1.3, 1.9, 1.6, 1.2, 1.9, 1.1, 0.9]
-header = st.columns(widths)
-for column, text in zip(
-    header,
-    ["Name", "Organization id", "Provider", "Key", "Status", "Last sync", "Data range", "Rows", ""],
-    strict=True,
-):
-    if text:
-        column.markdown(f"**{text}**")
+# One table at every width: the organization (name, id, provider, key), then its status, sync
+# and data beside the row's ⋮ menu. `wrap=False` keeps each row one row on a phone (columns
+# would otherwise stack below 640 px, every value on its own line, away from its heading); two
+# columns fit 390 px with room for a whole key hint.
+WIDTHS = [1.1, 1.0]
+table = st.container(gap=None)
+header = table.columns(WIDTHS, wrap=False, gap="xsmall")
+header[0].markdown("**Organization**")
+header[1].markdown("**Status**")
 for org in orgs:
-    row = st.columns(widths, vertical_alignment="center")
-    row[0].text(plain(demo_name(org.name, org.is_demo, mix)))
-    row[1].text(plain(org.organization_id))
-    row[2].text(org.provider_label)
-    row[3].text(org.key_hint)
-    color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
-    row[4].badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)
-    row[5].text(ago(org.last_synced_at))
-    row[6].text(f"{org.data_start} → {org.data_end}" if org.data_start else "—")
-    row[7].text(f"{org.cost_rows + org.usage_rows:,}")
+    table.divider()
+    row = table.columns(WIDTHS, wrap=False, gap="xsmall", vertical_alignment="top")
+    with row[0].container(gap=None):
+        st.text(plain(demo_name(org.name, org.is_demo, mix)))
+        st.caption(md(org.organization_id))
+        st.caption(md(org.provider_label))
+        st.caption(md(unbroken(org.key_hint)))
+    status_cell = row[1].container(horizontal=True, wrap=False, gap="xsmall")
+    status_text = status_cell.container(gap=None)
     # The row's ⋮ menu (icon only, as in the Console): sync now, replace key, delete.
-    choice = row[8].menu_button(
+    choice = status_cell.menu_button(
         "",
         ACTIONS,
         key=f"actions_{org.organization_id}",
@@ -184,11 +281,14 @@ for org in orgs:
             engine=state.engine(), organization_id=org.organization_id, actor=auth.actor()
         ):
             st.toast(f"Sync of {md(org.name)} requested; the worker starts it within seconds.")
+            org = _current(org.organization_id) or org  # the row follows the request live
         else:
             st.toast(f"{md(org.name)} needs a new key before it can sync.")
     elif choice == "Replace key":
         replace_key_dialog(org)
     elif choice == "Delete organization":
         confirm_delete(org)
+    with status_text:
+        live_status(org)
     if org.status_message and org.status in (OrgStatus.KEY_REJECTED, OrgStatus.FAILING):
-        st.caption(md(f"{org.name}: {org.status_message}"))
+        table.caption(md(f"{org.name}: {org.status_message}"))

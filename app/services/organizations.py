@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy import Engine, Table, delete, func, select
 from sqlmodel import Session, SQLModel, col
 
+from app.clock import utcnow
 from app.datasets import Dataset
 from app.db import read_session, write_session
-from app.models import Organization, SyncState
+from app.models import Organization, SyncOutcome, SyncRun, SyncState
 from app.reports.labels import provider_label
 from app.services.access import Actor, require_admin
 from app.services.audit import record
@@ -37,6 +38,12 @@ class OrgSummary:
     cost_rows: int
     usage_rows: int
     is_demo: bool
+    # When the run a worker is doing now started (None: no sync is running).
+    sync_started_at: datetime | None = None
+
+    @property
+    def sync_running(self) -> bool:
+        return self.sync_started_at is not None
 
     @property
     def provider_label(self) -> str:
@@ -48,7 +55,7 @@ class OrgSummary:
         data = asdict(self)
         data["provider_id"] = self.provider
         data["provider"] = self.provider_label
-        for name in ("last_synced_at", "next_run_at", "backfill_completed_at"):
+        for name in ("last_synced_at", "next_run_at", "backfill_completed_at", "sync_started_at"):
             value = data[name]
             data[name] = value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
         for name in ("data_start", "data_end"):
@@ -64,6 +71,7 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
             select(Organization).order_by(col(Organization.created_at))
         ).scalars()
         stored = _stored(session)
+        running = _running_since(session)
         cost = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.COST}
         usage = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.USAGE}
         summaries = []
@@ -90,9 +98,26 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
                     cost_rows=int(c[2]),
                     usage_rows=int(u[2]),
                     is_demo=org.is_demo,
+                    sync_started_at=running.get(org.id) if org.id is not None else None,
                 )
             )
         return summaries
+
+
+def _running_since(session: Session) -> dict[int, datetime]:
+    """Per organization, the start of the run a worker is doing now: a run still "running"
+    while a worker holds the organization's lease (one whose worker died is not running)."""
+    query = (
+        select(col(SyncRun.organization_pk), func.max(col(SyncRun.started_at)))
+        .join(Organization, col(Organization.id) == col(SyncRun.organization_pk))
+        .where(
+            col(SyncRun.outcome) == SyncOutcome.RUNNING,
+            col(Organization.lease_owner).is_not(None),
+            col(Organization.lease_expires_at) > utcnow(),
+        )
+        .group_by(col(SyncRun.organization_pk))
+    )
+    return dict(session.execute(query).all())
 
 
 def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date | None, int]]:
@@ -133,17 +158,28 @@ def delete_organization(*, engine: Engine, organization_id: str, actor: Actor) -
     Returns False when nothing was connected under that id (a second Delete is harmless)."""
     require_admin(actor, "delete organizations")
     with write_session(engine) as session:
-        pk = session.execute(
-            select(col(Organization.id)).where(col(Organization.organization_id) == organization_id)
-        ).scalar_one_or_none()
-        if pk is None:
+        found = session.execute(
+            select(col(Organization.id), col(Organization.label), col(Organization.name)).where(
+                col(Organization.organization_id) == organization_id
+            )
+        ).one_or_none()
+        if found is None:
             return False
+        pk, label, name = found
         # Children first and explicitly: big tables go in one statement each, and the result
         # does not depend on the database honouring ON DELETE CASCADE.
         for table in organization_tables():
             session.execute(delete(table).where(table.c.organization_pk == pk))
         session.execute(delete(Organization).where(col(Organization.id) == pk))
-        record(session, actor=actor.email, action="organization_deleted", target=organization_id)
+        # Named explicitly: the row is gone now, and an organization without earlier audit
+        # events would otherwise be unnamed in the log.
+        record(
+            session,
+            actor=actor.email,
+            action="organization_deleted",
+            target=organization_id,
+            organization_name=label or name,
+        )
         return True
 
 

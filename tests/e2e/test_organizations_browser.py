@@ -1,0 +1,199 @@
+"""The Organizations page in headless Chromium on a phone (390 px) and a desktop (1440 px).
+
+Two Console organizations and a Claude Enterprise one are synced from the simulator before
+Streamlit starts (no worker: the data is already there), as in tests/e2e/test_pages_browser.py.
+What a person would notice: the page is a table (each organization one row, its name, status
+and ⋮ menu side by side, not stacked), nothing is wider than the screen, a key hint such as
+``sk-ant-admin01-…AbCd`` is never broken over two lines, and every row's actions open from
+its ⋮ menu. Screenshots go to test-artifacts/screenshots/pages/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from app.services.organizations import list_organizations
+from app.services.users import create_first_admin
+from app.settings import Settings
+from app.simulator import Simulator
+from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.processes import free_port, streamlit_ready
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots" / "pages"
+ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
+    ),
+]
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Once, on the default SQLite database."""
+    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
+
+
+@dataclass(frozen=True)
+class Row:
+    organization_id: str
+    name: str
+    key_hint: str
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str
+    rows: list[Row]
+
+
+@pytest.fixture
+def served(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Served]:
+    sim = Simulator(history_days=40)
+    console = [sim.add_org(name="Acme Corp", seed=11), sim.add_org(name="Globex", seed=22)]
+    ent = sim.add_enterprise_org(name="Initech Enterprise", seed=33)
+    syncer = sync_engine(sim, engine, settings)
+    for org in console:
+        connect_org(sim, org, engine=engine, settings=settings)
+        assert syncer.run(org_pk(engine, org.id)).outcome == "ok"
+    joined = connect_enterprise(sim, ent.key, engine=engine, settings=settings, name=ent.name)
+    assert syncer.run(org_pk(engine, joined.organization_id)).outcome == "ok"
+    create_first_admin(engine, email=ADMIN, password=PASSWORD)
+    rows = [Row(o.organization_id, o.name, o.key_hint) for o in list_organizations(engine)]
+
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("wb")
+    command = [
+        str(Path(sys.executable).with_name("streamlit")),
+        "run",
+        str(ROOT / "app" / "main.py"),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--browser.gatherUsageStats=false",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=log)
+    base = f"http://localhost:{port}"
+    try:
+        assert streamlit_ready(base, timeout=60), (tmp_path / "streamlit.log").read_text()
+        yield Served(base, rows)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+# Per text node equal to `hint`: how many line boxes it takes (1 = not wrapped).
+LINES_OF_TEXT = """hint => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const lines = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.textContent.replaceAll("\u2060", "").trim() !== hint) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+    lines.push(tops.size);
+  }
+  return lines;
+}"""
+
+# The box of the first element whose own text is exactly `text`.
+BOX_OF_TEXT = """text => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.textContent.replaceAll("\u2060", "").trim() !== text) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const r = range.getBoundingClientRect();
+    if (r.width === 0) continue;
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};
+  }
+  return null;
+}"""
+
+
+def _check(browser: object, served: Served, width: int, height: int) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(served.base)
+        page.get_by_role("textbox", name="Email").fill(ADMIN)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        page.goto(f"{served.base}/organizations")
+        expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+        for row in served.rows:
+            expect(page.get_by_text(row.organization_id, exact=True)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(1_000)
+        page.screenshot(path=SHOTS / f"organizations-table-{width}.png", full_page=True)
+
+        # Nothing wider than the screen: the page does not scroll sideways.
+        scroll, client = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert scroll <= client, f"the page is {scroll} px wide on a {client} px screen"
+
+        for row in served.rows:
+            # The key hint is on one line, whole.
+            lines = page.evaluate(LINES_OF_TEXT, row.key_hint)
+            assert lines and all(n == 1 for n in lines), (row.key_hint, lines)
+            # One table row: the name, the status and the ⋮ menu side by side, not stacked.
+            name = page.evaluate(BOX_OF_TEXT, row.name)
+            menu = page.locator(f".st-key-actions_{row.organization_id} button:visible").first
+            expect(menu).to_be_visible()
+            button = menu.bounding_box()
+            assert name is not None and button is not None
+            assert button["x"] > name["right"], (row.name, name, button)
+            assert button["y"] < name["bottom"] + 40, (row.name, name, button)
+            assert button["x"] + button["width"] <= width, (row.name, button)
+
+        # Each row's actions open from its own ⋮ menu.
+        for row in served.rows:
+            page.locator(f".st-key-actions_{row.organization_id} button:visible").first.click()
+            for action in ("Sync now", "Replace key", "Delete organization"):
+                expect(page.get_by_text(action, exact=True).last).to_be_visible()
+            page.keyboard.press("Escape")
+            expect(page.get_by_text("Replace key", exact=True)).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_organizations_table_on_a_phone_and_a_desktop(served: Served) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            _check(browser, served, 390, 844)
+            _check(browser, served, 1440, 900)
+        finally:
+            browser.close()

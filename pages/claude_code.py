@@ -32,8 +32,25 @@ from app.reports.labels import (
 from app.reports.periods import GRAINS
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import chart_with_csv, rate_bars, rate_lines, stacked_bars, totals_bars
-from app.ui.filters import date_range, grain_picker
+from app.ui.charts import (
+    chart_with_csv,
+    rate_bars,
+    rate_lines,
+    register_view,
+    stacked_bars,
+    totals_bars,
+)
+from app.ui.filters import (
+    Chip,
+    active_chips,
+    custom_dates,
+    first_data_day,
+    grain_segments,
+    partial_caption,
+    preset_picker,
+    preset_range,
+    seed_from_url,
+)
 from app.ui.format import money, plain
 from app.ui.tables import table
 
@@ -68,32 +85,74 @@ all_orgs = state.claude_code_options(db, ())
 if not consoles or not all_orgs["has_data"]:
     empty_state()
 
-# --- Filters (their own keys: "cc_") -------------------------------------------------------------
+# --- Filters at the top (their own keys: "cc_"); the whole view is in the URL -------------------
 today = utc_today()
-with st.sidebar:
-    st.subheader("Filters")
-    start, end = date_range("cc_", today)
-    org_names = dict(all_orgs["organizations"])
-    chosen_orgs: list[str] = []
-    if len(org_names) > 1:
-        chosen_orgs = st.multiselect(
-            "Organizations",
-            list(org_names),
-            format_func=lambda o: plain(org_names[o]),
-            key="cc_orgs",
+org_names = dict(all_orgs["organizations"])
+seed_from_url("cc_orgs", "organizations", [], many=True, allowed=list(org_names))
+chosen_orgs: list[str] = []
+with st.container(key="cc_filter_bar"):
+    row = st.columns([3, 3, 2], vertical_alignment="bottom")
+    with row[0]:
+        preset = preset_picker("cc_")
+    with row[1]:
+        grain = grain_segments("cc_")
+    with row[2], st.popover("Filters", icon=":material/filter_list:", width="stretch"):
+        if len(org_names) > 1:
+            chosen_orgs = st.multiselect(
+                "Organizations",
+                list(org_names),
+                format_func=lambda o: plain(org_names[o]),
+                key="cc_orgs",
+                placeholder="All",
+            )
+        options = state.claude_code_options(db, tuple(chosen_orgs))
+        actor_names = dict(options["actors"])
+        seed_from_url("cc_actors", "actors", [], many=True, allowed=list(actor_names))
+        # An actor of an organization no longer chosen is no choice any more.
+        st.session_state["cc_actors"] = [
+            a for a in st.session_state["cc_actors"] if a in actor_names
+        ]
+        chosen_actors = st.multiselect(
+            "Actors",
+            list(actor_names),
+            format_func=lambda a: plain(actor_names[a]),
+            key="cc_actors",
             placeholder="All",
+            help="People (by e-mail) and API keys (by name) that ran Claude Code.",
         )
-    options = state.claude_code_options(db, tuple(chosen_orgs))
-    actor_names = dict(options["actors"])
-    chosen_actors = st.multiselect(
-        "Actors",
-        list(actor_names),
-        format_func=lambda a: plain(actor_names[a]),
-        key="cc_actors",
-        placeholder="All",
-        help="People (by e-mail) and API keys (by name) that ran Claude Code.",
+    in_view = [o for o in consoles if not chosen_orgs or o.organization_id in chosen_orgs]
+    first_day = first_data_day(in_view)
+    start, end = preset_range(preset, today, first_day)
+    refused = False
+    if preset == "custom":
+        picked = custom_dates("cc_", today, start)
+        refused = picked is None
+        if picked is not None:
+            start, end = picked
+    active_chips(
+        "cc_",
+        [Chip("cc_orgs", o, f"Organization: {plain(org_names.get(o, o))}") for o in chosen_orgs]
+        + [Chip("cc_actors", a, f"Actor: {plain(actor_names.get(a, a))}") for a in chosen_actors],
     )
-    grain = grain_picker("cc_")
+    if preset == "6m" and first_day is not None and start == first_day:
+        st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
+    partial = partial_caption(start, end, grain, today)
+    if partial and not refused:
+        st.caption(partial)
+
+params: dict[str, str | list[str]] = {"range": preset, "grain": grain}
+if preset == "custom":
+    dates = st.session_state.get("cc_dates")
+    if isinstance(dates, tuple) and len(dates) == 2:
+        params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
+if chosen_orgs:
+    params["organizations"] = list(chosen_orgs)
+if chosen_actors:
+    params["actors"] = list(chosen_actors)
+st.query_params.from_dict(params)  # updates the address bar; does not rerun
+if refused:
+    st.stop()
+register_view(start, end, grain, today, chosen=(chosen_orgs, chosen_actors))
 
 f = CodeFilters(start, end, tuple(chosen_orgs), tuple(chosen_actors))
 report = state.claude_code_report(db, f, grain)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import partial
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.reports.frames import to_csv
-from app.reports.labels import ALL
-from app.ui.format import md, plain
+from app.reports.labels import ALL, ORG_SEPARATOR
+from app.reports.periods import next_month, period_of
+from app.ui.format import compact, md, money_text, plain, thousands
 
 PALETTE = px.colors.qualitative.Safe + px.colors.qualitative.Pastel
 
@@ -28,19 +35,79 @@ def safe_label(value: object) -> str:
     return html.escape(plain(value), quote=False)
 
 
-def period_ticks(fig: go.Figure, periods: list[date], grain: str) -> go.Figure:
+def period_ticks(
+    fig: go.Figure, periods: Sequence[date], grain: str, partial: Sequence[date] = ()
+) -> go.Figure:
     """One tick per week or month, on the day the period starts (Plotly's own ticks fall on
-    Sundays or mid-month, which reads as the wrong period)."""
+    Sundays or mid-month, which reads as the wrong period); a ``partial`` period (only partly
+    in the range, or not finished) is labelled "Dec 2026 (partial)"."""
     if grain != "day" and periods:
-        shown = sorted(set(periods))[:: max(1, len(set(periods)) // 10)]
+        every = sorted({_as_date(p) for p in periods})
+        shown = every[:: max(1, len(every) // 10)]
+        marked = set(partial)
         fig.update_xaxes(
-            tickmode="array", tickvals=shown, tickformat="%b %Y" if grain == "month" else "%b %d"
+            tickmode="array",
+            tickvals=shown,
+            ticktext=[period_label(p, grain, partial=p in marked) for p in shown],
         )
     return fig
 
 
+def _as_date(value: object) -> date:
+    """A period as Plotly holds it (a date, a Timestamp or an ISO string) as a date."""
+    if isinstance(value, pd.Timestamp):
+        day: date = value.date()
+        return day
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def period_label(period: date, grain: str | None, *, partial: bool = False) -> str:
+    """A period as people read it: "Dec 01, 2026", "Week of Nov 30, 2026", "Dec 2026"; a
+    partial one "Dec 2026 (partial)"."""
+    if grain == "month":
+        text = f"{period:%b %Y}"
+    elif grain == "week":
+        text = f"Week of {period:%b %d, %Y}"
+    else:
+        text = f"{period:%b %d, %Y}"
+    return f"{text} (partial)" if partial else text
+
+
+def partial_periods(start: date, end: date, grain: str, today: date) -> list[date]:
+    """The week or month periods of ``[start, end)`` only partly inside it, or not finished
+    (the one holding today): their bars are not a whole period's."""
+    if grain not in ("week", "month") or start >= end:
+        return []
+
+    def period_end(first: date) -> date:
+        return next_month(first) if grain == "month" else first + timedelta(days=7)
+
+    marked = []
+    for first in sorted({period_of(start, grain), period_of(end - timedelta(days=1), grain)}):
+        if first < start or period_end(first) > end or period_end(first) > today:
+            marked.append(first)
+    return marked
+
+
 # The "Other (N …)" group of the smaller ones: grey, and last, so it never reads as one of them.
 OTHER_COLOUR = "#b8b8b8"
+
+
+def _amounts(values: pd.Series, *, money: bool, unit: str) -> list[str]:
+    """Hover text of amounts: dollars with cents, tokens in K/M/B, other counts in full."""
+    if money:
+        return [money_text(v) for v in values]
+    if unit == "tokens":
+        return [compact(round(v)) for v in values]
+    return [thousands(v) for v in values]
+
+
+def money_axis(fig: go.Figure, axis: str) -> None:
+    """Dollars on a value axis: thousands separated, no cents on round ticks ("$1,200")."""
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    update(tickprefix="$", tickformat=",~f")
 
 
 def stacked_bars(
@@ -60,12 +127,18 @@ def stacked_bars(
     """Bars per period stacked (or, ``grouped``, side by side) by ``group``; ``other``, the
     label of the group the smaller ones were added up into (from the report that made
     ``frame``), is grey and last. With ``grain``, one tick per week or month (``period_ticks``);
-    ``value_title`` names the value axis (default: USD, or ``unit``)."""
+    ``value_title`` names the value axis (default: USD, or ``unit``). Each bar's hover names its
+    group, its period and amount, and the period's total (tokens in K/M/B, dollars with
+    cents); ``fig.layout.meta`` says which group each trace is, for the drill-down."""
     plot = frame.copy()
     plot[value] = plot[value].astype(float)
     plot[group] = safe_labels(plot[group])
     names = list(dict.fromkeys(plot[group]))
     folded = [n for n in names if other is not None and n == safe_label(other)]
+    totals = plot.groupby("period")[value].transform("sum")
+    plot["_amount"] = _amounts(plot[value], money=money, unit=unit)
+    plot["_total"] = _amounts(totals, money=money, unit=unit)
+    plot["_period"] = [period_label(_as_date(p), grain) for p in plot["period"]]
     fig = px.bar(
         plot,
         x="period",
@@ -74,6 +147,7 @@ def stacked_bars(
         color_discrete_sequence=PALETTE,
         category_orders={group: [n for n in names if n not in folded] + folded},
         color_discrete_map=dict.fromkeys(folded, OTHER_COLOUR),
+        custom_data=["_amount", "_total", "_period"],
     )
     fig.update_layout(
         barmode="stack",
@@ -83,11 +157,22 @@ def stacked_bars(
         legend={"title": None, "orientation": "h", "y": -0.2},
         xaxis_title=None,
         yaxis_title="USD" if money else unit,
-        hovermode="x unified",
+        # One bar's own hover (its period's total in it): a click then picks one group.
+        hovermode="x unified" if grouped else "closest",
+        # Nothing from the API in here: the spec reaches the browser unescaped.
+        meta={"group": group, "other": None if other is None else safe_label(other), "x": "period"},
+    )
+    with_total = "" if grouped else "<br>%{customdata[2]} total: %{customdata[1]}"
+    fig.update_traces(
+        hovertemplate=(
+            "<b>%{fullData.name}</b><br>%{customdata[2]}: %{customdata[0]}"
+            f"{with_total}<extra></extra>"
+        )
+        if not grouped
+        else "%{fullData.name}: %{customdata[0]}<extra></extra>"
     )
     if money:
-        fig.update_yaxes(tickprefix="$", tickformat=",.2f")
-        fig.update_traces(hovertemplate="%{fullData.name}: $%{y:,.2f}<extra></extra>")
+        money_axis(fig, "y")
     if not legend:
         fig.update_layout(showlegend=False)
     if value_title is not None:
@@ -104,7 +189,7 @@ def one_series_bars(
 ) -> go.Figure:
     """Bars per period of one series, "All", in the legend under ``group`` as the page's other
     charts by group."""
-    return stacked_bars(
+    fig = stacked_bars(
         frame.assign(**{group: ALL})[["period", group, value]],
         value=value,
         group=group,
@@ -112,6 +197,8 @@ def one_series_bars(
         unit=unit,
         title=title,
     )
+    fig.layout.meta["group"] = None  # one series: nothing to drill into
+    return fig
 
 
 def totals_bars(
@@ -130,17 +217,27 @@ def totals_bars(
     plot = frame.head(20).iloc[::-1].copy()
     plot[value] = plot[value].astype(float)
     plot[group] = safe_labels(plot[group])
-    fig = px.bar(plot, x=value, y=group, orientation="h", color_discrete_sequence=PALETTE[:1])
+    unit = "tokens" if value_title is None or value_title == "tokens" else value_title
+    plot["_amount"] = _amounts(plot[value], money=money, unit=unit)
+    fig = px.bar(
+        plot,
+        x=value,
+        y=group,
+        orientation="h",
+        color_discrete_sequence=PALETTE[:1],
+        custom_data=["_amount"],
+    )
     fig.update_layout(
         title=title,
         height=max(220, 34 * len(plot) + 90),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         xaxis_title="USD" if money else "tokens",
         yaxis_title=None,
+        meta={"group": group, "by_point": True},
     )
+    fig.update_traces(hovertemplate="%{y}: %{customdata[0]}<extra></extra>")
     if money:
-        fig.update_xaxes(tickprefix="$", tickformat=",.2f")
-        fig.update_traces(hovertemplate="%{y}: $%{x:,.2f}<extra></extra>")
+        money_axis(fig, "x")
     if value_title is not None:
         fig.update_layout(xaxis_title=value_title)
     if whole_dollars:
@@ -181,9 +278,190 @@ def daily_lines(
     return fig
 
 
+@dataclass(frozen=True)
+class Drill:
+    """What a click on a bar of the page's ``group`` charts does: sets the filter whose
+    multiselect has the key ``widget`` to the clicked group's value. ``options`` are the
+    filter's (value, label) choices, labelled as the charts label them; ``note`` is the key
+    of the message a click that filters nothing leaves for the filter bar."""
+
+    group: str
+    widget: str
+    options: tuple[tuple[str, str], ...]
+    note: str
+
+    def values_of(self, label: str) -> list[str]:
+        """The filter values of a chart's group label: the choice of that label; for a
+        workspace shown without its organization (one organization in view), every choice of
+        that name ("Production · Acme Corp"), which the view itself narrows to the one in
+        view. None of them for "Other (N …)" or a label of null ("Claude Enterprise (not by
+        token type)"), which are no value of the filter."""
+        shown = plain(label)
+        exact = [v for v, name in self.options if plain(name) == shown]
+        if exact or not self.widget.endswith("_workspaces"):
+            return exact
+        return [
+            v for v, name in self.options if v and plain(name).startswith(shown + ORG_SEPARATOR)
+        ]
+
+
+@dataclass
+class PageView:
+    """The range and grain a page's charts show, registered by its filter bar for this page
+    (``register_view``): the charts then mark partial periods and, with ``drill``, filter on a
+    click."""
+
+    page: str
+    start: date
+    end: date
+    grain: str
+    today: date
+    drill: Drill | None = None
+    chosen: str = ""  # the filters as chosen, so a chart's selection starts afresh with them
+    others: set[str] = field(default_factory=set)
+
+    @property
+    def partial(self) -> list[date]:
+        return partial_periods(self.start, self.end, self.grain, self.today)
+
+    @property
+    def digest(self) -> str:
+        """Changes with the view, so a chart's click selection starts afresh in a new one."""
+        seen = repr((self.start, self.end, self.grain, self.chosen))
+        return hashlib.sha256(seen.encode()).hexdigest()[:8]
+
+
+_VIEW_KEY = "_chart_view"
+
+
+def _page_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
+def register_view(
+    start: date,
+    end: date,
+    grain: str,
+    today: date,
+    drill: Drill | None = None,
+    chosen: object = None,
+) -> PageView:
+    """Tell this page's charts (``chart_with_csv``, later in the same run) the range and grain
+    they show, which filter a click on a bar sets, and what is ``chosen`` (any repr-able
+    value: the filters)."""
+    view = PageView(_page_id(), start, end, grain, today, drill, repr(chosen))
+    st.session_state[_VIEW_KEY] = view
+    return view
+
+
+def current_view() -> PageView | None:
+    """The view the filter bar of this page registered (None on a page without one)."""
+    view = st.session_state.get(_VIEW_KEY)
+    return view if isinstance(view, PageView) and view.page == _page_id() else None
+
+
+def _mark_periods(fig: go.Figure, view: PageView) -> None:
+    """Week and month bars read as their period ("Week of Nov 30, 2026"); a partial one is
+    marked on its tick and in its hover ("Dec 2026 (partial)")."""
+    if view.grain == "day":
+        return
+    partial = set(view.partial)
+    periods: list[date] = []
+    for trace in fig.data:
+        if trace.x is None or trace.customdata is None:
+            continue
+        days = [_as_date(x) for x in trace.x]
+        periods += days
+        trace.customdata = [
+            [*row[:2], period_label(d, view.grain, partial=d in partial), *row[3:]]
+            for row, d in zip(trace.customdata, days, strict=True)
+        ]
+    period_ticks(fig, periods, view.grain, sorted(partial))
+
+
+def _drill_target(fig: go.Figure, view: PageView | None) -> Drill | None:
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    if view is None:
+        return None
+    if meta.get("other"):
+        view.others.add(html.unescape(str(meta["other"])))
+    drill = view.drill
+    if drill is None or not meta.get("group") or meta["group"] != drill.group:
+        return None
+    return drill
+
+
+def _group_names(fig: go.Figure) -> list[str]:
+    """The group label of each trace (stacked bars) or each bar (a totals chart), as the
+    report named it (the figure holds them HTML-escaped)."""
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    if meta.get("by_point"):
+        return [html.unescape(str(y)) for y in (fig.data[0].y if fig.data else [])]
+    return [html.unescape(str(t.name)) for t in fig.data]
+
+
+def _clicked_labels(state: Any, meta: dict[str, Any], names: list[str]) -> list[str]:
+    """The group labels of the clicked bars (a bar's trace is its group in a stacked chart,
+    its row in a totals chart)."""
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return []
+    labels = []
+    for point in points:
+        index = point.get("point_index") if meta.get("by_point") else point.get("curve_number")
+        if isinstance(index, int) and 0 <= index < len(names):
+            labels.append(names[index])
+    return list(dict.fromkeys(labels))
+
+
+def _drilled(
+    chart: str, drill: Drill, meta: dict[str, Any], names: list[str], others: frozenset[str]
+) -> None:
+    """A click on a bar: its group becomes the filter (shown as a chip, and in the URL); a
+    group that is no value of the filter says why instead."""
+    labels = _clicked_labels(st.session_state.get(chart), meta, names)
+    if not labels:
+        return
+    values = [v for label in labels for v in drill.values_of(label)]
+    if values:
+        st.session_state[drill.widget] = list(dict.fromkeys(values))
+        st.session_state.pop(drill.note, None)
+        return
+    label = labels[0]
+    st.session_state[drill.note] = (
+        f"“{md(label)}” adds up the smaller groups: it is not one value to filter by. "
+        "Choose one in Filters, or narrow the range."
+        if plain(label) in others
+        else f"“{md(label)}” is not a value to filter by (it says why the value is empty); "
+        "choose from Filters instead."
+    )
+
+
 def chart_with_csv(fig: go.Figure, frame: pd.DataFrame, *, file_name: str, key: str) -> None:
-    """The chart, and a download of exactly the numbers it shows."""
-    st.plotly_chart(fig, key=f"chart_{key}", config={"displaylogo": False})
+    """The chart, and a download of exactly the numbers it shows. On a page whose filter bar
+    registered its view, week and month periods are named and partial ones marked, and a
+    click on a bar of a group that is a filter filters to it."""
+    view = current_view()
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    if view is not None and meta.get("x") == "period":
+        _mark_periods(fig, view)
+    drill = _drill_target(fig, view)
+    config = {"displaylogo": False}
+    if drill is None or view is None:
+        st.plotly_chart(fig, key=f"chart_{key}", config=config)
+    else:
+        chart = f"chart_{key}_{view.digest}"
+        st.plotly_chart(
+            fig,
+            key=chart,
+            config=config,
+            on_select=partial(
+                _drilled, chart, drill, dict(meta), _group_names(fig), frozenset(view.others)
+            ),
+            selection_mode="points",
+        )
     st.download_button(
         "Download CSV",
         data=to_csv(frame),

@@ -1,10 +1,12 @@
-"""The filter bar: dates, organizations, workspaces, models, tiers, cost types, grouping.
+"""The filter bar at the top of a page: dates, grouping and grain in one row, the other filters
+under "Filters", and the active ones as chips that remove themselves when clicked.
 
 Every choice is mirrored in the URL query string, so a view can be bookmarked and shared.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,9 +18,12 @@ from app.reports.filters import Filters
 from app.reports.labels import MODEL_IDS
 from app.reports.options import model_ids_of
 from app.reports.periods import GRAINS, month_start
+from app.services.organizations import OrgSummary
 from app.ui import state
+from app.ui.charts import Drill, partial_periods, period_label, register_view
+from app.ui.demo import LABEL as DEMO_LABEL
 from app.ui.demo import include_demo_choice
-from app.ui.format import plain, shown_as
+from app.ui.format import md, plain, shown_as
 
 PRESETS = {
     "7d": "Last 7 days",
@@ -28,6 +33,27 @@ PRESETS = {
     "6m": "Last 6 months",
     "custom": "Custom",
 }
+SIX_MONTHS_DAYS = 182
+
+# The Spend and Usage filters: (kind, title); kind is the widget key's tail and the URL param.
+FILTER_KINDS = (
+    ("providers", "Providers"),
+    ("organizations", "Organizations"),
+    ("workspaces", "Workspaces"),
+    ("models", "Models"),
+    ("service_tiers", "Service tiers"),
+    ("cost_types", "Cost types"),
+)
+# The groups a click on a chart can filter to, and the filter each one sets.
+DRILLABLE = {
+    "model": "models",
+    MODEL_IDS: "models",
+    "workspace": "workspaces",
+    "service_tier": "service_tiers",
+    "cost_type": "cost_types",
+    "organization": "organizations",
+    "provider": "providers",
+}
 
 
 def _shown_plain(names: Mapping[str, str]) -> Callable[[str], str]:
@@ -35,8 +61,16 @@ def _shown_plain(names: Mapping[str, str]) -> Callable[[str], str]:
     return lambda v: plain(names.get(v, v))
 
 
-def preset_range(preset: str, today: date) -> tuple[date, date]:
-    """``[start, end)`` of a preset; today (partial) is included where the preset reaches it."""
+def first_data_day(organizations: Sequence[OrgSummary]) -> date | None:
+    """The first imported day of these organizations (None before any data)."""
+    starts = [o.data_start for o in organizations if o.data_start is not None]
+    return min(starts) if starts else None
+
+
+def preset_range(preset: str, today: date, first_day: date | None = None) -> tuple[date, date]:
+    """``[start, end)`` of a preset; today (partial) is included where the preset reaches it.
+    "Last 6 months" starts on ``first_day``, the first imported day, when the data starts
+    later (no months of empty bars before it)."""
     tomorrow = today + timedelta(days=1)
     if preset == "7d":
         return today - timedelta(days=6), tomorrow
@@ -46,57 +80,37 @@ def preset_range(preset: str, today: date) -> tuple[date, date]:
         first = month_start(today)
         return month_start(first - timedelta(days=1)), first
     if preset == "6m":
-        return today - timedelta(days=182), tomorrow
+        start = today - timedelta(days=SIX_MONTHS_DAYS)
+        if first_day is not None and first_day > start:
+            start = min(first_day, today)
+        return start, tomorrow
     return today - timedelta(days=29), tomorrow
 
 
-def date_range(prefix: str, today: date) -> tuple[date, date]:
-    """The date preset (and custom dates) of a page with its own filters: ``[start, end)``."""
-    preset = st.selectbox(
-        "Date range",
-        list(PRESETS),
-        index=list(PRESETS).index("30d"),
-        format_func=shown_as(PRESETS),
-        key=prefix + "preset",
-    )
-    start, end = preset_range(preset, today)
-    if preset == "custom":
-        picked = st.date_input(
-            "From – to (inclusive)", value=(start, today), max_value=today, key=prefix + "dates"
-        )
-        if isinstance(picked, tuple) and len(picked) == 2:
-            start, end = picked[0], picked[1] + timedelta(days=1)
-    return start, end
-
-
-def grain_picker(prefix: str) -> str:
-    """Day, week or month (day when nothing is selected)."""
+def reversed_range_message(first: date, last: date) -> str | None:
+    """Why a custom range is refused: it ends before it starts (None when it is fine)."""
+    if first <= last:
+        return None
     return (
-        st.segmented_control(
-            "Granularity",
-            list(GRAINS),
-            default="day",
-            format_func=shown_as(GRAINS),
-            key=prefix + "grain",
-        )
-        or "day"
+        f"The range ends ({last:%b %d, %Y}) before it starts ({first:%b %d, %Y}). "
+        "Pick a start on or before the end."
     )
 
 
-@dataclass(frozen=True)
-class View:
-    filters: Filters
-    group: str
-    grain: str
-    show_ids: bool = False  # "Show model ids": models by id, not by name
+def partial_caption(start: date, end: date, grain: str, today: date) -> str | None:
+    """The caption that says which week or month bars hold only part of their period."""
+    marked = partial_periods(start, end, grain, today)
+    if not marked:
+        return None
+    names = " and ".join(period_label(p, grain) for p in marked)
+    verb = "is" if len(marked) == 1 else "are"
+    return (
+        f"{names} {verb} partial (only partly in the range, or not over yet): marked "
+        "“(partial)” on the charts, their bars hold only those days."
+    )
 
-    @property
-    def report_group(self) -> str:
-        """The group the reports add up by: models by id when the ids are asked for."""
-        return MODEL_IDS if self.show_ids and self.group == "model" else self.group
 
-
-def _seed(
+def seed_from_url(
     key: str,
     param: str,
     default: object,
@@ -117,100 +131,260 @@ def _seed(
     )
 
 
+def _url_dates(today: date, default: tuple[date, date]) -> tuple[date, date]:
+    """The custom range of the URL's ``from`` and ``to`` (kept reversed, so it is refused
+    with a message rather than silently swapped), no later than today."""
+    low, high = st.query_params.get("from"), st.query_params.get("to")
+    try:
+        if low and high:
+            return min(date.fromisoformat(low), today), min(date.fromisoformat(high), today)
+    except ValueError:
+        pass
+    return default
+
+
+def preset_picker(k: str) -> str:
+    """The "Date range" preset, seeded from the URL's ``range``."""
+    seed_from_url(k + "preset", "range", "30d", allowed=list(PRESETS))
+    return str(
+        st.selectbox("Date range", list(PRESETS), format_func=shown_as(PRESETS), key=k + "preset")
+    )
+
+
+def custom_dates(k: str, today: date, default_start: date) -> tuple[date, date] | None:
+    """The "From – to (inclusive)" dates of a custom range as ``[start, end)``, seeded from the
+    URL's ``from`` and ``to``; None, with the reason shown, for a range that ends before it
+    starts or is not finished being picked."""
+    if st.session_state.get(k + "dates") is None:
+        st.session_state[k + "dates"] = _url_dates(today, (default_start, today))
+    picked = st.date_input("From – to (inclusive)", key=k + "dates", max_value=today)
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        st.caption("Pick the last day of the range too.")
+        return None
+    first, last = picked
+    refused = reversed_range_message(first, last)
+    if refused is not None:
+        st.error(refused, icon=":material/event_busy:")
+        return None
+    return first, last + timedelta(days=1)
+
+
+def grain_segments(k: str) -> str:
+    """Day, week or month (day when nothing is selected), seeded from the URL's ``grain``."""
+    seed_from_url(k + "grain", "grain", "day", allowed=list(GRAINS))
+    return (
+        st.segmented_control(
+            "Granularity", list(GRAINS), format_func=shown_as(GRAINS), key=k + "grain"
+        )
+        or "day"
+    )
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One active filter as people read it; clicking it removes ``value`` from ``widget``
+    (a multiselect's key), or unticks ``widget`` (a checkbox) when ``value`` is None."""
+
+    widget: str
+    value: str | None
+    text: str  # plain text: "Model: Claude Sonnet 4.5" (names from the API, escaped on show)
+
+
+def _remove(chip: Chip) -> None:
+    if chip.value is None:
+        st.session_state[chip.widget] = False
+        return
+    st.session_state[chip.widget] = [
+        v for v in st.session_state.get(chip.widget, []) if v != chip.value
+    ]
+
+
+def _remove_all(chips: tuple[Chip, ...]) -> None:
+    for chip in chips:
+        _remove(chip)
+
+
+def active_chips(k: str, chips: Sequence[Chip]) -> None:
+    """The active filters as a row of chips: each click removes its filter."""
+    if not chips:
+        return
+    with st.container(horizontal=True, gap="small", key=k + "chips"):
+        for chip in chips:
+            tag = hashlib.sha256(f"{chip.widget}\0{chip.value}".encode()).hexdigest()[:10]
+            st.button(
+                md(chip.text),  # names from the API: literal text, never Markdown
+                key=f"{k}chip_{tag}",
+                icon=":material/close:",
+                help="Remove this filter",
+                on_click=_remove,
+                args=(chip,),
+            )
+        if len(chips) > 1:
+            st.button(
+                "Clear filters",
+                key=k + "chip_clear",
+                type="tertiary",
+                on_click=_remove_all,
+                args=(tuple(chips),),
+            )
+
+
+def date_range(prefix: str, today: date) -> tuple[date, date]:
+    """The date preset (and custom dates) of a page with its own filters: ``[start, end)``.
+    "Last 6 months" starts on the first imported day; a reversed custom range is refused
+    with a message, and the page stops there."""
+    preset = preset_picker(prefix)
+    start, end = preset_range(preset, today, first_data_day(state.organizations()))
+    if preset == "custom":
+        picked = custom_dates(prefix, today, start)
+        if picked is None:
+            st.stop()
+        start, end = picked
+    st.session_state[prefix + "range"] = (start, end)
+    return start, end
+
+
+def grain_picker(prefix: str) -> str:
+    """Day, week or month (day when nothing is selected). After ``date_range``, the page's
+    charts learn the range and grain (so partial periods are marked) and a caption says which
+    periods are partial."""
+    grain = grain_segments(prefix)
+    span = st.session_state.get(prefix + "range")
+    if isinstance(span, tuple) and len(span) == 2:
+        today = utc_today()
+        register_view(span[0], span[1], grain, today)
+        note = partial_caption(span[0], span[1], grain, today)
+        if note:
+            st.caption(note)
+    return grain
+
+
+@dataclass(frozen=True)
+class View:
+    filters: Filters
+    group: str
+    grain: str
+    show_ids: bool = False  # "Show model ids": models by id, not by name
+
+    @property
+    def report_group(self) -> str:
+        """The group the reports add up by: models by id when the ids are asked for."""
+        return MODEL_IDS if self.show_ids and self.group == "model" else self.group
+
+
+def _in_view(
+    organizations: Sequence[OrgSummary],
+    chosen: Mapping[str, Sequence[str]],
+    include_demo: bool,
+) -> list[OrgSummary]:
+    """The organizations the filters keep (for the first imported day)."""
+    orgs = [o for o in organizations if include_demo or not o.is_demo] or list(organizations)
+    if chosen.get("organizations"):
+        orgs = [o for o in orgs if o.organization_id in chosen["organizations"]]
+    if chosen.get("providers"):
+        orgs = [o for o in orgs if o.provider in chosen["providers"]]
+    return orgs
+
+
+def _drill(
+    k: str,
+    group: str,
+    groups: Mapping[str, str],
+    labels: Mapping[str, Mapping[str, str]],
+    shown: set[str],
+    organizations: Sequence[OrgSummary],
+) -> Drill | None:
+    """What a click on a bar of this grouping filters to (None: the group is no filter)."""
+    kind = DRILLABLE.get(group)
+    if kind is None or kind not in shown:
+        return None
+    options = list(labels[kind].items())
+    if kind == "organizations":
+        # The charts name an organization by its label or name, unmarked.
+        options += [(o.organization_id, o.name) for o in organizations]
+    return Drill(groups[group], k + kind, tuple(options), k + "drill_note")
+
+
 def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
-    """Render the filters in the sidebar and return what they select."""
+    """Render the filter bar at the top of the page and return what it selects."""
     opts = state.options(state.database_key())
+    organizations = state.organizations()
     today = utc_today()
     k = f"{page}_"
     labels = {kind: dict(values) for kind, values in opts.items()}
-    _seed(k + "model_ids", "ids", "0", allowed=["0", "1"])
+    seed_from_url(k + "model_ids", "ids", "0", allowed=["0", "1"])
     if isinstance(st.session_state[k + "model_ids"], str):
         st.session_state[k + "model_ids"] = st.session_state[k + "model_ids"] == "1"
     show_ids = bool(st.session_state[k + "model_ids"])
     # Models by name (an alias and its dated ids are one choice) or by id.
     labels["models"] = labels["models"] if show_ids else labels["model_names"]
-    _seed(k + "preset", "range", "30d", allowed=list(PRESETS))
-    _seed(k + "group", "group", next(iter(groups)), allowed=list(groups))
-    _seed(k + "grain", "grain", "day", allowed=list(GRAINS))
-    for kind in (
-        "providers",
-        "organizations",
-        "workspaces",
-        "models",
-        "service_tiers",
-        "cost_types",
-    ):
-        _seed(k + kind, kind, [], many=True, allowed=list(labels[kind]))
+    seed_from_url(k + "group", "group", next(iter(groups)), allowed=list(groups))
+    for kind, _ in FILTER_KINDS:
+        seed_from_url(k + kind, kind, [], many=True, allowed=list(labels[kind]))
 
-    with st.sidebar:
-        st.subheader("Filters")
-        preset = st.selectbox(
-            "Date range", list(PRESETS), format_func=shown_as(PRESETS), key=k + "preset"
-        )
-        start, end = preset_range(preset, today)
+    chosen: dict[str, list[str]] = {kind: [] for kind, _ in FILTER_KINDS}
+    shown: set[str] = set()
+    with st.container(key=k + "filter_bar"):
+        row = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
+        with row[0]:
+            preset = preset_picker(k)
+        with row[1]:
+            group = st.selectbox(
+                "Group by", list(groups), format_func=shown_as(groups), key=k + "group"
+            )
+        with row[2]:
+            grain = grain_segments(k)
+        with row[3], st.popover("Filters", icon=":material/filter_list:", width="stretch"):
+            for kind, title in FILTER_KINDS:
+                if kind == "cost_types" and not cost_types:
+                    continue
+                # With one provider or one organization there is nothing to choose.
+                if kind in ("providers", "organizations") and len(labels[kind]) < 2:
+                    continue
+                shown.add(kind)
+                # Options are names from the API: shown as plain text, without bidi controls.
+                names = labels[kind]
+                chosen[kind] = st.multiselect(
+                    title,
+                    list(names),
+                    format_func=_shown_plain(names),
+                    key=k + kind,
+                    placeholder="All",
+                )
+            st.toggle(
+                "Show model ids",
+                key=k + "model_ids",
+                on_change=_models_as_ids_or_names,
+                args=(k, opts),
+                help="Models by their API id (an alias and its dated ids apart), not by name.",
+            )
+            include_demo = include_demo_choice(k)
+
+        in_view = _in_view(organizations, chosen, include_demo)
+        first_day = first_data_day(in_view)
+        start, end = preset_range(preset, today, first_day)
+        refused = False
         if preset == "custom":
-            _seed(k + "dates", "dates", None)
-            low, high = st.query_params.get("from"), st.query_params.get("to")
-            if st.session_state.get(k + "dates") is None:
-                try:
-                    st.session_state[k + "dates"] = (
-                        (date.fromisoformat(low), date.fromisoformat(high))
-                        if low and high
-                        else (start, today)
-                    )
-                except ValueError:
-                    st.session_state[k + "dates"] = (start, today)
-            picked = st.date_input("From – to (inclusive)", key=k + "dates", max_value=today)
-            if isinstance(picked, tuple) and len(picked) == 2:
-                start, end = picked[0], picked[1] + timedelta(days=1)
-        chosen: dict[str, list[str]] = {}
-        for kind, title in (
-            ("providers", "Providers"),
-            ("organizations", "Organizations"),
-            ("workspaces", "Workspaces"),
-            ("models", "Models"),
-            ("service_tiers", "Service tiers"),
-        ):
-            # With one provider or one organization there is nothing to choose.
-            if kind in ("providers", "organizations") and len(labels[kind]) < 2:
-                chosen[kind] = []
-                continue
-            # Options are names from the API: shown as plain text, without bidi controls.
-            names = labels[kind]
-            chosen[kind] = st.multiselect(
-                title,
-                list(names),
-                format_func=_shown_plain(names),
-                key=k + kind,
-                placeholder="All",
-            )
-        if cost_types:
-            chosen["cost_types"] = st.multiselect(
-                "Cost types",
-                list(labels["cost_types"]),
-                format_func=_shown_plain(labels["cost_types"]),
-                key=k + "cost_types",
-                placeholder="All",
-            )
-        else:
-            chosen["cost_types"] = []
-        group = st.selectbox(
-            "Group by", list(groups), format_func=shown_as(groups), key=k + "group"
-        )
-        grain = (
-            st.segmented_control(
-                "Granularity", list(GRAINS), format_func=shown_as(GRAINS), key=k + "grain"
-            )
-            or "day"
-        )
-        st.toggle(
-            "Show model ids",
-            key=k + "model_ids",
-            on_change=_models_as_ids_or_names,
-            args=(k, opts),
-            help="Models by their API id (an alias and its dated ids apart), not by name.",
-        )
-        include_demo = include_demo_choice(k)
+            picked = custom_dates(k, today, start)
+            refused = picked is None
+            if picked is not None:
+                start, end = picked
+        chips = [
+            Chip(k + kind, value, f"{title.rstrip('s')}: {plain(labels[kind].get(value, value))}")
+            for kind, title in FILTER_KINDS
+            for value in chosen[kind]
+        ]
+        if include_demo:
+            chips.append(Chip(k + "include_demo", None, DEMO_LABEL))
+        active_chips(k, chips)
+        note = st.session_state.pop(k + "drill_note", None)
+        if note:
+            st.info(note, icon=":material/ads_click:")
+        if preset == "6m" and first_day is not None and start == first_day:
+            st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
+        partial = partial_caption(start, end, grain, today)
+        if partial and not refused:
+            st.caption(partial)
 
     params: dict[str, str | list[str]] = {"range": preset, "group": group, "grain": grain}
     if show_ids:
@@ -218,11 +392,15 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     if include_demo:
         params["demo"] = "1"  # else from_dict below would drop it from the address
     if preset == "custom":
-        params["from"], params["to"] = start.isoformat(), (end - timedelta(days=1)).isoformat()
+        dates = st.session_state.get(k + "dates")
+        if isinstance(dates, tuple) and len(dates) == 2:
+            params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
     for kind, values in chosen.items():
         if values:
             params[kind] = list(values)
     st.query_params.from_dict(params)  # updates the address bar; does not rerun
+    if refused:
+        st.stop()
     filters = Filters(
         start=start,
         end=end,
@@ -235,7 +413,17 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         providers=tuple(chosen["providers"]),
         include_demo=include_demo,
     )
-    return View(filters, group, grain, show_ids)
+    view = View(filters, group, grain, show_ids)
+    drill = _drill(
+        k,
+        view.report_group,
+        groups | {MODEL_IDS: groups.get("model", "")},
+        labels,
+        shown,
+        organizations,
+    )
+    register_view(start, end, grain, today, drill, chosen=(filters, show_ids))
+    return view
 
 
 def _models_as_ids_or_names(k: str, opts: dict[str, list[tuple[str, str]]]) -> None:

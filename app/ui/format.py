@@ -60,6 +60,16 @@ def money(usd: Decimal | float, *, cents: bool = True) -> str:
     return f"${value:,.2f}"
 
 
+def money_text(usd: float) -> str:
+    """A dollar amount at the chart edge (a float already): "$1,234.56", "-$3.10"."""
+    return f"-${-usd:,.2f}" if usd < 0 else f"${usd:,.2f}"
+
+
+def thousands(count: float) -> str:
+    """A count with thousands separators: 1234567 -> "1,234,567"."""
+    return f"{count:,.0f}"
+
+
 def compact(count: int) -> str:
     """12,345,678,901 -> '12.3B': big token counts that fit a metric tile."""
     for size, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K")):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app.models import OrgStatus, Provider
+from app.reports.demo import DemoMix, demo_name
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
 from app.ui import auth, connections, state
-from app.ui.format import md
+from app.ui.format import ago, md, status_label
+
+LIVE_SECONDS = 2  # how often live progress reads the database again
 
 
 def _start_demo() -> None:
@@ -56,7 +59,7 @@ def backfill_progress(backfilling: list[OrgSummary]) -> None:
     if not backfilling:
         return
 
-    @st.fragment(run_every=2)
+    @st.fragment(run_every=LIVE_SECONDS)
     def _live() -> None:
         current = {o.organization_id: o for o in state.organizations()}
         running = False
@@ -75,3 +78,32 @@ def backfill_progress(backfilling: list[OrgSummary]) -> None:
             st.rerun()  # the backfill finished: show the dashboards with full data
 
     _live()
+
+
+def _freshness_lines(orgs: list[OrgSummary]) -> None:
+    mix = DemoMix(demo=sum(o.is_demo for o in orgs), real=sum(not o.is_demo for o in orgs))
+    for org in orgs:
+        name = demo_name(org.name, org.is_demo, mix)
+        st.markdown(
+            f"**{md(name)}** · {status_label(org.status, org.backfill_progress)} · "
+            f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
+            f"{md(str(org.data_end or '—'))}"
+        )
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def _live_freshness() -> None:
+    orgs = state.organizations()
+    _freshness_lines(orgs)
+    if not any(o.status == OrgStatus.BACKFILLING for o in orgs):
+        state.clear_caches()
+        st.rerun()  # the backfills ended: the whole page with its full figures
+
+
+def data_freshness(orgs: list[OrgSummary]) -> None:
+    """One line per organization: status (a backfill's percentage), last sync and data range;
+    read again every two seconds while any organization backfills, so the percentage moves."""
+    if any(o.status == OrgStatus.BACKFILLING for o in orgs):
+        _live_freshness()
+    else:
+        _freshness_lines(orgs)

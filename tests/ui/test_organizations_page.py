@@ -1,0 +1,218 @@
+"""The Organizations page and the Overview's notices as an admin sees them (issue 15, "What
+users expect of the pages"): "Sync now" shows the requested sync, the running one and when it
+ended; the Delete dialog names the key and product of the organization's kind; several
+organizations becoming ready make one notice that stays dismissed; a deleted organization
+stays named in the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine, select, update
+from streamlit.testing.v1 import AppTest
+
+from app.clock import utcnow
+from app.db import read_session, write_session
+from app.models import AuditEvent, Organization, OrgStatus, Provider, SyncOutcome, SyncRun
+from app.services.access import OPERATOR
+from app.services.organizations import delete_organization
+from app.services.users import create_first_admin, open_session
+from app.settings import Settings
+from tests.utils.factories import org_pk
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+ORGS_PAGE = "../pages/organizations.py"
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
+    """The app, signed in as an admin."""
+    st.cache_data.clear()
+    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
+    yield at
+
+
+def add_org(
+    engine: Engine,
+    org_id: str,
+    name: str,
+    *,
+    provider: str = Provider.CONSOLE,
+    **values: object,
+) -> None:
+    """A connected organization as the sync leaves it (no data rows: none are needed here)."""
+    hint = "sk-ant-api01-…EnTp" if provider == Provider.ENTERPRISE else "sk-ant-admin01-…AbCd"
+    fields: dict[str, object] = {
+        "status": OrgStatus.HEALTHY,
+        "backfill_progress": 1.0,
+        "last_synced_at": utcnow() - timedelta(hours=3),
+        "next_run_at": utcnow() + timedelta(minutes=10),
+        **values,
+    }
+    with write_session(engine) as session:
+        session.add(
+            Organization(
+                organization_id=org_id,
+                name=name,
+                provider=provider,
+                key_ciphertext="not-a-key",
+                key_hint=hint,
+                backfill_start=date(2026, 1, 1),
+                created_at=utcnow(),
+                **fields,  # type: ignore[arg-type]
+            )
+        )
+
+
+def shown(at: AppTest) -> str:
+    """The page's text as read: Markdown escapes resolved, word joiners invisible."""
+    parts = [c.value for c in at.caption] + [m.value for m in at.markdown]
+    parts += [s.value for s in at.success] + [t.value for t in at.text]
+    return "\n".join(parts).replace("\\", "").replace("\u2060", "")
+
+
+def test_sync_now_shows_the_request_the_running_sync_and_when_it_ended(
+    app: AppTest, engine: Engine
+) -> None:
+    add_org(engine, "org-acme", "Acme Corp")
+    pk = org_pk(engine, "org-acme")
+    # A run a killed worker left "running" an hour ago (its lease ran out) is not running.
+    long_ago = utcnow() - timedelta(hours=1)
+    with write_session(engine) as session:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == pk)
+            .values(lease_owner="worker-0", lease_expires_at=long_ago + timedelta(minutes=8))
+        )
+        session.add(SyncRun(organization_pk=pk, kind="incremental", started_at=long_ago))
+    app.switch_page(ORGS_PAGE).run()
+    assert not app.exception
+    before = shown(app)
+    assert "Last sync 3 h ago" in before and "Sync running" not in before
+
+    # Sync now: the row says the sync was asked for, at once (not only a passing toast).
+    app.menu_button(key="actions_org-acme").click("Sync now").run()
+    assert not app.exception
+    assert "Sync requested" in shown(app)
+
+    # The worker takes it: its lease and a running run.
+    started = utcnow()
+    with write_session(engine) as session:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == pk)
+            .values(lease_owner="worker-1", lease_expires_at=started + timedelta(minutes=8))
+        )
+        session.add(SyncRun(organization_pk=pk, kind="incremental", started_at=started))
+    app.run()
+    running = shown(app)
+    assert "Sync running, started just now" in running and "Sync requested" not in running
+
+    # It ends: the row says when.
+    ended = utcnow()
+    with write_session(engine) as session:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.organization_pk == pk, SyncRun.started_at == started)
+            .values(outcome=SyncOutcome.OK, finished_at=ended)
+        )
+        session.execute(
+            update(Organization)
+            .where(Organization.id == pk)
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                last_synced_at=ended,
+                next_run_at=ended + timedelta(minutes=15),
+            )
+        )
+    app.run()
+    done = shown(app)
+    assert f"Last sync just now ({ended:%H:%M} UTC)" in done
+    assert "Sync running" not in done and "Sync requested" not in done
+
+
+@pytest.mark.parametrize(
+    ("provider", "says", "never"),
+    [
+        (
+            Provider.ENTERPRISE,
+            ["Analytics API key", "Claude Enterprise data", "Claude Enterprise (claude.ai)"],
+            ["Admin API key", "Console"],
+        ),
+        (
+            Provider.CONSOLE,
+            ["Admin API key", "usage and cost", "Anthropic's Console"],
+            ["Analytics API key", "Claude Enterprise"],
+        ),
+    ],
+    ids=["enterprise", "console"],
+)
+def test_the_delete_dialog_names_the_key_and_the_product(
+    app: AppTest, engine: Engine, provider: str, says: list[str], never: list[str]
+) -> None:
+    add_org(engine, "org-1", "Initech", provider=provider)
+    app.switch_page(ORGS_PAGE).run()
+    app.menu_button(key="actions_org-1").click("Delete organization").run()
+    assert not app.exception
+    [dialog] = [m.value for m in app.markdown if "Delete **Initech**" in m.value]
+    for words in says:
+        assert words in dialog, dialog
+    for words in never:
+        assert words not in dialog, dialog
+
+
+def ready_texts(at: AppTest) -> list[str]:
+    return [s.value.replace("\\", "") for s in at.success if "ready" in s.value]
+
+
+def test_several_ready_organizations_make_one_notice_that_stays_dismissed(
+    app: AppTest, engine: Engine
+) -> None:
+    names = ["Acme Corp", "Globex", "Initech"]
+    for i, name in enumerate(names):
+        add_org(engine, f"org-{i}", name, backfill_completed_at=utcnow() - timedelta(minutes=i))
+    app.run()
+    assert not app.exception
+    [notice] = ready_texts(app)
+    assert "3 organizations are ready" in notice
+    for name in names:
+        assert name in notice
+
+    app.button(key="ready_notice_dismiss").click().run()
+    assert not app.exception
+    assert ready_texts(app) == []
+    app.run()  # later runs of the session: still dismissed
+    assert ready_texts(app) == []
+    app.switch_page(ORGS_PAGE).run()
+    app.switch_page("../pages/overview.py").run()
+    assert ready_texts(app) == []
+
+    # Another organization becoming ready is news again: one notice, for it.
+    add_org(engine, "org-new", "Hooli", backfill_completed_at=utcnow())
+    app.run()
+    [notice] = ready_texts(app)
+    assert "Hooli" in notice and "Acme Corp" not in notice
+
+
+def test_a_deleted_organization_stays_named_in_the_audit_log(engine: Engine) -> None:
+    """An organization with no audit event of its own before (connected by an older version,
+    or by hand) is still named by the event of its deletion, by its label."""
+    add_org(engine, "org-acme", "Acme Corp Inc.", label="Acme prod")
+    assert delete_organization(engine=engine, organization_id="org-acme", actor=OPERATOR)
+    with read_session(engine) as session:
+        events: list[tuple[str | None, datetime]] = [
+            (e.organization_name, e.at)
+            for e in session.execute(
+                select(AuditEvent).where(
+                    AuditEvent.action == "organization_deleted", AuditEvent.target == "org-acme"
+                )
+            ).scalars()
+        ]
+    assert [name for name, _ in events] == ["Acme prod"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import streamlit as st
@@ -65,26 +65,33 @@ def _moving(org: OrgSummary) -> bool:
     return _sync_due(org) and due is not None and utcnow() - due < FOLLOW_REQUEST
 
 
+def _moment(at: datetime) -> str:
+    """A time of day, with its date when it is not today (UTC)."""
+    return f"{at:%H:%M} UTC" if at.date() == utcnow().date() else f"{at:%Y-%m-%d %H:%M} UTC"
+
+
 def _status_lines(org: OrgSummary) -> None:
-    color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
-    st.badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)
-    if org.sync_started_at is not None:
-        st.caption(f":material/sync: Sync running, started {ago(org.sync_started_at)}")
-    elif _sync_due(org) and org.next_run_at is not None:
-        waiting = utcnow() - org.next_run_at
+    # One block without gaps, also when a fragment draws it (a fragment spaces its elements).
+    with st.container(gap=None):
+        color, icon = STATUS_BADGES.get(org.status, ("gray", ":material/help:"))
+        st.badge(status_label(org.status, org.backfill_progress), color=color, icon=icon)
+        if org.sync_started_at is not None:
+            st.caption(f":material/sync: Sync running, started {ago(org.sync_started_at)}")
+        elif _sync_due(org) and org.next_run_at is not None:
+            waiting = utcnow() - org.next_run_at
+            st.caption(
+                ":material/schedule: Sync requested; the worker starts it within seconds"
+                if waiting < FOLLOW_REQUEST
+                else f":material/schedule: Sync due since {_moment(org.next_run_at)}, waiting "
+                "for the worker"
+            )
+        synced = org.last_synced_at
+        st.caption(f"Last sync {ago(synced)} ({_moment(synced)})" if synced else "Never synced")
         st.caption(
-            ":material/schedule: Sync requested; the worker starts it within seconds"
-            if waiting < FOLLOW_REQUEST
-            else f":material/schedule: Sync waiting for the worker for {ago(org.next_run_at)[:-4]}"
-            " (is `finops worker` running?)"
+            f"{org.data_start} → {org.data_end} · {org.cost_rows + org.usage_rows:,} rows"
+            if org.data_start
+            else "No data yet"
         )
-    synced = org.last_synced_at
-    st.caption(f"Last sync {ago(synced)} ({synced:%H:%M} UTC)" if synced else "Never synced")
-    st.caption(
-        f"{org.data_start} → {org.data_end} · {org.cost_rows + org.usage_rows:,} rows"
-        if org.data_start
-        else "No data yet"
-    )
 
 
 def _current(organization_id: str) -> OrgSummary | None:

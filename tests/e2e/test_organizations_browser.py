@@ -15,11 +15,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
+from app.clock import utcnow
+from app.db import write_session
+from app.models import Organization, OrgStatus, SyncOutcome, SyncRun
 from app.services.organizations import list_organizations
 from app.services.users import create_first_admin
 from app.settings import Settings
@@ -145,9 +149,13 @@ def _check(browser: object, served: Served, width: int, height: int) -> None:
         page.get_by_role("textbox", name="Email").fill(ADMIN)
         page.get_by_role("textbox", name="Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        page.get_by_test_id("stSidebarNav").wait_for(state="attached")
         page.goto(f"{served.base}/organizations")
-        expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+        try:
+            expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+        except AssertionError:
+            page.screenshot(path=SHOTS / f"organizations-failed-{width}.png")
+            raise
         for row in served.rows:
             expect(page.get_by_text(row.organization_id, exact=True)).to_be_visible()
         page.wait_for_load_state("networkidle")
@@ -197,3 +205,136 @@ def test_organizations_table_on_a_phone_and_a_desktop(served: Served) -> None:
             _check(browser, served, 1440, 900)
         finally:
             browser.close()
+
+
+FRESHNESS_SCRIPT = """
+import sys
+
+sys.path.insert(0, {root!r})
+from app.ui import state
+from app.ui.onboarding import data_freshness
+
+data_freshness(state.organizations())
+"""
+
+
+def _add_org(engine: Engine, org_id: str, name: str, **values: object) -> int:
+    """A connected organization as the worker leaves it mid-way (no data rows needed)."""
+    with write_session(engine) as session:
+        org = Organization(
+            organization_id=org_id,
+            name=name,
+            key_ciphertext="not-a-key",
+            key_hint="sk-ant-admin01-…AbCd",
+            backfill_start=date(2026, 1, 1),
+            created_at=utcnow(),
+            **values,  # type: ignore[arg-type]
+        )
+        session.add(org)
+        session.flush()
+        assert org.id is not None
+        return org.id
+
+
+def _streamlit(script: Path, tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (tmp_path / f"{name}.log").open("wb")
+    command = [
+        str(Path(sys.executable).with_name("streamlit")),
+        "run",
+        str(script),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--browser.gatherUsageStats=false",
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=log)
+    base = f"http://localhost:{port}"
+    assert streamlit_ready(base, timeout=60), (tmp_path / f"{name}.log").read_text()
+    return proc, base
+
+
+def test_sync_and_backfill_progress_update_on_the_page_by_themselves(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """A sync runs while the Organizations page is open: the row says so, then, with no
+    reload, when it ended; a backfill's percentage moves on that page and in the Overview's
+    "Data freshness" lines (app.ui.onboarding.data_freshness)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    now = utcnow()
+    acme = _add_org(
+        engine,
+        "org-acme",
+        "Acme Corp",
+        status=OrgStatus.HEALTHY,
+        backfill_progress=1.0,
+        last_synced_at=now - timedelta(hours=3),
+        next_run_at=now - timedelta(seconds=5),
+        lease_owner="worker-1",
+        lease_expires_at=now + timedelta(minutes=8),
+    )
+    globex = _add_org(
+        engine, "org-globex", "Globex", status=OrgStatus.BACKFILLING, backfill_progress=0.4
+    )
+    with write_session(engine) as session:
+        session.add(SyncRun(organization_pk=acme, kind="incremental", started_at=now))
+    create_first_admin(engine, email=ADMIN, password=PASSWORD)
+    script = tmp_path / "freshness.py"
+    script.write_text(FRESHNESS_SCRIPT.format(root=str(ROOT)))
+
+    expect.set_options(timeout=30_000)
+    app, app_base = _streamlit(ROOT / "app" / "main.py", tmp_path, "app")
+    lines, lines_base = _streamlit(script, tmp_path, "freshness")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})
+                page.goto(app_base)
+                page.get_by_role("textbox", name="Email").fill(ADMIN)
+                page.get_by_role("textbox", name="Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_test_id("stSidebarNav").wait_for(state="attached")
+                page.goto(f"{app_base}/organizations")
+                expect(page.get_by_text("Sync running, started")).to_be_visible()
+                expect(page.get_by_text("Backfilling 40%")).to_be_visible()
+                page.screenshot(path=SHOTS / "organizations-sync-running-390.png")
+
+                freshness = browser.new_page()
+                freshness.goto(lines_base)
+                expect(freshness.get_by_text("Backfilling 40%")).to_be_visible()
+
+                # The worker ends the run and moves the backfill on; nobody reloads.
+                ended = utcnow()
+                with write_session(engine) as session:
+                    session.execute(
+                        update(SyncRun)
+                        .where(SyncRun.organization_pk == acme)
+                        .values(outcome=SyncOutcome.OK, finished_at=ended)
+                    )
+                    session.execute(
+                        update(Organization)
+                        .where(Organization.id == acme)
+                        .values(
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            last_synced_at=ended,
+                            next_run_at=ended + timedelta(minutes=15),
+                        )
+                    )
+                    session.execute(
+                        update(Organization)
+                        .where(Organization.id == globex)
+                        .values(backfill_progress=0.7)
+                    )
+                expect(page.get_by_text("Sync running, started")).to_have_count(0)
+                expect(page.get_by_text(f"Last sync just now ({ended:%H:%M} UTC)")).to_be_visible()
+                expect(page.get_by_text("Backfilling 70%")).to_be_visible()
+                expect(freshness.get_by_text("Backfilling 70%")).to_be_visible()
+                page.screenshot(path=SHOTS / "organizations-sync-ended-390.png")
+            finally:
+                browser.close()
+    finally:
+        for proc in (app, lines):
+            proc.terminate()
+            proc.wait(timeout=15)

@@ -130,11 +130,11 @@ _CHART_CHANGED = """([sel, before]) => {
   if (!el || !el.data) return false;
   return JSON.stringify(el.data.map((t) => [t.name, t.x, t.y])) !== before;
 }"""
-# (name of the change, sidebar widget's label, option chosen): each round walks them in
-# order, so every change leaves the chart different from what it showed.
+# (name of the change, filter widget's label, option chosen as the page names it): each round
+# walks them in order, so every change leaves the chart different from what it showed.
 SPEND_CHANGES = [
     ("group by -> Workspace", "Group by", "Workspace"),
-    ("filter service tier + batch", "Service tiers", "batch"),
+    ("filter service tier + batch", "Service tiers", "Batch"),  # the tier as a word (issue 15)
     ("group by -> Service tier", "Group by", "Service tier"),
     ("filter service tier - batch", "Service tiers", None),  # cleared again
     ("group by -> Model", "Group by", "Model"),
@@ -145,12 +145,12 @@ def _time_changes(page: Any, rounds: int, timeout_ms: float, out: dict[str, list
     """On a rendered Spend page, ``rounds`` walks through SPEND_CHANGES, each timed from the
     click that chooses the option to the first chart redrawn with different data, into
     ``out``."""
-    sidebar = page.get_by_test_id("stSidebar")
     for _ in range(rounds):
         for name, label, option in SPEND_CHANGES:
             before = page.evaluate(_CHART_DATA, CHART)
             test_id = "stSelectbox" if label == "Group by" else "stMultiSelect"
-            widget = sidebar.get_by_test_id(test_id).filter(has_text=label)
+            # Wherever the page puts its filters (the sidebar, or a filter bar above the charts).
+            widget = page.get_by_test_id(test_id).filter(has_text=label).first
             widget.locator("input").focus()
             if option is not None:  # typed: the list shows the one match, Enter chooses it
                 page.keyboard.type(option)

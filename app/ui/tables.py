@@ -50,7 +50,33 @@ def as_floats(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Dollar formats without thousands separators ("$1234.56"), as the "dollar" preset writes them:
+# "$1,234.56", in the viewer's locale.
+_PLAIN_DOLLARS = frozenset({"$%.2f", "$%.0f", "$%d"})
+
+
+def with_separators(frame: pd.DataFrame, column_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The column configuration with thousands separators everywhere: a number column without
+    a format is "localized" ("1,234,567"; Streamlit's default shows "1234567"), and a dollar
+    format without separators becomes the "dollar" preset ("$1,234.56")."""
+    config: dict[str, Any] = dict(column_config or {})
+    for name, value in config.items():
+        if isinstance(value, dict) and isinstance(value.get("type_config"), dict):
+            type_config = value["type_config"]
+            if type_config.get("type") == "number" and type_config.get("format") in _PLAIN_DOLLARS:
+                config[name] = {**value, "type_config": {**type_config, "format": "dollar"}}
+    for column in frame.columns:
+        series = frame[column]
+        if column in config or pd.api.types.is_bool_dtype(series):
+            continue
+        if pd.api.types.is_numeric_dtype(series):
+            config[str(column)] = st.column_config.NumberColumn(format="localized")
+    return config
+
+
 def table(data: Any, *, column_config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-    """``st.dataframe`` of inert cells, without the index (row numbers mean nothing here)."""
+    """``st.dataframe`` of inert cells, without the index (row numbers mean nothing here),
+    numbers with thousands separators (``with_separators``)."""
     kwargs.setdefault("hide_index", True)
-    st.dataframe(as_floats(inert(data)), column_config=column_config, **kwargs)
+    frame = as_floats(inert(data))
+    st.dataframe(frame, column_config=with_separators(frame, column_config), **kwargs)

@@ -1,0 +1,220 @@
+"""The filter bar as a FinOps lead sees it (AppTest): at the top of Spend, Usage and Claude Code,
+the active filters as chips that remove themselves, dates that start where the data does and
+refuse a reversed range, partial periods marked, and numbers formatted alike in tables, axes
+and hovers. (A click on a chart is in tests/e2e/test_drill_down_browser.py.)"""
+
+# ruff: noqa: F811
+# (the fixtures app and code_rows are imported from their modules)
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from app.clock import today
+from app.services.organizations import list_organizations
+from app.settings import Settings
+from app.simulator import Simulator
+from app.ui.format import compact, md, money
+from tests.ui.test_claude_code_enterprise_pages import CC_PAGE, FORMULA, code_rows  # noqa: F401
+from tests.ui.test_pages import MAIN, app, synced, texts  # noqa: F401
+
+SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    """Two organizations whose data starts 40 days ago: later than six months back."""
+    simulator = Simulator(history_days=40)
+    simulator.add_org(name="Acme Corp", seed=11)
+    simulator.add_org(name="Globex", seed=22)
+    return simulator
+
+
+def specs(at: AppTest) -> list[dict[str, Any]]:
+    """Each chart's figure as sent to the browser."""
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def values(array: Any) -> list[Any]:
+    """A figure's array as a list: Plotly sends numbers as base64 typed arrays."""
+    if isinstance(array, dict) and "bdata" in array:
+        return list(np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]))
+    return list(array)
+
+
+def sidebar_keys(at: AppTest) -> set[str]:
+    """The keys of the widgets in the sidebar."""
+    side = at.sidebar
+    widgets = [*side.selectbox, *side.multiselect, *side.toggle, *side.checkbox]
+    widgets += [*side.segmented_control, *side.date_input]
+    return {str(w.key) for w in widgets}
+
+
+def chips(at: AppTest) -> list[str]:
+    return [b.label for b in at.button if b.key and "_chip_" in b.key]
+
+
+@pytest.mark.parametrize(("page", "key"), [(SPEND, "spend_preset"), (USAGE, "usage_preset")])
+def test_the_filters_are_at_the_top_of_the_page_not_in_the_sidebar(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings, page: str, key: str
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page(page).run()
+    assert not app.exception
+    prefix = key.removesuffix("preset")
+    in_sidebar = sidebar_keys(app)
+    for name in ("preset", "group", "grain", "models", "workspaces", "model_ids"):
+        assert prefix + name not in in_sidebar
+    assert app.main.selectbox(key=prefix + "preset").value == "30d"
+    assert app.main.selectbox(key=prefix + "group").value == "model"
+    assert app.main.multiselect(key=prefix + "models").value == []
+
+
+def test_an_active_filter_is_a_chip_that_removes_it(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page(SPEND).run()
+    [total] = app.metric
+    models = app.multiselect(key="spend_models")
+    model = models.options[0]
+    models.select(model).run()
+    assert not app.exception
+    assert chips(app) == [md(f"Model: {model}")]
+    assert app.query_params["models"] in app.session_state["spend_models"]
+    assert app.metric[0].value != total.value
+    chip = next(b for b in app.button if b.key and "_chip_" in b.key)
+    chip.click().run()
+    assert not app.exception
+    assert chips(app) == [] and app.multiselect(key="spend_models").value == []
+    assert "models" not in app.query_params
+    assert app.metric[0].value == total.value
+
+
+def test_last_six_months_starts_on_the_first_imported_day(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    ids = synced(sim, engine, settings)
+    first = min(o.data_start for o in list_organizations(engine) if o.data_start)
+    assert first > today() - timedelta(days=182)  # the data starts later than six months back
+    app.switch_page(SPEND).run()
+    app.selectbox(key="spend_preset").select("6m").run()
+    assert not app.exception
+    [metric] = app.metric
+    assert metric.label.startswith(f"Total, {first:%b %d, %Y} – ")
+    cents = sum(
+        (r.amount_cents for i in ids for r in sim.truth_cost(i, first, today() + timedelta(1))),
+        Decimal(0),
+    )
+    assert metric.value == money(cents.scaleb(-2))
+    assert f"Data starts on {first:%b %d, %Y}" in texts(app)
+
+
+def test_a_reversed_custom_range_from_the_url_is_refused_with_a_message(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    later, earlier = today() - timedelta(days=3), today() - timedelta(days=10)
+    app.query_params.update(
+        {"range": "custom", "from": later.isoformat(), "to": earlier.isoformat()}
+    )
+    app.switch_page(SPEND).run()
+    assert not app.exception
+    assert any("ends" in e.value and "before it starts" in e.value for e in app.error)
+    assert not app.metric and not app.get("plotly_chart")  # no figures of a range that is not
+    # Put right, the page shows the range.
+    app.date_input(key="spend_dates").set_value((earlier, later)).run()
+    assert not app.exception and not app.error
+    assert app.metric[0].label == f"Total, {earlier:%b %d, %Y} – {later:%b %d, %Y}"
+    assert (app.query_params["from"], app.query_params["to"]) == (
+        earlier.isoformat(),
+        later.isoformat(),
+    )
+
+
+def test_month_grain_marks_the_partial_months(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page(SPEND).run()
+    app.segmented_control(key="spend_grain").set_value("month").run()
+    assert not app.exception
+    # This month is not over: partial, on the chart's ticks and in the caption.
+    this_month = f"{today():%b %Y}"
+    assert f"{this_month} (partial)" in json.dumps(specs(app)[0]["layout"]["xaxis"]["ticktext"])
+    assert any("partial" in c.value and this_month in c.value for c in app.caption)
+
+
+def test_money_axes_have_no_cents_and_token_hovers_give_the_days_total(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page(SPEND).run()
+    over_time, totals = specs(app)[:2]
+    assert over_time["layout"]["yaxis"]["tickformat"] == ",~f"  # "$1,200", not "$1,200.00"
+    assert totals["layout"]["xaxis"]["tickformat"] == ",~f"
+    app.switch_page(USAGE).run()
+    assert not app.exception
+    [by_group] = [s for s in specs(app) if "by model per day" in json.dumps(s["layout"]["title"])]
+    day_totals: dict[str, float] = defaultdict(float)
+    for trace in by_group["data"]:
+        for x, y in zip(values(trace["x"]), values(trace["y"]), strict=True):
+            day_totals[x] += y
+    trace = by_group["data"][0]
+    assert "total" in trace["hovertemplate"]
+    rows = zip(values(trace["x"]), values(trace["y"]), trace["customdata"], strict=True)
+    for x, y, (amount, total, _) in rows:
+        assert amount == compact(round(y))  # "1.2M", not 1234567
+        assert total == compact(round(day_totals[x]))
+
+
+def test_tables_separate_thousands(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    synced(sim, engine, settings)
+    app.switch_page(SPEND).run()
+    columns = json.loads(app.dataframe[0].proto.columns)
+    assert columns["amount_usd"]["type_config"]["format"] == "dollar"  # "$1,234.56"
+    app.switch_page(USAGE).run()
+    columns = json.loads(app.dataframe[0].proto.columns)
+    assert columns["All tokens"]["type_config"]["format"] == "localized"  # "1,234,567"
+
+
+def test_claude_code_filters_at_the_top_and_its_view_in_the_url(
+    app: AppTest,
+    code_rows: dict[str, Any],  # noqa: F811
+) -> None:
+    app.switch_page(CC_PAGE).run()
+    assert not app.exception
+    assert not {"cc_preset", "cc_actors", "cc_orgs", "cc_grain"} & sidebar_keys(app)
+    app.multiselect(key="cc_orgs").select("org-globex").run()
+    app.multiselect(key="cc_actors").select(FORMULA).run()
+    app.segmented_control(key="cc_grain").set_value("month").run()
+    app.selectbox(key="cc_preset").select("7d").run()
+    assert not app.exception
+    assert app.query_params["organizations"] == "org-globex"
+    assert app.query_params["actors"] == FORMULA
+    assert (app.query_params["grain"], app.query_params["range"]) == ("month", "7d")
+    assert md(f"Actor: {FORMULA}") in chips(app)
+    sessions = {m.label: m.value for m in app.metric}["Sessions"]
+
+    # The same link opened in a new session shows the same view.
+    fresh = AppTest.from_file(MAIN, default_timeout=60)
+    fresh.session_state["auth_token"] = app.session_state["auth_token"]
+    fresh.query_params.update(
+        {"organizations": "org-globex", "actors": FORMULA, "grain": "month", "range": "7d"}
+    )
+    fresh.switch_page(CC_PAGE).run()
+    assert not fresh.exception
+    assert fresh.multiselect(key="cc_actors").value == [FORMULA]
+    assert fresh.segmented_control(key="cc_grain").value == "month"
+    assert {m.label: m.value for m in fresh.metric}["Sessions"] == sessions

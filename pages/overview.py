@@ -54,15 +54,15 @@ cols = st.columns(4)
 cols[0].metric(
     "Month to date",
     money(summary.month_to_date),
-    help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of {summary.days_in_month}; "
-    "compared with the same days of last month.",
+    help=f"{month_start(today):%B %Y}, day {summary.days_elapsed} of "
+    f"{summary.days_in_month}; compared with the same days of last month.",
     **comparison_args(summary.month_to_date_change, money),
 )
 projection = summary.projection
 cols[1].metric(
     "Projected month end",
     money(projection.expected) if projection else "—",
-    help=PROJECTION_HELP + " Compared with last month's spend.",
+    help=PROJECTION_HELP + " Compared with last month.",
     **comparison_args(summary.projection_change, money),
 )
 if projection is None:
@@ -84,12 +84,12 @@ today_change = summary.today_change
 cols[3].metric(
     "Today so far (UTC)",
     money(summary.today),
-    help="Anthropic reports spend within minutes; today is still partial, so it is compared "
-    "with the whole of yesterday.",
+    help="Anthropic reports spend within minutes; today is still partial, so it is "
+    "compared with the whole of yesterday.",
     **comparison_args(
         today_change,
         money,
-        against=f"all of yesterday, {today_change.period}" if today_change else None,
+        against="yesterday",
     ),
 )
 

@@ -35,10 +35,12 @@ before = previous_period(f)
 st.metric(
     f"Total, {f.start:%b %d, %Y} – {last_day:%b %d, %Y}",
     money(total),
-    help="Compared with the period of the same length before it (a month to date with the "
-    "same days of last month).",
+    help="Compared with the period of the same length before it (a month to date with "
+    "the same days of last month).",
     **comparison_args(
-        change(total, state.spend_total(db, before), (before.start, before.end)), money
+        change(total, state.spend_total(db, before), (before.start, before.end)),
+        money,
+        wide=True,
     ),
 )
 if over_time.empty:

@@ -67,17 +67,13 @@ cols[0].metric(
     "Tokens",
     compact(summary.tokens),
     help=f"{summary.tokens:,} tokens of every type",
-    **comparison_args(against("tokens"), tokens_shown, good="down"),
+    **comparison_args(against("tokens"), tokens_shown),
 )
 cols[1].metric(
     "Output tokens",
     compact(summary.output_tokens),
     help=f"{summary.output_tokens:,} output tokens",
-    **comparison_args(
-        against("output_tokens"),
-        tokens_shown,
-        good="down",
-    ),
+    **comparison_args(against("output_tokens"), tokens_shown),
 )
 cols[2].metric(
     "Cache-read share of input",
@@ -93,11 +89,7 @@ cols[2].metric(
 cols[3].metric(
     "Web search requests",
     f"{summary.web_search_requests:,}",
-    **comparison_args(
-        against("web_search_requests"),
-        lambda n: f"{int(n):,}",
-        good="down",
-    ),
+    **comparison_args(against("web_search_requests"), lambda n: f"{int(n):,}"),
 )
 
 stem = f"usage-{f.start}-to-{f.end}"

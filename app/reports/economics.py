@@ -183,7 +183,6 @@ def unit_economics(engine: Engine, f: Filters, *, show_ids: bool = False) -> Uni
                 "cache_read_tokens": m.cache_reads,
                 # None: no cache read of it has a list price (not a saving of $0).
                 "cache_savings_usd": m.cache_savings if m.priced_reads else None,
-                "batch_spend_usd": usd(m.batch_cents),
                 "batch_savings_usd": usd(m.batch_cents),
             }
         )

@@ -326,7 +326,6 @@ ECONOMICS_HEADERS = {
     "usd_per_million_tokens": "USD per million tokens",
     "cache_read_tokens": "Cache reads",
     "cache_savings_usd": "Cache savings (USD, list price)",
-    "batch_spend_usd": "Batch spend (USD)",
     "batch_savings_usd": "Batch savings (USD)",
 }
 # The Enterprise page's table by month: spend per monthly active user and idle seats.

@@ -23,25 +23,31 @@ def comparison_args(
     *,
     good: Good = "down",
     against: str | None = None,
+    wide: bool = False,
 ) -> dict[str, Any]:
     """The ``st.metric`` arguments of ``change``: ``delta`` ("+12.3 %"), ``delta_description``
-    ("vs Nov 2 – Dec 1 ($1,234.56)"), colour and arrow. ``shown`` formats the previous figure
-    as the metric's value is formatted; ``against`` names the period instead of its dates."""
+    ("vs Nov 2 – Dec 1"), colour and arrow. ``shown`` formats the previous figure as the
+    metric's value is; ``against`` names the period instead of its dates; ``wide``: a metric
+    with room for the previous figure too ("vs Nov 2 – Dec 1 ($1,234.56)"), where four in a
+    row would cut it off."""
+    args: dict[str, Any] = {}
     if change is None:
-        return {}
+        return args
     period = against or change.period
     if change.previous is None:
-        return {
-            "delta": change.delta,
-            "delta_description": period,
-            "delta_color": "off",
-            "delta_arrow": "off",
-        }
-    args: dict[str, Any] = {
-        "delta": change.delta,
-        "delta_description": f"vs {period} ({shown(change.previous)})",
-        "delta_color": "inverse" if good == "down" else "normal",
-    }
+        args.update(
+            delta=change.delta,
+            delta_description=period,
+            delta_color="off",
+            delta_arrow="off",
+        )
+        return args
+    before = shown(change.previous)
+    args.update(
+        delta=change.delta,
+        delta_description=f"vs {period} ({before})" if wide else f"vs {period}",
+        delta_color="inverse" if good == "down" else "normal",
+    )
     if change.unchanged or change.delta == "new":
         # No ratio to draw (the same figure, or nothing before): grey, and no arrow.
         args.update(delta_color="off", delta_arrow="off")

@@ -129,8 +129,9 @@ for tier, n in economy.unbilled_tokens.items():
     )
 st.caption(
     "Cache savings: what the cache reads would have cost as uncached input, less what they "
-    f"cost, at list price ({LIST_PRICE_SOURCE}; batch, long context and US residency as "
-    "priced there)."
+    f"cost, at list price ({LIST_PRICE_SOURCE}; batch and long context as priced there). "
+    "Where the usage report does not say a request ran in the US, its 10 % residency "
+    "surcharge is not added, so savings there may be up to a tenth higher."
 )
 if economy.unpriced_models:
     n = len(economy.unpriced_models)

@@ -88,7 +88,9 @@ def _status_lines(org: OrgSummary) -> None:
         synced = org.last_synced_at
         st.caption(f"Last sync {ago(synced)} ({_moment(synced)})" if synced else "Never synced")
         st.caption(
-            f"{org.data_start} → {org.data_end} · {org.cost_rows + org.usage_rows:,} rows"
+            # Dates kept whole: "2026-10-23 →" over "2026-12-01", never "2026-" over "12-01".
+            f"{unbroken(str(org.data_start))} → {unbroken(str(org.data_end))} · "
+            f"{org.cost_rows + org.usage_rows:,} rows"
             if org.data_start
             else "No data yet"
         )

@@ -162,7 +162,7 @@ def stacked_bars(
         # Nothing from the API in here: the spec reaches the browser unescaped.
         meta={"group": group, "other": None if other is None else safe_label(other), "x": "period"},
     )
-    with_total = "" if grouped else "<br>%{customdata[2]} total: %{customdata[1]}"
+    with_total = "" if grouped else "<br>Total: %{customdata[1]}"
     fig.update_traces(
         hovertemplate=(
             "<b>%{fullData.name}</b><br>%{customdata[2]}: %{customdata[0]}"

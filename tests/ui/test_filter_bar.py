@@ -7,6 +7,7 @@ and hovers. (A click on a chart is in tests/e2e/test_drill_down_browser.py.)"""
 # (the fixtures app and code_rows are imported from their modules)
 from __future__ import annotations
 
+import ast
 import base64
 import json
 from collections import defaultdict
@@ -170,7 +171,7 @@ def test_money_axes_have_no_cents_and_token_hovers_give_the_days_total(
         for x, y in zip(values(trace["x"]), values(trace["y"]), strict=True):
             day_totals[x] += y
     trace = by_group["data"][0]
-    assert "total" in trace["hovertemplate"]
+    assert "Total: %{customdata[1]}" in trace["hovertemplate"]
     rows = zip(values(trace["x"]), values(trace["y"]), trace["customdata"], strict=True)
     for x, y, (amount, total, _) in rows:
         assert amount == compact(round(y))  # "1.2M", not 1234567
@@ -218,3 +219,45 @@ def test_claude_code_filters_at_the_top_and_its_view_in_the_url(
     assert fresh.multiselect(key="cc_actors").value == [FORMULA]
     assert fresh.segmented_control(key="cc_grain").value == "month"
     assert {m.label: m.value for m in fresh.metric}["Sessions"] == sessions
+
+
+def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() -> None:
+    """What a click on a bar sets (the click itself is the browser test's): a workspace by its
+    ids, "Other (N …)" and a label of null nothing, with a note for the filter bar."""
+
+    def clicks() -> None:
+        import streamlit as st
+
+        from app.ui.charts import Drill, _drilled
+
+        drill = Drill(
+            "Workspace",
+            "spend_workspaces",
+            (
+                ("ws_a", "Production · Acme Corp"),
+                ("ws_g", "Production · Globex"),
+                ("", "Default workspace (every organization)"),
+            ),
+            "spend_drill_note",
+        )
+        # One organization in view: its workspaces are named without it.
+        names = ["Production", "Other (3 workspaces)", "Claude Enterprise (no workspaces)"]
+        for bar in range(3):
+            st.session_state.pop("spend_workspaces", None)
+            st.session_state["chart"] = {"selection": {"points": [{"curve_number": bar}]}}
+            _drilled("chart", drill, {}, names, frozenset({"Other (3 workspaces)"}))
+            st.text(
+                repr(
+                    (
+                        st.session_state.get("spend_workspaces"),
+                        st.session_state.pop("spend_drill_note", None),
+                    )
+                )
+            )
+
+    at = AppTest.from_function(clicks).run()
+    assert not at.exception
+    production, other, empty = (ast.literal_eval(t.value) for t in at.text)
+    assert production == (["ws_a", "ws_g"], None)  # the view itself narrows to the one shown
+    assert other[0] is None and "adds up the smaller groups" in other[1]
+    assert empty[0] is None and "not a value to filter by" in empty[1]

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.models import OrgStatus
-from app.reports.demo import DemoMix, demo_name
+from app.reports.demo import DemoMix
 from app.reports.filters import Filters
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
@@ -17,8 +17,8 @@ from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.compare import comparison_args
 from app.ui.demo import include_demo_choice
-from app.ui.format import ago, md, money, status_label
-from app.ui.onboarding import backfill_progress, empty_state
+from app.ui.format import md, money
+from app.ui.onboarding import backfill_progress, data_freshness, empty_state
 
 PROJECTION_HELP = (
     "Spend of this month's complete days, then today and each day left at the average daily "
@@ -139,10 +139,4 @@ for column, group, label in ((left, "model", "Model"), (right, "workspace", "Wor
         )
 
 st.subheader("Data freshness")
-for org in orgs:
-    name = demo_name(org.name, org.is_demo, mix)
-    st.markdown(
-        f"**{md(name)}** · {status_label(org.status, org.backfill_progress)} · "
-        f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
-        f"{md(str(org.data_end or '—'))}"
-    )
+data_freshness(orgs)  # follows running backfills live

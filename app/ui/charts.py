@@ -136,8 +136,9 @@ def stacked_bars(
     names = list(dict.fromkeys(plot[group]))
     folded = [n for n in names if other is not None and n == safe_label(other)]
     totals = plot.groupby("period")[value].transform("sum")
-    plot["_amount"] = _amounts(plot[value], money=money, unit=unit)
-    plot["_total"] = _amounts(totals, money=money, unit=unit)
+    counted = unit if value_title is None else value_title  # "sessions", "lines": in full
+    plot["_amount"] = _amounts(plot[value], money=money, unit=counted)
+    plot["_total"] = _amounts(totals, money=money, unit=counted)
     plot["_period"] = [period_label(_as_date(p), grain) for p in plot["period"]]
     fig = px.bar(
         plot,

@@ -351,3 +351,72 @@ def issue15_figures(
         )
     if m.different:
         print("  results differ from DuckDB: " + "; ".join(m.different[:5]))
+    comparison_figures(run)
+
+
+def comparison_calls(engine: Any, today: date) -> list[tuple[str, Callable[[], Any]]]:
+    """The reads issue 15's comparison and unit economics add to the Spend and Usage pages:
+    the previous period's total (``spend.total_or_none``, ``usage.usage_counts`` of
+    ``comparison.previous_period``) and the unit economics table by model. No DuckDB
+    equivalent yet: timed against the query target only."""
+    from app.clock import months_back
+    from app.reports.comparison import previous_period
+    from app.reports.economics import unit_economics
+    from app.reports.filters import Filters
+    from app.reports.spend import total_or_none
+    from app.reports.usage import usage_counts
+
+    end = today + timedelta(days=1)
+    d30 = Filters(today - timedelta(days=29), end)
+    batch = Filters(today - timedelta(days=29), end, service_tiers=("batch",))
+    m6 = Filters(months_back(today, 6), end)
+    return [
+        ("spend 30d: previous period's total", lambda: total_or_none(engine, previous_period(d30))),
+        (
+            "spend 30d, tier = batch: previous period's total",
+            lambda: total_or_none(engine, previous_period(batch)),
+        ),
+        ("usage 30d: previous period's counts", lambda: usage_counts(engine, previous_period(d30))),
+        (
+            "usage 30d, tier = batch: previous period's counts",
+            lambda: usage_counts(engine, previous_period(batch)),
+        ),
+        ("spend 30d: unit economics by model", lambda: unit_economics(engine, d30)),
+        (
+            "spend 30d: unit economics by model id",
+            lambda: unit_economics(engine, d30, show_ids=True),
+        ),
+        ("spend 6m: unit economics by model", lambda: unit_economics(engine, m6)),
+    ]
+
+
+def comparison_figures(run: BenchRun) -> None:
+    """A figure for each of ``comparison_calls``: p50 / p95 of ``ISSUE15_WARM`` warm calls
+    and the first call."""
+    try:
+        calls = comparison_calls(run.engine, run.today)
+    except ImportError as exc:  # the reports moved: say so rather than stop the bench
+        print(f"skipped: issue 15's comparison and unit economics ({exc})")
+        return
+    print(f"\nissue 15 comparison and unit economics: {len(calls)} reads...")
+    entries = run.results.setdefault("issue15_comparison", {})
+    for name, fn in calls:
+        cold, samples, _ = _calls(fn, ISSUE15_WARM)
+        samples.sort()
+        p50, p95 = statistics.median(samples), percentile(samples, 0.95)
+        entries[name] = {
+            "cold_ms": round(cold, 1),
+            "p50_ms": round(p50, 1),
+            "p95_ms": round(p95, 1),
+        }
+        run.figures.append(
+            Figure(
+                f"read: {name}",
+                f"{ms(p50)} / {ms(p95)}",
+                "ms p50/p95",
+                f"cold {ms(cold)} ms; no DuckDB equivalent yet",
+                None,
+                f"p95 <= {SET_P95_MS:.0f} ms",
+                p95 <= SET_P95_MS,
+            )
+        )

@@ -149,8 +149,13 @@ def _time_changes(page: Any, rounds: int, timeout_ms: float, out: dict[str, list
         for name, label, option in SPEND_CHANGES:
             before = page.evaluate(_CHART_DATA, CHART)
             test_id = "stSelectbox" if label == "Group by" else "stMultiSelect"
-            # Wherever the page puts its filters (the sidebar, or a filter bar above the charts).
+            # Wherever the page puts its filters: the filter bar above the charts, its
+            # "Filters" popover (opened first: its widgets are not on the page until then).
             widget = page.get_by_test_id(test_id).filter(has_text=label).first
+            if not widget.is_visible():
+                popover = page.get_by_test_id("stPopoverButton").filter(has_text="Filters")
+                popover.first.click()
+                widget.wait_for(state="visible", timeout=timeout_ms)
             widget.locator("input").focus()
             if option is not None:  # typed: the list shows the one match, Enter chooses it
                 page.keyboard.type(option)

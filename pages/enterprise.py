@@ -37,8 +37,18 @@ from app.reports.periods import GRAINS
 from app.reports.spend import spend_totals
 from app.ui import auth, state
 from app.ui.banners import problem_banners
-from app.ui.charts import chart_with_csv, daily_lines, stacked_bars, totals_bars
-from app.ui.filters import date_range, grain_picker
+from app.ui.charts import chart_with_csv, daily_lines, register_view, stacked_bars, totals_bars
+from app.ui.filters import (
+    Chip,
+    active_chips,
+    custom_dates,
+    first_data_day,
+    grain_segments,
+    partial_caption,
+    preset_picker,
+    preset_range,
+    seed_from_url,
+)
 from app.ui.format import compact, money, plain
 from app.ui.tables import table
 
@@ -69,27 +79,67 @@ if not enterprises:
     st.stop()
 problem_banners(enterprises)
 
-# --- Filters (their own keys: "ent_") ------------------------------------------------------------
+# --- Filters at the top (their own keys: "ent_"); the whole view is in the URL ------------------
 today = utc_today()
-with st.sidebar:
-    st.subheader("Filters")
-    start, end = date_range("ent_", today)
-    org_names = dict(state.enterprise_organizations(db))
-    chosen_orgs: list[str] = []
-    if len(org_names) > 1:
-        chosen_orgs = st.multiselect(
-            "Enterprise organizations",
-            list(org_names),
-            format_func=lambda o: plain(org_names[o]),
-            key="ent_orgs",
-            placeholder="All",
+org_names = dict(state.enterprise_organizations(db))
+seed_from_url("ent_orgs", "organizations", [], many=True, allowed=list(org_names))
+seed_from_url("ent_model_ids", "ids", False)
+if isinstance(st.session_state["ent_model_ids"], str):  # from the URL: "1" shows the ids
+    st.session_state["ent_model_ids"] = st.session_state["ent_model_ids"] == "1"
+chosen_orgs: list[str] = []
+with st.container(key="ent_filter_bar"):
+    row = st.columns([3, 3, 2], vertical_alignment="bottom")
+    with row[0]:
+        preset = preset_picker("ent_")
+    with row[1]:
+        grain = grain_segments("ent_")
+    with row[2], st.popover("Filters", icon=":material/filter_list:", width="stretch"):
+        if len(org_names) > 1:
+            chosen_orgs = st.multiselect(
+                "Enterprise organizations",
+                list(org_names),
+                format_func=lambda o: plain(org_names[o]),
+                key="ent_orgs",
+                placeholder="All",
+            )
+        show_ids = st.toggle(
+            "Show model ids",
+            key="ent_model_ids",
+            help="Models by their API id (an alias and its dated ids apart), not by name.",
         )
-    grain = grain_picker("ent_")
-    show_ids = st.toggle(
-        "Show model ids",
-        key="ent_model_ids",
-        help="Models by their API id (an alias and its dated ids apart), not by name.",
+    in_view = [o for o in enterprises if not chosen_orgs or o.organization_id in chosen_orgs]
+    first_day = first_data_day(in_view)
+    start, end = preset_range(preset, today, first_day)
+    refused = False
+    if preset == "custom":
+        picked = custom_dates("ent_", today, start)
+        refused = picked is None
+        if picked is not None:
+            start, end = picked
+    active_chips(
+        "ent_",
+        [Chip("ent_orgs", o, f"Organization: {plain(org_names.get(o, o))}") for o in chosen_orgs]
+        + ([Chip("ent_model_ids", None, "Model ids shown")] if show_ids else []),
     )
+    if preset == "6m" and first_day is not None and start == first_day:
+        st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
+    partial = partial_caption(start, end, grain, today)
+    if partial and not refused:
+        st.caption(partial)
+
+params: dict[str, str | list[str]] = {"range": preset, "grain": grain}
+if preset == "custom":
+    dates = st.session_state.get("ent_dates")
+    if isinstance(dates, tuple) and len(dates) == 2:
+        params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
+if chosen_orgs:
+    params["organizations"] = list(chosen_orgs)
+if show_ids:
+    params["ids"] = "1"
+st.query_params.from_dict(params)  # updates the address bar; does not rerun
+if refused:
+    st.stop()
+register_view(start, end, grain, today)  # the charts mark partial weeks and months
 
 f = EnterpriseFilters(start, end, tuple(chosen_orgs))
 report = state.enterprise_report(db, f, grain)

@@ -229,36 +229,6 @@ def active_chips(k: str, chips: Sequence[Chip]) -> None:
             )
 
 
-def date_range(prefix: str, today: date) -> tuple[date, date]:
-    """The date preset (and custom dates) of a page with its own filters: ``[start, end)``.
-    "Last 6 months" starts on the first imported day; a reversed custom range is refused
-    with a message, and the page stops there."""
-    preset = preset_picker(prefix)
-    start, end = preset_range(preset, today, first_data_day(state.organizations()))
-    if preset == "custom":
-        picked = custom_dates(prefix, today, start)
-        if picked is None:
-            st.stop()
-        start, end = picked
-    st.session_state[prefix + "range"] = (start, end)
-    return start, end
-
-
-def grain_picker(prefix: str) -> str:
-    """Day, week or month (day when nothing is selected). After ``date_range``, the page's
-    charts learn the range and grain (so partial periods are marked) and a caption says which
-    periods are partial."""
-    grain = grain_segments(prefix)
-    span = st.session_state.get(prefix + "range")
-    if isinstance(span, tuple) and len(span) == 2:
-        today = utc_today()
-        register_view(span[0], span[1], grain, today)
-        note = partial_caption(span[0], span[1], grain, today)
-        if note:
-            st.caption(note)
-    return grain
-
-
 @dataclass(frozen=True)
 class View:
     filters: Filters

@@ -25,7 +25,13 @@ from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import compact, md, money
-from tests.ui.test_claude_code_enterprise_pages import CC_PAGE, FORMULA, code_rows  # noqa: F401
+from tests.ui.test_claude_code_enterprise_pages import (  # noqa: F401
+    CC_PAGE,
+    ENT_PAGE,
+    FORMULA,
+    code_rows,
+    enterprise_rows,
+)
 from tests.ui.test_pages import MAIN, app, synced, texts  # noqa: F401
 
 SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
@@ -261,3 +267,37 @@ def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() ->
     assert production == (["ws_a", "ws_g"], None)  # the view itself narrows to the one shown
     assert other[0] is None and "adds up the smaller groups" in other[1]
     assert empty[0] is None and "not a value to filter by" in empty[1]
+
+
+def test_enterprise_filters_at_the_top_and_its_view_in_the_url(
+    app: AppTest,
+    enterprise_rows: dict[str, Any],  # noqa: F811
+) -> None:
+    app.switch_page(ENT_PAGE).run()
+    assert not app.exception
+    assert not {"ent_preset", "ent_grain", "ent_model_ids", "ent_orgs"} & sidebar_keys(app)
+    app.segmented_control(key="ent_grain").set_value("month").run()
+    app.selectbox(key="ent_preset").select("7d").run()
+    app.toggle(key="ent_model_ids").set_value(True).run()
+    assert not app.exception
+    assert (app.query_params["grain"], app.query_params["range"]) == ("month", "7d")
+    assert app.query_params["ids"] == "1"
+    assert "Model ids shown" in chips(app)
+    spend = {m.label: m.value for m in app.metric}["Spend"]
+
+    # The same link opened in a new session shows the same view.
+    fresh = AppTest.from_file(MAIN, default_timeout=60)
+    fresh.session_state["auth_token"] = app.session_state["auth_token"]
+    fresh.query_params.update({"grain": "month", "range": "7d", "ids": "1"})
+    fresh.switch_page(ENT_PAGE).run()
+    assert not fresh.exception
+    assert fresh.selectbox(key="ent_preset").value == "7d"
+    assert fresh.segmented_control(key="ent_grain").value == "month"
+    assert fresh.toggle(key="ent_model_ids").value is True
+    assert {m.label: m.value for m in fresh.metric}["Spend"] == spend
+
+    # The chip takes the ids away again.
+    fresh.button(key=next(b.key for b in fresh.button if b.label == "Model ids shown")).click()
+    fresh.run()
+    assert fresh.toggle(key="ent_model_ids").value is False
+    assert "ids" not in fresh.query_params

@@ -42,14 +42,11 @@ from app.ui.charts import (
 )
 from app.ui.filters import (
     Chip,
-    active_chips,
-    custom_dates,
-    first_data_day,
     grain_segments,
-    partial_caption,
     preset_picker,
-    preset_range,
     seed_from_url,
+    span_bar,
+    view_params,
 )
 from app.ui.format import money, plain
 from app.ui.tables import table
@@ -121,36 +118,24 @@ with st.container(key="cc_filter_bar"):
             help="People (by e-mail) and API keys (by name) that ran Claude Code.",
         )
     in_view = [o for o in consoles if not chosen_orgs or o.organization_id in chosen_orgs]
-    first_day = first_data_day(in_view)
-    start, end = preset_range(preset, today, first_day)
-    refused = False
-    if preset == "custom":
-        picked = custom_dates("cc_", today, start)
-        refused = picked is None
-        if picked is not None:
-            start, end = picked
-    active_chips(
+    span = span_bar(
         "cc_",
+        preset,
+        grain,
+        in_view,
+        today,
         [Chip("cc_orgs", o, f"Organization: {plain(org_names.get(o, o))}") for o in chosen_orgs]
         + [Chip("cc_actors", a, f"Actor: {plain(actor_names.get(a, a))}") for a in chosen_actors],
     )
-    if preset == "6m" and first_day is not None and start == first_day:
-        st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
-    partial = partial_caption(start, end, grain, today)
-    if partial and not refused:
-        st.caption(partial)
+    start, end = span.start, span.end
 
-params: dict[str, str | list[str]] = {"range": preset, "grain": grain}
-if preset == "custom":
-    dates = st.session_state.get("cc_dates")
-    if isinstance(dates, tuple) and len(dates) == 2:
-        params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
+params = view_params("cc_", preset, grain)
 if chosen_orgs:
     params["organizations"] = list(chosen_orgs)
 if chosen_actors:
     params["actors"] = list(chosen_actors)
 st.query_params.from_dict(params)  # updates the address bar; does not rerun
-if refused:
+if span.refused:
     st.stop()
 register_view(start, end, grain, today, chosen=(chosen_orgs, chosen_actors))
 

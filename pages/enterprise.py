@@ -40,14 +40,11 @@ from app.ui.banners import problem_banners
 from app.ui.charts import chart_with_csv, daily_lines, register_view, stacked_bars, totals_bars
 from app.ui.filters import (
     Chip,
-    active_chips,
-    custom_dates,
-    first_data_day,
     grain_segments,
-    partial_caption,
     preset_picker,
-    preset_range,
     seed_from_url,
+    span_bar,
+    view_params,
 )
 from app.ui.format import compact, money, plain
 from app.ui.tables import table
@@ -108,36 +105,24 @@ with st.container(key="ent_filter_bar"):
             help="Models by their API id (an alias and its dated ids apart), not by name.",
         )
     in_view = [o for o in enterprises if not chosen_orgs or o.organization_id in chosen_orgs]
-    first_day = first_data_day(in_view)
-    start, end = preset_range(preset, today, first_day)
-    refused = False
-    if preset == "custom":
-        picked = custom_dates("ent_", today, start)
-        refused = picked is None
-        if picked is not None:
-            start, end = picked
-    active_chips(
+    span = span_bar(
         "ent_",
+        preset,
+        grain,
+        in_view,
+        today,
         [Chip("ent_orgs", o, f"Organization: {plain(org_names.get(o, o))}") for o in chosen_orgs]
         + ([Chip("ent_model_ids", None, "Model ids shown")] if show_ids else []),
     )
-    if preset == "6m" and first_day is not None and start == first_day:
-        st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
-    partial = partial_caption(start, end, grain, today)
-    if partial and not refused:
-        st.caption(partial)
+    start, end = span.start, span.end
 
-params: dict[str, str | list[str]] = {"range": preset, "grain": grain}
-if preset == "custom":
-    dates = st.session_state.get("ent_dates")
-    if isinstance(dates, tuple) and len(dates) == 2:
-        params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
+params = view_params("ent_", preset, grain)
 if chosen_orgs:
     params["organizations"] = list(chosen_orgs)
 if show_ids:
     params["ids"] = "1"
 st.query_params.from_dict(params)  # updates the address bar; does not rerun
-if refused:
+if span.refused:
     st.stop()
 register_view(start, end, grain, today)  # the charts mark partial weeks and months
 

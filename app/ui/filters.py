@@ -230,6 +230,58 @@ def active_chips(k: str, chips: Sequence[Chip]) -> None:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The days a page shows, ``[start, end)``; ``refused``: a custom range that cannot be used
+    (reversed, or its last day not picked yet), said on the page, which then stops."""
+
+    start: date
+    end: date
+    refused: bool
+
+
+def span_bar(
+    k: str,
+    preset: str,
+    grain: str,
+    in_view: Sequence[OrgSummary],
+    today: date,
+    chips: Sequence[Chip],
+) -> Span:
+    """Under a page's top filter row: the custom dates (if chosen), the active filters as
+    chips, a drill-down's note, and captions for a 6-month range that starts where the data
+    does and for partial periods. "Last 6 months" starts on ``in_view``'s first imported day."""
+    first_day = first_data_day(in_view)
+    start, end = preset_range(preset, today, first_day)
+    refused = False
+    if preset == "custom":
+        picked = custom_dates(k, today, start)
+        refused = picked is None
+        if picked is not None:
+            start, end = picked
+    active_chips(k, chips)
+    note = st.session_state.pop(k + "drill_note", None)
+    if note:
+        st.info(note, icon=":material/ads_click:")
+    if preset == "6m" and first_day is not None and start == first_day:
+        st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
+    partial = partial_caption(start, end, grain, today)
+    if partial and not refused:
+        st.caption(partial)
+    return Span(start, end, refused)
+
+
+def view_params(k: str, preset: str, grain: str) -> dict[str, str | list[str]]:
+    """The URL of a page's date range and grain (the custom dates as ``from`` and ``to``); the
+    page adds its own choices."""
+    params: dict[str, str | list[str]] = {"range": preset, "grain": grain}
+    if preset == "custom":
+        dates = st.session_state.get(k + "dates")
+        if isinstance(dates, tuple) and len(dates) == 2:
+            params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
+    return params
+
+
+@dataclass(frozen=True)
 class View:
     filters: Filters
     group: str
@@ -330,15 +382,6 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             )
             include_demo = include_demo_choice(k)
 
-        in_view = _in_view(organizations, chosen, include_demo)
-        first_day = first_data_day(in_view)
-        start, end = preset_range(preset, today, first_day)
-        refused = False
-        if preset == "custom":
-            picked = custom_dates(k, today, start)
-            refused = picked is None
-            if picked is not None:
-                start, end = picked
         chips = [
             Chip(k + kind, value, f"{title.rstrip('s')}: {plain(labels[kind].get(value, value))}")
             for kind, title in FILTER_KINDS
@@ -346,30 +389,21 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         ]
         if include_demo:
             chips.append(Chip(k + "include_demo", None, DEMO_LABEL))
-        active_chips(k, chips)
-        note = st.session_state.pop(k + "drill_note", None)
-        if note:
-            st.info(note, icon=":material/ads_click:")
-        if preset == "6m" and first_day is not None and start == first_day:
-            st.caption(f"Data starts on {first_day:%b %d, %Y}: the last 6 months begin there.")
-        partial = partial_caption(start, end, grain, today)
-        if partial and not refused:
-            st.caption(partial)
+        in_view = _in_view(organizations, chosen, include_demo)
+        span = span_bar(k, preset, grain, in_view, today, chips)
+        start, end = span.start, span.end
 
-    params: dict[str, str | list[str]] = {"range": preset, "group": group, "grain": grain}
+    params = view_params(k, preset, grain)
+    params["group"] = group
     if show_ids:
         params["ids"] = "1"
     if include_demo:
         params["demo"] = "1"  # else from_dict below would drop it from the address
-    if preset == "custom":
-        dates = st.session_state.get(k + "dates")
-        if isinstance(dates, tuple) and len(dates) == 2:
-            params["from"], params["to"] = dates[0].isoformat(), dates[1].isoformat()
     for kind, values in chosen.items():
         if values:
             params[kind] = list(values)
     st.query_params.from_dict(params)  # updates the address bar; does not rerun
-    if refused:
+    if span.refused:
         st.stop()
     filters = Filters(
         start=start,

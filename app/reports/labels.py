@@ -251,11 +251,6 @@ CONSOLE_NULLS = {
 BY_COST_TYPE = frozenset({"model", "token_type", "service_tier"})
 # The Spend and Usage groups "models by id" (the "Show model ids" choice) stands for.
 MODEL_IDS = "model_id"
-# Only for bench/duck.py (`make bench`'s DuckDB equivalents, which spell labels in SQL): the
-# labels of null before they said why. Nothing in the product reads these.
-NO_WORKSPACES = ENTERPRISE_NULLS["workspace"]
-NONE_LABEL = "(none)"
-NONE_LABELS = {"product": CONSOLE_PRODUCT}
 
 
 def null_label(group: str, *, enterprise: bool, cost_type: str | None = None) -> str:

@@ -184,13 +184,21 @@ def _split_by_cost_type(
         .where(*where, value_ != "tokens")
         .group_by(day_, pk_, value_)
     )
+    by_day: dict[tuple[date, int], list[tuple[str, Any]]] = {}
     for day, org_pk, cost_type, cents in rows:
-        null_key = nulls.get((day, org_pk))
-        if null_key is None or not cents:
-            continue
-        raw[(day, (org_pk, None, cost_type))] = [cents]
+        if (day, org_pk) in nulls and cents:
+            by_day.setdefault((day, org_pk), []).append((cost_type, cents))
+    for (day, org_pk), costs in by_day.items():
+        null_key = nulls[(day, org_pk)]
         rest = raw[(day, null_key)]
-        rest[0] -= cents
+        # Costs without tokens that do carry a model (or tier) are in other groups already:
+        # the rollup cannot tell them apart, so such a day keeps its null as it is rather than
+        # go below zero.
+        if sum(cents for _, cents in costs) > rest[0]:
+            continue
+        for cost_type, cents in costs:
+            raw[(day, (org_pk, None, cost_type))] = [cents]
+            rest[0] -= cents
     for day, key in [(d, k) for (d, _), k in nulls.items()]:
         if not raw[(day, key)][0]:
             del raw[(day, key)]

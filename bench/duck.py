@@ -46,7 +46,7 @@ from app.reports.labels import (
 )
 from app.reports.model_names import model_key, model_name
 from app.reports.names import IDENTIFIED, Key, Namer
-from app.reports.options import _null_workspace
+from app.reports.options import null_workspace_option
 from app.reports.periods import month_start, next_month
 from app.reports.top import MANY_VALUED, other_label
 
@@ -478,7 +478,7 @@ class DuckQueries:
         labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
         workspaces = sorted(
             {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
-            | _null_workspace(workspace_names, [pk for pk, ws in found if not ws]),
+            | null_workspace_option(workspace_names, [pk for pk, ws in found if not ws]),
             key=lambda t: t[1].lower(),
         )
 

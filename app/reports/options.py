@@ -52,7 +52,7 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
     workspaces = sorted(
         {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
-        | _null_workspace(workspace_names, [pk for pk, ws in found if not ws]),
+        | null_workspace_option(workspace_names, [pk for pk, ws in found if not ws]),
         key=lambda t: t[1].lower(),
     )
 
@@ -76,7 +76,7 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _null_workspace(names: Namer, organizations: list[int]) -> set[tuple[str, str]]:
+def null_workspace_option(names: Namer, organizations: list[int]) -> set[tuple[str, str]]:
     """The one choice of the null workspace (""): the Default workspace of every organization
     that has one (a Claude Enterprise organization's spend has no workspace)."""
     if not organizations:

@@ -33,10 +33,10 @@ from app.services.users import (
 )
 from app.settings import Settings
 from app.simulator import Simulator
+from tests.ui.apptest import MAIN
 from tests.utils.factories import connect_org
 
 ROOT = Path(__file__).resolve().parents[2]
-MAIN = str(ROOT / "app" / "main.py")
 ACCOUNT = str(ROOT / "pages" / "account.py")
 OLD = "correct horse battery"
 NEW = "purple rain over tallinn"
@@ -184,12 +184,16 @@ def _rows(at: AppTest) -> list[dict[str, str]]:
     return list(at.dataframe[0].value.astype(str).to_dict("records"))
 
 
+def _audit_log(engine: Engine, admin: Account) -> AppTest:
+    """The Audit log page as the admin opens it."""
+    at, _ = _as(engine, admin)
+    return at.switch_page("../pages/audit.py").run()
+
+
 def test_the_audit_log_names_a_deleted_organization_and_shows_sync_now(
     people: tuple[Account, Account], history: str, engine: Engine
 ) -> None:
-    admin, _viewer = people
-    at, _ = _as(engine, admin)
-    at.switch_page("../pages/audit.py").run()
+    at = _audit_log(engine, people[0])
     assert not at.exception
     about = {r["Action"]: r["Organization / user"] for r in _rows(at)}
     assert about["organization deleted"] == f"Acme (prod) ({history})"
@@ -200,9 +204,7 @@ def test_the_audit_log_names_a_deleted_organization_and_shows_sync_now(
 def test_the_audit_log_filters_by_action_person_and_days(
     people: tuple[Account, Account], history: str, engine: Engine
 ) -> None:
-    admin, _viewer = people
-    at, _ = _as(engine, admin)
-    at.switch_page("../pages/audit.py").run()
+    at = _audit_log(engine, people[0])
     everything = _rows(at)
     assert len(everything) >= 5
 

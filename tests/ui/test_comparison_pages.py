@@ -9,30 +9,24 @@ cent."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from app.clock import today
 from app.db import read_session
 from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket
-from app.services.users import create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
+from tests.ui.apptest import csv_rows
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 SPEND, USAGE, ENTERPRISE = "../pages/spend.py", "../pages/usage.py", "../pages/enterprise.py"
 TODAY = today()
 START, END = TODAY - timedelta(days=29), TODAY + timedelta(days=1)  # the default 30 days
@@ -70,29 +64,6 @@ TOKENS = (
     "output_tokens",
 )
 CENT = Decimal("0.01")
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """The bytes every download button of the last run was given, by widget key."""
-    seen: dict[str, bytes] = {}
-    original = st.download_button
-
-    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[str(kwargs.get("key"))] = data if isinstance(data, bytes) else str(data).encode()
-        return original(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording)
-    return seen
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 @pytest.fixture
@@ -297,10 +268,6 @@ def expected_economics(engine: Engine) -> dict[str, dict[str, Decimal | None]]:
         }
         for name, cents in token_cents.items()
     }
-
-
-def csv_rows(data: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
 
 
 def test_unit_economics_by_model_equal_the_rows_at_list_price(

@@ -5,13 +5,10 @@ everything shows as before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 
@@ -23,24 +20,14 @@ from app.runtime import key_probe
 from app.services.access import OPERATOR
 from app.services.connections import connect_demo
 from app.services.organizations import list_organizations
-from app.services.users import create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.simulator.demo import DEMO_ORG_NAME, demo_simulator
 from app.ui.format import md, money
+from tests.ui.apptest import metrics
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 ADMIN = "admin@example.com"
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email=ADMIN, password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 @pytest.fixture
@@ -83,10 +70,6 @@ def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [t.value for t in at.text] + [s.value for s in at.success]
     return "\n".join(str(p) for p in parts)
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def test_demo_data_is_left_out_marked_and_can_be_included(

@@ -3,8 +3,6 @@ the active filters as chips that remove themselves, dates that start where the d
 refuse a reversed range, partial periods marked, and numbers formatted alike in tables, axes
 and hovers. (A click on a chart is in tests/e2e/test_drill_down_browser.py.)"""
 
-# ruff: noqa: F811
-# (the fixtures app and code_rows are imported from their modules)
 from __future__ import annotations
 
 import ast
@@ -25,14 +23,8 @@ from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import compact, md, money
-from tests.ui.test_claude_code_enterprise_pages import (  # noqa: F401
-    CC_PAGE,
-    ENT_PAGE,
-    FORMULA,
-    code_rows,
-    enterprise_rows,
-)
-from tests.ui.test_pages import MAIN, app, synced, texts  # noqa: F401
+from tests.ui.apptest import MAIN, synced, texts
+from tests.ui.records import CC_PAGE, ENT_PAGE, FORMULA
 
 SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
 
@@ -198,7 +190,7 @@ def test_tables_separate_thousands(
 
 def test_claude_code_filters_at_the_top_and_its_view_in_the_url(
     app: AppTest,
-    code_rows: dict[str, Any],  # noqa: F811
+    code_rows: dict[str, Any],
 ) -> None:
     app.switch_page(CC_PAGE).run()
     assert not app.exception
@@ -271,7 +263,7 @@ def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() ->
 
 def test_enterprise_filters_at_the_top_and_its_view_in_the_url(
     app: AppTest,
-    enterprise_rows: dict[str, Any],  # noqa: F811
+    enterprise_rows: dict[str, Any],
 ) -> None:
     app.switch_page(ENT_PAGE).run()
     assert not app.exception

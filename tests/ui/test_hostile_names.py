@@ -9,13 +9,10 @@ renderer does: escapes resolved, then the autolink patterns applied.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -24,27 +21,17 @@ from app.db import write_session
 from app.models import Organization, OrgStatus
 from app.services import users
 from app.services.access import OPERATOR
-from app.services.users import add_user, create_first_admin, open_session
+from app.services.users import add_user
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import md
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 LINK_NAME = "[click](http://evil.example)"
 URL_NAME = "http://evil.example\u202egnp.exe"  # reads as "http://evil.exampleexe.png"
 WWW_NAME = "www.evil.example"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 def add_org(engine: Engine, org_id: str, name: str, **values: object) -> None:

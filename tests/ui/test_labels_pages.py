@@ -9,51 +9,23 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.clock import today
-from app.services.users import create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
 START, END = today() - timedelta(days=29), today() + timedelta(days=1)  # the default 30 days
 OLD_NULL = "Web search & code execution"  # the label every empty value had before
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """The bytes every download button of the last run was given, by widget key."""
-    seen: dict[str, bytes] = {}
-    original = st.download_button
-
-    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[str(kwargs.get("key"))] = data if isinstance(data, bytes) else str(data).encode()
-        return original(label, data, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", recording)
-    return seen
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 def sync_console(sim: Simulator, engine: Engine, settings: Settings) -> None:

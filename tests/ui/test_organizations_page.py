@@ -6,12 +6,9 @@ stays named in the audit log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine, select, update
 from streamlit.testing.v1 import AppTest
 
@@ -20,22 +17,9 @@ from app.db import read_session, write_session
 from app.models import AuditEvent, Organization, OrgStatus, Provider, SyncOutcome, SyncRun
 from app.services.access import OPERATOR
 from app.services.organizations import delete_organization
-from app.services.users import create_first_admin, open_session
-from app.settings import Settings
 from tests.utils.factories import org_pk
 
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 ORGS_PAGE = "../pages/organizations.py"
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    """The app, signed in as an admin."""
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 def add_org(

@@ -7,27 +7,21 @@ The clock is pinned (``app.clock.utcnow``) and the simulator's world ends on the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.clock import today as real_today
 from app.keystore import KeyStore
 from app.reports.periods import month_start, next_month
-from app.services.users import create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
 from ingest.sync import Syncer
 from tests.utils.factories import connect_org, org_pk, sim_factory
-
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
 def pin_clock(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
@@ -46,15 +40,6 @@ def sync_until(sim: Simulator, engine: Engine, settings: Settings, org_id: str, 
         clock=lambda: datetime.combine(day, time(23), tzinfo=UTC),
     )
     assert syncer.run(org_pk(engine, org_id)).outcome == "ok"
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email="admin@example.com", password="correct horse battery")
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.session_state["auth_token"] = open_session(engine, admin, hours=1)
-    yield at
 
 
 def cents(sim: Simulator, org_ids: list[str], start: date, end: date) -> dict[date, Decimal]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,53 +14,10 @@ from streamlit.testing.v1 import AppTest
 from app.clock import today
 from app.db import write_session
 from app.models import Organization, OrgStatus
-from app.services.users import Account, create_first_admin, open_session
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import compact, md, money
-from tests.utils.factories import connect_org, org_pk, sync_engine
-
-MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
-
-
-ADMIN_EMAIL, PASSWORD = "admin@example.com", "correct horse battery"
-
-
-def signed_in(at: AppTest, engine: Engine, account: Account) -> AppTest:
-    """What a successful sign-in leaves in the session (the form is tested elsewhere)."""
-    at.session_state["auth_token"] = open_session(engine, account, hours=1)
-    return at
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
-    """The app, signed in as an admin."""
-    # Cached figures live for the process; each test has a new database behind the same URL.
-    st.cache_data.clear()
-    admin = create_first_admin(engine, email=ADMIN_EMAIL, password=PASSWORD)
-    yield signed_in(AppTest.from_file(MAIN, default_timeout=60), engine, admin)
-
-
-def texts(at: AppTest) -> str:
-    parts = (
-        [m.value for m in at.markdown]
-        + [e.value for e in at.error]
-        + [w.value for w in at.warning]
-        + [s.value for s in at.success]
-        + [i.value for i in at.info]
-    )
-    parts += [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [h.value for h in at.subheader] + [h.value for h in at.header]
-    return "\n".join(str(p) for p in parts)
-
-
-def synced(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
-    ids = []
-    for org in sim.orgs.values():
-        connect_org(sim, org, engine=engine, settings=settings)
-        assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
-        ids.append(org.id)
-    return ids
+from tests.ui.apptest import ADMIN_EMAIL, MAIN, synced, texts
 
 
 def test_empty_state_offers_connect_and_demo(app: AppTest) -> None:

@@ -1,0 +1,53 @@
+"""Fixtures of the AppTest page tests: the app signed in as an admin, the bytes of its
+downloads, and the stored rows of the Claude Code and Claude Enterprise pages. Plain helpers
+are in tests/ui/apptest.py and tests/ui/records.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import streamlit as st
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from app.services.users import create_first_admin
+from app.settings import Settings
+from tests.ui.apptest import ADMIN_EMAIL, MAIN, PASSWORD, signed_in
+from tests.ui.records import add_code_rows, add_enterprise_rows
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
+    """The app, signed in as an admin, with nothing cached from another test's database."""
+    # Cached figures live for the process; each test has a new database behind the same URL.
+    st.cache_data.clear()
+    admin = create_first_admin(engine, email=ADMIN_EMAIL, password=PASSWORD)
+    yield signed_in(AppTest.from_file(MAIN, default_timeout=60), engine, admin)
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The exact bytes every download button of the last run was given, by widget key."""
+    seen: dict[str, bytes] = {}
+    original = st.download_button
+
+    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        seen[str(kwargs.get("key"))] = data if isinstance(data, bytes) else str(data).encode()
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    return seen
+
+
+@pytest.fixture
+def code_rows(engine: Engine) -> dict[str, Any]:
+    """tests.ui.records.add_code_rows: Claude Code records of two Console organizations."""
+    return add_code_rows(engine)
+
+
+@pytest.fixture
+def enterprise_rows(engine: Engine) -> dict[str, Any]:
+    """tests.ui.records.add_enterprise_rows: a Claude Enterprise organization's records."""
+    return add_enterprise_rows(engine)

@@ -6,15 +6,22 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app.reports.comparison import change, previous_period
-from app.reports.frames import to_csv
+from app.reports.comparison import change, period_label, previous_period
+from app.reports.frames import to_csv, with_previous
 from app.reports.labels import ECONOMICS_HEADERS, SPEND_GROUPS, SPEND_USD
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
+from app.reports.periods import periods_in
 from app.reports.spend import spend_table, spend_totals, total_usd
 from app.ui import state
 from app.ui.banners import require_organizations
-from app.ui.charts import chart_with_csv, other_caption, stacked_bars, totals_bars
-from app.ui.compare import comparison_args
+from app.ui.charts import (
+    chart_with_csv,
+    other_caption,
+    overlay_previous,
+    stacked_bars,
+    totals_bars,
+)
+from app.ui.compare import comparison_args, overlay_choice, seed_overlay
 from app.ui.filters import filter_bar
 from app.ui.format import compact, in_sentence, md, money
 from app.ui.tables import table
@@ -22,6 +29,7 @@ from app.ui.tables import table
 st.title("Spend")
 require_organizations("cost")
 
+seed_overlay("spend_")  # a shared link's prev=1, before the filter bar rewrites the URL
 view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
 f = view.filters
 label = SPEND_GROUPS[view.group]
@@ -48,16 +56,33 @@ if over_time.empty:
     st.stop()
 
 stem = f"spend-by-{view.group}-{f.start}-to-{f.end}"
-chart_with_csv(
-    stacked_bars(
-        over_time.frame,
-        value="amount_usd",
-        group=label,
-        money=True,
-        title=f"Spend by {in_sentence(label)} per {view.grain}",
-        other=over_time.other,
-    ),
+over_time_chart = stacked_bars(
     over_time.frame,
+    value="amount_usd",
+    group=label,
+    money=True,
+    title=f"Spend by {in_sentence(label)} per {view.grain}",
+    other=over_time.other,
+)
+over_time_csv = over_time.frame
+if overlay_choice("spend_"):
+    earlier = state.spend_over_time(db, before, view.report_group, view.grain).frame
+    name = f"Previous period ({period_label(before.start, before.end)})"
+    overlay_previous(
+        over_time_chart,
+        earlier,
+        value="amount_usd",
+        shown=periods_in(f.start, f.end, view.grain),
+        before=periods_in(before.start, before.end, view.grain),
+        name=name,
+        money=True,
+        grain=view.grain,
+    )
+    # The CSV holds what the chart shows: the previous period's totals at their own dates.
+    over_time_csv = with_previous(over_time.frame, earlier, label, "amount_usd", name)
+chart_with_csv(
+    over_time_chart,
+    over_time_csv,
     file_name=f"{stem}-per-{view.grain}.csv",
     key="over_time",
 )

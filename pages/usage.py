@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import streamlit as st
 
-from app.reports.comparison import Change, change, previous_period
+from app.reports.comparison import Change, change, period_label, previous_period
+from app.reports.frames import with_previous
 from app.reports.labels import USAGE_GROUPS
+from app.reports.periods import periods_in
 from app.reports.usage import (
     summary_of,
     tokens_by_group,
@@ -24,10 +26,11 @@ from app.ui.charts import (
     chart_with_csv,
     one_series_bars,
     other_caption,
+    overlay_previous,
     stacked_bars,
     totals_bars,
 )
-from app.ui.compare import comparison_args
+from app.ui.compare import comparison_args, overlay_choice, seed_overlay
 from app.ui.filters import filter_bar
 from app.ui.format import compact, in_sentence
 from app.ui.tables import table
@@ -35,6 +38,7 @@ from app.ui.tables import table
 st.title("Usage")
 require_organizations("token usage")
 
+seed_overlay("usage_")  # a shared link's prev=1, before the filter bar rewrites the URL
 view = filter_bar(page="usage", groups=USAGE_GROUPS, cost_types=False)
 f = view.filters
 label = USAGE_GROUPS[view.group]
@@ -94,15 +98,32 @@ cols[3].metric(
 
 stem = f"usage-{f.start}-to-{f.end}"
 by_type = tokens_by_type(over_time)
-chart_with_csv(
-    stacked_bars(
-        by_type,
-        value="tokens",
-        group="token_type",
-        money=False,
-        title=f"Tokens by type per {view.grain}",
-    ),
+by_type_chart = stacked_bars(
     by_type,
+    value="tokens",
+    group="token_type",
+    money=False,
+    title=f"Tokens by type per {view.grain}",
+)
+by_type_csv = by_type
+if overlay_choice("usage_"):
+    earlier = tokens_by_type(state.usage_over_time(db, before, view.report_group, view.grain))
+    name = f"Previous period ({period_label(before.start, before.end)})"
+    overlay_previous(
+        by_type_chart,
+        earlier,
+        value="tokens",
+        shown=periods_in(f.start, f.end, view.grain),
+        before=periods_in(before.start, before.end, view.grain),
+        name=name,
+        money=False,
+        grain=view.grain,
+    )
+    # The CSV holds what the chart shows: the previous period's totals at their own dates.
+    by_type_csv = with_previous(by_type, earlier, "token_type", "tokens", name)
+chart_with_csv(
+    by_type_chart,
+    by_type_csv,
     file_name=f"{stem}-tokens-by-type-per-{view.grain}.csv",
     key="by_type",
 )

@@ -79,3 +79,15 @@ def spend_per_period(
         sums[(period_of(day, grain), name)] += cents
     rows = [(p, g, usd(c)) for (p, g), c in sorted(sums.items())]
     return Grouped(pd.DataFrame(rows, columns=["period", label, "amount_usd"]), label, other)
+
+
+def with_previous(
+    frame: pd.DataFrame, previous: pd.DataFrame, group: str, value: str, name: str
+) -> pd.DataFrame:
+    """A chart's table with the previous period's totals per period (at their own dates) as
+    rows of the group ``name``: the CSV of a chart that overlays the previous period."""
+    if previous.empty:
+        return frame
+    totals = previous.groupby("period", as_index=False)[value].sum()
+    totals[group] = name
+    return pd.concat([frame, totals[list(frame.columns)]], ignore_index=True)

@@ -17,6 +17,12 @@ def period_of(day: date, grain: str) -> date:
     return day
 
 
+def periods_in(start: date, end: date, grain: str) -> list[date]:
+    """The first days of the periods ``[start, end)`` touches, in order."""
+    days = (start + timedelta(days=i) for i in range((end - start).days))
+    return sorted({period_of(day, grain) for day in days})
+
+
 def month_start(day: date) -> date:
     return day.replace(day=1)
 

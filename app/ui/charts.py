@@ -185,6 +185,49 @@ def stacked_bars(
     return fig
 
 
+def overlay_previous(
+    fig: go.Figure,
+    previous: pd.DataFrame,
+    *,
+    value: str,
+    shown: Sequence[date],
+    before: Sequence[date],
+    name: str,
+    money: bool,
+    grain: str,
+    unit: str = "tokens",
+) -> None:
+    """Draw the previous period's total per period (``previous``: period and ``value``) as a
+    dashed line over the bars: its i-th period (``before``) over the view's i-th (``shown``),
+    a day over a day, a month over a month. Its hover names the period it really is. The line
+    is no group: a click on it filters nothing."""
+    totals = previous.groupby("period")[value].sum() if not previous.empty else pd.Series()
+    sums = {_as_date(p): float(v) for p, v in totals.items()}
+    pairs = list(zip(shown, before, strict=False))
+    ys = [sums.get(then, 0.0) for _, then in pairs]
+    fig.add_trace(
+        go.Scatter(
+            x=[now for now, _ in pairs],
+            y=ys,
+            name=name,
+            mode="lines+markers",
+            line={"dash": "dash", "color": OTHER_COLOUR, "width": 2},
+            marker={"size": 5},
+            customdata=[
+                [period_label(then, grain), amount]
+                for (_, then), amount in zip(
+                    pairs, _amounts(pd.Series(ys), money=money, unit=unit), strict=True
+                )
+            ],
+            hovertemplate="<b>%{fullData.name}</b><br>%{customdata[0]}: %{customdata[1]}"
+            "<extra></extra>",
+        )
+    )
+    meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, dict) else {}
+    meta["not_groups"] = [*meta.get("not_groups", []), safe_label(name)]
+    fig.update_layout(meta=meta)
+
+
 def one_series_bars(
     frame: pd.DataFrame, *, value: str, group: str, title: str, unit: str
 ) -> go.Figure:
@@ -410,9 +453,10 @@ def _clicked_labels(state: Any, meta: dict[str, Any], names: list[str]) -> list[
     except (KeyError, TypeError):
         return []
     labels = []
+    not_groups = {html.unescape(str(n)) for n in meta.get("not_groups", [])}
     for point in points:
         index = point.get("point_index") if meta.get("by_point") else point.get("curve_number")
-        if isinstance(index, int) and 0 <= index < len(names):
+        if isinstance(index, int) and 0 <= index < len(names) and names[index] not in not_groups:
             labels.append(names[index])
     return list(dict.fromkeys(labels))
 

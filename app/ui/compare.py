@@ -12,6 +12,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
+import streamlit as st
+
 from app.reports.comparison import Change
 
 Good = Literal["down", "up"]
@@ -52,3 +54,31 @@ def comparison_args(
         # No ratio to draw (the same figure, or nothing before): grey, and no arrow.
         args.update(delta_color="off", delta_arrow="off")
     return args
+
+
+OVERLAY_PARAM = "prev"
+
+
+def seed_overlay(k: str) -> None:
+    """Read ``prev=1`` from a shared link; before the filter bar, which rewrites the URL."""
+    if k + "overlay" not in st.session_state:
+        st.session_state[k + "overlay"] = st.query_params.get(OVERLAY_PARAM) == "1"
+
+
+def overlay_choice(k: str) -> bool:
+    """The "Overlay the previous period" toggle of a page's over-time chart (seeded by
+    ``seed_overlay``), kept in the URL as ``prev=1`` after the filter bar has written it."""
+    seed_overlay(k)
+    on = bool(
+        st.toggle(
+            "Overlay the previous period",
+            key=k + "overlay",
+            help="The period of the same length before this one, as a dashed line: its first "
+            "day (week, month) over this one's first.",
+        )
+    )
+    if on:
+        st.query_params[OVERLAY_PARAM] = "1"
+    elif OVERLAY_PARAM in st.query_params:
+        del st.query_params[OVERLAY_PARAM]
+    return on

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -29,86 +25,49 @@ from app.services.users import add_user
 from app.settings import Settings
 from app.simulator import Simulator, serve_http
 from app.ui.format import money
+from tests.e2e.browser import (
+    ADMIN,
+    PASSWORD,
+    SHOTS,
+    VIEWER,
+    chromium,
+    finops_serve,
+    needs_chromium,
+    sign_in,
+)
 from tests.utils.factories import connect_org
-from tests.utils.processes import FINOPS, free_port, streamlit_ready
 
-CHROMIUM = "/usr/bin/chromium"
-ADMIN, VIEWER, PASSWORD = "admin@example.com", "viewer@example.com", "correct horse battery"
 # md() puts a word joiner before "@" so an email never becomes a mailto: link.
 SIGNED_IN_AS_VIEWER = re.compile(r"Signed in as viewer\u2060?@example\.com \(viewer\)")
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
-    ),
-]
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The browser test runs once, on the default SQLite database."""
-    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def served(sim: Simulator, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Simulator]]:
-    port = free_port()
     with serve_http(sim) as server:
         env = {
-            **os.environ,
             "FINOPS_ANTHROPIC_BASE_URL": server.base_url,
-            "FINOPS_STREAMLIT_PORT": str(port),
             "FINOPS_DISPATCH_SECONDS": "0.5",
             "FINOPS_BOOTSTRAP_ADMIN_EMAIL": ADMIN,
             "FINOPS_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
             "FINOPS_ENTERPRISE_REQUESTS_PER_MINUTE": "100000",
             "FINOPS_CLAUDE_CODE": "true",  # the product as shipped
         }
-        log = (tmp_path / "serve.log").open("wb")
-        proc = subprocess.Popen([FINOPS, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://localhost:{port}"
-
-        try:
-            ready = streamlit_ready(base, timeout=60, interval=0.5)
-            assert ready, (tmp_path / "serve.log").read_text()
+        with finops_serve(
+            log_path=tmp_path / "serve.log", keep_log_as="serve.log", env=env
+        ) as base:
             yield base, sim
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            # Kept for whoever reads a failure: what the worker and Streamlit printed.
-            SHOTS.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(tmp_path / "serve.log", SHOTS.parent / "serve.log")
 
 
 @pytest.fixture
 def page() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+    with chromium() as browser:
         context = browser.new_context(
             viewport={"width": 1400, "height": 1000}, accept_downloads=True
         )
         yield context.new_page()
-        browser.close()
 
 
 def test_connect_explore_export_and_delete_in_a_browser(
@@ -203,16 +162,6 @@ def test_connect_explore_export_and_delete_in_a_browser(
     page.screenshot(path=SHOTS / "09-deleted.png", full_page=True)
     page.goto(base)
     expect(page.get_by_text("No organization connected yet")).to_be_visible()
-
-
-def sign_in(page: object, email: str) -> None:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    page.get_by_label("Email").fill(email)
-    field = page.get_by_role("textbox", name="Password")
-    field.fill(PASSWORD)
-    field.press("Enter")  # keyboard-friendly: Enter submits
 
 
 def test_viewer_sees_dashboards_but_cannot_manage(

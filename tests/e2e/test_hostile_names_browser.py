@@ -8,27 +8,16 @@ The page is a small script that calls the product's own banner, toast text and t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.utils.processes import free_port, streamlit_ready
+from tests.e2e.browser import ROOT, chromium, needs_chromium, streamlit_run
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
-    ),
-]
+pytestmark = needs_chromium
 
 SCRIPT = """
 import sys
@@ -69,57 +58,23 @@ st.markdown("END")
 def page_url(tmp_path: Path) -> Iterator[str]:
     script = tmp_path / "hostile.py"
     script.write_text(SCRIPT.format(root=str(ROOT)))
-    port = free_port()
-    env = {**os.environ, "FINOPS_DATA_DIR": str(tmp_path / "data")}
-    command = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        str(script),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--browser.gatherUsageStats=false",
-    ]
-    log = (tmp_path / "streamlit.log").open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    try:
-        assert streamlit_ready(base, timeout=30), (tmp_path / "streamlit.log").read_text()
+    env = {"FINOPS_DATA_DIR": str(tmp_path / "data")}
+    with streamlit_run(script, log_path=tmp_path / "streamlit.log", env=env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_hostile_names_render_as_text_in_chromium(page_url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(page_url)
+        page.get_by_text("END").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Sync now").click()
+        page.get_by_text("requested.").wait_for(timeout=10_000)
+        hrefs = page.eval_on_selector_all(
+            "a[href]", "links => links.map(a => a.getAttribute('href'))"
         )
-        try:
-            page = browser.new_page()
-            page.goto(page_url)
-            page.get_by_text("END").wait_for(timeout=30_000)
-            page.get_by_role("button", name="Sync now").click()
-            page.get_by_text("requested.").wait_for(timeout=10_000)
-            hrefs = page.eval_on_selector_all(
-                "a[href]", "links => links.map(a => a.getAttribute('href'))"
-            )
-            text = page.inner_text("body")
-            icons = page.locator('[data-testid="stMarkdownContainer"] span[role="img"]').count()
-        finally:
-            browser.close()
+        text = page.inner_text("body")
+        icons = page.locator('[data-testid="stMarkdownContainer"] span[role="img"]').count()
     # Only Streamlit's own skip link: no name became a link (nor a mailto: or an icon).
     assert [h for h in hrefs if not h.startswith("#")] == []
     assert icons == 0

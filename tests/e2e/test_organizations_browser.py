@@ -10,9 +10,6 @@ its ⋮ menu. Screenshots go to test-artifacts/screenshots/pages/ for a person t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -27,36 +24,19 @@ from app.models import Organization, OrgStatus, SyncOutcome, SyncRun
 from app.services.organizations import list_organizations
 from app.services.users import create_first_admin
 from app.settings import Settings
-from app.simulator import Simulator
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
-from tests.utils.processes import free_port, streamlit_ready
+from tests.e2e.browser import (
+    ADMIN,
+    MAIN,
+    PAGE_SHOTS,
+    PASSWORD,
+    ROOT,
+    chromium,
+    needs_chromium,
+    streamlit_run,
+    sync_orgs,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots" / "pages"
-ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
-    ),
-]
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """Once, on the default SQLite database."""
-    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
+pytestmark = needs_chromium
 
 
 @dataclass(frozen=True)
@@ -74,37 +54,10 @@ class Served:
 
 @pytest.fixture
 def served(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Served]:
-    sim = Simulator(history_days=40)
-    console = [sim.add_org(name="Acme Corp", seed=11), sim.add_org(name="Globex", seed=22)]
-    ent = sim.add_enterprise_org(name="Initech Enterprise", seed=33)
-    syncer = sync_engine(sim, engine, settings)
-    for org in console:
-        connect_org(sim, org, engine=engine, settings=settings)
-        assert syncer.run(org_pk(engine, org.id)).outcome == "ok"
-    joined = connect_enterprise(sim, ent.key, engine=engine, settings=settings, name=ent.name)
-    assert syncer.run(org_pk(engine, joined.organization_id)).outcome == "ok"
-    create_first_admin(engine, email=ADMIN, password=PASSWORD)
+    sync_orgs(settings, engine, history_days=40, enterprise=True)
     rows = [Row(o.organization_id, o.name, o.key_hint) for o in list_organizations(engine)]
-
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("wb")
-    command = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        str(ROOT / "app" / "main.py"),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--browser.gatherUsageStats=false",
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=log)
-    base = f"http://localhost:{port}"
-    try:
-        assert streamlit_ready(base, timeout=60), (tmp_path / "streamlit.log").read_text()
+    with streamlit_run(MAIN, log_path=tmp_path / "streamlit.log") as base:
         yield Served(base, rows)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 # Per text node equal to `hint`: how many line boxes it takes (1 = not wrapped).
@@ -154,13 +107,13 @@ def _check(browser: object, served: Served, width: int, height: int) -> None:
         try:
             expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
         except AssertionError:
-            page.screenshot(path=SHOTS / f"organizations-failed-{width}.png")
+            page.screenshot(path=PAGE_SHOTS / f"organizations-failed-{width}.png")
             raise
         for row in served.rows:
             expect(page.get_by_text(row.organization_id, exact=True)).to_be_visible()
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(1_000)
-        page.screenshot(path=SHOTS / f"organizations-table-{width}.png", full_page=True)
+        page.screenshot(path=PAGE_SHOTS / f"organizations-table-{width}.png", full_page=True)
 
         # Nothing wider than the screen: the page does not scroll sideways.
         scroll, client = page.evaluate(
@@ -194,17 +147,13 @@ def _check(browser: object, served: Served, width: int, height: int) -> None:
 
 
 def test_organizations_table_on_a_phone_and_a_desktop(served: Served) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            _check(browser, served, 390, 844)
-            _check(browser, served, 1440, 900)
-        finally:
-            browser.close()
+    PAGE_SHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as browser:
+        _check(browser, served, 390, 844)
+        _check(browser, served, 1440, 900)
 
 
 FRESHNESS_SCRIPT = """
@@ -236,30 +185,13 @@ def _add_org(engine: Engine, org_id: str, name: str, **values: object) -> int:
         return org.id
 
 
-def _streamlit(script: Path, tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (tmp_path / f"{name}.log").open("wb")
-    command = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        str(script),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--browser.gatherUsageStats=false",
-    ]
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=log)
-    base = f"http://localhost:{port}"
-    assert streamlit_ready(base, timeout=60), (tmp_path / f"{name}.log").read_text()
-    return proc, base
-
-
 def test_sync_and_backfill_progress_update_on_the_page_by_themselves(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     """A sync runs while the Organizations page is open: the row says so, then, with no
     reload, when it ended; a backfill's percentage moves on that page and in the Overview's
     "Data freshness" lines (app.ui.onboarding.data_freshness)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     now = utcnow()
     acme = _add_org(
@@ -283,58 +215,49 @@ def test_sync_and_backfill_progress_update_on_the_page_by_themselves(
     script.write_text(FRESHNESS_SCRIPT.format(root=str(ROOT)))
 
     expect.set_options(timeout=30_000)
-    app, app_base = _streamlit(ROOT / "app" / "main.py", tmp_path, "app")
-    lines, lines_base = _streamlit(script, tmp_path, "freshness")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 390, "height": 844})
-                page.goto(app_base)
-                page.get_by_role("textbox", name="Email").fill(ADMIN)
-                page.get_by_role("textbox", name="Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
-                page.get_by_test_id("stSidebarNav").wait_for(state="attached")
-                page.goto(f"{app_base}/organizations")
-                expect(page.get_by_text("Sync running, started")).to_be_visible()
-                expect(page.get_by_text("Backfilling 40%")).to_be_visible()
-                page.screenshot(path=SHOTS / "organizations-sync-running-390.png")
+    with (
+        streamlit_run(MAIN, log_path=tmp_path / "app.log") as app_base,
+        streamlit_run(script, log_path=tmp_path / "freshness.log") as lines_base,
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(app_base)
+        page.get_by_role("textbox", name="Email").fill(ADMIN)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_test_id("stSidebarNav").wait_for(state="attached")
+        page.goto(f"{app_base}/organizations")
+        expect(page.get_by_text("Sync running, started")).to_be_visible()
+        expect(page.get_by_text("Backfilling 40%")).to_be_visible()
+        page.screenshot(path=PAGE_SHOTS / "organizations-sync-running-390.png")
 
-                freshness = browser.new_page()
-                freshness.goto(lines_base)
-                expect(freshness.get_by_text("Backfilling 40%")).to_be_visible()
+        freshness = browser.new_page()
+        freshness.goto(lines_base)
+        expect(freshness.get_by_text("Backfilling 40%")).to_be_visible()
 
-                # The worker ends the run and moves the backfill on; nobody reloads.
-                ended = utcnow()
-                with write_session(engine) as session:
-                    session.execute(
-                        update(SyncRun)
-                        .where(SyncRun.organization_pk == acme)
-                        .values(outcome=SyncOutcome.OK, finished_at=ended)
-                    )
-                    session.execute(
-                        update(Organization)
-                        .where(Organization.id == acme)
-                        .values(
-                            lease_owner=None,
-                            lease_expires_at=None,
-                            last_synced_at=ended,
-                            next_run_at=ended + timedelta(minutes=15),
-                        )
-                    )
-                    session.execute(
-                        update(Organization)
-                        .where(Organization.id == globex)
-                        .values(backfill_progress=0.7)
-                    )
-                expect(page.get_by_text("Sync running, started")).to_have_count(0)
-                expect(page.get_by_text(f"Last sync just now ({ended:%H:%M} UTC)")).to_be_visible()
-                expect(page.get_by_text("Backfilling 70%")).to_be_visible()
-                expect(freshness.get_by_text("Backfilling 70%")).to_be_visible()
-                page.screenshot(path=SHOTS / "organizations-sync-ended-390.png")
-            finally:
-                browser.close()
-    finally:
-        for proc in (app, lines):
-            proc.terminate()
-            proc.wait(timeout=15)
+        # The worker ends the run and moves the backfill on; nobody reloads.
+        ended = utcnow()
+        with write_session(engine) as session:
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.organization_pk == acme)
+                .values(outcome=SyncOutcome.OK, finished_at=ended)
+            )
+            session.execute(
+                update(Organization)
+                .where(Organization.id == acme)
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_synced_at=ended,
+                    next_run_at=ended + timedelta(minutes=15),
+                )
+            )
+            session.execute(
+                update(Organization).where(Organization.id == globex).values(backfill_progress=0.7)
+            )
+        expect(page.get_by_text("Sync running, started")).to_have_count(0)
+        expect(page.get_by_text(f"Last sync just now ({ended:%H:%M} UTC)")).to_be_visible()
+        expect(page.get_by_text("Backfilling 70%")).to_be_visible()
+        expect(freshness.get_by_text("Backfilling 70%")).to_be_visible()
+        page.screenshot(path=PAGE_SHOTS / "organizations-sync-ended-390.png")

@@ -11,10 +11,7 @@ dark preference.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +19,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from app.services.users import create_first_admin
 from app.settings import Settings
-from app.simulator import Simulator
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
-from tests.utils.processes import free_port, streamlit_ready
+from tests.e2e.browser import (
+    MAIN,
+    PAGE_SHOTS,
+    chromium,
+    needs_chromium,
+    sign_in_to_overview,
+    streamlit_run,
+    sync_orgs,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots" / "pages"
-ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # (URL path, the heading the page shows, the screenshot's name)
 PAGES = [
     ("", "Overview", "overview"),
@@ -54,19 +44,7 @@ PAGES = [
     ("account", "Account", "account"),
 ]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
-    ),
-]
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The tour runs once, on the default SQLite database."""
-    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
+pytestmark = needs_chromium
 
 
 @dataclass(frozen=True)
@@ -78,47 +56,10 @@ class Served:
 
 @pytest.fixture
 def served(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Served]:
-    sim = Simulator(history_days=200)
-    console = [sim.add_org(name="Acme Corp", seed=11), sim.add_org(name="Globex", seed=22)]
-    ent = sim.add_enterprise_org(name="Initech Enterprise", seed=33)
-    syncer = sync_engine(sim, engine, settings)
-    for org in console:
-        connect_org(sim, org, engine=engine, settings=settings)
-        assert syncer.run(org_pk(engine, org.id)).outcome == "ok"
-    joined = connect_enterprise(sim, ent.key, engine=engine, settings=settings, name=ent.name)
-    assert syncer.run(org_pk(engine, joined.organization_id)).outcome == "ok"
-    create_first_admin(engine, email=ADMIN, password=PASSWORD)
-
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("wb")
-    command = [
-        str(Path(sys.executable).with_name("streamlit")),
-        "run",
-        str(ROOT / "app" / "main.py"),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--browser.gatherUsageStats=false",
-    ]
-    # From the project root, so .streamlit/config.toml (the theme) applies as in `make run`.
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ}, stdout=log, stderr=log)
-    base = f"http://localhost:{port}"
-    try:
-        assert streamlit_ready(base, timeout=60), (tmp_path / "streamlit.log").read_text()
+    console, ent = sync_orgs(settings, engine, history_days=200, enterprise=True)
+    assert ent is not None
+    with streamlit_run(MAIN, log_path=tmp_path / "streamlit.log") as base:
         yield Served(base, [o.name for o in console], ent.name)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-
-
-def _sign_in(page: object) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
-    page.get_by_role("textbox", name="Email").fill(ADMIN)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 def _tour(browser: object, served: Served, width: int, height: int) -> dict[str, str]:
@@ -132,9 +73,9 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
     try:
         page.goto(served.base)
         try:
-            _sign_in(page)
+            sign_in_to_overview(page)
         except Exception:
-            page.screenshot(path=SHOTS / f"sign-in-failed-{width}.png", full_page=True)
+            page.screenshot(path=PAGE_SHOTS / f"sign-in-failed-{width}.png", full_page=True)
             raise
         for path, heading, name in PAGES:
             page.goto(f"{served.base}/{path}")
@@ -142,7 +83,7 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             # Charts draw after the page's text: wait for them before the screenshot.
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(1_500)
-            page.screenshot(path=SHOTS / f"{name}-{width}.png", full_page=True)
+            page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")
             assert "Page not found" not in seen[name], name
@@ -152,17 +93,13 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
 
 
 def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            desktop = _tour(browser, served, 1440, 900)
-            _tour(browser, served, 390, 844)
-        finally:
-            browser.close()
+    PAGE_SHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as browser:
+        desktop = _tour(browser, served, 1440, 900)
+        _tour(browser, served, 390, 844)
 
     # Both organizations' "Production" workspaces are in view, each under its organization.
     spend = desktop["spend-by-workspace"]
@@ -173,21 +110,15 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_theme_follows_the_viewers_preference(served: Served, scheme: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = browser.new_context(color_scheme=scheme)  # type: ignore[arg-type]
-            page = context.new_page()
-            page.goto(served.base)
-            page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
-            background = page.evaluate(
-                "getComputedStyle(document.querySelector('.stApp')).backgroundColor"
-            )
-            page.screenshot(path=SHOTS / f"sign-in-{scheme}.png")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(color_scheme=scheme)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.goto(served.base)
+        page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+        background = page.evaluate(
+            "getComputedStyle(document.querySelector('.stApp')).backgroundColor"
+        )
+        page.screenshot(path=PAGE_SHOTS / f"sign-in-{scheme}.png")
     red, green, blue = (int(v) for v in re.findall(r"\d+", background)[:3])
     luminance = (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
     assert (luminance < 0.5) == (scheme == "dark"), background

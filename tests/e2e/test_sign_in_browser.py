@@ -7,9 +7,6 @@ test starts signed out with no cookie.
 
 from __future__ import annotations
 
-import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,12 +19,18 @@ from app.services.access import OPERATOR
 from app.services.users import add_user, create_first_admin
 from app.settings import Settings
 from app.simulator import Simulator, serve_http
+from tests.e2e.browser import (
+    ADMIN,
+    PASSWORD,
+    SHOTS,
+    VIEWER,
+    chromium,
+    finops_serve,
+    needs_chromium,
+    sign_in,
+)
 from tests.utils.factories import connect_org
-from tests.utils.processes import FINOPS, free_port, streamlit_ready
 
-CHROMIUM = "/usr/bin/chromium"
-ADMIN, VIEWER, PASSWORD = "admin@example.com", "viewer@example.com", "correct horse battery"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 # Every page of the app by address, and the heading that shows it was drawn.
 PAGES = {
     "": "Overview",
@@ -42,13 +45,7 @@ PAGES = {
 }
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it): browser test not run",
-    ),
-]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +54,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     tmp = tmp_path_factory.mktemp("sign-in")
     sim = Simulator(history_days=40)
     org = sim.add_org(name="Acme Corp", seed=11)
-    port = free_port()
     with pytest.MonkeyPatch.context() as env, serve_http(sim) as server:
         for name, value in {
             "FINOPS_DATA_DIR": str(tmp / "data"),
             "FINOPS_DATABASE_URL": f"sqlite:///{tmp / 'data' / 'finops.db'}",
             "FINOPS_MASTER_KEY": Fernet.generate_key().decode(),
             "FINOPS_ANTHROPIC_BASE_URL": server.base_url,
-            "FINOPS_STREAMLIT_PORT": str(port),
             "FINOPS_DISPATCH_SECONDS": "0.5",
             "FINOPS_CLAUDE_CODE": "false",
         }.items():
@@ -76,41 +71,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         connect_org(sim, org, engine=engine, settings=settings)
         add_user(engine, actor=OPERATOR, email=VIEWER, password=PASSWORD, role="viewer")
         engine.dispose()
-        log = (tmp / "serve.log").open("wb")
-        proc = subprocess.Popen([FINOPS, "serve"], stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://localhost:{port}"
-        try:
-            assert streamlit_ready(base, timeout=60, interval=0.5), (tmp / "serve.log").read_text()
-            yield base, tmp / "serve.log"
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            SHOTS.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(tmp / "serve.log", SHOTS.parent / "serve-sign-in.log")
+        log = tmp / "serve.log"
+        with finops_serve(log_path=log, keep_log_as="serve-sign-in.log") as base:
+            yield base, log
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -131,16 +100,6 @@ def page(browser: object) -> Iterator[object]:
     tab.requested = requested  # type: ignore[attr-defined]
     yield tab
     context.close()
-
-
-def sign_in(page: object, email: str) -> None:
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    page.get_by_label("Email").fill(email)
-    field = page.get_by_role("textbox", name="Password")
-    field.fill(PASSWORD)
-    field.press("Enter")
 
 
 def outside_localhost(urls: list[str]) -> list[str]:

@@ -68,8 +68,9 @@ CENT = Decimal("0.01")
 
 @pytest.fixture
 def synced(engine: Engine, settings: Settings) -> Simulator:
-    """Two Console organizations and a Claude Enterprise one, synced (200 days of history)."""
-    sim = Simulator(history_days=200)
+    """Two Console organizations and a Claude Enterprise one, synced: 100 days of history,
+    enough for this month, the last and the one before (200 doubled the setup)."""
+    sim = Simulator(history_days=100)
     sim.add_org(name="Acme Corp", seed=11)
     sim.add_org(name="Globex", seed=22)
     sim.analytics_rpm = None

@@ -5,6 +5,7 @@ everything shows as before."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from app.services.access import OPERATOR
 from app.services.connections import connect_demo
 from app.services.organizations import list_organizations
 from app.settings import Settings
-from app.simulator import Simulator
+from app.simulator import Simulator, UsageTruth
 from app.simulator.demo import DEMO_ORG_NAME, demo_simulator
 from app.ui.format import md, money
 from tests.ui.apptest import metrics
@@ -72,6 +73,18 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def all_tokens(rows: Iterable[UsageTruth]) -> int:
+    """Every kind of token of the simulator's usage rows: input, cache writes and reads, output."""
+    return sum(
+        r.uncached_input_tokens
+        + r.cache_creation_5m_input_tokens
+        + r.cache_creation_1h_input_tokens
+        + r.cache_read_input_tokens
+        + r.output_tokens
+        for r in rows
+    )
+
+
 def test_demo_data_is_left_out_marked_and_can_be_included(
     app: AppTest, demo: tuple[Simulator, str], real: tuple[Simulator, str]
 ) -> None:
@@ -113,14 +126,7 @@ def test_demo_data_is_left_out_marked_and_can_be_included(
 
     sim, org_id = real
     rows = sim.truth_usage(org_id, start, tomorrow)
-    tokens = sum(
-        r.uncached_input_tokens
-        + r.cache_creation_5m_input_tokens
-        + r.cache_creation_1h_input_tokens
-        + r.cache_read_input_tokens
-        + r.output_tokens
-        for r in rows
-    )
+    tokens = all_tokens(rows)
     app.switch_page("../pages/usage.py").run()
     assert not app.exception
     assert metrics(app)  # the page has its figures
@@ -244,14 +250,7 @@ def test_every_report_path_and_its_rollups_agree_on_demo_data(
         assert sum((c for _, _, c in folded), Decimal(0)) == cents
 
     usage = [r for sim, org_id in counted for r in sim.truth_usage(org_id, start, end)]
-    tokens = sum(
-        r.uncached_input_tokens
-        + r.cache_creation_5m_input_tokens
-        + r.cache_creation_1h_input_tokens
-        + r.cache_read_input_tokens
-        + r.output_tokens
-        for r in usage
-    )
+    tokens = all_tokens(usage)
     models = tuple(
         {r.model for sim, org_id in (real, demo) for r in sim.truth_usage(org_id, start, end)}
     )

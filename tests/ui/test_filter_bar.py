@@ -189,8 +189,7 @@ def test_tables_separate_thousands(
 
 
 def test_claude_code_filters_at_the_top_and_its_view_in_the_url(
-    app: AppTest,
-    code_rows: dict[str, Any],
+    app: AppTest, code_rows: dict[str, Any]
 ) -> None:
     app.switch_page(CC_PAGE).run()
     assert not app.exception
@@ -262,8 +261,7 @@ def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() ->
 
 
 def test_enterprise_filters_at_the_top_and_its_view_in_the_url(
-    app: AppTest,
-    enterprise_rows: dict[str, Any],
+    app: AppTest, enterprise_rows: dict[str, Any]
 ) -> None:
     app.switch_page(ENT_PAGE).run()
     assert not app.exception

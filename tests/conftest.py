@@ -42,9 +42,19 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# Each test using ``database_url`` runs twice: on a SQLite file and on a real Postgres server.
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs twice: on a SQLite file and on a real Postgres server."""
+    yield from database_url_of(request, tmp_path)
+
+
+def database_url_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The database of ``request.param`` (one of DATABASES): a fresh SQLite file, or the
+    session's Postgres database emptied."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
         return

@@ -82,7 +82,7 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
             # Charts draw after the page's text: wait for them before the screenshot.
             page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(1_500)
+            page.wait_for_timeout(700)
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")

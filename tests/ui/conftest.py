@@ -1,10 +1,17 @@
 """Fixtures of the AppTest page tests: the app signed in as an admin, the bytes of its
 downloads, and the stored rows of the Claude Code and Claude Enterprise pages. Plain helpers
-are in tests/ui/apptest.py and tests/ui/records.py."""
+are in tests/ui/apptest.py and tests/ui/records.py.
+
+Page tests run on SQLite: a page reads through app/reports, whose every query has its Postgres
+leg in tests/test_*.py (top_detail, rollups, bench_duck, filter_options, export…), and the
+Postgres leg of ~90 page tests took 9 of make test's minutes. Page tests whose own subject is
+SQL the report tests do not cover (the demo condition, comparisons and unit economics) define
+``database_url`` over DATABASES again and keep both legs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +23,11 @@ from app.services.users import create_first_admin
 from app.settings import Settings
 from tests.ui.apptest import ADMIN_EMAIL, MAIN, PASSWORD, signed_in
 from tests.ui.records import add_code_rows, add_enterprise_rows
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
 
 
 @pytest.fixture

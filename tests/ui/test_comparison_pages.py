@@ -10,8 +10,10 @@ cent."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from app.models import CostLine, EngagementDay, Organization, Provider, UsageBuc
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
+from tests.conftest import DATABASES, database_url_of
 from tests.ui.apptest import csv_rows
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
 
@@ -64,6 +67,12 @@ TOKENS = (
     "output_tokens",
 )
 CENT = Decimal("0.01")
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Both databases: this page's own SQL has no Postgres leg elsewhere."""
+    yield from database_url_of(request, tmp_path)
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ everything shows as before."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -25,10 +26,17 @@ from app.settings import Settings
 from app.simulator import Simulator, UsageTruth
 from app.simulator.demo import DEMO_ORG_NAME, demo_simulator
 from app.ui.format import md, money
+from tests.conftest import DATABASES, database_url_of
 from tests.ui.apptest import metrics
 from tests.utils.factories import connect_org, org_pk, sync_engine
 
 ADMIN = "admin@example.com"
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Both databases: this page's own SQL has no Postgres leg elsewhere."""
+    yield from database_url_of(request, tmp_path)
 
 
 @pytest.fixture

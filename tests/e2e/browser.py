@@ -183,3 +183,11 @@ def sign_in_to_overview(page: object) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    # The HttpOnly session cookie arrives a moment later (the page posts a one-time code to
+    # the server): a test that opens another address at once must wait for it, as a person
+    # clicking a link a second later never notices.
+    for _ in range(100):
+        if any(c["name"] == "finops_session" for c in page.context.cookies()):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the session cookie was never set after signing in")

@@ -79,10 +79,14 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             raise
         for path, heading, name in PAGES:
             page.goto(f"{served.base}/{path}")
-            expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
-            # Charts draw after the page's text: wait for them before the screenshot.
-            page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(700)
+            try:
+                expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+            except AssertionError:
+                page.screenshot(path=PAGE_SHOTS / f"{name}-{width}-failed.png", full_page=True)
+                raise
+            # Charts draw after the page's text: give them a moment before the screenshot (not
+            # "networkidle": a page with a live fragment is never idle).
+            page.wait_for_timeout(1_000)
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import Engine
 
 from app.anthropic.schemas import CostRow, UsageRow
-from app.clock import today, utcnow
+from app.clock import today
 from app.db import write_session
-from app.models import ApiKey, Organization, Workspace
+from app.models import ApiKey, Workspace
 from app.reports.filters import Filters, uses_rollups
 from app.reports.labels import MODEL_IDS, SPEND_GROUPS, USAGE_GROUPS
 from app.reports.options import filter_options
@@ -26,7 +26,13 @@ from app.reports.spend import spend_by_day
 from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.factories import (
+    add_console_orgs,
+    connect_enterprise,
+    connect_org,
+    org_pk,
+    sync_engine,
+)
 
 pytest.importorskip("duckdb", reason="the bench extra (pip install -e '.[bench]') is not installed")
 
@@ -76,23 +82,7 @@ def store_rows(engine: Engine) -> None:
     from app.store import replace_days
 
     with write_session(engine) as session:
-        pks = []
-        for i in range(2):
-            org = Organization(
-                organization_id=f"org-duck-{i}",
-                name=f"Top {i}",
-                key_ciphertext="x",
-                key_hint="sk-ant-admin01-…test",
-                status="healthy",
-                backfill_start=DAY,
-                created_at=utcnow(),
-                backfill_progress=1.0,
-                next_run_at=utcnow() + timedelta(days=3650),
-            )
-            session.add(org)
-            session.flush()
-            assert org.id is not None
-            pks.append(org.id)
+        pks = add_console_orgs(session, "org-duck", 2, DAY)
         session.add_all(
             Workspace(organization_pk=pks[o], workspace_id=ws, name=NAMES[ws])
             for o, ws in sorted({(r[0], r[2]) for r in ROWS if r[2] is not None})

@@ -13,9 +13,9 @@ from itertools import count
 from sqlalchemy import Engine
 
 from app.anthropic.schemas import CostRow, UsageRow
-from app.clock import today, utcnow
+from app.clock import today
 from app.db import write_session
-from app.models import ApiKey, Organization, Workspace
+from app.models import ApiKey, Workspace
 from app.reports.filters import Filters, uses_rollups
 from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE, SPEND_GROUPS, USAGE_GROUPS
 from app.reports.options import filter_options
@@ -25,7 +25,7 @@ from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.test_rollups import add_counts, all_tokens, fold, other_as_counted
-from tests.utils.factories import connect_org, org_pk, sync_engine
+from tests.utils.factories import add_console_orgs, connect_org, org_pk, sync_engine
 
 DAY = date(2026, 3, 2)
 
@@ -61,23 +61,7 @@ def store_rows(engine: Engine) -> None:
     from app.store import replace_days
 
     with write_session(engine) as session:
-        pks = []
-        for i in range(2):
-            org = Organization(
-                organization_id=f"org-top-{i}",
-                name=f"Top {i}",
-                key_ciphertext="x",
-                key_hint="sk-ant-admin01-…test",
-                status="healthy",
-                backfill_start=DAY,
-                created_at=utcnow(),
-                backfill_progress=1.0,
-                next_run_at=utcnow() + timedelta(days=3650),
-            )
-            session.add(org)
-            session.flush()
-            assert org.id is not None
-            pks.append(org.id)
+        pks = add_console_orgs(session, "org-top", 2, DAY)
         workspaces = {(o, ws) for o, _, ws, *_ in ROWS if ws is not None}
         keys = {(o, key) for o, _, _, key, *_ in ROWS if key in KEY_NAMES}
         session.add_all(

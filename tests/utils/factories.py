@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import SQLModel
@@ -12,6 +13,7 @@ from sqlmodel import SQLModel
 from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.schemas import TOKEN_FIELDS
+from app.clock import utcnow
 from app.db import read_session
 from app.keystore import KeyStore
 from app.models import CostLine, Organization, Provider, UsageBucket
@@ -162,3 +164,26 @@ def rows_of_organization(engine: Engine, organization_pk: int) -> dict[str, int]
                     query = select(func.count()).where(fk.parent == organization_pk)
                     counts[table.name] = int(session.execute(query).scalar_one())
     return counts
+
+
+def add_console_orgs(session: Any, prefix: str, count: int, start: date) -> list[int]:
+    """``count`` healthy Console organizations ("<prefix>-0", …, named "Top 0", …) whose
+    backfill is done and next run far off, added in ``session``; their pks."""
+    pks = []
+    for i in range(count):
+        org = Organization(
+            organization_id=f"{prefix}-{i}",
+            name=f"Top {i}",
+            key_ciphertext="x",
+            key_hint="sk-ant-admin01-…test",
+            status="healthy",
+            backfill_start=start,
+            created_at=utcnow(),
+            backfill_progress=1.0,
+            next_run_at=utcnow() + timedelta(days=3650),
+        )
+        session.add(org)
+        session.flush()
+        assert org.id is not None
+        pks.append(org.id)
+    return pks

@@ -172,6 +172,7 @@ def sign_in(page: object, email: str) -> None:
     field = page.get_by_role("textbox", name="Password")
     field.fill(PASSWORD)
     field.press("Enter")  # keyboard-friendly: Enter submits
+    session_cookie(page)
 
 
 def sign_in_to_overview(page: object) -> None:
@@ -183,11 +184,22 @@ def sign_in_to_overview(page: object) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    # The HttpOnly session cookie arrives a moment later (the page posts a one-time code to
-    # the server): a test that opens another address at once must wait for it, as a person
-    # clicking a link a second later never notices.
+    session_cookie(page)
+
+
+def session_cookie(page: object) -> dict[str, object]:
+    """The ``finops_session`` cookie, once the browser has it (within 10 s of signing in).
+
+    It arrives a moment after the signed-in page (the page posts a one-time code to the server,
+    whose answer sets it HttpOnly): a test that opens another address at once must wait for it,
+    as a person typing an address a second later never notices.
+    """
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
     for _ in range(100):
-        if any(c["name"] == "finops_session" for c in page.context.cookies()):
-            return
+        for cookie in page.context.cookies():
+            if cookie["name"] == "finops_session":
+                return dict(cookie)
         page.wait_for_timeout(100)
     raise AssertionError("the session cookie was never set after signing in")

@@ -32,6 +32,7 @@ from tests.e2e.browser import (
     ROOT,
     chromium,
     needs_chromium,
+    sign_in_to_overview,
     streamlit_run,
     sync_orgs,
 )
@@ -99,10 +100,7 @@ def _check(browser: object, served: Served, width: int, height: int) -> None:
     page = context.new_page()
     try:
         page.goto(served.base)
-        page.get_by_role("textbox", name="Email").fill(ADMIN)
-        page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_test_id("stSidebarNav").wait_for(state="attached")
+        sign_in_to_overview(page)
         page.goto(f"{served.base}/organizations")
         try:
             expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
@@ -222,10 +220,7 @@ def test_sync_and_backfill_progress_update_on_the_page_by_themselves(
     ):
         page = browser.new_page(viewport={"width": 390, "height": 844})
         page.goto(app_base)
-        page.get_by_role("textbox", name="Email").fill(ADMIN)
-        page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_test_id("stSidebarNav").wait_for(state="attached")
+        sign_in_to_overview(page)
         page.goto(f"{app_base}/organizations")
         expect(page.get_by_text("Sync running, started")).to_be_visible()
         expect(page.get_by_text("Backfilling 40%")).to_be_visible()

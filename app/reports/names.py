@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.models import ApiKey, Organization, Provider, Workspace
-from app.reports.demo import demo_mix_of, demo_name
+from app.reports.demo import DemoMix, demo_mix_of, demo_name
 from app.reports.labels import (
     ID_TAIL,
     MODEL_IDS,
@@ -42,7 +42,7 @@ class Namer:
     group: str
     enterprise: frozenset[int]
     organization_ids: dict[int, str]  # pk -> Anthropic's organization id
-    organization_names: dict[int, str]  # pk -> the name shown
+    organization_names: dict[int, str]  # pk -> the name shown ("(demo)" beside a real one)
     directory: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def labels(self, keys: Collection[Key]) -> dict[Key, str]:
@@ -116,13 +116,20 @@ def namer(session: Any, group: str) -> Namer:
             col(Organization.label),
             col(Organization.name),
             col(Organization.provider),
+            col(Organization.is_demo),
         )
     ).all()
+    # A demo organization is marked "(demo)" beside a real one, as everywhere it is named: as a
+    # group of its own and after its workspaces' names ("Production · Demo Org (demo)").
+    demo = sum(1 for *_, is_demo in orgs if is_demo)
+    mix = DemoMix(demo=demo, real=len(orgs) - demo)
     built = Namer(
         group=group,
-        enterprise=frozenset(pk for pk, *_, provider in orgs if provider == Provider.ENTERPRISE),
+        enterprise=frozenset(pk for pk, *_, provider, _ in orgs if provider == Provider.ENTERPRISE),
         organization_ids={pk: oid for pk, oid, *_ in orgs},
-        organization_names={pk: label or name for pk, _, label, name, _ in orgs},
+        organization_names={
+            pk: demo_name(label or name, is_demo, mix) for pk, _, label, name, _, is_demo in orgs
+        },
     )
     if group in IDENTIFIED:
         table: Any = Workspace if group == "workspace" else ApiKey

@@ -76,7 +76,9 @@ def script(token: str, max_age: int) -> str:
     """The page's request for the cookie: set to ``token``, or cleared when it is empty."""
     body: dict[str, object] = {"code": _hand_off(token, max_age)} if token else {"clear": True}
     return (
+        # keepalive: a reload or a link opened while it is in flight does not cancel it.
         f"fetch({json.dumps(_url())}, {{method: 'POST', credentials: 'same-origin', "
+        "keepalive: true, "
         f"headers: {{'Content-Type': 'application/json', {json.dumps(HEADER)}: '1'}}, "
         f"body: JSON.stringify(Object.assign({json.dumps(body)}, "
         "{secure: location.protocol === 'https:'}))});"

@@ -26,7 +26,8 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     """(value, label) choices for the Spend and Usage filter widgets, labelled as the charts
     label them. ``models`` holds one choice per stored model id ("Show model ids"),
     ``model_names`` one per model (its ``model_key``: an alias and its dated ids are one), and
-    ``model_families`` (id, model key) pairs, which ``model_ids_of`` turns models into ids."""
+    ``model_families`` (id, model key) pairs, which ``model_ids_of`` turns models into ids;
+    ``workspace_organizations`` (workspace id, organization id) pairs."""
     with read_session(engine) as session:
         orgs = organization_names(session)
         providers = sorted(
@@ -56,6 +57,12 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         key=lambda t: t[1].lower(),
     )
 
+    # Each workspace's organization: a click on a workspace a chart names without it (one
+    # organization in view) picks that organization's, never another's of the same name.
+    workspace_organizations = sorted(
+        {(ws, workspace_names.organization_ids.get(pk, str(pk))) for pk, ws in found if ws}
+    )
+
     def named(kind: str, label: Callable[[str], str]) -> list[tuple[str, str]]:
         return sorted(
             {(v, label(v)) for _, v in values.get(kind, ()) if v}, key=lambda t: t[1].lower()
@@ -66,6 +73,7 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "providers": providers,
         "organizations": orgs,
         "workspaces": workspaces,
+        "workspace_organizations": workspace_organizations,
         "models": [(m, m) for m in model_ids],
         "model_names": sorted(
             {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()

@@ -327,26 +327,54 @@ class Drill:
     """What a click on a bar of the page's ``group`` charts does: sets the filter whose
     multiselect has the key ``widget`` to the clicked group's value. ``options`` are the
     filter's (value, label) choices, labelled as the charts label them; ``note`` is the key
-    of the message a click that filters nothing leaves for the filter bar."""
+    of the message a click that filters nothing leaves for the filter bar. For workspaces,
+    ``organizations`` holds each choice's (value, organization id) and ``in_view`` the
+    organizations whose data the view shows, so a workspace named without its organization is
+    found in the one organization it is of."""
 
     group: str
     widget: str
     options: tuple[tuple[str, str], ...]
     note: str
+    organizations: tuple[tuple[str, str], ...] = ()
+    in_view: tuple[str, ...] = ()
 
-    def values_of(self, label: str) -> list[str]:
+    def values_of(self, label: str, names: Sequence[str] = ()) -> list[str]:
         """The filter values of a chart's group label: the choice of that label; for a
-        workspace shown without its organization (one organization in view), every choice of
-        that name ("Production · Acme Corp"), which the view itself narrows to the one in
-        view. None of them for "Other (N …)" or a label of null ("Claude Enterprise (not by
-        token type)"), which are no value of the filter."""
+        workspace shown without its organization (one organization in view), the choice of
+        that name in the organization shown ("Production · Acme Corp", not Globex's
+        "Production"). ``names``: every group label of the chart. None of them for "Other
+        (N …)" or a label of null ("Claude Enterprise (not by token type)"), which are no
+        value of the filter."""
         shown = plain(label)
         exact = [v for v, name in self.options if plain(name) == shown]
         if exact or not self.widget.endswith("_workspaces"):
             return exact
-        return [
-            v for v, name in self.options if v and plain(name).startswith(shown + ORG_SEPARATOR)
-        ]
+        return self._of_one_organization(
+            [v for v in self._named(shown) if v], [plain(n) for n in names if plain(n) != shown]
+        )
+
+    def _named(self, shown: str) -> list[str]:
+        """The choices of a workspace name, in any organization."""
+        return [v for v, name in self.options if plain(name).startswith(shown + ORG_SEPARATOR)]
+
+    def _of_one_organization(self, values: list[str], others: list[str]) -> list[str]:
+        """``values`` (one name's choices in several organizations) narrowed to the one
+        organization a chart naming workspaces without their organization shows: those in
+        view, then those that have every other workspace the chart names too."""
+        org_of = dict(self.organizations)
+        if not org_of:
+            return values
+        in_view = [v for v in values if org_of.get(v) in self.in_view]
+        values = in_view or values
+        orgs = {org_of.get(v) for v in values}
+        if len(orgs) < 2:
+            return values
+        # A chart names workspaces bare only when they are all of one organization: the one
+        # that has each of its other workspace names ("Other (N …)", null labels are none).
+        named = [{org_of[v] for v in self._named(n) if v in org_of} for n in others]
+        fits = orgs.intersection(*[n for n in named if n])
+        return [v for v in values if org_of.get(v) in fits] or values
 
 
 @dataclass
@@ -469,7 +497,7 @@ def _drilled(
     labels = _clicked_labels(st.session_state.get(chart), meta, names)
     if not labels:
         return
-    values = [v for label in labels for v in drill.values_of(label)]
+    values = [v for label in labels for v in drill.values_of(label, names)]
     if values:
         st.session_state[drill.widget] = list(dict.fromkeys(values))
         st.session_state.pop(drill.note, None)

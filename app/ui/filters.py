@@ -299,10 +299,14 @@ def _in_view(
     chosen: Mapping[str, Sequence[str]],
     include_demo: bool,
 ) -> list[OrgSummary]:
-    """The organizations the filters keep (for the first imported day)."""
-    orgs = [o for o in organizations if include_demo or not o.is_demo] or list(organizations)
+    """The organizations the filters keep, as the SQL does (``demo_left_out``): the chosen
+    ones (a chosen demo one too), else demo ones only if asked for or if no real one is
+    connected; of the chosen providers."""
     if chosen.get("organizations"):
-        orgs = [o for o in orgs if o.organization_id in chosen["organizations"]]
+        orgs = [o for o in organizations if o.organization_id in chosen["organizations"]]
+    else:
+        real = [o for o in organizations if not o.is_demo]
+        orgs = list(organizations) if include_demo or not real else real
     if chosen.get("providers"):
         orgs = [o for o in orgs if o.provider in chosen["providers"]]
     return orgs
@@ -312,19 +316,27 @@ def _drill(
     k: str,
     group: str,
     groups: Mapping[str, str],
+    opts: Mapping[str, Sequence[tuple[str, str]]],
     labels: Mapping[str, Mapping[str, str]],
     shown: set[str],
-    organizations: Sequence[OrgSummary],
+    in_view: Sequence[OrgSummary],
 ) -> Drill | None:
     """What a click on a bar of this grouping filters to (None: the group is no filter)."""
     kind = DRILLABLE.get(group)
     if kind is None or kind not in shown:
         return None
-    options = list(labels[kind].items())
-    if kind == "organizations":
-        # The charts name an organization by its label or name, unmarked.
-        options += [(o.organization_id, o.name) for o in organizations]
-    return Drill(groups[group], k + kind, tuple(options), k + "drill_note")
+    # The charts name organizations as their filter does ("Demo Org (demo)" beside a real one).
+    options = tuple(labels[kind].items())
+    if kind != "workspaces":
+        return Drill(groups[group], k + kind, options, k + "drill_note")
+    return Drill(
+        groups[group],
+        k + kind,
+        options,
+        k + "drill_note",
+        organizations=tuple(opts.get("workspace_organizations", ())),
+        in_view=tuple(o.organization_id for o in in_view),
+    )
 
 
 def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
@@ -422,9 +434,10 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         k,
         view.report_group,
         groups | {MODEL_IDS: groups.get("model", "")},
+        opts,
         labels,
         shown,
-        organizations,
+        in_view,
     )
     register_view(start, end, grain, today, drill, chosen=(filters, show_ids))
     return view

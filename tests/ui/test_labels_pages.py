@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from app.clock import today
 from app.settings import Settings
 from app.simulator import Simulator
-from app.ui.format import money
+from app.ui.format import md, money
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
 
 SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
@@ -184,6 +184,36 @@ def test_same_named_workspaces_of_two_organizations_stay_two_groups(
     assert not app.exception
     [metric] = app.metric
     assert metric.value == money(truth["Globex"])
+
+
+def test_a_click_on_a_workspace_of_the_one_organization_in_view_picks_its_own(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings, downloads: dict[str, bytes]
+) -> None:
+    """With one organization in view its workspaces are named without it ("Production"); a
+    click on one filters to that organization's workspace alone: one chip, not Globex's
+    "Production" beside it. (The click itself is the browser test's: here, what it sets.)"""
+    sync_console(sim, engine, settings)
+    acme, globex = sim.orgs.values()
+    production = {
+        org.id: next(w.id for w in org.workspaces if w.name == "Production")
+        for org in (acme, globex)
+    }
+    for org, other in ((acme, globex), (globex, acme)):
+        app.session_state["spend_organizations"] = [org.id]
+        grouped(app, SPEND, "workspace")
+        names = list(csv_totals(downloads["csv_totals"]))
+        assert "Production" in names  # one organization in view: named without it
+        view = app.session_state["_chart_view"]
+        assert view.drill is not None and view.drill.widget == "spend_workspaces"
+        assert view.drill.values_of("Production") == [production[org.id]], org.name
+        assert production[other.id] not in view.drill.values_of("Production", names)
+        # The filter it sets reads as one chip, of that organization's workspace.
+        app.session_state["spend_workspaces"] = view.drill.values_of("Production")
+        app.run()
+        assert not app.exception
+        chips = [b.label for b in app.button if b.label.startswith("Workspace")]
+        assert chips == [md(f"Workspace: Production · {org.name}")]
+        app.session_state["spend_workspaces"] = []
 
 
 # --- Defect 6: stored values as words, one model per name ------------------------------------

@@ -38,6 +38,17 @@ LIVE_SECONDS = 2
 FOLLOW_REQUEST = timedelta(minutes=2)
 # The word joiner: no line break on either side of it (a key hint is one unbroken string).
 WORD_JOINER = "\u2060"
+# The dialog open on the page: (dialog, organization id). A whole-page rerun (the live status
+# seeing a sync end) would otherwise close it, a pasted key with it: the page opens it again
+# until it is closed (Cancel, done, or dismissed).
+OPEN_DIALOG = "orgs_open_dialog"
+# A widget of each dialog: gone from the session once a run of any page went without the
+# dialog (the person left the page), so a dialog left open elsewhere never reopens by itself.
+DIALOG_WIDGETS = {
+    "replace_key": "replace_key_cancel",
+    "delete": "delete_cancel",
+    "remove_demo": "remove_demo_cancel",
+}
 
 
 def unbroken(text: str) -> str:
@@ -123,7 +134,25 @@ def live_status(org: OrgSummary) -> None:
         _status_lines(org)
 
 
+def _open(dialog: str, organization_id: str = "") -> None:
+    st.session_state[OPEN_DIALOG] = (dialog, organization_id)
+
+
+def _closed() -> None:
+    """The dialog was closed (Cancel, done, or dismissed): the page no longer reopens it."""
+    st.session_state.pop(OPEN_DIALOG, None)
+
+
+def _forget_a_dialog_left_open() -> None:
+    """A dialog was open when the person left the page (a run of another page went without
+    its widgets): coming back opens none by itself."""
+    opened = st.session_state.get(OPEN_DIALOG)
+    if not isinstance(opened, tuple) or DIALOG_WIDGETS.get(opened[0]) not in st.session_state:
+        _closed()
+
+
 def _delete(organization_id: str, name: str) -> None:
+    _closed()
     deleted = delete_organization(
         engine=state.engine(), organization_id=organization_id, actor=auth.actor()
     )
@@ -152,14 +181,14 @@ def _delete_wording(org: OrgSummary) -> str:
     )
 
 
-@st.dialog("Delete organization")
+@st.dialog("Delete organization", on_dismiss=_closed)
 def confirm_delete(org: OrgSummary) -> None:
     st.markdown(
         f"Delete **{md(org.name)}** (organization id {md(org.organization_id)})?\n\n"
         + _delete_wording(org)
     )
     cancel, delete, _ = st.columns([1, 1, 2])
-    if cancel.button("Cancel", key="delete_cancel"):
+    if cancel.button("Cancel", key="delete_cancel", on_click=_closed):
         st.rerun()
     if delete.button(
         "Delete",
@@ -172,6 +201,7 @@ def confirm_delete(org: OrgSummary) -> None:
 
 
 def _remove_demo() -> None:
+    _closed()
     removed = remove_demo_organizations(engine=state.engine(), actor=auth.actor())
     state.clear_caches()
     st.session_state["orgs_notice"] = (
@@ -181,7 +211,7 @@ def _remove_demo() -> None:
     )
 
 
-@st.dialog("Remove demo data")
+@st.dialog("Remove demo data", on_dismiss=_closed)
 def confirm_remove_demo(demo: list[OrgSummary]) -> None:
     rows = sum(o.cost_rows + o.usage_rows for o in demo)
     names = ", ".join(f"**{md(o.name)}**" for o in demo)
@@ -190,20 +220,24 @@ def confirm_remove_demo(demo: list[OrgSummary]) -> None:
         "data from this dashboard. Your real organizations are not touched."
     )
     cancel, remove, _ = st.columns([1, 1, 2])
-    if cancel.button("Cancel", key="remove_demo_cancel"):
+    if cancel.button("Cancel", key="remove_demo_cancel", on_click=_closed):
         st.rerun()
     if remove.button("Remove", type="primary", key="remove_demo_confirm", on_click=_remove_demo):
         st.rerun()
 
 
-@st.dialog("Replace key")
+@st.dialog("Replace key", on_dismiss=_closed)
 def replace_key_dialog(org: OrgSummary) -> None:
     enterprise = org.provider == Provider.ENTERPRISE
     kind = "Analytics API key" if enterprise else "Admin API key"
     st.markdown(f"Paste a new {kind} for **{md(org.name)}**.")
     prefix = "sk-ant-api01-…" if enterprise else "sk-ant-admin01-…"
     key = st.text_input(f"New {kind}", type="password", key="replace_key_value", placeholder=prefix)
-    if st.button("Test and replace", type="primary"):
+    replace, cancel, _ = st.columns([1.6, 1, 1])
+    if cancel.button("Cancel", key="replace_key_cancel", on_click=_closed):
+        st.session_state.pop("replace_key_value", None)
+        st.rerun()
+    if replace.button("Test and replace", type="primary"):
         try:
             replace_key(
                 key,
@@ -226,12 +260,15 @@ def replace_key_dialog(org: OrgSummary) -> None:
             )
             return
         st.session_state.pop("replace_key_value", None)
+        _closed()
         state.clear_caches()
         st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
         st.rerun()
 
 
 auth.require_admin_page()
+# A dialog open before this run (the live status reran the page) is shown again below.
+_forget_a_dialog_left_open()
 title, button = st.columns([3, 1.3], vertical_alignment="bottom")
 title.title("Organizations")
 if button.button("Connect new organization", type="primary", icon=":material/add:"):
@@ -255,7 +292,7 @@ if mix.mixed:
         "organization is connected."
     )
     if action.button("Remove demo data", icon=":material/delete_sweep:", key="remove_demo"):
-        confirm_remove_demo(demo_orgs)
+        _open("remove_demo")
 
 # One table at every width: the organization (name, id, provider, key), then its status, sync
 # and data beside the row's ⋮ menu. `wrap=False` keeps each row one row on a phone (columns
@@ -294,10 +331,25 @@ for org in orgs:
         else:
             st.toast(f"{md(org.name)} needs a new key before it can sync.")
     elif choice == "Replace key":
-        replace_key_dialog(org)
+        _open("replace_key", org.organization_id)
     elif choice == "Delete organization":
-        confirm_delete(org)
+        _open("delete", org.organization_id)
     with status_text:
         live_status(org)
     if org.status_message and org.status in (OrgStatus.KEY_REJECTED, OrgStatus.FAILING):
         table.caption(md(f"{org.name}: {org.status_message}"))
+
+# One dialog a run (Streamlit's rule), opened here whether it was chosen in this run or was
+# open before it: a sync ending while it is open reruns the page and leaves it open.
+opened = st.session_state.get(OPEN_DIALOG)
+if isinstance(opened, tuple):
+    dialog, organization_id = opened
+    chosen = next((o for o in orgs if o.organization_id == organization_id), None)
+    if dialog == "remove_demo" and mix.mixed:
+        confirm_remove_demo([o for o in orgs if o.is_demo])
+    elif dialog == "replace_key" and chosen is not None:
+        replace_key_dialog(chosen)
+    elif dialog == "delete" and chosen is not None:
+        confirm_delete(chosen)
+    else:
+        _closed()  # its organization is gone (deleted elsewhere): nothing to show

@@ -10,6 +10,7 @@ migration step keeps the literal names of its time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -56,6 +57,28 @@ class Rollup:
     # Each rollup dimension (``dim``) and the detail column its ``value`` comes from.
     dims: Mapping[str, str]
     measures: tuple[str, ...]
+    # Compound dimensions: each ``dim`` and the detail columns its ``value`` encodes together
+    # (``encode_value``), for a read that needs them crossed (unit economics: model x tier).
+    # Apart from ``dims``, so what sums one column at a time never meets them.
+    compound: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# The compound dimension behind unit economics (``app.reports.economics``), in both rollups.
+ECONOMICS = "economics"
+ECONOMICS_COST_COLUMNS = ("cost_type", "model", "service_tier")
+ECONOMICS_USAGE_COLUMNS = ("model", "service_tier", "context_window", "inference_geo")
+
+
+def encode_value(values: tuple[str | None, ...]) -> str:
+    """A compound dimension's ``value``: its columns' values as a compact JSON array (null as
+    null, any text escaped), so no two tuples share a value. The one encoding: the write path,
+    the schema upgrade and the reports all use this and ``decode_value``."""
+    return json.dumps(values, separators=(",", ":"))
+
+
+def decode_value(value: str) -> tuple[str | None, ...]:
+    """The column values ``encode_value`` encoded."""
+    return tuple(json.loads(value))
 
 
 # The columns every export of the per-actor and per-day datasets starts with.
@@ -145,6 +168,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                     "product": "product",
                 },
                 USAGE_MEASURES,
+                compound={ECONOMICS: ECONOMICS_USAGE_COLUMNS},
             ),
             filters={
                 "workspace": "workspace_id",
@@ -194,6 +218,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                     "description": "description",
                 },
                 ("amount_cents",),
+                compound={ECONOMICS: ECONOMICS_COST_COLUMNS},
             ),
             filters={
                 "workspace": "workspace_id",

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel
 
 # Importing app.datasets (and so app.models) also registers every table on SQLModel.metadata.
-from app.datasets import data_tables
+from app.datasets import data_tables, encode_value
 from app.private_files import ensure_private_file, ensure_private_folder, tighten_file
 from app.running_totals import refresh_key_totals
 
@@ -55,6 +55,25 @@ _V7_MEASURES = (
     "cache_read_input_tokens",
     "output_tokens",
     "web_search_requests",
+)
+
+# What step 12 built its compound rollup dimension from (unit economics), frozen likewise:
+# (rollup table, detail table, dim, the detail columns its value encodes, measures).
+_V12_COMPOUND = (
+    (
+        "cost_daily",
+        "cost_line",
+        "economics",
+        ("cost_type", "model", "service_tier"),
+        ("amount_cents",),
+    ),
+    (
+        "usage_daily",
+        "usage_bucket",
+        "economics",
+        ("model", "service_tier", "context_window", "inference_geo"),
+        _V7_MEASURES,
+    ),
 )
 
 Step = Callable[[Connection], None]
@@ -107,7 +126,7 @@ def _create_table(name: str) -> Step:
 # hand until issue 13: SQLite databases upgraded then declare TIMESTAMP WITH TIME ZONE and
 # NUMERIC(24, 6) where a fresh one has DATETIME and BIGINT; SQLite stores and returns the same
 # values under either, so those are left as they are.)
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 MIGRATIONS: dict[int, list[str | Step]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: [_add_column("organization", "backfill_completed_at")],
@@ -195,7 +214,46 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # named; earlier events get it from their organization, or, once deleted, from the name
     # its connection event recorded.
     11: [_add_column("audit_event", "organization_name"), lambda conn: _name_audit_events(conn)],
+    # 12: unit economics reads the rollups: a dimension crossing model, tier and the rest
+    # (``app.datasets.ECONOMICS``), built from the detail rows already there.
+    12: [lambda conn: _build_compound_rollups(conn)],
 }
+
+
+def _build_compound_rollups(conn: Connection) -> None:
+    """Step 12: each compound dimension of ``_V12_COMPOUND`` summed from its detail rows, one
+    organization at a time, its value encoded by the write path's own ``encode_value``. Its
+    rows are deleted first, so a re-run does not add twice. Values pass through as the database
+    returns them (micro-cents on SQLite, NUMERIC on Postgres), so nothing is rounded."""
+    for rollup, detail, dim, columns, measures in _V12_COMPOUND:
+        conn.execute(text(f"DELETE FROM {rollup} WHERE dim = :dim"), {"dim": dim})
+        names = ", ".join(columns)
+        insert = text(
+            f"INSERT INTO {rollup} (organization_pk, date, dim, value, {', '.join(measures)}) "
+            f"VALUES (:pk, :day, :dim, :value, {', '.join(f':m{n}' for n in range(len(measures)))})"
+        )
+        orgs = conn.execute(text(f"SELECT DISTINCT organization_pk FROM {detail}")).scalars()
+        for pk in list(orgs):
+            groups = conn.execute(
+                text(
+                    f"SELECT date, {names}, {', '.join(f'SUM({m})' for m in measures)} "
+                    f"FROM {detail} WHERE organization_pk = :pk GROUP BY date, {names}"
+                ),
+                {"pk": pk},
+            ).all()
+            width = len(columns) + 1
+            params = [
+                {
+                    "pk": pk,
+                    "day": row[0],
+                    "dim": dim,
+                    "value": encode_value(tuple(row[1:width])),
+                    **{f"m{n}": v for n, v in enumerate(row[width:])},
+                }
+                for row in groups
+            ]
+            for first in range(0, len(params), 5000):
+                conn.execute(insert, params[first : first + 5000])
 
 
 def _name_audit_events(conn: Connection) -> None:

@@ -1,15 +1,27 @@
-"""The product's list prices against the pricing page (reference §9), and the per-seat
-figures' edges (issue 15, unit economics)."""
+"""The product's list prices against the pricing page (reference §9), the per-seat figures'
+edges, and unit economics by model read from the daily rollups equal to the same read from the
+detail rows (issue 15, unit economics)."""
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
+from sqlalchemy import Engine, select, update
 
-from app.reports.economics import seat_economics
+from app.clock import today
+from app.datasets import ECONOMICS, decode_value
+from app.db import read_session, write_session
+from app.models import CostDaily, Provider, UsageDaily
+from app.reports.economics import UnitEconomics, seat_economics, unit_economics
+from app.reports.filters import Filters, uses_rollups
 from app.reports.list_prices import input_rate, list_price
+from app.reports.options import filter_options
+from app.settings import Settings
+from app.simulator import Simulator
+from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
 
 
 def rate(
@@ -67,3 +79,115 @@ def test_seats_by_month_use_each_months_latest_snapshot() -> None:
     # The range: its spend over the latest day's monthly active users.
     assert seats.usd_per_active_user == (Decimal(51) / 60).quantize(Decimal("0.01"))
     assert seats.snapshot == date(2026, 11, 10)
+
+
+# --- unit economics by model: the rollup path and the detail path ----------------------------
+
+
+def synced_orgs(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
+    """The two Console organizations of ``sim`` and a Claude Enterprise one, synced; their ids."""
+    sim.analytics_rpm = None
+    ent = sim.add_enterprise_org(name="Initech", seed=73)
+    ids = []
+    for org in list(sim.orgs.values()):
+        connect_org(sim, org, engine=engine, settings=settings)
+        ids.append(org.id)
+    fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
+    ids.append(connect_enterprise(sim, ent.key, engine=engine, settings=fast).organization_id)
+    sync = sync_engine(sim, engine, fast)
+    for organization_id in ids:
+        assert sync.run(org_pk(engine, organization_id)).outcome == "ok"
+    return ids
+
+
+def detail_view(engine: Engine, f: Filters) -> Filters:
+    """``f`` filtered to every model there is (and none): the same rows, read from the detail."""
+    every = tuple({v for v, _ in filter_options(engine)["models"]} | {""})
+    return dataclasses.replace(f, models=every)
+
+
+def assert_same(rolled: UnitEconomics, detail: UnitEconomics) -> None:
+    pd.testing.assert_frame_equal(rolled.frame, detail.frame, check_exact=True)
+    for f in dataclasses.fields(UnitEconomics):
+        if f.name != "frame":
+            assert getattr(rolled, f.name) == getattr(detail, f.name), f.name
+
+
+def test_unit_economics_read_from_the_rollups_equal_the_detail_rows(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    ids = synced_orgs(sim, engine, settings)
+    end = today() + timedelta(days=1)
+    views = [
+        Filters(today() - timedelta(days=200), end),
+        Filters(today() - timedelta(days=29), end),
+        Filters(today() - timedelta(days=60), today() - timedelta(days=20)),
+        Filters(today() - timedelta(days=29), end, (ids[0],)),
+        Filters(today() - timedelta(days=29), end, providers=(Provider.ENTERPRISE,)),
+        # The cost type filter is set aside: still the rollups.
+        Filters(today() - timedelta(days=29), end, cost_types=("web_search",)),
+    ]
+    for f in views:
+        detail = detail_view(engine, f)
+        assert uses_rollups(dataclasses.replace(f, cost_types=())) and not uses_rollups(detail)
+        for show_ids in (False, True):
+            rolled = unit_economics(engine, f, show_ids=show_ids)
+            assert not rolled.empty, f
+            assert_same(rolled, unit_economics(engine, detail, show_ids=show_ids))
+    whole = unit_economics(engine, views[0])
+    unit_economics_before = unit_economics(engine, views[1])
+    # What the comparison covers: priced and unpriced models, an unbilled tier, batch savings,
+    # and the rows that carry none (no tier, no model, a Claude Enterprise row's no cost type).
+    assert whole.unbilled_tokens and whole.unpriced_models and whole.batch_savings_usd > 0
+    cost_values = stored_values(engine, CostDaily)
+    assert any(ct is None for ct, model, _ in cost_values if model is not None)  # Enterprise
+    assert any(tier is None for _, model, tier in cost_values if model is not None)
+    assert any(model is None for _, model, _ in cost_values)
+    usage_values = stored_values(engine, UsageDaily)
+    assert any(tier is None for model, tier, *_ in usage_values if model is not None)
+    enterprise = unit_economics(engine, views[4])
+    assert enterprise.token_spend_usd > 0 and enterprise.tokens > 0
+
+    # Upstream revisions, then a re-sync: the replaced days' rollup rows follow the detail.
+    sync = sync_engine(sim, engine, settings)
+    for org in sim.orgs.values():
+        sim.revise(org.id, days=3)
+        assert sync.run(org_pk(engine, org.id)).outcome == "ok"
+    revised = unit_economics(engine, views[1])
+    assert revised.token_spend_usd != unit_economics_before.token_spend_usd
+    assert_same(revised, unit_economics(engine, detail_view(engine, views[1])))
+
+
+def stored_values(engine: Engine, table: type[CostDaily] | type[UsageDaily]) -> set[tuple]:
+    with read_session(engine) as session:
+        values = session.execute(select(table.value).where(table.dim == ECONOMICS)).scalars()
+        return {decode_value(v) for v in values}
+
+
+def test_unit_economics_read_the_rollups_so_a_wrong_rollup_shows(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """The unfiltered view reads ``economics`` rows, not the detail: a cent more in one of its
+    rollup rows is a cent more on the page (the tests above would hold for a detail read)."""
+    synced_orgs(sim, engine, settings)
+    f = Filters(today() - timedelta(days=200), today() + timedelta(days=1))
+    before = unit_economics(engine, f)
+    with write_session(engine) as session:
+        [first] = session.execute(
+            select(CostDaily.id)
+            .where(
+                CostDaily.dim == ECONOMICS,
+                CostDaily.value == '["tokens","claude-sonnet-4-5-20250929","batch"]',
+            )
+            .order_by(CostDaily.date.desc())
+            .limit(1)
+        ).scalars()
+        session.execute(
+            update(CostDaily)
+            .where(CostDaily.id == first)
+            .values(amount_cents=CostDaily.amount_cents + 100)
+        )
+    after = unit_economics(engine, f)
+    assert after.token_spend_usd == before.token_spend_usd + 1
+    assert after.batch_savings_usd == before.batch_savings_usd + 1
+    assert unit_economics(engine, detail_view(engine, f)).token_spend_usd == before.token_spend_usd

@@ -5,6 +5,7 @@ derive what later versions derive from them, and end up exactly like a freshly c
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, inspect, select, text
 from sqlmodel import SQLModel
 
-from app.datasets import Dataset, spec_of
+from app.datasets import Dataset, encode_value, spec_of
 from app.db import MIGRATIONS, SCHEMA_VERSION, make_engine, migrate
 from app.models import (
     USAGE_MEASURES,
@@ -139,13 +140,17 @@ def test_upgrade_builds_the_daily_rollups_from_the_rows(upgraded: Engine) -> Non
     cost: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
     cost_rollup, usage_rollup = spec_of(Dataset.COST).rollup, spec_of(Dataset.USAGE).rollup
     assert cost_rollup is not None and usage_rollup is not None
+    # Each dimension's value: its column's, or a compound dimension's columns' encoded.
+    cost_dims = {**cost_rollup.dims, **cost_rollup.compound}
+    usage_dims = {**usage_rollup.dims, **usage_rollup.compound}
+    assert set(cost_rollup.compound) == set(usage_rollup.compound) == {"economics"}
     for row in COST_ROWS:
-        for dim, column in cost_rollup.dims.items():
-            cost[(row["org"], row["date"], dim, row.get(column))] += row["amount_cents"]
+        for dim, column in cost_dims.items():
+            cost[(row["org"], row["date"], dim, value_of(row, column))] += row["amount_cents"]
     usage: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(USAGE_MEASURES))
     for row in USAGE_ROWS:
-        for dim, column in usage_rollup.dims.items():
-            sums = usage[(row["org"], row["date"], dim, row.get(column))]
+        for dim, column in usage_dims.items():
+            sums = usage[(row["org"], row["date"], dim, value_of(row, column))]
             for n, amount in enumerate(row["tokens"]):
                 sums[n] += amount
     with upgraded.connect() as conn:
@@ -171,6 +176,68 @@ def test_upgrade_builds_the_daily_rollups_from_the_rows(upgraded: Engine) -> Non
     assert len(cost_rows) == len(cost)  # one row per group, none twice
     assert {tuple(r[:4]): list(r[4:]) for r in usage_rows} == dict(usage)
     assert len(usage_rows) == len(usage)
+
+
+def value_of(row: dict[str, Any], column: str | tuple[str, ...]) -> str | None:
+    if isinstance(column, str):
+        return row.get(column)
+    return encode_value(tuple(row.get(c) for c in column))
+
+
+def test_upgrade_builds_unit_economics_by_model_and_tier(upgraded: Engine) -> None:
+    """Step 12's compound rows, read back by hand: cost by (cost type, model, tier), usage by
+    (model, tier, context window, geography), nulls kept apart from any text."""
+    with upgraded.connect() as conn:
+        cost = conn.execute(
+            select(CostDaily.organization_pk, CostDaily.value, CostDaily.amount_cents).where(
+                CostDaily.dim == "economics"
+            )
+        ).all()
+        usage = conn.execute(
+            select(UsageDaily.organization_pk, UsageDaily.value, UsageDaily.output_tokens).where(
+                UsageDaily.dim == "economics"
+            )
+        ).all()
+    by_value: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for pk, value, cents in cost:
+        by_value[(pk, value)] += cents
+    expected: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for row in COST_ROWS:
+        key = [row.get("cost_type"), row.get("model"), row.get("service_tier")]
+        expected[(row["org"], json.dumps(key, separators=(",", ":")))] += row["amount_cents"]
+    assert dict(by_value) == dict(expected)
+    assert any("null" in value for _, value in by_value)
+    outputs: dict[tuple[int, str], int] = defaultdict(int)
+    for pk, value, tokens in usage:
+        outputs[(pk, value)] += tokens
+    expected_out: dict[tuple[int, str], int] = defaultdict(int)
+    out = USAGE_MEASURES.index("output_tokens")
+    for row in USAGE_ROWS:
+        key = [row.get(c) for c in ("model", "service_tier", "context_window", "inference_geo")]
+        expected_out[(row["org"], json.dumps(key, separators=(",", ":")))] += row["tokens"][out]
+    assert dict(outputs) == dict(expected_out)
+
+
+def test_the_unit_economics_step_run_again_adds_nothing(upgraded: Engine) -> None:
+    def stored() -> list[Any]:
+        with upgraded.connect() as conn:
+            return sorted(
+                conn.execute(
+                    text(
+                        "SELECT 'cost', organization_pk, date, value, amount_cents FROM cost_daily "
+                        "WHERE dim = 'economics' UNION ALL SELECT 'usage', organization_pk, date, "
+                        "value, output_tokens FROM usage_daily WHERE dim = 'economics'"
+                    )
+                ).all()
+            )
+
+    before = stored()
+    assert before
+    with upgraded.begin() as conn:
+        for step in MIGRATIONS[12]:
+            assert callable(step)
+            step(conn)
+    assert stored() == before
 
 
 def test_upgrade_builds_the_running_totals_of_every_api_key(upgraded: Engine) -> None:

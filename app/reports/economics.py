@@ -14,14 +14,18 @@ By model, over the Spend filters:
   the standard tier would have cost twice the billed batch spend: the saving is the billed
   batch token spend itself (billing truth, so it holds for every model and any discount).
 
-Two queries over the detail rows (the rollups hold one dimension at a time, and these need
-model x tier x token type): one of cost, one of usage, each summed in SQL by its few groups.
-Money stays ``Decimal`` until the table.
+Two queries, one of cost and one of usage, each summed in SQL by its few groups. Unfiltered
+(``filters.uses_rollups``: dates, organizations and providers only), they read the daily
+rollups' compound dimension ``economics`` (``app.datasets.ECONOMICS``: cost by cost type x
+model x tier, usage by model x tier x context window x geography, a few rows a day); a view
+filtered by workspace, model or tier reads the detail rows. Both give the same groups, in the
+same order, so the same figures. Money stays ``Decimal`` until the table.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -31,9 +35,10 @@ import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
+from app.datasets import ECONOMICS, ECONOMICS_COST_COLUMNS, ECONOMICS_USAGE_COLUMNS, decode_value
 from app.db import read_session
-from app.models import CostLine, Organization, UsageBucket
-from app.reports.filters import Filters, where_detail
+from app.models import CostDaily, CostLine, Organization, UsageBucket, UsageDaily
+from app.reports.filters import Filters, uses_rollups, where_detail, where_rollup
 from app.reports.labels import (
     ECONOMICS_HEADERS,
     SEAT_HEADERS,
@@ -93,8 +98,10 @@ def per_million(amount_usd: Decimal, tokens: int) -> Decimal | None:
 
 
 def _token_cost(engine: Engine, f: Filters) -> list[Any]:
-    """(model, tier, cents of every tier, cents) of token costs: the Console's rows of cost
-    type "tokens", a Claude Enterprise organization's rows of a model (no cost type)."""
+    """(model, tier, cents) of token costs by model and tier: the Console's rows of cost type
+    "tokens", a Claude Enterprise organization's rows of a model (no cost type)."""
+    if uses_rollups(f):
+        return _token_cost_rolled(engine, f)
     token_rows = or_(col(CostLine.cost_type) == "tokens", col(CostLine.cost_type).is_(None))
     query = (
         select(col(CostLine.model), col(CostLine.service_tier), func.sum(CostLine.amount_cents))
@@ -104,11 +111,34 @@ def _token_cost(engine: Engine, f: Filters) -> list[Any]:
         .group_by(col(CostLine.model), col(CostLine.service_tier))
     )
     with read_session(engine) as session:
-        return list(session.execute(query).all())
+        return _in_order(session.execute(query).all(), 2)
+
+
+def _token_cost_rolled(engine: Engine, f: Filters) -> list[Any]:
+    """``_token_cost`` from ``cost_daily``'s compound dimension: summed in SQL by its value
+    (cost type, model, tier), then by model and tier here (a few dozen groups)."""
+    query = (
+        select(col(CostDaily.value), func.sum(CostDaily.amount_cents))
+        .join(Organization, col(Organization.id) == col(CostDaily.organization_pk))
+        .where(col(CostDaily.dim) == ECONOMICS, *where_rollup(CostDaily, f))
+        .group_by(col(CostDaily.value))
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    cents: dict[tuple[Any, ...], Decimal] = {}
+    for value, amount in rows:
+        cost_type, model, tier = _decoded(value, ECONOMICS_COST_COLUMNS)
+        if model is None or cost_type not in ("tokens", None):
+            continue
+        key = (model, tier)
+        cents[key] = cents[key] + amount if key in cents else amount
+    return _in_order([(*key, amount) for key, amount in cents.items()], 2)
 
 
 def _usage(engine: Engine, f: Filters) -> list[Any]:
     """(model, tier, context window, geo, counts by token type) of usage with a model."""
+    if uses_rollups(f):
+        return _usage_rolled(engine, f)
     group = [
         col(UsageBucket.model),
         col(UsageBucket.service_tier),
@@ -122,7 +152,39 @@ def _usage(engine: Engine, f: Filters) -> list[Any]:
         .group_by(*group)
     )
     with read_session(engine) as session:
-        return list(session.execute(query).all())
+        return _in_order(session.execute(query).all(), 4)
+
+
+def _usage_rolled(engine: Engine, f: Filters) -> list[Any]:
+    """``_usage`` from ``usage_daily``'s compound dimension (one value per model, tier,
+    context window and geography: its SQL groups are ``_usage``'s)."""
+    query = (
+        select(col(UsageDaily.value), *(func.sum(getattr(UsageDaily, n)) for n in TOKEN_TYPES))
+        .join(Organization, col(Organization.id) == col(UsageDaily.organization_pk))
+        .where(col(UsageDaily.dim) == ECONOMICS, *where_rollup(UsageDaily, f))
+        .group_by(col(UsageDaily.value))
+    )
+    with read_session(engine) as session:
+        rows = session.execute(query).all()
+    out = []
+    for value, *counts in rows:
+        dims = _decoded(value, ECONOMICS_USAGE_COLUMNS)
+        if dims[0] is not None:
+            out.append((*dims, *counts))
+    return _in_order(out, 4)
+
+
+def _decoded(value: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    dims = decode_value(value)
+    if len(dims) != len(columns):  # a value of another encoding: say so, never misread it
+        raise ValueError(f"rollup value {value!r} does not hold {columns}")
+    return dims
+
+
+def _in_order(rows: Iterable[Any], width: int) -> list[Any]:
+    """Rows sorted by their first ``width`` values (null first): whichever table they came
+    from, the sums below are added up in the same order, to the last digit."""
+    return sorted(rows, key=lambda r: tuple((v is not None, v or "") for v in r[:width]))
 
 
 def unit_economics(engine: Engine, f: Filters, *, show_ids: bool = False) -> UnitEconomics:

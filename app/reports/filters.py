@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, or_, select, true
+from sqlalchemy import and_, exists, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -23,6 +23,9 @@ class Filters:
     end: date
     organizations: tuple[str, ...] = ()
     workspaces: tuple[str, ...] = ()  # "" stands for the default (null) workspace
+    # Organization ids whose own default (null) workspace is chosen, not every organization's
+    # as "" in ``workspaces``: "Default workspace · Acme Corp".
+    default_workspaces: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     service_tiers: tuple[str, ...] = ()
     cost_types: tuple[str, ...] = ()
@@ -107,7 +110,7 @@ def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bo
     clauses.append(demo_left_out(f, model.organization_pk))
     clauses.append(values_in(col(Organization.organization_id), f.organizations))
     clauses.append(values_in(col(Organization.provider), f.providers))
-    clauses.append(values_in(model.workspace_id, f.workspaces))
+    clauses.append(_chosen_workspaces(model, f))
     clauses.append(values_in(model.model, f.models))
     clauses.append(values_in(model.service_tier, f.service_tiers))
     if cost:
@@ -115,10 +118,24 @@ def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bo
     return [c for c in clauses if c is not None]
 
 
+def _chosen_workspaces(model: Any, f: Filters) -> ColumnElement[bool] | None:
+    """The chosen workspaces: by id, every organization's default (""), and the default
+    workspace of each organization in ``f.default_workspaces``. None: every workspace."""
+    by_id = values_in(model.workspace_id, f.workspaces)
+    if not f.default_workspaces:
+        return by_id
+    own_default = and_(
+        model.workspace_id.is_(None),
+        col(Organization.organization_id).in_(f.default_workspaces),
+    )
+    return own_default if by_id is None else or_(by_id, own_default)
+
+
 def uses_rollups(f: Filters) -> bool:
     """The daily rollups hold one dimension at a time: they answer every view that filters by
     nothing but dates, organizations and providers (the usual one); others read the detail."""
-    return not (f.workspaces or f.models or f.service_tiers or f.cost_types)
+    chosen = (f.workspaces, f.default_workspaces, f.models, f.service_tiers, f.cost_types)
+    return not any(chosen)
 
 
 def where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:

@@ -27,7 +27,8 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
     label them. ``models`` holds one choice per stored model id ("Show model ids"),
     ``model_names`` one per model (its ``model_key``: an alias and its dated ids are one), and
     ``model_families`` (id, model key) pairs, which ``model_ids_of`` turns models into ids;
-    ``workspace_organizations`` (workspace id, organization id) pairs."""
+    ``workspace_organizations`` (workspace id, organization id) pairs; ``default_workspaces``
+    the choices of one organization's default workspace, with several organizations."""
     with read_session(engine) as session:
         orgs = organization_names(session)
         providers = sorted(
@@ -48,12 +49,30 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         workspace_names = namer(session, "workspace")
 
     # As the charts name them, one label per workspace; "" is the null workspace in
-    # dimension_value, and one choice: the filter holds workspace ids, not organizations.
+    # dimension_value, one choice for every organization's default workspace.
     found = values.get("workspace", set())
     labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
+    nulls = sorted(pk for pk, ws in found if not ws)
+    by_id = {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
     workspaces = sorted(
-        {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
-        | null_workspace_option(workspace_names, [pk for pk, ws in found if not ws]),
+        by_id
+        | (
+            null_workspace_option(workspace_names, nulls)
+            if len(nulls) != 1
+            # One organization's default workspace: named as the charts name it.
+            else {("", labels[(nulls[0], None, None)])}
+        ),
+        key=lambda t: t[1].lower(),
+    )
+    # With several, each organization's own too ("Default workspace · Acme Corp"): the
+    # Workspaces filter offers them beside the ids (``split_workspaces`` tells them apart).
+    ids = {ws for ws, _ in by_id}
+    own_defaults = [
+        (default_workspace_value(workspace_names.organization_ids.get(pk, "")), pk)
+        for pk in (nulls if len(nulls) > 1 else [])
+    ]
+    default_workspaces = sorted(
+        ((value, labels[(pk, None, None)]) for value, pk in own_defaults if value not in ids),
         key=lambda t: t[1].lower(),
     )
 
@@ -73,7 +92,9 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "providers": providers,
         "organizations": orgs,
         "workspaces": workspaces,
-        "workspace_organizations": workspace_organizations,
+        "workspace_organizations": workspace_organizations
+        + [(value, value.removeprefix(DEFAULT_OF)) for value, _ in default_workspaces],
+        "default_workspaces": default_workspaces,
         "models": [(m, m) for m in model_ids],
         "model_names": sorted(
             {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()
@@ -93,6 +114,26 @@ def null_workspace_option(names: Namer, organizations: list[int]) -> set[tuple[s
     kinds = sorted({pk in names.enterprise for pk in organizations})
     label = " / ".join(null_label("workspace", enterprise=e) for e in kinds)
     return {("", f"{label} (every organization)" if len(organizations) > 1 else label)}
+
+
+# The Workspaces filter's value of one organization's default (null) workspace: its
+# organization id after this (not offered should a stored workspace id read the same).
+DEFAULT_OF = "default:"
+
+
+def default_workspace_value(organization_id: str) -> str:
+    return DEFAULT_OF + organization_id
+
+
+def split_workspaces(
+    options: dict[str, list[tuple[str, str]]], values: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The chosen Workspaces values as ``Filters`` holds them: workspace ids ("" every
+    organization's default workspace), and the organizations whose own default workspace is
+    chosen (``default_workspaces`` choices)."""
+    defaults = {v for v, _ in options.get("default_workspaces", [])}
+    ids = tuple(v for v in values if v not in defaults)
+    return ids, tuple(v.removeprefix(DEFAULT_OF) for v in values if v in defaults)
 
 
 def model_ids_of(options: dict[str, list[tuple[str, str]]], models: Sequence[str]) -> list[str]:

@@ -16,7 +16,7 @@ import streamlit as st
 from app.clock import today as utc_today
 from app.reports.filters import Filters
 from app.reports.labels import MODEL_IDS
-from app.reports.options import model_ids_of
+from app.reports.options import model_ids_of, split_workspaces
 from app.reports.periods import GRAINS, month_start
 from app.services.organizations import OrgSummary
 from app.ui import state
@@ -352,6 +352,9 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     show_ids = bool(st.session_state[k + "model_ids"])
     # Models by name (an alias and its dated ids are one choice) or by id.
     labels["models"] = labels["models"] if show_ids else labels["model_names"]
+    # One organization's default workspace, beside every organization's (several of them).
+    every = labels["workspaces"] | labels.get("default_workspaces", {})
+    labels["workspaces"] = dict(sorted(every.items(), key=lambda t: t[1].lower()))
     seed_from_url(k + "group", "group", next(iter(groups)), allowed=list(groups))
     for kind, _ in FILTER_KINDS:
         seed_from_url(k + kind, kind, [], many=True, allowed=list(labels[kind]))
@@ -417,11 +420,13 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     st.query_params.from_dict(params)  # updates the address bar; does not rerun
     if span.refused:
         st.stop()
+    workspaces, default_workspaces = split_workspaces(opts, chosen["workspaces"])
     filters = Filters(
         start=start,
         end=end,
         organizations=tuple(chosen["organizations"]),
-        workspaces=tuple(chosen["workspaces"]),
+        workspaces=workspaces,
+        default_workspaces=default_workspaces,
         # A model chosen by name is every id of it.
         models=tuple(chosen["models"] if show_ids else model_ids_of(opts, chosen["models"])),
         service_tiers=tuple(chosen["service_tiers"]),

@@ -216,6 +216,48 @@ def test_a_click_on_a_workspace_of_the_one_organization_in_view_picks_its_own(
         app.session_state["spend_workspaces"] = []
 
 
+def test_one_organization_s_default_workspace_can_be_chosen(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings, downloads: dict[str, bytes]
+) -> None:
+    """With two organizations, "Default workspace · Acme Corp" is a choice of its own beside
+    "Default workspace (every organization)", and filters to Acme's default workspace alone,
+    to the cent; a click on a bar of it (named bare with Globex alone in view) picks Globex's."""
+    sync_console(sim, engine, settings)
+    acme, globex = sim.orgs.values()
+
+    def default_spend(*orgs: Any) -> str:
+        rows = [r for o in orgs for r in sim.truth_cost(o.id, START, END)]
+        return money(usd(sum((r.amount_cents for r in rows if r.workspace_id is None), Decimal(0))))
+
+    assert default_spend(acme) != default_spend(acme, globex) != money(Decimal(0))
+    app.switch_page(SPEND).run()
+    choices = app.multiselect(key="spend_workspaces")
+    assert {
+        "Default workspace (every organization)",
+        "Default workspace · Acme Corp",
+        "Default workspace · Globex",
+    } <= set(choices.options)
+    choices.select(f"default:{acme.id}").run()
+    assert not app.exception
+    [metric] = app.metric
+    assert metric.value == default_spend(acme)
+    chips = [b.label for b in app.button if b.label.startswith("Workspace")]
+    assert chips == [md("Workspace: Default workspace · Acme Corp")]
+    assert app.query_params["workspaces"] == f"default:{acme.id}"  # a link keeps it
+
+    app.multiselect(key="spend_workspaces").set_value([""]).run()
+    [metric] = app.metric
+    assert metric.value == default_spend(acme, globex)
+
+    app.multiselect(key="spend_workspaces").set_value([]).run()
+    app.session_state["spend_organizations"] = [globex.id]
+    grouped(app, SPEND, "workspace")
+    names = list(csv_totals(downloads["csv_totals"]))
+    assert "Default workspace" in names
+    view = app.session_state["_chart_view"]
+    assert view.drill.values_of("Default workspace", names) == [f"default:{globex.id}"]
+
+
 # --- Defect 6: stored values as words, one model per name ------------------------------------
 
 

@@ -285,7 +285,6 @@ if not orgs:
 
 mix = DemoMix(demo=sum(o.is_demo for o in orgs), real=sum(not o.is_demo for o in orgs))
 if mix.mixed:
-    demo_orgs = [o for o in orgs if o.is_demo]
     note, action = st.columns([3, 1.3], vertical_alignment="center")
     note.caption(
         "Demo organizations are simulated data, left out of the totals while a real "

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -69,11 +70,15 @@ ECONOMICS_COST_COLUMNS = ("cost_type", "model", "service_tier")
 ECONOMICS_USAGE_COLUMNS = ("model", "service_tier", "context_window", "inference_geo")
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+@lru_cache(maxsize=4096)  # the same few tuples recur on every page and day
 def encode_value(values: tuple[str | None, ...]) -> str:
     """A compound dimension's ``value``: its columns' values as a compact JSON array (null as
     null, any text escaped), so no two tuples share a value. The one encoding: the write path,
     the schema upgrade and the reports all use this and ``decode_value``."""
-    return json.dumps(values, separators=(",", ":"))
+    return _COMPACT.encode(values)
 
 
 def decode_value(value: str) -> tuple[str | None, ...]:

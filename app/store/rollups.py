@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import delete
@@ -23,7 +24,7 @@ def replace_rollups(
     written (merged), by every rollup dimension, in the same transaction. Summed here in one
     pass over rows already in memory (amounts rounded as the database stores them), rather
     than read back once per dimension: that cost more than writing the rows. A compound
-    dimension sums by its columns' values together, and encodes each distinct tuple once."""
+    dimension sums by its columns' values together (its value: ``encode_value``)."""
     table, dims, measures = rollup.table, rollup.dims, rollup.measures
     session.execute(
         delete(table).where(table.organization_pk == org_pk, table.date >= start, table.date < end)
@@ -35,36 +36,43 @@ def replace_rollups(
         measure_columns = [[r.tokens.get(m, 0) for r in kept] for m in measures]
     days = [r.day for r in kept]
     out: list[tuple[Any, ...]] = []
-    # Column by column, in tight loops: a page holds tens of thousands of rows.
+    # Column by column, in tight loops: a page holds tens of thousands of rows. Each column's
+    # values are read once, for its own dimension and the compound ones that cross it.
+    read: dict[str, list[Any]] = {}
+
+    def values(column: str) -> list[Any]:
+        if column not in read:
+            read[column] = [r.dims.get(column) for r in kept]
+        return read[column]
+
     for dim, column in dims.items():
-        keys = list(zip(days, [r.dims.get(column) for r in kept], strict=True))
-        totals = _sums(keys, measure_columns)
-        out += [
-            (org_pk, day, dim, value, *(t.get((day, value), 0) for t in totals))
-            for day, value in totals[0]
-        ]
+        keys = list(zip(days, values(column), strict=True))
+        out += _rolled(org_pk, dim, keys, measure_columns, compound=False)
     for dim, crossed in rollup.compound.items():
-        values = zip(*([r.dims.get(c) for r in kept] for c in crossed), strict=True)
-        keys = list(zip(days, values, strict=True))
-        totals = _sums(keys, measure_columns)
-        encoded = {v: encode_value(v) for v in {v for _, v in totals[0]}}
-        out += [
-            (org_pk, day, dim, encoded[value], *(t.get((day, value), 0) for t in totals))
-            for day, value in totals[0]
-        ]
+        # Flat keys (day, value, value, ...): a nested tuple would be hashed again each time.
+        keys = list(zip(days, *map(values, crossed), strict=True))
+        out += _rolled(org_pk, dim, keys, measure_columns, compound=True)
     if out:
         c = table.__table__.c
         columns = [c.organization_pk, c.date, c.dim, c.value, *(c[m] for m in measures)]
         insert_tuples(session, table.__table__, columns, out)
 
 
-def _sums(keys: list[tuple[date, Any]], measure_columns: list[list[Any]]) -> list[dict[Any, Any]]:
-    """Each measure summed by key (a day and a value); the first holds every key."""
-    totals: list[dict[tuple[date, Any], Any]] = []
-    for amounts in measure_columns:
-        acc: dict[tuple[date, Any], Any] = defaultdict(int)
+def _rolled(
+    org_pk: int, dim: str, keys: list[tuple[Any, ...]], measures: list[list[Any]], *, compound: bool
+) -> list[tuple[Any, ...]]:
+    """The rollup rows of one dimension: each measure summed by key (a day and its value, or a
+    compound dimension's values, encoded: ``encode_value`` keeps the ones that recur)."""
+    totals: list[dict[tuple[Any, ...], Any]] = []
+    for amounts in measures:
+        acc: dict[tuple[Any, ...], Any] = defaultdict(int)
         if any(amounts) or not totals:  # many token types are zero on every row
             for key, amount in zip(keys, amounts, strict=True):
                 acc[key] += amount
         totals.append(acc)
-    return totals
+    summed = list(totals[0])
+    n = len(summed)
+    # Every sum was built over the same keys in the same order: its values line up.
+    columns = [list(t.values()) if t else [0] * n for t in totals]
+    values = [encode_value(k[1:]) for k in summed] if compound else [k[1] for k in summed]
+    return list(zip(repeat(org_pk), [k[0] for k in summed], repeat(dim), values, *columns))

@@ -236,6 +236,8 @@ def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() ->
                 ("", "Default workspace (every organization)"),
             ),
             "spend_drill_note",
+            organizations=(("ws_a", "org_acme"), ("ws_g", "org_globex")),
+            in_view=("org_acme",),
         )
         # One organization in view: its workspaces are named without it.
         names = ["Production", "Other (3 workspaces)", "Claude Enterprise (no workspaces)"]
@@ -255,7 +257,7 @@ def test_a_click_on_other_or_on_an_empty_value_filters_nothing_and_says_why() ->
     at = AppTest.from_function(clicks).run()
     assert not at.exception
     production, other, empty = (ast.literal_eval(t.value) for t in at.text)
-    assert production == (["ws_a", "ws_g"], None)  # the view itself narrows to the one shown
+    assert production == (["ws_a"], None)  # the organization in view's own, not Globex's
     assert other[0] is None and "adds up the smaller groups" in other[1]
     assert empty[0] is None and "not a value to filter by" in empty[1]
 

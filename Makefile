@@ -22,8 +22,11 @@ $(VENV)/.bench-installed: $(VENV)/.test-installed
 run: $(VENV)/.run-installed
 	$(BIN)/finops serve
 
+# One test process per core (TEST_WORKERS=0 runs them in this process, e.g. to use a debugger);
+# worksteal evens out the long tests (browsers, killed workers) across the processes.
+TEST_WORKERS ?= auto
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Long-running checks, not part of `make test`.
 soak: $(VENV)/.test-installed

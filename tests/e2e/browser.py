@@ -203,3 +203,15 @@ def session_cookie(page: object) -> dict[str, object]:
                 return dict(cookie)
         page.wait_for_timeout(100)
     raise AssertionError("the session cookie was never set after signing in")
+
+
+def drawn(page: object) -> None:
+    """Wait until the page's charts and lazy elements are drawn: Streamlit shows a skeleton
+    (``stSkeleton``) in their place until then, for longer on a loaded machine."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000
+    )
+    page.wait_for_timeout(300)  # a chart's first paint after its placeholder goes

@@ -24,6 +24,7 @@ from tests.e2e.browser import (
     MAIN,
     PAGE_SHOTS,
     chromium,
+    drawn,
     needs_chromium,
     sign_in_to_overview,
     streamlit_run,
@@ -84,9 +85,9 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             except AssertionError:
                 page.screenshot(path=PAGE_SHOTS / f"{name}-{width}-failed.png", full_page=True)
                 raise
-            # Charts draw after the page's text: give them a moment before the screenshot (not
-            # "networkidle": a page with a live fragment is never idle).
-            page.wait_for_timeout(1_000)
+            # Charts draw after the page's text (not "networkidle": a page with a live fragment
+            # is never idle).
+            drawn(page)
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")

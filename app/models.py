@@ -343,7 +343,8 @@ class EngagementDay(SQLModel, table=True):
 class CostDaily(SQLModel, table=True):
     """Daily spend of an organization by one dimension at a time (``dim``: model, workspace,
     service_tier, token_type, cost_type, product or description; ``value`` null where the API
-    sent null). Kept by the sync in the same transaction as the detail rows, so the unfiltered
+    sent null), and by the compound dimension ``economics`` (cost type x model x tier, its
+    ``value`` encoded by ``app.datasets.encode_value``) that unit economics reads. Kept by the sync in the same transaction as the detail rows, so the unfiltered
     dashboards add up a few rows per day instead of thousands; a test proves the two agree."""
 
     __tablename__ = "cost_daily"
@@ -362,7 +363,8 @@ class CostDaily(SQLModel, table=True):
 
 class UsageDaily(UsageMeasures, table=True):
     """Daily token usage of an organization by one dimension at a time (model, workspace,
-    api_key, service_tier or product), kept like ``CostDaily``."""
+    api_key, service_tier or product) and by ``economics`` (model x tier x context window x
+    geography), kept like ``CostDaily``."""
 
     __tablename__ = "usage_daily"
     __table_args__ = (

@@ -56,6 +56,7 @@ from tests.utils.factories import (
     truth_usage,
 )
 from tests.utils.processes import FINOPS, start_worker, wait_for
+from tests.utils.rollups import assert_economics_equals_the_detail
 
 pytestmark = pytest.mark.slow
 KILLS = 6
@@ -159,8 +160,8 @@ def rollup_dims(dataset: Dataset) -> Mapping[str, str]:
 
 
 def assert_rollups_match_detail(engine: Engine, pk: int) -> None:
-    """``cost_daily`` and ``usage_daily`` are the detail rows summed by each dimension, with one
-    row per day and value; ``key_tokens_to_date`` is each API key's running total of tokens on
+    """``cost_daily`` and ``usage_daily`` are the detail rows summed by each dimension (the
+    compound one of unit economics too), with one row per day and value; ``key_tokens_to_date`` is each API key's running total of tokens on
     every day it has usage; ``dimension_value`` lists every value the detail rows hold."""
     org = [CostLine.organization_pk == pk]
     with read_session(engine) as session:
@@ -207,6 +208,9 @@ def assert_rollups_match_detail(engine: Engine, pk: int) -> None:
             ]
             assert len(rolled_u) == len(dict(rolled_u)), ("usage_daily has a doubled row", dim)
             assert dict(rolled_u) == detail_u, ("usage_daily", dim)
+        # The compound dimension behind unit economics (of every organization: others are
+        # left as they were).
+        assert_economics_equals_the_detail(engine)
 
         tokens = [m for m in USAGE_MEASURES if m.endswith("_tokens")]
         per_key: dict[str, list[tuple[date, int]]] = defaultdict(list)

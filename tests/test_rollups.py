@@ -13,14 +13,12 @@ from sqlalchemy import Engine, func, select, text
 from app.clock import today
 from app.datasets import (
     ECONOMICS,
-    ECONOMICS_COST_COLUMNS,
-    ECONOMICS_USAGE_COLUMNS,
     REGISTRY,
     decode_value,
     encode_value,
 )
 from app.db import SCHEMA_VERSION, migrate, read_session
-from app.models import USAGE_MEASURES, CostDaily, CostLine, KeyTokensToDate, UsageBucket, UsageDaily
+from app.models import CostDaily, KeyTokensToDate, UsageDaily
 from app.reports.filters import Filters, uses_rollups
 from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.reports.options import filter_options
@@ -30,6 +28,7 @@ from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.rollups import assert_economics_equals_the_detail
 
 
 def both_ways(engine: Engine, f: Filters) -> None:
@@ -56,37 +55,6 @@ def both_ways(engine: Engine, f: Filters) -> None:
         assert other_as_counted(folded) == fold(via_rollup, 2, all_tokens, add=add_counts), group
         assert folded == usage_by_day(engine, detail, group, top=2), group
     assert total_cents(engine, f) == total_cents(engine, detail)
-
-
-def assert_economics_equals_the_detail(engine: Engine) -> None:
-    """The compound dimension behind unit economics: one row per organization, day and tuple
-    of its columns' values (null included), each the detail rows' sum, to the cent and token."""
-    with read_session(engine) as session:
-        for table, detail, columns, measures in (
-            (CostDaily, CostLine, ECONOMICS_COST_COLUMNS, ("amount_cents",)),
-            (UsageDaily, UsageBucket, ECONOMICS_USAGE_COLUMNS, USAGE_MEASURES),
-        ):
-            by = [detail.organization_pk, detail.date, *(getattr(detail, c) for c in columns)]
-            expected = {
-                tuple(r[: len(by)]): tuple(r[len(by) :])
-                for r in session.execute(
-                    select(*by, *(func.sum(getattr(detail, m)) for m in measures)).group_by(*by)
-                )
-            }
-            stored = [
-                ((r[0], r[1], *decode_value(r[2])), tuple(r[3:]))
-                for r in session.execute(
-                    select(
-                        table.organization_pk,
-                        table.date,
-                        table.value,
-                        *(getattr(table, m) for m in measures),
-                    ).where(table.dim == ECONOMICS)
-                )
-            ]
-            assert len(stored) == len(dict(stored)), (table.__tablename__, "a doubled row")
-            assert dict(stored) == expected, table.__tablename__
-            assert expected  # something compared
 
 
 def all_tokens(counts: dict[str, int]) -> int:
@@ -151,14 +119,14 @@ def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings:
     # A range in the middle: the API keys' running totals before its start are subtracted.
     both_ways(engine, Filters(today() - timedelta(days=60), today() - timedelta(days=20)))
     assert key_total_rows(engine) > 0
-    assert_economics_equals_the_detail(engine)
+    assert assert_economics_equals_the_detail(engine) > 0  # something compared
 
     # Upstream revisions, then a re-sync: the replaced days' rollups follow the detail.
     for org in sim.orgs.values():
         sim.revise(org.id, days=3)
         assert sync.run(org_pk(engine, org.id)).outcome == "ok"
     both_ways(engine, six_months)
-    assert_economics_equals_the_detail(engine)
+    assert assert_economics_equals_the_detail(engine) > 0
 
     # A database from before the rollups gets them built from its detail rows.
     before = rollup_sums(engine)
@@ -172,7 +140,7 @@ def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings:
     assert rollup_sums(engine) == before
     assert key_total_rows(engine) > 0
     both_ways(engine, six_months)
-    assert_economics_equals_the_detail(engine)
+    assert assert_economics_equals_the_detail(engine) > 0
     # The compound dimension is in both rollups, built again by the upgrade (step 12).
     assert ECONOMICS in {r[0] for r in before[0]} & {r[0] for r in before[1]}
 

@@ -46,7 +46,7 @@ from app.reports.labels import (
 )
 from app.reports.model_names import model_key, model_name
 from app.reports.names import IDENTIFIED, Key, Namer
-from app.reports.options import null_workspace_option
+from app.reports.options import workspace_options
 from app.reports.periods import month_start, next_month
 from app.reports.top import MANY_VALUED, other_label
 
@@ -475,12 +475,8 @@ class DuckQueries:
             "UNION SELECT DISTINCT organization_pk, workspace_id FROM usage_bucket",
             {},
         )
-        labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
-        workspaces = sorted(
-            {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
-            | null_workspace_option(workspace_names, [pk for pk, ws in found if not ws]),
-            key=lambda t: t[1].lower(),
-        )
+        # "" for the null workspace, as dimension_value keeps it.
+        workspaces = workspace_options(workspace_names, {(pk, ws or "") for pk, ws in found})
 
         def distinct(column: str, *, usage: bool = True) -> list[str]:
             union = f" UNION SELECT DISTINCT {column} FROM usage_bucket" if usage else ""
@@ -498,7 +494,7 @@ class DuckQueries:
                 (org_id, demo_name(label or name, bool(is_demo), mix))
                 for org_id, label, name, is_demo in orgs
             ],
-            "workspaces": workspaces,
+            **workspaces,
             "models": [(m, m) for m in model_ids],
             "model_names": sorted(
                 {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()

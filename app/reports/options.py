@@ -48,9 +48,36 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
             values.setdefault(kind, set()).add((pk, value))
         workspace_names = namer(session, "workspace")
 
+    workspaces = workspace_options(workspace_names, values.get("workspace", set()))
+
+    def named(kind: str, label: Callable[[str], str]) -> list[tuple[str, str]]:
+        return sorted(
+            {(v, label(v)) for _, v in values.get(kind, ()) if v}, key=lambda t: t[1].lower()
+        )
+
+    model_ids = sorted({v for _, v in values.get("model", ()) if v})
+    return {
+        "providers": providers,
+        "organizations": orgs,
+        **workspaces,
+        "models": [(m, m) for m in model_ids],
+        "model_names": sorted(
+            {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()
+        ),
+        "model_families": [(m, model_key(m)) for m in model_ids],
+        "service_tiers": named("service_tier", service_tier_label),
+        "cost_types": named("cost_type", cost_type_label),
+    }
+
+
+def workspace_options(
+    workspace_names: Namer, found: set[tuple[int, str]]
+) -> dict[str, list[tuple[str, str]]]:
+    """The Workspaces filter's choices from the (organization pk, workspace id) pairs stored
+    ("" the null workspace): ``workspaces``, ``workspace_organizations`` (workspace id,
+    organization id) and ``default_workspaces`` (see ``filter_options``)."""
     # As the charts name them, one label per workspace; "" is the null workspace in
     # dimension_value, one choice for every organization's default workspace.
-    found = values.get("workspace", set())
     labels = workspace_names.labels([(pk, ws or None, None) for pk, ws in found])
     nulls = sorted(pk for pk, ws in found if not ws)
     by_id = {(ws, label) for (_, ws, _), label in labels.items() if ws is not None}
@@ -82,26 +109,11 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         {(ws, workspace_names.organization_ids.get(pk, str(pk))) for pk, ws in found if ws}
     )
 
-    def named(kind: str, label: Callable[[str], str]) -> list[tuple[str, str]]:
-        return sorted(
-            {(v, label(v)) for _, v in values.get(kind, ()) if v}, key=lambda t: t[1].lower()
-        )
-
-    model_ids = sorted({v for _, v in values.get("model", ()) if v})
     return {
-        "providers": providers,
-        "organizations": orgs,
         "workspaces": workspaces,
         "workspace_organizations": workspace_organizations
         + [(value, value.removeprefix(DEFAULT_OF)) for value, _ in default_workspaces],
         "default_workspaces": default_workspaces,
-        "models": [(m, m) for m in model_ids],
-        "model_names": sorted(
-            {(model_key(m), model_name(m)) for m in model_ids}, key=lambda t: t[1].lower()
-        ),
-        "model_families": [(m, model_key(m)) for m in model_ids],
-        "service_tiers": named("service_tier", service_tier_label),
-        "cost_types": named("cost_type", cost_type_label),
     }
 
 

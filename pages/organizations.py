@@ -139,8 +139,10 @@ def _open(dialog: str, organization_id: str = "") -> None:
 
 
 def _closed() -> None:
-    """The dialog was closed (Cancel, done, or dismissed): the page no longer reopens it."""
+    """The dialog was closed (Cancel, done, or dismissed): the page no longer reopens it, and a
+    key pasted into Replace key and never saved leaves the session with it."""
     st.session_state.pop(OPEN_DIALOG, None)
+    st.session_state.pop("replace_key_value", None)
 
 
 def _forget_a_dialog_left_open() -> None:
@@ -235,7 +237,6 @@ def replace_key_dialog(org: OrgSummary) -> None:
     key = st.text_input(f"New {kind}", type="password", key="replace_key_value", placeholder=prefix)
     replace, cancel, _ = st.columns([1.6, 1, 1])
     if cancel.button("Cancel", key="replace_key_cancel", on_click=_closed):
-        st.session_state.pop("replace_key_value", None)
         st.rerun()
     if replace.button("Test and replace", type="primary"):
         try:
@@ -259,8 +260,7 @@ def replace_key_dialog(org: OrgSummary) -> None:
                 f"{md(org.name)}. Use “Connect new organization” to add it."
             )
             return
-        st.session_state.pop("replace_key_value", None)
-        _closed()
+        _closed()  # the key leaves the session with the dialog
         state.clear_caches()
         st.session_state["orgs_notice"] = f"Replaced the key of {org.name}; it syncs again now."
         st.rerun()

@@ -344,8 +344,9 @@ class CostDaily(SQLModel, table=True):
     """Daily spend of an organization by one dimension at a time (``dim``: model, workspace,
     service_tier, token_type, cost_type, product or description; ``value`` null where the API
     sent null), and by the compound dimension ``economics`` (cost type x model x tier, its
-    ``value`` encoded by ``app.datasets.encode_value``) that unit economics reads. Kept by the sync in the same transaction as the detail rows, so the unfiltered
-    dashboards add up a few rows per day instead of thousands; a test proves the two agree."""
+    ``value`` encoded by ``app.datasets.encode_value``) that unit economics reads. Kept by the
+    sync in the same transaction as the detail rows, so the unfiltered dashboards add up a few
+    rows per day instead of thousands; a test proves the two agree."""
 
     __tablename__ = "cost_daily"
     __table_args__ = (

@@ -21,7 +21,7 @@ from app.reports.list_prices import input_rate, list_price
 from app.reports.options import filter_options
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.factories import org_pk, sync_engine, synced_orgs
 
 
 def rate(
@@ -82,22 +82,6 @@ def test_seats_by_month_use_each_months_latest_snapshot() -> None:
 
 
 # --- unit economics by model: the rollup path and the detail path ----------------------------
-
-
-def synced_orgs(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
-    """The two Console organizations of ``sim`` and a Claude Enterprise one, synced; their ids."""
-    sim.analytics_rpm = None
-    ent = sim.add_enterprise_org(name="Initech", seed=73)
-    ids = []
-    for org in list(sim.orgs.values()):
-        connect_org(sim, org, engine=engine, settings=settings)
-        ids.append(org.id)
-    fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
-    ids.append(connect_enterprise(sim, ent.key, engine=engine, settings=fast).organization_id)
-    sync = sync_engine(sim, engine, fast)
-    for organization_id in ids:
-        assert sync.run(org_pk(engine, organization_id)).outcome == "ok"
-    return ids
 
 
 def detail_view(engine: Engine, f: Filters) -> Filters:

@@ -27,7 +27,7 @@ from app.reports.top import other_label
 from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.factories import org_pk, sync_engine, synced_orgs
 from tests.utils.rollups import assert_economics_equals_the_detail
 
 
@@ -101,17 +101,8 @@ def test_the_other_group_says_how_many_it_holds() -> None:
 
 
 def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings: Settings) -> None:
-    sim.analytics_rpm = None
-    ent = sim.add_enterprise_org(name="Initech", seed=91)
-    ids = []
-    for org in sim.orgs.values():
-        connect_org(sim, org, engine=engine, settings=settings)
-        ids.append(org.id)
-    fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
-    ids.append(connect_enterprise(sim, ent.key, engine=engine, settings=fast).organization_id)
-    sync = sync_engine(sim, engine, fast)
-    for organization_id in ids:
-        assert sync.run(org_pk(engine, organization_id)).outcome == "ok"
+    ids = synced_orgs(sim, engine, settings, enterprise_seed=91)
+    sync = sync_engine(sim, engine, settings)
 
     six_months = Filters(today() - timedelta(days=200), today() + timedelta(days=1))
     both_ways(engine, six_months)

@@ -39,6 +39,7 @@ def test_the_replace_key_dialog_stays_open_when_the_page_reruns(
     app.button(key="replace_key_cancel").click().run()
     assert not app.exception
     assert REPLACE not in dialog_text(app)
+    assert "replace_key_value" not in app.session_state  # the pasted text left with it
     app.run()
     assert REPLACE not in dialog_text(app)
 

@@ -187,3 +187,22 @@ def add_console_orgs(session: Any, prefix: str, count: int, start: date) -> list
         assert org.id is not None
         pks.append(org.id)
     return pks
+
+
+def synced_orgs(
+    sim: Simulator, engine: Engine, settings: Settings, *, enterprise_seed: int = 73
+) -> list[str]:
+    """Every Console organization of ``sim`` and a Claude Enterprise one ("Initech"), connected
+    and synced; their organization ids."""
+    sim.analytics_rpm = None
+    ent = sim.add_enterprise_org(name="Initech", seed=enterprise_seed)
+    ids = []
+    for org in list(sim.orgs.values()):
+        connect_org(sim, org, engine=engine, settings=settings)
+        ids.append(org.id)
+    fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
+    ids.append(connect_enterprise(sim, ent.key, engine=engine, settings=fast).organization_id)
+    sync = sync_engine(sim, engine, fast)
+    for organization_id in ids:
+        assert sync.run(org_pk(engine, organization_id)).outcome == "ok"
+    return ids

@@ -1,10 +1,12 @@
-"""The daily rollups behind the unfiltered dashboards equal the detail rows, to the cent and
-the token, for every grouping: after a backfill, after upstream revisions and a re-sync, next
-to a Claude Enterprise organization, and when built by the schema upgrade from existing data."""
+"""The daily rollups behind the unfiltered dashboards, and behind those filtered by one
+dimension's values, equal the detail rows, to the cent and the token, for every grouping:
+after a backfill, after upstream revisions and a re-sync, next to a Claude Enterprise
+organization, and when built by the schema upgrade from existing data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,17 +16,18 @@ from app.clock import today
 from app.datasets import (
     ECONOMICS,
     REGISTRY,
+    Dataset,
     decode_value,
     encode_value,
 )
 from app.db import SCHEMA_VERSION, migrate, read_session
 from app.models import CostDaily, KeyTokensToDate, UsageDaily
-from app.reports.filters import Filters, uses_rollups
+from app.reports.filters import ROLLUP_FILTERS, Filters, one_rollup_filter, uses_rollups
 from app.reports.labels import SPEND_GROUPS, TOKEN_TYPES, USAGE_GROUPS
 from app.reports.options import filter_options
-from app.reports.spend import spend_by_day, total_cents
+from app.reports.spend import daily_totals, spend_by_day, total_cents
 from app.reports.top import other_label
-from app.reports.usage import usage_by_day
+from app.reports.usage import usage_by_day, usage_counts
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import org_pk, sync_engine, synced_orgs
@@ -36,9 +39,49 @@ def both_ways(engine: Engine, f: Filters) -> None:
     and folded to the largest two groups plus "Other"."""
     assert uses_rollups(f)
     # A filter that matches every row forces the detail path with the same result set.
-    all_models = tuple({v for v, _ in filter_options(engine)["models"]} | {""})
-    detail = Filters(f.start, f.end, f.organizations, models=all_models)
+    detail = replace(f, models=every_value(engine, "models"))
     assert not uses_rollups(detail)
+    assert_same_results(engine, f, detail)
+
+
+def one_filter_both_ways(engine: Engine, f: Filters) -> None:
+    """A view filtered by two values of one dimension (workspaces, models, tiers, cost
+    types) reads that rollup dimension; every grouping, total and count equals the detail
+    rows' for the same filter."""
+    cost_dims, usage_dims = rollup_dims(Dataset.COST), rollup_dims(Dataset.USAGE)
+    options = filter_options(engine)
+    for attr, dim in ROLLUP_FILTERS.items():
+        values = sorted(v for v, _ in options[attr] if v)[:2]
+        assert len(values) == 2, attr  # two values to choose, so the filter leaves rows out
+        chosen: dict[str, Any] = {attr: tuple(values)}
+        one = replace(f, **chosen)
+        assert one_rollup_filter(CostDaily, one, cost_dims) is not None, attr
+        assert (one_rollup_filter(UsageDaily, one, usage_dims) is not None) == (dim in usage_dims)
+        # A second filter that passes every row (each value and null) forces the detail rows.
+        other = "models" if attr == "service_tiers" else "service_tiers"
+        every: dict[str, Any] = {other: every_value(engine, other)}
+        detail = replace(one, **every)
+        assert one_rollup_filter(CostDaily, detail, cost_dims) is None
+        assert_same_results(engine, one, detail)
+        # Something was left out: the filter is not one that passes everything.
+        assert total_cents(engine, one) < total_cents(engine, f), attr
+
+
+def rollup_dims(dataset: Dataset) -> Collection[str]:
+    rollup = REGISTRY[dataset].rollup
+    assert rollup is not None
+    return rollup.dims
+
+
+def every_value(engine: Engine, attr: str) -> tuple[str, ...]:
+    """Every option of the filter ``attr`` and "" (null): a filter that passes every row."""
+    return tuple(sorted({v for v, _ in filter_options(engine)[attr]} | {""}))
+
+
+def assert_same_results(engine: Engine, f: Filters, detail: Filters) -> None:
+    """``f`` and ``detail`` (the same rows, read from the detail tables) give the same spend
+    and usage by every grouping, in full and folded to two groups plus "Other", the same
+    total and the same usage counts."""
     for group in SPEND_GROUPS:
         rolled = spend_by_day(engine, f, group)
         assert rolled == spend_by_day(engine, detail, group), group
@@ -55,6 +98,8 @@ def both_ways(engine: Engine, f: Filters) -> None:
         assert other_as_counted(folded) == fold(via_rollup, 2, all_tokens, add=add_counts), group
         assert folded == usage_by_day(engine, detail, group, top=2), group
     assert total_cents(engine, f) == total_cents(engine, detail)
+    assert daily_totals(engine, f) == daily_totals(engine, detail)
+    assert usage_counts(engine, f) == usage_counts(engine, detail)
 
 
 def all_tokens(counts: dict[str, int]) -> int:
@@ -107,6 +152,7 @@ def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings:
     six_months = Filters(today() - timedelta(days=200), today() + timedelta(days=1))
     both_ways(engine, six_months)
     both_ways(engine, Filters(today() - timedelta(days=6), today() + timedelta(days=1), (ids[0],)))
+    one_filter_both_ways(engine, six_months)
     # A range in the middle: the API keys' running totals before its start are subtracted.
     both_ways(engine, Filters(today() - timedelta(days=60), today() - timedelta(days=20)))
     assert key_total_rows(engine) > 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -136,6 +136,34 @@ def uses_rollups(f: Filters) -> bool:
     nothing but dates, organizations and providers (the usual one); others read the detail."""
     chosen = (f.workspaces, f.default_workspaces, f.models, f.service_tiers, f.cost_types)
     return not any(chosen)
+
+
+# The filters a rollup dimension can answer alone: Filters attribute -> rollup ``dim``.
+ROLLUP_FILTERS = {
+    "workspaces": "workspace",
+    "models": "model",
+    "service_tiers": "service_tier",
+    "cost_types": "cost_type",
+}
+
+
+def one_rollup_filter(
+    table: Any, f: Filters, dims: Collection[str]
+) -> tuple[str, list[ColumnElement[bool]]] | None:
+    """The rollup dimension and conditions (``table``: a daily rollup with ``dims``) of a view
+    that chooses values of one dimension only: its rows of that dimension with one of the
+    chosen values are exactly the detail rows the filters pass, summed by day. None when the
+    filters choose none or several, an organization's own default workspace, or "" (null):
+    a Console organization's null model or tier is named by its cost type, which the cost
+    type rollup tells only for every row of a day, not for the chosen ones."""
+    chosen = [(attr, getattr(f, attr)) for attr in ROLLUP_FILTERS if getattr(f, attr)]
+    if len(chosen) != 1 or f.default_workspaces:
+        return None
+    attr, values = chosen[0]
+    dim = ROLLUP_FILTERS[attr]
+    if dim not in dims or "" in values:
+        return None
+    return dim, [table.dim == dim, table.value.in_(values), *where_rollup(table, f)]
 
 
 def where_rollup(table: Any, f: Filters) -> list[ColumnElement[bool]]:

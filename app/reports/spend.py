@@ -16,11 +16,13 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app.datasets import REGISTRY, Dataset
 from app.db import read_session
 from app.models import CostDaily, CostLine, Organization
 from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
     Filters,
+    one_rollup_filter,
     uses_rollups,
     where_detail,
     where_organizations,
@@ -50,7 +52,20 @@ def _spend_by_day(
     # A Console organization's cost without a model, token type or tier is one without tokens
     # (web search, code execution): it is named by its cost type.
     by_cost_type = group in BY_COST_TYPE or group == MODEL_IDS
-    if uses_rollups(f):
+    one = _one_filter(f)
+    if one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
+        # Grouped by the filtered dimension itself, or by what every dimension sums to: its
+        # rows with the chosen values. Those hold no null model or tier, so nothing is split
+        # by cost type.
+        dim, where = one
+        source = Source(
+            CostDaily,
+            rollup_dim(group, CostDaily, dim)[1],
+            where,
+            where,
+            by_organization=bool(where_organizations(f)),
+        )
+    elif uses_rollups(f):
         # Organization and provider are the organization's own: any one dimension sums to them.
         dim, column = rollup_dim(group, CostDaily, "cost_type")
         by_type = [col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f)]
@@ -71,6 +86,14 @@ def _spend_by_day(
     return rows, folded.other
 
 
+def _one_filter(f: Filters) -> tuple[str, list[Any]] | None:
+    """The cost rollup's dimension and conditions of a view filtered by one dimension's
+    values (``one_rollup_filter``)."""
+    rollup = REGISTRY[Dataset.COST].rollup
+    assert rollup is not None  # the cost dataset is rolled up daily
+    return one_rollup_filter(CostDaily, f, rollup.dims)
+
+
 def _spend_column(group: str) -> Any:
     return {
         "model": col(CostLine.model),
@@ -88,13 +111,18 @@ def _spend_column(group: str) -> Any:
 
 def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     """Billed cost of the filters (``by_day``: per day), one query: the cost type rollup
-    where the filters allow it, else the detail rows."""
-    table: Any = CostDaily if uses_rollups(f) else CostLine
+    where the filters allow it (the filtered dimension's, filtered by one), else the detail
+    rows."""
+    one = _one_filter(f)
+    table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
     )
-    if table is CostDaily:
+    if one is not None:
+        # The filtered dimension's rows with the chosen values: the filtered rows' total.
+        query = query.where(*one[1])
+    elif table is CostDaily:
         query = query.where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
     else:
         query = query.where(*where_detail(CostLine, f, cost=True))

@@ -16,10 +16,12 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app.datasets import REGISTRY, Dataset
 from app.db import read_session
 from app.models import Organization, UsageBucket, UsageDaily
 from app.reports.filters import (
     Filters,
+    one_rollup_filter,
     uses_rollups,
     where_detail,
     where_organizations,
@@ -44,7 +46,18 @@ def _usage_by_day(
 ) -> tuple[list[tuple[date, str, dict[str, int]]], str | None]:
     """``usage_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
     names = [*TOKEN_TYPES, "web_search_requests"]
-    if uses_rollups(f):
+    one = _one_filter(f)
+    if one is not None and (
+        group == "token_type" or rollup_dim(group, UsageDaily, one[0])[0] == one[0]
+    ):
+        # Grouped by the filtered dimension itself, or by what every dimension sums to (the
+        # organization, provider, token type): its rows with the chosen values.
+        dim, where = one
+        column = None if group == "token_type" else rollup_dim(group, UsageDaily, dim)[1]
+        source = Source(
+            UsageDaily, column, where, where, by_organization=bool(where_organizations(f))
+        )
+    elif uses_rollups(f):
         dim, column = rollup_dim(group, UsageDaily, "model")
         if group == "token_type":
             dim, column = "model", None  # every dimension sums to the whole
@@ -77,6 +90,14 @@ def _usage_by_day(
         for (d, g), values in sorted(folded.sums.items())
     ]
     return rows, folded.other
+
+
+def _one_filter(f: Filters) -> tuple[str, list[Any]] | None:
+    """The usage rollup's dimension and conditions of a view filtered by one dimension's
+    values (``one_rollup_filter``)."""
+    rollup = REGISTRY[Dataset.USAGE].rollup
+    assert rollup is not None  # the usage dataset is rolled up daily
+    return one_rollup_filter(UsageDaily, f, rollup.dims)
 
 
 def usage_over_time(
@@ -138,13 +159,17 @@ def summary_of(counts: Mapping[str, int]) -> UsageSummary:
 
 def usage_counts(engine: Engine, f: Filters) -> dict[str, int] | None:
     """Every count (``COUNTS``) summed over the filters in one query (the model rollup where
-    the filters allow it); None when not one row is stored for them."""
-    table: Any = UsageDaily if uses_rollups(f) else UsageBucket
+    the filters allow it, the filtered dimension's when filtered by one); None when not one
+    row is stored for them."""
+    one = _one_filter(f)
+    table: Any = UsageDaily if one is not None or uses_rollups(f) else UsageBucket
     sums = [func.sum(getattr(table, name)) for name in COUNTS]
     query = select(func.count(), *sums).join(
         Organization, col(Organization.id) == col(table.organization_pk)
     )
-    if table is UsageDaily:
+    if one is not None:
+        query = query.where(*one[1])
+    elif table is UsageDaily:
         query = query.where(col(UsageDaily.dim) == "model", *where_rollup(UsageDaily, f))
     else:
         query = query.where(*where_detail(UsageBucket, f, cost=False))

@@ -25,6 +25,8 @@ from app.models import (
     ClaudeCodeDay,
     CostDaily,
     CostLine,
+    DataChange,
+    DataVersion,
     DimensionValue,
     EngagementDay,
     KeyTokensToDate,
@@ -325,10 +327,18 @@ EXPORT_DATASETS: tuple[str, ...] = tuple(
 # Tables kept from the daily rollups, with an organization's rows but no dataset of their own:
 # the running totals per API key (from ``usage_daily``) and the filter values.
 DERIVED_TABLES: tuple[Any, ...] = (KeyTokensToDate, DimensionValue)
-# An organization's other rows, not synced data: its directory (workspace and API key names)
-# and its sync's own records. With the data tables, every table that has an organization's
-# rows (a test holds this to the schema's foreign keys, so none is forgotten).
-BOOKKEEPING_TABLES: tuple[Any, ...] = (Workspace, ApiKey, SyncState, SyncRun)
+# An organization's other rows, not synced data: its directory (workspace and API key names),
+# its sync's own records and the versions of its data (``app.store.changes``). With the data
+# tables, every table that has an organization's rows (a test holds this to the schema's
+# foreign keys, so none is forgotten).
+BOOKKEEPING_TABLES: tuple[Any, ...] = (
+    Workspace,
+    ApiKey,
+    SyncState,
+    SyncRun,
+    DataVersion,
+    DataChange,
+)
 
 
 def spec_of(dataset: str) -> DatasetSpec:

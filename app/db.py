@@ -126,7 +126,7 @@ def _create_table(name: str) -> Step:
 # hand until issue 13: SQLite databases upgraded then declare TIMESTAMP WITH TIME ZONE and
 # NUMERIC(24, 6) where a fresh one has DATETIME and BIGINT; SQLite stores and returns the same
 # values under either, so those are left as they are.)
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 MIGRATIONS: dict[int, list[str | Step]] = {
     # 2: when the first backfill completed (the "data is ready" notice and email).
     2: [_add_column("organization", "backfill_completed_at")],
@@ -217,6 +217,10 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # 12: unit economics reads the rollups: a dimension crossing model, tier and the rest
     # (``app.datasets.ECONOMICS``), built from the detail rows already there.
     12: [lambda conn: _build_compound_rollups(conn)],
+    # 13: each organization's dataset versioned, and the days each version replaced: what the
+    # app's columnar copy reads to stay current (``app.columnar``). Rows already there are
+    # version 0: a copy loads them whole.
+    13: [_create_table("data_version"), _create_table("data_change")],
 }
 
 

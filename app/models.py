@@ -22,19 +22,25 @@ def stored_cents(value: Any) -> Decimal:
     return Decimal(value).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+# The databases that keep an amount as an integer count of micro-cents.
+MICRO_CENTS_DIALECTS = frozenset({"sqlite", "duckdb"})
+
+
 class Cents(TypeDecorator[Decimal]):
     """An exact amount of US cents.
 
     Postgres stores NUMERIC. SQLite has no exact decimal type (SQLAlchemy would round-trip it
     through float), so there it is an integer count of micro-cents; SUM() stays exact in both,
     and because ``func.sum`` keeps this type, sums come back as ``Decimal`` on both backends.
+    The app's DuckDB copy (``app.columnar``) keeps micro-cents too: its SUM of BIGINT is a
+    128-bit integer, exact, and copying a row needs no conversion from SQLite.
     """
 
     impl = Numeric(24, CENTS_SCALE)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
+        if dialect.name in MICRO_CENTS_DIALECTS:
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(24, CENTS_SCALE, asdecimal=True))
 
@@ -42,14 +48,14 @@ class Cents(TypeDecorator[Decimal]):
         if value is None:
             return None
         exact = stored_cents(value)
-        if dialect.name == "sqlite":
+        if dialect.name in MICRO_CENTS_DIALECTS:
             return int(exact.scaleb(CENTS_SCALE))
         return exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        if dialect.name == "sqlite":
+        if dialect.name in MICRO_CENTS_DIALECTS:
             return Decimal(int(value)).scaleb(-CENTS_SCALE)
         return Decimal(value)
 
@@ -410,6 +416,37 @@ class DimensionValue(SQLModel, table=True):
     organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
     kind: str = Field(max_length=20)
     value: str = Field(max_length=400)
+
+
+class DataVersion(SQLModel, table=True):
+    """How many times an organization's rows of one dataset were replaced: bumped by
+    ``replace_days`` in the same transaction as the rows, so a reader that saw version N has
+    seen every change up to N (the row lock orders the writers of one organization's
+    dataset). The app's columnar copy (``app.columnar``) compares it with its own."""
+
+    __tablename__ = "data_version"
+    __table_args__ = (UniqueConstraint("organization_pk", "dataset"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    dataset: str = Field(max_length=40)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
+class DataChange(SQLModel, table=True):
+    """The days ``[first_day, last_day)`` that version ``version`` of an organization's dataset
+    replaced: what a copy behind by a few versions must read again. The latest ones only
+    (``app.store.days.KEPT_CHANGES``); a copy further behind reads the organization whole."""
+
+    __tablename__ = "data_change"
+    __table_args__ = (
+        Index("ix_data_change_org_dataset_version", "organization_pk", "dataset", "version"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    dataset: str = Field(max_length=40)
+    version: int = Field(sa_type=BigInteger)
+    first_day: date
+    last_day: date
 
 
 class SyncState(SQLModel, table=True):

@@ -17,6 +17,7 @@ from app.datasets import Dataset, spec_of
 from app.db import affected_rows
 from app.running_totals import refresh_key_totals
 from app.store.bulk import insert_rows
+from app.store.changes import record_change
 from app.store.dimensions import remember_dimensions
 from app.store.rollups import replace_rollups
 
@@ -64,6 +65,8 @@ def replace_days_counted(
         replace_rollups(session, org_pk, spec.rollup, start, end, merged)
     if spec.name == Dataset.USAGE:  # after the rollup it is built from
         refresh_key_totals(session.connection(), org_pk, start)
+    # Last: the version's row lock is then held only while the caller commits.
+    record_change(session, org_pk, dataset, start, end)
     return len(merged), int(deleted or 0)
 
 

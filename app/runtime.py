@@ -13,6 +13,7 @@ from typing import Literal, overload
 import httpx
 from sqlalchemy import Engine
 
+from app import columnar
 from app.anthropic.admin import AdminClient
 from app.anthropic.analytics import AnalyticsClient
 from app.anthropic.schemas import OrganizationInfo
@@ -56,6 +57,7 @@ def get_engine(settings: Settings) -> Engine:
 def dispose_engines() -> None:
     with _lock:
         for engine in _engines.values():
+            columnar.detach(engine)
             engine.dispose()
         _engines.clear()
 

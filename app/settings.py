@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     enterprise_lookback_days: int = Field(default=30, ge=1, le=60)
     # Claude Code report of Console organizations (one request series per day); off skips it.
     claude_code: bool = True
+    # The app keeps a columnar (DuckDB) copy of the cost and usage rows in a private temporary
+    # file, so filtered views stay fast at millions of rows; off: they read the database.
+    columnar_copy: bool = True
     # How often the worker looks for newly connected organizations; keeps "backfill within
     # seconds of saving the key" without a scheduler inside Streamlit.
     dispatch_seconds: float = Field(default=3.0, gt=0, le=300)

@@ -3,8 +3,8 @@
 The benchmark database's cost_line, usage_bucket, organization, workspace and api_key rows are
 copied into an in-memory DuckDB (in chunks through SQLAlchemy and pandas: no DuckDB extension,
 nothing fetched). Each equivalent returns what the product's function returns, labels included,
-so the two results can be compared to the cent as well as timed. DuckDB is a development-only
-dependency (the ``bench`` extra); the product never imports this module.
+so the two results can be compared to the cent as well as timed. The product never imports this
+module (its own DuckDB copy, ``app.columnar``, runs the reports' queries, not these).
 
 DuckDB sums; the product's own labeller names the sums. A group is an (organization, stored
 value) pair, as in the product (``app.reports.names``): DuckDB sums by it, and ``Namer`` names

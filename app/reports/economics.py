@@ -35,6 +35,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, or_, select
 from sqlmodel import col
 
+from app.columnar import detail_engine
 from app.datasets import ECONOMICS, ECONOMICS_COST_COLUMNS, ECONOMICS_USAGE_COLUMNS, decode_value
 from app.db import read_session
 from app.models import CostDaily, CostLine, Organization, UsageBucket, UsageDaily
@@ -110,7 +111,7 @@ def _token_cost(engine: Engine, f: Filters) -> list[Any]:
         .where(token_rows)
         .group_by(col(CostLine.model), col(CostLine.service_tier))
     )
-    with read_session(engine) as session:
+    with read_session(detail_engine(engine)) as session:
         return _in_order(session.execute(query).all(), 2)
 
 
@@ -151,7 +152,7 @@ def _usage(engine: Engine, f: Filters) -> list[Any]:
         .where(*where_detail(UsageBucket, f, cost=False), col(UsageBucket.model).is_not(None))
         .group_by(*group)
     )
-    with read_session(engine) as session:
+    with read_session(detail_engine(engine)) as session:
         return _in_order(session.execute(query).all(), 4)
 
 

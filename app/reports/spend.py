@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
 from app.models import CostDaily, CostLine, Organization
@@ -114,7 +115,7 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     where the filters allow it (the filtered dimension's, filtered by one), else the detail
     rows."""
     one = _one_filter(f)
-    table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
+    table: Any = CostDaily if _totals_rolled(f) else CostLine
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -129,6 +130,16 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     return query.group_by(day) if by_day else query
 
 
+def _totals_rolled(f: Filters) -> bool:
+    """Whether ``_total_query`` reads the rollup (else the detail rows, through the app's
+    columnar copy when it is current: ``_totals_engine``)."""
+    return _one_filter(f) is not None or uses_rollups(f)
+
+
+def _totals_engine(engine: Engine, f: Filters) -> Engine:
+    return engine if _totals_rolled(f) else detail_engine(engine)
+
+
 def total_cents(engine: Engine, f: Filters) -> Decimal:
     return total_or_none(engine, f) or Decimal(0)
 
@@ -136,7 +147,7 @@ def total_cents(engine: Engine, f: Filters) -> Decimal:
 def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
     """Billed cents of the filters; None when not one row is stored for them (the previous
     period of a view that starts with the data: "no data", which is not $0)."""
-    with read_session(engine) as session:
+    with read_session(_totals_engine(engine, f)) as session:
         value = session.execute(_total_query(f)).scalar_one()
     return None if value is None else Decimal(value)
 
@@ -144,7 +155,7 @@ def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
 def daily_totals(engine: Engine, f: Filters) -> dict[date, Decimal]:
     """Billed cents per day of the filters, in one query; a day without a stored row is
     absent (a day of rows adding up to $0 is there)."""
-    with read_session(engine) as session:
+    with read_session(_totals_engine(engine, f)) as session:
         rows = session.execute(_total_query(f, by_day=True)).all()
     return {day: Decimal(cents or 0) for day, cents in rows}
 

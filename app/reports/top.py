@@ -18,6 +18,7 @@ from sqlalchemy import Engine, String, case, cast, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from app.columnar import detail_engine
 from app.db import read_session
 from app.models import (
     CostDaily,
@@ -106,8 +107,12 @@ def sum_by_day(
     table, column = source.table, source.column
     sums = [func.sum(getattr(table, m)) for m in measures]
     merged: dict[tuple[date, str], list[Any]] = {}
-    with read_session(engine) as session:
-        names = namer(session, group)
+    # The detail rows are summed in the app's columnar copy when it is current; names always
+    # come from the database (the copy holds rows, not the directory).
+    rows_engine = engine if source.rollup else detail_engine(engine)
+    with read_session(engine) as names_session:
+        names = namer(names_session, group)
+    with read_session(rows_engine) as session:
         keep: set[tuple[int, Any]] | None = None
         other: str | None = None
         labels: dict[Key, str] = {}

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
 from app.models import Organization, UsageBucket, UsageDaily
@@ -173,6 +174,7 @@ def usage_counts(engine: Engine, f: Filters) -> dict[str, int] | None:
         query = query.where(col(UsageDaily.dim) == "model", *where_rollup(UsageDaily, f))
     else:
         query = query.where(*where_detail(UsageBucket, f, cost=False))
+        engine = detail_engine(engine)  # the app's columnar copy, when it is current
     with read_session(engine) as session:
         rows, *values = session.execute(query).one()
     if not rows:

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
+from app import columnar
 from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
 from app.reports import options as report_options
@@ -28,7 +29,12 @@ def settings() -> Settings:
 
 
 def engine() -> Engine:
-    return get_engine(settings())
+    current = settings()
+    db = get_engine(current)
+    if current.columnar_copy:
+        # The app's pages only: the worker and the CLI read the database itself.
+        columnar.attach(db)
+    return db
 
 
 def database_key() -> str:

@@ -1,0 +1,267 @@
+"""The app's columnar copy (``app.columnar``) answers every filtered view exactly as the
+database does, to the cent and the token; it is never read while it is behind the database
+(after a sync's write, a deleted or a new organization, a change log that no longer reaches
+back), catches up on its own, holds no key, and the change log it follows orders its versions
+under parallel writers. SQLite and Postgres."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete, func, select, text
+from sqlmodel import col
+
+from app import columnar
+from app.anthropic.schemas import CostRow, UsageRow
+from app.clock import today
+from app.db import read_session, write_session
+from app.models import CostLine, DataChange, DataVersion, Organization
+from app.reports.economics import unit_economics
+from app.reports.filters import Filters, uses_rollups
+from app.reports.labels import SPEND_GROUPS, USAGE_GROUPS
+from app.reports.options import filter_options
+from app.reports.spend import daily_totals, spend_by_day, total_cents, total_or_none
+from app.reports.usage import usage_by_day, usage_counts
+from app.services.access import Actor
+from app.services.organizations import delete_organization
+from app.settings import Settings
+from app.simulator import Simulator
+from app.store import replace_days
+from tests.utils.factories import org_pk, synced_orgs
+
+
+@pytest.fixture
+def copy(engine: Engine) -> Iterator[columnar.ColumnarCopy]:
+    """The process's copy of ``engine``, as the app's pages attach it (its thread started)."""
+    attached = columnar.attach(engine)
+    yield attached
+    columnar.detach(engine)
+
+
+def caught_up(copy: columnar.ColumnarCopy, timeout: float = 60) -> Engine:
+    """The copy's engine once its own thread has caught up with the database."""
+    deadline = time.monotonic() + timeout
+    while (current := copy.current()) is None:
+        assert copy.error is None, copy.error
+        assert time.monotonic() < deadline, "the copy did not catch up"
+        time.sleep(0.05)
+    return current
+
+
+def views(engine: Engine) -> list[Filters]:
+    """Filtered views the rollups cannot answer (two dimensions chosen at once), over six
+    months and the last week."""
+    end = today() + timedelta(days=1)
+    options = filter_options(engine)
+    models = tuple(sorted(v for v, _ in options["models"] if v)[:3])
+    tiers = tuple(v for v, _ in options["service_tiers"])  # "" (no tier) among them
+    workspaces = tuple(sorted(v for v, _ in options["workspaces"])[:3])
+    chosen = [
+        Filters(end - timedelta(days=183), end, models=models, service_tiers=tiers),
+        Filters(end - timedelta(days=183), end, workspaces=workspaces, models=models),
+        Filters(end - timedelta(days=7), end, service_tiers=tiers[:1], cost_types=("tokens",)),
+    ]
+    assert not any(uses_rollups(f) for f in chosen)
+    return chosen
+
+
+def answers(engine: Engine, f: Filters) -> dict[str, Any]:
+    """Everything the Spend and Usage pages read for ``f``: every grouping in full and folded
+    to two groups plus "Other", the totals, the counts and unit economics."""
+    out: dict[str, Any] = {}
+    for top in (None, 2):
+        for group in SPEND_GROUPS:
+            out[f"spend {group} {top}"] = spend_by_day(engine, f, group, top)
+        for group in (*USAGE_GROUPS, "token_type"):
+            out[f"usage {group} {top}"] = usage_by_day(engine, f, group, top)
+    out["total"] = total_or_none(engine, f)
+    out["daily"] = daily_totals(engine, f)
+    out["counts"] = usage_counts(engine, f)
+    out["economics"] = repr(unit_economics(engine, f))
+    return out
+
+
+def from_the_database(
+    copy: columnar.ColumnarCopy, read: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """What ``read`` returns with the copy out of the way (as the worker and CLI read)."""
+    current = copy.current
+    copy.current = lambda: None  # type: ignore[method-assign]
+    try:
+        return read()
+    finally:
+        copy.current = current  # type: ignore[method-assign]
+
+
+def assert_same(engine: Engine, copy: columnar.ColumnarCopy) -> None:
+    for f in views(engine):
+        current = caught_up(copy)
+        assert columnar.detail_engine(engine) is current
+        through_copy = answers(engine, f)
+        database = from_the_database(copy, lambda f=f: answers(engine, f))  # type: ignore[misc]
+        for name, value in database.items():
+            assert through_copy[name] == value, (name, f)
+        assert database["total"], f  # the view has rows: equality means something
+
+
+def copied_rows(copy: columnar.ColumnarCopy, org: int) -> int:
+    with copy.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM cost_line WHERE organization_pk = :pk"), {"pk": org}
+            ).scalar_one()
+        )
+
+
+def test_filtered_views_read_the_copy_and_equal_the_database(
+    sim: Simulator, engine: Engine, settings: Settings, copy: columnar.ColumnarCopy
+) -> None:
+    ids = synced_orgs(sim, engine, settings)
+    assert_same(engine, copy)
+    # The views really read the copy: rows taken out of it (behind its back) change them.
+    first = org_pk(engine, ids[0])
+    f = views(engine)[0]
+    before = total_cents(engine, f)
+    with copy.engine.begin() as conn:
+        conn.execute(text("DELETE FROM cost_line WHERE organization_pk = :pk"), {"pk": first})
+    assert total_cents(engine, f) < before
+    # Names are the database's: the copy holds no directory, no key, no key's ciphertext.
+    with copy.engine.connect() as conn:
+        tables = {name for (name,) in conn.execute(text("SELECT table_name FROM duckdb_tables()"))}
+        org_columns = [
+            name
+            for (name,) in conn.execute(
+                text("SELECT column_name FROM duckdb_columns() WHERE table_name = 'organization'")
+            )
+        ]
+    assert tables == {"organization", "cost_line", "usage_bucket"}
+    assert sorted(org_columns) == sorted(columnar.ORG_COLUMNS)
+    with read_session(engine) as session:
+        ciphertexts = session.execute(select(col(Organization.key_ciphertext))).scalars().all()
+    stored = b"".join(p.read_bytes() for p in copy.directory.iterdir() if p.is_file())
+    assert ciphertexts and not any(c.encode()[:40] in stored for c in ciphertexts)
+
+
+def test_the_copy_is_never_read_behind_the_database(
+    sim: Simulator, engine: Engine, settings: Settings, copy: columnar.ColumnarCopy
+) -> None:
+    ids = synced_orgs(sim, engine, settings)
+    caught_up(copy)
+    pk = org_pk(engine, ids[0])
+    day = today() - timedelta(days=2)
+    f = Filters(day, day + timedelta(days=1), models=("claude-test-1",), service_tiers=("x",))
+
+    # A sync replaces a day: the copy is not read until it has the new rows.
+    rewrite_day(engine, pk, day, Decimal("123.456789"))
+    assert columnar.detail_engine(engine) is engine
+    assert total_cents(engine, f) == Decimal("123.456789")
+    caught_up(copy)
+    assert total_cents(engine, f) == Decimal("123.456789")
+    assert_same(engine, copy)
+
+    # The change log no longer reaches back to the copy's version: the organization whole.
+    rewrite_day(engine, pk, day, Decimal("7"))
+    rewrite_day(engine, pk, day - timedelta(days=30), Decimal("8"))
+    with write_session(engine) as session:
+        session.execute(delete(DataChange).where(col(DataChange.organization_pk) == pk))
+    caught_up(copy)
+    assert total_cents(engine, f) == Decimal("7")
+    assert total_cents(engine, replace(f, start=day - timedelta(days=30))) == Decimal("15")
+    assert_same(engine, copy)
+
+    # A deleted organization's rows leave the copy.
+    assert copied_rows(copy, pk) > 0
+    assert delete_organization(
+        engine=engine, organization_id=ids[0], actor=Actor("admin@example.com", "admin")
+    )
+    caught_up(copy)
+    assert copied_rows(copy, pk) == 0
+    assert_same(engine, copy)
+
+
+def rewrite_day(engine: Engine, pk: int, day: date, cents: Decimal) -> None:
+    """A sync's write of one day: a single cost line and usage row of a model no one else
+    uses, so a view filtered to it reads exactly this."""
+    dims = {"model": "claude-test-1", "service_tier": "x", "workspace_id": None}
+    with write_session(engine) as session:
+        replace_days(
+            session,
+            pk,
+            "cost",
+            day,
+            day + timedelta(days=1),
+            [CostRow(day, {**dims, "cost_type": "tokens"}, cents, "USD")],
+        )
+        replace_days(
+            session,
+            pk,
+            "usage",
+            day,
+            day + timedelta(days=1),
+            [UsageRow(day=day, dims=dims, tokens={"output_tokens": 5})],
+        )
+
+
+def test_parallel_writers_get_versions_in_order(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """Writers of one organization's dataset take versions one after the other, each logged
+    once: a copy that saw version N has every change up to N."""
+    ids = synced_orgs(sim, engine, settings)
+    pk = org_pk(engine, ids[0])
+    with read_session(engine) as session:
+        start = session.execute(
+            select(col(DataVersion.version)).where(
+                col(DataVersion.organization_pk) == pk, col(DataVersion.dataset) == "cost"
+            )
+        ).scalar_one()
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            rewrite_day(engine, pk, today() - timedelta(days=n), Decimal(n))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with read_session(engine) as session:
+        logged = session.execute(
+            select(col(DataChange.version))
+            .where(col(DataChange.organization_pk) == pk, col(DataChange.dataset) == "cost")
+            .where(col(DataChange.version) > start)
+            .order_by(col(DataChange.version))
+        ).scalars()
+        assert list(logged) == list(range(start + 1, start + 7))
+        count = session.execute(
+            select(func.count()).select_from(CostLine).where(col(CostLine.model) == "claude-test-1")
+        ).scalar_one()
+    assert count == 6
+
+
+def test_the_app_attaches_the_copy_unless_switched_off(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.ui import state
+
+    db = state.engine()
+    current = caught_up(columnar.attach(db))
+    assert current is not db and columnar.detail_engine(db) is current
+    columnar.detach(db)
+    monkeypatch.setenv("FINOPS_COLUMNAR_COPY", "false")
+    db = state.engine()
+    assert columnar.detail_engine(db) is db
+    assert db not in columnar._COPIES

@@ -261,6 +261,16 @@ def backfill_range(engine: Engine, organization_id: str) -> tuple[date, date]:
         return org.backfill_start, today() + timedelta(days=1)
 
 
+def a_day_with_rows(sim: Simulator, organization_id: str, day: date, route: str) -> date:
+    """``day`` or the first day after it on which the simulator reports rows for ``route``: a
+    day without any (the simulated organization's quiet days move with the date) has no bucket
+    results to poison."""
+    truth = truth_cost if route == "cost_report" else truth_usage
+    while not truth(sim, organization_id, day, day + timedelta(days=1)):
+        day += timedelta(days=1)
+    return day
+
+
 def assert_failing_not_due(engine: Engine, sync: Syncer, org_id: str, text: str) -> None:
     """Failing with ``text`` in its status, and not due again at once (backoff, no tight loop)."""
     [summary] = [s for s in list_organizations(engine) if s.organization_id == org_id]
@@ -287,7 +297,8 @@ def test_a_poison_page_fails_clearly_and_keeps_what_came_before(
     connect_org(sim, org, engine=engine, settings=settings)
     start, end = backfill_range(engine, org.id)
     page_start = start + timedelta(days=31)  # the second page of 31 daily buckets
-    bad_day = page_start + timedelta(days=9)
+    bad_day = a_day_with_rows(sim, org.id, page_start + timedelta(days=9), route)
+    assert bad_day < page_start + timedelta(days=31)
     sim.inject(kind, route=route, count=1000, day=bad_day)  # bad until cleared
     sync = sync_engine(sim, engine, settings)
     sim.reset_requests()
@@ -347,7 +358,7 @@ def test_finops_sync_exits_non_zero_naming_the_poison(
     org = next(iter(http_sim.orgs.values()))
     connect_org(http_sim, org, engine=engine, settings=settings, label="Poisoned")
     start, _ = backfill_range(engine, org.id)
-    bad_day = start + timedelta(days=40)
+    bad_day = a_day_with_rows(http_sim, org.id, start + timedelta(days=40), "cost_report")
     http_sim.inject("poison_amount", route="cost_report", count=1000, day=bad_day)
     assert cli.main(["sync", "--org", org.id]) == 1
     err = capsys.readouterr().err

@@ -26,6 +26,7 @@ from app.reports.spend import spend_by_day
 from app.reports.usage import usage_by_day
 from app.settings import Settings
 from app.simulator import Simulator
+from bench.duck import DuckQueries, load
 from tests.utils.factories import (
     add_console_orgs,
     connect_enterprise,
@@ -33,10 +34,6 @@ from tests.utils.factories import (
     org_pk,
     sync_engine,
 )
-
-pytest.importorskip("duckdb", reason="the bench extra (pip install -e '.[bench]') is not installed")
-
-from bench.duck import DuckQueries, load  # noqa: E402
 
 DAY = date(2026, 3, 2)
 

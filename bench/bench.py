@@ -89,7 +89,8 @@ def main() -> int:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to leave out: duckdb, backfill, pages, browser",
+        help="comma-separated parts to leave out: duckdb, backfill, pages, browser, copy (the "
+        "app's columnar copy: filtered views then read the database)",
     )
     args = parser.parse_args()
     started = time.perf_counter()

@@ -92,7 +92,13 @@ class ColumnarCopy:
     def __post_init__(self) -> None:
         # mkdtemp: a directory only this user can read; the rows are billing data.
         self.directory = Path(tempfile.mkdtemp(prefix="finops-columnar-"))
-        path = self.directory / "copy.duckdb"
+        try:
+            self._open(self.directory / "copy.duckdb")
+        except BaseException:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
+
+    def _open(self, path: Path) -> None:
         # NullPool: DuckDB shares one database between the connections of a process, so a
         # connection per checkout is cheap, and no connection outlives the copy's file.
         self.engine = create_engine(
@@ -161,8 +167,13 @@ class ColumnarCopy:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        with self._lock:
-            self._anchor.close()
+        # A first load of millions of rows may still hold the lock: the process is going, the
+        # file goes with the directory below, so shutting down does not wait for it.
+        if self._lock.acquire(timeout=5):
+            try:
+                self._anchor.close()
+            finally:
+                self._lock.release()
         self.engine.dispose()
         _COPIES_BY_ENGINE.pop(self.engine, None)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -182,15 +193,28 @@ class ColumnarCopy:
 
 _COPIES: dict[Engine, ColumnarCopy] = {}
 _COPIES_BY_ENGINE: dict[Engine, ColumnarCopy] = {}
+_UNAVAILABLE: set[Engine] = set()  # databases whose copy could not be made in this process
 _REGISTRY_LOCK = threading.Lock()
 
 
-def attach(primary: Engine) -> ColumnarCopy:
-    """The copy of ``primary``'s detail rows for this process, started on the first call."""
+def attach(primary: Engine) -> ColumnarCopy | None:
+    """The copy of ``primary``'s detail rows for this process, started on the first call; None
+    when it cannot be made (no room for its file, say): the database then answers every view,
+    as it would with the copy switched off, and the pages work as before."""
     with _REGISTRY_LOCK:
         copy = _COPIES.get(primary)
-        if copy is None:
-            copy = _COPIES[primary] = ColumnarCopy(primary)
+        if copy is None and primary not in _UNAVAILABLE:
+            try:
+                copy = ColumnarCopy(primary)
+            except Exception as exc:
+                _UNAVAILABLE.add(primary)
+                log.warning(
+                    "columnar copy unavailable (%s: %s); filtered views read the database",
+                    type(exc).__name__,
+                    getattr(exc, "strerror", None) or "see the exception type",
+                )
+                return None
+            _COPIES[primary] = copy
             copy.start()
         return copy
 

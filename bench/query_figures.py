@@ -32,6 +32,8 @@ def copy_figures(run: BenchRun) -> None:
     before = _rss_mib()
     started = time.perf_counter()
     copy = columnar.attach(run.engine)
+    if copy is None:
+        raise RuntimeError("the columnar copy could not be made (see the log)")
     while copy.current() is None:
         if copy.error is not None:
             raise RuntimeError(f"the columnar copy failed to load: {copy.error}")

@@ -41,6 +41,7 @@ from tests.utils.factories import org_pk, synced_orgs
 def copy(engine: Engine) -> Iterator[columnar.ColumnarCopy]:
     """The process's copy of ``engine``, as the app's pages attach it (its thread started)."""
     attached = columnar.attach(engine)
+    assert attached is not None
     yield attached
     columnar.detach(engine)
 
@@ -258,10 +259,33 @@ def test_the_app_attaches_the_copy_unless_switched_off(
     from app.ui import state
 
     db = state.engine()
-    current = caught_up(columnar.attach(db))
+    attached = columnar.attach(db)
+    assert attached is not None
+    current = caught_up(attached)
     assert current is not db and columnar.detail_engine(db) is current
     columnar.detach(db)
     monkeypatch.setenv("FINOPS_COLUMNAR_COPY", "false")
     db = state.engine()
     assert columnar.detail_engine(db) is db
     assert db not in columnar._COPIES
+
+
+def test_without_room_for_the_copy_the_database_answers(
+    sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No room for the copy's file: the pages' views come from the database, unchanged, and
+    the app does not try again on every rerun."""
+    synced_orgs(sim, engine, settings)
+    f = views(engine)[0]
+    expected = total_cents(engine, f)
+
+    def full(*_: object, **__: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(columnar.tempfile, "mkdtemp", full)
+    assert columnar.attach(engine) is None
+    assert columnar.detail_engine(engine) is engine
+    assert total_cents(engine, f) == expected
+    monkeypatch.undo()
+    assert columnar.attach(engine) is None  # not made again on the next rerun
+    columnar._UNAVAILABLE.discard(engine)

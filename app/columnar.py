@@ -86,6 +86,7 @@ class ColumnarCopy:
     error: str | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
+    _stopped: threading.Event = field(default_factory=threading.Event, init=False)
     _closed: bool = field(default=False, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -164,6 +165,7 @@ class ColumnarCopy:
 
     def close(self) -> None:
         self._closed = True
+        self._stopped.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -180,15 +182,22 @@ class ColumnarCopy:
 
     def _run(self) -> None:
         while not self._closed:
+            self._wake.clear()  # before the refresh: a change during it wakes the next one
             try:
                 self.refresh()
             except Exception as exc:  # the database answers meanwhile; try again later
                 # Only the kind of error: no row, name or URL reaches the log.
                 self.error = type(exc).__name__
-                log.warning("columnar copy: refresh failed (%s); retrying", self.error)
-                self._wake.wait(RETRY_SECONDS)
+                log.warning(
+                    "columnar copy: refresh failed (%s); retrying in %.0f s",
+                    self.error,
+                    RETRY_SECONDS,
+                )
+                # Not woken by the pages' reads: a lasting error (a full disk) is retried
+                # every RETRY_SECONDS, not on every view.
+                self._stopped.wait(RETRY_SECONDS)
+                continue
             self._wake.wait()
-            self._wake.clear()
 
 
 _COPIES: dict[Engine, ColumnarCopy] = {}

@@ -289,3 +289,45 @@ def test_without_room_for_the_copy_the_database_answers(
     monkeypatch.undo()
     assert columnar.attach(engine) is None  # not made again on the next rerun
     columnar._UNAVAILABLE.discard(engine)
+
+
+def test_a_failing_refresh_leaves_the_database_answering_and_is_retried_later(
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    copy: columnar.ColumnarCopy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = synced_orgs(sim, engine, settings)
+    caught_up(copy)
+    monkeypatch.setattr(columnar, "RETRY_SECONDS", 0.3)
+    attempts: list[int] = []
+    real = columnar._copy_rows
+
+    def disk_full(*_: object, **__: object) -> None:
+        attempts.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(columnar, "_copy_rows", disk_full)
+    day = today() - timedelta(days=1)
+    rewrite_day(engine, org_pk(engine, ids[0]), day, Decimal("42"))
+    f = Filters(day, day + timedelta(days=1), models=("claude-test-1",), service_tiers=("x",))
+    deadline = time.monotonic() + 30
+    while copy.error is None:
+        assert time.monotonic() < deadline
+        copy.current()
+        time.sleep(0.01)
+    assert copy.error == "OSError"
+    # The views are the database's, and right; the pages' reads do not retry it each time.
+    started, tried = time.monotonic(), len(attempts)
+    while time.monotonic() - started < 1.0:
+        assert total_cents(engine, f) == Decimal("42")
+    assert len(attempts) - tried <= 5  # about one a RETRY_SECONDS, not one a view
+    monkeypatch.setattr(columnar, "_copy_rows", real)
+    deadline = time.monotonic() + 30
+    while copy.current() is None:  # the next retry catches up and clears the error
+        assert time.monotonic() < deadline, "the copy was not retried"
+        time.sleep(0.05)
+    assert copy.error is None
+    assert columnar.detail_engine(engine) is copy.engine
+    assert total_cents(engine, f) == Decimal("42")

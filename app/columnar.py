@@ -57,8 +57,9 @@ ORG_COLUMNS = ("id", "organization_id", "provider", "is_demo")
 # Detail columns no report reads: the row id, what the API sent beyond the known fields, and
 # the natural key's digest (the longest strings of a row).
 LEFT_OUT = frozenset({"id", "extra", "dims_key"})
-# Rows read from the database at a time while copying: bounds the memory of a load.
-CHUNK_ROWS = 100_000
+# Rows read from the database at a time while copying: bounds the memory of a load (915k rows
+# at 20,000 a chunk: RSS +140 MiB, at 100,000: +205 MiB; as fast).
+CHUNK_ROWS = 20_000
 # DuckDB's own memory: the copy is a file; this bounds its cache (and a load's work).
 MEMORY_LIMIT = "512MB"
 RETRY_SECONDS = 30.0
@@ -146,20 +147,25 @@ class ColumnarCopy:
         longer reaches back to the copy's version, or when it was deleted or replaced)."""
         with self._lock, self.primary.connect() as source:
             now = read_marks(source)
-            # DuckDB commits each statement unless asked for a transaction: one, so a view
-            # never reads a day deleted and not yet copied again.
             copy = self._anchor.driver_connection
-            copy.execute("BEGIN TRANSACTION")
-            try:
-                if self.applied is None:
-                    _load_all(source, copy)
-                else:
-                    _apply_changes(source, copy, self.applied, now)
+            if self.applied is None:
+                # Nothing reads the copy before its first load is complete, so each chunk
+                # commits on its own: DuckDB then compresses it into the file instead of
+                # holding every row of a transaction in memory (915k rows: the process's RSS
+                # grew by 470 MiB in one transaction, by 140 MiB this way).
+                _load_all(source, copy)
                 _replace_organizations(source, copy)
-            except BaseException:
-                copy.execute("ROLLBACK")
-                raise
-            copy.execute("COMMIT")
+            else:
+                # DuckDB commits each statement unless asked for a transaction: one, so a
+                # view never reads a day deleted and not yet copied again.
+                copy.execute("BEGIN TRANSACTION")
+                try:
+                    _apply_changes(source, copy, self.applied, now)
+                    _replace_organizations(source, copy)
+                except BaseException:
+                    copy.execute("ROLLBACK")
+                    raise
+                copy.execute("COMMIT")
             self.applied = now
             self.error = None
 

@@ -112,6 +112,38 @@ def assert_same(engine: Engine, copy: columnar.ColumnarCopy) -> None:
         assert database["total"], f  # the view has rows: equality means something
 
 
+def test_unfiltered_unit_economics_read_the_copy_and_equal_the_rollups(
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    copy: columnar.ColumnarCopy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unit economics over six months, unfiltered: the copy's detail rows (when current) and
+    the database's compound rollup give the same figures (a month reads the rollup, faster)."""
+    from app.reports import economics
+
+    synced_orgs(sim, engine, settings)
+    end = today() + timedelta(days=1)
+    rolled = economics._token_cost_rolled, economics._usage_rolled
+
+    def not_the_rollup(*_: object) -> None:
+        raise AssertionError("read the rollup while the copy was current")
+
+    f = Filters(end - timedelta(days=183), end)
+    assert uses_rollups(f)
+    current = caught_up(copy)
+    assert columnar.detail_engine(engine) is current
+    monkeypatch.setattr(economics, "_token_cost_rolled", not_the_rollup)
+    monkeypatch.setattr(economics, "_usage_rolled", not_the_rollup)
+    through_copy = repr(unit_economics(engine, f))
+    monkeypatch.setattr(economics, "_token_cost_rolled", rolled[0])
+    monkeypatch.setattr(economics, "_usage_rolled", rolled[1])
+    from_rollups = from_the_database(copy, lambda: repr(unit_economics(engine, f)))
+    assert through_copy == from_rollups
+    assert "Claude" in through_copy  # models with figures, not an empty table
+
+
 def copied_rows(copy: columnar.ColumnarCopy, org: int) -> int:
     with copy.engine.connect() as conn:
         return int(

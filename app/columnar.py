@@ -331,8 +331,10 @@ def _apply_changes(source: Any, copy: Any, before: Marks, now: Marks) -> None:
             version = now.versions.get((pk, dataset), 0)
             if version == seen:
                 continue
-            changes = changes_after(source, pk, dataset, seen, version)
-            if changes is None:  # the log no longer reaches back: the organization whole
+            # A version below the copy's: the database is not the one copied (a backup put
+            # back); the organization whole, as when the log no longer reaches back.
+            changes = changes_after(source, pk, dataset, seen, version) if version > seen else None
+            if changes is None:
                 copy.execute(f'DELETE FROM "{table.name}" WHERE organization_pk = ?', (pk,))
                 _copy_rows(source, copy, table, (pk, None, None))
                 continue

@@ -209,6 +209,20 @@ def test_the_copy_is_never_read_behind_the_database(
     assert total_cents(engine, replace(f, start=day - timedelta(days=30))) == Decimal("15")
     assert_same(engine, copy)
 
+    # Versions below the copy's (a backup put back under the running app): read whole.
+    with write_session(engine) as session:
+        session.execute(
+            DataVersion.__table__.update()  # type: ignore[attr-defined]
+            .where(DataVersion.__table__.c.organization_pk == pk)  # type: ignore[attr-defined]
+            .values(version=1)
+        )
+        session.execute(delete(CostLine).where(col(CostLine.organization_pk) == pk))
+    caught_up(copy)
+    assert copied_rows(copy, pk) == 0
+    assert_same(engine, copy)
+    rewrite_day(engine, pk, day, Decimal("9"))
+    caught_up(copy)
+
     # A deleted organization's rows leave the copy.
     assert copied_rows(copy, pk) > 0
     assert delete_organization(

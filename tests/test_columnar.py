@@ -144,6 +144,39 @@ def test_unfiltered_unit_economics_read_the_copy_and_equal_the_rollups(
     assert "Claude" in through_copy  # models with figures, not an empty table
 
 
+def test_unfiltered_usage_by_api_key_reads_the_copy_and_equals_the_rollup(
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    copy: columnar.ColumnarCopy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Usage by API key, unfiltered: summed from the copy's detail rows when it is current,
+    the same as the database's rollup and running totals give, in full and folded."""
+    from app.reports import top as top_module
+
+    synced_orgs(sim, engine, settings)
+    end = today() + timedelta(days=1)
+    f = Filters(end - timedelta(days=30), end)
+    assert uses_rollups(f)
+    caught_up(copy)
+    expected = from_the_database(
+        copy, lambda: {n: usage_by_day(engine, f, "api_key", n) for n in (None, 2, 12)}
+    )
+    real_scores = top_module._scores
+    sources: list[Any] = []
+
+    def scores(session: Any, source: Any) -> Any:
+        sources.append(source.table)
+        return real_scores(session, source)
+
+    monkeypatch.setattr(top_module, "_scores", scores)
+    for n in (None, 2, 12):
+        assert usage_by_day(engine, f, "api_key", n) == expected[n], n
+    assert sources and all(table.__tablename__ == "usage_bucket" for table in sources)
+    assert len({label for _, label, _ in expected[None]}) > 2  # keys to fold
+
+
 def copied_rows(copy: columnar.ColumnarCopy, org: int) -> int:
     with copy.engine.connect() as conn:
         return int(

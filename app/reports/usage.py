@@ -58,7 +58,7 @@ def _usage_by_day(
         source = Source(
             UsageDaily, column, where, where, by_organization=bool(where_organizations(f))
         )
-    elif uses_rollups(f):
+    elif uses_rollups(f) and not (group == "api_key" and _keys_from_the_copy(engine, f)):
         dim, column = rollup_dim(group, UsageDaily, "model")
         if group == "token_type":
             dim, column = "model", None  # every dimension sums to the whole
@@ -91,6 +91,22 @@ def _usage_by_day(
         for (d, g), values in sorted(folded.sums.items())
     ]
     return rows, folded.other
+
+
+# Unfiltered usage by API key over at most this many days reads the columnar copy's detail
+# rows on SQLite (longer ranges: its running totals rank the keys faster).
+KEYS_FROM_THE_COPY_DAYS = 62
+
+
+def _keys_from_the_copy(engine: Engine, f: Filters) -> bool:
+    """Whether unfiltered usage by API key sums the app's columnar copy (when current) rather
+    than ranking thousands of keys' rollup rows. Large scale (10M rows), p50, rollup vs copy:
+    Postgres 30 days 401 vs 158 ms, 6 months 1,027 vs 440 ms; SQLite 182 vs 120 ms and 258 vs
+    323 ms."""
+    if detail_engine(engine) is engine:
+        return False
+    short = (f.end - f.start).days <= KEYS_FROM_THE_COPY_DAYS
+    return short or engine.dialect.name != "sqlite"
 
 
 def _one_filter(f: Filters) -> tuple[str, list[Any]] | None:

@@ -205,13 +205,20 @@ def session_cookie(page: object) -> dict[str, object]:
     raise AssertionError("the session cookie was never set after signing in")
 
 
+# No skeleton left, and every Plotly chart element has drawn its SVG: on a loaded machine a
+# chart's element is on the page, empty, for a while after its skeleton went (CI: the page
+# text was read before the Spend chart's legend existed).
+_DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"]') &&
+  [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .every((el) => el.querySelector('.main-svg'))"""
+
+
 def drawn(page: object) -> None:
     """Wait until the page's charts and lazy elements are drawn: Streamlit shows a skeleton
-    (``stSkeleton``) in their place until then, for longer on a loaded machine."""
+    (``stSkeleton``) in their place until then, and Plotly draws into the chart's element
+    later still, for longer on a loaded machine."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000
-    )
-    page.wait_for_timeout(300)  # a chart's first paint after its placeholder goes
+    page.wait_for_function(_DRAWN, timeout=60_000)
+    page.wait_for_timeout(300)  # the SVG's legend and bars settle after its first paint

@@ -11,7 +11,7 @@ database and kept current from its change log (``app.store.changes``, written by
 in the same transaction as the rows). A view reads the copy only while the copy holds every
 committed change; otherwise the database answers and the copy catches up in the background, so
 a view is never older than the database. Names (workspaces, keys, organizations) are always read
-from the database (``primary_of``): the copy holds rows, not the directory.
+from the database (``app.reports.top.sum_by_day``): the copy holds rows, not the directory.
 """
 
 from __future__ import annotations
@@ -108,7 +108,6 @@ class ColumnarCopy:
             poolclass=NullPool,
             connect_args={"config": {"memory_limit": MEMORY_LIMIT}},
         )
-        _COPIES_BY_ENGINE[self.engine] = self
         # Held open for the copy's life: the database stays open between queries (a
         # connection per query is then cheap), and the refresh writes through it.
         self._anchor: Any = self.engine.raw_connection()
@@ -183,7 +182,6 @@ class ColumnarCopy:
             finally:
                 self._lock.release()
         self.engine.dispose()
-        _COPIES_BY_ENGINE.pop(self.engine, None)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _run(self) -> None:
@@ -207,7 +205,6 @@ class ColumnarCopy:
 
 
 _COPIES: dict[Engine, ColumnarCopy] = {}
-_COPIES_BY_ENGINE: dict[Engine, ColumnarCopy] = {}
 _UNAVAILABLE: set[Engine] = set()  # databases whose copy could not be made in this process
 _REGISTRY_LOCK = threading.Lock()
 
@@ -253,13 +250,6 @@ def detail_engine(engine: Engine) -> Engine:
     copy = _COPIES.get(engine)
     current = copy.current() if copy is not None else None
     return current or engine
-
-
-def primary_of(engine: Engine) -> Engine:
-    """The database a copy's engine copies (names and the directory are read there);
-    ``engine`` itself for any other engine."""
-    copy = _COPIES_BY_ENGINE.get(engine)
-    return copy.primary if copy is not None else engine
 
 
 def read_marks(source: Any) -> Marks:

@@ -34,7 +34,7 @@ from app.services.organizations import delete_organization
 from app.settings import Settings
 from app.simulator import Simulator
 from app.store import replace_days
-from tests.utils.factories import org_pk, synced_orgs
+from tests.utils.factories import connect_org, org_pk, sync_engine, synced_orgs
 
 
 @pytest.fixture
@@ -263,6 +263,16 @@ def test_the_copy_is_never_read_behind_the_database(
     )
     caught_up(copy)
     assert copied_rows(copy, pk) == 0
+    assert_same(engine, copy)
+
+    # A newly connected organization's backfill reaches the copy whole.
+    new = sim.add_org(name="Newco", seed=33)
+    connect_org(sim, new, engine=engine, settings=settings)
+    new_pk = org_pk(engine, new.id)
+    assert sync_engine(sim, engine, settings).run(new_pk).outcome == "ok"
+    assert columnar.detail_engine(engine) is engine  # behind until it has Newco's rows
+    caught_up(copy)
+    assert copied_rows(copy, new_pk) > 0
     assert_same(engine, copy)
 
 

@@ -314,7 +314,10 @@ def _apply_changes(source: Any, copy: Any, before: Marks, now: Marks) -> None:
     for pk in now.organizations:
         new = pk not in before.organizations or pk in replaced
         for dataset, table in _DETAIL.items():
-            if new:  # its rows whole (any the pk had before are gone above)
+            if new:
+                # Its rows whole. Deleted first: the first load copies every row there was,
+                # an organization connected while it ran included, before its marks say so.
+                copy.execute(f'DELETE FROM "{table.name}" WHERE organization_pk = ?', (pk,))
                 _copy_rows(source, copy, table, (pk, None, None))
                 continue
             seen = before.versions.get((pk, dataset), 0)

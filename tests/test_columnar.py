@@ -420,3 +420,36 @@ def test_a_failing_refresh_leaves_the_database_answering_and_is_retried_later(
     assert copy.error is None
     assert columnar.detail_engine(engine) is copy.engine
     assert total_cents(engine, f) == Decimal("42")
+
+
+def test_an_organization_connected_during_the_first_load_is_copied_once(
+    sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load copies every row there is, also those of an organization connected
+    after the load read the database's marks; the next refresh sees that organization as
+    new and must not add its rows a second time."""
+    ids = synced_orgs(sim, engine, settings)
+    late = org_pk(engine, ids[-1])
+    real = columnar.read_marks
+
+    def before_it_was_connected(source: Any) -> columnar.Marks:
+        marks = real(source)
+        return columnar.Marks(
+            {pk: v for pk, v in marks.organizations.items() if pk != late},
+            {k: v for k, v in marks.versions.items() if k[0] != late},
+        )
+
+    copy = columnar.ColumnarCopy(engine)  # refreshed by hand: no thread
+    try:
+        monkeypatch.setattr(columnar, "read_marks", before_it_was_connected)
+        copy.refresh()
+        monkeypatch.setattr(columnar, "read_marks", real)
+        first = copied_rows(copy, late)
+        assert first > 0  # the load copied its rows although its marks were not read
+        copy.refresh()
+        assert copied_rows(copy, late) == first
+        columnar._COPIES[engine] = copy
+        assert_same(engine, copy)
+    finally:
+        columnar._COPIES.pop(engine, None)
+        copy.close()

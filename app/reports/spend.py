@@ -115,7 +115,7 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     where the filters allow it (the filtered dimension's, filtered by one), else the detail
     rows."""
     one = _one_filter(f)
-    table: Any = CostDaily if _totals_rolled(f) else CostLine
+    table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -130,14 +130,11 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     return query.group_by(day) if by_day else query
 
 
-def _totals_rolled(f: Filters) -> bool:
-    """Whether ``_total_query`` reads the rollup (else the detail rows, through the app's
-    columnar copy when it is current: ``_totals_engine``)."""
-    return _one_filter(f) is not None or uses_rollups(f)
-
-
 def _totals_engine(engine: Engine, f: Filters) -> Engine:
-    return engine if _totals_rolled(f) else detail_engine(engine)
+    """Where ``_total_query`` runs: the database for a rollup, else the detail rows through
+    the app's columnar copy when it is current."""
+    rolled = _one_filter(f) is not None or uses_rollups(f)
+    return engine if rolled else detail_engine(engine)
 
 
 def total_cents(engine: Engine, f: Filters) -> Decimal:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -153,10 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_sync)
 
+    from app import commands
+
     p = sub.add_parser("export", help="CSV of stored rows at the finest grain")
     p.add_argument(
         "--dataset",
-        choices=EXPORT_DATASETS,
+        choices=[*EXPORT_DATASETS, *commands.exporters()],
         required=True,
         help="cost and usage (every organization); claude_code (Console organizations); "
         "user_cost, user_usage and engagement (Claude Enterprise organizations)",
@@ -165,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date_arg, metavar="DATE", help="first day, YYYY-MM-DD")
     p.add_argument("--end", type=_date_arg, metavar="DATE", help="day after the last, exclusive")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    for module in commands.modules():
+        if hasattr(module, "export_arguments"):
+            module.export_arguments(p)
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser(
@@ -209,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("organization_id", metavar="ORG_ID")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
     p.set_defaults(handler=cmd_delete)
+
+    # The FinOps layer's command groups (allocations, budgets, …), one module each.
+    for module in commands.modules():
+        module.register(sub)
     return parser
 
 
@@ -442,10 +451,17 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         else:
             failed += 1
             print(f"{line}: {result.message}", file=sys.stderr)
+    from app.finops import after_sync
+
+    # Allocation, alerts and anomalies follow the new rows (PRODUCT.md: after every sync).
+    for step in after_sync(engine, settings):
+        message = f"After the sync, {step} failed (see the log); it runs again next time."
+        print(message, file=sys.stderr)
     return 1 if failed else 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from app import commands
     from app.reports.export import export_csv
 
     if args.start and args.end and args.end <= args.start:
@@ -456,15 +472,22 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
         if find_organization(engine, args.org) is None:
             raise CliError(f"No connected organization has the id {args.org}. See `finops orgs`.")
-    kwargs = {
-        "engine": engine,
-        "dataset": args.dataset,
-        "organization_id": args.org,
-        "start": args.start,
-        "end": args.end,
-    }
+    exporter = commands.exporters().get(args.dataset)
+
+    def write(out: TextIO) -> int:
+        if exporter is not None:
+            return exporter(engine, args, out)
+        return export_csv(
+            engine=engine,
+            dataset=args.dataset,
+            out=out,
+            organization_id=args.org,
+            start=args.start,
+            end=args.end,
+        )
+
     if not args.output or args.output == "-":
-        export_csv(out=sys.stdout, **kwargs)
+        write(sys.stdout)
         return 0
     target = Path(args.output)
     # Write beside the target and rename: a full disk never leaves a half-written export.
@@ -472,7 +495,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".finops-export-", dir=target.parent or Path("."))
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            count = export_csv(out=handle, **kwargs)
+            count = write(handle)
         os.replace(tmp, target)
     except OSError as exc:
         if tmp:

@@ -22,6 +22,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
 from app.db import DatabaseError
+from app.finops import after_sync
 from app.keystore import MasterKeyError
 from app.models import SyncOutcome
 from app.redact import configure_logging
@@ -94,6 +95,10 @@ class Worker:
                 )
             else:
                 log.warning("%s: %s: %s", result.name, result.outcome, result.message)
+            if result.outcome == SyncOutcome.OK:
+                # Allocation, alerts and anomalies follow the new rows; each step logs its own
+                # failure (the rows are committed: the sync itself succeeded).
+                after_sync(self.syncer.engine, self.settings)
         finally:
             with self._lock:
                 self._running.discard(org_pk)

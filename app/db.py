@@ -222,6 +222,15 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # app's columnar copy reads to stay current (``app.columnar``). Rows already there are
     # version 0: a copy loads them whole.
     13: [_create_table("data_version"), _create_table("data_change")],
+    # 17: per-key cost (Usage and Cost Analytics API), why a dataset is unavailable, and the
+    # Enterprise per-user rows' request count and "data as of" (issue 16).
+    17: [
+        _create_table("key_cost_line"),
+        _add_column("sync_state", "unavailable_reason"),
+        _add_column("user_cost", "requests"),
+        _add_column("user_cost", "data_refreshed_at"),
+        _add_column("user_usage", "data_refreshed_at"),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

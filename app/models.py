@@ -225,6 +225,40 @@ class CostLine(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
+class KeyCost(SQLModel, table=True):
+    """Console organizations: one day's billed cost by API key, actor, workspace, model, service
+    tier, cost type and token type, from the Usage and Cost Analytics API (beta). A row without
+    a key is Console / Workbench usage or code execution; a key without a principal is its own
+    actor (``actor_type`` "api_key", ``actor_id`` its ``apikey_`` id)."""
+
+    __tablename__ = "key_cost_line"
+    __table_args__ = (
+        UniqueConstraint("organization_pk", "date", "dims_key"),
+        Index("ix_key_cost_line_date", "date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    workspace_id: str | None = None
+    api_key_id: str | None = None
+    # user, service_account, api_key, or a type this version does not know (kept as sent).
+    actor_type: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    cost_type: str | None = None
+    token_type: str | None = None
+    # Post-discount, pre-credit; ``list_amount_cents`` is the list price (pre-discount).
+    amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    list_amount_cents: Decimal | None = Field(default=None, sa_column=Column(Cents()))
+    # Null when grouped by cost or token type (as this dataset is): the API has no split.
+    requests: int | None = Field(default=None, sa_type=BigInteger)
+    currency: str = "USD"
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
 class UsageBucket(UsageMeasures, table=True):
     """Daily token usage by API key, workspace, model, service tier and context window."""
 
@@ -301,6 +335,10 @@ class UserCost(SQLModel, table=True):
     amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
     list_amount_cents: Decimal | None = Field(default=None, sa_column=Column(Cents()))
     currency: str = "USD"
+    # API requests (null when the report was grouped by cost or token type): a count, not part
+    # of the row's key; and the "data as of" of the page it came in (issue 16).
+    requests: int | None = Field(default=None, sa_type=BigInteger)
+    data_refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     extra: str | None = Field(default=None, sa_type=Text)
     dims_key: str = Field(max_length=64)
 
@@ -319,6 +357,7 @@ class UserUsage(UsageMeasures, table=True):
     deleted: bool | None = None
     total_tokens: int = Field(default=0, sa_type=BigInteger)
     requests: int = Field(default=0, sa_type=BigInteger)
+    data_refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     extra: str | None = Field(default=None, sa_type=Text)
     dims_key: str = Field(max_length=64)
 
@@ -471,6 +510,9 @@ class SyncState(SQLModel, table=True):
     row_count: int = Field(default=0, sa_type=BigInteger)
     first_day: date | None = None
     last_day: date | None = None
+    # Why the dataset could not be fetched at its last attempt (a secondary dataset the key
+    # may not read, e.g. per-key cost without Analytics access); None once it syncs.
+    unavailable_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class SyncRun(SQLModel, table=True):

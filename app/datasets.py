@@ -29,6 +29,7 @@ from app.models import (
     DataVersion,
     DimensionValue,
     EngagementDay,
+    KeyCost,
     KeyTokensToDate,
     Provider,
     SyncRun,
@@ -47,6 +48,7 @@ class Dataset(StrEnum):
     USAGE = "usage"
     COST = "cost"
     CLAUDE_CODE = "claude_code"
+    KEY_COST = "key_cost"
     USER_COST = "user_cost"
     USER_USAGE = "user_usage"
     ENGAGEMENT = "engagement"
@@ -262,6 +264,37 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                 ),
                 ("estimated_cost_usd", "estimated_cost_cents"),
                 *_same("tool_actions", "models"),
+            ),
+        ),
+        # Per-key and per-actor billed cost (Usage and Cost Analytics API, beta): its own writer
+        # in app.reports.export (workspace and key names, the actor of a key without one).
+        DatasetSpec(
+            Dataset.KEY_COST,
+            _CONSOLE,
+            KeyCost,
+            Export(
+                Dataset.KEY_COST,
+                (
+                    "date",
+                    "organization_id",
+                    "organization_name",
+                    "workspace_id",
+                    "workspace_name",
+                    "api_key_id",
+                    "api_key_name",
+                    "actor_type",
+                    "actor_id",
+                    "model",
+                    "amount_usd",
+                    "list_amount_usd",
+                    # Beyond the contract's columns.
+                    "actor_name",
+                    "service_tier",
+                    "cost_type",
+                    "token_type",
+                    "requests",
+                    "currency",
+                ),
             ),
         ),
         DatasetSpec(

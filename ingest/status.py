@@ -7,6 +7,7 @@ is what the Organizations page shows.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ from app.redact import redact
 from app.settings import Settings
 from ingest.leases import is_dead_local_process
 from ingest.notify import send_ready_email
+
+log = logging.getLogger(__name__)
 
 # The outcome given to a run that never recorded its end (its process was killed).
 INTERRUPTED = SyncOutcome.INTERRUPTED
@@ -180,3 +183,22 @@ def describe_database_error(exc: DBAPIError) -> str:
         f"The sync stopped. {describe_db_error(exc)} Nothing partial was kept; the next run "
         "resumes where this one stopped."
     )
+
+
+def mark_unavailable(engine: Engine, org_pk: int, dataset: str, reason: str) -> None:
+    """Record why a secondary dataset could not be fetched (``sync_state.unavailable_reason``;
+    cleared when it next syncs). The organization's own status is not touched: its spend
+    synced. A database error here is logged, never raised over the sync's own outcome."""
+    try:
+        with write_session(engine) as session:
+            state = session.execute(
+                select(SyncState).where(
+                    col(SyncState.organization_pk) == org_pk, col(SyncState.dataset) == dataset
+                )
+            ).scalar_one_or_none()
+            if state is None:
+                state = SyncState(organization_pk=org_pk, dataset=dataset)
+            state.unavailable_reason = redact(reason)
+            session.add(state)
+    except DBAPIError as exc:
+        log.warning("Could not record why %s is unavailable: %s", dataset, exc)

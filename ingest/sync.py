@@ -5,7 +5,9 @@ chunk (a page of buckets, or one day of records) replaces the stored rows of the
 and advances the stored position in one transaction, so a killed worker resumes where it
 stopped with no duplicates and no gaps, and rows that disappeared upstream disappear here too.
 
-Console organizations have usage, cost and the Claude Code report; Claude Enterprise
+Console organizations have usage, cost, the Claude Code report and per-key cost (the Usage
+and Cost Analytics API, beta: a key that may not read it leaves the rest synced and the
+dataset's ``sync_state.unavailable_reason`` saying why); Claude Enterprise
 organizations have usage, cost, per-user cost and usage, and engagement summaries, fetched
 within the Analytics API's rules (nothing before 2026-01-01, 31-day queries, a 30-day
 revision window, no request for today).
@@ -163,6 +165,7 @@ class Syncer:
                         # synced with the same key: note it; the next run resumes where it was.
                         log.warning("The %s report of %s failed: %s", dataset, org.name, exc)
                         result.notes.append(f"The {dataset.replace('_', ' ')} report: {exc}")
+                        status.mark_unavailable(self.engine, org_pk, dataset, str(exc))
                         continue
                     if not done:
                         result.outcome = SyncOutcome.STOPPED
@@ -258,10 +261,13 @@ class Syncer:
                 if not fewer:
                     raise
                 log.warning("%s Asking for fewer days per page.", exc)
-            except InvalidRequest:
+            except InvalidRequest as exc:
                 # Some API versions refuse a range that ends in the future (today's partial
                 # day), and the engagement summaries lag by a day more or less than documented:
-                # shorten the window a little rather than fail the whole sync.
+                # shorten the window a little rather than fail the whole sync. Only a 400 is
+                # about the range (a 403 or 404 of a secondary dataset is not).
+                if exc.status not in (None, 400):
+                    raise
                 today = self.clock().date()
                 if dataset == Dataset.ENGAGEMENT or org.provider == Provider.ENTERPRISE:
                     # The Analytics API's "latest available day" is documented loosely.
@@ -282,6 +288,7 @@ class Syncer:
             stored.synced_through = stored.window_end
             stored.window_start = stored.window_end = stored.position = None
             stored.backfill_done = True
+            stored.unavailable_reason = None
             leases.renew(session, org_pk, self.owner, self.clock())
         return True
 
@@ -298,6 +305,8 @@ class Syncer:
             yield from console.claude_code_chunks(
                 _speaking(client, AdminClient), state.position, end
             )
+        elif dataset == Dataset.KEY_COST:
+            yield from console.key_cost_chunks(_speaking(client, AdminClient), state, end)
         elif org.provider != Provider.ENTERPRISE:
             admin = _speaking(client, AdminClient)
             yield from console.report_chunks(admin, dataset, state, end, size)

@@ -39,6 +39,12 @@ def bounds(
     org: Organization, dataset: str, settings: Settings, today: date
 ) -> tuple[date, date, int]:
     """First day, end (exclusive) and trailing re-read days of a dataset's windows."""
+    if dataset == Dataset.KEY_COST:
+        # The Usage and Cost Analytics API: nothing before 2026-01-01, a start within the last
+        # 365 days (a day to spare); today's partial day as the Console reports.
+        first = max(org.backfill_start, ANALYTICS_FIRST_DAY, today - timedelta(days=364))
+        end = today + timedelta(days=1)
+        return first, max(first, end), settings.lookback_days
     if org.provider != Provider.ENTERPRISE:
         # Today's partial day included; the trailing window catches its late rows.
         return org.backfill_start, today + timedelta(days=1), settings.lookback_days

@@ -59,6 +59,7 @@ def test_the_stored_values_are_the_contract() -> None:
         "usage",
         "cost",
         "claude_code",
+        "key_cost",
         "user_cost",
         "user_usage",
         "engagement",
@@ -164,7 +165,7 @@ def test_enum_valued_columns_round_trip_as_plain_strings(db: Engine) -> None:
 
 def test_the_registry_orders_the_sync_and_the_export() -> None:
     assert CORE_DATASETS == (Dataset.USAGE, Dataset.COST)
-    assert datasets_of(Provider.CONSOLE) == ("usage", "cost", "claude_code")
+    assert datasets_of(Provider.CONSOLE) == ("usage", "cost", "claude_code", "key_cost")
     assert datasets_of(Provider.ENTERPRISE) == (
         "usage",
         "cost",
@@ -178,6 +179,7 @@ def test_the_registry_orders_the_sync_and_the_export() -> None:
         "cost",
         "usage",
         "claude_code",
+        "key_cost",
         "user_cost",
         "user_usage",
         "engagement",

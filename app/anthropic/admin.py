@@ -7,20 +7,52 @@ from collections.abc import Generator, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from app.anthropic.base import BaseClient, Params
-from app.anthropic.errors import MalformedResponse
+from app.anthropic.base import BaseClient, Describe, Params
+from app.anthropic.errors import (
+    USAGE_COST_ANALYTICS_BETA,
+    InvalidRequest,
+    MalformedResponse,
+    describe_usage_cost_analytics,
+)
+from app.anthropic.paging import Paginator, PagingErrors
 from app.anthropic.schemas import OrganizationInfo, ReportPage
-from app.clock import rfc3339
+from app.clock import midnight, rfc3339
 
 # Five dimensions: the observed cap of usage_report (a sixth gives a permanent 400).
 USAGE_GROUP_BY = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
 COST_GROUP_BY = ("workspace_id", "description")
 CLAUDE_CODE_LIMIT = 1000
+# The Usage and Cost Analytics API (beta, reference §13): per-key cost of a Console organization.
+ANALYTICS_COST_PATH = "/v1/organizations/analytics/cost"
+ANALYTICS_USAGE_PATH = "/v1/organizations/analytics/usage"
+KEY_COST_GROUP_BY = (
+    "workspace_id",
+    "api_key_id",
+    "actor",
+    "model",
+    "service_tier",
+    "cost_type",
+    "token_type",
+)
+# Rows per page: the default and maximum are UNCONFIRMED; refused, the API's default is used.
+KEY_COST_LIMIT = 1000
 
 
 class AdminClient(BaseClient):
     """The Admin API, with an Admin key (``sk-ant-admin01-...``); its errors read as the
     Admin API's (``describe_status``: 401 and 403 refuse the key)."""
+
+    def _headers_of(self, path: str) -> dict[str, str]:
+        if path in (ANALYTICS_COST_PATH, ANALYTICS_USAGE_PATH):
+            return {"anthropic-beta": USAGE_COST_ANALYTICS_BETA}
+        return {}
+
+    def _errors_of(self, path: str) -> tuple[Describe, frozenset[int]]:
+        """The Analytics endpoints feed per-key cost only: a 403 or 404 there says so and is no
+        verdict on the key, which the other reports just accepted (only a 401 refuses it)."""
+        if path in (ANALYTICS_COST_PATH, ANALYTICS_USAGE_PATH):
+            return describe_usage_cost_analytics, frozenset({401})
+        return self._describe, self.key_rejected_statuses
 
     def get_organization(self) -> OrganizationInfo:
         """``GET /v1/organizations/me``: which organization the key belongs to."""
@@ -83,3 +115,48 @@ class AdminClient(BaseClient):
         params: Params = [("starting_at", day.isoformat()), ("limit", str(CLAUDE_CODE_LIMIT))]
         for body in self._record_pages("/v1/organizations/usage_report/claude_code", params):
             yield [item for item in body.get("data") or [] if isinstance(item, dict)]
+
+    _key_cost_limit: str | None = str(KEY_COST_LIMIT)
+
+    def iter_key_cost(self, start: date, end: date) -> list[dict[str, Any]]:
+        """Every row of ``/analytics/cost`` for the whole UTC days ``[start, end)``, one row per
+        day and combination of ``KEY_COST_GROUP_BY`` with cost, whole (all pages): rows are
+        ranked, not in day order, so a query is stored only once it is complete. ``has_more``
+        may be absent (UNCONFIRMED): then a ``next_page`` cursor says more follow."""
+        params: Params = [
+            ("starting_at", rfc3339(midnight(start))),
+            ("ending_at", rfc3339(midnight(end))),
+            ("time_bucket_width", "1d"),
+        ]
+        params += [("group_by[]", g) for g in KEY_COST_GROUP_BY]
+        limit = self._key_cost_limit
+        try:
+            bodies = self._analytics_series(params + ([("limit", limit)] if limit else []))
+        except InvalidRequest as exc:
+            if limit is None or "limit" not in str(exc):
+                raise
+            self._key_cost_limit = None  # the API's own page size, from now on
+            bodies = self._analytics_series(params)
+        return [row for body in bodies for row in body["data"] if isinstance(row, dict)]
+
+    def _analytics_series(self, params: Params) -> list[dict[str, Any]]:
+        path = ANALYTICS_COST_PATH
+
+        def more(body: dict[str, Any]) -> bool:
+            flag = body.get("has_more")
+            return flag if isinstance(flag, bool) else bool(body.get("next_page"))
+
+        return Paginator[dict[str, Any]](
+            fetch=lambda cursor: self._data_body(
+                path, params + ([("page", cursor)] if cursor else []), "page"
+            ),
+            next_cursor=lambda body: str(body["next_page"]) if body.get("next_page") else None,
+            has_more=more,
+            errors=PagingErrors(
+                missing=f"Anthropic said more pages of {path} follow but sent no cursor; "
+                "stopping so nothing is skipped. The next sync tries again.",
+                repeated=f"Anthropic repeated a page cursor of {path}; stopping.",
+                too_many=f"Stopped after {{pages}} pages of {path}.",
+            ),
+            name=path,
+        ).collect()

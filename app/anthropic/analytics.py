@@ -8,8 +8,13 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
-from app.anthropic.base import BaseClient, Params
-from app.anthropic.errors import InvalidRequest, MalformedResponse, describe_analytics_status
+from app.anthropic.base import BaseClient, Describe, Params
+from app.anthropic.errors import (
+    InvalidRequest,
+    MalformedResponse,
+    describe_analytics_status,
+    describe_report_not_found,
+)
 from app.anthropic.records import user_row_day
 from app.anthropic.schemas import ReportPage
 from app.clock import midnight, rfc3339
@@ -23,6 +28,10 @@ ANALYTICS_GROUP_BY = ("product", "model")
 # the day's total comes from the ungrouped report.
 ANALYTICS_TOP_GROUPS = 100
 ANALYTICS_USER_LIMIT = 1000
+# The cost and usage endpoints (their last path segment): 401/403 for a bad key, never 404.
+COST_USAGE_REPORTS = frozenset(
+    {"usage_report", "cost_report", "user_usage_report", "user_cost_report", "usage", "cost"}
+)
 
 
 class AnalyticsClient(BaseClient):
@@ -36,6 +45,19 @@ class AnalyticsClient(BaseClient):
     @staticmethod
     def _describe(status: int, error_type: str | None, api_message: str | None) -> str:
         return describe_analytics_status(status, error_type, api_message)
+
+    def _errors_of(self, path: str) -> tuple[Describe, frozenset[int]]:
+        """The cost and usage reports refuse a bad key with 401/403; a 404 there is no key
+        problem (``describe_report_not_found``), so it does not stop the organization."""
+        if path.rsplit("/", 1)[-1] not in COST_USAGE_REPORTS:
+            return self._describe, self.key_rejected_statuses
+
+        def describe(status: int, error_type: str | None, api_message: str | None) -> str:
+            if status == 404:
+                return describe_report_not_found(path, api_message)
+            return describe_analytics_status(status, error_type, api_message)
+
+        return describe, frozenset({401, 403})
 
     # What this API turned out to refuse or ignore, learnt once per client (set on the
     # instance when learnt).
@@ -110,6 +132,7 @@ class AnalyticsClient(BaseClient):
                 for row in body.get("data") or []:
                     if not isinstance(row, dict):
                         continue
+                    _refreshed(row, body)
                     start_text = row.get("starting_at")
                     if not isinstance(start_text, str) or not start_text:
                         bucketed = False
@@ -134,7 +157,7 @@ class AnalyticsClient(BaseClient):
                 ("limit", str(ANALYTICS_USER_LIMIT)),
             ]
             rows = [
-                row
+                _refreshed(row, body)
                 for body in self._record_pages(path, params)
                 for row in body.get("data") or []
                 if isinstance(row, dict)
@@ -147,10 +170,23 @@ class AnalyticsClient(BaseClient):
             "/v1/organizations/analytics/summaries",
             [("starting_date", start.isoformat()), ("ending_date", end.isoformat())],
         )
-        if not isinstance(body, dict) or not isinstance(body.get("summaries"), list):
+        # ``data`` (the analytics envelope); ``summaries`` is its deprecated alias (§14.8).
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list) and isinstance(body, dict):
+            items = body.get("summaries")
+        if not isinstance(items, list):
             raise MalformedResponse("Anthropic returned engagement summaries without a list.")
-        return [item for item in body["summaries"] if isinstance(item, dict)]
+        return [item for item in items if isinstance(item, dict)]
 
     def test_analytics(self, today: date) -> None:
         """The cheap probe of an Analytics key: a few days of engagement summaries."""
         self.get_summaries(today - timedelta(days=4), today - timedelta(days=3))
+
+
+def _refreshed(row: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The row with its page's ``data_refreshed_at`` (the "data as of" the row is kept with),
+    unless the row carries its own."""
+    refreshed = body.get("data_refreshed_at")
+    if refreshed is not None and "data_refreshed_at" not in row:
+        row["data_refreshed_at"] = refreshed
+    return row

@@ -22,17 +22,13 @@ import httpx
 
 from app.anthropic.errors import (
     AnthropicError,
-    CursorExpired,
-    InvalidRequest,
-    KeyRejected,
     MalformedResponse,
     NetworkError,
     PageOverBudget,
-    RateLimited,
     RefusedPage,
     ResponseTooLarge,
-    ServerError,
     describe_status,
+    error_for,
 )
 from app.anthropic.paging import Paginator, PagingErrors
 from app.anthropic.schemas import ReportPage, parse_page
@@ -89,6 +85,15 @@ class BaseClient:
     def _describe(status: int, error_type: str | None, api_message: str | None) -> str:
         """A plain-language reason for an HTTP error of this API."""
         return describe_status(status, error_type, api_message)
+
+    def _errors_of(self, path: str) -> tuple[Describe, frozenset[int]]:
+        """How an error of ``path`` reads, and which statuses refuse the key there: the API's
+        own by default (a 404 means different things on different Analytics endpoints)."""
+        return self._describe, self.key_rejected_statuses
+
+    def _headers_of(self, path: str) -> dict[str, str]:
+        """Headers ``path`` needs beyond the client's own (a beta's ``anthropic-beta``)."""
+        return {}
 
     def __init__(
         self,
@@ -282,17 +287,21 @@ class BaseClient:
         # (``_DeadlineStream``); the body loop below checks it as well, for any transport.
         token = _DEADLINE.set(started + self._deadline)
         try:
-            with self._http.stream("GET", path, params=list(params)) as response:
+            extra = self._headers_of(path)
+            with self._http.stream(
+                "GET", path, params=list(params), headers=extra or None
+            ) as response:
                 request_id = response.headers.get("request-id")
                 if response.status_code != 200:
                     raw = self._read(response, path, started, ERROR_BODY_BYTES, cut=True)
-                    raise _error_for(
+                    describe, key_rejected = self._errors_of(path)
+                    raise error_for(
                         response.status_code,
-                        response.headers,
                         bytes(raw),
                         request_id,
-                        describe=self._describe,
-                        key_rejected=self.key_rejected_statuses,
+                        retry_after=_retry_after(response.headers),
+                        describe=describe,
+                        key_rejected=key_rejected,
                     )
                 raw = self._read_within(response, path, started, budget)
         except httpx.TimeoutException:
@@ -435,41 +444,6 @@ def _inflater(
         return out
 
     return inflate
-
-
-def _error_for(
-    status: int,
-    headers: httpx.Headers,
-    raw: bytes,
-    request_id: str | None,
-    *,
-    describe: Describe,
-    key_rejected: frozenset[int],
-) -> AnthropicError:
-    error_type: str | None = None
-    api_message: str | None = None
-    try:
-        body = json.loads(raw)
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            error_type = str(error.get("type") or "") or None
-            api_message = str(error.get("message") or "")[:300] or None
-        request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
-    except (ValueError, AttributeError, RecursionError):
-        pass
-    message = describe(status, error_type, api_message)
-    kwargs: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": request_id}
-    if status in key_rejected:
-        return KeyRejected(message, **kwargs)
-    if status == 410:
-        return CursorExpired(message, **kwargs)
-    if status == 429:
-        # A 429 without retry-after is Anthropic's monthly spend cap on the Messages API; these
-        # are free read-only admin calls, so a bounded backoff is still the right answer.
-        return RateLimited(message, retry_after=_retry_after(headers), **kwargs)
-    if status >= 500:
-        return ServerError(message, retry_after=_retry_after(headers), **kwargs)
-    return InvalidRequest(message, **kwargs)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

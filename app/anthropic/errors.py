@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from app.redact import redact
 
 
@@ -160,3 +164,87 @@ def describe_status(status: int, error_type: str | None, api_message: str | None
     if status >= 500:
         return f"Anthropic's API had an error (HTTP {status}); it will be retried later." + detail
     return f"Anthropic refused the request (HTTP {status}, {error_type or 'error'})." + detail
+
+
+def error_for(
+    status: int,
+    raw: bytes,
+    request_id: str | None,
+    *,
+    retry_after: float | None,
+    describe: Callable[[int, str | None, str | None], str],
+    key_rejected: frozenset[int],
+) -> AnthropicError:
+    """The typed error of an HTTP error answer (``raw``: its body, the error envelope if any)."""
+    error_type: str | None = None
+    api_message: str | None = None
+    try:
+        body = json.loads(raw)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            error_type = str(error.get("type") or "") or None
+            api_message = str(error.get("message") or "")[:300] or None
+        request_id = request_id or (body.get("request_id") if isinstance(body, dict) else None)
+    except (ValueError, AttributeError, RecursionError):
+        pass
+    message = describe(status, error_type, api_message)
+    kwargs: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": request_id}
+    if status in key_rejected:
+        return KeyRejected(message, **kwargs)
+    if status == 410:
+        return CursorExpired(message, **kwargs)
+    if status == 429:
+        # A 429 without retry-after is Anthropic's monthly spend cap on the Messages API; these
+        # are free read-only admin calls, so a bounded backoff is still the right answer.
+        return RateLimited(message, retry_after=retry_after, **kwargs)
+    if status >= 500:
+        return ServerError(message, retry_after=retry_after, **kwargs)
+    return InvalidRequest(message, **kwargs)
+
+
+USAGE_COST_ANALYTICS_BETA = "analytics-usage-cost-2026-08-24"
+
+
+def describe_report_not_found(path: str, api_message: str | None) -> str:
+    """A 404 on an Enterprise Analytics cost or usage report. Unlike the engagement endpoints,
+    these answer a bad or scope-less key with 401 or 403 (reference §7.3), so a 404 is not the
+    key: the report is not at this address for this organization."""
+    detail = f" (Anthropic said: {api_message})" if api_message else ""
+    return (
+        f"Anthropic answered 404 (not found) for {path}. On the cost and usage reports this is "
+        "not a problem with the key's scope (a key without read:analytics gets 401 or 403 "
+        "there): the report is not available at this address. Check FINOPS_ANTHROPIC_BASE_URL; "
+        "Anthropic marks these reports [Legacy], so it may also have moved or retired them. "
+        "It will be tried again at the next sync." + detail
+    )
+
+
+def describe_usage_cost_analytics(
+    status: int, error_type: str | None, api_message: str | None
+) -> str:
+    """Errors of the Usage and Cost Analytics API (``/analytics/cost``, ``/analytics/usage``,
+    beta) for a Console organization: it feeds per-key cost only, so a refusal says what is
+    missing without blaming the key that reads everything else."""
+    detail = f" (Anthropic said: {api_message})" if api_message else ""
+    if status == 404:
+        return (
+            "Per-key cost is unavailable: the Usage and Cost Analytics API (beta) answered 404 "
+            "(not found). The key was not refused: the endpoint is not offered to this "
+            f"organization yet, the beta ({USAGE_COST_ANALYTICS_BETA}) is not open to it, or "
+            "FINOPS_ANTHROPIC_BASE_URL does not point at Anthropic's API. The organization's "
+            "other data is unaffected; it is tried again at the next sync." + detail
+        )
+    if status in (401, 403):
+        return (
+            f"Per-key cost is unavailable: the key may not use the Usage and Cost Analytics "
+            f"API (beta, HTTP {status}). It needs an Admin API key (or one with the "
+            "read:analytics scope) of an organization the beta is open to. The organization's "
+            "other data is unaffected; it is tried again at the next sync." + detail
+        )
+    if status == 400 and api_message and "beta" in api_message.lower():
+        return (
+            f"Per-key cost is unavailable: Anthropic refused the beta {USAGE_COST_ANALYTICS_BETA} "
+            "of the Usage and Cost Analytics API. The organization's other data is unaffected."
+            + detail
+        )
+    return describe_status(status, error_type, api_message)

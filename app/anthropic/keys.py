@@ -67,8 +67,43 @@ def classify_key(raw: str) -> KeyKind:
 
 
 def check_admin_key(raw: str) -> str:
-    """The trimmed key if it is a Console Admin key; else ``KeyFormatError`` saying why."""
+    """The trimmed key if it may read a Console organization's usage and cost; else
+    ``KeyFormatError`` saying why.
+
+    An Admin key (``sk-ant-admin01-``) passes. So does a whole ``sk-ant-`` key of a prefix not
+    known here: the usage and cost endpoints also accept personal and service-account keys not
+    scoped to a workspace (reference §14.7), whose prefixes are not documented, so the
+    organization test call decides (``describe_key_kind`` says what it seems to be). Regular
+    workspace keys, Enterprise keys and OAuth tokens are still refused with their message."""
+    key = raw.strip()
+    if classify_key(key) is KeyKind.UNKNOWN and _looks_like_anthropic_key(key):
+        return key
     return _check_key(raw, KeyKind.ADMIN, "an Admin API key", MESSAGES, _WHERE)
+
+
+def _looks_like_anthropic_key(key: str) -> bool:
+    """An ``sk-ant-<kind>-<secret>`` key, whole (no spaces, control or non-ASCII characters)."""
+    if not key.startswith("sk-ant-") or key.count("-") < 3:
+        return False
+    secret = key[len("sk-ant-") :].split("-", 1)[1]
+    return len(secret) >= 8 and secret.isascii() and secret.isprintable() and " " not in secret
+
+
+def describe_key_kind(raw: str) -> str | None:
+    """What a key that passed ``check_admin_key`` seems to be, for the person connecting it:
+    None for an Admin key; for a key of an unknown prefix, that it is not an Admin key and,
+    since the organization test call succeeded, probably a personal or service-account key
+    not scoped to a workspace."""
+    key = raw.strip()
+    if classify_key(key) is not KeyKind.UNKNOWN:
+        return None
+    prefix = "-".join(key.split("-")[:3]) + "-"
+    return (
+        f"This key ({prefix}…) is not an Admin API key (sk-ant-admin01-…). Anthropic accepted "
+        "it for this organization's usage and cost, so it seems to be a personal or "
+        "service-account key that is not scoped to a workspace. If it stops working (or lacks "
+        "a report), use an Admin API key. " + _WHERE
+    )
 
 
 def _check_key(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -189,9 +189,113 @@ def parse_claude_code_record(raw: dict[str, Any]) -> Record:
     )
 
 
+# --- Per-key cost (Usage and Cost Analytics API, Console organizations) ---------------------
+
+# Group fields stored as columns; any other non-null one is kept in ``extra`` (and the key).
+_KEY_COST_DIMS = (
+    "workspace_id",
+    "api_key_id",
+    "model",
+    "service_tier",
+    "cost_type",
+    "token_type",
+)
+_KEY_COST_KNOWN = {"starting_at", "ending_at", "group", "cost"}
+_COST_KNOWN = {"amount", "list_amount", "currency", "requests"}
+# The actor object's ``type`` as the ``actor_type`` the export names (open: others kept as sent,
+# without an ``_actor`` suffix).
+_ACTOR_TYPES = {
+    "user_actor": "user",
+    "service_account_actor": "service_account",
+    "api_key_actor": "api_key",
+}
+_ACTOR_IDS = ("user_id", "service_account_id", "api_key_id", "id")
+
+
+def _actor_of(
+    group: dict[str, Any], api_key_id: str | None
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(actor_type, actor_id, actor_name, the actor's unknown fields) of a row's group. A key
+    without a principal is its own actor: with no actor given, a row with a key is the key's."""
+    actor = group.get("actor")
+    declared = _text(group.get("actor_type"))
+    if isinstance(actor, dict):
+        raw_type = _text(actor.get("type"))
+        actor_type = _ACTOR_TYPES.get(raw_type or "") or declared
+        if actor_type is None and raw_type:
+            actor_type = raw_type.removesuffix("_actor")
+        actor_id = next((actor[k] for k in _ACTOR_IDS if actor.get(k)), None)
+        name = actor.get("name") or actor.get("email_address") or actor.get("email")
+        known = {"type", "name", "email_address", "email", "deleted", *_ACTOR_IDS}
+        unknown = {f"actor.{k}": v for k, v in actor.items() if k not in known}
+        return actor_type, _text(actor_id), _text(name), unknown
+    if isinstance(actor, str) and actor:  # an id instead of an object
+        return declared or _type_of_id(actor), actor, None, {}
+    if api_key_id is not None:
+        return declared or "api_key", api_key_id, None, {}
+    return declared, None, None, {}
+
+
+def _type_of_id(actor_id: str) -> str | None:
+    for prefix, kind in (("user_", "user"), ("svac_", "service_account"), ("apikey_", "api_key")):
+        if actor_id.startswith(prefix):
+            return kind
+    return None
+
+
+def parse_key_cost(raw: dict[str, Any]) -> Record:
+    """One row of ``/analytics/cost`` grouped by ``KEY_COST_GROUP_BY`` with daily buckets.
+    ``amount`` (post-discount, pre-credit) and ``list_amount`` are cents as a decimal string or
+    a number; unknown group values, row fields and enum values are kept."""
+    day = _day_of(raw.get("starting_at"), "per-key cost row")
+    group = _dict(raw.get("group"))
+    cost = _dict(raw.get("cost"))
+    dims: dict[str, Any] = {name: _text(group.get(name)) for name in _KEY_COST_DIMS}
+    actor_type, actor_id, actor_name, extra = _actor_of(group, dims["api_key_id"])
+    dims["actor_type"] = actor_type
+    dims["actor_id"] = actor_id
+    handled = {*_KEY_COST_DIMS, "actor", "actor_type"}
+    extra.update({k: v for k, v in group.items() if k not in handled and v is not None})
+    extra.update({k: v for k, v in raw.items() if k not in _KEY_COST_KNOWN})
+    extra.update({f"cost.{k}": v for k, v in cost.items() if k not in _COST_KNOWN})
+    list_raw = cost.get("list_amount")
+    return Record(
+        day=day,
+        dims=dims,
+        measures={
+            "actor_name": actor_name,
+            "amount_cents": parse_cents(cost.get("amount"), "per-key cost amount", day),
+            "list_amount_cents": (
+                None if list_raw is None else parse_cents(list_raw, "per-key list amount", day)
+            ),
+            "requests": _optional_count(cost.get("requests"), "requests", day),
+            "currency": _text(cost.get("currency")) or "USD",
+        },
+        extra=extra,
+        additive=("amount_cents", "list_amount_cents", "requests"),
+    )
+
+
 # --- Claude Enterprise per-user reports -----------------------------------------------------
 
-_USER_KNOWN = {"actor", "starting_at", "ending_at"}
+_USER_KNOWN = {"actor", "starting_at", "ending_at", "data_refreshed_at"}
+
+
+def _refreshed_at(raw: dict[str, Any]) -> datetime | None:
+    """The page's ``data_refreshed_at`` (the data's "as of"), None when absent or unreadable:
+    a watermark, never a reason to refuse the rows."""
+    value = raw.get("data_refreshed_at")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None
+
+
+def _optional_count(value: Any, name: str, day: date) -> int | None:
+    """A count that may be null (``requests`` when grouped by cost or token type)."""
+    return None if value is None else count(value, name, day)
 
 
 def _user_dims(raw: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +304,8 @@ def _user_dims(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "user_id": _text(actor.get("user_id") or actor.get("id")),
         "user_name": _text(actor.get("name")),
-        "user_email": _text(actor.get("email") or actor.get("email_address")),
+        # ``email_address`` (reference §14.11); ``email`` as older answers and guides spell it.
+        "user_email": _text(actor.get("email_address") or actor.get("email")),
         "deleted": deleted if isinstance(deleted, bool) else None,
     }
 
@@ -208,7 +313,9 @@ def _user_dims(raw: dict[str, Any]) -> dict[str, Any]:
 def parse_user_cost(day: date, raw: dict[str, Any]) -> Record:
     """One seat user's cost (``amount``/``list_amount`` are decimal strings in cents)."""
     list_raw = raw.get("list_amount")
-    known = _USER_KNOWN | {"amount", "list_amount", "currency"}
+    # ``requests`` is a measure (null when grouped by cost or token type), never part of the
+    # row's key (reference §14.9).
+    known = _USER_KNOWN | {"amount", "list_amount", "currency", "requests"}
     return Record(
         day=day,
         dims=_user_dims(raw),
@@ -218,9 +325,11 @@ def parse_user_cost(day: date, raw: dict[str, Any]) -> Record:
                 None if list_raw is None else parse_cents(list_raw, "list amount", day)
             ),
             "currency": _text(raw.get("currency")) or "USD",
+            "requests": _optional_count(raw.get("requests"), "requests", day),
+            "data_refreshed_at": _refreshed_at(raw),
         },
         extra={k: v for k, v in raw.items() if k not in known},
-        additive=("amount_cents", "list_amount_cents"),
+        additive=("amount_cents", "list_amount_cents", "requests"),
     )
 
 
@@ -238,6 +347,7 @@ def parse_user_usage(day: date, raw: dict[str, Any]) -> Record:
             **usage.tokens,
             "total_tokens": count(raw.get("total_tokens"), "total_tokens", day),
             "requests": count(raw.get("requests"), "requests", day),
+            "data_refreshed_at": _refreshed_at(raw),
         },
         extra=extra,
         additive=(*usage.tokens, "total_tokens", "requests"),

@@ -21,6 +21,7 @@ from app.models import (
     USAGE_MEASURES,
     ApiKey,
     CostLine,
+    KeyCost,
     Organization,
     Provider,
     UsageBucket,
@@ -61,6 +62,8 @@ def export_csv(
         rows = _cost_rows(engine, organization_id, start, end)
     elif spec.name == Dataset.USAGE:
         rows = _usage_rows(engine, organization_id, start, end)
+    elif spec.name == Dataset.KEY_COST:
+        rows = _key_cost_rows(engine, organization_id, start, end)
     else:
         rows = _other_rows(engine, spec.table, spec.export.copied, organization_id, start, end)
     return write_csv(out, list(spec.export.header), rows)
@@ -163,6 +166,47 @@ def _usage_rows(
                 provider_label(provider),
                 bucket.product,
                 bucket.inference_geo,
+            ]
+
+
+def _key_cost_rows(
+    engine: Engine, organization_id: str | None, start: date | None, end: date | None
+) -> Iterator[list[Any]]:
+    """Per-key cost with workspace and key names. A row without a key is Console / Workbench
+    usage or code execution (empty ``api_key_id``); a key without a principal is its own
+    actor (``actor_type`` api_key, ``actor_id`` its id), also when the API sent no actor."""
+    query = _named_rows(KeyCost, organization_id, start, end).add_columns(col(ApiKey.name))
+    query = query.outerjoin(
+        ApiKey,
+        and_(
+            col(ApiKey.organization_pk) == col(KeyCost.organization_pk),
+            col(ApiKey.api_key_id) == col(KeyCost.api_key_id),
+        ),
+    )
+    with read_session(engine) as session:
+        for line, org_id, org_name, label, ws_name, provider, key_name in session.execute(query):
+            actor_type, actor_id = line.actor_type, line.actor_id
+            if actor_id is None and line.api_key_id:
+                actor_type, actor_id = actor_type or "api_key", line.api_key_id
+            yield [
+                line.date,
+                org_id,
+                label or org_name,
+                line.workspace_id,
+                _workspace_name(line.workspace_id, ws_name, provider),
+                line.api_key_id,
+                (key_name or line.api_key_id) if line.api_key_id else CONSOLE_KEY,
+                actor_type,
+                actor_id,
+                line.model,
+                _usd(line.amount_cents),
+                _usd(line.list_amount_cents),
+                line.actor_name,
+                line.service_tier,
+                line.cost_type,
+                line.token_type,
+                line.requests,
+                line.currency,
             ]
 
 

@@ -34,6 +34,7 @@ from app.simulator.enterprise import (
     build_enterprise_org,
 )
 from app.simulator.http import SimServer, serve_http
+from app.simulator.usage_cost_analytics import KeyCostOptions, KeyCostTruth
 from app.simulator.world import CostTruth, SimOrg, UsageTruth, World, build_org
 
 
@@ -84,6 +85,24 @@ class Simulator:
     def revise(self, org_id: str, days: int = 2) -> None:
         """Upstream revision of today and the days before it: rows change, vanish, appear."""
         self.world.revise(org_id, days)
+
+    @property
+    def legacy_fields(self) -> bool:
+        """Whether deprecated forms are sent next to the new ones (``summaries`` beside
+        ``data``, a key's top-level ``workspace_id`` beside ``scope``, an actor's ``email``
+        beside ``email_address``); default True, as the API does for a while."""
+        return self.world.legacy_fields
+
+    @legacy_fields.setter
+    def legacy_fields(self, on: bool) -> None:
+        self.world.legacy_fields = on
+
+    @property
+    def key_cost(self) -> KeyCostOptions:
+        """The knobs of the Usage and Cost Analytics API's ``/analytics/cost`` (per-key cost):
+        ``discount``, ``refuse``, ``amounts_as_numbers``, ``omit_has_more``, limits
+        (``app.simulator.usage_cost_analytics``)."""
+        return self.world.key_cost.options
 
     # --- Claude Enterprise organizations ------------------------------------------------------
 
@@ -150,6 +169,13 @@ class Simulator:
         """The Claude Code records of a Console organization's ``day``, exactly as
         ``usage_report/claude_code`` serves them, in order (copies: safe to mutate)."""
         return self.world.claude_code.truth(org_id, day)
+
+    def truth_key_cost(self, org_id: str, start: date, end: date) -> list[KeyCostTruth]:
+        """Per-key cost pieces of a Console organization for ``[start, end)``: by default each
+        workspace-day adds up exactly to the cost report's (``amount`` below ``list_amount``
+        by ``key_cost.discount``)."""
+        data = self.world.key_cost
+        return [row for day in _days(start, end) for row in data.pieces(org_id, day)]
 
     def truth_enterprise_cost(
         self, org_id: str, start: date, end: date
@@ -273,6 +299,8 @@ __all__ = [
     "CostTruth",
     "EnterpriseCostTruth",
     "EnterpriseUsageTruth",
+    "KeyCostOptions",
+    "KeyCostTruth",
     "RecordedRequest",
     "SimEnterpriseOrg",
     "SimEnterpriseUser",

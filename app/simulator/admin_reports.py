@@ -75,8 +75,7 @@ def usage_report(
 ) -> Any:
     """A page of ``usage_report/messages``."""
     groups = _groups(params, USAGE_GROUPS)
-    beta = request.headers.get("anthropic-beta", "")
-    fast_mode = FAST_MODE_BETA in [b.strip() for b in beta.split(",")]
+    fast_mode = has_beta(request, FAST_MODE_BETA)
     if not fast_mode and ("speed" in groups or _many(params, "speeds[]")):
         raise ApiError(400, f"'speed' requires the anthropic-beta header {FAST_MODE_BETA}")
     filters = {
@@ -100,8 +99,11 @@ def usage_report(
     return _report_page(data, next_start, params, fault)
 
 
-def cost_report(world: World, org: SimOrg, params: Params, fault: str | None) -> Any:
-    """A page of ``cost_report``."""
+def cost_report(
+    world: World, org: SimOrg, params: Params, fault: str | None, *, fast_mode: bool = False
+) -> Any:
+    """A page of ``cost_report``: service tiers standard and batch only (§4.2); ``speed`` only
+    with the fast-mode beta header (``fast_mode``), as on the usage report."""
     groups = _groups(params, COST_GROUPS)
     buckets, next_start = _window(world, params, cost=True)
     data = []
@@ -109,9 +111,15 @@ def cost_report(world: World, org: SimOrg, params: Params, fault: str | None) ->
         merged: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
         for row in world.cost(org.id, start.date()):
             merged[_cost_key(row, groups)] += row.amount_cents
-        results = [_cost_json(key, cents) for key, cents in merged.items()]
+        results = [_cost_json(key, cents, fast_mode) for key, cents in merged.items()]
         data.append({"starting_at": _fmt(start), "ending_at": _fmt(end), "results": results})
     return _report_page(data, next_start, params, fault)
+
+
+def has_beta(request: httpx.Request, name: str) -> bool:
+    """Whether the request's ``anthropic-beta`` header (comma-separated) names ``name``."""
+    beta = request.headers.get("anthropic-beta", "")
+    return name in [b.strip() for b in beta.split(",")]
 
 
 def _window(
@@ -269,7 +277,7 @@ def _cost_key(row: CostTruth, groups: list[str]) -> tuple[Any, ...]:
     return (workspace, row.description, *(getattr(row, name) for name in COST_DETAIL))
 
 
-def _cost_json(key: tuple[Any, ...], cents: Decimal) -> dict[str, Any]:
+def _cost_json(key: tuple[Any, ...], cents: Decimal, fast_mode: bool = False) -> dict[str, Any]:
     item: dict[str, Any] = {
         "amount": _amount(cents),
         "currency": "USD",
@@ -277,8 +285,9 @@ def _cost_json(key: tuple[Any, ...], cents: Decimal) -> dict[str, Any]:
         "description": key[1],
     }
     item.update(zip(COST_DETAIL, key[2:], strict=True))
-    # Fields this client version does not know, as the API adds them over time.
-    if item["service_tier"] == "flex":
+    # Fields this client version does not know, as the API adds them over time: ``speed`` (on
+    # token lines, with the fast-mode beta header only) and one no reference names.
+    if fast_mode and item["cost_type"] == "tokens":
         item["speed"] = "standard"
     if item["cost_type"] == "code_execution":
         item["unknown_future_field"] = "tolerate me"

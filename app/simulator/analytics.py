@@ -21,7 +21,8 @@ Choices where the reference is silent or loose:
 - Dimension fields are always present in result rows, null unless grouped by. Per bucket,
   results are ordered by amount (cost) or total tokens (usage), largest first, and only the
   top 100 are returned.
-- ``/summaries`` answers ``{"summaries": [...]}`` without paging; the latest available day is
+- ``/summaries`` answers ``{"data": [...], "next_page": null}`` (plus the deprecated
+  ``summaries`` alias while ``World.legacy_fields``) without paging; the latest available day is
   today - 3, so ``ending_date`` (exclusive) may be at most today - 2, its default.
 - ``/users`` takes ``date`` or ``starting_date`` (+ optional ``ending_date``) under the same
   rules, ``limit`` 1..1000 (default 100, per the 2026 API reference), ``group_by[]`` only
@@ -61,6 +62,7 @@ from app.simulator.enterprise import (
     SimEnterpriseOrg,
     midnight,
 )
+from app.simulator.enterprise_requests import add_requests
 from app.simulator.world import _fmt
 
 WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timedelta(minutes=1)}
@@ -393,8 +395,11 @@ def _user_report(
             repr(item[0][2]),
         ),
     )
+    if cost:  # each row's request count (null when split by cost or token type)
+        add_requests(ent, org.id, days, sums, groups, filters)
+    legacy = ent.world.legacy_fields
     rows = [
-        _user_row(users[user_id], bucket, width, groups, group, values, cost)
+        _user_row(users[user_id], bucket, width, groups, group, values, cost, legacy)
         for (bucket, user_id, group), values in ranked
     ]
     query = fingerprint(params)
@@ -419,20 +424,20 @@ def _user_row(
     group: tuple[Any, ...],
     values: list[Any],
     cost: bool,
+    legacy: bool = True,
 ) -> dict[str, Any]:
+    actor = {"type": "user_actor", "user_id": user.id, "name": user.name, "deleted": user.deleted}
+    # ``email_address`` (reference §14.11); ``email``, the old spelling, while ``legacy``.
+    actor |= {"email_address": user.email} | ({"email": user.email} if legacy else {})
     row: dict[str, Any] = {
-        "actor": {
-            "type": "user_actor",
-            "user_id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "deleted": user.deleted,
-        },
+        "actor": actor,
         "starting_at": _fmt(bucket) if bucket else None,
         "ending_at": _fmt(bucket + width) if bucket and width else None,
     }
     if cost:
         row |= {"amount": _money(values[0]), "list_amount": _money(values[1]), "currency": "USD"}
+        # A count, null when grouped by cost or token type (reference §14.9).
+        row["requests"] = values[2] if len(values) > 2 else None
         row |= _dims(COST_DIMENSIONS, groups, group)
     else:
         row |= _token_json(values)
@@ -485,7 +490,13 @@ def summaries(
 ) -> dict[str, Any]:
     start, end = _engagement_range(ent, params)
     days = [start + timedelta(days=n) for n in range((end - start).days)]
-    return {"summaries": [ent.summary(org.id, day) for day in days]}
+    items = [ent.summary(org.id, day) for day in days]
+    # ``data``, the envelope of the other analytics lists; ``summaries`` is its deprecated
+    # alias, still sent while the world emits the old forms (reference §14.8).
+    body: dict[str, Any] = {"data": items, "next_page": None}
+    if ent.world.legacy_fields:
+        body["summaries"] = items
+    return body
 
 
 def users(

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from app.simulator import admin_reports, analytics, directory, faults
+from app.simulator import admin_reports, analytics, directory, faults, usage_cost_analytics
 from app.simulator.claude_code import claude_code_report
 from app.simulator.common import BASE, CURSOR_EXPIRED, NOT_FOUND, ApiError, Params
 from app.simulator.common import one as _one
@@ -53,6 +53,8 @@ ANALYTICS_REPORT_ROUTES = (
     "analytics_user_cost_report",
 )
 ANALYTICS_ENGAGEMENT_ROUTES = ("analytics_summaries", "analytics_users")
+# The Usage and Cost Analytics API (beta, §13), served here to Console organizations' keys.
+USAGE_COST_ANALYTICS_ROUTES = ("analytics_cost",)
 FAULT_ROUTES = (
     "*",
     "me",
@@ -65,6 +67,7 @@ FAULT_ROUTES = (
     "claude_code",
     *ANALYTICS_REPORT_ROUTES,
     *ANALYTICS_ENGAGEMENT_ROUTES,
+    *USAGE_COST_ANALYTICS_ROUTES,
 )
 ANALYTICS_RPM = 60  # requests per rolling minute per Enterprise organization (§2.2)
 RATE_WINDOW = 60.0
@@ -110,7 +113,9 @@ class Api:
         org: SimOrg | SimEnterpriseOrg | None = None
         request_id = "req_" + uuid.uuid4().hex[:24]
         try:
-            if path == ANALYTICS_BASE or path.startswith(ANALYTICS_BASE + "/"):
+            if route in USAGE_COST_ANALYTICS_ROUTES:
+                org = self._authenticate(request)
+            elif path == ANALYTICS_BASE or path.startswith(ANALYTICS_BASE + "/"):
                 org = self._authenticate_enterprise(
                     request, engagement=route not in ANALYTICS_REPORT_ROUTES
                 )
@@ -310,12 +315,20 @@ class Api:
     # Directory routes (``directory``) need only the organization; reports need the world.
     _me = staticmethod(directory.me)
     _workspaces = staticmethod(directory.workspaces)
-    _api_keys = staticmethod(directory.api_keys)
+
+    def _api_keys(self, org: SimOrg, path: str, params: Params, r: Any, fault: Any) -> Any:
+        return directory.api_keys(org, path, params, r, fault, legacy=self.world.legacy_fields)
+
     _users = staticmethod(directory.users)
     _invites = staticmethod(directory.invites)
 
     def _claude_code(self, org: SimOrg, _p: str, params: Params, _r: Any, fault: Any) -> Any:
         return claude_code_report(self.world.claude_code, org, params, fault)
+
+    def _analytics_cost(
+        self, org: SimOrg, _p: str, params: Params, request: httpx.Request, fault: str | None
+    ) -> Any:
+        return usage_cost_analytics.cost(self.world.key_cost, org, params, request, fault)
 
     def _analytics(self, name: str) -> Handler:
         endpoint = getattr(analytics, name)
@@ -333,7 +346,8 @@ class Api:
     def _cost(
         self, org: SimOrg, _p: str, params: Params, _r: httpx.Request, fault: str | None
     ) -> Any:
-        return admin_reports.cost_report(self.world, org, params, fault)
+        fast_mode = admin_reports.has_beta(_r, admin_reports.FAST_MODE_BETA)
+        return admin_reports.cost_report(self.world, org, params, fault, fast_mode=fast_mode)
 
 
 # The organization is a SimOrg on Console routes, a SimEnterpriseOrg on Enterprise ones.
@@ -368,6 +382,7 @@ _ROUTES = [
         "analytics_user_cost_report",
         "analytics.user_cost_report",
     ),
+    (re.compile(rf"{ANALYTICS_BASE}/cost"), "analytics_cost", "_analytics_cost"),
     (re.compile(rf"{ANALYTICS_BASE}/summaries"), "analytics_summaries", "analytics.summaries"),
     (re.compile(rf"{ANALYTICS_BASE}/users"), "analytics_users", "analytics.users"),
 ]

@@ -24,15 +24,19 @@ def workspaces(org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> A
     return _list(items, params, fault)
 
 
-def api_keys(org: SimOrg, path: str, params: Params, _r: Any, fault: Any) -> Any:
-    items = [_key_json(k) for k in org.api_keys]
+def api_keys(
+    org: SimOrg, path: str, params: Params, _r: Any, fault: Any, *, legacy: bool = True
+) -> Any:
+    """API keys with their ``scope`` object and, while ``legacy``, the deprecated top-level
+    ``workspace_id`` too (reference §14.6)."""
+    items = [_key_json(org, k, legacy) for k in org.api_keys]
     if item_id := _item_id(path, "api_keys"):
         return _get(items, item_id)
     for name in ("status", "workspace_id", "created_by_user_id"):
         wanted = _one(params, name, "")
         field = "created_by" if name == "created_by_user_id" else name
         if wanted:
-            items = [i for i in items if _plain(i[field]) == wanted]
+            items = [i for i in items if _plain(_field(i, field)) == wanted]
     return _list(items, params, fault)
 
 
@@ -72,8 +76,13 @@ def _workspace_json(ws: SimWorkspace) -> dict[str, Any]:
     }
 
 
-def _key_json(key: SimApiKey) -> dict[str, Any]:
-    return {
+def _key_json(org: SimOrg, key: SimApiKey, legacy: bool) -> dict[str, Any]:
+    # The scope names the Default workspace by its real id; the old field says null for it.
+    scope = {"type": "workspace", "workspace_id": key.workspace_id or org.default_workspace_id}
+    principal = (
+        None if key.principal is None else {"id": key.principal[1], "type": key.principal[0]}
+    )
+    item: dict[str, Any] = {
         "id": key.id,
         "type": "api_key",
         "name": key.name,
@@ -81,10 +90,25 @@ def _key_json(key: SimApiKey) -> dict[str, Any]:
         "created_by": {"id": key.created_by, "type": "user"},
         "expires_at": None,
         "partial_key_hint": key.hint,
-        "principal": {"id": key.created_by, "type": "user"},
+        "principal": principal,
+        "scope": scope,
         "status": key.status,
-        "workspace_id": key.workspace_id,
     }
+    if legacy:
+        item["workspace_id"] = key.workspace_id
+    return item
+
+
+def _field(item: dict[str, Any], name: str) -> Any:
+    """A key's field as a filter reads it (``workspace_id`` from its scope, Default = null)."""
+    if name == "workspace_id":
+        return item.get("workspace_id", _scope_workspace(item))
+    return item[name]
+
+
+def _scope_workspace(item: dict[str, Any]) -> Any:
+    scope = item.get("scope") or {}
+    return scope.get("workspace_id")
 
 
 def _plain(value: Any) -> Any:

@@ -127,7 +127,9 @@ def _draw_row(
     )
     key: UsageKey = (
         user.id if user else None,
-        product,
+        # Channel usage is Claude Tag, the Claude product in Slack (reference §14.10: the value
+        # is ``claude-tag``); direct messages stay under the user's own product.
+        "claude-tag" if slack else product,
         model.id,
         "200k-1M" if long_context else "0-200k",
         geo,

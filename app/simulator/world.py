@@ -63,8 +63,10 @@ HIDDEN_PRICES = {
 }
 FLEX_DISCOUNT = Decimal("0.8")  # invented: flex pricing is not public
 TIERS = (("standard", 60), ("batch", 18), ("priority", 12), ("flex", 10))
-# Tiers that appear in the cost report; priority is billed by contract and never does.
-COSTED_TIERS = frozenset({"standard", "batch", "flex"})
+# Tiers that appear in the cost report: the reference allows only standard and batch there
+# (§4.2). Priority is billed by contract; how flex is billed is UNCONFIRMED, so like priority
+# it is usage without a cost line (issue 16).
+COSTED_TIERS = frozenset({"standard", "batch"})
 TOKEN_LABELS = {
     "uncached_input_tokens": "Input Tokens",
     "cache_creation.ephemeral_5m_input_tokens": "Input Tokens, Cache Write",
@@ -156,6 +158,9 @@ class SimApiKey:
     created_by: str
     hint: str
     last_used_on: date | None = None  # inactive, archived and expired keys stopped being used
+    # Who the key acts for: ("user", user id), ("service_account", svac id), or None (the key
+    # is its own actor in the Usage and Cost Analytics API).
+    principal: tuple[str, str] | None = None
 
     def used_on(self, day: date) -> bool:
         return self.created_at.date() <= day and (
@@ -175,6 +180,9 @@ class SimOrg:
     api_keys: list[SimApiKey] = field(default_factory=list)
     users: list[dict[str, str]] = field(default_factory=list)
     rejected: bool = False  # the key was revoked or expired: every request gets 401
+    # The Default workspace's real id (reference §14.5): in API keys' ``scope`` only; reports
+    # and the deprecated top-level ``workspace_id`` show null for it.
+    default_workspace_id: str = ""
 
 
 def _random_id(rng: random.Random, prefix: str, length: int = 22) -> str:
@@ -247,8 +255,18 @@ def build_org(
         for i, ws_name in enumerate(_WORKSPACES)
     ]
     api_keys = []
+    # Drawn from their own RNG, so every id above and below stays what it always was.
+    extra_rng = random.Random(f"org-principals:{seed}")
+    default_workspace_id = _random_id(extra_rng, "wrkspc_01")
     for i, (key_name, ws_index, status, stopped_days_ago) in enumerate(_KEYS):
         secret_tail = "".join(rng.choice(ID_ALPHABET) for _ in range(5))
+        principal: tuple[str, str] | None = (
+            ("user", users[i % 2]["id"])
+            if i % 3 == 0
+            else ("service_account", _random_id(extra_rng, "svac_01"))
+            if i % 3 == 1
+            else None
+        )
         api_keys.append(
             SimApiKey(
                 id=_random_id(rng, "apikey_01"),
@@ -261,6 +279,7 @@ def build_org(
                 last_used_on=None
                 if stopped_days_ago is None
                 else today - timedelta(days=stopped_days_ago),
+                principal=principal,
             )
         )
     return SimOrg(
@@ -271,6 +290,7 @@ def build_org(
         workspaces=workspaces,
         api_keys=api_keys,
         users=users,
+        default_workspace_id=default_workspace_id,
     )
 
 
@@ -282,6 +302,10 @@ class World:
         self.history_days = history_days
         self.first_day = today - timedelta(days=history_days)
         self.orgs: dict[str, SimOrg] = {}
+        # Emit the deprecated forms next to the new ones (``summaries`` beside ``data``, a key's
+        # top-level ``workspace_id`` beside ``scope``, an actor's ``email`` beside
+        # ``email_address``), as the API does "for a while"; False: the new forms only.
+        self.legacy_fields = True
         self._revisions: dict[tuple[str, date], int] = defaultdict(int)
         self._usage_cache: dict[tuple[str, date, int], list[UsageTruth]] = {}
         self._cost_cache: dict[tuple[str, date, int], list[CostTruth]] = {}
@@ -289,9 +313,11 @@ class World:
         # Imported here: both modules build on this one.
         from app.simulator.claude_code import ClaudeCodeData
         from app.simulator.enterprise import EnterpriseWorld
+        from app.simulator.usage_cost_analytics import KeyCostData
 
         self.claude_code = ClaudeCodeData(self)  # Console orgs' Claude Code analytics (§6)
         self.enterprise = EnterpriseWorld(self)  # Claude Enterprise orgs and analytics (§7)
+        self.key_cost = KeyCostData(self)  # Console orgs' per-key cost (analytics/cost, §13)
 
     def revise(self, org_id: str, days: int) -> None:
         """Revise today and the ``days - 1`` days before it."""

@@ -49,10 +49,34 @@ def store_directory(
             organization_pk=org_pk, api_key_id=key_id, name=name
         )
         api_key.name = name
-        api_key.workspace_id = item.get("workspace_id")
+        api_key.workspace_id = key_workspace(item, known_ws)
         api_key.status = item.get("status")
         known_keys[key_id] = api_key
         session.add(api_key)
+
+
+def key_workspace(item: dict[str, Any], listed: dict[str, Any]) -> str | None:
+    """The workspace of an API key as the reports name it (null for the Default workspace).
+
+    Read from ``scope`` first (reference §14.6): ``{"type": "workspace", "workspace_id": ...}``
+    names the workspace by its real id even when it is the Default workspace, which the
+    workspace list never shows and reports call null; ``{"type": "organization"}`` (or any
+    other type) is a principal-bound key without a workspace. Without a usable ``scope``, the
+    deprecated top-level ``workspace_id``."""
+    scope = item.get("scope")
+    if isinstance(scope, dict) and isinstance(scope.get("type"), str):
+        if scope["type"] != "workspace":
+            return None
+        ws_id = scope.get("workspace_id")
+        if not isinstance(ws_id, str) or not ws_id:
+            return None
+        if ws_id in listed:
+            return ws_id
+        # Not a listed workspace: the Default one, unless the old field names it otherwise.
+        legacy = item.get("workspace_id")
+        return legacy if isinstance(legacy, str) and legacy in listed else None
+    legacy = item.get("workspace_id")
+    return legacy if isinstance(legacy, str) and legacy else None
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -1,4 +1,5 @@
-"""Console organizations (Admin API): the usage and cost reports, and the Claude Code report."""
+"""Console organizations (Admin API): the usage and cost reports, the Claude Code report, and
+per-key cost (the Usage and Cost Analytics API, beta)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import date, timedelta
 from itertools import islice
 
 from app.anthropic.admin import AdminClient
-from app.anthropic.records import Record, parse_claude_code_record
+from app.anthropic.records import Record, parse_claude_code_record, parse_key_cost
 from app.clock import midnight
 from app.datasets import Dataset
 from app.models import SyncState
@@ -20,6 +21,10 @@ from ingest.pages import PageSize
 # Days of the Claude Code report fetched at once (each day is its own request series); kept
 # small so a backfill never floods the API. A module constant, not a setting.
 CLAUDE_CODE_FETCHERS = 6
+# Days of per-key cost per query: its rows are ranked, not in day order, so a query is stored
+# once whole; a week bounds what is held (500 keys x models x tiers x token types a day) and
+# stays within the API's 31-day span (UNCONFIRMED).
+KEY_COST_DAYS = 7
 
 
 def report_chunks(
@@ -80,3 +85,15 @@ def claude_code_chunks(client: AdminClient, start: date, end: date) -> Iterator[
             yield Chunk(day + timedelta(days=1), records)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def key_cost_chunks(client: AdminClient, state: SyncState, end: date) -> Iterator[Chunk]:
+    """Per-key cost from the stored position to ``end``, a chunk per query of at most
+    ``KEY_COST_DAYS`` days (every page of it): complete through its end, even when the API
+    answers with nothing for those days."""
+    assert state.position is not None
+    while state.position < end:
+        start = state.position
+        chunk_end = min(end, start + timedelta(days=KEY_COST_DAYS))
+        rows = [parse_key_cost(raw) for raw in client.iter_key_cost(start, chunk_end)]
+        yield Chunk(chunk_end, [r for r in rows if start <= r.day < chunk_end])

@@ -143,7 +143,10 @@ def test_data_has_the_awkward_values(simulator: Simulator, ent: SimEnterpriseOrg
         "cowork",
         "office_agent",
         "claude_in_chrome",
+        "claude-tag",  # Claude in Slack's channel usage (reference §14.10)
     }
+    # Channel usage is Claude Tag; a direct message stays under the user's own product.
+    assert {r.product for r in usage if r.slack_channel_id} == {"claude-tag"}
     assert {"claude-opus-4-8", "claude-sonnet-4-5", "claude-haiku-4-5"} <= {r.model for r in usage}
     assert "claude-nimbus-7-preview" in {r.model for r in usage}  # unknown to any price table
     assert {r.speed for r in usage} == {"standard", "fast"}
@@ -267,10 +270,12 @@ def test_user_usage_over_the_range_equals_the_truth(
         assert row["starting_at"] is None and row["ending_at"] is None
         assert row["total_tokens"] == sum(usage_counts(row)[:5])
         user = by_id[row["actor"]["user_id"]]
+        # ``email_address`` (reference §14.11), and the old ``email`` for a while.
         assert row["actor"] == {
             "type": "user_actor",
             "user_id": user.id,
             "name": user.name,
+            "email_address": user.email,
             "email": user.email,
             "deleted": user.deleted,
         }
@@ -449,8 +454,10 @@ def test_summaries_one_per_day_equal_to_the_truth(
 ) -> None:
     start = TODAY - timedelta(days=20)
     body = client.get(f"{BASE}/summaries", params={"starting_date": start.isoformat()}).json()
-    assert set(body) == {"summaries"}
-    summaries = body["summaries"]
+    # ``data`` (reference §14.8), the deprecated ``summaries`` alias beside it for a while.
+    assert set(body) == {"data", "next_page", "summaries"} and body["next_page"] is None
+    assert body["summaries"] == body["data"]
+    summaries = body["data"]
     # ending_date defaults to today - 2 (exclusive): the last day is today - 3.
     assert len(summaries) == 18
     assert summaries == simulator.truth_summaries(ent.id, start, TODAY - timedelta(days=2))

@@ -281,9 +281,10 @@ class Simulator:
         "cost_report", "claude_code" (``usage_report/claude_code``), and the Enterprise
         Analytics routes "analytics_usage_report", "analytics_cost_report",
         "analytics_user_usage_report", "analytics_user_cost_report", "analytics_summaries",
-        "analytics_users". A fault is spent by an authenticated request to a matching route,
-        even if it has no effect there (a cursor fault on ``me``); on Enterprise routes, by
-        one that also got past the rate limit.
+        "analytics_users", and the Usage and Cost Analytics routes "analytics_cost" and
+        "analytics_usage" (Console keys). A fault is spent by an authenticated request to a
+        matching route, even if it has no effect there (a cursor fault on ``me``); on
+        Enterprise routes, by one that also got past the rate limit.
         """
         self.api.inject(kind, route, count, retry_after, day)
 

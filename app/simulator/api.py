@@ -54,7 +54,7 @@ ANALYTICS_REPORT_ROUTES = (
 )
 ANALYTICS_ENGAGEMENT_ROUTES = ("analytics_summaries", "analytics_users")
 # The Usage and Cost Analytics API (beta, §13), served here to Console organizations' keys.
-USAGE_COST_ANALYTICS_ROUTES = ("analytics_cost",)
+USAGE_COST_ANALYTICS_ROUTES = ("analytics_cost", "analytics_usage")
 FAULT_ROUTES = (
     "*",
     "me",
@@ -330,6 +330,11 @@ class Api:
     ) -> Any:
         return usage_cost_analytics.cost(self.world.key_cost, org, params, request, fault)
 
+    def _analytics_usage(
+        self, org: SimOrg, _p: str, params: Params, request: httpx.Request, fault: str | None
+    ) -> Any:
+        return usage_cost_analytics.usage(self.world.key_cost, org, params, request, fault)
+
     def _analytics(self, name: str) -> Handler:
         endpoint = getattr(analytics, name)
 
@@ -383,6 +388,7 @@ _ROUTES = [
         "analytics.user_cost_report",
     ),
     (re.compile(rf"{ANALYTICS_BASE}/cost"), "analytics_cost", "_analytics_cost"),
+    (re.compile(rf"{ANALYTICS_BASE}/usage"), "analytics_usage", "_analytics_usage"),
     (re.compile(rf"{ANALYTICS_BASE}/summaries"), "analytics_summaries", "analytics.summaries"),
     (re.compile(rf"{ANALYTICS_BASE}/users"), "analytics_users", "analytics.users"),
 ]

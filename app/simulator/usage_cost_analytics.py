@@ -58,6 +58,7 @@ from app.simulator.common import (
 from app.simulator.world import (
     CENTS_QUANTUM,
     COSTED_TIERS,
+    USAGE_COUNTS,
     USAGE_FIELD,
     SimApiKey,
     SimOrg,
@@ -296,14 +297,35 @@ def _money(cents: Decimal, as_number: bool) -> Any:
     return float(text) if as_number else text
 
 
-def cost(
-    data: KeyCostData, org: SimOrg, params: Params, request: httpx.Request, fault: str | None
-) -> Any:
-    """A page of ``GET /v1/organizations/analytics/cost``."""
+@dataclass(frozen=True)
+class _Query:
+    start: datetime
+    end: datetime
+    width: str
+    groups: list[str]
+    filters: dict[str, set[str]]
+
+    def days(self) -> list[tuple[date, date | None]]:
+        """(day, its bucket or None without ``time_bucket_width``) of every whole day."""
+        first = self.start.date()
+        day = first if self.start == _midnight(first) else first + timedelta(days=1)
+        days = []
+        while _midnight(day) + timedelta(days=1) <= self.end:
+            days.append((day, day if self.width else None))
+            day += timedelta(days=1)
+        return days
+
+
+def _query(
+    data: KeyCostData, params: Params, request: httpx.Request, allowed: tuple[str, ...]
+) -> _Query:
+    """The request's range, bucket width, groups and filters, validated (module docstring)."""
     options = data.options
     if options.refuse is not None:
         if options.refuse == 404:
             raise ApiError(404, "The requested resource could not be found.")
+        if options.refuse == 400:
+            raise ApiError(400, f"The beta {BETA} is not available for this organization.")
         raise ApiError(
             options.refuse, "This API key does not have permission to use the Analytics API."
         )
@@ -337,16 +359,39 @@ def cost(
         raise ApiError(400, "time_bucket_width: Input should be '1d'")
     groups: list[str] = []
     for value in (v for k, v in params if k == "group_by[]"):
-        if value not in COST_GROUPS:
-            raise ApiError(400, f"group_by[]: Input should be one of {', '.join(COST_GROUPS)}")
+        if value not in allowed:
+            raise ApiError(400, f"group_by[]: Input should be one of {', '.join(allowed)}")
         if value not in groups:
             groups.append(value)
     filters = {dim: wanted for name, dim in _FILTERS.items() if (wanted := many(params, name))}
+    return _Query(start, end, width, groups, filters)
 
-    day = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
+
+def _page(data: KeyCostData, params: Params, rows: list[Any], fault: str | None) -> Any:
+    options = data.options
+    body = offset_page(
+        rows,
+        params,
+        fault,
+        default_limit=options.default_limit,
+        max_limit=options.max_limit,
+        scope={"q": fingerprint(params)},
+    )
+    body["data_refreshed_at"] = _fmt(_midnight(data.world.today))
+    if options.omit_has_more:
+        body.pop("has_more", None)
+    return body
+
+
+def cost(
+    data: KeyCostData, org: SimOrg, params: Params, request: httpx.Request, fault: str | None
+) -> Any:
+    """A page of ``GET /v1/organizations/analytics/cost``."""
+    options = data.options
+    query = _query(data, params, request, COST_GROUPS)
+    start, end, groups, filters = query.start, query.end, query.groups, query.filters
     buckets: dict[tuple[Any, ...], list[Any]] = {}
-    while _midnight(day) + timedelta(days=1) <= end:
-        bucket = day if width else None
+    for day, bucket in query.days():
         for piece in data.pieces(org.id, day):
             dims = {**{d: getattr(piece, d) for d in _PIECE_DIMS}, "actor_type": piece.actor_type}
             if any(dims.get(d) not in allowed for d, allowed in filters.items()):
@@ -356,7 +401,6 @@ def cost(
             acc[0] += piece.amount_cents
             acc[1] += piece.list_amount_cents
             acc[2] += piece.usage_rows
-        day += timedelta(days=1)
 
     split = {"cost_type", "token_type"} & set(groups)
     rows = []
@@ -385,18 +429,90 @@ def cost(
         if group.get("cost_type") == "code_execution":
             row["unknown_future_field"] = "tolerate me"  # clients must keep unknown fields
         rows.append(row)
-    body = offset_page(
-        rows,
-        params,
-        fault,
-        default_limit=options.default_limit,
-        max_limit=options.max_limit,
-        scope={"q": fingerprint(params)},
-    )
-    body["data_refreshed_at"] = _fmt(_midnight(today))
-    if options.omit_has_more:
-        body.pop("has_more", None)
-    return body
+    return _page(data, params, rows, fault)
+
+
+USAGE_GROUPS = tuple(g for g in COST_GROUPS if g not in ("cost_type", "token_type"))
+
+
+def usage(
+    data: KeyCostData, org: SimOrg, params: Params, request: httpx.Request, fault: str | None
+) -> Any:
+    """A page of ``GET /v1/organizations/analytics/usage``: the usage report's rows by the
+    requested dimensions (an API key's actor from its principal), every tier included;
+    ``requests`` is the count of usage rows behind a row (no request counts are simulated),
+    ``uncached_input_tokens`` and ``total_tokens`` as the reference infers them."""
+    query = _query(data, params, request, USAGE_GROUPS)
+    keys = {k.id: k for k in org.api_keys}
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    for day, bucket in query.days():
+        for row in data.world.usage(org.id, day):
+            key = keys.get(row.api_key_id or "")
+            actor = _actor(org, key)
+            dims = {
+                "workspace_id": row.workspace_id,
+                "api_key_id": row.api_key_id,
+                "model": row.model,
+                "service_tier": row.service_tier,
+                "context_window": row.context_window,
+                "inference_geo": row.inference_geo,
+                "actor_type": actor[0],
+                "speed": "standard",
+            }
+            if any(dims.get(d) not in allowed for d, allowed in query.filters.items()):
+                continue
+            values = tuple(actor if g == "actor" else dims.get(g) for g in query.groups)
+            acc = sums.setdefault((bucket, *values), [0] * 7 + [row])
+            for i, name in enumerate(USAGE_COUNTS):
+                acc[i] += getattr(row, name)
+            acc[6] += 1
+    rows = []
+    for grouped, acc in sorted(
+        sums.items(), key=lambda item: (item[0][0] or FIRST_DAY, -sum(item[1][:5]), repr(item[0]))
+    ):
+        bucket = grouped[0]
+        group: dict[str, Any] = dict.fromkeys(USAGE_GROUPS)
+        group.update(zip(query.groups, grouped[1:], strict=True))
+        if "actor" in query.groups:
+            actor_type, actor_id = grouped[1 + query.groups.index("actor")]
+            piece_like = KeyCostTruth(
+                FIRST_DAY,
+                None,
+                acc[7].api_key_id,
+                actor_type,
+                actor_id,
+                None,
+                None,
+                None,
+                None,
+                "tokens",
+                None,
+                Decimal(0),
+                Decimal(0),
+                0,
+            )
+            group["actor"] = _actor_json(org, piece_like)
+        row_start = _midnight(bucket) if bucket else query.start
+        rows.append(
+            {
+                "starting_at": _fmt(row_start),
+                "ending_at": _fmt(row_start + timedelta(days=1) if bucket else query.end),
+                "group": group,
+                "usage": {
+                    "uncached_input_tokens": acc[0],
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": acc[1],
+                        "ephemeral_1h_input_tokens": acc[2],
+                    },
+                    "cache_read_input_tokens": acc[3],
+                    "output_tokens": acc[4],
+                    "server_tool_use": {"web_search_requests": acc[5]},
+                    "requests": acc[6],
+                    "total_tokens": sum(acc[:5]),
+                },
+            }
+        )
+    return _page(data, params, rows, fault)
 
 
 def _group_value(name: str, piece: KeyCostTruth) -> Any:

@@ -222,6 +222,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # app's columnar copy reads to stay current (``app.columnar``). Rows already there are
     # version 0: a copy loads them whole.
     13: [_create_table("data_version"), _create_table("data_change")],
+    # 16: spend anomalies found after each sync, their episodes and triage (issue 19).
+    16: [_create_table("anomaly")],
     # 17: per-key cost (Usage and Cost Analytics API), why a dataset is unavailable, and the
     # Enterprise per-user rows' request count and "data as of" (issue 16).
     17: [

@@ -1,0 +1,161 @@
+"""The anomaly detector's statistics: pure numpy, no database (``app.finops.anomalies`` feeds
+it the daily spend series and stores what it finds).
+
+The method, as a FinOps user can follow it: for each day, the *expected* spend is the average of
+two robust estimates, (1) the median of the same weekday over the previous four weeks and (2)
+the median of the previous 28 days scaled by that weekday's usual share (the median of the same
+weekday over eight weeks divided by the median of all those 56 days), so a quiet weekend is
+expected to be quiet and recent growth is followed. The *expected range* is the expected spend
+plus or minus ``RANGE_MULTIPLIER`` times the series' usual day-to-day deviation from its own
+expectation (the median absolute deviation over the previous 56 days, scaled by 1.4826 so it
+reads like a standard deviation, and never below ``MIN_RELATIVE_SPREAD`` of the expected spend).
+A day is an anomaly only when spend is *above* the range, the *impact* (actual minus expected)
+is at least ``MIN_IMPACT_USD`` and at least ``MIN_RELATIVE_IMPACT`` of the series' usual level,
+the series has at least ``LEARNING_DAYS`` of stored history before that day, and the day is
+complete (today is never checked). Medians ignore past spikes, so one bad day neither hides the
+next one nor widens the range for long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+# Chosen by measurement (bench/anomaly_quality.py): see that script for recall and false alarms.
+RANGE_MULTIPLIER = 4.0
+MAD_SCALE = 1.4826
+MIN_RELATIVE_SPREAD = 0.08
+MIN_IMPACT_USD = 10.0
+MIN_RELATIVE_IMPACT = 0.25
+LEARNING_DAYS = 14
+SAME_WEEKDAY_WEEKS = 4
+FACTOR_WEEKS = 8
+LEVEL_DAYS = 28
+SPREAD_DAYS = 56
+# Days of history before the first day checked that the baseline reads.
+LOOKBACK_DAYS = FACTOR_WEEKS * 7
+
+Matrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Per series (rows) and day (columns): the expected spend, its range and the anomalies."""
+
+    expected: Matrix
+    low: Matrix
+    high: Matrix
+    anomalous: npt.NDArray[np.bool_]
+
+
+def _windows(x: Matrix, size: int) -> Matrix:
+    """``w[:, t, k]`` = ``x[:, t - size + k]``: the ``size`` days before day ``t`` (NaN before
+    the first day)."""
+    padded = np.concatenate([np.full((x.shape[0], size), np.nan), x], axis=1)
+    view = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)
+    # Window t covers padded[t : t + size] = x[t - size : t]: the days before t, not t itself.
+    return np.asarray(view[:, : x.shape[1], :])
+
+
+def _same_weekday(x: Matrix, weeks: int) -> Matrix:
+    """``w[:, t, k]`` = ``x[:, t - 7 (k + 1)]``: the same weekday in each of ``weeks`` weeks."""
+    n, days = x.shape
+    out = np.full((n, days, weeks), np.nan)
+    for k in range(weeks):
+        lag = 7 * (k + 1)
+        if lag < days:
+            out[:, lag:, k] = x[:, : days - lag]
+    return out
+
+
+def _nanmedian(w: Matrix) -> Matrix:
+    """The median of the last axis ignoring NaN; NaN where every value is NaN (no warning)."""
+    count = np.sum(~np.isnan(w), axis=-1)
+    filled = np.where(np.isnan(w), np.inf, w)
+    ordered = np.sort(filled, axis=-1)
+    lo_index = np.clip((count - 1) // 2, 0, None)
+    hi_index = np.clip(count // 2, 0, None)
+    lo = np.take_along_axis(ordered, lo_index[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(ordered, hi_index[..., None], axis=-1)[..., 0]
+    median = (lo + hi) / 2
+    return np.where(count > 0, median, np.nan)
+
+
+def baseline(y: Matrix) -> Matrix:
+    """The expected log-spend (``log1p`` of dollars) of every day from the days before it (NaN
+    before the series starts: ``y`` holds NaN before each series' first stored day)."""
+    same4 = _nanmedian(_same_weekday(y, SAME_WEEKDAY_WEEKS))
+    same8 = _nanmedian(_same_weekday(y, FACTOR_WEEKS))
+    level8 = _nanmedian(_windows(y, FACTOR_WEEKS * 7))
+    level = _nanmedian(_windows(y, LEVEL_DAYS))
+    # The weekday's usual share of the level (a ratio, so a difference of logs).
+    scaled = level + np.nan_to_num(same8 - level8)
+    return np.where(np.isnan(same4), scaled, (same4 + scaled) / 2)
+
+
+def detect(x: Matrix, first: npt.NDArray[np.int64], checked_from: int) -> Detection:
+    """Find the anomalies of series ``x`` (rows: series, columns: consecutive complete days, in
+    dollars; NaN before a series' first stored day). ``first[i]`` is the column of series i's
+    first stored day (it may be before column 0: then negative); days before ``checked_from``
+    are context only, never flagged.
+
+    Spend varies by a factor, not by dollars (a $10,000 day varies by more dollars than a $100
+    one, and a spike doubles spend): the medians and deviations are of ``log1p(dollars)``, so
+    the range is the expected spend times or divided by a factor, and converted back."""
+    y = np.log1p(np.clip(x, 0.0, None))
+    expected_log = baseline(y)
+    residual = y - expected_log
+    # Two passes: the days the first pass flags (a spike, the weeks after a level shift while
+    # the medians catch up) are left out of the usual deviation the second pass measures, so
+    # one episode does not widen the range for the next two months and hide the next spike.
+    bias, spread = _spread(residual)
+    flagged = _flag(x, expected_log + bias, spread, first, checked_from=0)
+    bias, spread = _spread(np.where(flagged, np.nan, residual))
+    # A series that has lately run above (growth) or below its medians is expected to go on so.
+    expected_log = expected_log + bias
+    anomalous = _flag(x, expected_log, spread, first, checked_from)
+    expected = np.expm1(expected_log)
+    low = np.clip(np.expm1(expected_log - RANGE_MULTIPLIER * spread), 0.0, None)
+    high = np.expm1(expected_log + RANGE_MULTIPLIER * spread)
+    return Detection(expected=expected, low=low, high=high, anomalous=anomalous)
+
+
+def _spread(residual: Matrix) -> tuple[Matrix, Matrix]:
+    """The usual deviation of log-spend from its expectation over the days before each day:
+    its median (how far the series runs above its medians, as it grows) and its spread (1.4826
+    x the median absolute deviation; at least ``MIN_RELATIVE_SPREAD``)."""
+    deviation = _windows(residual, SPREAD_DAYS)
+    centre = _nanmedian(deviation)
+    mad = _nanmedian(np.abs(deviation - centre[..., None]))
+    spread = np.fmax(MAD_SCALE * np.nan_to_num(mad), MIN_RELATIVE_SPREAD)
+    return np.nan_to_num(centre), spread
+
+
+def _flag(
+    x: Matrix,
+    expected_log: Matrix,
+    spread: Matrix,
+    first: npt.NDArray[np.int64],
+    checked_from: int,
+) -> npt.NDArray[np.bool_]:
+    """The days above the range whose impact clears both floors, past the learning period."""
+    expected = np.expm1(expected_log)
+    high = np.expm1(expected_log + RANGE_MULTIPLIER * spread)
+    y = np.log1p(np.clip(x, 0.0, None))
+    level = np.expm1(_nanmedian(_windows(y, LEVEL_DAYS)))
+    impact = x - expected
+    days = np.arange(x.shape[1])[None, :]
+    learned = days - first[:, None] >= LEARNING_DAYS
+    usual = np.fmax(np.nan_to_num(expected), np.nan_to_num(level))
+    with np.errstate(invalid="ignore"):
+        return np.asarray(
+            learned
+            & (days >= checked_from)
+            & ~np.isnan(expected)
+            & ~np.isnan(x)
+            & (x > high)
+            & (impact >= MIN_IMPACT_USD)
+            & (impact >= MIN_RELATIVE_IMPACT * usual)
+        )

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from app.finops.allocation_tables import AllocationLine, AllocationMark
 from app.models import (
     USAGE_MEASURES,
     ApiKey,
@@ -371,6 +372,10 @@ BOOKKEEPING_TABLES: tuple[Any, ...] = (
     SyncRun,
     DataVersion,
     DataChange,
+    # Allocation (app/finops/allocation_tables.py): an organization's allocated lines and how
+    # far each allocation has followed its cost rows.
+    AllocationLine,
+    AllocationMark,
 )
 
 

@@ -1,0 +1,646 @@
+"""Allocations stored and computed: import, list, export, remove, and the allocation of the
+cost rows (``allocation_line``) on import and after every sync.
+
+When a day is allocated again: an import allocates the days from the first one its change can
+affect (``allocation_file.first_changed_day``: the earliest ``effective_from`` of the rules
+that differ; every day when one of them has none, or the default changed); the days before
+keep their stored lines, which the new rules would compute the same anyway. After a sync, each
+(allocation, organization) allocates again only the days its cost rows replaced since it last
+ran (``app.store.changes``; the whole organization when that log no longer reaches back), so a
+restatement changes only the restated days. Each (allocation, organization) is one transaction
+that locks its ``allocation_mark`` row first (SQLite: the write lock), deletes that org's lines
+of those days and inserts the new ones: two workers running it at once do it once each, in
+turn, and the second finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from app.clock import utcnow
+from app.db import read_session, write_session
+from app.finops.allocation_compute import (
+    AllocationSpec,
+    Rule,
+    allocate_day,
+    matching_rules,
+)
+from app.finops.allocation_file import first_changed_day, parse_allocation, spec_key
+from app.finops.allocation_tables import (
+    Allocation,
+    AllocationLine,
+    AllocationMark,
+    AllocationRule,
+    AllocationVersion,
+)
+from app.finops.match import SpendRow, parse_match
+from app.models import CostLine, Organization, Provider, Workspace
+from app.reports.labels import DEFAULT_WORKSPACE, ENTERPRISE_NULLS
+from app.services import audit
+from app.store.bulk import insert_tuples
+from app.store.changes import changes_after, versions
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app.settings import Settings
+
+COST_DATASET = "cost"
+# Days as half-open ranges [start, end) (end None: no end); None itself: every day.
+Days = list[tuple[date, date | None]] | None
+# The cost row columns an allocation line keeps (the match keys a cost row has).
+GROUP_COLUMNS = ("workspace_id", "model", "service_tier", "cost_type", "token_type", "product")
+
+
+class AllocationNotFound(LookupError):
+    """No allocation has that name."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    name: str
+    version: int
+    created: bool
+    changed: bool
+    changed_from: date | None  # the first day allocated again (None: every day)
+    rules: int
+
+
+@dataclass(frozen=True)
+class AllocationSummary:
+    name: str
+    default: str
+    version: int
+    rules: int
+    per_key_rules: tuple[int, ...]  # the lines of the rules on api_key or actor
+    updated_at: datetime
+    updated_by: str
+
+
+# --- storing -----------------------------------------------------------------------------
+
+
+def _rule_rows(allocation_pk: int, spec: AllocationSpec) -> list[AllocationRule]:
+    return [
+        AllocationRule(
+            allocation_pk=allocation_pk,
+            position=rule.position,
+            line=rule.line,
+            value=rule.value,
+            split_method=rule.method,
+            split_targets=None
+            if rule.method is None
+            else json.dumps({value: str(weight) for value, weight in rule.targets}),
+            match=json.dumps(rule.match.as_mapping()),
+            effective_from=rule.effective_from,
+            effective_to=rule.effective_to,
+        )
+        for rule in spec.rules
+    ]
+
+
+def stored_spec(session: Session, allocation: Allocation) -> AllocationSpec:
+    """The allocation's current rules, as its file defined them."""
+    rows = session.execute(
+        select(AllocationRule)
+        .where(col(AllocationRule.allocation_pk) == allocation.id)
+        .order_by(col(AllocationRule.position))
+    ).scalars()
+    rules = []
+    for row in rows:
+        targets: tuple[tuple[str, Decimal], ...] = ()
+        if row.split_targets is not None:
+            loaded: dict[str, str] = json.loads(row.split_targets)
+            targets = tuple((value, Decimal(weight)) for value, weight in loaded.items())
+        rules.append(
+            Rule(
+                position=row.position,
+                line=row.line,
+                match=parse_match(json.loads(row.match), row.line),
+                value=row.value,
+                method=row.split_method,
+                targets=targets,
+                effective_from=row.effective_from,
+                effective_to=row.effective_to,
+            )
+        )
+    return AllocationSpec(allocation.name, allocation.default_value, tuple(rules))
+
+
+def _find(session: Session, name: str, *, lock: bool = False) -> Allocation | None:
+    query = select(Allocation).where(col(Allocation.name) == name)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def import_allocation(engine: Engine, text: str, *, actor: str) -> ImportResult:
+    """Import an allocation file: all or nothing. A refused file raises ``RuleFileError``
+    (line and reason) and nothing stored changes; a valid one replaces that allocation's rules
+    and allocates the days its change affects, in one transaction, audited."""
+    with read_session(engine) as session:
+        names = set(session.execute(select(col(Allocation.name))).scalars())
+    # Refused before anything is written (parse_allocation raises).
+    spec = parse_allocation(text, other_allocations=names)
+    with write_session(engine) as session:
+        allocation = _find(session, spec.name, lock=True)
+        now = utcnow()
+        created = allocation is None
+        if allocation is None:
+            allocation = Allocation(
+                name=spec.name,
+                default_value=spec.default,
+                source=text,
+                version=1,
+                updated_at=now,
+                updated_by=actor,
+            )
+            session.add(allocation)
+            session.flush()
+            changed_from: date | None = None
+            previous = 0
+        else:
+            old = stored_spec(session, allocation)
+            if spec_key(old) == spec_key(spec):
+                return ImportResult(
+                    spec.name, allocation.version, False, False, None, len(spec.rules)
+                )
+            change = first_changed_day(old, spec)
+            changed_from = None if change is False or change is True else change
+            previous = allocation.version
+            allocation.version += 1
+            allocation.default_value = spec.default
+            allocation.source = text
+            allocation.updated_at = now
+            allocation.updated_by = actor
+            session.execute(
+                delete(AllocationRule).where(col(AllocationRule.allocation_pk) == allocation.id)
+            )
+            session.flush()
+        assert allocation.id is not None
+        session.add_all(_rule_rows(allocation.id, spec))
+        session.add(
+            AllocationVersion(
+                name=spec.name,
+                version=allocation.version,
+                source=text,
+                changed_from=changed_from,
+                at=now,
+                actor=actor,
+            )
+        )
+        session.flush()
+        days: Days = None if changed_from is None else [(changed_from, None)]
+        for org in _organizations(session):
+            _allocate_org(session, allocation, spec, org, days, pending_since=previous)
+        audit.record(
+            session,
+            actor=actor,
+            action="allocation.imported" if created else "allocation.changed",
+            target=f"allocation {spec.name}",
+            detail=f"version {allocation.version}, {len(spec.rules)} rules, "
+            + (
+                "every day allocated again"
+                if changed_from is None
+                else f"days from {changed_from.isoformat()} allocated again"
+            ),
+        )
+        return ImportResult(
+            spec.name, allocation.version, created, True, changed_from, len(spec.rules)
+        )
+
+
+def remove_allocation(engine: Engine, name: str, *, actor: str) -> None:
+    """Remove an allocation, its rules and its lines (``AllocationNotFound`` if none)."""
+    with write_session(engine) as session:
+        allocation = _find(session, name, lock=True)
+        if allocation is None:
+            raise AllocationNotFound(name)
+        pk = allocation.id
+        for table in (AllocationLine, AllocationMark, AllocationRule):
+            session.execute(delete(table).where(col(table.allocation_pk) == pk))
+        session.delete(allocation)
+        session.add(
+            AllocationVersion(
+                name=name,
+                version=allocation.version + 1,
+                source=None,
+                at=utcnow(),
+                actor=actor,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="allocation.removed",
+            target=f"allocation {name}",
+        )
+
+
+def export_allocation(engine: Engine, name: str) -> str:
+    """The allocation as a YAML file that imports back the same (``AllocationNotFound``)."""
+    from app.finops.allocation_file import spec_yaml
+
+    with read_session(engine) as session:
+        allocation = _find(session, name)
+        if allocation is None:
+            raise AllocationNotFound(name)
+        return spec_yaml(stored_spec(session, allocation))
+
+
+def list_allocations(engine: Engine) -> list[AllocationSummary]:
+    with read_session(engine) as session:
+        allocations = session.execute(select(Allocation).order_by(col(Allocation.name))).scalars()
+        out = []
+        for allocation in allocations:
+            spec = stored_spec(session, allocation)
+            out.append(
+                AllocationSummary(
+                    name=allocation.name,
+                    default=allocation.default_value,
+                    version=allocation.version,
+                    rules=len(spec.rules),
+                    per_key_rules=tuple(r.line for r in spec.rules if r.match.needs_per_key),
+                    updated_at=allocation.updated_at,
+                    updated_by=allocation.updated_by,
+                )
+            )
+        return out
+
+
+def allocation_specs(engine: Engine) -> list[tuple[Allocation, AllocationSpec]]:
+    """Every allocation with its rules, by name."""
+    with read_session(engine) as session:
+        allocations = list(
+            session.execute(select(Allocation).order_by(col(Allocation.name))).scalars()
+        )
+        return [(a, stored_spec(session, a)) for a in allocations]
+
+
+def history(engine: Engine, name: str | None = None) -> list[AllocationVersion]:
+    """Every imported version (and removal), newest first."""
+    query = select(AllocationVersion).order_by(
+        col(AllocationVersion.at).desc(), col(AllocationVersion.version).desc()
+    )
+    if name is not None:
+        query = query.where(col(AllocationVersion.name) == name)
+    with read_session(engine) as session:
+        return list(session.execute(query).scalars())
+
+
+# --- computing ---------------------------------------------------------------------------
+
+
+def _organizations(session: Session) -> list[Organization]:
+    return list(session.execute(select(Organization).order_by(col(Organization.id))).scalars())
+
+
+def _lock_mark(session: Session, allocation_pk: int, org_pk: int) -> AllocationMark:
+    """The (allocation, organization) mark, created if missing, locked until commit."""
+    dialect = session.get_bind().dialect.name
+    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(AllocationMark)
+        .values(
+            allocation_pk=allocation_pk,
+            organization_pk=org_pk,
+            allocation_version=0,
+            cost_version=-1,
+        )
+        .on_conflict_do_nothing(index_elements=["allocation_pk", "organization_pk"])
+    )
+    mark: AllocationMark = session.execute(
+        select(AllocationMark)
+        .where(
+            col(AllocationMark.allocation_pk) == allocation_pk,
+            col(AllocationMark.organization_pk) == org_pk,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    return mark
+
+
+def _pending_days(
+    session: Session, mark: AllocationMark, allocation_version: int, cost_version: int
+) -> Days | bool:
+    """The days the organization's cost rows replaced since the mark (None: every day;
+    False: none). A mark of another version of the allocation: every day."""
+    if mark.allocation_version != allocation_version or mark.cost_version < 0:
+        return None
+    if mark.cost_version >= cost_version:
+        return False
+    changes = changes_after(
+        session, mark.organization_pk, COST_DATASET, mark.cost_version, cost_version
+    )
+    if changes is None:
+        return None
+    return [(c.first_day, c.last_day) for c in changes]
+
+
+def _merge(days: Iterable[tuple[date, date | None]]) -> list[tuple[date, date | None]]:
+    merged: list[tuple[date, date | None]] = []
+    for start, end in sorted(days, key=lambda d: (d[0], d[1] or date.max)):
+        if merged:
+            last_start, last_end = merged[-1]
+            if last_end is None or start <= last_end:
+                new_end = None if last_end is None or end is None else max(last_end, end)
+                merged[-1] = (last_start, new_end)
+                continue
+        merged.append((start, end))
+    return merged
+
+
+def _day_clause(column: Any, days: Days) -> Any:
+    if days is None:
+        return None
+    return or_(
+        *(
+            column >= start if end is None else and_(column >= start, column < end)
+            for start, end in days
+        )
+    )
+
+
+def _allocate_org(
+    session: Session,
+    allocation: Allocation,
+    spec: AllocationSpec,
+    org: Organization,
+    days: Days,
+    *,
+    pending_since: int | None,
+) -> None:
+    """Allocate the organization's ``days`` again, and move its mark; in the caller's
+    transaction. ``pending_since``: the allocation's version before this change; the days
+    the cost rows replaced since the mark (of that version) are allocated again too."""
+    assert allocation.id is not None and org.id is not None
+    mark = _lock_mark(session, allocation.id, org.id)
+    # The version first, then the rows: a sync committing in between is allocated next time.
+    cost_version = versions(session, (COST_DATASET,)).get((org.id, COST_DATASET), 0)
+    if pending_since is not None:
+        pending = _pending_days(session, mark, pending_since, cost_version)
+        if pending is None or days is None:
+            days = None
+        elif pending is not False:
+            assert not isinstance(pending, bool)
+            days = [*days, *pending]
+    if days is not None:
+        days = _merge(days)
+    _replace_lines(session, allocation.id, spec, org, days)
+    mark.allocation_version = allocation.version
+    mark.cost_version = cost_version
+    session.add(mark)
+    session.flush()
+
+
+def _replace_lines(
+    session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
+) -> int:
+    assert org.id is not None
+    where = [
+        col(AllocationLine.allocation_pk) == allocation_pk,
+        col(AllocationLine.organization_pk) == org.id,
+    ]
+    clause = _day_clause(col(AllocationLine.date), days)
+    if clause is not None:
+        where.append(clause)
+    session.execute(delete(AllocationLine).where(*where))
+    lines = list(_lines(session, allocation_pk, spec, org, days))
+    if lines:
+        table = AllocationLine.__table__  # type: ignore[attr-defined]
+        columns = [table.c[name] for name in _LINE_COLUMNS]
+        insert_tuples(session, table, columns, lines)
+    return len(lines)
+
+
+_LINE_COLUMNS = (
+    "allocation_pk",
+    "organization_pk",
+    "date",
+    "value",
+    "rule_position",
+    "share_percent",
+    *GROUP_COLUMNS,
+    "amount_cents",
+)
+
+
+def _lines(
+    session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
+) -> Iterable[tuple[Any, ...]]:
+    """The allocation lines of the organization's ``days``: tuples in ``_LINE_COLUMNS``."""
+    assert org.id is not None
+    groups = [getattr(CostLine, name) for name in GROUP_COLUMNS]
+    where = [col(CostLine.organization_pk) == org.id]
+    clause = _day_clause(col(CostLine.date), days)
+    if clause is not None:
+        where.append(clause)
+    query = (
+        select(col(CostLine.date), *groups, func.sum(col(CostLine.amount_cents)))
+        .where(*where)
+        .group_by(col(CostLine.date), *groups)
+        .order_by(col(CostLine.date))
+    )
+    workspaces = dict(
+        session.execute(
+            select(col(Workspace.workspace_id), col(Workspace.name)).where(
+                col(Workspace.organization_pk) == org.id
+            )
+        ).all()
+    )
+    null_workspace = (
+        ENTERPRISE_NULLS["workspace"] if org.provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
+    )
+    candidates: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    by_day: dict[date, list[tuple[tuple[Any, ...], Decimal]]] = defaultdict(list)
+    for row in session.execute(query):
+        by_day[row[0]].append((tuple(row[1:-1]), Decimal(row[-1] or 0)))
+    for day in sorted(by_day):
+        day_groups = by_day[day]
+        indexed = []
+        for key, amount in day_groups:
+            found = candidates.get(key)
+            if found is None:
+                found = matching_rules(spec, _spend_row(org, key, workspaces, null_workspace))
+                candidates[key] = found
+            indexed.append((found, amount))
+        for part in allocate_day(spec, day, indexed):
+            yield (
+                allocation_pk,
+                org.id,
+                day,
+                part.value,
+                part.rule_position,
+                part.share_percent,
+                *day_groups[part.group][0],
+                part.amount_cents,
+            )
+
+
+def _spend_row(
+    org: Organization, dims: Sequence[Any], workspaces: dict[str, str], null_workspace: str
+) -> SpendRow:
+    workspace_id, model, service_tier, cost_type, token_type, product = dims
+    return SpendRow(
+        organization_id=org.organization_id,
+        organization_name=org.name,
+        organization_label=org.label,
+        provider=org.provider,
+        workspace_id=workspace_id,
+        workspace_name=null_workspace
+        if workspace_id is None
+        else workspaces.get(workspace_id, workspace_id),
+        model=model,
+        service_tier=service_tier,
+        cost_type=cost_type,
+        token_type=token_type,
+        product=product,
+    )
+
+
+def reallocate(engine: Engine, *, allocation: str | None = None) -> int:
+    """Allocate again what changed since each (allocation, organization) last ran: the days
+    the cost rows replaced, every day of a new organization. Idempotent; returns how many
+    (allocation, organization) pairs were allocated again."""
+    done = 0
+    with read_session(engine) as session:
+        pending = _stale_pairs(session, allocation)
+    for allocation_pk, org_pk in pending:
+        with write_session(engine) as session:
+            # Under the mark's lock: read again what to do (another worker may have done it).
+            mark = _lock_mark(session, allocation_pk, org_pk)
+            stored = session.get(Allocation, allocation_pk, populate_existing=True)
+            org = session.get(Organization, org_pk)
+            if stored is None or org is None:
+                continue
+            cost_version = versions(session, (COST_DATASET,)).get((org_pk, COST_DATASET), 0)
+            days = _pending_days(session, mark, stored.version, cost_version)
+            if days is False:
+                continue
+            assert not isinstance(days, bool)
+            _allocate_org(
+                session, stored, stored_spec(session, stored), org, days, pending_since=None
+            )
+            done += 1
+    return done
+
+
+def _stale_pairs(session: Session, name: str | None) -> list[tuple[int, int]]:
+    query = select(col(Allocation.id), col(Allocation.version))
+    if name is not None:
+        query = query.where(col(Allocation.name) == name)
+    allocations = session.execute(query).all()
+    if not allocations:
+        return []
+    cost = versions(session, (COST_DATASET,))
+    marks = {
+        (m.allocation_pk, m.organization_pk): m
+        for m in session.execute(select(AllocationMark)).scalars()
+    }
+    org_pks = list(session.execute(select(col(Organization.id))).scalars())
+    stale = []
+    for allocation_pk, version in allocations:
+        for org_pk in org_pks:
+            mark = marks.get((allocation_pk, org_pk))
+            current = cost.get((org_pk, COST_DATASET), 0)
+            if mark is None or mark.allocation_version != version or mark.cost_version != current:
+                stale.append((allocation_pk, org_pk))
+    return stale
+
+
+def reallocate_changed(engine: Engine, settings: Settings) -> None:
+    """After a sync (``app.finops.AFTER_SYNC``): allocate the restated and new days."""
+    del settings
+    reallocate(engine)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AllocatedDay:
+    date: date
+    organization_id: str
+    organization_name: str
+    value: str
+    amount_cents: Decimal
+
+
+def allocated_days(
+    engine: Engine,
+    name: str,
+    *,
+    organization_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[AllocatedDay]:
+    """The allocation's spend per day, organization and value (``AllocationNotFound``)."""
+    with read_session(engine) as session:
+        allocation = _find(session, name)
+        if allocation is None:
+            raise AllocationNotFound(name)
+        where = [col(AllocationLine.allocation_pk) == allocation.id]
+        if organization_id:
+            where.append(col(Organization.organization_id) == organization_id)
+        if start:
+            where.append(col(AllocationLine.date) >= start)
+        if end:
+            where.append(col(AllocationLine.date) < end)
+        query = (
+            select(
+                col(AllocationLine.date),
+                col(Organization.organization_id),
+                col(Organization.name),
+                col(Organization.label),
+                col(AllocationLine.value),
+                func.sum(col(AllocationLine.amount_cents)),
+            )
+            .join(Organization, col(Organization.id) == col(AllocationLine.organization_pk))
+            .where(*where)
+            .group_by(
+                col(AllocationLine.date),
+                col(Organization.organization_id),
+                col(Organization.name),
+                col(Organization.label),
+                col(AllocationLine.value),
+            )
+            .order_by(
+                col(AllocationLine.date),
+                col(Organization.organization_id),
+                col(AllocationLine.value),
+            )
+        )
+        return [
+            AllocatedDay(day, org_id, label or org_name, value, Decimal(amount))
+            for day, org_id, org_name, label, value, amount in session.execute(query)
+        ]
+
+
+def spend_by_value(engine: Engine, name: str, *, days: int = 30) -> list[tuple[str, Decimal]]:
+    """The allocation's spend per value over the last ``days`` days (today included), the
+    largest first."""
+    today = utcnow().date()
+    start = today - timedelta(days=days - 1)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for row in allocated_days(engine, name, start=start):
+        totals[row.value] += row.amount_cents
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def organizations_without_per_key_cost(engine: Engine) -> list[str]:
+    """The organizations whose rules on API keys or actors match nothing: today every one
+    (per-key billed cost is not allocated yet)."""
+    with read_session(engine) as session:
+        return [org.display_name for org in _organizations(session)]

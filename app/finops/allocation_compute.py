@@ -1,0 +1,151 @@
+"""Allocating one organization-day of spend by an allocation's rules: pure, no database.
+
+Each group of cost (one row per combination of the match keys a cost row has) goes to the
+first rule, in order, that is in effect that day and matches it; a group no rule matches goes
+to the default value. A split rule divides its group among its values: ``even``, ``fixed``
+(weights summing to 100) or ``proportional`` to each value's spend matched directly (by value
+rules) that same organization-day, evenly when that is zero (or when credits make it negative
+somewhere: a share must not be below zero).
+
+Amounts are exact: a split divides the group's amount in the smallest stored unit (a
+millionth of a cent, ``app.models.CENTS_SCALE``) by largest remainder, so the parts of a group
+add up to the group exactly, and a day's allocated lines to the day's billed total.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from app.finops.match import Match, SpendRow
+from app.models import CENTS_SCALE
+
+SPLIT_METHODS = ("even", "proportional", "fixed")
+_SHARE_QUANTUM = Decimal(1).scaleb(-CENTS_SCALE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: a value, or a split among ``targets`` (value, weight; weight 1 unless fixed)."""
+
+    position: int
+    line: int
+    match: Match
+    value: str | None = None
+    method: str | None = None
+    targets: tuple[tuple[str, Decimal], ...] = ()
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+    def in_effect(self, day: date) -> bool:
+        if self.effective_from is not None and day < self.effective_from:
+            return False
+        return self.effective_to is None or day < self.effective_to
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The values it may allocate to."""
+        return (self.value,) if self.value is not None else tuple(v for v, _ in self.targets)
+
+
+@dataclass(frozen=True)
+class AllocationSpec:
+    """An allocation as a file defines it."""
+
+    name: str
+    default: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """The part of a group (by its index) allocated to ``value``."""
+
+    group: int
+    value: str
+    rule_position: int | None
+    share_percent: Decimal | None
+    amount_cents: Decimal
+
+
+def split_units(units: int, weights: Sequence[Fraction]) -> list[int]:
+    """``units`` divided by ``weights`` (each >= 0, their sum > 0) in whole units, by largest
+    remainder: the parts add up to ``units`` exactly; ties go to the earlier weight."""
+    total = sum(weights, Fraction(0))
+    if total <= 0 or any(w < 0 for w in weights):
+        raise ValueError("weights must be >= 0 with a positive sum")
+    sign = -1 if units < 0 else 1
+    magnitude = abs(units)
+    exact = [magnitude * w / total for w in weights]
+    parts = [int(share) for share in exact]  # floor: every share is >= 0
+    left = magnitude - sum(parts)
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[:left]:
+        parts[i] += 1
+    return [sign * part for part in parts]
+
+
+def split_amount(amount_cents: Decimal, weights: Sequence[Fraction]) -> list[Decimal]:
+    """An exact amount of cents split by ``weights`` at the stored precision (its parts add up
+    to it exactly)."""
+    units = int(amount_cents.scaleb(CENTS_SCALE).to_integral_value())
+    return [Decimal(part).scaleb(-CENTS_SCALE) for part in split_units(units, weights)]
+
+
+def first_rule(rules: Sequence[Rule], candidates: Sequence[int], day: date) -> Rule | None:
+    """The first of the matching rules (by index into ``rules``) in effect on ``day``."""
+    for index in candidates:
+        if rules[index].in_effect(day):
+            return rules[index]
+    return None
+
+
+def matching_rules(spec: AllocationSpec, row: SpendRow) -> tuple[int, ...]:
+    """The indexes of the rules that match ``row`` on some day (dates aside): computed once
+    per distinct group, then each day picks the first in effect."""
+    return tuple(i for i, rule in enumerate(spec.rules) if rule.match.matches(row))
+
+
+def allocate_day(
+    spec: AllocationSpec,
+    day: date,
+    groups: Sequence[tuple[Sequence[int], Decimal]],
+) -> list[Part]:
+    """Allocate one organization-day: ``groups`` are (its matching rules, from
+    ``matching_rules``; its amount). Every group's parts add up to its amount exactly."""
+    chosen = [first_rule(spec.rules, candidates, day) for candidates, _ in groups]
+    # Spend matched directly (by a value rule) per value: what proportional splits follow.
+    direct: dict[str, Decimal] = defaultdict(Decimal)
+    for rule, (_, amount) in zip(chosen, groups, strict=True):
+        if rule is not None and rule.value is not None:
+            direct[rule.value] += amount
+    parts: list[Part] = []
+    for index, (rule, (_, amount)) in enumerate(zip(chosen, groups, strict=True)):
+        if rule is None:
+            parts.append(Part(index, spec.default, None, None, amount))
+        elif rule.value is not None:
+            parts.append(Part(index, rule.value, rule.position, None, amount))
+        else:
+            weights = _weights(rule, direct)
+            total = sum(weights, Fraction(0))
+            amounts = split_amount(amount, weights)
+            for (value, _), weight, part in zip(rule.targets, weights, amounts, strict=True):
+                ratio = weight / total * 100
+                share = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+                parts.append(
+                    Part(index, value, rule.position, share.quantize(_SHARE_QUANTUM), part)
+                )
+    return parts
+
+
+def _weights(rule: Rule, direct: dict[str, Decimal]) -> list[Fraction]:
+    if rule.method == "proportional":
+        spend = [Fraction(direct.get(value, Decimal(0))) for value, _ in rule.targets]
+        if all(s >= 0 for s in spend) and sum(spend) > 0:
+            return spend
+        return [Fraction(1)] * len(rule.targets)
+    return [Fraction(weight) for _, weight in rule.targets]

@@ -222,6 +222,13 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # app's columnar copy reads to stay current (``app.columnar``). Rows already there are
     # version 0: a copy loads them whole.
     13: [_create_table("data_version"), _create_table("data_change")],
+    # 15: budgets, their alerts and state, notification channels and deliveries (issue 18).
+    15: [
+        *map(
+            _create_table,
+            ("notification_channel", "budget", "budget_alert", "budget_state", "channel_delivery"),
+        )
+    ],
     # 16: spend anomalies found after each sync, their episodes and triage (issue 19).
     16: [_create_table("anomaly")],
     # 17: per-key cost (Usage and Cost Analytics API), why a dataset is unavailable, and the

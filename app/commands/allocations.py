@@ -1,0 +1,225 @@
+"""``finops allocations import|list|export|remove`` and ``finops export --dataset allocation``
+(PRODUCT.md, "Allocation")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from app.settings import Settings
+
+ALLOCATION_COLUMNS = (
+    "date",
+    "organization_id",
+    "organization_name",
+    "allocation",
+    "value",
+    "amount_usd",
+)
+# A rule file is small; a larger one is a wrong file.
+MAX_FILE_BYTES = 1_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "allocations", help="allocate the spend to teams, cost centres… by rules (YAML files)"
+    )
+    actions = p.add_subparsers(dest="allocations_command", required=True, metavar="ACTION")
+    a = actions.add_parser(
+        "import",
+        help="import an allocation file (YAML or JSON); replaces that allocation's rules; "
+        "a refused file changes nothing",
+    )
+    a.add_argument("file", metavar="FILE", help="the file ('-' for standard input)")
+    a.set_defaults(handler=cmd_import)
+    a = actions.add_parser("list", help="list the allocations")
+    a.add_argument("--json", action="store_true", help="print a JSON array")
+    a.set_defaults(handler=cmd_list)
+    a = actions.add_parser("export", help="print an allocation as YAML (re-importable)")
+    a.add_argument("name", metavar="NAME")
+    a.set_defaults(handler=cmd_export)
+    a = actions.add_parser("remove", help="remove an allocation, its rules and its lines")
+    a.add_argument("name", metavar="NAME")
+    a.set_defaults(handler=cmd_remove)
+
+
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allocation",
+        metavar="NAME",
+        help="with --dataset allocation: the allocation to export",
+    )
+
+
+def _say(text: str) -> None:
+    """One line on standard output (a command line prints by design)."""
+    sys.stdout.write(text + "\n")
+
+
+def _actor() -> str:
+    from app.services.access import OPERATOR
+
+    return OPERATOR.email
+
+
+def _read(path: str) -> str:
+    from app.cli import CliError
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CliError(f"Could not read {path}: {exc.strerror}.") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CliError(f"{path} is larger than {MAX_FILE_BYTES // 1000} kB: not a rule file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text.") from None
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import CliError, _engine
+    from app.finops.allocation import import_allocation
+    from app.finops.rule_files import RuleFileError
+
+    text = _read(args.file)
+    try:
+        result = import_allocation(_engine(settings), text, actor=_actor())
+    except RuleFileError as exc:
+        raise CliError(f"{args.file}: {exc}. Nothing was changed.") from None
+    if not result.changed:
+        _say(f"Allocation {result.name}: unchanged (version {result.version}).")
+    else:
+        since = (
+            "every day"
+            if result.changed_from is None
+            else f"the days from {result.changed_from.isoformat()}"
+        )
+        verb = "imported" if result.created else "updated"
+        _say(
+            f"Allocation {result.name} {verb}: version {result.version}, "
+            f"{result.rules} rules; {since} allocated."
+        )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import _engine
+    from app.finops.allocation import list_allocations
+
+    allocations = list_allocations(_engine(settings))
+    if args.json:
+        _say(
+            json.dumps(
+                [
+                    {
+                        "name": a.name,
+                        "allocation": a.name,
+                        "default": a.default,
+                        "version": a.version,
+                        "rules": a.rules,
+                        "per_key_rule_lines": list(a.per_key_rules),
+                        "updated_at": a.updated_at.isoformat().replace("+00:00", "Z"),
+                        "updated_by": a.updated_by,
+                    }
+                    for a in allocations
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not allocations:
+        _say("No allocations. Import one with `finops allocations import FILE`.")
+        return 0
+    for a in allocations:
+        _say(
+            f"{a.name}\t{a.rules} rules\tdefault {a.default}\tversion {a.version}\t"
+            f"updated {a.updated_at:%Y-%m-%d %H:%M} UTC by {a.updated_by}"
+        )
+        if a.per_key_rules:
+            lines = ", ".join(str(line) for line in a.per_key_rules)
+            _say(
+                f"  rules on API keys or actors (lines {lines}) match no spend yet: "
+                "no organization has per-key billed cost allocated"
+            )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import CliError, _engine
+    from app.finops.allocation import AllocationNotFound, export_allocation
+
+    try:
+        sys.stdout.write(export_allocation(_engine(settings), args.name))
+    except AllocationNotFound:
+        raise CliError(
+            f"No allocation is named {args.name}. See `finops allocations list`."
+        ) from None
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from app.cli import CliError, _engine
+    from app.finops.allocation import AllocationNotFound, remove_allocation
+
+    try:
+        remove_allocation(_engine(settings), args.name, actor=_actor())
+    except AllocationNotFound:
+        raise CliError(
+            f"No allocation is named {args.name}. See `finops allocations list`."
+        ) from None
+    _say(f"Allocation {args.name} removed.")
+    return 0
+
+
+def export_allocation_csv(engine: Engine, args: argparse.Namespace, out: TextIO) -> int:
+    """``finops export --dataset allocation --allocation NAME``: spend per day, organization
+    and value, in exact dollars."""
+    from app.cli import CliError
+    from app.csv_writer import write_csv
+    from app.finops.allocation import AllocationNotFound, allocated_days
+
+    name = getattr(args, "allocation", None)
+    if not name:
+        raise CliError(
+            "--dataset allocation needs --allocation NAME (see `finops allocations list`)."
+        )
+    try:
+        rows = allocated_days(
+            engine,
+            name,
+            organization_id=getattr(args, "org", None),
+            start=getattr(args, "start", None),
+            end=getattr(args, "end", None),
+        )
+    except AllocationNotFound:
+        raise CliError(f"No allocation is named {name}. See `finops allocations list`.") from None
+    return write_csv(
+        out,
+        list(ALLOCATION_COLUMNS),
+        (
+            [
+                row.date,
+                row.organization_id,
+                row.organization_name,
+                name,
+                row.value,
+                # Exact dollars as a number (a credit stays negative, not text).
+                row.amount_cents.scaleb(-2),
+            ]
+            for row in rows
+        ),
+    )
+
+
+EXPORTS = {"allocation": export_allocation_csv}

@@ -222,6 +222,20 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # app's columnar copy reads to stay current (``app.columnar``). Rows already there are
     # version 0: a copy loads them whole.
     13: [_create_table("data_version"), _create_table("data_change")],
+    # 14: allocations, their rules and imported versions, the allocated lines and each
+    # allocation's mark of the cost rows it followed (issue 17).
+    14: [
+        *map(
+            _create_table,
+            (
+                "allocation",
+                "allocation_rule",
+                "allocation_version",
+                "allocation_line",
+                "allocation_mark",
+            ),
+        )
+    ],
     # 15: budgets, their alerts and state, notification channels and deliveries (issue 18).
     15: [
         *map(

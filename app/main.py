@@ -39,6 +39,7 @@ DASHBOARDS = (
     View("../pages/usage.py", "Usage", ":material/data_usage:", "usage"),
     View("../pages/claude_code.py", "Claude Code", ":material/terminal:", "claude_code"),
     View("../pages/enterprise.py", "Claude Enterprise", ":material/apartment:", "enterprise"),
+    View("../pages/allocations.py", "Allocations", ":material/account_tree:", "allocations"),
 )
 MANAGE = (
     View(

@@ -364,3 +364,12 @@ def _json(value: Any) -> Any:
     if isinstance(value, datetime):
         return clock.rfc3339(value)
     return str(value)
+
+
+def get_delivery(engine: Engine, delivery_id: int) -> Delivery:
+    """One delivery as it is now (KeyError when there is none)."""
+    with read_session(engine) as session:
+        row = session.get(Delivery, delivery_id)
+    if row is None:
+        raise KeyError(delivery_id)
+    return row

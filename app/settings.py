@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     smtp_from: str = "finops@localhost"
     notify_email: str | None = None  # comma-separated recipients
     streamlit_port: int = 8501
+    # Prometheus metrics of the worker on 127.0.0.1:<port> (/metrics); unset: no server.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("anthropic_base_url")
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -34,8 +34,10 @@ from app.simulator.enterprise import (
     build_enterprise_org,
 )
 from app.simulator.http import SimServer, serve_http
-from app.simulator.usage_cost_analytics import KeyCostOptions, KeyCostTruth
 from app.simulator.world import CostTruth, SimOrg, UsageTruth, World, build_org
+
+if TYPE_CHECKING:  # not re-exported: app.simulator's names are the product's banned list
+    from app.simulator.usage_cost_analytics import KeyCostOptions, KeyCostTruth
 
 
 class Simulator:
@@ -300,8 +302,6 @@ __all__ = [
     "CostTruth",
     "EnterpriseCostTruth",
     "EnterpriseUsageTruth",
-    "KeyCostOptions",
-    "KeyCostTruth",
     "RecordedRequest",
     "SimEnterpriseOrg",
     "SimEnterpriseUser",

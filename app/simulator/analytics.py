@@ -60,9 +60,9 @@ from app.simulator.enterprise import (
     TOKEN_FIELDS,
     EnterpriseWorld,
     SimEnterpriseOrg,
+    add_requests,
     midnight,
 )
-from app.simulator.enterprise_requests import add_requests
 from app.simulator.world import _fmt
 
 WIDTHS = {"1d": timedelta(days=1), "1h": timedelta(hours=1), "1m": timedelta(minutes=1)}

@@ -25,7 +25,11 @@ log = logging.getLogger("app.finops")
 # it, and before the anomalies that may explain by it): "module:function" taking the engine
 # and the settings. Each is run even if an earlier one failed, and a failure is logged, never
 # raised: a sync's rows are committed already and must not be reported as failed for it.
-AFTER_SYNC: tuple[str, ...] = ("app.finops.allocation:reallocate_changed",)
+AFTER_SYNC: tuple[str, ...] = (
+    "app.finops.allocation:reallocate_changed",
+    # Budgets (scoped by allocations, so after them): evaluate thresholds, deliver alerts.
+    "app.finops.alerts:evaluate",
+)
 
 
 def load_tables() -> None:

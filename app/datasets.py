@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from app.finops.allocation_tables import AllocationLine, AllocationMark
+from app.finops.anomaly_tables import Anomaly
 from app.models import (
     USAGE_MEASURES,
     ApiKey,
@@ -376,6 +377,8 @@ BOOKKEEPING_TABLES: tuple[Any, ...] = (
     # far each allocation has followed its cost rows.
     AllocationLine,
     AllocationMark,
+    # Anomalies (app/finops/anomaly_tables.py): those found in an organization's spend.
+    Anomaly,
 )
 
 

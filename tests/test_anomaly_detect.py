@@ -116,7 +116,6 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
         out.append(data)
         return [1]
 
-    monkeypatch.setattr(anomalies, "delivery_available", lambda: True)
     monkeypatch.setattr(anomalies, "notify_channels", fake)
     yield out
 

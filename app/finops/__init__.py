@@ -29,6 +29,8 @@ AFTER_SYNC: tuple[str, ...] = (
     "app.finops.allocation:reallocate_changed",
     # Budgets (scoped by allocations, so after them): evaluate thresholds, deliver alerts.
     "app.finops.alerts:evaluate",
+    # Anomalies (issue 19): check the complete days of every series, notify new episodes.
+    "app.finops.anomalies:detect",
 )
 
 

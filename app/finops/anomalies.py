@@ -547,20 +547,12 @@ def notify_channels(
     engine: Engine, settings: Settings | None, data: dict[str, Any], impact_usd: Decimal
 ) -> list[int]:
     """The one call site of delivery: ``anomaly.detected`` to every channel subscribed to it
-    whose minimum impact this anomaly reaches (``app.finops.delivery.notify``)."""
-    import importlib
+    whose minimum impact this anomaly reaches (``app.finops.delivery.notify``, which records
+    each delivery, retries it and never raises)."""
+    from app.finops.delivery import notify
+    from app.settings import get_settings
 
-    # Imported by name: the delivery path is another issue's module (the budgets one).
-    delivery: Any = importlib.import_module("app.finops.delivery")
-    sent: list[int] = delivery.notify(engine, settings, EVENT, data, impact_usd=impact_usd)
-    return list(sent)
-
-
-def delivery_available() -> bool:
-    """Whether the delivery path (the budgets issue's ``app.finops.delivery``) is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("app.finops.delivery") is not None
+    return notify(engine, settings or get_settings(), EVENT, data, impact_usd=impact_usd)
 
 
 def notify_new_episodes(engine: Engine, settings: Settings | None, since: date) -> list[int]:
@@ -569,9 +561,6 @@ def notify_new_episodes(engine: Engine, settings: Settings | None, since: date) 
     it: its earliest such anomaly is claimed (a conditional update: of two workers, one wins)
     and sent. Anomalies of a backfill (days older than that when first found) are not sent;
     nor are dismissed ones. Returns the ids notified."""
-    if not delivery_available():
-        log.warning("Anomalies found are not notified: no delivery path (app.finops.delivery)")
-        return []
     with read_session(engine) as session:
         rows = list(
             session.execute(

@@ -40,6 +40,7 @@ DASHBOARDS = (
     View("../pages/claude_code.py", "Claude Code", ":material/terminal:", "claude_code"),
     View("../pages/enterprise.py", "Claude Enterprise", ":material/apartment:", "enterprise"),
     View("../pages/allocations.py", "Allocations", ":material/account_tree:", "allocations"),
+    View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
 )
 MANAGE = (
     View(

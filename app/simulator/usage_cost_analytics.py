@@ -151,7 +151,25 @@ class KeyCostData:
         self.world = world
         self.options = KeyCostOptions()
         self._cache: dict[tuple[str, date, int, Decimal], list[KeyCostTruth]] = {}
+        self._rows: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def signature(self, org_id: str, params: Params, days: list[Any]) -> tuple[Any, ...]:
+        """What a query's rows depend on: the query, its days' revisions, the options."""
+        revisions = tuple(self.world._revisions[(org_id, day)] for day, _ in days)
+        options = (self.options.discount, self.options.amounts_as_numbers)
+        return (org_id, fingerprint(params), revisions, options)
+
+    def built(self, signature: tuple[Any, ...]) -> list[dict[str, Any]] | None:
+        with self._lock:
+            return self._rows.get(signature)
+
+    def keep(self, signature: tuple[Any, ...], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self._lock:
+            if len(self._rows) >= 8:  # a few queries at once (several workers)
+                self._rows.pop(next(iter(self._rows)))
+            self._rows[signature] = rows
+        return rows
 
     def pieces(self, org_id: str, day: date) -> list[KeyCostTruth]:
         """The day's pieces (shared: do not mutate)."""
@@ -217,28 +235,32 @@ def _day_pieces(world: World, org: SimOrg, day: date, discount: Decimal) -> list
             )
         )
 
+    # The usage rows behind each cost line, indexed once (a large organization has thousands
+    # of both a day).
+    by_line: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    by_workspace: dict[str | None, list[Any]] = defaultdict(list)
+    for r in usage:
+        by_line[
+            (r.workspace_id, r.model, r.service_tier, r.context_window, r.inference_geo)
+        ].append(r)
+        by_workspace[r.workspace_id].append(r)
     for line in world.cost(org.id, day):
         if line.cost_type == "tokens":
             assert line.token_type is not None
             field = USAGE_FIELD[line.token_type]
-            behind = [
-                r
-                for r in usage
-                if (r.workspace_id, r.model, r.service_tier, r.context_window, r.inference_geo)
-                == (
+            candidates = by_line[
+                (
                     line.workspace_id,
                     line.model,
                     line.service_tier,
                     line.context_window,
                     line.inference_geo,
                 )
-                and getattr(r, field)
             ]
+            behind = [r for r in candidates if getattr(r, field)]
             weights = [getattr(r, field) for r in behind]
         elif line.cost_type == "web_search":
-            behind = [
-                r for r in usage if r.workspace_id == line.workspace_id and r.web_search_requests
-            ]
+            behind = [r for r in by_workspace[line.workspace_id] if r.web_search_requests]
             weights = [r.web_search_requests for r in behind]
         else:  # code execution: no key
             add(line, None, line.amount_cents, 0)
@@ -386,9 +408,18 @@ def _page(data: KeyCostData, params: Params, rows: list[Any], fault: str | None)
 def cost(
     data: KeyCostData, org: SimOrg, params: Params, request: httpx.Request, fault: str | None
 ) -> Any:
-    """A page of ``GET /v1/organizations/analytics/cost``."""
-    options = data.options
+    """A page of ``GET /v1/organizations/analytics/cost``. The query's rows are built once
+    and kept while its pages are read (a large organization's week is many pages)."""
     query = _query(data, params, request, COST_GROUPS)
+    signature = data.signature(org.id, params, query.days())
+    rows = data.built(signature)
+    if rows is None:
+        rows = data.keep(signature, _cost_rows(data, org, query))
+    return _page(data, params, rows, fault)
+
+
+def _cost_rows(data: KeyCostData, org: SimOrg, query: _Query) -> list[dict[str, Any]]:
+    options = data.options
     start, end, groups, filters = query.start, query.end, query.groups, query.filters
     buckets: dict[tuple[Any, ...], list[Any]] = {}
     for day, bucket in query.days():
@@ -429,7 +460,7 @@ def cost(
         if group.get("cost_type") == "code_execution":
             row["unknown_future_field"] = "tolerate me"  # clients must keep unknown fields
         rows.append(row)
-    return _page(data, params, rows, fault)
+    return rows
 
 
 USAGE_GROUPS = tuple(g for g in COST_GROUPS if g not in ("cost_type", "token_type"))

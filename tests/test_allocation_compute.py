@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from app.finops.allocation_compute import (
     AllocationSpec,
     allocate_day,
+    integer_weights,
     matching_rules,
     split_amount,
     split_units,
@@ -130,11 +131,11 @@ def test_a_negative_amount_splits_exactly_too() -> None:
 
 def test_largest_remainder_gives_the_fixed_shares() -> None:
     # 60/40 of 0.000005 cents (5 micro-cents): 3 and 2, not 3.0 and 2.0 rounded apart.
-    assert split_units(5, [Fraction(60), Fraction(40)]) == [3, 2]
-    assert split_units(1, [Fraction(60), Fraction(40)]) == [1, 0]
-    assert split_units(7, [Fraction(1)] * 3) == [3, 2, 2]
+    assert split_units(5, [60, 40]) == [3, 2]
+    assert split_units(1, [60, 40]) == [1, 0]
+    assert split_units(7, [1] * 3) == [3, 2, 2]
     with pytest.raises(ValueError):
-        split_units(7, [Fraction(0), Fraction(0)])
+        split_units(7, [0, 0])
 
 
 @given(
@@ -146,7 +147,7 @@ def test_largest_remainder_gives_the_fixed_shares() -> None:
 def test_split_units_adds_up_and_each_part_is_within_one_unit(
     units: int, weights: list[int]
 ) -> None:
-    parts = split_units(units, [Fraction(w) for w in weights])
+    parts = split_units(units, weights)
     assert sum(parts) == units
     total = sum(weights)
     for part, weight in zip(parts, weights, strict=True):
@@ -212,5 +213,14 @@ def test_a_day_allocates_exactly_its_billed_total(
 
 
 def test_split_amount_keeps_the_stored_precision() -> None:
-    parts = split_amount(Decimal("0.000010"), [Fraction(1)] * 3)
+    parts = split_amount(Decimal("0.000010"), [1] * 3)
     assert parts == [Decimal("0.000004"), Decimal("0.000003"), Decimal("0.000003")]
+
+
+def test_fixed_weights_with_decimals_keep_their_proportions() -> None:
+    spec = parse_allocation(
+        "allocation: T\nrules:\n"
+        "  - split: {method: fixed, weights: {A: 33.5, B: 66.5}}\n    match: {}\n"
+    )
+    assert integer_weights([Decimal("33.5"), Decimal("66.5")]) == [335, 665]
+    assert _allocate(spec, [(_row("x"), "1000")]) == {"A": Decimal("335"), "B": Decimal("665")}

@@ -7,6 +7,7 @@ import threading
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,7 @@ from app.finops.allocation import (
 from app.finops.allocation_tables import AllocationLine, AllocationMark
 from app.finops.rule_files import RuleFileError
 from app.models import AuditEvent, CostLine, Organization, Workspace
+from app.settings import Settings
 from app.store import replace_days
 from tests.utils.factories import add_console_orgs
 
@@ -417,3 +419,60 @@ def test_random_rule_sets_allocate_every_day_exactly(engine: Engine, rules: list
             session.execute(select(col(Organization.id), col(Organization.organization_id))).all()
         )
     assert dict(totals) == {(day, ids[pk]): amount for (day, pk), amount in billed(engine).items()}
+
+
+def test_finops_delete_removes_allocated_lines_without_the_cascade(
+    engine: Engine, settings: Settings
+) -> None:
+    """The allocation tables are bookkeeping tables: deletion removes their rows itself, even
+    where the database would not cascade (SQLite with foreign keys off)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("switches SQLite's foreign-key enforcement off for one engine")
+    from sqlalchemy import event
+
+    from app.db import make_engine
+    from app.services.access import OPERATOR
+    from app.services.organizations import delete_organization
+
+    pks = seed_orgs(engine, 2)
+    import_allocation(engine, EXAMPLE, actor="cli")
+    loose = make_engine(settings.resolved_database_url)
+
+    @event.listens_for(loose, "connect")
+    def _no_cascade(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    try:
+        assert delete_organization(engine=loose, organization_id="org-alloc-0", actor=OPERATOR)
+    finally:
+        loose.dispose()
+    with read_session(engine) as session:
+        left = set(session.execute(select(col(AllocationLine.organization_pk))).scalars())
+        marks = set(session.execute(select(col(AllocationMark.organization_pk))).scalars())
+    assert left == marks == {pks[1]}
+
+
+def test_simulated_organizations_allocate_to_the_cent_after_their_sync(
+    sim: Any, engine: Engine, settings: Settings
+) -> None:
+    """The simulator's organizations, synced: an allocation on their own workspace names and
+    models adds up, every day and organization, to the billed cost."""
+    from tests.utils.factories import connect_org, org_pk, sync_engine
+
+    org = next(iter(sim.orgs.values()))
+    connect_org(sim, org, engine=engine, settings=settings)
+    assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
+    with read_session(engine) as session:
+        names = sorted(set(session.execute(select(col(Workspace.name))).scalars()))
+    assert names
+    text = (
+        "allocation: Team\nrules:\n"
+        f'  - value: First\n    match: {{workspace: ["{names[0]}"], model: ["claude-*"]}}\n'
+        "  - split: {method: proportional, values: [First, Rest]}\n"
+        '    match: {workspace: ["Default workspace"]}\n'
+        '  - value: Rest\n    match: {cost_type: ["Web search", "code_execution"]}\n'
+    )
+    import_allocation(engine, text, actor="cli")
+    assert allocated(engine) == billed(engine)
+    values = {value for _, _, value in by_value(engine)}
+    assert {"First", "Unallocated"} <= values

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from fractions import Fraction
 
 from app.finops.match import Match, SpendRow
 from app.models import CENTS_SCALE
@@ -72,28 +71,40 @@ class Part:
     amount_cents: Decimal
 
 
-def split_units(units: int, weights: Sequence[Fraction]) -> list[int]:
-    """``units`` divided by ``weights`` (each >= 0, their sum > 0) in whole units, by largest
-    remainder: the parts add up to ``units`` exactly; ties go to the earlier weight."""
-    total = sum(weights, Fraction(0))
+def split_units(units: int, weights: Sequence[int]) -> list[int]:
+    """``units`` divided by integer ``weights`` (each >= 0, their sum > 0) in whole units, by
+    largest remainder: the parts add up to ``units`` exactly; ties go to the earlier weight.
+    Integers throughout (no fractions): this runs for every split row of every day."""
+    total = sum(weights)
     if total <= 0 or any(w < 0 for w in weights):
         raise ValueError("weights must be >= 0 with a positive sum")
     sign = -1 if units < 0 else 1
     magnitude = abs(units)
-    exact = [magnitude * w / total for w in weights]
-    parts = [int(share) for share in exact]  # floor: every share is >= 0
+    divided = [divmod(magnitude * w, total) for w in weights]
+    parts = [whole for whole, _ in divided]
     left = magnitude - sum(parts)
-    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in by_remainder[:left]:
-        parts[i] += 1
+    if left:
+        by_remainder = sorted(range(len(divided)), key=lambda i: (-divided[i][1], i))
+        for i in by_remainder[:left]:
+            parts[i] += 1
     return [sign * part for part in parts]
 
 
-def split_amount(amount_cents: Decimal, weights: Sequence[Fraction]) -> list[Decimal]:
-    """An exact amount of cents split by ``weights`` at the stored precision (its parts add up
-    to it exactly)."""
+def split_amount(amount_cents: Decimal, weights: Sequence[int]) -> list[Decimal]:
+    """An exact amount of cents split by integer ``weights`` at the stored precision (its
+    parts add up to it exactly)."""
     units = int(amount_cents.scaleb(CENTS_SCALE).to_integral_value())
     return [Decimal(part).scaleb(-CENTS_SCALE) for part in split_units(units, weights)]
+
+
+def integer_weights(weights: Sequence[Decimal]) -> list[int]:
+    """Decimal weights (60, 40; 33.5, 66.5) as integers in the same proportions."""
+    places = 0
+    for weight in weights:
+        exponent = weight.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < 0:
+            places = max(places, -exponent)
+    return [int(w.scaleb(places)) for w in weights]
 
 
 def first_rule(rules: Sequence[Rule], candidates: Sequence[int], day: date) -> Rule | None:
@@ -131,21 +142,22 @@ def allocate_day(
             parts.append(Part(index, rule.value, rule.position, None, amount))
         else:
             weights = _weights(rule, direct)
-            total = sum(weights, Fraction(0))
+            total = sum(weights)
             amounts = split_amount(amount, weights)
             for (value, _), weight, part in zip(rule.targets, weights, amounts, strict=True):
-                ratio = weight / total * 100
-                share = Decimal(ratio.numerator) / Decimal(ratio.denominator)
-                parts.append(
-                    Part(index, value, rule.position, share.quantize(_SHARE_QUANTUM), part)
-                )
+                share = (Decimal(weight * 100) / Decimal(total)).quantize(_SHARE_QUANTUM)
+                parts.append(Part(index, value, rule.position, share, part))
     return parts
 
 
-def _weights(rule: Rule, direct: dict[str, Decimal]) -> list[Fraction]:
+def _weights(rule: Rule, direct: dict[str, Decimal]) -> list[int]:
+    """A split's integer weights: fixed as written; proportional by the day's direct spend
+    (in micro-cents), evenly when that is zero or negative somewhere; even all 1."""
     if rule.method == "proportional":
-        spend = [Fraction(direct.get(value, Decimal(0))) for value, _ in rule.targets]
+        spend = [
+            int(direct.get(value, Decimal(0)).scaleb(CENTS_SCALE)) for value, _ in rule.targets
+        ]
         if all(s >= 0 for s in spend) and sum(spend) > 0:
             return spend
-        return [Fraction(1)] * len(rule.targets)
-    return [Fraction(weight) for _, weight in rule.targets]
+        return [1] * len(rule.targets)
+    return integer_weights([weight for _, weight in rule.targets])

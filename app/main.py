@@ -41,6 +41,7 @@ DASHBOARDS = (
     View("../pages/enterprise.py", "Claude Enterprise", ":material/apartment:", "enterprise"),
     View("../pages/allocations.py", "Allocations", ":material/account_tree:", "allocations"),
     View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
+    View("../pages/anomalies.py", "Anomalies", ":material/troubleshoot:", "anomalies"),
 )
 MANAGE = (
     View(

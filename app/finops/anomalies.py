@@ -648,7 +648,8 @@ def list_anomalies(
 ) -> list[dict[str, Any]]:
     """Anomalies as ``finops anomalies --json`` shows them (``[start, end)``; by default the
     last 30 days), by day then largest impact first."""
-    query = select(Anomaly, col(Organization.organization_id)).join(
+    shown = func.coalesce(col(Organization.label), col(Organization.name))
+    query = select(Anomaly, col(Organization.organization_id), shown).join(
         Organization, col(Organization.id) == col(Anomaly.organization_pk)
     )
     if ids is not None:
@@ -662,7 +663,7 @@ def list_anomalies(
     with read_session(engine) as session:
         rows = session.execute(query).all()
         episode_ids = _episode_ids(session, [a for a, *_ in rows])
-    out = [as_json(a, oid, episode_ids.get(a.id or 0)) for a, oid in rows]
+    out = [as_json(a, oid, episode_ids.get(a.id or 0), name) for a, oid, name in rows]
     out.sort(key=lambda d: (d["date"], d["impact_usd"]), reverse=True)
     return out
 
@@ -693,12 +694,18 @@ def _episode_ids(session: Session, anomalies: list[Anomaly]) -> dict[int, int]:
     }
 
 
-def as_json(a: Anomaly, organization_id: str, episode_id: int | None = None) -> dict[str, Any]:
+def as_json(
+    a: Anomaly,
+    organization_id: str,
+    episode_id: int | None = None,
+    organization_name: str | None = None,
+) -> dict[str, Any]:
     """One anomaly as ``finops anomalies --json`` (and ``anomaly.detected``'s ``data``) show it."""
     return {
         "id": a.id,
         "date": a.date.isoformat(),
         "organization_id": organization_id,
+        "organization_name": organization_name,
         "dimension": a.dimension,
         "value": {"id": a.value_id, "name": a.value_name},
         "actual_usd": usd(a.actual_cents),

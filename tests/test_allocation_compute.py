@@ -19,7 +19,7 @@ from app.finops.allocation_compute import (
     split_amount,
     split_units,
 )
-from app.finops.allocation_file import parse_allocation
+from app.finops.allocation_file import parse_allocation, spec_yaml
 from app.finops.match import SpendRow
 
 DAY = date(2026, 10, 15)
@@ -224,3 +224,48 @@ def test_fixed_weights_with_decimals_keep_their_proportions() -> None:
     )
     assert integer_weights([Decimal("33.5"), Decimal("66.5")]) == [335, 665]
     assert _allocate(spec, [(_row("x"), "1000")]) == {"A": Decimal("335"), "B": Decimal("665")}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("rules: []\n", 1, "allocation is missing"),
+        (
+            "allocation: T\nrules:\n  - value: A\n    split: {method: even, values: [A]}\n",
+            3,
+            "either value or split",
+        ),
+        ("allocation: T\nrules:\n  - split: {method: even, values: [A, A]}\n", 3, "listed twice"),
+        ("allocation: T\nrules:\n  - split: {method: even}\n", 3, "needs values"),
+        ("allocation: T\nrules:\n  - split: {method: fixed, values: [A]}\n", 3, "takes weights"),
+        (
+            "allocation: T\nrules:\n  - value: A\n    match: {T: x}\n",
+            4,
+            "cannot match on an allocation",
+        ),
+        (
+            "allocation: T\nrules:\n  - value: A\n    effective_from: 2026-10-02\n    effective_to: 2026-10-01\n",
+            5,
+            "must be after",
+        ),
+        ("allocation: 42\n", 1, 'quote numbers: "42"'),
+        ("- just a list\n", 1, "must be a mapping"),
+    ],
+)
+def test_a_refused_file_names_the_line_and_the_reason(text: str, line: int, reason: str) -> None:
+    from app.finops.rule_files import RuleFileError
+
+    with pytest.raises(RuleFileError) as caught:
+        parse_allocation(text)
+    assert str(caught.value).startswith(f"line {line}: "), str(caught.value)
+    assert reason in str(caught.value)
+
+
+def test_a_json_file_and_values_beside_the_split_are_read_too() -> None:
+    spec = parse_allocation(
+        '{"allocation": "Env", "default": "Other", "rules": ['
+        '{"split": {"method": "even"}, "values": ["Prod", "Dev"], "match": {"workspace": "*"}}]}'
+    )
+    assert spec.default == "Other"
+    assert spec.rules[0].values == ("Prod", "Dev")
+    assert spec_yaml(parse_allocation(spec_yaml(spec))) == spec_yaml(spec)

@@ -476,3 +476,13 @@ def test_simulated_organizations_allocate_to_the_cent_after_their_sync(
     assert allocated(engine) == billed(engine)
     values = {value for _, _, value in by_value(engine)}
     assert {"First", "Unallocated"} <= values
+
+
+def test_an_allocation_removed_and_imported_again_continues_its_history(engine: Engine) -> None:
+    seed_orgs(engine, 1)
+    import_allocation(engine, EXAMPLE, actor="cli")
+    remove_allocation(engine, "Team", actor="cli")
+    result = import_allocation(engine, EXAMPLE, actor="cli")
+    assert result.created and result.version == 3
+    assert [v.version for v in history(engine, "Team")] == [3, 2, 1]
+    assert allocated(engine) == billed(engine)

@@ -158,11 +158,17 @@ def import_allocation(engine: Engine, text: str, *, actor: str) -> ImportResult:
         now = utcnow()
         created = allocation is None
         if allocation is None:
+            # A name removed before keeps its history: the versions go on from it.
+            last = session.execute(
+                select(func.max(col(AllocationVersion.version))).where(
+                    col(AllocationVersion.name) == spec.name
+                )
+            ).scalar_one()
             allocation = Allocation(
                 name=spec.name,
                 default_value=spec.default,
                 source=text,
-                version=1,
+                version=int(last or 0) + 1,
                 updated_at=now,
                 updated_by=actor,
             )

@@ -137,9 +137,17 @@ class Worker:
             self.syncer.engine.url.render_as_string(hide_password=True),
             self.settings.sync_interval_minutes,
         )
-        self.scheduler.start()
-        # Started syncs notice the stop flag between pages; wait for them to commit and leave.
-        self.executor.shutdown(wait=True)
+        # Prometheus metrics on 127.0.0.1 while the worker runs (FINOPS_METRICS_PORT).
+        from app.finops.metrics import start_metrics_server
+
+        metrics = start_metrics_server(self.syncer.engine, self.settings.metrics_port)
+        try:
+            self.scheduler.start()
+            # Started syncs notice the stop flag between pages; wait for them to commit.
+            self.executor.shutdown(wait=True)
+        finally:
+            if metrics is not None:
+                metrics.stop()
         log.info("Worker stopped")
 
 

@@ -643,10 +643,3 @@ def spend_by_value(engine: Engine, name: str, *, days: int = 30) -> list[tuple[s
     for row in allocated_days(engine, name, start=start):
         totals[row.value] += row.amount_cents
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-
-
-def organizations_without_per_key_cost(engine: Engine) -> list[str]:
-    """The organizations whose rules on API keys or actors match nothing: today every one
-    (per-key billed cost is not allocated yet)."""
-    with read_session(engine) as session:
-        return [org.display_name for org in _organizations(session)]

@@ -42,6 +42,7 @@ DASHBOARDS = (
     View("../pages/allocations.py", "Allocations", ":material/account_tree:", "allocations"),
     View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
     View("../pages/anomalies.py", "Anomalies", ":material/troubleshoot:", "anomalies"),
+    View("../pages/focus.py", "FOCUS export", ":material/ios_share:", "focus"),
 )
 MANAGE = (
     View(

@@ -39,7 +39,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, and_, func, select
 from sqlmodel import col
 
-from app.csv_writer import write_csv
+from app.csv_writer import csv_bytes, write_csv
 from app.db import read_session
 from app.models import CostLine, Organization, Provider, UsageBucket, Workspace
 from app.reports.labels import DEFAULT_WORKSPACE, provider_label
@@ -658,3 +658,39 @@ def billed_total_by_day(rows: Iterator[list[Any]], version: str) -> dict[tuple[s
     for row in rows:
         totals[(row[account_at], row[start_at][:10])] += row[billed_at]
     return dict(totals)
+
+
+@dataclass(frozen=True)
+class FocusFile:
+    """A FOCUS CSV ready to download, with what it adds up to."""
+
+    content: bytes
+    rows: int
+    billed_usd: Decimal  # the sum of its BilledCost, exact
+
+
+def focus_file(
+    engine: Engine,
+    *,
+    version: str = DEFAULT_VERSION,
+    start: date,
+    end: date,
+    organization_id: str | None = None,
+) -> FocusFile:
+    """The FOCUS CSV of ``[start, end)`` in memory (the dashboard's download)."""
+    columns = header(version)
+    billed_at = columns.index("BilledCost")
+    total = Decimal(0)
+    count = 0
+
+    def counted() -> Iterator[list[Any]]:
+        nonlocal total, count
+        for row in focus_rows(
+            engine, version=version, organization_id=organization_id, start=start, end=end
+        ):
+            total += row[billed_at]
+            count += 1
+            yield row
+
+    content = csv_bytes(columns, counted())
+    return FocusFile(content, count, total)

@@ -154,3 +154,27 @@ def test_export_dataset_allocation_needs_a_known_allocation(
     assert code == 1 and "--allocation NAME" in err
     code, _, err = run(capsys, "export", "--dataset", "allocation", "--allocation", "Nope")
     assert code == 1 and "No allocation is named Nope" in err
+
+
+def test_finops_sync_allocates_the_new_days(
+    engine: Engine,
+    capsys: pytest.CaptureFixture[str],
+    example_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An allocation imported before any data: `finops sync` (its after-sync step) allocates
+    the synced days, and they add up to the cost export."""
+    monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "1")
+    assert run(capsys, "allocations", "import", str(example_file))[0] == 0
+    assert run(capsys, "connect", "--demo", "--json")[0] == 0
+    code, _, err = run(capsys, "sync")
+    assert code == 0, err
+    out = run(capsys, "export", "--dataset", "allocation", "--allocation", "Team")[1]
+    allocated: dict[str, Decimal] = defaultdict(Decimal)
+    for row in csv.DictReader(io.StringIO(out)):
+        allocated[row["date"]] += Decimal(row["amount_usd"])
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    for row in csv.DictReader(io.StringIO(run(capsys, "export", "--dataset", "cost")[1])):
+        billed[row["date"]] += Decimal(row["amount_usd"])
+    assert len(billed) > 20
+    assert dict(allocated) == dict(billed)

@@ -11,6 +11,7 @@ import io
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -22,6 +23,7 @@ from app.reports.export import export_csv
 from app.settings import Settings
 from app.simulator import Simulator
 from tests.utils.factories import connect_org, org_pk, sync_engine
+from tests.utils.processes import finops
 
 Day = tuple[date, str | None]
 
@@ -226,3 +228,30 @@ def test_the_key_cost_export(sim: Simulator, engine: Engine, settings: Settings)
     assert {r["actor_type"] for r in named} == {"user", "service_account", "api_key"}
     default = [r for r in rows if not r["workspace_id"]]
     assert default and all(r["workspace_name"] == "Default workspace" for r in default)
+
+
+def test_finops_export_key_cost_over_http(http_sim: Simulator, tmp_path: Path) -> None:
+    """`finops connect`, `finops sync`, then `finops export --dataset key_cost --org --start
+    --end -o FILE`, against the simulator over real HTTP: the contract's columns in order,
+    end exclusive, and the per-key total of a workspace-day equal to the cost export's."""
+    org = next(iter(http_sim.orgs.values()))
+    assert finops("connect", env={"FINOPS_ADMIN_KEY": org.admin_key}).returncode == 0
+    assert finops("sync").returncode == 0
+    start, end = http_sim.today - timedelta(days=6), http_sim.today - timedelta(days=2)
+    span = ["--org", org.id, "--start", start.isoformat(), "--end", end.isoformat()]
+    target = tmp_path / "key_cost.csv"
+    assert finops("export", "--dataset", "key_cost", *span, "-o", str(target)).returncode == 0
+    text = target.read_text()
+    assert text.splitlines()[0].split(",")[: len(KEY_COST_COLUMNS)] == KEY_COST_COLUMNS
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["date"] for r in rows} == {
+        (start + timedelta(days=n)).isoformat() for n in range((end - start).days)
+    }
+    cost = list(csv.DictReader(io.StringIO(finops("export", "--dataset", "cost", *span).stdout)))
+    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for r in rows:
+        totals[(r["date"], r["workspace_id"])] += Decimal(r["amount_usd"])
+    billed: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for r in cost:
+        billed[(r["date"], r["workspace_id"])] += Decimal(r["amount_usd"])
+    assert totals == billed

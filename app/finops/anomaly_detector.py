@@ -92,7 +92,10 @@ def baseline(y: Matrix) -> Matrix:
     level = _nanmedian(_windows(y, LEVEL_DAYS))
     # The weekday's usual share of the level (a ratio, so a difference of logs).
     scaled = level + np.nan_to_num(same8 - level8)
-    return np.where(np.isnan(same4), scaled, (same4 + scaled) / 2)
+    blend = np.where(np.isnan(same4), scaled, (same4 + scaled) / 2)
+    # Never below that weekday's eight-week median: the days after an outage or a quiet week
+    # (which pull the short medians down) are judged against normal spend, not against the dip.
+    return np.fmax(blend, same8)
 
 
 def detect(x: Matrix, first: npt.NDArray[np.int64], checked_from: int) -> Detection:

@@ -521,7 +521,7 @@ def scope_statuses(
             today,
             period_start,
             period_end,
-            cache_key=("budget", spec.name, spec.definition()),
+            cache_key=("scope", json.dumps(spec.scope.as_mapping(), sort_keys=True)),
         )
         out.append(BudgetStatus(spec, period_start, period_end, forecast, daily))
     return out

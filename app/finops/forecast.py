@@ -25,6 +25,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ SIMULATIONS = 400
 MAX_ITERATIONS = 60
 _CACHE_SIZE = 4096
 _cache: OrderedDict[Hashable, Forecast] = OrderedDict()
+# The ETS parameters fitted per (scope, day, first day, days): a day's later evaluations reuse
+# them when the trailing window changed a few values (the issue's "fitted models per day").
+_fitted: OrderedDict[Hashable, Any] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ def forecast_period(
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    result = _forecast(daily_cents, history, today, today_cents, period_start, period_end)
+    fit_key = None if cache_key is None else (cache_key, today, start, len(history))
+    result = _forecast(daily_cents, history, today, today_cents, period_start, period_end, fit_key)
     if key is not None:
         _cache[key] = result
         if len(_cache) > _CACHE_SIZE:
@@ -109,6 +114,7 @@ def _forecast(
     today_cents: Decimal,
     period_start: date,
     period_end: date,
+    fit_key: Hashable | None = None,
 ) -> Forecast:
     past = [
         (period_start + timedelta(days=i), Decimal(daily_cents.get(period_start + timedelta(i), 0)))
@@ -130,7 +136,7 @@ def _forecast(
     paths: tuple[list[float], float, float] | None = None
     method = "run_rate"
     if len(history) >= ETS_MIN_DAYS:
-        paths = _ets(history, horizon, float(today_cents))
+        paths = _ets(history, horizon, float(today_cents), fit_key)
         if paths is not None:
             method = "ets"
     if paths is None:
@@ -179,7 +185,7 @@ def _run_rate(
 
 
 def _ets(
-    history: tuple[Decimal, ...], horizon: int, today_cents: float
+    history: tuple[Decimal, ...], horizon: int, today_cents: float, fit_key: Hashable | None
 ) -> tuple[list[float], float, float] | None:
     """The ETS forecast of the days left, and the 10th and 90th percentiles of their sum over
     simulated paths (each day at least zero; today at least what it has spent). None when the
@@ -205,7 +211,17 @@ def _ets(
                 # fitted with the rest: a third of the time, the same forecast.
                 initialization_method="heuristic" if len(y) >= 16 else "estimated",
             )
-            fitted = model.fit(disp=False, maxiter=MAX_ITERATIONS)
+            params = _fitted.get(fit_key) if fit_key is not None else None
+            if params is not None:
+                # Fitted earlier today on the same days: the trailing window's restated values
+                # are smoothed with those parameters instead of fitting again (milliseconds).
+                fitted = model.smooth(params)
+            else:
+                fitted = model.fit(disp=False, maxiter=MAX_ITERATIONS)
+                if fit_key is not None:
+                    _fitted[fit_key] = np.asarray(fitted.params)
+                    if len(_fitted) > _CACHE_SIZE:
+                        _fitted.popitem(last=False)
             mean = np.asarray(fitted.forecast(horizon), dtype=float)
             rng = np.random.default_rng(7)
             sims = np.asarray(
@@ -228,3 +244,4 @@ def _ets(
 
 def clear_cache() -> None:
     _cache.clear()
+    _fitted.clear()

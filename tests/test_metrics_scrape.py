@@ -3,6 +3,8 @@ stay bounded, and the worker serves them on 127.0.0.1 only when FINOPS_METRICS_P
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 from datetime import timedelta
 from decimal import Decimal
@@ -24,6 +26,7 @@ from app.simulator import Simulator
 from tests.utils.factories import connect_org, synced_orgs
 from tests.utils.processes import free_port, start_worker, wait_for
 
+ROOT = Path(__file__).resolve().parent.parent
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
@@ -139,6 +142,15 @@ def test_budget_use_is_scraped(synced: list[str], engine: Engine) -> None:
     assert amount == 1000.0
     [(_, ratio)] = samples["finops_budget_used_ratio"]
     assert abs(ratio - float(status.actual_cents / 100) / 1000) < 1e-9
+    # The sample Grafana dashboard queries only series the worker serves.
+    dashboard = json.loads((ROOT / "grafana" / "finops-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"finops_[a-z_]+", target["expr"])
+    }
+    assert queried and queried <= set(samples), queried - set(samples)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

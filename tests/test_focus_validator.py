@@ -95,6 +95,8 @@ def test_the_focus_validator_finds_no_failed_rule_in_a_month_of_focus_1_2(
         )
     assert verdict.tests > 100  # the rules ran (an empty report proves nothing)
     assert verdict.failures() == []
+    # Also with no applicability criteria at all (the validator's default run).
+    assert focus_validator.validate(path, version="1.2", applicability=()).failures() == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

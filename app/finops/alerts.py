@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from app import clock
 from app.db import read_session, write_session
@@ -87,8 +87,29 @@ def evaluate(engine: Engine, settings: Settings, *, today: date | None = None) -
     delivery.retry_pending(engine, settings)
     statuses = budget_statuses(engine, today=today)
     fired: list[tuple[BudgetAlert, BudgetStatus]] = []
-    for status in statuses:
-        fired.extend((alert, status) for alert in _fire(engine, status))
+    # One transaction for every budget: 200 budgets are one commit, not 200.
+    with write_session(engine) as session:
+        # What already fired and what was seen, read once: a steady evaluation writes nothing.
+        starts = {s.period_start for s in statuses} or {clock.today()}
+        done = {
+            (name, Decimal(percent), on, start)
+            for name, percent, on, start in session.execute(
+                select(
+                    col(BudgetAlert.budget_name),
+                    col(BudgetAlert.threshold_percent),
+                    col(BudgetAlert.threshold_on),
+                    col(BudgetAlert.period_start),
+                ).where(col(BudgetAlert.period_start) >= min(starts))
+            )
+        }
+        seen = {
+            (state.budget_name, state.period_start): state
+            for state in session.execute(
+                select(BudgetState).where(col(BudgetState.period_start) >= min(starts))
+            ).scalars()
+        }
+        for status in statuses:
+            fired.extend((alert, status) for alert in _fire(session, status, done, seen))
     views = []
     for alert, status in fired:
         log.info(
@@ -114,7 +135,12 @@ def evaluate(engine: Engine, settings: Settings, *, today: date | None = None) -
     return views
 
 
-def _fire(engine: Engine, status: BudgetStatus) -> list[BudgetAlert]:
+def _fire(
+    session: Session,
+    status: BudgetStatus,
+    done: set[tuple[str, Decimal, str, date]],
+    seen: dict[tuple[str, date], BudgetState],
+) -> list[BudgetAlert]:
     spec, f = status.spec, status.forecast
     today = f.today
     now = clock.utcnow()
@@ -122,70 +148,73 @@ def _fire(engine: Engine, status: BudgetStatus) -> list[BudgetAlert]:
         (v for d, v in status.daily.items() if status.period_start <= d < today), Decimal(0)
     )
     fired: list[BudgetAlert] = []
-    with write_session(engine) as session:
-        upsert: Any = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        previous = session.execute(
-            select(BudgetState).where(
-                col(BudgetState.budget_name) == spec.name,
-                col(BudgetState.period_start) == status.period_start,
+    upsert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    previous = seen.get((spec.name, status.period_start))
+    restated = Decimal(0)
+    if previous is not None and previous.complete_through <= today:
+        then = sum(
+            (
+                v
+                for d, v in status.daily.items()
+                if status.period_start <= d < previous.complete_through
+            ),
+            Decimal(0),
+        )
+        restated = max(Decimal(0), then - previous.complete_cents)
+    for threshold in spec.thresholds:
+        value = f.actual_cents if threshold.on == "actual" else f.expected_cents
+        limit = spec.amount_cents * threshold.percent / 100
+        if (
+            value < limit
+            or (spec.name, threshold.percent, threshold.on, status.period_start) in done
+        ):
+            continue  # (a race with another worker is settled by the unique key below)
+        event_id = f"alert_{spec.name}_{threshold.percent}_{threshold.on}_{status.period_start}"
+        inserted = session.execute(
+            upsert(BudgetAlert)
+            .values(
+                budget_name=spec.name,
+                threshold_percent=threshold.percent,
+                threshold_on=threshold.on,
+                period_start=status.period_start,
+                period=spec.period,
+                amount_cents=spec.amount_cents,
+                actual_cents=f.actual_cents,
+                forecast_cents=f.expected_cents,
+                restatement=bool(restated) and value - restated < limit,
+                event_id=event_id[:64],
+                fired_at=now,
             )
+            .on_conflict_do_nothing()
+            .returning(col(BudgetAlert.id))
         ).scalar_one_or_none()
-        restated = Decimal(0)
-        if previous is not None and previous.complete_through <= today:
-            then = sum(
-                (
-                    v
-                    for d, v in status.daily.items()
-                    if status.period_start <= d < previous.complete_through
-                ),
-                Decimal(0),
-            )
-            restated = max(Decimal(0), then - previous.complete_cents)
-        for threshold in spec.thresholds:
-            value = f.actual_cents if threshold.on == "actual" else f.expected_cents
-            limit = spec.amount_cents * threshold.percent / 100
-            if value < limit:
-                continue
-            event_id = f"alert_{spec.name}_{threshold.percent}_{threshold.on}_{status.period_start}"
-            inserted = session.execute(
-                upsert(BudgetAlert)
-                .values(
-                    budget_name=spec.name,
-                    threshold_percent=threshold.percent,
-                    threshold_on=threshold.on,
-                    period_start=status.period_start,
-                    period=spec.period,
-                    amount_cents=spec.amount_cents,
-                    actual_cents=f.actual_cents,
-                    forecast_cents=f.expected_cents,
-                    restatement=bool(restated) and value - restated < limit,
-                    event_id=event_id[:64],
-                    fired_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(col(BudgetAlert.id))
-            ).scalar_one_or_none()
-            if inserted is not None:
-                alert = session.get(BudgetAlert, inserted)
-                assert alert is not None
-                fired.append(alert)
-        state = upsert(BudgetState).values(
-            budget_name=spec.name,
-            period_start=status.period_start,
-            complete_through=today,
-            complete_cents=complete,
-            evaluated_at=now,
+        if inserted is not None:
+            alert = session.get(BudgetAlert, inserted)
+            assert alert is not None
+            fired.append(alert)
+    if (
+        previous is not None
+        and previous.complete_through == today
+        and previous.complete_cents == complete
+    ):
+        return fired
+    state = upsert(BudgetState).values(
+        budget_name=spec.name,
+        period_start=status.period_start,
+        complete_through=today,
+        complete_cents=complete,
+        evaluated_at=now,
+    )
+    session.execute(
+        state.on_conflict_do_update(
+            index_elements=["budget_name", "period_start"],
+            set_={
+                "complete_through": state.excluded.complete_through,
+                "complete_cents": state.excluded.complete_cents,
+                "evaluated_at": state.excluded.evaluated_at,
+            },
         )
-        session.execute(
-            state.on_conflict_do_update(
-                index_elements=["budget_name", "period_start"],
-                set_={
-                    "complete_through": state.excluded.complete_through,
-                    "complete_cents": state.excluded.complete_cents,
-                    "evaluated_at": state.excluded.evaluated_at,
-                },
-            )
-        )
+    )
     return fired
 
 

@@ -553,7 +553,13 @@ def month_forecast(
     spend = scope_spend(engine, scopes, start, today + timedelta(days=1))
 
     def row(key: str, name: str) -> dict[str, Any]:
-        f = forecast_period(spend[key], today, month_start, month_end, cache_key=("month", key))
+        f = forecast_period(
+            spend[key],
+            today,
+            month_start,
+            month_end,
+            cache_key=("scope", json.dumps(scopes[key].as_mapping(), sort_keys=True)),
+        )
         return {
             "name": name,
             "actual_usd": usd_number(f.actual_cents),

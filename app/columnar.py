@@ -252,6 +252,12 @@ def detail_engine(engine: Engine) -> Engine:
     return current or engine
 
 
+def copied(table: Any) -> bool:
+    """Whether the copy holds this detail table (a rollup or the FinOps layer's own tables are
+    read from the database)."""
+    return any(REGISTRY[d].table is table for d in COPIED)
+
+
 def read_marks(source: Any) -> Marks:
     """The organizations and versions the database holds now (two small reads)."""
     if isinstance(source, Engine):

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.reports.comparison import change, period_label, previous_period
 from app.reports.frames import to_csv, with_previous
-from app.reports.labels import ECONOMICS_HEADERS, SPEND_GROUPS, SPEND_USD
+from app.reports.labels import ECONOMICS_HEADERS, SPEND_USD, allocation_of
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.periods import periods_in
 from app.reports.spend import spend_table, spend_totals, total_usd
@@ -30,9 +30,10 @@ st.title("Spend")
 require_organizations("cost")
 
 seed_overlay("spend_")  # a shared link's prev=1, before the filter bar rewrites the URL
-view = filter_bar(page="spend", groups=SPEND_GROUPS, cost_types=True)
+groups = state.spend_groups()
+view = filter_bar(page="spend", groups=groups, cost_types=True)
 f = view.filters
-label = SPEND_GROUPS[view.group]
+label = groups[view.group]
 db = state.database_key()
 over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
@@ -111,6 +112,11 @@ table(
 )
 if totals.shown_other is not None:
     st.caption(other_caption(totals.shown_other))
+if allocation_of(view.group) is not None:
+    st.caption(
+        f"Spend by {in_sentence(label)}: the billed cost allocated by its rules (Allocations "
+        "page); each day adds up to the day's billed cost exactly."
+    )
 st.caption(
     "Billed cost from Anthropic's cost report. Priority Tier is billed by contract and is not "
     "in it; the null workspace is shown as “Default workspace”."

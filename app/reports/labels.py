@@ -306,9 +306,27 @@ def value_label(
 
 
 def group_noun(group: str) -> str:
-    """The name of a Spend or Usage group ("Model" for models by id too)."""
+    """The name of a Spend or Usage group ("Model" for models by id too; an allocation's own
+    name, "Team", for spend by it)."""
+    allocation = allocation_of(group)
+    if allocation is not None:
+        return allocation
     group = "model" if group == MODEL_IDS else group
     return (SPEND_GROUPS | USAGE_GROUPS)[group]
+
+
+# Spend grouped by an allocation's values (app/finops/allocation): the group "allocation:Team".
+ALLOCATION_GROUP = "allocation:"
+
+
+def allocation_group(name: str) -> str:
+    """The Spend group of an allocation's values."""
+    return ALLOCATION_GROUP + name
+
+
+def allocation_of(group: str) -> str | None:
+    """The allocation a Spend group is by (None: an ordinary group)."""
+    return group.removeprefix(ALLOCATION_GROUP) if group.startswith(ALLOCATION_GROUP) else None
 
 
 # --- Unit economics (the Spend page's by model, the Enterprise page's per active user) ---------

@@ -19,6 +19,7 @@ from sqlmodel import col
 from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
+from app.finops.allocation_tables import Allocation, AllocationLine
 from app.models import CostDaily, CostLine, Organization
 from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
@@ -30,7 +31,13 @@ from app.reports.filters import (
     where_rollup,
 )
 from app.reports.frames import Grouped, spend_per_period
-from app.reports.labels import BY_COST_TYPE, MODEL_IDS, group_noun
+from app.reports.labels import (
+    BY_COST_TYPE,
+    MODEL_IDS,
+    allocation_group,
+    allocation_of,
+    group_noun,
+)
 from app.reports.periods import month_start, next_month, usd
 from app.reports.projection import Projection, history_window, project_month_end
 from app.reports.top import Source, rollup_dim, sum_by_day
@@ -54,7 +61,19 @@ def _spend_by_day(
     # (web search, code execution): it is named by its cost type.
     by_cost_type = group in BY_COST_TYPE or group == MODEL_IDS
     one = _one_filter(f)
-    if one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
+    allocation = allocation_of(group)
+    if allocation is not None:
+        # The allocated lines keep the cost rows' filter columns: the same filters apply, and a
+        # day's lines add up to its billed cost exactly (app.finops.allocation).
+        where = [
+            col(AllocationLine.allocation_pk)
+            == select(col(Allocation.id))
+            .where(col(Allocation.name) == allocation)
+            .scalar_subquery(),
+            *where_detail(AllocationLine, f, cost=True),
+        ]
+        source = Source(AllocationLine, col(AllocationLine.value), where, where)
+    elif one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
         # Grouped by the filtered dimension itself, or by what every dimension sums to: its
         # rows with the chosen values. Those hold no null model or tier, so nothing is split
         # by cost type.
@@ -85,6 +104,13 @@ def _spend_by_day(
     folded = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
     rows = [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(folded.sums.items())]
     return rows, folded.other
+
+
+def allocation_groups(engine: Engine) -> dict[str, str]:
+    """The Spend groups of the allocations (``allocation:Team`` -> "Team"), by name."""
+    with read_session(engine) as session:
+        names = session.execute(select(col(Allocation.name)).order_by(col(Allocation.name)))
+        return {allocation_group(name): name for (name,) in names}
 
 
 def _one_filter(f: Filters) -> tuple[str, list[Any]] | None:

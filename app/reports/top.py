@@ -18,7 +18,7 @@ from sqlalchemy import Engine, String, case, cast, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from app.columnar import detail_engine
+from app.columnar import copied, detail_engine
 from app.db import read_session
 from app.models import (
     CostDaily,
@@ -109,7 +109,7 @@ def sum_by_day(
     merged: dict[tuple[date, str], list[Any]] = {}
     # The detail rows are summed in the app's columnar copy when it is current; names always
     # come from the database (the copy holds rows, not the directory).
-    rows_engine = engine if source.rollup else detail_engine(engine)
+    rows_engine = detail_engine(engine) if copied(source.table) else engine
     with read_session(engine) as names_session:
         names = namer(names_session, group)
     with read_session(rows_engine) as session:

@@ -15,6 +15,7 @@ from app.reports import demo as report_demo
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
+from app.reports.labels import SPEND_GROUPS
 from app.reports.periods import usd
 from app.reports.top import TOP_GROUPS
 from app.runtime import get_engine
@@ -51,6 +52,12 @@ def demo_mix() -> report_demo.DemoMix:
     # Not cached: one tiny query, and the demo choice must follow a connect or a delete made
     # elsewhere (the CLI) at once, as the SQL that leaves demo data out does.
     return report_demo.demo_mix(engine())
+
+
+def spend_groups() -> dict[str, str]:
+    """The Spend page's groups and every allocation's ("Team"). Not cached: one tiny query,
+    and an allocation imported from the CLI must be offered at once."""
+    return SPEND_GROUPS | spend.allocation_groups(engine())
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)

@@ -344,3 +344,24 @@ def test_on_is_read_as_the_word_and_remove_forgets_a_budget(
     assert main(["budgets", "remove", "Q"]) == 0
     assert main(["budgets", "remove", "Q"]) == 1
     assert budget_statuses(engine) == []
+
+
+def test_the_after_sync_steps_evaluate_and_deliver(
+    engine: Engine, settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.finops import AFTER_SYNC, after_sync
+
+    today = date(2026, 12, 20)
+    pin(monkeypatch, today)
+    seed(engine, today + timedelta(days=1))
+    hook(engine, settings, receiver)
+    import_budgets(
+        engine,
+        budget_file((month_to_date(today) / Decimal("0.9")).quantize(Decimal("1"))),
+        actor=OPERATOR,
+    )
+    assert "app.finops.alerts:evaluate" in AFTER_SYNC
+    assert "app.finops.alerts:evaluate" not in after_sync(engine, settings)
+    assert "app.finops.alerts:evaluate" not in after_sync(engine, settings)
+    assert len(list_alerts(engine)) == 1
+    assert len(receiver.requests) == 1 and receiver.requests[0]["verified"]

@@ -221,3 +221,31 @@ def test_a_generated_secret_is_printed_once_and_signs_the_test(
     assert printed[0] not in capsys.readouterr().out
     assert main(["channels", "remove", "gen"]) == 0
     assert main(["channels", "test", "gen"]) == 1
+
+
+def test_events_and_min_impact_from_the_command_line(
+    engine: Engine,
+    settings: Settings,
+    receiver: Receiver,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FINOPS_CHANNEL_SECRET", receiver.secret)
+    add = ["channels", "add", "--type", "webhook", "--url", receiver.url]
+    assert main([*add, "--name", "a", "--events", "anomaly.detected", "digest.weekly"]) == 0
+    assert (
+        main([*add, "--name", "b", "--events", "anomaly.detected", "--min-impact-usd", "25"]) == 0
+    )
+    assert main([*add, "--name", "c", "--events", "budget.nope"]) == 1
+    assert main([*add, "--name", "a"]) == 1  # the name is taken
+    assert (
+        main(["channels", "add", "--name", "m", "--type", "email", "--to", "not-an-address"]) == 1
+    )
+    monkeypatch.setenv("FINOPS_CHANNEL_SECRET", "not-a-secret")
+    assert main([*add, "--name", "d"]) == 1
+    capsys.readouterr()
+    assert main(["channels", "list", "--json"]) == 0
+    listed = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {"a", "b"}
+    assert listed["a"]["events"] == ["anomaly.detected", "digest.weekly"]
+    assert (listed["b"]["events"], listed["b"]["min_impact_usd"]) == (["anomaly.detected"], 25.0)

@@ -17,6 +17,21 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 
+class _JoinedEvents(argparse.Action):
+    """``--events a b`` or ``--events a,b``: kept as one comma-separated string (``finops``
+    refuses list values, which an empty ``--opt=`` would otherwise pass)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        items = values if isinstance(values, list) else [values]
+        setattr(namespace, self.dest, ",".join(str(v) for v in items))
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "channels",
@@ -35,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.add_argument(
         "--events",
         nargs="+",
+        action=_JoinedEvents,
         metavar="EVENT",
         help="budget.threshold_crossed, anomaly.detected, digest.weekly (default: all)",
     )
@@ -78,7 +94,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.access import OPERATOR
 
     try:
-        events = channels.parse_events(" ".join(args.events) if args.events else None)
+        events = channels.parse_events(args.events)
         minimum = channels.parse_usd(args.min_impact_usd)
         secret = None
         generated = False

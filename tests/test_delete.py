@@ -30,6 +30,10 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
     console = json.loads(capsys.readouterr().out)["organization_id"]
     assert main(["connect", "--demo", "--provider", "enterprise", "--json"]) == 0
     enterprise = json.loads(capsys.readouterr().out)["organization_id"]
+    # An allocation, so its lines and marks hold rows of both organizations after the sync.
+    rules = settings.data_dir / "team.yaml"
+    rules.write_text("allocation: Team\ndefault: Unallocated\nrules: []\n", encoding="utf-8")
+    assert main(["allocations", "import", str(rules)]) == 0
     assert main(["sync"]) == 0
     capsys.readouterr()
     pks = {}

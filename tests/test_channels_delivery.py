@@ -181,12 +181,14 @@ def test_secrets_are_never_listed_nor_logged(
         main(["channels", "add", "--name", "ops-hook", "--type", "webhook", "--url", receiver.url])
         == 0
     )
-    slack_url = "https://hooks.slack.com/services/T000/B000/abcdefSECRETxyz1"
+    # A Slack URL is a secret too (here on the local receiver, so its test is really sent).
+    slack_url = receiver.url + "/services/T000/B000/abcdefSECRETxyz1"
     monkeypatch.delenv("FINOPS_CHANNEL_SECRET")
     assert main(["channels", "add", "--name", "slack", "--type", "slack", "--url", slack_url]) == 0
     assert main(["channels", "list", "--json"]) == 0
     assert main(["channels", "list"]) == 0
     assert main(["channels", "test", "ops-hook"]) == 0
+    assert main(["channels", "test", "slack"]) == 0
     out = capsys.readouterr()
     listed = json.loads(out.out[out.out.index("[") : out.out.index("]\n") + 1])
     assert {c["name"] for c in listed} == {"ops-hook", "slack"}
@@ -197,6 +199,7 @@ def test_secrets_are_never_listed_nor_logged(
     assert receiver.secret.removeprefix("whsec_") not in everything
     assert slack_url not in everything and "SECRETxyz" not in everything
     assert receiver.requests[0]["verified"]
+    assert "A test" in json.loads(receiver.requests[1]["body"])["text"]
     assert [v.name for v in list_channels(engine)] == ["ops-hook", "slack"]
 
 

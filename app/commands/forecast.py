@@ -21,7 +21,7 @@ HELP = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("forecast", help=HELP, description=HELP)
+    p = sub.add_parser("forecast", help=HELP, description=HELP.replace("%%", "%"))
     p.add_argument("--org", metavar="ID", help="only this organization id (and its total)")
     p.add_argument("--json", action="store_true", help="print a JSON object (see above)")
     p.set_defaults(handler=cmd_forecast)

@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 # Complete days checked by each scan (the rest of the read window is the baseline's history).
 CHECK_DAYS = 183
-# An anomaly on a day this many days or more before it was first found is a backfill's: it is
-# listed, never notified.
+# An anomaly on a day more than this many days before it was first found is a backfill's: it
+# is listed, never notified (PRODUCT.md: "older than 7 days when first found").
 NOTIFY_WITHIN_DAYS = 7
 # The event channels subscribe to (``finops channels add … --events anomaly.detected``).
 EVENT = "anomaly.detected"
@@ -586,7 +586,7 @@ def notify_new_episodes(engine: Engine, settings: Settings | None, since: date) 
         fresh = [
             a
             for a in members
-            if (a.first_found_at.date() - a.date).days < NOTIFY_WITHIN_DAYS
+            if (a.first_found_at.date() - a.date).days <= NOTIFY_WITHIN_DAYS
             and a.status != AnomalyStatus.DISMISSED
         ]
         if not fresh:

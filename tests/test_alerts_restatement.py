@@ -225,3 +225,30 @@ def test_finops_forecast_gives_each_organization_the_total_and_budgets(
     assert main(["forecast", "--org", "nope"]) == 1
     assert main(["forecast"]) == 0
     assert "Total" in capsys.readouterr().out
+
+
+def test_an_alert_whose_process_died_before_sending_is_delivered_by_the_next_evaluation(
+    engine: Engine, settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = date(2026, 12, 10)
+    pin(monkeypatch, today)
+    seed(engine, today + timedelta(days=1))
+    add_channel(
+        engine,
+        keystore(settings),
+        actor=OPERATOR,
+        name="ops-hook",
+        type="webhook",
+        url=receiver.url,
+        secret=receiver.secret,
+    )
+    one_budget(engine, (month_to_date(today) / Decimal("0.9")).quantize(Decimal("1")))
+    with monkeypatch.context() as crash:
+        crash.setattr(delivery, "attempt", lambda *_args: None)  # died after the commit
+        [fired] = evaluate(engine, settings)
+    assert [(d.status, d.attempts) for d in fired.deliveries] == [("pending", 0)]
+    assert receiver.requests == []
+    assert evaluate(engine, settings) == []  # not fired again, but its delivery is sent
+    [listed] = [v.as_json() for v in list_alerts(engine)]
+    assert [(d["status"], d["attempts"]) for d in listed["deliveries"]] == [("delivered", 1)]
+    assert len(receiver.requests) == 1 and receiver.requests[0]["verified"]

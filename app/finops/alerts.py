@@ -108,10 +108,21 @@ def evaluate(engine: Engine, settings: Settings, *, today: date | None = None) -
                 select(BudgetState).where(col(BudgetState.period_start) >= min(starts))
             ).scalars()
         }
+        queued: dict[int | None, list[int]] = {}
         for status in statuses:
-            fired.extend((alert, status) for alert in _fire(session, status, done, seen))
+            for alert in _fire(session, status, done, seen):
+                fired.append((alert, status))
+                # In the alert's own transaction: a crash after the commit leaves pending
+                # deliveries, which the next evaluation attempts; never a silent alert.
+                queued[alert.id] = delivery.enqueue(
+                    session,
+                    EVENT_TYPE,
+                    alert_data(alert),
+                    channel_names=list(status.spec.channels),
+                    alert_id=alert.id,
+                )
     views = []
-    for alert, status in fired:
+    for alert, _status in fired:
         log.info(
             "Budget %s: %s%% on %s crossed (period %s)",
             alert.budget_name,
@@ -119,14 +130,9 @@ def evaluate(engine: Engine, settings: Settings, *, today: date | None = None) -
             alert.threshold_on,
             alert.period_start,
         )
-        ids = delivery.notify(
-            engine,
-            settings,
-            EVENT_TYPE,
-            alert_data(alert),
-            channel_names=list(status.spec.channels),
-            alert_id=alert.id,
-        )
+        ids = queued.get(alert.id, [])
+        for delivery_id in ids:
+            delivery.attempt(engine, settings, delivery_id)
         with read_session(engine) as session:
             rows = tuple(
                 session.execute(select(Delivery).where(col(Delivery.id).in_(ids))).scalars()

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine, or_, select, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from app import clock
 from app.db import affected_rows, read_session, write_session
@@ -92,44 +92,68 @@ def _enqueue(
     *,
     only_channel: str | None = None,
 ) -> list[int]:
+    with write_session(engine) as session:
+        return enqueue(
+            session,
+            event_type,
+            data,
+            channel_names=channel_names,
+            impact_usd=impact_usd,
+            alert_id=alert_id,
+            only_channel=only_channel,
+        )
+
+
+def enqueue(
+    session: Session,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    channel_names: list[str] | None = None,
+    impact_usd: Decimal | None = None,
+    alert_id: int | None = None,
+    only_channel: str | None = None,
+) -> list[int]:
+    """Record the deliveries of one event in the caller's transaction (so an event and its
+    deliveries commit together: a crash in between loses neither); ``attempt`` them after
+    the commit. The same channel choice as ``notify``."""
     now = clock.utcnow()
     event_id = f"msg_{uuid.uuid4().hex}"
     body = json.dumps(
         {"type": event_type, "timestamp": clock.rfc3339(now), "data": data}, default=_json
     )
-    with write_session(engine) as session:
-        channels = session.execute(select(Channel).order_by(col(Channel.name))).scalars().all()
-        chosen = []
-        for channel in channels:
-            if only_channel is not None:
-                if channel.name == only_channel:
-                    chosen.append(channel)
-                continue
-            if event_type not in channel.events.split(","):
-                continue
-            if channel_names is not None and channel.name not in channel_names:
-                continue
-            if (
-                impact_usd is not None
-                and channel.min_impact_cents is not None
-                and Decimal(impact_usd) * 100 < channel.min_impact_cents
-            ):
-                continue
-            chosen.append(channel)
-        rows = [
-            Delivery(
-                channel_name=channel.name,
-                event_id=event_id,
-                event_type=event_type,
-                body=body,
-                alert_id=alert_id,
-                created_at=now,
-            )
-            for channel in chosen
-        ]
-        session.add_all(rows)
-        session.flush()
-        return [int(r.id) for r in rows if r.id is not None]
+    channels = session.execute(select(Channel).order_by(col(Channel.name))).scalars().all()
+    chosen = []
+    for channel in channels:
+        if only_channel is not None:
+            if channel.name == only_channel:
+                chosen.append(channel)
+            continue
+        if event_type not in channel.events.split(","):
+            continue
+        if channel_names is not None and channel.name not in channel_names:
+            continue
+        if (
+            impact_usd is not None
+            and channel.min_impact_cents is not None
+            and Decimal(impact_usd) * 100 < channel.min_impact_cents
+        ):
+            continue
+        chosen.append(channel)
+    rows = [
+        Delivery(
+            channel_name=channel.name,
+            event_id=event_id,
+            event_type=event_type,
+            body=body,
+            alert_id=alert_id,
+            created_at=now,
+        )
+        for channel in chosen
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [int(r.id) for r in rows if r.id is not None]
 
 
 def send_test(engine: Engine, settings: Settings, channel_name: str) -> Delivery | None:

@@ -7,7 +7,7 @@ is evaluated. A threshold crossed only because days already evaluated were resta
 fires once, saying so (``restatement``).
 
 ``evaluate`` is an AFTER_SYNC step (``app.finops``): it retries pending deliveries, evaluates,
-and delivers what fired through ``app.finops.delivery.notify``.
+delivers what fired, and sends the weekly digest when it is due (``app.finops.digest``).
 """
 
 from __future__ import annotations
@@ -138,6 +138,12 @@ def evaluate(engine: Engine, settings: Settings, *, today: date | None = None) -
                 session.execute(select(Delivery).where(col(Delivery.id).in_(ids))).scalars()
             )
         views.append(AlertView(alert, rows))
+    try:
+        from app.finops.digest import send_due
+
+        send_due(engine, settings, statuses)
+    except Exception:
+        log.exception("The weekly digest could not be sent; the next evaluation tries again")
     return views
 
 

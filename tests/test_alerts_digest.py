@@ -1,0 +1,85 @@
+"""The weekly digest: from Monday 08:00 UTC, once per week and channel (across evaluations),
+with last week's spend, its change, the top movers and the budgets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine
+
+from app.finops import delivery
+from app.finops.alerts import evaluate
+from app.finops.budgets import import_budgets
+from app.finops.channels import add_channel, generate_secret
+from app.finops.forecast import clear_cache
+from app.runtime import keystore
+from app.services.access import OPERATOR
+from app.settings import Settings
+from tests.test_budget_alerts import cents, seed
+from tests.test_channels_delivery import Receiver
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    monkeypatch.setattr(delivery, "sleep", lambda _s: None)
+    r = Receiver(generate_secret())
+    yield r
+    r.close()
+
+
+def at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    monkeypatch.setattr("app.clock.utcnow", lambda: moment)
+    clear_cache()
+
+
+def week_usd(start: date) -> Decimal:
+    """Both organizations (the second spends a tenth of the first) over seven days."""
+    days = [start + timedelta(days=i) for i in range(7)]
+    return sum((cents(d) + cents(d) / 10 for d in days), Decimal(0)) / 100
+
+
+def test_the_digest_goes_once_a_week_from_monday_eight(
+    engine: Engine, settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(engine, date(2026, 12, 29))
+    add_channel(
+        engine,
+        keystore(settings),
+        actor=OPERATOR,
+        name="weekly",
+        type="webhook",
+        url=receiver.url,
+        secret=receiver.secret,
+        events=("digest.weekly",),
+    )
+    import_budgets(engine, "budgets:\n  - {name: All, amount_usd: 100000}\n", actor=OPERATOR)
+    at(monkeypatch, datetime(2026, 12, 21, 7, 59, tzinfo=UTC))  # a Monday, before eight
+    evaluate(engine, settings)
+    assert receiver.requests == []
+    at(monkeypatch, datetime(2026, 12, 21, 8, 15, tzinfo=UTC))
+    evaluate(engine, settings)
+    evaluate(engine, settings)
+    at(monkeypatch, datetime(2026, 12, 27, 23, 0, tzinfo=UTC))  # Sunday: still that week
+    evaluate(engine, settings)
+    [request] = receiver.requests
+    assert request["verified"]
+    body = json.loads(request["body"])
+    assert body["type"] == "digest.weekly"
+    data = body["data"]
+    assert data["week_start"] == "2026-12-14"
+    assert abs(Decimal(str(data["spend_usd"])) - week_usd(date(2026, 12, 14))) < Decimal("0.05")
+    assert abs(Decimal(str(data["previous_usd"])) - week_usd(date(2026, 12, 7))) < Decimal("0.05")
+    # By name as the dashboard shows it (the second organization's workspace has no name).
+    movers = [m["name"] for m in data["movers"]["workspace"]]
+    assert movers[0] == "Production"
+    assert set(movers) == {"Production", "Default workspace", "wrk_prod"}
+    assert [b["name"] for b in data["budgets"]] == ["All"]
+    assert "Week of 2026-12-14" in data["text"]
+    at(monkeypatch, datetime(2026, 12, 28, 8, 0, tzinfo=UTC))  # the next Monday
+    evaluate(engine, settings)
+    assert len(receiver.requests) == 2
+    assert json.loads(receiver.requests[1]["body"])["data"]["week_start"] == "2026-12-21"

@@ -529,7 +529,10 @@ def cmd_rotate_master_key(_args: argparse.Namespace, settings: Settings) -> int:
     from app.services.rotation import rotate_master_key
 
     report = rotate_master_key(engine=_engine(settings), settings=settings)
-    print(f"Re-encrypted {report.rotated} stored key(s) under the new master key.")
+    print(
+        f"Re-encrypted {report.rotated} stored key(s) and {report.channels} channel secret(s) "
+        "under the new master key."
+    )
     if report.key_file is not None:
         print(f"Master key file: {report.key_file}")
     else:
@@ -540,8 +543,13 @@ def cmd_rotate_master_key(_args: argparse.Namespace, settings: Settings) -> int:
             "replace their keys: " + ", ".join(report.failed),
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if report.failed_channels:
+        print(
+            "These channels' secrets could not be decrypted (old master keys kept); remove and "
+            "add them again: " + ", ".join(report.failed_channels),
+            file=sys.stderr,
+        )
+    return 1 if report.failed or report.failed_channels else 0
 
 
 def _read_password(prompt: str = "Password") -> str:

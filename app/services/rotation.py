@@ -15,13 +15,14 @@ rejected"; once an admin replaces (or deletes) it, a rerun retires the old keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from app.db import read_session, write_session
+from app.finops.budget_tables import Channel
 from app.keystore import (
     KeyDecryptError,
     KeyStore,
@@ -49,11 +50,15 @@ _MAX_PASSES = 5
 
 @dataclass
 class RotationReport:
-    """What a rotation did; ``failed`` organizations need their key replaced by an admin."""
+    """What a rotation did; ``failed`` organizations need their key replaced by an admin,
+    ``failed_channels`` their secret set again (remove and add the channel)."""
 
     rotated: int  # organizations re-encrypted under the new primary key
     failed: list[str]  # organization ids whose stored key could not be decrypted
     key_file: Path | None  # the key file that was rotated, or None when FINOPS_MASTER_KEY is used
+    # Notification channels (their webhook secret or Slack URL is encrypted like a key).
+    channels: int = 0
+    failed_channels: list[str] = field(default_factory=list)
 
 
 def rotate_master_key(*, engine: Engine, settings: Settings) -> RotationReport:
@@ -72,8 +77,9 @@ def rotate_master_key(*, engine: Engine, settings: Settings) -> RotationReport:
                 "print(Fernet.generate_key().decode())'"
             )
         rotated, failed = _reencrypt_all(engine, store)
-        _record_done(engine, rotated, failed, where="FINOPS_MASTER_KEY")
-        return RotationReport(rotated=rotated, failed=failed, key_file=None)
+        channels, failed_channels = _reencrypt_channels(engine, store)
+        _record_done(engine, rotated, failed + failed_channels, where="FINOPS_MASTER_KEY")
+        return RotationReport(rotated, failed, None, channels, failed_channels)
 
     path = settings.resolved_master_key_file
     with rotation_lock(path):
@@ -83,11 +89,40 @@ def rotate_master_key(*, engine: Engine, settings: Settings) -> RotationReport:
         # kept the old keys because something failed): resume with it instead of adding another.
         if len(load_master_key_file(path)) == 1:
             add_new_master_key(path)
-        rotated, failed = _reencrypt_all(engine, KeyStore.from_settings(settings))
-        if not failed:
+        store = KeyStore.from_settings(settings)
+        rotated, failed = _reencrypt_all(engine, store)
+        channels, failed_channels = _reencrypt_channels(engine, store)
+        if not failed and not failed_channels:
             retire_old_master_keys(path)
-    _record_done(engine, rotated, failed, where=str(path))
-    return RotationReport(rotated=rotated, failed=failed, key_file=path)
+    _record_done(engine, rotated, failed + failed_channels, where=str(path))
+    return RotationReport(rotated, failed, path, channels, failed_channels)
+
+
+def _reencrypt_channels(engine: Engine, store: KeyStore) -> tuple[int, list[str]]:
+    """Re-encrypt every notification channel's secret not yet under the primary key, one
+    transaction each (locked, as a key); the names of those that could not be decrypted,
+    which keep their ciphertext (and the old master keys are kept for them)."""
+    with read_session(engine) as session:
+        rows = session.execute(
+            select(col(Channel.id), col(Channel.secret_ciphertext)).where(
+                col(Channel.secret_ciphertext).is_not(None)
+            )
+        ).all()
+    failed: list[str] = []
+    for pk, token in rows:
+        if store.is_current(token):
+            continue
+        with write_session(engine) as session:
+            channel = session.get(Channel, pk, with_for_update=True)
+            if channel is None or channel.secret_ciphertext is None:
+                continue  # removed meanwhile
+            if store.is_current(channel.secret_ciphertext):
+                continue
+            try:
+                channel.secret_ciphertext = store.rotate(channel.secret_ciphertext)
+            except KeyDecryptError:
+                failed.append(channel.name)
+    return len(rows) - len(failed), sorted(failed)
 
 
 def _reencrypt_all(engine: Engine, store: KeyStore) -> tuple[int, list[str]]:

@@ -160,8 +160,9 @@ def _parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=[*EXPORT_DATASETS, *commands.exporters()],
         required=True,
-        help="cost and usage (every organization); claude_code (Console organizations); "
-        "user_cost, user_usage and engagement (Claude Enterprise organizations)",
+        help="cost and usage (every organization); claude_code and key_cost (per-key billed "
+        "cost; Console organizations); user_cost, user_usage and engagement (Claude Enterprise "
+        "organizations); allocation (with --allocation NAME); focus (FOCUS, --focus-version)",
     )
     p.add_argument("--org", metavar="ID", help="only this organization id")
     p.add_argument("--start", type=_date_arg, metavar="DATE", help="first day, YYYY-MM-DD")

@@ -46,15 +46,14 @@ for s in statuses:
         )
         st.progress(min(1.0, j["actual_usd"] / amount if amount else 0.0))
         actual, prorated, forecast, runs_out = st.columns(4)
-        actual.metric("Actual (today included)", money(j["actual_usd"]), f"of {money(amount)}")
+        # Plain figures (a metric's delta would draw an up arrow beside "of $5,000").
+        actual.metric(f"Actual of {money(amount)} (today included)", money(j["actual_usd"]))
         prorated.metric("Prorated to today", money(j["prorated_usd"]))
-        forecast.metric(
-            "Forecast at period end",
-            money(j["forecast_usd"]),
-            f"{money(j['forecast_low_usd'])} – {money(j['forecast_high_usd'])} (80 %)",
-            delta_color="off",
-        )
+        forecast.metric("Forecast at period end", money(j["forecast_usd"]))
         runs_out.metric("Runs out", j["exhausted_on"] or "Not in this period")
+        forecast.caption(
+            f"80 % range {money(j['forecast_low_usd'])} – {money(j['forecast_high_usd'])}"
+        )
 
 st.header("Alerts fired")
 alerts = list_alerts(engine, limit=200)

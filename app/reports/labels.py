@@ -176,6 +176,7 @@ PRODUCT_LABELS = {
     "claude_in_chrome": "Claude in Chrome",
     "claude_design": "Claude Design",
     "claude-in-slack": "Claude in Slack",
+    "claude-tag": "Claude in Slack",  # the product's current value (reference §14)
 }
 # The Analytics API reports each day's top 100 groups; the rest of the day has no product/model.
 NO_PRODUCT = "(no product reported)"

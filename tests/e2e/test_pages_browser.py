@@ -19,6 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from app.finops import after_sync
+from app.finops.allocation import import_allocation
+from app.finops.budgets import import_budgets
+from app.services.access import OPERATOR
 from app.settings import Settings
 from tests.e2e.browser import (
     MAIN,
@@ -38,6 +42,11 @@ PAGES = [
     ("usage", "Usage", "usage"),
     ("claude_code", "Claude Code", "claude-code"),
     ("enterprise", "Claude Enterprise", "enterprise"),
+    ("spend?group=allocation%3ATeam", "Spend", "spend-by-team"),
+    ("allocations", "Allocations", "allocations"),
+    ("budgets", "Budgets", "budgets"),
+    ("anomalies", "Anomalies", "anomalies"),
+    ("focus", "FOCUS export", "focus"),
     ("organizations", "Organizations", "organizations"),
     ("connect", "Connect an organization", "connect"),
     ("users", "Users", "users"),
@@ -45,7 +54,30 @@ PAGES = [
     ("account", "Account", "account"),
 ]
 
+# What the pages without a chart show last (``drawn`` waits for charts and skeletons only).
+LAST_SECTION = {"budgets": "Alerts fired", "allocations": "History"}
+
 pytestmark = needs_chromium
+
+TEAM = """\
+allocation: Team
+default: Unallocated
+rules:
+  - value: Search
+    match: {workspace: [Production]}
+  - split: {method: fixed, weights: {Search: 60, Support: 40}}
+    match: {workspace: [Default workspace]}
+"""
+BUDGETS = """\
+budgets:
+  - name: Everything monthly
+    scope: {}
+    period: monthly
+    amount_usd: 5000
+    thresholds:
+      - {percent: 80, on: actual}
+      - {percent: 100, on: forecast}
+"""
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,11 @@ class Served:
 def served(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[Served]:
     console, ent = sync_orgs(settings, engine, history_days=200, enterprise=True)
     assert ent is not None
+    # The FinOps layer's pages with something on them: a Team allocation, a budget, the
+    # anomalies of the synced history (what the worker does after a sync).
+    import_allocation(engine, TEAM, actor=OPERATOR.email)
+    import_budgets(engine, BUDGETS, actor=OPERATOR)
+    after_sync(engine, settings)
     with streamlit_run(MAIN, log_path=tmp_path / "streamlit.log") as base:
         yield Served(base, [o.name for o in console], ent.name)
 
@@ -88,6 +125,9 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             # Charts draw after the page's text (not "networkidle": a page with a live fragment
             # is never idle).
             drawn(page)
+            # Pages without a chart: their last section is there once the script has run.
+            if name in LAST_SECTION:
+                expect(page.get_by_text(LAST_SECTION[name]).first).to_be_visible()
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")
@@ -111,6 +151,11 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
     for name in served.console:
         assert re.search(rf"Production\W+{re.escape(name)}", spend), spend[:2000]
     assert served.enterprise in spend  # its spend is in view too, under its own name
+    # Spend by the Team allocation: its values, and the Default workspace's split among them.
+    team = desktop["spend-by-team"]
+    assert all(value in team for value in ("Search", "Support", "Unallocated")), team[:2000]
+    assert "Everything monthly" in desktop["budgets"]
+    assert "Default value: Unallocated" in desktop["allocations"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -156,7 +156,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         _say("No channels. Add one with `finops channels add`.")
     for v in views:
         extra = f", secret {v.secret_hint}" if v.secret_hint else ""
-        minimum = f", min impact ${v.min_impact_usd}" if v.min_impact_usd is not None else ""
+        minimum = f", min impact ${v.min_impact_usd:,.2f}" if v.min_impact_usd is not None else ""
         _say(f"{v.name}\t{v.type}\t{v.target}{extra}\tevents: {','.join(v.events)}{minimum}")
     return 0
 

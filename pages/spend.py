@@ -38,6 +38,10 @@ db = state.database_key()
 over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
+keyed = None
+if view.group == "api_key":
+    # Per-key cost is another report: the headline stays the bill (the cost report's total).
+    keyed, total = total, state.spend_total(db, f) or total
 
 last_day = f.end - timedelta(days=1)
 before = previous_period(f)
@@ -52,6 +56,12 @@ st.metric(
         wide=True,
     ),
 )
+if over_time.empty and keyed is not None:
+    st.info(
+        "No per-key billed cost matches these filters: it comes from the Usage and Cost "
+        "Analytics API, which only some Console organizations' keys may read (see Organizations)."
+    )
+    st.stop()
 if over_time.empty:
     st.info("No spend matches these filters. Widen the date range or clear a filter.")
     st.stop()
@@ -112,6 +122,13 @@ table(
 )
 if totals.shown_other is not None:
     st.caption(other_caption(totals.shown_other))
+if keyed is not None:
+    st.caption(
+        f"By API key: per-key billed cost from Anthropic's Usage and Cost Analytics API "
+        f"({md(money(keyed))}), of the Console organizations that have it. The cost report is "
+        f"the bill ({md(money(total))} for these filters); the difference is spend of "
+        "organizations without per-key cost, and any discount the two reports apply differently."
+    )
 if allocation_of(view.group) is not None:
     st.caption(
         f"Spend by {in_sentence(label)}: the billed cost allocated by its rules (Allocations "

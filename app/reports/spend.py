@@ -20,7 +20,7 @@ from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
 from app.finops.allocation_tables import Allocation, AllocationLine
-from app.models import CostDaily, CostLine, Organization
+from app.models import CostDaily, CostLine, KeyCost, Organization
 from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
     Filters,
@@ -73,6 +73,11 @@ def _spend_by_day(
             *where_detail(AllocationLine, f, cost=True),
         ]
         source = Source(AllocationLine, col(AllocationLine.value), where, where)
+    elif group == "api_key":
+        # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
+        # (``key_cost_line``), of the organizations that have it.
+        where = where_detail(KeyCost, f, cost=True)
+        source = Source(KeyCost, col(KeyCost.api_key_id), where, where)
     elif one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
         # Grouped by the filtered dimension itself, or by what every dimension sums to: its
         # rows with the chosen values. Those hold no null model or tier, so nothing is split
@@ -104,6 +109,12 @@ def _spend_by_day(
     folded = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
     rows = [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(folded.sums.items())]
     return rows, folded.other
+
+
+def has_key_cost(engine: Engine) -> bool:
+    """Whether any organization has per-key billed cost (Spend can then be grouped by key)."""
+    with read_session(engine) as session:
+        return session.execute(select(col(KeyCost.id)).limit(1)).first() is not None
 
 
 def allocation_groups(engine: Engine) -> dict[str, str]:

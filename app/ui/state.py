@@ -55,9 +55,13 @@ def demo_mix() -> report_demo.DemoMix:
 
 
 def spend_groups() -> dict[str, str]:
-    """The Spend page's groups and every allocation's ("Team"). Not cached: one tiny query,
-    and an allocation imported from the CLI must be offered at once."""
-    return SPEND_GROUPS | spend.allocation_groups(engine())
+    """The Spend page's groups, API key where per-key cost exists, and every allocation's
+    ("Team"). Not cached: two tiny queries, and an allocation imported from the CLI must be
+    offered at once."""
+    db = engine()
+    # By API key only where per-key billed cost is synced (the cost report has no key).
+    by_key = {"api_key": "API key"} if spend.has_key_cost(db) else {}
+    return SPEND_GROUPS | by_key | spend.allocation_groups(db)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)

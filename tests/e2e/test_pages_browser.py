@@ -43,6 +43,7 @@ PAGES = [
     ("claude_code", "Claude Code", "claude-code"),
     ("enterprise", "Claude Enterprise", "enterprise"),
     ("spend?group=allocation%3ATeam", "Spend", "spend-by-team"),
+    ("spend?group=api_key", "Spend", "spend-by-api-key"),
     ("allocations", "Allocations", "allocations"),
     ("budgets", "Budgets", "budgets"),
     ("anomalies", "Anomalies", "anomalies"),
@@ -54,8 +55,14 @@ PAGES = [
     ("account", "Account", "account"),
 ]
 
-# What the pages without a chart show last (``drawn`` waits for charts and skeletons only).
-LAST_SECTION = {"budgets": "Alerts fired", "allocations": "History"}
+# What some pages show last (``drawn`` waits for the charts and skeletons already there).
+LAST_SECTION = {
+    "spend-by-workspace": "Unit economics",
+    "spend-by-team": "Unit economics",
+    "budgets": "Alerts fired",
+    "allocations": "History",
+    "spend-by-api-key": "By API key: per-key billed cost",
+}
 
 pytestmark = needs_chromium
 
@@ -124,10 +131,11 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
                 raise
             # Charts draw after the page's text (not "networkidle": a page with a live fragment
             # is never idle).
-            drawn(page)
-            # Pages without a chart: their last section is there once the script has run.
+            # A page's last section first (the script has sent every chart by then), then
+            # every chart drawn.
             if name in LAST_SECTION:
                 expect(page.get_by_text(LAST_SECTION[name]).first).to_be_visible()
+            drawn(page)
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")
@@ -154,6 +162,11 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
     # Spend by the Team allocation: its values, and the Default workspace's split among them.
     team = desktop["spend-by-team"]
     assert all(value in team for value in ("Search", "Support", "Unallocated")), team[:2000]
+    # By API key: per-key billed cost, beside the bill it is compared with.
+    assert (
+        "per-key billed cost from Anthropic's Usage and Cost Analytics API"
+        in (desktop["spend-by-api-key"])
+    )
     assert "Everything monthly" in desktop["budgets"]
     assert "Default value: Unallocated" in desktop["allocations"]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, TextIO
 
@@ -35,3 +37,36 @@ def exporters() -> dict[str, Exporter]:
     for module in modules():
         found.update(getattr(module, "EXPORTS", {}))
     return found
+
+
+# A rule or budget file larger than this is refused unread (they are a few kB).
+MAX_FILE_BYTES = 1_000_000
+
+
+def say(text: str) -> None:
+    """One line on standard output (a command line prints by design)."""
+    sys.stdout.write(text + "\n")
+
+
+def read_file(path: str) -> str:
+    """The text of a rule or budget file (``-``: standard input), refused with a clear
+    ``CliError`` when it cannot be read, is too large or is not UTF-8 (a BOM is dropped)."""
+    from app.cli import CliError
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CliError(f"Could not read {path}: {exc.strerror}. Nothing was changed.") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CliError(
+            f"{path} is larger than {MAX_FILE_BYTES // 1000} kB: not a rule file. "
+            "Nothing was changed."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text. Nothing was changed.") from None

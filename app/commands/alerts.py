@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
+
+from app.commands import say
 
 if TYPE_CHECKING:
     from app.finops.alerts import AlertView
@@ -32,10 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.set_defaults(handler=cmd_list)
 
 
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
 def _line(view: AlertView) -> str:
     d = view.as_json()
     sent = ", ".join(
@@ -56,12 +53,12 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     fired = evaluate(_engine(settings), settings)
     if args.json:
-        _say(json.dumps([v.as_json() for v in fired], indent=2))
+        say(json.dumps([v.as_json() for v in fired], indent=2))
         return 0
     if not fired:
-        _say("Nothing fired.")
+        say("Nothing fired.")
     for view in fired:
-        _say("Fired: " + _line(view))
+        say("Fired: " + _line(view))
     return 0
 
 
@@ -71,10 +68,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     views = list_alerts(_engine(settings))
     if args.json:
-        _say(json.dumps([v.as_json() for v in views], indent=2))
+        say(json.dumps([v.as_json() for v in views], indent=2))
         return 0
     if not views:
-        _say("No alerts have fired.")
+        say("No alerts have fired.")
     for view in views:
-        _say(_line(view))
+        say(_line(view))
     return 0

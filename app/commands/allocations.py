@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+from app.commands import read_file, say
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -23,7 +24,6 @@ ALLOCATION_COLUMNS = (
     "amount_usd",
 )
 # A rule file is small; a larger one is a wrong file.
-MAX_FILE_BYTES = 1_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,34 +57,10 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _say(text: str) -> None:
-    """One line on standard output (a command line prints by design)."""
-    sys.stdout.write(text + "\n")
-
-
 def _actor() -> str:
     from app.services.access import OPERATOR
 
     return OPERATOR.email
-
-
-def _read(path: str) -> str:
-    from app.cli import CliError
-
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with Path(path).open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise CliError(f"Could not read {path}: {exc.strerror}.") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise CliError(f"{path} is larger than {MAX_FILE_BYTES // 1000} kB: not a rule file.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CliError(f"{path} is not UTF-8 text.") from None
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,13 +68,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from app.finops.allocation import import_allocation
     from app.finops.rule_files import RuleFileError
 
-    text = _read(args.file)
+    text = read_file(args.file)
     try:
         result = import_allocation(_engine(settings), text, actor=_actor())
     except RuleFileError as exc:
         raise CliError(f"{args.file}: {exc}. Nothing was changed.") from None
     if not result.changed:
-        _say(f"Allocation {result.name}: unchanged (version {result.version}).")
+        say(f"Allocation {result.name}: unchanged (version {result.version}).")
     else:
         since = (
             "every day"
@@ -106,7 +82,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             else f"the days from {result.changed_from.isoformat()}"
         )
         verb = "imported" if result.created else "updated"
-        _say(
+        say(
             f"Allocation {result.name} {verb}: version {result.version}, "
             f"{result.rules} rules; {since} allocated."
         )
@@ -119,7 +95,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     allocations = list_allocations(_engine(settings))
     if args.json:
-        _say(
+        say(
             json.dumps(
                 [
                     {
@@ -139,16 +115,16 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     if not allocations:
-        _say("No allocations. Import one with `finops allocations import FILE`.")
+        say("No allocations. Import one with `finops allocations import FILE`.")
         return 0
     for a in allocations:
-        _say(
+        say(
             f"{a.name}\t{a.rules} rules\tdefault {a.default}\tversion {a.version}\t"
             f"updated {a.updated_at:%Y-%m-%d %H:%M} UTC by {a.updated_by}"
         )
         if a.per_key_rules:
             lines = ", ".join(str(line) for line in a.per_key_rules)
-            _say(
+            say(
                 f"  rules on API keys or actors (lines {lines}) match no spend yet: "
                 "no organization has per-key billed cost allocated"
             )
@@ -178,7 +154,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(
             f"No allocation is named {args.name}. See `finops allocations list`."
         ) from None
-    _say(f"Allocation {args.name} removed.")
+    say(f"Allocation {args.name} removed.")
     return 0
 
 

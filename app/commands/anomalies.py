@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from app.commands import say
+
 if TYPE_CHECKING:
     from app.settings import Settings
-
-
-def _say(text: str) -> None:
-    """A line on standard output (the command's output, as ``print`` would write it)."""
-    sys.stdout.write(f"{text}\n")
 
 
 def _date(text: str) -> date:
@@ -90,12 +86,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--end must be after --start (the end is exclusive).")
     rows = list_anomalies(_engine(settings), start=args.start, end=args.end)
     if args.json:
-        _say(json.dumps(rows, indent=2))
+        say(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        _say("No anomalies in this range.")
+        say("No anomalies in this range.")
         return 0
-    _say(_table(rows))
+    say(_table(rows))
     return 0
 
 
@@ -144,14 +140,14 @@ def _triage(args: argparse.Namespace, settings: Settings, status: str) -> int:
     except (UnknownAnomaly, ValueError) as exc:
         raise CliError(str(exc.args[0] if exc.args else exc)) from None
     if args.json:
-        _say(json.dumps(row, indent=2))
+        say(json.dumps(row, indent=2))
     else:
         until = (
             f"; series suppressed until {row['suppressed_until']}"
             if row.get("suppressed_until")
             else ""
         )
-        _say(f"Anomaly {row['id']} is now {row['status']}{until}.")
+        say(f"Anomaly {row['id']} is now {row['status']}{until}.")
     return 0
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from app.commands import read_file, say
 
 if TYPE_CHECKING:
     from app.settings import Settings
-
-MAX_FILE_BYTES = 1_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,36 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.set_defaults(handler=cmd_remove)
 
 
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _read(path: str) -> str:
-    from app.cli import CliError
-
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with Path(path).open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise CliError(f"Could not read {path}: {exc.strerror}. Nothing was changed.") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise CliError(f"{path} is larger than {MAX_FILE_BYTES // 1000} kB. Nothing was changed.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CliError(f"{path} is not UTF-8 text. Nothing was changed.") from None
-
-
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from app.cli import CliError, _engine
     from app.finops.budgets import import_budgets
     from app.finops.rule_files import RuleFileError
     from app.services.access import OPERATOR
 
-    text = _read(args.file)
+    text = read_file(args.file)
     try:
         result = import_budgets(_engine(settings), text, actor=OPERATOR)
     except RuleFileError as exc:
@@ -77,9 +52,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         ("unchanged", result.unchanged),
     ):
         if names:
-            _say(f"{word}: {', '.join(names)}")
+            say(f"{word}: {', '.join(names)}")
     if not (result.added or result.changed or result.removed or result.unchanged):
-        _say("The file has no budgets: none are stored.")
+        say("The file has no budgets: none are stored.")
     return 0
 
 
@@ -89,14 +64,14 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     statuses = budget_statuses(_engine(settings))
     if args.json:
-        _say(json.dumps([s.as_json() for s in statuses], indent=2))
+        say(json.dumps([s.as_json() for s in statuses], indent=2))
         return 0
     if not statuses:
-        _say("No budgets. Import a file with `finops budgets import FILE`.")
+        say("No budgets. Import a file with `finops budgets import FILE`.")
     for s in statuses:
         j = s.as_json()
         runs_out = f", runs out {j['exhausted_on']}" if j["exhausted_on"] else ""
-        _say(
+        say(
             f"{j['name']} ({j['period']} from {j['period_start']}): ${j['actual_usd']:,.2f} of "
             f"${j['amount_usd']:,.2f} ({j['percent_used']}%), forecast ${j['forecast_usd']:,.2f} "
             f"[${j['forecast_low_usd']:,.2f} – ${j['forecast_high_usd']:,.2f}, "
@@ -112,5 +87,5 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
     if not remove_budget(_engine(settings), actor=OPERATOR, name=args.name):
         raise CliError(f"No budget named {args.name!r}.")
-    _say(f"Removed budget {args.name}.")
+    say(f"Removed budget {args.name}.")
     return 0

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from app.commands import say
+
 if TYPE_CHECKING:
     from app.settings import Settings
 
@@ -71,10 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.set_defaults(handler=cmd_remove)
 
 
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
 def _read_secret() -> tuple[str | None, bool]:
     """The signing secret given (env, then piped stdin), or None; and whether it was given."""
     secret = os.environ.get("FINOPS_CHANNEL_SECRET")
@@ -118,12 +116,12 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         )
     except channels.ChannelError as exc:
         raise CliError(str(exc)) from None
-    _say(f"Added {view.type} channel {view.name}: {view.target} (events: {', '.join(view.events)})")
+    say(f"Added {view.type} channel {view.name}: {view.target} (events: {', '.join(view.events)})")
     if generated:
-        _say("Signing secret (shown once; store it in the receiver now):")
-        _say(str(secret))
+        say("Signing secret (shown once; store it in the receiver now):")
+        say(str(secret))
     elif view.secret_hint:
-        _say(f"Signing secret: {view.secret_hint} (stored encrypted)")
+        say(f"Signing secret: {view.secret_hint} (stored encrypted)")
     return 0
 
 
@@ -140,7 +138,7 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
             f"The test to {args.name} {result.status} after {result.attempts} attempt(s){code}: "
             f"{result.last_error or 'no reason given'}"
         )
-    _say(f"Test delivered to {args.name}{code}.")
+    say(f"Test delivered to {args.name}{code}.")
     return 0
 
 
@@ -150,14 +148,14 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     views = list_channels(_engine(settings))
     if args.json:
-        _say(json.dumps([v.as_json() for v in views], indent=2))
+        say(json.dumps([v.as_json() for v in views], indent=2))
         return 0
     if not views:
-        _say("No channels. Add one with `finops channels add`.")
+        say("No channels. Add one with `finops channels add`.")
     for v in views:
         extra = f", secret {v.secret_hint}" if v.secret_hint else ""
         minimum = f", min impact ${v.min_impact_usd:,.2f}" if v.min_impact_usd is not None else ""
-        _say(f"{v.name}\t{v.type}\t{v.target}{extra}\tevents: {','.join(v.events)}{minimum}")
+        say(f"{v.name}\t{v.type}\t{v.target}{extra}\tevents: {','.join(v.events)}{minimum}")
     return 0
 
 
@@ -168,5 +166,5 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
     if not remove_channel(_engine(settings), actor=OPERATOR, name=args.name):
         raise CliError(f"No channel named {args.name!r}.")
-    _say(f"Removed channel {args.name}.")
+    say(f"Removed channel {args.name}.")
     return 0

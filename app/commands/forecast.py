@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
+
+from app.commands import say
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -27,10 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_forecast)
 
 
-def _say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     from app.cli import CliError, _engine
     from app.finops.budgets import month_forecast
@@ -41,18 +38,18 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     except LookupError as exc:
         raise CliError(str(exc)) from None
     if args.json:
-        _say(json.dumps(result, indent=2))
+        say(json.dumps(result, indent=2))
         return 0
-    _say(f"Month from {result['month_start']}, as of {result['as_of']} (80% interval):")
+    say(f"Month from {result['month_start']}, as of {result['as_of']} (80% interval):")
     for row in [*result["organizations"], result["total"]]:
-        _say(
+        say(
             f"  {row['name']}: ${row['forecast_usd']:,.2f} "
             f"[${row['low_usd']:,.2f} – ${row['high_usd']:,.2f}] ({row['method']}; "
             f"${row['actual_usd']:,.2f} so far)"
         )
     for b in result["budgets"]:
         runs_out = b["exhausted_on"] or "not within its period"
-        _say(
+        say(
             f"  budget {b['name']}: ${b['forecast_usd']:,.2f} of ${b['amount_usd']:,.2f}, "
             f"runs out: {runs_out}"
         )

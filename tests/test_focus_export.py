@@ -139,3 +139,26 @@ def test_cli_versions_and_bad_input(
     with pytest.raises(SystemExit) as exited:
         cli.main(["export", "--dataset", "focus", "--focus-version", "2.0"])
     assert exited.value.code != 0
+
+
+SPLIT_TEAM = """\
+allocation: Team
+default: Unallocated
+rules:
+  - split: {method: fixed, weights: {Search: 60, Support: 40}}
+    match: {workspace: [Default workspace]}
+"""
+
+
+def test_tags_carry_each_lines_allocation(synced: list[str], engine: Engine) -> None:
+    from app.finops.allocation import import_allocation
+
+    import_allocation(engine, SPLIT_TEAM, actor="test")
+    out = io.StringIO()
+    export_focus(engine, out)
+    rows = _rows(out.getvalue())
+    tags = {(r["SubAccountId"] == ""): r["Tags"] for r in rows}
+    # The Default workspace's lines are split 60/40; every other line is Unallocated.
+    assert tags[True] == '{"Team":"Search (60%), Support (40%)"}'
+    assert tags[False] == '{"Team":"Unallocated"}'
+    assert {r["Tags"] for r in rows} == {tags[True], tags[False]}

@@ -17,10 +17,12 @@ from sqlalchemy import Engine
 
 from app import cli
 from app.clock import today
+from app.finops.allocation import import_allocation
 from app.reports.periods import month_start
 from app.settings import Settings
 from app.simulator import Simulator
 from tests import focus_validator
+from tests.test_focus_export import SPLIT_TEAM
 from tests.utils.factories import synced_orgs
 
 # The FOCUS 1.3 Cost and Usage columns whose feature level is Mandatory (the 1.2 set, and the
@@ -61,6 +63,8 @@ def last_month(
     last complete calendar month."""
     monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "2")
     synced_orgs(sim, engine, Settings())
+    # Tags hold each line's allocation: validated too.
+    import_allocation(engine, SPLIT_TEAM, actor="test")
     end = month_start(today())
     yield month_start(end - timedelta(days=1)), end
 

@@ -22,7 +22,8 @@ holds, and why:
   cost, ``ListUnitPrice`` the billed unit price, and ``x_ListCostSource`` says "billed".
 - ``ContractedCost`` and ``EffectiveCost`` equal ``BilledCost``: Anthropic bills at the agreed
   rates, with no commitment discounts or amortized purchases to spread.
-- ``Tags`` is a JSON object built by ``TAGGERS`` (allocations add theirs there).
+- ``Tags`` is a JSON object of the line's allocation values (``{"Team": "Search"}``; a split
+  line names each value with its share: ``"Search (60%), Support (40%)"``); ``{}`` without one.
 - Our own columns start with ``x_``.
 """
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
@@ -41,6 +42,7 @@ from sqlmodel import col
 
 from app.csv_writer import csv_bytes, write_csv
 from app.db import read_session
+from app.finops.allocation_tables import Allocation, AllocationLine
 from app.models import CostLine, Organization, Provider, UsageBucket, Workspace
 from app.reports.labels import DEFAULT_WORKSPACE, provider_label
 from app.reports.list_prices import (
@@ -292,18 +294,74 @@ def pricing(line: CostLine, tokens: int | None, tokens_source: str = "usage") ->
 
 # --- tags ------------------------------------------------------------------------------------
 
-# Functions (organization id, cost line) -> tags to merge into the row's ``Tags``. Allocation
-# registers one here so each line carries its allocation values ({"Team": "Search"}).
-Tagger = Callable[[str, CostLine], dict[str, str]]
-TAGGERS: list[Tagger] = []
+# A cost line's allocation grain (``allocation_line`` keeps the cost rows' match keys).
+_Grain = tuple[int, date, str | None, str | None, str | None, str | None, str | None, str | None]
 
 
-def tags_of(organization_id: str, line: CostLine) -> str:
-    """The row's ``Tags`` as a JSON object (``{}`` when no tagger has anything)."""
-    tags: dict[str, str] = {}
-    for tagger in TAGGERS:
-        tags.update(tagger(organization_id, line))
-    return json.dumps(tags, sort_keys=True, separators=(",", ":"))
+def _grain(line: CostLine) -> _Grain:
+    return (
+        line.organization_pk,
+        line.date,
+        line.workspace_id,
+        line.model,
+        line.service_tier,
+        line.cost_type,
+        line.token_type,
+        line.product,
+    )
+
+
+def allocation_tags(
+    engine: Engine, organization_id: str | None, start: date, end: date
+) -> dict[_Grain, str]:
+    """Each allocated grain's ``Tags`` JSON over ``[start, end)``: allocation name -> value, or
+    the values of a split with their shares."""
+    a = AllocationLine
+    query = (
+        select(
+            col(a.organization_pk),
+            col(a.date),
+            col(a.workspace_id),
+            col(a.model),
+            col(a.service_tier),
+            col(a.cost_type),
+            col(a.token_type),
+            col(a.product),
+            col(Allocation.name),
+            col(a.value),
+            col(a.share_percent),
+        )
+        .join(Allocation, col(Allocation.id) == col(a.allocation_pk))
+        .where(col(a.date) >= start, col(a.date) < end)
+        .distinct()
+    )
+    if organization_id:
+        query = query.join(Organization, col(Organization.id) == col(a.organization_pk)).where(
+            col(Organization.organization_id) == organization_id
+        )
+    parts: dict[_Grain, dict[str, list[tuple[str, Decimal | None]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    with read_session(engine) as session:
+        for *grain, name, value, share in session.execute(query):
+            parts[tuple(grain)][name].append((value, share))
+    return {
+        grain: json.dumps(
+            {name: _tag_value(values) for name, values in by_name.items()},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        for grain, by_name in parts.items()
+    }
+
+
+def _tag_value(values: list[tuple[str, Decimal | None]]) -> str:
+    if len(values) == 1 and values[0][1] is None:
+        return values[0][0]
+    return ", ".join(
+        f"{value} ({share.normalize():f}%)" if share is not None else value
+        for value, share in sorted(values, key=lambda v: (-(v[1] or 0), v[0]))
+    )
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -455,15 +513,16 @@ def _month_rows(
     )
     if organization_id:
         query = query.where(col(Organization.organization_id) == organization_id)
+    tags = allocation_tags(engine, organization_id, start, end)
     with read_session(engine) as session:
         day: list[Any] = []
         for found in session.execute(query):
             if day and found[0].date != day[0][0].date:
-                yield from _day_rows(version, day, usage)
+                yield from _day_rows(version, day, usage, tags)
                 day = []
             day.append(found)
         if day:
-            yield from _day_rows(version, day, usage)
+            yield from _day_rows(version, day, usage, tags)
 
 
 def _usage_key(line: CostLine, geo: str | None) -> _UsageKey:
@@ -529,7 +588,10 @@ def line_tokens(
 
 
 def _day_rows(
-    version: str, day: list[Any], usage: dict[_UsageKey, dict[str, int]]
+    version: str,
+    day: list[Any],
+    usage: dict[_UsageKey, dict[str, int]],
+    tags: dict[_Grain, str],
 ) -> Iterator[list[Any]]:
     tokens = line_tokens([found[0] for found in day], usage)
     for i, (line, org_id, org_name, label, provider, ws_name) in enumerate(day):
@@ -543,6 +605,7 @@ def _day_rows(
             ws_name,
             None if counted is None else counted[0],
             None if counted is None else counted[1],
+            tags.get(_grain(line), "{}"),
         )
 
 
@@ -555,6 +618,7 @@ def _row(
     ws_name: str | None,
     tokens: int | None,
     tokens_source: str | None,
+    tags: str = "{}",
 ) -> list[Any]:
     price = pricing(line, tokens, tokens_source or "usage")
     billed = line.amount_cents.scaleb(-2)
@@ -615,7 +679,7 @@ def _row(
         "SubAccountId": workspace_id,
         "SubAccountName": workspace_name if workspace_id else None,
         "SubAccountType": "Workspace" if workspace_id else None,
-        "Tags": tags_of(org_id, line),
+        "Tags": tags,
         "ServiceProviderName": ANTHROPIC,
         "HostProviderName": ANTHROPIC,
         "x_WorkspaceName": workspace_name,

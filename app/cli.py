@@ -454,8 +454,11 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{line}: {result.message}", file=sys.stderr)
     from app.finops import after_sync
 
-    # Allocation, alerts and anomalies follow the new rows (PRODUCT.md: after every sync).
-    for step in after_sync(engine, settings):
+    # Allocation, alerts and anomalies follow the new rows (PRODUCT.md: after every sync), as
+    # in the worker only after a sync that succeeded (a locked or broken database would only
+    # fail again, with a traceback per step).
+    synced = len(targets) - failed
+    for step in after_sync(engine, settings) if synced else []:
         message = f"After the sync, {step} failed (see the log); it runs again next time."
         print(message, file=sys.stderr)
     return 1 if failed else 0

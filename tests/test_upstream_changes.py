@@ -276,3 +276,11 @@ def test_an_unscoped_service_account_key_connects_when_the_test_call_succeeds(
     connection = connect_org(sim, org, engine=engine, settings=settings)
     assert connection.organization_id == org.id
     assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
+
+
+def test_a_key_of_unknown_kind_with_a_non_ascii_kind_is_refused_before_any_request() -> None:
+    # Found by tests/test_key_fuzz.py: the kind, not only the secret, goes into the header.
+    from app.anthropic.keys import KeyFormatError, check_admin_key
+
+    with pytest.raises(KeyFormatError):
+        check_admin_key("sk-ant-\x80QjZxW0000000-00000000")

@@ -86,7 +86,9 @@ def _looks_like_anthropic_key(key: str) -> bool:
     if not key.startswith("sk-ant-") or key.count("-") < 3:
         return False
     secret = key[len("sk-ant-") :].split("-", 1)[1]
-    return len(secret) >= 8 and secret.isascii() and secret.isprintable() and " " not in secret
+    # The whole key goes into a header: its kind as much as its secret must be plain ASCII.
+    whole = key.isascii() and key.isprintable() and " " not in key
+    return whole and len(secret) >= 8
 
 
 def describe_key_kind(raw: str) -> str | None:

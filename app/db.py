@@ -254,6 +254,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
         _add_column("user_cost", "data_refreshed_at"),
         _add_column("user_usage", "data_refreshed_at"),
     ],
+    # 18: closed monthly chargeback statements and their locked lines (issue 17 point 6).
+    18: [_create_table("statement"), _create_table("statement_line")],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

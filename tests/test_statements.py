@@ -106,9 +106,17 @@ def export(
 ) -> tuple[Path, str]:
     target = tmp_path / f"team-{month}.{fmt}"
     code, out, err = run(
-        capsys, "statements", "export", month, "--allocation", "Team", "--format", fmt,
-        "-o", str(target),
-    )  # fmt: skip
+        capsys,
+        "statements",
+        "export",
+        month,
+        "--allocation",
+        "Team",
+        "--format",
+        fmt,
+        "-o",
+        str(target),
+    )
     assert code == 0, err
     return target, out
 

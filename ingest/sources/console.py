@@ -4,11 +4,12 @@ per-key cost (the Usage and Cost Analytics API, beta)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from datetime import date, timedelta
 from itertools import islice
+from typing import TypeVar
 
 from app.anthropic.admin import AdminClient
 from app.anthropic.records import Record, parse_claude_code_record, parse_key_cost
@@ -18,6 +19,8 @@ from app.models import SyncState
 from ingest.chunks import Chunk, page_chunk
 from ingest.pages import PageSize
 
+_T = TypeVar("_T")
+
 # Days of the Claude Code report fetched at once (each day is its own request series); kept
 # small so a backfill never floods the API. A module constant, not a setting.
 CLAUDE_CODE_FETCHERS = 6
@@ -25,6 +28,9 @@ CLAUDE_CODE_FETCHERS = 6
 # once whole; a week bounds what is held (500 keys x models x tiers x token types a day) and
 # stays within the API's 31-day span (UNCONFIRMED).
 KEY_COST_DAYS = 7
+# Per-key cost queries in flight: one, fetched while the one before it is stored (two would
+# hold a third week of rows and go past the worker's memory target).
+KEY_COST_AHEAD = 1
 
 
 def report_chunks(
@@ -56,11 +62,7 @@ def report_chunks(
 
 def claude_code_chunks(client: AdminClient, start: date, end: date) -> Iterator[Chunk]:
     """One chunk per day of ``[start, end)``, in day order. The report is a request series
-    per day, so up to ``CLAUDE_CODE_FETCHERS`` days are fetched at once; they are handed
-    out strictly in order, so a failure on a day (raised as the API's own error when its
-    turn comes) leaves the days before it stored and nothing after. Closing the generator
-    (a stop, an error) cancels the days not yet started and does not wait for those in
-    flight: their answers are dropped."""
+    per day, so up to ``CLAUDE_CODE_FETCHERS`` days are fetched at once (see ``_in_order``)."""
 
     def fetch(day: date) -> list[Record]:
         records = [
@@ -68,32 +70,56 @@ def claude_code_chunks(client: AdminClient, start: date, end: date) -> Iterator[
         ]
         return [r for r in records if r.day == day]
 
-    days = iter([start + timedelta(days=n) for n in range((end - start).days)])
-    pool = ThreadPoolExecutor(CLAUDE_CODE_FETCHERS, thread_name_prefix="claude-code")
-    pending: deque[tuple[date, Future[list[Record]]]] = deque()
-
-    def refill() -> None:
-        for day in islice(days, CLAUDE_CODE_FETCHERS - len(pending)):
-            pending.append((day, pool.submit(fetch, day)))
-
-    try:
-        refill()
-        while pending:
-            day, future = pending.popleft()
-            records = future.result()  # this day's error, raised in day order
-            refill()  # keep the next days in flight while this one is stored
-            yield Chunk(day + timedelta(days=1), records)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    days = [start + timedelta(days=n) for n in range((end - start).days)]
+    for day, records in _in_order(days, fetch, CLAUDE_CODE_FETCHERS, "claude-code"):
+        yield Chunk(day + timedelta(days=1), records)
 
 
 def key_cost_chunks(client: AdminClient, state: SyncState, end: date) -> Iterator[Chunk]:
     """Per-key cost from the stored position to ``end``, a chunk per query of at most
     ``KEY_COST_DAYS`` days (every page of it): complete through its end, even when the API
-    answers with nothing for those days."""
+    answers with nothing for those days. The next query is fetched (and parsed) while this
+    one is stored: its 20-odd pages of latency are the backfill's critical path, and storing
+    a week of 500 keys takes about a second of this process's time."""
     assert state.position is not None
-    while state.position < end:
-        start = state.position
-        chunk_end = min(end, start + timedelta(days=KEY_COST_DAYS))
-        rows = [parse_key_cost(raw) for raw in client.iter_key_cost(start, chunk_end)]
-        yield Chunk(chunk_end, [r for r in rows if start <= r.day < chunk_end])
+    weeks: list[tuple[date, date]] = []
+    start = state.position
+    while start < end:
+        weeks.append((start, min(end, start + timedelta(days=KEY_COST_DAYS))))
+        start = weeks[-1][1]
+
+    def fetch(week: tuple[date, date]) -> list[Record]:
+        first, last = week
+        rows = (parse_key_cost(raw) for raw in client.iter_key_cost(first, last))
+        return [r for r in rows if first <= r.day < last]
+
+    for (_, last), records in _in_order(weeks, fetch, KEY_COST_AHEAD, "key-cost"):
+        yield Chunk(last, records)
+
+
+def _in_order(
+    items: list[_T], fetch: Callable[[_T], list[Record]], at_once: int, name: str
+) -> Iterator[tuple[_T, list[Record]]]:
+    """``(item, fetch(item))`` in the order of ``items``, fetched ``at_once`` at a time in
+    threads, so the next ones are in flight while the caller stores this one. A failure on an
+    item is raised (as the API's own error) when its turn comes, so the items before it are
+    stored and nothing after. Closing the generator (a stop, an error) cancels the items not
+    yet started and does not wait for those in flight: their answers are dropped."""
+    queue = iter(items)
+    pool = ThreadPoolExecutor(at_once, thread_name_prefix=name)
+    pending: deque[tuple[_T, Future[list[Record]]]] = deque()
+
+    def refill() -> None:
+        for item in islice(queue, at_once - len(pending)):
+            pending.append((item, pool.submit(fetch, item)))
+
+    try:
+        refill()
+        while pending:
+            item, future = pending.popleft()
+            records = future.result()  # this item's error, raised in order
+            refill()  # keep the next ones in flight while this one is stored
+            yield item, records
+            del records  # stored by now: not held while the next one is awaited
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

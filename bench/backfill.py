@@ -35,15 +35,22 @@ CONCURRENT_ROUTE = "claude_code"  # the one report whose days the worker fetches
 
 @dataclass
 class Floor:
-    """The critical path of a backfill, in requests: every route's requests in series (the
-    sync fetches one dataset after another, each a cursor series) except the Claude Code days,
-    ``concurrency`` at a time (each day its own request series)."""
+    """The critical path of a backfill: every route's requests in series (the sync fetches one
+    dataset after another, each a cursor series) except the Claude Code days, ``concurrency``
+    at a time (each day its own request series). A request on it costs the latency plus the
+    simulator's own time answering it (``RecordedRequest.seconds``: building and encoding a
+    page of a large organization's week takes the simulator up to 0.6 s, which no client
+    could save)."""
 
     per_route: dict[str, int]  # requests received per route, in first-arrival order
     days: int  # Claude Code days (request series)
     concurrency: int  # ingest.sources.console.CLAUDE_CODE_FETCHERS
     concurrent_path: int  # Claude Code's share of the critical path, in requests
     path: int  # the whole critical path, in requests
+    answer_seconds: float  # the simulator's own time on the critical path
+
+    def seconds(self, latency: float) -> float:
+        return self.path * latency + self.answer_seconds
 
     def derivation(self, latency: float) -> str:
         routes = self.per_route.items()
@@ -55,27 +62,48 @@ class Floor:
                 f"{', ' if parts else ''}{CONCURRENT_ROUTE} {code} over {self.days} days, "
                 f"{self.concurrency} at a time = {self.concurrent_path}"
             )
-        return f"{parts} -> {self.path} requests x {latency:g} s = {self.path * latency:.1f} s"
+        return (
+            f"{parts} -> {self.path} requests x {latency:g} s = {self.path * latency:.1f} s "
+            f"+ the simulator's answering on that path {self.answer_seconds:.1f} s "
+            f"= {self.seconds(latency):.1f} s"
+        )
 
 
-def critical_path(recorded: list[RecordedRequest], concurrency: int) -> Floor:
+def critical_path(recorded: list[RecordedRequest], concurrency: int, latency: float) -> Floor:
     """The floor of a backfill from what the simulator received: the Claude Code day series
     scheduled on ``concurrency`` fetchers in day order (each takes the next day as it frees,
-    the most any scheduler of that concurrency could overlap), everything else in series."""
+    the most any scheduler of that concurrency could overlap), everything else in series;
+    each request costs ``latency`` plus the simulator's time answering it."""
     per_route: dict[str, int] = {}
-    series: dict[str, int] = {}  # Claude Code requests per day (its starting_at)
+    series: dict[str, list[RecordedRequest]] = {}  # Claude Code requests per day (starting_at)
+    serial_answer = 0.0
     for r in recorded:
         per_route[r.route] = per_route.get(r.route, 0) + 1
         if r.route == CONCURRENT_ROUTE:
-            day = dict(r.params).get("starting_at", "")
-            series[day] = series.get(day, 0) + 1
-    free = [0] * max(1, concurrency)  # when each fetcher is next free, in requests
+            series.setdefault(dict(r.params).get("starting_at", ""), []).append(r)
+        else:
+            serial_answer += r.seconds
+    # When each fetcher is next free: (seconds, requests, the simulator's seconds in them).
+    free = [(0.0, 0, 0.0)] * max(1, concurrency)
     for day in sorted(series):
         n = free.index(min(free))
-        free[n] += series[day]
-    concurrent_path = max(free) if series else 0
+        took, count, answer = free[n]
+        day_answer = sum(r.seconds for r in series[day])
+        free[n] = (
+            took + len(series[day]) * latency + day_answer,
+            count + len(series[day]),
+            answer + day_answer,
+        )
+    _, concurrent_path, concurrent_answer = max(free) if series else (0.0, 0, 0.0)
     serial = sum(n for route, n in per_route.items() if route != CONCURRENT_ROUTE)
-    return Floor(per_route, len(series), concurrency, concurrent_path, serial + concurrent_path)
+    return Floor(
+        per_route,
+        len(series),
+        concurrency,
+        concurrent_path,
+        serial + concurrent_path,
+        serial_answer + concurrent_answer,
+    )
 
 
 def widen(sim: Simulator, org_id: str, rows_per_day: int) -> None:

@@ -1,7 +1,8 @@
 """The backfill figures of `make bench`: a six-month backfill of an organization as large as the
 largest bench one, by a real `finops worker` process (bench/backfill.py) against the simulator
 with a fixed per-request latency, vs the floor (the critical path of the requests the simulator
-received, given the worker's own concurrency, x latency), and that worker's peak RSS."""
+received, given the worker's own concurrency, each costing the latency plus the simulator's own
+time answering it), and that worker's peak RSS."""
 
 from __future__ import annotations
 
@@ -68,8 +69,8 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
         if bf is not None:
             from ingest.sources.console import CLAUDE_CODE_FETCHERS
 
-            path = critical_path(bf.recorded, CLAUDE_CODE_FETCHERS)
-            floor = path.path * latency
+            path = critical_path(bf.recorded, CLAUDE_CODE_FETCHERS, latency)
+            floor = path.seconds(latency)
             derivation = path.derivation(latency)
             results["backfill"] = {
                 "seconds": round(bf.seconds, 2),
@@ -78,6 +79,7 @@ def backfill_figures(run: BenchRun, store: Any, latency: float) -> None:
                 "claude_code_days": path.days,
                 "concurrency": path.concurrency,
                 "critical_path_requests": path.path,
+                "simulator_answer_seconds_on_path": round(path.answer_seconds, 2),
                 "floor": derivation,
                 "floor_seconds": round(floor, 2),
                 "ratio": round(bf.seconds / floor, 3),

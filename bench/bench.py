@@ -17,7 +17,8 @@ small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows
 - a six-month backfill of an organization as large as the largest bench one, by a real
   `finops worker` process against the simulator with a fixed per-request latency, vs the floor:
   the critical path of the requests it made (Claude Code days as many at a time as the worker
-  fetches them, the rest in series) x latency, and that worker's peak RSS;
+  fetches them, the rest in series), each request costing the latency plus the simulator's own
+  time answering it, and that worker's peak RSS;
 - each dashboard page's render time through AppTest, and the Spend page in headless Chromium until
   its first chart is visible (skipped, saying why, when /usr/bin/chromium is missing).
 

@@ -93,6 +93,12 @@ def main() -> int:
         help="comma-separated parts to leave out: duckdb, backfill, pages, browser, copy (the "
         "app's columnar copy: filtered views then read the database)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["backfill"],
+        help="measure this part alone (the backfill: a worker process against the simulator, "
+        "an organization as wide as the scale's; no bench data is generated)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     load_at_start = load_average()
@@ -133,19 +139,24 @@ def main() -> int:
     run.results |= {"scale": args.scale, "backend": engine.dialect.name}
     results, figures = run.results, run.figures
 
-    # --- ingestion through the product's write path ---------------------------------------
-    status = ingestion_figures(run, rows_of(per_day), args.reuse)
-    if status is not None:
-        return status
+    if args.only is None:
+        # --- ingestion through the product's write path -----------------------------------
+        status = ingestion_figures(run, rows_of(per_day), args.reuse)
+        if status is not None:
+            return status
 
-    # --- dashboard queries, and the same in DuckDB -------------------------------------------
-    query_figures(run, args.repeat, args.views)
+        # --- dashboard queries, and the same in DuckDB ---------------------------------------
+        query_figures(run, args.repeat, args.views)
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
     from app.keystore import KeyStore
 
     store = KeyStore.from_settings(settings)
     backfill_figures(run, store, args.latency)
+
+    if args.only is not None:
+        print_table(figures)
+        return 0
 
     # --- page renders: AppTest for every dashboard page, Chromium for Spend ----------------------
     page_figures(run, store, args.page_repeat)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import streamlit as st
 
@@ -21,12 +22,18 @@ from app.ui.format import md, money
 from app.ui.onboarding import backfill_progress, data_freshness, empty_state
 
 PROJECTION_HELP = (
-    "Spend of this month's complete days, then today and each day left at the average daily "
-    "spend of the basis: this month's complete days, or the last four weeks while the month "
-    "is younger than a week. Today (UTC) is still partial and never extrapolated. The range "
-    "runs the days left at the pace of the quietest and of the busiest 7 days in a row of "
-    "the last four weeks."
+    "The same forecast as the Budgets page: this month's spend so far, then the days left by "
+    "an ETS model with a weekly season (weekends are often lower) fitted on up to 13 weeks of "
+    "complete days, or at the run rate of the last days while there are fewer than 14. The "
+    "month end falls within the 80 % range 8 times in 10. Today (UTC) is still partial: "
+    "it counts as at least its forecast day."
 )
+
+
+def shown_dollars(usd: Decimal) -> str:
+    """An amount for a caption, its "$" kept literal (two would start Markdown math)."""
+    return money(usd).replace("$", r"\$")
+
 
 orgs = state.organizations()
 if not orgs:
@@ -68,12 +75,10 @@ cols[1].metric(
 if projection is None:
     cols[1].caption("Needs one complete day (UTC) of data.")
 else:
-    spread = (
-        f"Range {money(projection.low)} – {money(projection.high)}. "
-        if projection.low is not None and projection.high is not None
-        else "A range needs 7 days of data. "
+    cols[1].caption(
+        f"Projected {shown_dollars(projection.expected)} (80 % range "
+        f"{shown_dollars(projection.low)} – {shown_dollars(projection.high)}). " + projection.note
     )
-    cols[1].caption(spread + projection.note)
 cols[2].metric(
     "Last month",
     money(summary.last_month),

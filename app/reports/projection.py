@@ -1,118 +1,99 @@
-"""The Overview's projected month end: complete days only, with a range, and an honest "early".
+"""The Overview's projected month end: this month's end in the forecast engine of budgets.
 
-``project_month_end`` is the one place that turns daily spend into a month-end figure. The
-budgets issue brings a statsmodels forecast: it replaces this function (same inputs, the same
-``Projection`` out), so the Overview and the budgets always show the same engine's number.
+``project_month_end`` is the thin data-layer call the Overview makes; the figure, its 80 %
+interval and the method come from ``app.finops.forecast.forecast_period`` (ETS with a weekly
+season, the run rate under ``ETS_MIN_DAYS`` complete days), so the Overview and the Budgets page
+show the same number for the same scope and month.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from app.finops.forecast import ETS_MIN_DAYS, HISTORY_DAYS, RUN_RATE_DAYS, forecast_period
 from app.reports.periods import month_start, next_month, usd
 
-# While this month has fewer complete days than this, its own days say too little (a weekend
-# or one busy day would swing the month): the trailing four weeks are the basis instead,
-# across the month boundary. Four whole weeks hold every weekday equally often.
-YOUNG_MONTH_DAYS = 7
-TRAILING_DAYS = 28
-# The range runs the days left at the quietest and the busiest pace of this many days in a row.
-WEEK = 7
 CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Projection:
-    """A month-end projection in exact USD (rounded to cents). ``low``/``high`` are None
-    before a week of data can tell how much the pace varies. The basis is
-    ``[basis_start, basis_end)``, complete UTC days only."""
+    """A month-end projection in exact USD (rounded to cents) with its 80 % interval
+    ``[low, high]``. ``method`` is the engine's: "ets" or "run_rate". The basis is
+    ``[basis_start, basis_end)``, the complete UTC days the engine was given."""
 
     expected: Decimal
-    low: Decimal | None
-    high: Decimal | None
+    low: Decimal
+    high: Decimal
+    method: str
     basis_start: date
     basis_end: date
-    early: bool
 
     @property
     def basis_days(self) -> int:
         return (self.basis_end - self.basis_start).days
 
     @property
+    def run_rate(self) -> bool:
+        return self.method != "ets"
+
+    @property
     def note(self) -> str:
         """What the figure is based on, as a person reads it."""
         n = self.basis_days
         days = "day" if n == 1 else "days"
-        first = month_start(self.basis_end)
-        before = max(0, min(n, (first - self.basis_start).days))  # basis days of last month
-        if before == n:
-            return f"Early estimate: based on the last {n} {days} of last month."
-        if before:
-            return f"Early estimate: based on the last {n} complete days, {before} of last month."
-        if self.early:
-            return f"Early estimate: based on {n} complete {days}."
-        return f"Based on this month's {n} complete days."
+        if not self.run_rate:
+            return f"Forecast with a weekly season from the last {n} complete {days}."
+        if n < ETS_MIN_DAYS:
+            return (
+                f"Run rate of the last {n} complete {days}: a forecast with a weekly season "
+                f"needs {ETS_MIN_DAYS}."
+            )
+        # Enough days, but the model could not be fitted (days that never vary, say).
+        return f"Run rate of the last {min(n, RUN_RATE_DAYS)} complete days."
 
 
 def history_window(today: date) -> tuple[date, date]:
-    """``[start, end)`` of the complete days ``project_month_end`` may need: this month's and
-    the trailing four weeks (today, partial, is not one of them)."""
-    return min(month_start(today), today - timedelta(days=TRAILING_DAYS)), today
+    """``[start, end)`` of the complete days ``project_month_end`` may need: the forecast's
+    ``HISTORY_DAYS`` (and this month's, always within them); today, partial, is not one."""
+    return min(month_start(today), today - timedelta(days=HISTORY_DAYS)), today
 
 
 def project_month_end(
-    today: date, daily_cents: Mapping[date, Decimal], today_so_far_cents: Decimal = Decimal(0)
+    today: date,
+    daily_cents: Mapping[date, Decimal],
+    today_so_far_cents: Decimal = Decimal(0),
+    *,
+    cache_key: Hashable | None = None,
 ) -> Projection | None:
-    """The month's spend at its end: its complete days, then today and each day left at the
-    basis days' average. None when no complete day has any data yet.
+    """This month's spend at its end, by the budgets' forecast engine; None when no complete
+    day has any spend yet (today's partial spend alone is not extrapolated).
 
     ``daily_cents``: spend of each complete day in ``history_window(today)`` (a day missing is
-    a day without spend, once data has started: days before the first one are not counted, so
-    an organization connected last week is not averaged with weeks of zeros). Today (UTC) is
-    partial and never extrapolated: it counts as the average day, or what it has spent so far
-    if that is more. The basis is this month's complete days, or the trailing four weeks while
-    the month has fewer than ``YOUNG_MONTH_DAYS`` complete days (an early estimate).
-
-    Range: the days left at the pace of the quietest and of the busiest 7 days in a row of
-    the last four weeks (whole weeks, so weekends do not widen it), widened to hold the
-    figure; None with fewer than 7 days of data.
-
-    The budgets issue's forecast (statsmodels) replaces this function, same signature."""
+    a day without spend once data has started; days before the first are not zeros).
+    ``today_so_far_cents``: today's partial spend, counted as at least its forecast day.
+    ``cache_key``: the scope's key as budgets give it (``("scope", <its JSON>)``), so both
+    share the day's fitted model; only for data of exactly that scope."""
     first = month_start(today)
-    days_left = (next_month(first) - today).days  # today included
-    known = [d for d in daily_cents if d < today]
-    if not known:
+    history = {d: v for d, v in daily_cents.items() if d < today}
+    f = forecast_period(
+        {**history, today: today_so_far_cents},
+        today,
+        first,
+        next_month(first),
+        cache_key=cache_key,
+    )
+    if f.method not in ("ets", "run_rate"):  # "actual_only": no complete day with spend
         return None
-    since = min(known)  # data starts there: no zeros before it
-    young = (today - first).days < YOUNG_MONTH_DAYS
-    start = max(today - timedelta(days=TRAILING_DAYS) if young else first, since)
-    spent = sum((v for d, v in daily_cents.items() if first <= d < today), Decimal(0))
-
-    def run(start: date) -> list[Decimal]:
-        """Each day's spend from ``start`` to yesterday."""
-        n = (today - start).days
-        return [daily_cents.get(start + timedelta(days=i), Decimal(0)) for i in range(n)]
-
-    def at_pace(per_day: Decimal) -> Decimal:
-        return spent + max(per_day, today_so_far_cents) + per_day * (days_left - 1)
-
-    basis = run(start)
-    expected = at_pace(sum(basis, Decimal(0)) / len(basis))
-    low = high = None
-    recent = run(max(today - timedelta(days=TRAILING_DAYS), since))
-    if len(recent) >= WEEK:
-        weeks = [recent[i : i + WEEK] for i in range(len(recent) - WEEK + 1)]
-        paces = [sum(week, Decimal(0)) / WEEK for week in weeks]
-        low = usd(min(at_pace(min(paces)), expected)).quantize(CENT)
-        high = usd(max(at_pace(max(paces)), expected)).quantize(CENT)
+    since = min(d for d, v in history.items() if v)  # the engine starts at the first spend
     return Projection(
-        expected=usd(expected).quantize(CENT),
-        low=low,
-        high=high,
-        basis_start=start,
+        expected=usd(f.expected_cents).quantize(CENT),
+        low=usd(f.low_cents).quantize(CENT),
+        high=usd(f.high_cents).quantize(CENT),
+        method=f.method,
+        basis_start=max(since, today - timedelta(days=HISTORY_DAYS)),
         basis_end=today,
-        early=young or len(basis) < YOUNG_MONTH_DAYS,
     )

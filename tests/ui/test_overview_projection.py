@@ -1,12 +1,14 @@
-"""Overview's "Projected month end" as a person reads it (issue 15, defect 4): on day 1 it is
-not today's partial spend times the month, an organization that has not reported today still
-counts, it shows a range and says it is early; mid-month it rests on this month's complete days.
+"""Overview's "Projected month end" as a person reads it (issue 18, issue 15 point 4): the
+Budgets page's forecast of the same organization and month to the cent, with its 80 % range
+holding it; "run rate" while there are under two weeks of history; an organization that has
+not reported today still counts.
 
 The clock is pinned (``app.clock.utcnow``) and the simulator's world ends on the pinned day."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -15,13 +17,24 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.clock import today as real_today
+from app.finops.budgets import budget_statuses, import_budgets
+from app.finops.forecast import clear_cache
 from app.keystore import KeyStore
 from app.reports.periods import month_start, next_month
+from app.services.access import OPERATOR
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import money
 from ingest.sync import Syncer
 from tests.utils.factories import connect_org, org_pk, sim_factory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_forecasts() -> Iterator[None]:
+    """No fitted model of another test's series (they are kept per scope and day)."""
+    clear_cache()
+    yield
+    clear_cache()
 
 
 def pin_clock(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
@@ -56,21 +69,85 @@ def shown(cents_value: Decimal) -> str:
 
 
 def projection_tile(at: AppTest) -> tuple[str, str]:
-    """The projection's value and the caption under it."""
+    """The projection's value and the caption under it (its "$" escaped for Markdown)."""
     [metric] = [m for m in at.metric if m.label == "Projected month end"]
-    captions = [c.value for c in at.caption if "based on" in c.value.lower()]
-    return metric.value, "\n".join(captions)
+    [caption] = [c.value for c in at.caption if c.value.startswith("Projected ")]
+    return metric.value, caption.replace("\\$", "$")
 
 
 def dollars(text: str) -> Decimal:
     return Decimal(text.replace("$", "").replace(",", ""))
 
 
-def test_day_one_projects_from_last_month_and_counts_an_org_that_has_not_reported(
+def amounts(text: str) -> list[Decimal]:
+    return [dollars(a) for a in re.findall(r"\$[\d,]+\.\d\d", text)]
+
+
+def monthly_budget(engine: Engine, org_id: str) -> None:
+    """A monthly budget of the whole organization (a large amount: no alert is the point)."""
+    import_budgets(
+        engine,
+        f"""budgets:
+  - name: Whole org
+    scope: {{organization: [{org_id}]}}
+    period: monthly
+    amount_usd: 1000000
+    thresholds: [{{percent: 100, on: actual}}]
+    channels: []
+""",
+        actor=OPERATOR,
+    )
+
+
+def budgets_forecast(at: AppTest) -> tuple[str, str, str]:
+    """The Budgets page's forecast tile, its range caption and the method caption."""
+    at.switch_page("../pages/budgets.py").run()
+    assert not at.exception
+    [metric] = [m for m in at.metric if m.label == "Forecast at period end"]
+    [spread] = [c.value for c in at.caption if c.value.startswith("80 % range")]
+    [method] = [c.value for c in at.caption if "forecast by" in c.value]
+    return metric.value, spread, method
+
+
+def test_the_overview_projects_the_budgets_forecast_of_the_same_month_to_the_cent(
+    app: AppTest, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mid = month_start(month_start(real_today()) - timedelta(days=1)).replace(day=16)
+    sim = Simulator(today=mid, history_days=60)
+    org = sim.add_org(name="Acme Corp", seed=11)
+    connect_org(sim, org, engine=engine, settings=settings)
+    sync_until(sim, engine, settings, org.id, mid)
+    monthly_budget(engine, org.id)
+    pin_clock(monkeypatch, mid)
+    app.run()
+    assert not app.exception
+
+    value, caption = projection_tile(app)
+    [status] = budget_statuses(engine, today=mid)
+    assert status.forecast.method == "ets"
+    assert value == shown(status.forecast.expected_cents)  # to the cent
+    assert "80 % range" in caption and "weekly season" in caption
+    assert "Run rate" not in caption
+    # The 80 % range is shown next to the figure and holds it.
+    figure, low, high = amounts(caption)[:3]
+    assert figure == dollars(value)
+    assert low < figure < high
+    assert (f"${low:,}", f"${high:,}") == (
+        shown(status.forecast.low_cents),
+        shown(status.forecast.high_cents),
+    )
+    # And the Budgets page shows the same figure and range for the same month.
+    budget_value, budget_spread, budget_method = budgets_forecast(app)
+    assert budget_value == value
+    assert budget_spread == f"80 % range ${low:,} – ${high:,}"
+    assert "ETS with a weekly season" in budget_method
+
+
+def test_under_two_weeks_of_history_it_says_run_rate_and_counts_an_org_not_reported_today(
     app: AppTest, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     day_one = month_start(real_today())
-    sim = Simulator(today=day_one, history_days=60)
+    sim = Simulator(today=day_one, history_days=10)
     reported = sim.add_org(name="Acme Corp", seed=11)
     quiet = sim.add_org(name="Globex", seed=22)  # nothing yet today
     for org in (reported, quiet):
@@ -84,41 +161,15 @@ def test_day_one_projects_from_last_month_and_counts_an_org_that_has_not_reporte
     days_in_month = (next_month(day_one) - day_one).days
     so_far = sum(cents(sim, [reported.id], day_one, day_one + timedelta(days=1)).values())
     basis = cents(sim, [reported.id, quiet.id], day_one - timedelta(days=28), day_one)
-    assert so_far and len(basis) > 20  # the data means something
-    mean = sum(basis.values(), Decimal(0)) / 28
+    history_days = (day_one - min(basis)).days  # a day without a row is a day without spend
+    assert so_far and 7 <= history_days < 14  # some history, under two weeks of it
+    mean = sum(basis.values(), Decimal(0)) / history_days
     value, caption = projection_tile(app)
-    # Not today's partial spend run over the month, as it was before.
+    # Not today's partial spend run over the month.
     assert value != shown(so_far * days_in_month)
-    # The last four weeks' average day for today and every day left (today is partial).
+    # The run rate: the history's average day (both organizations' days: the one that has
+    # not reported today counts at its average, not as $0) for today and every day left.
     assert value == shown(max(mean, so_far) + mean * (days_in_month - 1))
-    # The organization with no data yet today is counted at its own average, not as $0.
-    quiet_days = cents(sim, [quiet.id], day_one - timedelta(days=28), day_one)
-    assert dollars(value) > sum(quiet_days.values(), Decimal(0)).scaleb(-2) / 28 * days_in_month
-    assert "Early estimate: based on the last 28 days of last month." in caption
-    low, high = re.findall(r"\$[\d,]+\.\d\d", caption.split("Range ", 1)[1])[:2]
-    assert dollars(low) < dollars(value) < dollars(high)
-
-
-def test_mid_month_projects_from_this_months_complete_days(
-    app: AppTest, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    mid = month_start(month_start(real_today()) - timedelta(days=1)).replace(day=16)
-    sim = Simulator(today=mid, history_days=60)
-    org = sim.add_org(name="Acme Corp", seed=11)
-    connect_org(sim, org, engine=engine, settings=settings)
-    sync_until(sim, engine, settings, org.id, mid)
-    pin_clock(monkeypatch, mid)
-    app.run()
-    assert not app.exception
-
-    first = month_start(mid)
-    complete = cents(sim, [org.id], first, mid)  # the 1st to the 15th
-    so_far = sum(cents(sim, [org.id], mid, mid + timedelta(days=1)).values(), Decimal(0))
-    spent = sum(complete.values(), Decimal(0))
-    mean = spent / 15
-    days_left = (next_month(first) - mid).days  # today included
-    value, caption = projection_tile(app)
-    assert value == shown(spent + max(mean, so_far) + mean * (days_left - 1))
-    assert "Based on this month's 15 complete days." in caption
-    assert "Early" not in caption
-    assert "Range $" in caption
+    assert f"Run rate of the last {history_days} complete days" in caption
+    figure, low, high = amounts(caption)[:3]
+    assert figure == dollars(value) and low < figure < high

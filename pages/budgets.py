@@ -12,7 +12,7 @@ from app.finops.channels import list_channels
 from app.finops.delivery import send_test
 from app.settings import get_settings
 from app.ui import auth, state
-from app.ui.format import md, money
+from app.ui.format import md, money, money_md
 from app.ui.tables import table
 
 STATUS = {"on_track": "On track", "at_risk": "Forecast over budget", "over": "Over budget"}
@@ -52,7 +52,7 @@ for s in statuses:
         forecast.metric("Forecast at period end", money(j["forecast_usd"]))
         runs_out.metric("Runs out", j["exhausted_on"] or "Not in this period")
         forecast.caption(
-            f"80 % range {money(j['forecast_low_usd'])} – {money(j['forecast_high_usd'])}"
+            f"80 % range {money_md(j['forecast_low_usd'])} – {money_md(j['forecast_high_usd'])}"
         )
 
 st.header("Alerts fired")

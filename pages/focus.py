@@ -14,7 +14,7 @@ from app.reports.periods import month_start, next_month, usd
 from app.reports.spend import total_cents
 from app.ui import state
 from app.ui.banners import require_organizations
-from app.ui.format import money
+from app.ui.format import money_md
 
 st.title("FOCUS export")
 require_organizations("cost")
@@ -60,11 +60,11 @@ st.download_button(
 )
 if Decimal(billed) == Decimal(report):
     st.success(
-        f"BilledCost adds up to {money(Decimal(billed))}, exactly the cost report's total for "
+        f"BilledCost adds up to {money_md(Decimal(billed))}, exactly the cost report's total for "
         f"{month:%B %Y}."
     )
 else:
     st.warning(
-        f"BilledCost adds up to {money(Decimal(billed))} but the cost report says "
-        f"{money(Decimal(report))}: data changed while the file was built; build it again."
+        f"BilledCost adds up to {money_md(Decimal(billed))} but the cost report says "
+        f"{money_md(Decimal(report))}: data changed while the file was built; build it again."
     )

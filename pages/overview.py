@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import streamlit as st
 
@@ -18,7 +17,7 @@ from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.compare import comparison_args
 from app.ui.demo import include_demo_choice
-from app.ui.format import md, money
+from app.ui.format import md, money, money_md
 from app.ui.onboarding import backfill_progress, data_freshness, empty_state
 
 PROJECTION_HELP = (
@@ -28,11 +27,6 @@ PROJECTION_HELP = (
     "month end falls within the 80 % range 8 times in 10. Today (UTC) is still partial: "
     "it counts as at least its forecast day."
 )
-
-
-def shown_dollars(usd: Decimal) -> str:
-    """An amount for a caption, its "$" kept literal (two would start Markdown math)."""
-    return money(usd).replace("$", r"\$")
 
 
 orgs = state.organizations()
@@ -76,8 +70,8 @@ if projection is None:
     cols[1].caption("Needs one complete day (UTC) of data.")
 else:
     cols[1].caption(
-        f"Projected {shown_dollars(projection.expected)} (80 % range "
-        f"{shown_dollars(projection.low)} – {shown_dollars(projection.high)}). " + projection.note
+        f"Projected {money_md(projection.expected)} (80 % range "
+        f"{money_md(projection.low)} – {money_md(projection.high)}). " + projection.note
     )
 cols[2].metric(
     "Last month",

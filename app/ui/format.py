@@ -60,6 +60,12 @@ def money(usd: Decimal | float, *, cents: bool = True) -> str:
     return f"${value:,.2f}"
 
 
+def money_md(usd: Decimal | float) -> str:
+    """An amount inside Markdown (captions, notices): its "$" kept literal, since two in one
+    text would render what lies between them as math."""
+    return money(usd).replace("$", r"\$")
+
+
 def money_text(usd: float) -> str:
     """A dollar amount at the chart edge (a float already): "$1,234.56", "-$3.10"."""
     return f"-${-usd:,.2f}" if usd < 0 else f"${usd:,.2f}"

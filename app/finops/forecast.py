@@ -1,5 +1,5 @@
 """Period-end spend of one scope with an 80 % interval: the forecast engine of budgets,
-``finops forecast`` and (once switched) the Overview's projected month end.
+``finops forecast`` and the Overview's projected month end.
 
 - ``ets``: with at least ``ETS_MIN_DAYS`` complete days, statsmodels' ETS model (additive
   error, damped additive trend, additive weekly season: weekends are often far lower), its
@@ -17,8 +17,10 @@ zeros (an organization connected last week is not averaged with weeks of nothing
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
@@ -43,6 +45,25 @@ _cache: OrderedDict[Hashable, Forecast] = OrderedDict()
 # The ETS parameters fitted per (scope, day, first day, days): a day's later evaluations reuse
 # them when the trailing window changed a few values (the issue's "fitted models per day").
 _fitted: OrderedDict[Hashable, Any] = OrderedDict()
+
+
+_ETS_MODULE = "statsmodels.tsa.exponential_smoothing.ets"
+_warming = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Import statsmodels' ETS in a background thread, once per process: about a second of
+    imports that the first Overview (its projected month end) or Budgets render would
+    otherwise wait for. Imported lazily because the worker and the CLI rarely need it."""
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(
+        target=importlib.import_module, args=(_ETS_MODULE,), name="ets-import", daemon=True
+    ).start()
 
 
 @dataclass(frozen=True)

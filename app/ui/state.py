@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app import columnar
+from app.finops import forecast
 from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
 from app.reports import options as report_options
@@ -35,6 +36,7 @@ def engine() -> Engine:
     if current.columnar_copy:
         # The app's pages only: the worker and the CLI read the database itself.
         columnar.attach(db)
+    forecast.warm_up()  # the first Overview's projection need not wait for statsmodels
     return db
 
 

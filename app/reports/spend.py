@@ -242,12 +242,12 @@ def spend_summary(
     include_demo: bool = False,
 ) -> SpendSummary:
     """Month to date, last month, today so far, the month-end projection
-    (``projection.project_month_end``: complete days only; the forecast will replace it), and
+    (``projection.project_month_end``: the budgets' forecast engine on complete days), and
     each against its previous period. Demo organizations are left out once a real one is
     connected, unless ``include_demo``.
 
     One query: the daily totals from the first day any figure needs (the month before last,
-    or the projection's four weeks) to today; every figure is a sum of those days."""
+    or the projection's 13 weeks) to today; every figure is a sum of those days."""
     first = month_start(today)
     previous = month_start(first - timedelta(days=1))
     tomorrow = today + timedelta(days=1)

@@ -256,6 +256,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     ],
     # 18: closed monthly chargeback statements and their locked lines (issue 17 point 6).
     18: [_create_table("statement"), _create_table("statement_line")],
+    # 19: what each organization's last anomaly scan saw, so a scan skips the unchanged ones.
+    19: [_create_table("anomaly_scan")],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

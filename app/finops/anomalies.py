@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 
 from app import clock
 from app.db import affected_rows, is_sqlite, read_session, write_session
-from app.finops.anomaly_tables import Anomaly, AnomalyStatus, Dimension
+from app.finops.anomaly_tables import Anomaly, AnomalyScan, AnomalyStatus, Dimension
 from app.models import CostDaily, CostLine, KeyCost, Organization, Provider, stored_cents
 from app.reports.labels import null_label, token_type_label, value_label
 
@@ -75,6 +75,11 @@ class Series:
     first: dict[SeriesKey, date] = field(default_factory=dict)
 
 
+# The datasets a scan reads (the cost rollups and per-key cost, and the cost rows drivers are
+# named from): an organization none of whose versions moved has the series its last scan saw.
+SCANNED_DATASETS = ("cost", "key_cost")
+
+
 # --- reading the series -------------------------------------------------------------------------
 
 
@@ -98,18 +103,34 @@ def _economics_key(value: str | None) -> str:
     return f"{NO_MODEL_PREFIX}{cost_type or ''}"
 
 
+def _of_orgs(
+    column: Any, organization_pk: int | None, organizations: Collection[int] | None
+) -> list[Any]:
+    """The conditions keeping the rows of one organization, or of ``organizations``."""
+    out: list[Any] = [] if organization_pk is None else [column == organization_pk]
+    if organizations is not None:
+        out.append(column.in_(sorted(organizations)))
+    return out
+
+
 def read_series(
-    session: Session, start: date, end: date, organization_pk: int | None = None
+    session: Session,
+    start: date,
+    end: date,
+    organization_pk: int | None = None,
+    *,
+    organizations: Collection[int] | None = None,
 ) -> Series:
-    """Every organization's daily spend per organization, workspace and model over ``[start,
-    end)``, summed in SQL from the rollups (and per API key where per-key cost exists:
-    ``_api_key_series``), and each series' first stored day over its whole history."""
+    """Every organization's (or one's, or those of ``organizations``) daily spend per
+    organization, workspace and model over ``[start, end)``, summed in SQL from the rollups
+    (and per API key where per-key cost exists: ``_api_key_series``), and each series' first
+    stored day over its whole history."""
     from app.datasets import ECONOMICS
 
     series = Series()
     c = CostDaily
     in_range = and_(col(c.date) >= start, col(c.date) < end)
-    of_org = [] if organization_pk is None else [col(c.organization_pk) == organization_pk]
+    of_org = _of_orgs(col(c.organization_pk), organization_pk, organizations)
     queries: list[tuple[str, str]] = [
         (Dimension.ORGANIZATION, "cost_type"),  # every rollup dimension adds up to the total
         (Dimension.WORKSPACE, "workspace"),
@@ -137,19 +158,23 @@ def read_series(
             key = SeriesKey(pk, dimension, _value_key(dimension, stored))
             if key not in series.first or day < series.first[key]:
                 series.first[key] = day
-    _api_key_series(session, start, end, series, organization_pk)
+    _api_key_series(session, start, end, series, of_orgs=(organization_pk, organizations))
     return series
 
 
 def _api_key_series(
-    session: Session, start: date, end: date, series: Series, organization_pk: int | None
+    session: Session,
+    start: date,
+    end: date,
+    series: Series,
+    of_orgs: tuple[int | None, Collection[int] | None],
 ) -> None:
     """Each organization's daily spend per API key, where per-key cost exists (PRODUCT.md
     "Per-key and per-actor billed cost": ``key_cost_line``, Console organizations whose
     Analytics API answers), summed in SQL; the null key ("Console / Workbench") is "". An
     organization without per-key cost has no such series."""
     k = KeyCost
-    of_org = [] if organization_pk is None else [col(k.organization_pk) == organization_pk]
+    of_org = _of_orgs(col(k.organization_pk), *of_orgs)
     group = [col(k.organization_pk), col(k.api_key_id)]
     amounts = session.execute(
         select(*group, col(k.date), func.sum(k.amount_cents))
@@ -230,25 +255,105 @@ def find(series: Series, start: date, end: date, checked_from: date) -> list[Fou
     return found
 
 
-def detect_anomalies(engine: Engine, settings: Settings | None = None) -> list[int]:
+def detect_anomalies(
+    engine: Engine, settings: Settings | None = None, *, full: bool = False
+) -> list[int]:
     """The step after each sync (``AFTER_SYNC``): check every complete day of the last
     ``CHECK_DAYS`` of every series, store what is found (a day found again updates its row),
-    and notify each new episode once. Returns the ids of the anomalies notified."""
+    and notify each new episode once. Returns the ids of the anomalies notified.
+
+    Only the organizations whose scanned data changed (``SCANNED_DATASETS``' versions) or
+    whose last scan checked through an earlier day (a day completed since) are read and
+    stored again: the others' stored anomalies are what a scan would find (the detector reads
+    each series on its own). ``full`` scans every organization."""
     from app.finops.anomaly_detector import LOOKBACK_DAYS
 
     end = clock.today()  # exclusive: today is not complete
     checked_from = end - timedelta(days=CHECK_DAYS)
     start = checked_from - timedelta(days=LOOKBACK_DAYS)
     with read_session(engine) as session:
-        series = read_series(session, start, end)
-        suppressed = _suppressions(session, checked_from)
-    found = [f for f in find(series, start, end, checked_from) if not _is_suppressed(f, suppressed)]
-    store(engine, found, checked_from, end, suppressed)
+        # Read before the series: a write committed in between is newer than what is
+        # remembered, so the next scan reads that organization again.
+        now_seen = _seen(session, end)
+        due = now_seen if full else _changed(session, now_seen)
+        if due:
+            series = read_series(session, start, end, organizations=due)
+            suppressed = _suppressions(session, checked_from)
+    if due:
+        found = [
+            f for f in find(series, start, end, checked_from) if not _is_suppressed(f, suppressed)
+        ]
+        store(engine, found, checked_from, end, suppressed, organizations=due)
+        _remember(engine, {pk: now_seen[pk] for pk in due})
     return notify_new_episodes(engine, settings, checked_from)
 
 
 # The AFTER_SYNC entry: "app.finops.anomalies:detect".
 detect = detect_anomalies
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a scan of one organization sees: the organization (its ``created_at``: a pk may
+    be given again after a deletion), the day it checks through and its data's versions."""
+
+    created_at: datetime
+    checked_through: date
+    versions: str  # canonical JSON {dataset: version}, absent datasets left out
+
+
+def _seen(session: Session, end: date) -> dict[int, Seen]:
+    """Every organization as a scan checking through ``end`` sees it now."""
+    from app.store.changes import versions
+
+    by_org: dict[int, dict[str, int]] = defaultdict(dict)
+    for (pk, dataset), version in versions(session, SCANNED_DATASETS).items():
+        by_org[pk][dataset] = version
+    return {
+        pk: Seen(created_at, end, json.dumps(by_org.get(pk, {}), sort_keys=True))
+        for pk, created_at in session.execute(
+            select(col(Organization.id), col(Organization.created_at))
+        )
+    }
+
+
+def _changed(session: Session, now_seen: dict[int, Seen]) -> dict[int, Seen]:
+    """The organizations whose last completed scan saw something else (or that have none)."""
+    last = {
+        row.organization_pk: Seen(row.organization_created_at, row.checked_through, row.versions)
+        for row in session.execute(select(AnomalyScan)).scalars()
+    }
+    return {pk: seen for pk, seen in now_seen.items() if last.get(pk) != seen}
+
+
+def _remember(engine: Engine, scanned: dict[int, Seen]) -> None:
+    """Keep what the scan of each of ``scanned`` saw (another worker's scan may have kept its
+    own just now: the later write wins, and an older one only makes the next scan read that
+    organization again), and drop the rows of deleted organizations."""
+    insert: Any = sqlite_insert if is_sqlite(engine) else pg_insert
+    now = clock.utcnow()
+    rows = [
+        {
+            "organization_pk": pk,
+            "organization_created_at": seen.created_at,
+            "checked_through": seen.checked_through,
+            "versions": seen.versions,
+            "scanned_at": now,
+        }
+        for pk, seen in scanned.items()
+    ]
+    statement = insert(AnomalyScan)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["organization_pk"],
+        set_={k: statement.excluded[k] for k in rows[0] if k != "organization_pk"},
+    )
+    with write_session(engine) as session:
+        session.execute(upsert, rows)
+        session.execute(
+            delete(AnomalyScan).where(
+                col(AnomalyScan.organization_pk).not_in(select(col(Organization.id)))
+            )
+        )
 
 
 def _suppressions(session: Session, since: date) -> dict[SeriesKey, list[tuple[date, date]]]:
@@ -278,8 +383,10 @@ def store(
     checked_from: date,
     end: date,
     suppressed: dict[SeriesKey, list[tuple[date, date]]] | None = None,
+    organizations: Collection[int] | None = None,
 ) -> None:
-    """Make the stored anomalies of ``[checked_from, end)`` what the scan found: new days are
+    """Make the stored anomalies of ``[checked_from, end)`` (of ``organizations``, when the
+    scan read only theirs) what the scan found: new days are
     inserted (``ON CONFLICT DO NOTHING``: another worker may have just done it), days found
     again with other figures (restated) updated in place, episodes recomputed, and an open,
     never-notified anomaly whose day is no longer anomalous removed. Status, reason and
@@ -294,7 +401,11 @@ def store(
         existing = {
             (SeriesKey(a.organization_pk, a.dimension, a.value_key), a.date): a
             for a in session.execute(
-                select(Anomaly).where(col(Anomaly.date) >= checked_from, col(Anomaly.date) < end)
+                select(Anomaly).where(
+                    col(Anomaly.date) >= checked_from,
+                    col(Anomaly.date) < end,
+                    *_of_orgs(col(Anomaly.organization_pk), None, organizations),
+                )
             ).scalars()
         }
         new_rows: list[dict[str, Any]] = []

@@ -70,3 +70,23 @@ class Anomaly(SQLModel, table=True):
     notified_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     triaged_by: str | None = Field(default=None, max_length=320)
     triaged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AnomalyScan(SQLModel, table=True):
+    """What the last completed scan of an organization saw (schema step 19): the day it
+    checked through (exclusive: the day it ran) and the versions of the data it read
+    (``app.store.changes``). A later scan reads the organization's series again only when one
+    of these moved (``app.finops.anomalies.detect_anomalies``).
+
+    No foreign key: the organization's rows are its data and bookkeeping (``app.datasets``);
+    this is the scan's own memory. Its ``organization_created_at`` tells a deleted
+    organization's row from a later one's that was given the same pk (whose versions could
+    happen to match), and a scan drops the rows of organizations no longer there."""
+
+    __tablename__ = "anomaly_scan"
+    organization_pk: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    organization_created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    checked_through: dt.date
+    # {"cost": 12, "key_cost": 3}: each dataset the scan reads, at the version it read.
+    versions: str = Field(sa_type=Text)
+    scanned_at: dt.datetime = Field(sa_type=UTCDateTime)

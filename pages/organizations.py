@@ -337,6 +337,8 @@ for org in orgs:
         live_status(org)
     if org.status_message and org.status in (OrgStatus.KEY_REJECTED, OrgStatus.FAILING):
         table.caption(md(f"{org.name}: {org.status_message}"))
+    for reason in org.unavailable.values():  # healthy, but a dataset is not synced: why
+        table.caption(md(f"{org.name}: {reason}"))
 
 # One dialog a run (Streamlit's rule), opened here whether it was chosen in this run or was
 # open before it: a sync ending while it is open reruns the page and leaves it open.

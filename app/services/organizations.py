@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -40,6 +40,9 @@ class OrgSummary:
     is_demo: bool
     # When the run a worker is doing now started (None: no sync is running).
     sync_started_at: datetime | None = None
+    # Why a secondary dataset is not synced, per dataset (per-key cost refused to this key or
+    # not offered to the organization): the rest is healthy, so the status does not say it.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     @property
     def sync_running(self) -> bool:
@@ -72,8 +75,12 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
         ).scalars()
         stored = _stored(session)
         running = _running_since(session)
-        cost = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.COST}
-        usage = {pk: v for (pk, dataset), v in stored.items() if dataset == Dataset.USAGE}
+        cost = {pk: v[:3] for (pk, dataset), v in stored.items() if dataset == Dataset.COST}
+        usage = {pk: v[:3] for (pk, dataset), v in stored.items() if dataset == Dataset.USAGE}
+        unavailable: dict[int, dict[str, str]] = {}
+        for (pk, dataset), (*_, reason) in stored.items():
+            if reason:
+                unavailable.setdefault(pk, {})[dataset] = reason
         summaries = []
         for org in orgs:
             c = cost.get(org.id, (None, None, 0))
@@ -99,6 +106,7 @@ def list_organizations(engine: Engine) -> list[OrgSummary]:
                     usage_rows=int(u[2]),
                     is_demo=org.is_demo,
                     sync_started_at=running.get(org.id) if org.id is not None else None,
+                    unavailable=unavailable.get(org.id, {}) if org.id is not None else {},
                 )
             )
         return summaries
@@ -120,17 +128,21 @@ def _running_since(session: Session) -> dict[int, datetime]:
     return dict(session.execute(query).all())
 
 
-def _stored(session: Session) -> dict[tuple[int, str], tuple[date | None, date | None, int]]:
-    """First day, last day and row count per organization and dataset, as the sync keeps them
-    (no scan of the data tables: this runs on every page load)."""
+def _stored(
+    session: Session,
+) -> dict[tuple[int, str], tuple[date | None, date | None, int, str | None]]:
+    """First day, last day, row count and why it is unavailable (if it is) per organization
+    and dataset, as the sync keeps them (no scan of the data tables: this runs on every page
+    load)."""
     query = select(
         col(SyncState.organization_pk),
         col(SyncState.dataset),
         col(SyncState.first_day),
         col(SyncState.last_day),
         col(SyncState.row_count),
+        col(SyncState.unavailable_reason),
     )
-    return {(pk, ds): (lo, hi, n) for pk, ds, lo, hi, n in session.execute(query)}
+    return {(pk, ds): (lo, hi, n, why) for pk, ds, lo, hi, n, why in session.execute(query)}
 
 
 def find_organization(engine: Engine, organization_id: str) -> Organization | None:

@@ -89,6 +89,8 @@ def _freshness_lines(orgs: list[OrgSummary]) -> None:
             f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
             f"{md(str(org.data_end or '—'))}"
         )
+        for reason in org.unavailable.values():
+            st.caption(md(reason))
 
 
 @st.fragment(run_every=LIVE_SECONDS)

@@ -200,3 +200,40 @@ def test_a_deleted_organization_stays_named_in_the_audit_log(engine: Engine) -> 
             ).scalars()
         ]
     assert [name for name, _ in events] == ["Acme prod"]
+
+
+def test_a_dataset_the_key_may_not_read_is_explained_on_a_healthy_organization(
+    app: AppTest, engine: Engine
+) -> None:
+    """Per-key cost refused (HTTP 403) leaves the organization healthy: its status says
+    nothing, so the Organizations page and the Overview's freshness say why it is missing."""
+    from app.datasets import Dataset
+    from app.models import SyncState
+    from app.services.organizations import list_organizations
+
+    add_org(engine, "org-acme", "Acme Corp")
+    add_org(engine, "org-globex", "Globex")
+    reason = (
+        "Per-key cost is unavailable: the key may not use the Usage and Cost Analytics API "
+        "(beta, HTTP 403)."
+    )
+    with write_session(engine) as session:
+        session.add(
+            SyncState(
+                organization_pk=org_pk(engine, "org-acme"),
+                dataset=Dataset.KEY_COST,
+                unavailable_reason=reason,
+            )
+        )
+    by_id = {o.organization_id: o for o in list_organizations(engine)}
+    assert by_id["org-acme"].unavailable == {Dataset.KEY_COST: reason}
+    assert by_id["org-acme"].as_json()["unavailable"] == {"key_cost": reason}  # finops orgs
+    assert by_id["org-globex"].unavailable == {}
+
+    app.switch_page(ORGS_PAGE).run()
+    assert not app.exception
+    assert f"Acme Corp: {reason}" in shown(app)
+    assert "Globex: Per-key" not in shown(app)
+    app.switch_page("../pages/overview.py").run()
+    assert not app.exception
+    assert shown(app).count(reason) == 1

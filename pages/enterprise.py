@@ -220,6 +220,9 @@ for tab, (group, label), over_time in zip(
 # --- Spend by user -------------------------------------------------------------------------------
 st.subheader("Spend by user")
 users = report.users
+if report.per_user_as_of is not None:
+    # Anthropic's own "as of": per-user figures lag the spend above and are revised later.
+    st.caption(f"Per-user figures as of {report.per_user_as_of:%b %d, %Y %H:%M} UTC (Anthropic).")
 if users.empty:
     st.caption("No per-user cost in this range.")
 else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -22,7 +22,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from app.db import read_session
-from app.models import CostLine, EngagementDay, Organization, Provider, UsageBucket, UserCost
+from app.models import (
+    CostLine,
+    EngagementDay,
+    Organization,
+    Provider,
+    UsageBucket,
+    UserCost,
+    UserUsage,
+)
 from app.reports.economics import SeatEconomics, seat_economics
 from app.reports.filters import EnterpriseFilters, where_provider
 from app.reports.frames import Grouped, long_form, spend_per_period
@@ -272,6 +280,9 @@ class EnterpriseReport:
     spend_by_model_id: Grouped | None = None  # by model id, for "Show model ids"
     # Spend per monthly active user and idle seats, over the range and by month.
     seats: SeatEconomics | None = None
+    # The latest "data as of" Anthropic gave the per-user figures in view (``data_refreshed_at``
+    # of their pages); None when it never said.
+    per_user_as_of: datetime | None = None
 
     @property
     def empty(self) -> bool:
@@ -297,7 +308,21 @@ def enterprise_report(engine: Engine, f: EnterpriseFilters, grain: str) -> Enter
         engagement=engagement,
         spend_by_model_id=spend_over_time(engine, f, MODEL_IDS, grain),
         seats=seat_economics(dict(daily), engagement, f.start, f.end),
+        per_user_as_of=per_user_as_of(engine, f),
     )
+
+
+def per_user_as_of(engine: Engine, f: EnterpriseFilters) -> datetime | None:
+    """The latest ``data_refreshed_at`` of the per-user cost and usage rows in view."""
+    latest: list[datetime] = []
+    with read_session(engine) as session:
+        for table in (UserCost, UserUsage):
+            found = session.execute(
+                _select(table, f, func.max(col(table.data_refreshed_at)))
+            ).scalar_one()
+            if found is not None:
+                latest.append(found)
+    return max(latest, default=None)
 
 
 def latest_engagement(engagement: pd.DataFrame) -> dict[str, Any] | None:

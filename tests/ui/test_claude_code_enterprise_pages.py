@@ -6,16 +6,17 @@ what to do."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from streamlit.testing.v1 import AppTest
 
 from app.clock import today
-from app.models import ClaudeCodeDay, CostLine, Provider
+from app.db import write_session
+from app.models import ClaudeCodeDay, CostLine, Provider, UserCost
 from app.reports.claude_code import claude_code_report
 from app.reports.enterprise import enterprise_report
 from app.reports.filters import CodeFilters, EnterpriseFilters
@@ -238,3 +239,26 @@ def test_enterprise_with_no_data_in_range(app: AppTest, engine: Engine) -> None:
     app.switch_page(ENT_PAGE).run()
     assert not app.exception
     assert "No Claude Enterprise data in this range yet" in texts(app)
+
+
+def test_enterprise_per_user_figures_say_anthropics_data_as_of(
+    app: AppTest, engine: Engine, enterprise_rows: dict[str, Any]
+) -> None:
+    """Per-user cost lags the spend and is revised: the page says as of when (the latest
+    ``data_refreshed_at`` of the rows in view), and says nothing when Anthropic never did."""
+    app.switch_page(ENT_PAGE).run()
+    assert not app.exception
+    assert "as of" not in texts(app)
+    older, newer = (
+        datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 7, 30, tzinfo=UTC),
+    )
+    with write_session(engine) as session:
+        session.execute(update(UserCost).values(data_refreshed_at=older))
+        session.execute(
+            update(UserCost).where(UserCost.user_id == "u2").values(data_refreshed_at=newer)
+        )
+    st.cache_data.clear()  # the page's reads are cached for a minute
+    app.run()
+    assert not app.exception
+    assert "Per-user figures as of Dec 01, 2026 07:30 UTC (Anthropic)." in texts(app)

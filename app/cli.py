@@ -361,6 +361,7 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
                     "status": result.status,
                     "replaced": result.replaced,
                     "provider": result.provider,
+                    "key_note": result.key_note,
                 }
             )
         )
@@ -369,6 +370,8 @@ def cmd_connect(args: argparse.Namespace, settings: Settings) -> int:
     print(f"name: {result.name}")
     print(f"provider: {result.provider}")
     print(f"key: {result.key_hint} (stored encrypted)")
+    if result.key_note:
+        print(f"note: {result.key_note}")
     if result.replaced:
         print("This organization was already connected: its key was replaced.")
     print(

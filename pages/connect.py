@@ -82,6 +82,7 @@ def _save() -> None:
     st.session_state[KEY_FIELD] = ""
     st.session_state.pop("connect_tested", None)
     st.session_state["connect_saved"] = result.organization_id
+    st.session_state["connect_key_note"] = result.key_note  # its kind's prefix, not the key
     state.clear_caches()
 
 
@@ -93,6 +94,8 @@ if saved:
     org = next((o for o in state.organizations() if o.organization_id == saved), None)
     if org is not None:
         st.success(f"**{md(org.name)}** is connected. Key stored encrypted: `{org.key_hint}`.")
+        if note := st.session_state.get("connect_key_note"):
+            st.info(md(note))
 
         @st.fragment(run_every=2)
         def _progress() -> None:
@@ -116,6 +119,7 @@ if saved:
         _progress()
     if st.button("Connect another organization"):
         st.session_state.pop("connect_saved", None)
+        st.session_state.pop("connect_key_note", None)
         st.rerun()
     st.stop()
 

@@ -107,6 +107,7 @@ def test_replacing_a_console_key_stores_the_new_key_and_keeps_the_label(
     result = replace(NEW_ADMIN_KEY, before, sim, engine, settings)
     after = stored(engine, org.id)
     assert result.replaced and result.key_hint == after.key_hint
+    assert result.key_note is None  # an Admin key needs no word on what it is
     assert after.key_hint.endswith(NEW_ADMIN_KEY[-4:]) and after.key_hint != before.key_hint
     assert KeyStore.from_settings(settings).decrypt(after.key_ciphertext) == NEW_ADMIN_KEY
     assert (after.label, after.name, after.id) == ("Production", org.name, before.id)

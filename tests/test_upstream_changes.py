@@ -275,6 +275,10 @@ def test_an_unscoped_service_account_key_connects_when_the_test_call_succeeds(
     org = sim.add_org(name="Acme", seed=11, admin_key="sk-ant-sa01-" + "s" * 60)
     connection = connect_org(sim, org, engine=engine, settings=settings)
     assert connection.organization_id == org.id
+    # The person connecting is told what the key seems to be (`finops connect`, the Connect
+    # page), by its kind's prefix alone.
+    note = connection.key_note or ""
+    assert "sk-ant-sa01-…" in note and "service-account" in note and "s" * 20 not in note
     assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
 
 

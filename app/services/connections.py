@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from app.anthropic.keys import check_admin_key, check_analytics_key
+from app.anthropic.keys import check_admin_key, check_analytics_key, describe_key_kind
 from app.anthropic.schemas import OrganizationInfo
 from app.clock import months_back, utcnow
 from app.datasets import Dataset
@@ -50,6 +50,9 @@ class Connection:
     replaced: bool
     # As people see it: "Anthropic" or "Anthropic (Analytics API)".
     provider: str = provider_label(Provider.CONSOLE)
+    # What the key seems to be when it is not an Admin key (``describe_key_kind``: its kind's
+    # prefix, never its secret); None for an Admin or Analytics key.
+    key_note: str | None = None
 
 
 class KeyOfAnotherOrganization(ValueError):
@@ -171,7 +174,13 @@ def save_connection(
             detail=f"{org.display_name}, key {hint}",
         )
         return Connection(
-            info.id, org.display_name, hint, org.status, replaced, provider_label(org.provider)
+            info.id,
+            org.display_name,
+            hint,
+            org.status,
+            replaced,
+            provider_label(org.provider),
+            None if enterprise else describe_key_kind(key),
         )
 
 

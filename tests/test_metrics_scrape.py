@@ -141,6 +141,15 @@ def test_budget_use_is_scraped(synced: list[str], engine: Engine) -> None:
     [(_, amount)] = samples["finops_budget_amount_usd"]
     assert amount == 1000.0
     [(_, ratio)] = samples["finops_budget_used_ratio"]
+    # The forecast with its 80 % interval, as the Budgets page shows it.
+    [(_, expected)] = samples["finops_budget_forecast_usd"]
+    [(_, low)] = samples["finops_budget_forecast_low_usd"]
+    [(_, high)] = samples["finops_budget_forecast_high_usd"]
+    assert _cent(expected, status.forecast.expected_cents / 100)
+    assert _cent(low, status.forecast.low_cents / 100) and _cent(
+        high, status.forecast.high_cents / 100
+    )
+    assert low <= expected <= high
     assert abs(ratio - float(status.actual_cents / 100) / 1000) < 1e-9
     # The sample Grafana dashboard queries only series the worker serves.
     dashboard = json.loads((ROOT / "grafana" / "finops-dashboard.json").read_text())

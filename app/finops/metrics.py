@@ -17,9 +17,9 @@ parallel scrapes cost one set of queries. Series (label values are never dates):
 - ``finops_sync_last_outcome{organization_id,organization,outcome}``: 1 for the outcome of the
   latest finished run, 0 for the others (outcomes are a fixed set);
   ``finops_sync_runs_total{organization_id,organization,outcome}``: runs recorded.
-- ``finops_budget_amount_usd`` / ``_actual_usd`` / ``_forecast_usd`` / ``_used_ratio``
-  ``{budget,period}``: each budget's current period (budgets are named by their owners, so
-  they are few).
+- ``finops_budget_amount_usd`` / ``_actual_usd`` / ``_forecast_usd`` / ``_forecast_low_usd``
+  / ``_forecast_high_usd`` (its 80 % interval) / ``_used_ratio`` ``{budget,period}``: each
+  budget's current period (budgets are named by their owners, so they are few).
 - ``finops_metrics_error``: 1 when the last computation failed (the log says why).
 """
 
@@ -232,6 +232,14 @@ class FinOpsCollector(Collector):
             "Forecast spend at the end of the budget's current period",
             labels=labels,
         )
+        low, high = (
+            GaugeMetricFamily(
+                f"finops_budget_forecast_{bound}_usd",
+                f"The {side} end of the 80 % interval of that forecast",
+                labels=labels,
+            )
+            for bound, side in (("low", "lower"), ("high", "upper"))
+        )
         used = GaugeMetricFamily(
             "finops_budget_used_ratio", "Actual spend over the budget amount", labels=labels
         )
@@ -241,8 +249,10 @@ class FinOpsCollector(Collector):
             amount.add_metric(key, _usd(amount_cents))
             actual.add_metric(key, _usd(status.actual_cents))
             forecast.add_metric(key, _usd(status.forecast.expected_cents))
+            low.add_metric(key, _usd(status.forecast.low_cents))
+            high.add_metric(key, _usd(status.forecast.high_cents))
             used.add_metric(key, float(status.actual_cents / amount_cents) if amount_cents else 0)
-        return [amount, actual, forecast, used]
+        return [amount, actual, forecast, low, high, used]
 
 
 class MetricsServer:

@@ -70,8 +70,8 @@ if projection is None:
     cols[1].caption("Needs one complete day (UTC) of data.")
 else:
     cols[1].caption(
-        f"Projected {money_md(projection.expected)} (80 % range "
-        f"{money_md(projection.low)} – {money_md(projection.high)}). " + projection.note
+        # The figure is the tile's: its caption gives the range and how it was made.
+        f"80 % range {money_md(projection.low)} – {money_md(projection.high)}. " + projection.note
     )
 cols[2].metric(
     "Last month",

@@ -76,16 +76,6 @@ def test_the_projection_is_the_budget_forecast_of_the_month_to_the_cent() -> Non
     assert p.note == f"Forecast with a weekly season from the last {HISTORY_DAYS} complete days."
 
 
-def test_the_budgets_cache_key_gives_the_same_figure() -> None:
-    today = date(2026, 12, 14)
-    series = weekly(*history_window(today))
-    plain = project_month_end(today, series, D(100))
-    clear_cache()
-    shared = project_month_end(today, series, D(100), cache_key=("scope", "{}"))
-    again = project_month_end(today, series, D(100), cache_key=("scope", "{}"))
-    assert plain == shared == again
-
-
 def test_under_two_weeks_of_history_it_is_the_run_rate_and_says_so() -> None:
     today = date(2026, 12, 8)  # seven complete days; 24 left, today included
     history = days(date(2026, 12, 1), [1000, 3000, 1000, 3000, 1000, 3000, 2000])

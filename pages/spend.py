@@ -23,7 +23,7 @@ from app.ui.charts import (
 )
 from app.ui.compare import comparison_args, overlay_choice, seed_overlay
 from app.ui.filters import filter_bar
-from app.ui.format import compact, in_sentence, md, money
+from app.ui.format import compact, in_sentence, md, money, money_md
 from app.ui.tables import table
 
 st.title("Spend")
@@ -125,8 +125,8 @@ if totals.shown_other is not None:
 if keyed is not None:
     st.caption(
         f"By API key: per-key billed cost from Anthropic's Usage and Cost Analytics API "
-        f"({md(money(keyed))}), of the Console organizations that have it. The cost report is "
-        f"the bill ({md(money(total))} for these filters); the difference is spend of "
+        f"({money_md(keyed)}), of the Console organizations that have it. The cost report is "
+        f"the bill ({money_md(total)} for these filters); the difference is spend of "
         "organizations without per-key cost, and any discount the two reports apply differently."
     )
 if allocation_of(view.group) is not None:
@@ -147,9 +147,9 @@ if economy.empty:
     st.stop()
 rate = economy.usd_per_million_tokens
 st.markdown(
-    f"**{md(money(rate) if rate is not None else '–')}** per million tokens over every model · "
-    f"cache reads saved **{md(money(economy.cache_savings_usd))}** at list price · "
-    f"batch saved **{md(money(economy.batch_savings_usd))}**"
+    f"**{money_md(rate) if rate is not None else '–'}** per million tokens over every model · "
+    f"cache reads saved **{money_md(economy.cache_savings_usd)}** at list price · "
+    f"batch saved **{money_md(economy.batch_savings_usd)}**"
 )
 counts = ("tokens", "cache_read_tokens")
 columns = {

@@ -274,7 +274,7 @@ def cmd_serve(_args: argparse.Namespace, settings: Settings) -> int:
         [
             sys.executable,
             "-m",
-            "streamlit",
+            "app.web",  # `streamlit run`, with the slow starts begun before the first visit
             "run",
             str(PROJECT_ROOT / "app" / "main.py"),
             "--server.address",

@@ -175,13 +175,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Runs `streamlit` with the product's clock pinned to the day given as the first argument.
+# Runs the dashboard's server as `finops serve` does (app.web: `streamlit run` with the copy's
+# load and statsmodels' import begun at start), the product's clock pinned to the day given as
+# the first argument.
 _PINNED_STREAMLIT = (
     "import sys, datetime, app.clock\n"
     "day = datetime.date.fromisoformat(sys.argv.pop(1))\n"
     "app.clock.today = lambda: day\n"
-    "from streamlit.web.cli import main\n"
-    "sys.argv = ['streamlit', *sys.argv[1:]]\n"
+    "from app.web import main\n"
     "sys.exit(main())\n"
 )
 

@@ -54,6 +54,20 @@ def get_engine(settings: Settings) -> Engine:
         return engine
 
 
+def dashboard_engine(settings: Settings) -> Engine:
+    """The engine of the dashboard process (its pages, and ``app.web`` as the server starts),
+    with what only that process needs begun in the background: the columnar copy of the detail
+    rows (the worker and the CLI read the database itself) and statsmodels' import for the
+    Overview's projection. Idempotent: later calls return the same engine and copy."""
+    from app.finops import forecast
+
+    forecast.warm_up()
+    engine = get_engine(settings)
+    if settings.columnar_copy:
+        columnar.attach(engine)
+    return engine
+
+
 def dispose_engines() -> None:
     with _lock:
         for engine in _engines.values():

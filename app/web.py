@@ -5,7 +5,7 @@ Streamlit runs no app code until a browser opens a session, so without this the 
 after ``make run`` waited for them: the columnar copy's first load (seconds to minutes at
 millions of rows; a filtered view meets the database until it is loaded) and statsmodels'
 import (about 1.5 s of scipy, for the Overview's projected month end). Both start here in
-background threads, exactly as the first page would start them (``app.ui.state.engine``), and a
+background threads, by the pages' own ``app.runtime.dashboard_engine``, and a
 failure only leaves them to that first page, which then says what is wrong.
 """
 
@@ -19,16 +19,11 @@ log = logging.getLogger(__name__)
 
 def start_early() -> None:
     """The pages' engine, its columnar copy and the forecast engine's import, begun now."""
-    from app import columnar
-    from app.finops import forecast
-    from app.runtime import get_engine
+    from app.runtime import dashboard_engine
     from app.settings import get_settings
 
-    forecast.warm_up()
     try:
-        settings = get_settings()
-        if settings.columnar_copy:
-            columnar.attach(get_engine(settings))
+        dashboard_engine(get_settings())
     except Exception as exc:  # a bad setting or an unreachable database: the page says it
         log.warning("dashboard warm-up skipped (%s)", type(exc).__name__)
 

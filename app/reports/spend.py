@@ -271,9 +271,7 @@ def spend_summary(
     last = total(previous, first)
     so_far = total(today, tomorrow) or Decimal(0)
     basis = {day: cents for day, cents in daily.items() if history[0] <= day < history[1]}
-    # Keyed by the database too: the engine's fitted parameters are reused by scope and day.
-    scope = ("overview", str(engine.url), organizations, include_demo)
-    projection = project_month_end(today, basis, so_far, cache_key=scope)
+    projection = project_month_end(today, basis, so_far)
     return SpendSummary(
         month_to_date=usd(mtd),
         last_month=usd(last or Decimal(0)),

@@ -9,8 +9,6 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
-from app import columnar
-from app.finops import forecast
 from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
 from app.reports import options as report_options
@@ -19,7 +17,7 @@ from app.reports.frames import Grouped
 from app.reports.labels import SPEND_GROUPS
 from app.reports.periods import usd
 from app.reports.top import TOP_GROUPS
-from app.runtime import get_engine
+from app.runtime import dashboard_engine
 from app.services.organizations import OrgSummary, list_organizations
 from app.settings import Settings, get_settings
 
@@ -31,13 +29,7 @@ def settings() -> Settings:
 
 
 def engine() -> Engine:
-    current = settings()
-    db = get_engine(current)
-    if current.columnar_copy:
-        # The app's pages only: the worker and the CLI read the database itself.
-        columnar.attach(db)
-    forecast.warm_up()  # the first Overview's projection need not wait for statsmodels
-    return db
+    return dashboard_engine(settings())
 
 
 def database_key() -> str:

@@ -102,10 +102,13 @@ def forecast_period(
     period_end: date,
     *,
     cache_key: Hashable | None = None,
+    reuse_fit: bool = True,
 ) -> Forecast:
     """The forecast of ``[period_start, period_end)`` from ``daily_cents`` (spend per day,
     history before the period included; ``today``'s entry is its partial day). With
-    ``cache_key`` (a scope's name), the result is kept for the same history and day."""
+    ``cache_key`` (a scope's name), the result is kept for the same history and day, and (with
+    ``reuse_fit``) the day's fitted parameters smooth a history whose trailing days changed:
+    faster, but not the figure a fresh fit of that history gives."""
     first = min((d for d, v in daily_cents.items() if v), default=None)
     start = today if first is None else max(first, today - timedelta(days=HISTORY_DAYS))
     history = tuple(
@@ -119,7 +122,9 @@ def forecast_period(
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    fit_key = None if cache_key is None else (cache_key, today, start, len(history))
+    fit_key = (
+        None if cache_key is None or not reuse_fit else (cache_key, today, start, len(history))
+    )
     result = _forecast(daily_cents, history, today, today_cents, period_start, period_end, fit_key)
     if key is not None:
         _cache[key] = result

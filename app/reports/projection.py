@@ -8,7 +8,7 @@ show the same number for the same scope and month.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -66,8 +66,6 @@ def project_month_end(
     today: date,
     daily_cents: Mapping[date, Decimal],
     today_so_far_cents: Decimal = Decimal(0),
-    *,
-    cache_key: Hashable | None = None,
 ) -> Projection | None:
     """This month's spend at its end, by the budgets' forecast engine; None when no complete
     day has any spend yet (today's partial spend alone is not extrapolated).
@@ -75,8 +73,10 @@ def project_month_end(
     ``daily_cents``: spend of each complete day in ``history_window(today)`` (a day missing is
     a day without spend once data has started; days before the first are not zeros).
     ``today_so_far_cents``: today's partial spend, counted as at least its forecast day.
-    ``cache_key``: names the scope (database and organizations), so the same history asked
-    again is answered from the engine's cache, not fitted again."""
+
+    The same days asked again (a rerun) are answered from the engine's cache, whichever
+    database or organizations they came from (the history is the cache key); changed days are
+    fitted afresh, so the figure is always the one a fresh forecast of those days gives."""
     first = month_start(today)
     history = {d: v for d, v in daily_cents.items() if d < today}
     f = forecast_period(
@@ -84,7 +84,8 @@ def project_month_end(
         today,
         first,
         next_month(first),
-        cache_key=cache_key,
+        cache_key="overview",
+        reuse_fit=False,
     )
     if f.method not in ("ets", "run_rate"):  # "actual_only": no complete day with spend
         return None

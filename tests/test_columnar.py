@@ -34,7 +34,8 @@ from app.services.organizations import delete_organization
 from app.settings import Settings
 from app.simulator import Simulator
 from app.store import replace_days
-from tests.utils.factories import connect_org, org_pk, sync_engine, synced_orgs
+from tests.utils.factories import connect_org, org_pk, sync_engine
+from tests.utils.snapshots import synced_copy
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ def test_unfiltered_unit_economics_read_the_copy_and_equal_the_rollups(
     the database's compound rollup give the same figures (a month reads the rollup, faster)."""
     from app.reports import economics
 
-    synced_orgs(sim, engine, settings)
+    synced_copy(sim, engine, settings)
     end = today() + timedelta(days=1)
     rolled = economics._token_cost_rolled, economics._usage_rolled
 
@@ -155,7 +156,7 @@ def test_unfiltered_usage_by_api_key_reads_the_copy_and_equals_the_rollup(
     the same as the database's rollup and running totals give, in full and folded."""
     from app.reports import top as top_module
 
-    synced_orgs(sim, engine, settings)
+    synced_copy(sim, engine, settings)
     end = today() + timedelta(days=1)
     f = Filters(end - timedelta(days=30), end)
     assert uses_rollups(f)
@@ -189,7 +190,7 @@ def copied_rows(copy: columnar.ColumnarCopy, org: int) -> int:
 def test_filtered_views_read_the_copy_and_equal_the_database(
     sim: Simulator, engine: Engine, settings: Settings, copy: columnar.ColumnarCopy
 ) -> None:
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     assert_same(engine, copy)
     # The views really read the copy: rows taken out of it (behind its back) change them.
     first = org_pk(engine, ids[0])
@@ -218,7 +219,7 @@ def test_filtered_views_read_the_copy_and_equal_the_database(
 def test_the_copy_is_never_read_behind_the_database(
     sim: Simulator, engine: Engine, settings: Settings, copy: columnar.ColumnarCopy
 ) -> None:
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     caught_up(copy)
     pk = org_pk(engine, ids[0])
     day = today() - timedelta(days=2)
@@ -304,7 +305,7 @@ def test_parallel_writers_get_versions_in_order(
 ) -> None:
     """Writers of one organization's dataset take versions one after the other, each logged
     once: a copy that saw version N has every change up to N."""
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     pk = org_pk(engine, ids[0])
     with read_session(engine) as session:
         start = session.execute(
@@ -364,7 +365,7 @@ def test_without_room_for_the_copy_the_database_answers(
 ) -> None:
     """No room for the copy's file: the pages' views come from the database, unchanged, and
     the app does not try again on every rerun."""
-    synced_orgs(sim, engine, settings)
+    synced_copy(sim, engine, settings)
     f = views(engine)[0]
     expected = total_cents(engine, f)
 
@@ -387,7 +388,7 @@ def test_a_failing_refresh_leaves_the_database_answering_and_is_retried_later(
     copy: columnar.ColumnarCopy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     caught_up(copy)
     monkeypatch.setattr(columnar, "RETRY_SECONDS", 0.3)
     attempts: list[int] = []
@@ -428,7 +429,7 @@ def test_an_organization_connected_during_the_first_load_is_copied_once(
     """The first load copies every row there is, also those of an organization connected
     after the load read the database's marks; the next refresh sees that organization as
     new and must not add its rows a second time."""
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     late = org_pk(engine, ids[-1])
     real = columnar.read_marks
 

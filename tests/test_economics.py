@@ -21,7 +21,8 @@ from app.reports.list_prices import input_rate, list_price
 from app.reports.options import filter_options
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import org_pk, sync_engine, synced_orgs
+from tests.utils.factories import org_pk, sync_engine
+from tests.utils.snapshots import synced_copy
 
 
 def rate(
@@ -100,7 +101,7 @@ def assert_same(rolled: UnitEconomics, detail: UnitEconomics) -> None:
 def test_unit_economics_read_from_the_rollups_equal_the_detail_rows(
     sim: Simulator, engine: Engine, settings: Settings
 ) -> None:
-    ids = synced_orgs(sim, engine, settings)
+    ids = synced_copy(sim, engine, settings)
     end = today() + timedelta(days=1)
     views = [
         Filters(today() - timedelta(days=200), end),
@@ -153,7 +154,7 @@ def test_unit_economics_read_the_rollups_so_a_wrong_rollup_shows(
 ) -> None:
     """The unfiltered view reads ``economics`` rows, not the detail: a cent more in one of its
     rollup rows is a cent more on the page (the tests above would hold for a detail read)."""
-    synced_orgs(sim, engine, settings)
+    synced_copy(sim, engine, settings)
     f = Filters(today() - timedelta(days=200), today() + timedelta(days=1))
     before = unit_economics(engine, f)
     with write_session(engine) as session:

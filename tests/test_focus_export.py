@@ -21,7 +21,7 @@ from app.reports.export import export_csv
 from app.reports.periods import month_start
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import synced_orgs
+from tests.utils.snapshots import synced_copy
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T00:00:00Z$")
 
@@ -31,7 +31,7 @@ def synced(
     sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> list[str]:
     monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "1")
-    return synced_orgs(sim, engine, Settings())
+    return synced_copy(sim, engine, Settings())
 
 
 def _rows(text: str) -> list[dict[str, str]]:

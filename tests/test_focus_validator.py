@@ -23,7 +23,7 @@ from app.settings import Settings
 from app.simulator import Simulator
 from tests import focus_validator
 from tests.test_focus_export import SPLIT_TEAM
-from tests.utils.factories import synced_orgs
+from tests.utils.snapshots import synced_copy
 
 # The FOCUS 1.3 Cost and Usage columns whose feature level is Mandatory (the 1.2 set, and the
 # two 1.3 added). Written out here rather than taken from the product, so the product cannot
@@ -62,7 +62,7 @@ def last_month(
     """Two Console organizations and a Claude Enterprise one, synced for two months; the
     last complete calendar month."""
     monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "2")
-    synced_orgs(sim, engine, Settings())
+    synced_copy(sim, engine, Settings())
     # Tags hold each line's allocation: validated too.
     import_allocation(engine, SPLIT_TEAM, actor="test")
     end = month_start(today())

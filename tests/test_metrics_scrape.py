@@ -23,8 +23,9 @@ from app.reports.spend import spend_over_time, spend_summary, spend_totals
 from app.services.access import OPERATOR
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import connect_org, synced_orgs
+from tests.utils.factories import connect_org
 from tests.utils.processes import free_port, start_worker, wait_for
+from tests.utils.snapshots import synced_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -48,7 +49,7 @@ def synced(
     sim: Simulator, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> list[str]:
     monkeypatch.setenv("FINOPS_BACKFILL_MONTHS", "1")
-    return synced_orgs(sim, engine, Settings())
+    return synced_copy(sim, engine, Settings())
 
 
 def test_scraped_spend_equals_the_dashboard_to_the_cent(synced: list[str], engine: Engine) -> None:

@@ -28,7 +28,7 @@ from app.simulator import Simulator
 from app.ui.format import money
 from tests.conftest import DATABASES, database_url_of
 from tests.ui.apptest import csv_rows
-from tests.utils.factories import connect_enterprise, connect_org, org_pk, sync_engine
+from tests.utils.snapshots import synced_copy
 
 SPEND, USAGE, ENTERPRISE = "../pages/spend.py", "../pages/usage.py", "../pages/enterprise.py"
 TODAY = today()
@@ -82,15 +82,17 @@ def synced(engine: Engine, settings: Settings) -> Simulator:
     sim = Simulator(history_days=100)
     sim.add_org(name="Acme Corp", seed=11)
     sim.add_org(name="Globex", seed=22)
-    sim.analytics_rpm = None
-    ent = sim.add_enterprise_org(name="Initech Enterprise", seed=73)
-    for org in list(sim.orgs.values()):
-        connect_org(sim, org, engine=engine, settings=settings)
-        assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
-    conn = connect_enterprise(sim, ent.key, engine=engine, settings=settings, name="Initech")
-    outcome = sync_engine(sim, engine, settings).run(org_pk(engine, conn.organization_id))
-    assert outcome.outcome == "ok"
+    synced_copy(
+        sim, engine, settings, enterprise_name="Initech Enterprise", enterprise_label="Initech"
+    )
     return sim
+
+
+@pytest.fixture
+def app(synced: Simulator, app: AppTest) -> AppTest:
+    """The signed-in app (tests/ui/conftest.py) over the synced data; synced first, as the
+    copy of a synced database replaces everything in this one (the admin too)."""
+    return app
 
 
 def stored_spend(engine: Engine, start: date, end: date) -> Decimal:

@@ -190,18 +190,28 @@ def add_console_orgs(session: Any, prefix: str, count: int, start: date) -> list
 
 
 def synced_orgs(
-    sim: Simulator, engine: Engine, settings: Settings, *, enterprise_seed: int = 73
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    *,
+    enterprise_seed: int = 73,
+    enterprise_name: str = "Initech",
+    enterprise_label: str = "Globex AI",
 ) -> list[str]:
-    """Every Console organization of ``sim`` and a Claude Enterprise one ("Initech"), connected
-    and synced; their organization ids."""
+    """Every Console organization of ``sim`` and a Claude Enterprise one (``enterprise_name``
+    upstream, connected as ``enterprise_label``), connected and synced; their organization
+    ids (the Enterprise one last)."""
     sim.analytics_rpm = None
-    ent = sim.add_enterprise_org(name="Initech", seed=enterprise_seed)
+    ent = sim.add_enterprise_org(name=enterprise_name, seed=enterprise_seed)
     ids = []
     for org in list(sim.orgs.values()):
         connect_org(sim, org, engine=engine, settings=settings)
         ids.append(org.id)
     fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
-    ids.append(connect_enterprise(sim, ent.key, engine=engine, settings=fast).organization_id)
+    connected = connect_enterprise(
+        sim, ent.key, engine=engine, settings=fast, name=enterprise_label
+    )
+    ids.append(connected.organization_id)
     sync = sync_engine(sim, engine, fast)
     for organization_id in ids:
         assert sync.run(org_pk(engine, organization_id)).outcome == "ok"

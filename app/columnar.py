@@ -25,9 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -47,6 +46,9 @@ from sqlmodel import SQLModel, col
 from app.datasets import REGISTRY, Dataset
 from app.models import CENTS_SCALE, Cents, Organization
 from app.store.changes import changes_after, versions
+
+if TYPE_CHECKING:  # imported where rows are copied: the CLI never loads Arrow (~0.3 s)
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +381,8 @@ def _copy_rows(
         if first is not None and last is not None:
             conditions += [origin.c.date >= first, origin.c.date < last]
         query = query.where(and_(*conditions))
+    import pyarrow as pa
+
     types = [_arrow_type(c) for c in table.c]
     names = [c.name for c in table.c]
     result = source.execution_options(stream_results=True).execute(query)
@@ -400,6 +404,8 @@ def _chunks(result: Any) -> Iterator[list[Any]]:
 
 
 def _arrow_type(column: Column[Any]) -> pa.DataType:
+    import pyarrow as pa
+
     if isinstance(column.type, Cents):
         return pa.int64()
     python = column.type.python_type

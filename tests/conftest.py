@@ -69,7 +69,10 @@ def database_url_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 
 @pytest.fixture
 def settings(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Settings]:
     """Settings for this test, also exported to the environment for code that reads it."""
     data_dir = tmp_path / "data"
@@ -83,7 +86,14 @@ def settings(
         # The Claude Code report is a request series per day: six months of it in every
         # backfill would double the suite's time. Its own tests switch it on.
         "FINOPS_CLAUDE_CODE": "false",
+        # Two months of backfill, not six: every page, month boundary and window of the sync
+        # is still crossed, in a third of the time. Tests marked default_backfill (the
+        # backfill's ground truth, the CLI's contract) sync the product's default.
+        "FINOPS_BACKFILL_MONTHS": "2",
     }
+    if request.node.get_closest_marker("default_backfill"):
+        del env["FINOPS_BACKFILL_MONTHS"]
+        monkeypatch.delenv("FINOPS_BACKFILL_MONTHS", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("FINOPS_ADMIN_KEY", raising=False)

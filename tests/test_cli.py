@@ -58,6 +58,7 @@ def export(dataset: str, org_id: str) -> str:
     return result.stdout
 
 
+@pytest.mark.default_backfill
 def test_connect_sync_export_match_the_api(http_sim: Simulator, settings: Settings) -> None:
     acme, globex = orgs_of(http_sim)
     # One key from the environment, one from standard input (never argv).

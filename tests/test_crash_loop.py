@@ -311,6 +311,7 @@ def doubled_usage_rows(engine: Engine, pk: int) -> list[Any]:
         )
 
 
+@pytest.mark.default_backfill  # six months: long enough for every kill to land mid-backfill
 def test_kills_of_the_worker_and_finops_sync_through_faults_lose_nothing(
     http_sim: Simulator, engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:

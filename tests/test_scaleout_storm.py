@@ -138,6 +138,7 @@ def assert_position_not_ahead(engine: Engine, sim: Simulator, orgs: list[SimOrg]
     return checked
 
 
+@pytest.mark.default_backfill  # six months: windows open at the kills
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )

@@ -59,6 +59,7 @@ def backfill_range(engine: Engine, organization_id: str) -> tuple:
         return org.backfill_start, today() + timedelta(days=1)
 
 
+@pytest.mark.default_backfill
 def test_backfill_equals_ground_truth_for_two_organizations(
     sim: Simulator, engine: Engine, settings: Settings
 ) -> None:
@@ -319,6 +320,7 @@ def test_a_second_worker_does_not_run_an_organization_that_is_held(
     assert second.run(pk).outcome == "ok"
 
 
+@pytest.mark.default_backfill  # six months: enough pages to see it grow
 def test_backfill_progress_only_grows(sim: Simulator, engine: Engine, settings: Settings) -> None:
     org = sim_orgs(sim)[0]
     connect_org(sim, org, engine=engine, settings=settings)

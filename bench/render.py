@@ -199,43 +199,11 @@ def chromium_spend(
         from playwright.sync_api import sync_playwright
     except ImportError:
         return BrowserTimes(0, [], "playwright is not installed (pip install -e '.[test]')")
-    port = _free_port()
-    base = f"http://localhost:{port}"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _PINNED_STREAMLIT,
-            today.isoformat(),
-            "run",
-            MAIN,
-            "--server.address",
-            "localhost",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    pinned = ["-c", _PINNED_STREAMLIT, today.isoformat(), "run", MAIN]
+    server, base, failed = _start_server(pinned, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-300:]
-                return BrowserTimes(0, [], f"the Streamlit server did not start: {tail}")
-            time.sleep(0.3)
+        if failed:
+            return BrowserTimes(0, [], failed)
         with sync_playwright() as p:
             try:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -252,18 +220,8 @@ def chromium_spend(
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 context.add_cookies([{"name": COOKIE, "value": token, "url": base}])
 
-                def visit() -> float:
-                    page = context.new_page()
-                    page.set_default_timeout(timeout * 1000)
-                    t0 = time.perf_counter()
-                    page.goto(f"{base}/spend")
-                    page.locator(CHART).first.wait_for(state="visible", timeout=timeout * 1000)
-                    elapsed = (time.perf_counter() - t0) * 1000
-                    page.close()
-                    return elapsed
-
-                first = visit()
-                warm = [visit() for _ in range(repeat)]
+                first = _visit(context, f"{base}/spend", timeout)
+                warm = [_visit(context, f"{base}/spend", timeout) for _ in range(repeat)]
                 changes: dict[str, list[float]] = {}
                 change_error = None
                 page = context.new_page()
@@ -281,10 +239,97 @@ def chromium_spend(
                 browser.close()
         return BrowserTimes(first, warm, changes=changes, change_error=change_error)
     finally:
-        server.send_signal(signal.SIGTERM)
+        _stop(server)
+
+
+# The floor under every page's figure: Streamlit and Plotly alone, the same browser and
+# machine, a page with a title, one metric and one small chart. A page cannot render faster
+# than this; what the product adds is the Spend figure less this one.
+_FLOOR_PAGE = (
+    "import plotly.graph_objects as go\n"
+    "import streamlit as st\n"
+    "st.title('Floor')\n"
+    "st.metric('Total', '$1.00')\n"
+    "st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n"
+)
+
+
+def chromium_floor(repeat: int, timeout: float, work: Path) -> BrowserTimes:
+    """Navigation to the first visible chart of ``_FLOOR_PAGE`` under plain `streamlit run`:
+    the first visit after the server started, then ``repeat`` more."""
+    if not Path(CHROMIUM).exists():
+        return BrowserTimes(0, [], f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return BrowserTimes(0, [], "playwright is not installed (pip install -e '.[test]')")
+    script = work / "floor_page.py"
+    script.write_text(_FLOOR_PAGE)
+    server, base, failed = _start_server(
+        ["-m", "streamlit", "run", str(script)], work / "floor.log"
+    )
+    try:
+        if failed:
+            return BrowserTimes(0, [], failed)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                times = [_visit(context, base, timeout) for _ in range(repeat + 1)]
+            finally:
+                browser.close()
+        return BrowserTimes(times[0], times[1:])
+    finally:
+        _stop(server)
+
+
+def _visit(context: Any, url: str, timeout: float) -> float:
+    """Milliseconds from navigating a new tab to ``url`` to its first chart being visible."""
+    page = context.new_page()
+    page.set_default_timeout(timeout * 1000)
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator(CHART).first.wait_for(state="visible", timeout=timeout * 1000)
+    elapsed = (time.perf_counter() - t0) * 1000
+    page.close()
+    return elapsed
+
+
+def _start_server(
+    args: list[str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], str, str | None]:
+    """A Streamlit server (``python ARGS`` plus the address options) on a free port, waited
+    for until healthy: (process, base URL, None), or the reason it did not start third."""
+    port = _free_port()
+    base = f"http://localhost:{port}"
+    log = log_path.open("wb")
+    options = ["--server.address", "localhost", "--server.port", str(port)]
+    options += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(
+        [sys.executable, *args, *options],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()  # the child holds its own descriptor
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
+                return server, base, None
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-300:]
+            return server, base, f"the Streamlit server did not start: {tail}"
+        time.sleep(0.3)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

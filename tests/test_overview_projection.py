@@ -1,6 +1,7 @@
-"""The Overview's projected month end is cached by the forecast engine (a rerun with the same
-days fits nothing again), yet each database and each state of the data gets its own figure: the
-cached projection always equals a fresh forecast of the stored days."""
+"""The Overview's projected month end and budgets' forecasts are cached by the forecast engine (a
+rerun with the same days fits nothing again), yet each database and each state of the data gets
+its own figure: a cached forecast always equals a fresh forecast of the stored days, in this
+process or another."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sqlalchemy import Engine
 from app.anthropic.schemas import CostRow
 from app.db import make_engine, migrate, write_session
 from app.finops import forecast
+from app.finops.budgets import BudgetSpec, month_forecast, scope_statuses
+from app.finops.match import parse_match
 from app.reports.projection import Projection
 from app.reports.spend import spend_summary
 from app.store import replace_days
@@ -95,3 +98,26 @@ def test_a_rerun_fits_nothing_again_and_a_restated_day_is_forecast_anew(
     assert first is not None and restated is not None
     assert restated.expected > first.expected
     assert restated == fresh(engine)
+
+
+def test_a_budget_after_a_restatement_agrees_with_finops_forecast_and_a_new_process(
+    tmp_path: Path, fits: list[int]
+) -> None:
+    """The worker and the Budgets page evaluate a budget again after each sync; once the
+    trailing days were restated, its forecast is the one `finops forecast` (its own process,
+    nothing cached) and a fresh forecast of the same stored days give, to the cent."""
+    engine, pk = seeded(tmp_path, "org", 1_000)
+    scope = parse_match({"organization": ["org-org-0"]}, 1)
+    spec = BudgetSpec("Org", scope, "monthly", Decimal(50_000), (), ())
+    [before] = scope_statuses(engine, [spec], today=TODAY)
+    write(engine, pk, TODAY - timedelta(days=3), TODAY, 9_000)  # three days restated upward
+    [after] = scope_statuses(engine, [spec], today=TODAY)
+    assert after.forecast.method == "ets" and len(fits) == 2
+    assert after.forecast.expected_cents > before.forecast.expected_cents
+    cli = month_forecast(engine, today=TODAY)["organizations"][0]
+    forecast.clear_cache()  # as a new process (the CLI, the other of worker and dashboard)
+    [anew] = scope_statuses(engine, [spec], today=TODAY)
+    assert after.forecast == anew.forecast
+    assert Decimal(str(cli["forecast_usd"])) == (after.forecast.expected_cents / 100).quantize(
+        Decimal("0.01")
+    )

@@ -85,7 +85,6 @@ def project_month_end(
         first,
         next_month(first),
         cache_key="overview",
-        reuse_fit=False,
     )
     if f.method not in ("ets", "run_rate"):  # "actual_only": no complete day with spend
         return None

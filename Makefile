@@ -45,6 +45,7 @@ soak: $(VENV)/.test-installed
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 	$(BIN)/python -m bench.anomaly_quality $(ANOMALY_BENCH_ARGS)
+	$(BIN)/python -m bench.forecast_quality $(FORECAST_BENCH_ARGS)
 
 # Ruff on everything; mypy (strict, [tool.mypy] in pyproject.toml) on the product code.
 # pages/ is not a package: mypy checks its scripts as top-level modules.

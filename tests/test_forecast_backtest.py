@@ -37,3 +37,11 @@ def test_the_report_prints_each_origin_with_its_targets(capsys: pytest.CaptureFi
         line = next(x for x in out.splitlines() if x.strip().startswith(f"day {origin:>2}:"))
         assert "MAPE" in line and "target <= 10%" in line and "run rate alone" in line
     assert "200 budgets' forecasts" in out
+
+
+def test_the_80_percent_interval_holds_about_80_percent_of_month_totals() -> None:
+    """On simulated organizations the width was not chosen on (seeds 7000-7002: checked, not
+    fitted), the interval holds 70-90 % of month totals; the model's own paths held 55-63 %."""
+    trials = fq.backtest(fq.series(3, seed=7000))
+    coverage = sum(t.inside for t in trials) / len(trials)
+    assert len(trials) > 150 and 0.70 <= coverage <= 0.90, coverage

@@ -30,7 +30,7 @@ from app.reports.top import other_label
 from app.reports.usage import usage_by_day, usage_counts
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import org_pk, sync_engine
+from tests.utils.factories import EnterpriseSpec, org_pk, sync_engine
 from tests.utils.rollups import assert_economics_equals_the_detail
 from tests.utils.snapshots import synced_copy
 
@@ -147,7 +147,7 @@ def test_the_other_group_says_how_many_it_holds() -> None:
 
 
 def test_rollups_equal_the_detail_rows(sim: Simulator, engine: Engine, settings: Settings) -> None:
-    ids = synced_copy(sim, engine, settings, enterprise_seed=91)
+    ids = synced_copy(sim, engine, settings, enterprise=EnterpriseSpec(seed=91))
     sync = sync_engine(sim, engine, settings)
 
     six_months = Filters(today() - timedelta(days=200), today() + timedelta(days=1))

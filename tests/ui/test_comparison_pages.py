@@ -28,6 +28,7 @@ from app.simulator import Simulator
 from app.ui.format import money
 from tests.conftest import DATABASES, database_url_of
 from tests.ui.apptest import csv_rows
+from tests.utils.factories import EnterpriseSpec
 from tests.utils.snapshots import synced_copy
 
 SPEND, USAGE, ENTERPRISE = "../pages/spend.py", "../pages/usage.py", "../pages/enterprise.py"
@@ -82,9 +83,8 @@ def synced(engine: Engine, settings: Settings) -> Simulator:
     sim = Simulator(history_days=100)
     sim.add_org(name="Acme Corp", seed=11)
     sim.add_org(name="Globex", seed=22)
-    synced_copy(
-        sim, engine, settings, enterprise_name="Initech Enterprise", enterprise_label="Initech"
-    )
+    initech = EnterpriseSpec(name="Initech Enterprise", label="Initech")
+    synced_copy(sim, engine, settings, enterprise=initech)
     return sim
 
 

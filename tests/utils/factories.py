@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -189,27 +190,37 @@ def add_console_orgs(session: Any, prefix: str, count: int, start: date) -> list
     return pks
 
 
+@dataclass(frozen=True)
+class EnterpriseSpec:
+    """The Claude Enterprise organization ``synced_orgs`` adds: its seed, its name upstream and
+    the label it is connected under."""
+
+    seed: int = 73
+    name: str = "Initech"
+    label: str = "Globex AI"
+
+
+INITECH = EnterpriseSpec()
+
+
 def synced_orgs(
     sim: Simulator,
     engine: Engine,
     settings: Settings,
     *,
-    enterprise_seed: int = 73,
-    enterprise_name: str = "Initech",
-    enterprise_label: str = "Globex AI",
+    enterprise: EnterpriseSpec = INITECH,
 ) -> list[str]:
-    """Every Console organization of ``sim`` and a Claude Enterprise one (``enterprise_name``
-    upstream, connected as ``enterprise_label``), connected and synced; their organization
-    ids (the Enterprise one last)."""
+    """Every Console organization of ``sim`` and a Claude Enterprise one (``enterprise``),
+    connected and synced; their organization ids (the Enterprise one last)."""
     sim.analytics_rpm = None
-    ent = sim.add_enterprise_org(name=enterprise_name, seed=enterprise_seed)
+    ent = sim.add_enterprise_org(name=enterprise.name, seed=enterprise.seed)
     ids = []
     for org in list(sim.orgs.values()):
         connect_org(sim, org, engine=engine, settings=settings)
         ids.append(org.id)
     fast = settings.model_copy(update={"enterprise_requests_per_minute": 100_000})
     connected = connect_enterprise(
-        sim, ent.key, engine=engine, settings=fast, name=enterprise_label
+        sim, ent.key, engine=engine, settings=fast, name=enterprise.label
     )
     ids.append(connected.organization_id)
     sync = sync_engine(sim, engine, fast)

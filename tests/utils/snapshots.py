@@ -30,7 +30,7 @@ from app.keystore import KeyStore
 from app.models import Organization
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.utils.factories import synced_orgs
+from tests.utils.factories import INITECH, EnterpriseSpec, synced_orgs
 
 # Settings that only say where things are: they differ per test and do not change the data.
 _PLACES = {
@@ -61,29 +61,19 @@ def synced_copy(
     engine: Engine,
     settings: Settings,
     *,
-    enterprise_seed: int = 73,
-    enterprise_name: str = "Initech",
-    enterprise_label: str = "Globex AI",
+    enterprise: EnterpriseSpec = INITECH,
 ) -> list[str]:
     """What ``synced_orgs`` does (adds an Enterprise organization to ``sim``, connects and
     syncs everything into ``engine``'s empty database), from this process's copy when there is
     one."""
     _assert_empty(engine)  # the copy replaces the whole database: nothing may be lost
-    enterprise = (enterprise_seed, enterprise_name, enterprise_label)
     key = (_shape(sim), enterprise, _data_settings(settings), _where(engine))
     snapshot = _SNAPSHOTS.get(key)
     if snapshot is None:
-        ids = synced_orgs(
-            sim,
-            engine,
-            settings,
-            enterprise_seed=enterprise_seed,
-            enterprise_name=enterprise_name,
-            enterprise_label=enterprise_label,
-        )
+        ids = synced_orgs(sim, engine, settings, enterprise=enterprise)
         _SNAPSHOTS[key] = _save(engine, ids, settings)
         return ids
-    sim.add_enterprise_org(name=enterprise_name, seed=enterprise_seed)
+    sim.add_enterprise_org(name=enterprise.name, seed=enterprise.seed)
     sim.analytics_rpm = None
     _restore(snapshot, engine)
     _reencrypt(engine, KeyStore([snapshot.master_key.encode()]), KeyStore.from_settings(settings))

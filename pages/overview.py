@@ -10,6 +10,7 @@ from app.clock import today as utc_today
 from app.models import OrgStatus
 from app.reports.demo import DemoMix
 from app.reports.filters import Filters
+from app.reports.labels import allocation_of
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
 from app.ui import state
@@ -17,7 +18,7 @@ from app.ui.banners import problem_banners, ready_notices
 from app.ui.charts import chart_with_csv, stacked_bars, totals_bars
 from app.ui.compare import comparison_args
 from app.ui.demo import include_demo_choice
-from app.ui.format import md, money, money_md
+from app.ui.format import in_sentence, md, money, money_md
 from app.ui.onboarding import backfill_progress, data_freshness, empty_state
 
 PROJECTION_HELP = (
@@ -116,26 +117,40 @@ else:
     )
 
 mtd = Filters(start=month_start(today), end=today + timedelta(days=1), include_demo=include_demo)
-left, right = st.columns(2)
-for column, group, label in ((left, "model", "Model"), (right, "workspace", "Workspace")):
-    with column:
-        totals = spend_totals(state.spend_over_time(db, mtd, group, "day"))
-        if totals.empty:
-            st.caption(f"No spend by {label.lower()} this month yet.")
-            continue
-        top = totals.named().head(8)  # the largest named ones
-        chart_with_csv(
-            totals_bars(
+# The top models and workspaces, then each allocation's values ("Team": Search, Support,
+# Unallocated…), two charts to a row.
+tops = [
+    ("model", "Model", "Top models", "top-models"),
+    ("workspace", "Workspace", "Top workspaces", "top-workspaces"),
+]
+tops += [
+    (group, name, f"Spend by {in_sentence(name)}", f"spend-by-allocation-{n}")
+    for n, (group, name) in enumerate(
+        (g, name) for g, name in state.spend_groups().items() if allocation_of(g) is not None
+    )
+]
+for row in range(0, len(tops), 2):
+    for column, (group, label, title, stem) in zip(
+        st.columns(2), tops[row : row + 2], strict=False
+    ):
+        with column:
+            totals = spend_totals(state.spend_over_time(db, mtd, group, "day"))
+            if totals.empty:
+                st.caption(f"No spend by {md(in_sentence(label))} this month yet.")
+                continue
+            top = totals.named().head(8)  # the largest named ones
+            chart_with_csv(
+                totals_bars(
+                    top,
+                    value="amount_usd",
+                    group=label,
+                    money=True,
+                    title=f"{title}, month to date",
+                ),
                 top,
-                value="amount_usd",
-                group=label,
-                money=True,
-                title=f"Top {label.lower()}s, month to date",
-            ),
-            top,
-            file_name=f"top-{group}s-month-to-date.csv",
-            key=f"top_{group}",
-        )
+                file_name=f"{stem}-month-to-date.csv",
+                key=f"top_{group}",
+            )
 
 st.subheader("Data freshness")
 data_freshness(orgs)  # follows running backfills live

@@ -131,7 +131,7 @@ if keyed is not None:
     )
 if allocation_of(view.group) is not None:
     st.caption(
-        f"Spend by {in_sentence(label)}: the billed cost allocated by its rules (Allocations "
+        f"Spend by {md(in_sentence(label))}: the billed cost allocated by its rules (Allocations "
         "page); each day adds up to the day's billed cost exactly."
     )
 st.caption(

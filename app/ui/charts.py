@@ -152,7 +152,7 @@ def stacked_bars(
     )
     fig.update_layout(
         barmode="stack",
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
         height=380,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"title": None, "orientation": "h", "y": -0.2},
@@ -239,7 +239,7 @@ def one_series_bars(
         group=group,
         money=False,
         unit=unit,
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
     )
     fig.layout.meta["group"] = None  # one series: nothing to drill into
     return fig
@@ -272,7 +272,7 @@ def totals_bars(
         custom_data=["_amount"],
     )
     fig.update_layout(
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
         height=max(220, 34 * len(plot) + 90),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         xaxis_title="USD" if money else "tokens",
@@ -305,7 +305,7 @@ def daily_lines(
     plot[group] = safe_labels(plot[group])
     fig = px.line(plot, x="date", y=value, color=group, color_discrete_sequence=PALETTE)
     fig.update_layout(
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
         height=380,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"title": None, "orientation": "h", "y": -0.2},
@@ -572,7 +572,7 @@ def rate_lines(
         color_discrete_sequence=PALETTE,
     )
     fig.update_layout(
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
         height=380,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"title": None, "orientation": "h", "y": -0.2},
@@ -601,7 +601,7 @@ def rate_bars(frame: pd.DataFrame, *, group: str, title: str) -> go.Figure:
         value="acceptance_rate",
         group=group,
         money=False,
-        title=title,
+        title=safe_label(title),  # may hold an allocation's name: plain text
     )
     fig.update_xaxes(title="acceptance rate", tickformat=".0%", range=[0, 1])
     fig.update_traces(

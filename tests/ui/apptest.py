@@ -3,10 +3,13 @@ to read a run as a person reads the page. (Fixtures are in tests/ui/conftest.py.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -57,3 +60,10 @@ def synced(sim: Simulator, engine: Engine, settings: Settings) -> list[str]:
         assert sync_engine(sim, engine, settings).run(org_pk(engine, org.id)).outcome == "ok"
         ids.append(org.id)
     return ids
+
+
+def array_values(array: Any) -> list[Any]:
+    """A chart figure's array as a list: Plotly sends numbers as base64 typed arrays."""
+    if isinstance(array, dict) and "bdata" in array:
+        return list(np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]))
+    return list(array)

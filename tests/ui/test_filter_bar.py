@@ -6,14 +6,12 @@ and hovers. (A click on a chart is in tests/e2e/test_drill_down_browser.py.)"""
 from __future__ import annotations
 
 import ast
-import base64
 import json
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
@@ -23,7 +21,7 @@ from app.services.organizations import list_organizations
 from app.settings import Settings
 from app.simulator import Simulator
 from app.ui.format import compact, md, money
-from tests.ui.apptest import MAIN, synced, texts
+from tests.ui.apptest import MAIN, array_values, synced, texts
 from tests.ui.records import CC_PAGE, ENT_PAGE, FORMULA
 
 SPEND, USAGE = "../pages/spend.py", "../pages/usage.py"
@@ -41,13 +39,6 @@ def sim() -> Simulator:
 def specs(at: AppTest) -> list[dict[str, Any]]:
     """Each chart's figure as sent to the browser."""
     return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
-
-
-def values(array: Any) -> list[Any]:
-    """A figure's array as a list: Plotly sends numbers as base64 typed arrays."""
-    if isinstance(array, dict) and "bdata" in array:
-        return list(np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]))
-    return list(array)
 
 
 def sidebar_keys(at: AppTest) -> set[str]:
@@ -166,11 +157,11 @@ def test_money_axes_have_no_cents_and_token_hovers_give_the_days_total(
     [by_group] = [s for s in specs(app) if "by model per day" in json.dumps(s["layout"]["title"])]
     day_totals: dict[str, float] = defaultdict(float)
     for trace in by_group["data"]:
-        for x, y in zip(values(trace["x"]), values(trace["y"]), strict=True):
+        for x, y in zip(array_values(trace["x"]), array_values(trace["y"]), strict=True):
             day_totals[x] += y
     trace = by_group["data"][0]
     assert "Total: %{customdata[1]}" in trace["hovertemplate"]
-    rows = zip(values(trace["x"]), values(trace["y"]), trace["customdata"], strict=True)
+    rows = zip(array_values(trace["x"]), array_values(trace["y"]), trace["customdata"], strict=True)
     for x, y, (amount, total, _) in rows:
         assert amount == compact(round(y))  # "1.2M", not 1234567
         assert total == compact(round(day_totals[x]))

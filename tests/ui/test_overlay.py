@@ -4,14 +4,12 @@ those of the stored rows, in the chart's CSV too, and the choice kept in the URL
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -19,7 +17,7 @@ from app.clock import today
 from app.reports.comparison import period_label
 from app.settings import Settings
 from app.simulator import Simulator
-from tests.ui.apptest import csv_rows, synced
+from tests.ui.apptest import array_values, csv_rows, synced
 
 START, END = today() - timedelta(days=29), today() + timedelta(days=1)  # the default 30 days
 BEFORE = (START - timedelta(days=30), START)
@@ -33,11 +31,8 @@ def traces(at: AppTest) -> list[dict[str, Any]]:
 
 
 def numbers(array: Any) -> list[float]:
-    """A figure's array: Plotly sends numbers as base64 typed arrays."""
-    if isinstance(array, dict) and "bdata" in array:
-        raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-        return [float(v) for v in raw]
-    return [float(v) for v in array]
+    """A figure's array of numbers, as floats."""
+    return [float(v) for v in array_values(array)]
 
 
 def test_spend_overlays_the_previous_period_and_its_csv_holds_it(

@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 
 from app.finops import delivery
 from app.finops.alerts import evaluate
+from app.finops.allocation import import_allocation
 from app.finops.budgets import import_budgets
 from app.finops.channels import add_channel, generate_secret
+from app.finops.digest import digest_data
 from app.finops.forecast import clear_cache
 from app.runtime import keystore
 from app.services.access import OPERATOR
@@ -83,3 +85,27 @@ def test_the_digest_goes_once_a_week_from_monday_eight(
     evaluate(engine, settings)
     assert len(receiver.requests) == 2
     assert json.loads(receiver.requests[1]["body"])["data"]["week_start"] == "2026-12-21"
+
+
+def test_the_digest_names_the_movers_of_each_allocation(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Team "Search" is Production, the rest Unallocated: their week's spend equals the
+    workspaces' in the same digest (allocated lines against the cost rollup), and the text names
+    the team movers."""
+    seed(engine, date(2026, 12, 29))
+    at(monkeypatch, datetime(2026, 12, 21, 9, 0, tzinfo=UTC))
+    team = (
+        "allocation: Team\ndefault: Unallocated\nrules:\n"
+        "  - value: Search\n    match: {workspace: [Production]}\n"
+    )
+    import_allocation(engine, team, actor="test")
+    data = digest_data(engine, date(2026, 12, 21), [])
+    teams = {m["name"]: m for m in data["movers_by_allocation"]["Team"]}
+    workspaces = {m["name"]: m for m in data["movers"]["workspace"]}
+    assert set(teams) == {"Search", "Unallocated"}
+    assert teams["Search"]["spend_usd"] == workspaces["Production"]["spend_usd"]
+    rest = workspaces["Default workspace"]["spend_usd"] + workspaces["wrk_prod"]["spend_usd"]
+    assert abs(teams["Unallocated"]["spend_usd"] - rest) < 0.01
+    assert abs(sum(m["spend_usd"] for m in teams.values()) - data["spend_usd"]) < 0.01
+    assert "Top movers by Team: " in data["text"]

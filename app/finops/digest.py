@@ -6,7 +6,7 @@ unique key (channel, event id) with the event id ``digest_<Monday>``: two worker
 re-evaluations never send a week twice, and no table of its own is needed.
 
 Contents: last week's (Monday to Sunday) spend and its change from the week before, the top
-movers by model and by workspace, and every budget's status.
+movers by model, by workspace and by each allocation's values, and every budget's status.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlmodel import col
 from app import clock
 from app.db import read_session, write_session
 from app.finops import delivery
+from app.finops.allocation import allocated_days, list_allocations
 from app.finops.budget_tables import Channel, Delivery
 from app.finops.budgets import BudgetStatus, usd_number
 from app.models import CostDaily, Workspace
@@ -103,7 +104,8 @@ def send_due(
 def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> dict[str, Any]:
     """Last week's figures: ``week_start`` (the Monday before ``monday``), ``spend_usd``,
     ``previous_usd``, ``change_usd``, ``change_percent``, ``movers`` by model and workspace
-    (name, ``spend_usd``, ``change_usd``; largest change first), ``budgets`` and ``text``."""
+    (name, ``spend_usd``, ``change_usd``; largest change first), the same by each allocation's
+    values in ``movers_by_allocation`` (by allocation name), ``budgets`` and ``text``."""
     week = monday - timedelta(days=7)
     before = week - timedelta(days=7)
     by: dict[str, dict[str, list[Decimal]]] = {}
@@ -141,13 +143,20 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
                     name = value or ""
                 sums[name][1 if day >= week else 0] += Decimal(cents or 0)
             by[dim] = sums
+    # Each allocation's values ("Team": Search, Unallocated…), from its allocated lines.
+    by_allocation: dict[str, dict[str, list[Decimal]]] = {}
+    for allocation in list_allocations(engine):
+        sums = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        for row in allocated_days(engine, allocation.name, start=before, end=monday):
+            sums[row.value][1 if row.date >= week else 0] += row.amount_cents
+        by_allocation[allocation.name] = sums
     totals = by["cost_type"]
     previous = sum((v[0] for v in totals.values()), Decimal(0))
     spend = sum((v[1] for v in totals.values()), Decimal(0))
     change = spend - previous
 
-    def movers(dim: str) -> list[dict[str, Any]]:
-        ranked = sorted(by[dim].items(), key=lambda kv: (-abs(kv[1][1] - kv[1][0]), kv[0]))
+    def movers(sums: dict[str, list[Decimal]]) -> list[dict[str, Any]]:
+        ranked = sorted(sums.items(), key=lambda kv: (-abs(kv[1][1] - kv[1][0]), kv[0]))
         return [
             {
                 "name": name,
@@ -175,7 +184,9 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
         "previous_usd": usd_number(previous),
         "change_usd": usd_number(change),
         "change_percent": percent,
-        "movers": {"model": movers("model"), "workspace": movers("workspace")},
+        "movers": {"model": movers(by["model"]), "workspace": movers(by["workspace"])},
+        # By allocation name: a name is the admin's and could be "model", so not in "movers".
+        "movers_by_allocation": {name: movers(sums) for name, sums in by_allocation.items()},
         "budgets": budgets,
     }
     lines = [
@@ -184,12 +195,13 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
         + (f", {percent:+.1f}%" if percent is not None else "")
         + " on the week before)."
     ]
-    for dim in ("model", "workspace"):
-        top = data["movers"][dim][:3]
-        if top:
+    tops = [(dim, data["movers"][dim]) for dim in ("model", "workspace")]
+    tops += list(data["movers_by_allocation"].items())
+    for dim, ranked in tops:
+        if ranked[:3]:
             lines.append(
                 f"Top movers by {dim}: "
-                + "; ".join(f"{m['name']} {m['change_usd']:+,.2f}" for m in top)
+                + "; ".join(f"{m['name']} {m['change_usd']:+,.2f}" for m in ranked[:3])
             )
     for b in budgets:
         lines.append(

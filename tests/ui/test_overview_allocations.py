@@ -5,39 +5,28 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.finops.allocation import import_allocation
-from app.services.users import create_first_admin
 from tests.test_allocation_store import EXAMPLE, day_rows, seed_orgs
-from tests.ui.apptest import ADMIN_EMAIL, MAIN, PASSWORD, array_values, signed_in
+from tests.ui.apptest import array_values
 
 TODAY = date(2026, 10, 6)  # the seeded days run Sep 25 - Oct 6: six days of October
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'data' / 'finops.db'}"
-
-
-@pytest.fixture
-def app(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    st.cache_data.clear()
+@pytest.fixture(autouse=True)
+def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today is Oct 6, 2026 for the pages and the allocation (``app`` is tests/ui/conftest.py's)."""
     monkeypatch.setattr("app.clock.today", lambda: TODAY)
     monkeypatch.setattr(
         "app.finops.allocation.utcnow", lambda: datetime(2026, 10, 6, 12, tzinfo=UTC)
     )
-    admin = create_first_admin(engine, email=ADMIN_EMAIL, password=PASSWORD)
-    yield signed_in(AppTest.from_file(MAIN, default_timeout=60), engine, admin)
 
 
 def charts(at: AppTest) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlmodel import col
 
 from app.clock import today, utcnow
 from app.db import read_session
@@ -103,6 +104,21 @@ def daily_usage(engine: Engine, pk: int, start: date, end: date) -> dict[date, t
     return {d: v for d, v in totals.items() if any(v)}
 
 
+def report_window_open(engine: Engine) -> bool:
+    """Whether a usage or cost report window is open (a backfill or run between its pages)."""
+    with read_session(engine) as session:
+        return (
+            session.execute(
+                select(SyncState.id).where(
+                    col(SyncState.dataset).in_(("cost", "usage")),
+                    col(SyncState.window_start).is_not(None),
+                    col(SyncState.position).is_not(None),
+                )
+            ).first()
+            is not None
+        )
+
+
 def assert_position_not_ahead(engine: Engine, sim: Simulator, orgs: list[SimOrg]) -> int:
     """Every day before an open window's position is stored exactly as the API has it.
     Returns how many open windows there were to check."""
@@ -173,11 +189,15 @@ def test_three_workers_through_a_fault_storm_and_kills_end_exact(
     failures_seen: list[str] = []
     try:
         for i in range(KILLS):
-            # Wait until someone is syncing, then kill one of the workers holding a lease (any
-            # worker if the runs are over by then).
-            syncing = wait_for(lambda: bool(lease_holders(engine)), timeout=20)
+            # Wait until someone is syncing the usage or cost report (the windows checked
+            # below), then kill one of the workers holding a lease (any worker if the runs are
+            # over by then). Waiting for any lease was not enough: most of a backfill is the
+            # per-key cost, and a kill there left no usage or cost window to check.
+            syncing = wait_for(
+                lambda: bool(lease_holders(engine)) and report_window_open(engine), timeout=20
+            )
             assert syncing or i > 0, logs()
-            time.sleep(rng.uniform(0.2, 1.5))
+            time.sleep(rng.uniform(0.0, 0.2))
             holders = lease_holders(engine)
             candidates = [w for w in workers if w.pid in holders] or workers
             victim = rng.choice(candidates)

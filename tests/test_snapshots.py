@@ -47,7 +47,7 @@ def emptied(engine: Engine, settings: Settings) -> Engine:
 
 
 def test_a_copied_database_equals_a_synced_one_and_syncs_on(
-    engine: Engine, settings: Settings, monkeypatch: object
+    engine: Engine, settings: Settings
 ) -> None:
     synced_copy(fresh_sim(), engine, settings)  # synced here, or copied from an earlier test
     second = emptied(engine, settings)

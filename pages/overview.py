@@ -10,7 +10,6 @@ from app.clock import today as utc_today
 from app.models import OrgStatus
 from app.reports.demo import DemoMix
 from app.reports.filters import Filters
-from app.reports.labels import allocation_of
 from app.reports.periods import month_start
 from app.reports.spend import spend_totals
 from app.ui import state
@@ -125,9 +124,7 @@ tops = [
 ]
 tops += [
     (group, name, f"Spend by {in_sentence(name)}", f"spend-by-allocation-{n}")
-    for n, (group, name) in enumerate(
-        (g, name) for g, name in state.spend_groups().items() if allocation_of(g) is not None
-    )
+    for n, (group, name) in enumerate(state.allocation_groups().items())
 ]
 for row in range(0, len(tops), 2):
     for column, (group, label, title, stem) in zip(

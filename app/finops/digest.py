@@ -26,12 +26,13 @@ from sqlmodel import col
 from app import clock
 from app.db import read_session, write_session
 from app.finops import delivery
-from app.finops.allocation import allocated_days, list_allocations
+from app.finops.allocation import allocated_days
 from app.finops.budget_tables import Channel, Delivery
 from app.finops.budgets import BudgetStatus, usd_number
 from app.models import CostDaily, Workspace
 from app.reports import labels
 from app.reports.model_names import model_name
+from app.reports.spend import allocation_groups
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,11 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
             by[dim] = sums
     # Each allocation's values ("Team": Search, Unallocated…), from its allocated lines.
     by_allocation: dict[str, dict[str, list[Decimal]]] = {}
-    for allocation in list_allocations(engine):
+    for name in allocation_groups(engine).values():
         sums = defaultdict(lambda: [Decimal(0), Decimal(0)])
-        for row in allocated_days(engine, allocation.name, start=before, end=monday):
+        for row in allocated_days(engine, name, start=before, end=monday):
             sums[row.value][1 if row.date >= week else 0] += row.amount_cents
-        by_allocation[allocation.name] = sums
+        by_allocation[name] = sums
     totals = by["cost_type"]
     previous = sum((v[0] for v in totals.values()), Decimal(0))
     spend = sum((v[1] for v in totals.values()), Decimal(0))

@@ -193,12 +193,11 @@ def chromium_spend(
     """Time from navigation to the first visible Plotly chart of the Spend page, signed in
     (the session cookie a sign-in sets), in a Streamlit server started for this with the
     product's clock pinned to ``today``."""
-    if not Path(CHROMIUM).exists():
-        return BrowserTimes(0, [], f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return BrowserTimes(0, [], "playwright is not installed (pip install -e '.[test]')")
+    missing = _browser_missing()
+    if missing:
+        return BrowserTimes(0, [], missing)
+    from playwright.sync_api import sync_playwright
+
     pinned = ["-c", _PINNED_STREAMLIT, today.isoformat(), "run", MAIN]
     server, base, failed = _start_server(pinned, log_path)
     try:
@@ -257,12 +256,11 @@ _FLOOR_PAGE = (
 def chromium_floor(repeat: int, timeout: float, work: Path) -> BrowserTimes:
     """Navigation to the first visible chart of ``_FLOOR_PAGE`` under plain `streamlit run`:
     the first visit after the server started, then ``repeat`` more."""
-    if not Path(CHROMIUM).exists():
-        return BrowserTimes(0, [], f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return BrowserTimes(0, [], "playwright is not installed (pip install -e '.[test]')")
+    missing = _browser_missing()
+    if missing:
+        return BrowserTimes(0, [], missing)
+    from playwright.sync_api import sync_playwright
+
     script = work / "floor_page.py"
     script.write_text(_FLOOR_PAGE)
     server, base, failed = _start_server(
@@ -281,6 +279,17 @@ def chromium_floor(repeat: int, timeout: float, work: Path) -> BrowserTimes:
         return BrowserTimes(times[0], times[1:])
     finally:
         _stop(server)
+
+
+def _browser_missing() -> str | None:
+    """Why Chromium cannot be driven here (None: it can)."""
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[test]')"
+    return None
 
 
 def _visit(context: Any, url: str, timeout: float) -> float:

@@ -11,7 +11,7 @@ from app.reports.frames import to_csv, with_previous
 from app.reports.labels import ECONOMICS_HEADERS, SPEND_USD, allocation_of
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.periods import periods_in
-from app.reports.spend import spend_table, spend_totals, total_usd
+from app.reports.spend import allocated_group_refusal, spend_table, spend_totals, total_usd
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import (
@@ -31,10 +31,16 @@ require_organizations("cost")
 
 seed_overlay("spend_")  # a shared link's prev=1, before the filter bar rewrites the URL
 groups = state.spend_groups()
-view = filter_bar(page="spend", groups=groups, cost_types=True)
+view = filter_bar(
+    page="spend", groups=groups, cost_types=True, allocations=state.allocation_values()
+)
 f = view.filters
 label = groups[view.group]
 db = state.database_key()
+refused = allocated_group_refusal(f, view.report_group)
+if refused is not None:
+    st.info(md(refused), icon=":material/account_tree:")
+    st.stop()
 over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
@@ -139,8 +145,21 @@ st.caption(
     "in it; the null workspace is shown as “Default workspace”."
 )
 
+if f.allocated:
+    st.caption(
+        f"Filtered by {md(f.allocation or '')}: the spend its rules allocate to the chosen "
+        "values, a split's share of a row included."
+    )
+
 # --- Unit economics: $ per million tokens, cache and batch savings, by model ---------------------
 st.subheader("Unit economics")
+if f.allocated:
+    # Tokens come from the usage report, which no allocation divides (splits are of cost).
+    st.caption(
+        f"Unit economics are not filtered by {md(f.allocation or '')}: tokens are not "
+        "allocated, only billed cost is. Clear that filter to see them."
+    )
+    st.stop()
 economy = state.unit_economics(db, f, view.show_ids)
 if economy.empty:
     st.caption("No token spend by model matches these filters.")

@@ -33,6 +33,15 @@ class Filters:
     # Demo organizations count only while no real one is connected, unless asked for (or
     # chosen by name in ``organizations``): see ``demo_left_out``.
     include_demo: bool = False
+    # Spend allocated to these values of one allocation ("Team": Search, Support); empty
+    # ``allocation_values``: every value. Only spend is allocated: the Spend page's filter.
+    allocation: str | None = None
+    allocation_values: tuple[str, ...] = ()
+
+    @property
+    def allocated(self) -> bool:
+        """Whether the view is of spend allocated to chosen values of an allocation."""
+        return self.allocation is not None and bool(self.allocation_values)
 
 
 @dataclass(frozen=True)

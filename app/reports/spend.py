@@ -6,6 +6,7 @@ A chart and its CSV download are built from the same table, so they always agree
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -14,12 +15,13 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
-from app.finops.allocation_tables import Allocation, AllocationLine
+from app.finops.allocation_tables import Allocation, AllocationLine, AllocationRule
 from app.models import CostDaily, CostLine, KeyCost, Organization
 from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
@@ -62,16 +64,17 @@ def _spend_by_day(
     by_cost_type = group in BY_COST_TYPE or group == MODEL_IDS
     one = _one_filter(f)
     allocation = allocation_of(group)
-    if allocation is not None:
+    if f.allocated:
+        refused = allocated_group_refusal(f, group)
+        if refused is not None:
+            raise ValueError(refused)
+        where = _where_allocated(f)
+        split = col(AllocationLine.cost_type) if by_cost_type else None
+        source = Source(AllocationLine, _line_column(group), where, where, split=split)
+    elif allocation is not None:
         # The allocated lines keep the cost rows' filter columns: the same filters apply, and a
         # day's lines add up to its billed cost exactly (app.finops.allocation).
-        where = [
-            col(AllocationLine.allocation_pk)
-            == select(col(Allocation.id))
-            .where(col(Allocation.name) == allocation)
-            .scalar_subquery(),
-            *where_detail(AllocationLine, f, cost=True),
-        ]
+        where = [_of_allocation(allocation), *where_detail(AllocationLine, f, cost=True)]
         source = Source(AllocationLine, col(AllocationLine.value), where, where)
     elif group == "api_key":
         # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
@@ -109,6 +112,89 @@ def _spend_by_day(
     folded = sum_by_day(engine, source, ["amount_cents"], group, top, rank=lambda v: v[0])
     rows = [(d, g, Decimal(v[0] or 0)) for (d, g), v in sorted(folded.sums.items())]
     return rows, folded.other
+
+
+# The groups an allocation's lines hold: a view filtered by allocated values can be grouped by
+# these (and by that allocation); a cost row's description, its API key and another
+# allocation's values are not on the lines.
+_LINE_COLUMNS = {
+    "model": col(AllocationLine.model),
+    MODEL_IDS: col(AllocationLine.model),
+    "workspace": col(AllocationLine.workspace_id),
+    "service_tier": col(AllocationLine.service_tier),
+    "token_type": col(AllocationLine.token_type),
+    "cost_type": col(AllocationLine.cost_type),
+    "organization": col(Organization.organization_id),
+    "provider": col(Organization.provider),
+    "product": col(AllocationLine.product),
+}
+
+
+def allocated_group_refusal(f: Filters, group: str) -> str | None:
+    """Why spend filtered by ``f``'s allocated values cannot be grouped by ``group`` (None:
+    it can). Plain text; the allocation's name is the user's."""
+    if not f.allocated or group in _LINE_COLUMNS or allocation_of(group) == f.allocation:
+        return None
+    other = allocation_of(group)
+    if other is not None:
+        why = (
+            f"{other} and {f.allocation} divide the spend by different rules (and splits), so "
+            f"spend of chosen {f.allocation} values has no {other} of its own"
+        )
+    else:
+        noun = group_noun(group).lower()
+        why = f"allocated spend is kept by workspace, model, tier and cost type, not by {noun}"
+    return (
+        f"Spend filtered by {f.allocation} cannot be grouped by {group_noun(group)}: {why}. "
+        f"Group by something else, or clear the {f.allocation} filter."
+    )
+
+
+def _line_column(group: str) -> Any:
+    return col(AllocationLine.value) if allocation_of(group) is not None else _LINE_COLUMNS[group]
+
+
+def _of_allocation(name: str) -> ColumnElement[bool]:
+    """The lines of the allocation named ``name``."""
+    pk = select(col(Allocation.id)).where(col(Allocation.name) == name).scalar_subquery()
+    return col(AllocationLine.allocation_pk) == pk
+
+
+def _where_allocated(f: Filters) -> list[ColumnElement[bool]]:
+    """The lines of ``f``'s chosen values of its allocation, in the other filters: what a
+    view filtered by "Team: Search" adds up (a split's share of a row included)."""
+    assert f.allocation is not None
+    return [
+        _of_allocation(f.allocation),
+        col(AllocationLine.value).in_(f.allocation_values),
+        *where_detail(AllocationLine, f, cost=True),
+    ]
+
+
+def allocation_values(engine: Engine) -> dict[str, list[str]]:
+    """Each allocation's values (its default, its rules' values and split targets), sorted:
+    what its filter offers. From the rules, not the lines: a few rows at any scale."""
+    with read_session(engine) as session:
+        allocations = session.execute(
+            select(col(Allocation.id), col(Allocation.name), col(Allocation.default_value))
+        ).all()
+        rules = session.execute(
+            select(
+                col(AllocationRule.allocation_pk),
+                col(AllocationRule.value),
+                col(AllocationRule.split_targets),
+            )
+        ).all()
+    values: dict[int, set[str]] = {pk: {default} for pk, _, default in allocations}
+    for pk, value, targets in rules:
+        if value is not None:
+            values[pk].add(value)
+        if targets:
+            values[pk].update(json.loads(targets))
+    return {
+        name: sorted(values[pk], key=str.lower)
+        for pk, name, _ in sorted(allocations, key=lambda a: a[1])
+    }
 
 
 def has_key_cost(engine: Engine) -> bool:
@@ -153,6 +239,8 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     rows."""
     one = _one_filter(f)
     table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
+    if f.allocated:
+        table, one = AllocationLine, None
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -160,6 +248,8 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     if one is not None:
         # The filtered dimension's rows with the chosen values: the filtered rows' total.
         query = query.where(*one[1])
+    elif table is AllocationLine:
+        query = query.where(*_where_allocated(f))
     elif table is CostDaily:
         query = query.where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
     else:
@@ -170,6 +260,8 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
 def _totals_engine(engine: Engine, f: Filters) -> Engine:
     """Where ``_total_query`` runs: the database for a rollup, else the detail rows through
     the app's columnar copy when it is current."""
+    if f.allocated:
+        return engine  # allocation lines are not in the columnar copy
     rolled = _one_filter(f) is not None or uses_rollups(f)
     return engine if rolled else detail_engine(engine)
 

@@ -15,7 +15,7 @@ import streamlit as st
 
 from app.clock import today as utc_today
 from app.reports.filters import Filters
-from app.reports.labels import MODEL_IDS
+from app.reports.labels import MODEL_IDS, allocation_group, allocation_of
 from app.reports.options import model_ids_of, split_workspaces
 from app.reports.periods import GRAINS, month_start
 from app.services.organizations import OrgSummary
@@ -320,8 +320,17 @@ def _drill(
     labels: Mapping[str, Mapping[str, str]],
     shown: set[str],
     in_view: Sequence[OrgSummary],
+    allocations: Mapping[str, Sequence[str]],
 ) -> Drill | None:
     """What a click on a bar of this grouping filters to (None: the group is no filter)."""
+    name = allocation_of(group)
+    if name is not None:
+        values = allocations.get(name)
+        if values is None:
+            return None
+        return Drill(
+            groups[group], _allocation_key(k, name), tuple((v, v) for v in values), k + "drill_note"
+        )
     kind = DRILLABLE.get(group)
     if kind is None or kind not in shown:
         return None
@@ -339,8 +348,64 @@ def _drill(
     )
 
 
-def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
-    """Render the filter bar at the top of the page and return what it selects."""
+def _allocation_key(k: str, name: str) -> str:
+    """An allocation's filter widget key (its URL param is its group, ``allocation:Team``)."""
+    return k + allocation_group(name)
+
+
+def _seed_allocations(k: str, allocations: Mapping[str, Sequence[str]]) -> str | None:
+    """Seed each allocation's filter from the URL; the allocation whose values are chosen
+    (None: none). One at a time: allocations divide the spend by different rules, so a link
+    naming two keeps the first."""
+    picked: str | None = None
+    for name, values in allocations.items():
+        key = _allocation_key(k, name)
+        seed_from_url(key, allocation_group(name), [], many=True, allowed=list(values))
+        if not st.session_state.get(key):
+            continue
+        if picked is None:
+            picked = name
+        else:
+            st.session_state[key] = []
+    return picked
+
+
+def _allocation_filters(
+    k: str, allocations: Mapping[str, Sequence[str]], picked: str | None
+) -> list[str]:
+    """A multiselect per allocation ("Team"), in the Filters popover; the others are disabled
+    while one has values chosen. Returns the chosen values."""
+    chosen: list[str] = []
+    for name, values in allocations.items():
+        other = picked is not None and picked != name
+        picks = st.multiselect(
+            md(name),  # the user's name: literal text
+            list(values),
+            format_func=plain,
+            key=_allocation_key(k, name),
+            placeholder="All",
+            disabled=other,
+            help=(
+                f"Clear the {plain(picked)} filter first: allocations divide the spend by "
+                "different rules, so one filters at a time."
+                if other
+                else f"Spend allocated to these values by the {plain(name)} rules."
+            ),
+        )
+        if name == picked:
+            chosen = list(picks)
+    return chosen
+
+
+def filter_bar(
+    *,
+    page: str,
+    groups: dict[str, str],
+    cost_types: bool,
+    allocations: Mapping[str, Sequence[str]] | None = None,
+) -> View:
+    """Render the filter bar at the top of the page and return what it selects.
+    ``allocations`` (the Spend page's: name -> values) adds a filter per allocation."""
     opts = state.options(state.database_key())
     organizations = state.organizations()
     today = utc_today()
@@ -358,6 +423,8 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     seed_from_url(k + "group", "group", next(iter(groups)), allowed=list(groups))
     for kind, _ in FILTER_KINDS:
         seed_from_url(k + kind, kind, [], many=True, allowed=list(labels[kind]))
+    allocations = allocations or {}
+    allocation = _seed_allocations(k, allocations)
 
     chosen: dict[str, list[str]] = {kind: [] for kind, _ in FILTER_KINDS}
     shown: set[str] = set()
@@ -388,6 +455,7 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
                     key=k + kind,
                     placeholder="All",
                 )
+            allocated = _allocation_filters(k, allocations, allocation)
             st.toggle(
                 "Show model ids",
                 key=k + "model_ids",
@@ -401,6 +469,11 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
             Chip(k + kind, value, f"{title.rstrip('s')}: {plain(labels[kind].get(value, value))}")
             for kind, title in FILTER_KINDS
             for value in chosen[kind]
+        ]
+        chips += [
+            Chip(_allocation_key(k, allocation), value, f"{allocation}: {plain(value)}")
+            for value in allocated
+            if allocation is not None
         ]
         if include_demo:
             chips.append(Chip(k + "include_demo", None, DEMO_LABEL))
@@ -417,6 +490,8 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
     for kind, values in chosen.items():
         if values:
             params[kind] = list(values)
+    if allocation is not None and allocated:
+        params[allocation_group(allocation)] = list(allocated)
     st.query_params.from_dict(params)  # updates the address bar; does not rerun
     if span.refused:
         st.stop()
@@ -433,6 +508,8 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         cost_types=tuple(chosen["cost_types"]),
         providers=tuple(chosen["providers"]),
         include_demo=include_demo,
+        allocation=allocation if allocated else None,
+        allocation_values=tuple(allocated),
     )
     view = View(filters, group, grain, show_ids)
     drill = _drill(
@@ -443,6 +520,7 @@ def filter_bar(*, page: str, groups: dict[str, str], cost_types: bool) -> View:
         labels,
         shown,
         in_view,
+        allocations,
     )
     register_view(start, end, grain, today, drill, chosen=(filters, show_ids))
     return view

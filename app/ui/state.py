@@ -64,6 +64,12 @@ def allocation_groups() -> dict[str, str]:
     return spend.allocation_groups(engine())
 
 
+def allocation_values() -> dict[str, list[str]]:
+    """Each allocation's values, for its filter on Spend. Not cached, as ``spend_groups``:
+    two tiny queries over the rules."""
+    return spend.allocation_values(engine())
+
+
 @st.cache_data(ttl=READ_TTL, show_spinner=False)
 def options(db: str) -> dict[str, list[tuple[str, str]]]:
     return report_options.filter_options(engine())

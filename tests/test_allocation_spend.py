@@ -3,6 +3,7 @@ up to the billed cost of those filters exactly, on SQLite and Postgres."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,7 +26,7 @@ from tests.test_allocation_store import DAYS, EXAMPLE, START, seed_orgs
 END = START + timedelta(days=DAYS)
 
 
-def _by_day(rows: list[tuple[object, str, Decimal]]) -> dict[object, Decimal]:
+def _by_day(rows: Sequence[tuple[object, str, Decimal]]) -> dict[object, Decimal]:
     out: dict[object, Decimal] = {}
     for day, _label, cents in rows:
         out[day] = out.get(day, Decimal(0)) + cents

@@ -84,7 +84,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         verb = "imported" if result.created else "updated"
         say(
             f"Allocation {result.name} {verb}: version {result.version}, "
-            f"{result.rules} rules; {since} allocated."
+            f"{result.rules} rule{'' if result.rules == 1 else 's'}; {since} allocated."
         )
     return 0
 

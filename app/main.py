@@ -40,6 +40,7 @@ DASHBOARDS = (
     View("../pages/claude_code.py", "Claude Code", ":material/terminal:", "claude_code"),
     View("../pages/enterprise.py", "Claude Enterprise", ":material/apartment:", "enterprise"),
     View("../pages/allocations.py", "Allocations", ":material/account_tree:", "allocations"),
+    View("../pages/statements.py", "Statements", ":material/receipt_long:", "statements"),
     View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
     View("../pages/anomalies.py", "Anomalies", ":material/troubleshoot:", "anomalies"),
     View("../pages/focus.py", "FOCUS export", ":material/ios_share:", "focus"),

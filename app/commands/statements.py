@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -70,15 +69,13 @@ def cmd_close(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from app.cli import CliError, _engine
-    from app.csv_writer import write_csv
     from app.finops.allocation import AllocationNotFound
     from app.finops.statement_pdf import statement_pdf
     from app.finops.statements import (
-        CSV_COLUMNS,
         StatementError,
-        csv_rows,
         month_statement,
         parse_month,
+        statement_csv,
     )
 
     target = Path(args.output)
@@ -92,12 +89,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(
             f"No allocation is named {args.allocation}. See `finops allocations list`."
         ) from None
-    if fmt == "pdf":
-        data = statement_pdf(statement)
-    else:
-        buffer = io.StringIO(newline="")
-        write_csv(buffer, list(CSV_COLUMNS), csv_rows(statement))
-        data = buffer.getvalue().encode("utf-8")
+    data = statement_pdf(statement) if fmt == "pdf" else statement_csv(statement)
     # Write beside the target and rename: a full disk never leaves a half-written statement.
     tmp = ""
     try:

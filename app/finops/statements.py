@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app.clock import today, utcnow
+from app.csv_writer import csv_bytes
 from app.db import read_session, write_session
 from app.finops.allocation import AllocationNotFound
 from app.finops.allocation_tables import Allocation, AllocationLine
@@ -71,6 +72,7 @@ class MonthStatement:
     month: date
     closed_at: datetime | None  # None: the month is open and the figures provisional
     rows: tuple[StatementRow, ...]
+    closed_by: str | None = None
 
     @property
     def provisional(self) -> bool:
@@ -357,7 +359,7 @@ def month_statement(engine: Engine, name: str, month: date) -> MonthStatement:
         stored = statements.get(month)
         if stored is not None:
             rows = sorted(_stored_rows(session, stored), key=_sort_key)
-            return MonthStatement(name, month, stored.closed_at, tuple(rows))
+            return MonthStatement(name, month, stored.closed_at, tuple(rows), stored.closed_by)
         allocation = session.execute(
             select(Allocation).where(col(Allocation.name) == name)
         ).scalar_one_or_none()
@@ -408,3 +410,53 @@ def csv_rows(statement: MonthStatement) -> Iterable[list[Any]]:
             row.share_percent,
             row.amount_cents.scaleb(-2),
         ]
+
+
+def statement_csv(statement: MonthStatement) -> bytes:
+    """The statement as CSV bytes (``CSV_COLUMNS``), through the one CSV writer: what
+    ``finops statements export`` writes and the Statements page offers."""
+    return csv_bytes(list(CSV_COLUMNS), csv_rows(statement))
+
+
+@dataclass(frozen=True)
+class ValueTotal:
+    """A value's line on a statement's summary, in exact cents."""
+
+    value: str
+    charges: Decimal
+    adjustments: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.charges + self.adjustments
+
+
+def value_totals(statement: MonthStatement) -> list[ValueTotal]:
+    """Each value's charges and adjustments, largest total first (the page's summary)."""
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for row in statement.rows:
+        sums[row.value][row.kind != CHARGE] += row.amount_cents
+    totals = [ValueTotal(value, c, a) for value, (c, a) in sums.items()]
+    return sorted(totals, key=lambda t: (-t.total, t.value))
+
+
+def statement_months(engine: Engine, name: str) -> list[date]:
+    """The months a statement of the allocation can be read for, newest first: from the first
+    allocated day's month (or the first closed one) to the current month."""
+    with read_session(engine) as session:
+        first_line = session.execute(
+            select(func.min(col(AllocationLine.date)))
+            .join(Allocation, col(Allocation.id) == col(AllocationLine.allocation_pk))
+            .where(col(Allocation.name) == name)
+        ).scalar_one()
+        first_closed = session.execute(
+            select(func.min(col(Statement.month))).where(col(Statement.allocation_name) == name)
+        ).scalar_one()
+    current = today().replace(day=1)
+    starts = [d.replace(day=1) for d in (first_line, first_closed) if d is not None]
+    month = min(starts, default=current)
+    months = []
+    while month <= current:
+        months.append(month)
+        month = next_month(month)
+    return months[::-1]

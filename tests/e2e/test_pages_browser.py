@@ -45,6 +45,8 @@ PAGES = [
     ("spend?group=allocation%3ATeam", "Spend", "spend-by-team"),
     ("spend?group=api_key", "Spend", "spend-by-api-key"),
     ("allocations", "Allocations", "allocations"),
+    ("spend?group=model&allocation%3ATeam=Search", "Spend", "spend-of-team-search"),
+    ("statements", "Statements", "statements"),
     ("budgets", "Budgets", "budgets"),
     ("anomalies", "Anomalies", "anomalies"),
     ("focus", "FOCUS export", "focus"),

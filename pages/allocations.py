@@ -14,10 +14,12 @@ from app.finops.allocation import (
     history,
     import_allocation,
     spend_by_value,
+    version_changes,
 )
 from app.finops.allocation_compute import Rule
 from app.finops.rule_files import RuleFileError
 from app.ui import auth, state
+from app.ui.allocation_editor import rules_editor, show_note
 from app.ui.format import md, plain
 from app.ui.tables import table
 
@@ -79,28 +81,42 @@ def _rule_row(rule: Rule) -> dict[str, object]:
     }
 
 
+show_note()
+allocations = allocation_specs(engine)
+names = [allocation.name for allocation, _ in allocations]
 if me.is_admin:
     with st.expander("Import an allocation file", icon=":material/upload_file:"):
         _import_form()
+    with st.expander("Create an allocation", icon=":material/add:"):
+        rules_editor(key="allocation_new_", actor=me.email, spec=None, others=names)
 
-allocations = allocation_specs(engine)
 if not allocations:
     st.info(
-        "No allocations yet. An administrator imports one here or with "
-        "`finops allocations import FILE`."
+        "No allocations yet. An administrator creates one here or imports a file (here or "
+        "with `finops allocations import FILE`)."
     )
     st.stop()
 
-names = [allocation.name for allocation, _ in allocations]
 chosen = st.selectbox("Allocation", names, format_func=plain, key="allocation")
 allocation, spec = allocations[names.index(chosen) if chosen in names else 0]
 
 st.subheader("Rules")
-st.text(f"Default value: {plain(spec.default)}  ·  version {allocation.version}")
-if spec.rules:
-    table([_rule_row(rule) for rule in spec.rules])
+if me.is_admin:
+    st.caption(
+        f"Version {allocation.version}. Edit the rules in the table; Save makes a new version."
+    )
+    rules_editor(
+        key=f"allocation_{allocation.id}_{allocation.version}_",
+        actor=me.email,
+        spec=spec,
+        others=[n for n in names if n != allocation.name],
+    )
 else:
-    st.text("No rules: all spend goes to the default value.")
+    st.text(f"Default value: {plain(spec.default)}  ·  version {allocation.version}")
+    if spec.rules:
+        table([_rule_row(rule) for rule in spec.rules])
+    else:
+        st.text("No rules: all spend goes to the default value.")
 if any(rule.match.needs_per_key for rule in spec.rules):
     st.warning(PER_KEY_NOTE, icon=":material/key:")
 
@@ -116,16 +132,19 @@ table(
 )
 
 st.subheader("History")
+versions = history(engine, allocation.name)
+changes = version_changes(versions)
 table(
     [
         {
             "Version": version.version,
             "When (UTC)": version.at,
             "Who": version.actor,
+            "What changed": changes.get(version.version, ""),
             "Allocated again from": version.changed_from
             if version.source is not None
             else "(removed)",
         }
-        for version in history(engine, allocation.name)
+        for version in versions
     ]
 )

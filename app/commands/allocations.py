@@ -119,7 +119,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for a in allocations:
         say(
-            f"{a.name}\t{a.rules} rules\tdefault {a.default}\tversion {a.version}\t"
+            f"{a.name}\t{a.rules} rule{'' if a.rules == 1 else 's'}\tdefault {a.default}\t"
+            f"version {a.version}\t"
             f"updated {a.updated_at:%Y-%m-%d %H:%M} UTC by {a.updated_by}"
         )
         if a.per_key_rules:

@@ -36,7 +36,12 @@ from app.finops.allocation_compute import (
     allocate_day,
     matching_rules,
 )
-from app.finops.allocation_file import first_changed_day, parse_allocation, spec_key
+from app.finops.allocation_file import (
+    describe_change,
+    first_changed_day,
+    parse_allocation,
+    spec_key,
+)
 from app.finops.allocation_tables import (
     Allocation,
     AllocationLine,
@@ -45,6 +50,7 @@ from app.finops.allocation_tables import (
     AllocationVersion,
 )
 from app.finops.match import SpendRow, parse_match
+from app.finops.rule_files import RuleFileError
 from app.models import CostLine, Organization, Provider, Workspace
 from app.reports.labels import DEFAULT_WORKSPACE, ENTERPRISE_NULLS
 from app.services import audit
@@ -176,6 +182,7 @@ def import_allocation(engine: Engine, text: str, *, actor: str) -> ImportResult:
             session.flush()
             changed_from: date | None = None
             previous = 0
+            old: AllocationSpec | None = None
         else:
             old = stored_spec(session, allocation)
             if spec_key(old) == spec_key(spec):
@@ -215,7 +222,8 @@ def import_allocation(engine: Engine, text: str, *, actor: str) -> ImportResult:
             actor=actor,
             action="allocation.imported" if created else "allocation.changed",
             target=f"allocation {spec.name}",
-            detail=f"version {allocation.version}, {len(spec.rules)} rules, "
+            detail=f"version {allocation.version}, {len(spec.rules)} rules "
+            f"({describe_change(old, spec)}), "
             + (
                 "every day allocated again"
                 if changed_from is None
@@ -303,6 +311,26 @@ def history(engine: Engine, name: str | None = None) -> list[AllocationVersion]:
         query = query.where(col(AllocationVersion.name) == name)
     with read_session(engine) as session:
         return list(session.execute(query).scalars())
+
+
+def version_changes(versions: Sequence[AllocationVersion]) -> dict[int, str]:
+    """What each version of one allocation changed from the one before it (``history``'s
+    rows, any order), by version: "rule 2 changed", "removed", "created with 3 rules"."""
+    out: dict[int, str] = {}
+    before: AllocationSpec | None = None
+    for version in sorted(versions, key=lambda v: v.version):
+        if version.source is None:
+            out[version.version], before = "removed", None
+            continue
+        try:
+            spec = parse_allocation(version.source)
+        except RuleFileError:
+            # A file a later, stricter parser refuses: its change cannot be told.
+            out[version.version], before = "", None
+            continue
+        out[version.version] = describe_change(before, spec)
+        before = spec
+    return out
 
 
 # --- computing ---------------------------------------------------------------------------
@@ -423,7 +451,7 @@ def _replace_lines(
     if clause is not None:
         where.append(clause)
     session.execute(delete(AllocationLine).where(*where))
-    lines = list(_lines(session, allocation_pk, spec, org, days))
+    lines = list(computed_lines(session, allocation_pk, spec, org, days))
     if lines:
         table = AllocationLine.__table__  # type: ignore[attr-defined]
         columns = [table.c[name] for name in _LINE_COLUMNS]
@@ -443,7 +471,7 @@ _LINE_COLUMNS = (
 )
 
 
-def _lines(
+def computed_lines(
     session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
 ) -> Iterable[tuple[Any, ...]]:
     """The allocation lines of the organization's ``days``: tuples in ``_LINE_COLUMNS``."""

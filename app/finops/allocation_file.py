@@ -19,6 +19,7 @@ Every refusal names the 1-based line of the rule and the reason (``RuleFileError
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Collection, Mapping
 from datetime import date
@@ -291,3 +292,35 @@ def first_changed_day(old: AllocationSpec, new: AllocationSpec) -> date | None |
     if any(start is None for start in starts):
         return None
     return min(start for start in starts if start is not None)
+
+
+def describe_change(old: AllocationSpec | None, new: AllocationSpec) -> str:
+    """What a new version changed, for the history and the audit log: "default Unallocated →
+    Shared; rule 2 changed; rule 4 added" (rules numbered from 1, removed ones by their old
+    number). ``old`` None: the allocation is new."""
+    if old is None:
+        return f"created with {_rules(len(new.rules))}"
+    parts = []
+    if old.default != new.default:
+        parts.append(f"default {old.default} → {new.default}")
+    old_keys = [rule_key(r) for r in old.rules]
+    new_keys = [rule_key(r) for r in new.rules]
+    matcher = difflib.SequenceMatcher(a=old_keys, b=new_keys, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "replace" and a1 - a0 == b1 - b0:
+            parts.append(f"{_numbered(b0, b1)} changed")
+            continue
+        if op in ("delete", "replace"):
+            parts.append(f"{_numbered(a0, a1)} removed")
+        if op in ("insert", "replace"):
+            parts.append(f"{_numbered(b0, b1)} added")
+    return "; ".join(parts) or "no change"
+
+
+def _rules(count: int) -> str:
+    return f"{count} rule" + ("" if count == 1 else "s")
+
+
+def _numbered(start: int, end: int) -> str:
+    """Rules ``[start, end)`` (0-based) by their 1-based numbers: "rule 2", "rules 2-4"."""
+    return f"rule {start + 1}" if end - start == 1 else f"rules {start + 1}-{end}"

@@ -9,6 +9,8 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
+from app.finops.allocation_file import parse_allocation
+from app.finops.allocation_preview import Preview, preview
 from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
 from app.reports import options as report_options
@@ -68,6 +70,13 @@ def allocation_values() -> dict[str, list[str]]:
     """Each allocation's values, for its filter on Spend. Not cached, as ``spend_groups``:
     two tiny queries over the rules."""
     return spend.allocation_values(engine())
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Applying the rules to the last days' spend…")
+def allocation_preview(db: str, text: str, days: int) -> Preview:
+    """What the rules of ``text`` (an allocation file the editor checked) would allocate over
+    the last ``days`` days: cached per file, so an edit elsewhere on the page is instant."""
+    return preview(engine(), parse_allocation(text), days=days)
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner=False)

@@ -63,6 +63,8 @@ LAST_SECTION = {
     "spend-by-team": "Unit economics",
     "budgets": "Alerts fired",
     "allocations": "History",
+    "spend-of-team-search": "Unit economics are not filtered",
+    "statements": "Download PDF",
     "spend-by-api-key": "By API key: per-key billed cost",
 }
 
@@ -170,7 +172,12 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
         in (desktop["spend-by-api-key"])
     )
     assert "Everything monthly" in desktop["budgets"]
-    assert "Default value: Unallocated" in desktop["allocations"]
+    # An admin's Allocations page: the rules editor's preview, with each value's spend.
+    assert "Preview, last 30 days" in desktop["allocations"]
+    assert re.search(r"Per value: .*Unallocated \$[\d,.]+", desktop["allocations"])
+    assert "Search" in desktop["spend-of-team-search"]
+    assert "Unit economics are not filtered by Team" in desktop["spend-of-team-search"]
+    assert "Download PDF" in desktop["statements"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

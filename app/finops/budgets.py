@@ -1,9 +1,11 @@
 """Budgets: the imported set (a YAML file, all-or-nothing), their scopes' spend and forecast.
 
 A budget's scope is a match (``app.finops.match``) over the cost report's rows; ``{}`` is all
-spend. Its spend is read once per evaluation for every budget together: the rows are grouped
-by the columns the scopes name (through the daily rollup when they name at most one), each
-group matched once per budget, so 200 budgets cost one or a few grouped reads, not 200.
+spend. A scope naming an allocation (``{Team: [Search]}``) reads that allocation's lines, which
+keep the cost rows' columns and add up to them exactly. Its spend is read once per evaluation
+for every budget together: the rows are grouped by the columns the scopes name (through the
+daily rollup when they name at most one), each group matched once per budget, so 200 budgets
+cost one or a few grouped reads, not 200.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +23,7 @@ from sqlmodel import Session, col
 
 from app import clock
 from app.db import read_session, write_session
+from app.finops.allocation_tables import Allocation, AllocationLine
 from app.finops.budget_tables import Budget, Channel
 from app.finops.forecast import HISTORY_DAYS, Forecast, forecast_period
 from app.finops.match import MATCH_KEYS, PER_KEY_KEYS, Match, SpendRow, parse_match
@@ -102,8 +105,11 @@ def _number(value: Decimal) -> str:
 # --- the file ---------------------------------------------------------------------------------
 
 
-def parse_budgets(text: str, channel_names: Collection[str]) -> list[BudgetSpec]:
-    """The budgets of a file, validated; RuleFileError ("line N: reason") otherwise."""
+def parse_budgets(
+    text: str, channel_names: Collection[str], allocation_names: Collection[str] = ()
+) -> list[BudgetSpec]:
+    """The budgets of a file, validated; RuleFileError ("line N: reason") otherwise. A scope
+    may name one of ``allocation_names`` (``{Team: [Search]}``: the spend allocated to it)."""
     content = load_rule_file(text)
     if not isinstance(content, dict) or "budgets" not in content:
         raise RuleFileError(line_of(content, 1), "the file must have a 'budgets:' list")
@@ -120,7 +126,7 @@ def parse_budgets(text: str, channel_names: Collection[str]) -> list[BudgetSpec]
     seen: set[str] = set()
     for index, item in enumerate(items):
         line = items.item_line(index) if isinstance(items, LineList) else 1
-        spec = _parse_budget(item, line_of(item, line) or line, channel_names)
+        spec = _parse_budget(item, line_of(item, line) or line, channel_names, allocation_names)
         if spec.name in seen:
             raise RuleFileError(spec.line, f"budget {spec.name!r} is defined twice")
         seen.add(spec.name)
@@ -134,7 +140,9 @@ def _key_line(mapping: Any, key: Any) -> int:
     return line_of(mapping, 1) or 1
 
 
-def _parse_budget(item: Any, line: int, channel_names: Collection[str]) -> BudgetSpec:
+def _parse_budget(
+    item: Any, line: int, channel_names: Collection[str], allocation_names: Collection[str]
+) -> BudgetSpec:
     if not isinstance(item, dict):
         raise RuleFileError(line, "each budget must be a mapping (name, scope, period, ...)")
     for key in item:
@@ -161,13 +169,26 @@ def _parse_budget(item: Any, line: int, channel_names: Collection[str]) -> Budge
                     "cost; scope by organization, workspace, model, service_tier, cost_type, "
                     "token_type, product or provider",
                 )
-            if isinstance(key, str) and key not in MATCH_KEYS:
+            if isinstance(key, str) and key not in MATCH_KEYS and key not in allocation_names:
+                allocations = (
+                    f", or an allocation ({', '.join(sorted(allocation_names))})"
+                    if allocation_names
+                    else ", or the name of an allocation (none is imported yet)"
+                )
                 raise RuleFileError(
                     key_line,
                     f"unknown scope key {key!r}: the keys are "
-                    + ", ".join(k for k in MATCH_KEYS if k not in PER_KEY_KEYS),
+                    + ", ".join(k for k in MATCH_KEYS if k not in PER_KEY_KEYS)
+                    + allocations,
                 )
-    scope = parse_match(scope_value, scope_line, what="scope")
+        named = [k for k in scope_value if k in allocation_names]
+        if len(named) > 1:
+            raise RuleFileError(
+                _key_line(scope_value, named[1]),
+                f"a scope names one allocation at most ({named[0]} and {named[1]} divide the "
+                "spend by different rules)",
+            )
+    scope = parse_match(scope_value, scope_line, what="scope", allocation_names=allocation_names)
     period = item.get("period", "monthly")
     if period not in PERIODS:
         raise RuleFileError(
@@ -258,7 +279,8 @@ def import_budgets(engine: Engine, text: str, *, actor: Actor) -> ImportResult:
     now = clock.utcnow()
     with write_session(engine) as session:
         channels = set(session.execute(select(col(Channel.name))).scalars())
-        specs = parse_budgets(text, channels)
+        allocations = set(session.execute(select(col(Allocation.name))).scalars())
+        specs = parse_budgets(text, channels, allocations)
         stored = {b.name: b for b in session.execute(select(Budget)).scalars()}
         for spec in specs:
             definition = spec.definition()
@@ -309,7 +331,13 @@ def _from_row(row: Budget) -> BudgetSpec:
     data = json.loads(row.definition)
     return BudgetSpec(
         name=row.name,
-        scope=parse_match(data["scope"], 1, what="scope"),
+        # A stored scope was checked on import; a key that is no match key is an allocation's.
+        scope=parse_match(
+            data["scope"],
+            1,
+            what="scope",
+            allocation_names=[k for k in data["scope"] if k not in MATCH_KEYS],
+        ),
         period=data["period"],
         amount_usd=Decimal(data["amount_usd"]),
         thresholds=tuple(Threshold(Decimal(t["percent"]), t["on"]) for t in data["thresholds"]),
@@ -343,10 +371,12 @@ def scope_spend(
 ) -> dict[str, dict[date, Decimal]]:
     """Cents per day in ``[start, end)`` of each named scope, from one grouped read per set of
     columns the scopes name (the daily rollup where that is at most one column)."""
-    by_columns: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    # Scopes by the allocation they name (None: the cost rows) and the columns they name.
+    by_columns: dict[tuple[str | None, tuple[str, ...]], list[str]] = defaultdict(list)
     for name, scope in scopes.items():
         named_columns = sorted({_COLUMNS[t.key] for t in scope.terms if t.key in _COLUMNS})
-        by_columns[tuple(named_columns)].append(name)
+        allocation = scope.allocation_keys[0] if scope.allocation_keys else None
+        by_columns[(allocation, tuple(named_columns))].append(name)
     result: dict[str, dict[date, Decimal]] = {name: defaultdict(Decimal) for name in scopes}
     with read_session(engine) as session:
         orgs = {o.id: o for o in session.execute(select(Organization)).scalars()}
@@ -354,9 +384,14 @@ def scope_spend(
             (w.organization_pk, w.workspace_id): w.name
             for w in session.execute(select(Workspace)).scalars()
         }
-        for columns, names in by_columns.items():
+        for (allocation, columns), names in by_columns.items():
             matched: dict[tuple[str, tuple[Any, ...]], bool] = {}
-            for pk, day, values, cents in _grouped(session, columns, start, end):
+            rows = (
+                _grouped(session, columns, start, end)
+                if allocation is None
+                else _allocated(session, allocation, columns, start, end)
+            )
+            for pk, day, values, cents in rows:
                 org = orgs.get(pk)
                 if org is None:
                     continue
@@ -366,9 +401,12 @@ def scope_spend(
                     hit = matched.get(key)
                     if hit is None:
                         if row is None:
-                            row = _spend_row(
-                                org, dict(zip(columns, values, strict=True)), workspaces
-                            )
+                            # An allocation's rows lead with its value, then the columns.
+                            own = values[len(values) - len(columns) :]
+                            named = dict(zip(columns, own, strict=True))
+                            row = _spend_row(org, named, workspaces)
+                            if allocation is not None:
+                                row = replace(row, allocations={allocation: values[0]})
                         hit = matched[key] = scopes[name].matches(row)
                     if hit:
                         result[name][day] += cents
@@ -406,6 +444,37 @@ def _grouped(
             .where(col(CostLine.date) >= start, col(CostLine.date) < end)
             .group_by(col(CostLine.organization_pk), col(CostLine.date), *picked)
         )
+    for row in session.execute(query):
+        yield int(row[0]), row[1], tuple(row[2:-1]), Decimal(row[-1] or 0)
+
+
+def _allocated(
+    session: Session, allocation: str, columns: tuple[str, ...], start: date, end: date
+) -> Iterable[tuple[int, date, tuple[Any, ...], Decimal]]:
+    """The allocation's lines in ``[start, end)`` by organization, day, value and ``columns``
+    (the lines hold the cost rows' columns): a scope on ``{Team: [Search], model: [...]}``."""
+    picked = [getattr(AllocationLine, c) for c in columns]
+    pk = select(col(Allocation.id)).where(col(Allocation.name) == allocation).scalar_subquery()
+    query = (
+        select(
+            col(AllocationLine.organization_pk),
+            col(AllocationLine.date),
+            col(AllocationLine.value),
+            *picked,
+            func.sum(col(AllocationLine.amount_cents)),
+        )
+        .where(
+            col(AllocationLine.allocation_pk) == pk,
+            col(AllocationLine.date) >= start,
+            col(AllocationLine.date) < end,
+        )
+        .group_by(
+            col(AllocationLine.organization_pk),
+            col(AllocationLine.date),
+            col(AllocationLine.value),
+            *picked,
+        )
+    )
     for row in session.execute(query):
         yield int(row[0]), row[1], tuple(row[2:-1]), Decimal(row[-1] or 0)
 

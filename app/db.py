@@ -258,6 +258,12 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     18: [_create_table("statement"), _create_table("statement_line")],
     # 19: what each organization's last anomaly scan saw, so a scan skips the unchanged ones.
     19: [_create_table("anomaly_scan")],
+    # 20: allocation rules on API keys and actors divide a cost row by per-key billed cost: the
+    # line keeps its key, the mark follows the per-key cost (issue 17 point 1).
+    20: [
+        _add_column("allocation_line", "api_key_id"),
+        _add_column("allocation_mark", "key_cost_version", default="0"),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from app.finops.allocation import (
     version_changes,
 )
 from app.finops.allocation_compute import Rule
+from app.finops.allocation_keys import per_key_coverage
 from app.finops.rule_files import RuleFileError
 from app.ui import auth, state
 from app.ui.allocation_editor import rules_editor, show_note
@@ -24,11 +25,6 @@ from app.ui.format import md, plain
 from app.ui.tables import table
 
 DAYS = 30
-PER_KEY_NOTE = (
-    "Rules on API keys or actors match per-key billed cost, which no organization has "
-    "allocated yet: these rules match nothing for now, and that spend goes on to the rules "
-    "below them or to the default value."
-)
 
 me = auth.actor()
 st.title("Allocations")
@@ -118,7 +114,12 @@ else:
     else:
         st.text("No rules: all spend goes to the default value.")
 if any(rule.match.needs_per_key for rule in spec.rules):
-    st.warning(PER_KEY_NOTE, icon=":material/key:")
+    coverage = per_key_coverage(engine)
+    # Organization names are the API's: plain text.
+    if coverage.without:
+        st.warning(coverage.note(md), icon=":material/key:")
+    else:
+        st.caption(coverage.note(md))
 
 st.subheader(f"Spend by value, last {DAYS} days")
 totals = dict(spend_by_value(engine, allocation.name, days=DAYS))

@@ -92,8 +92,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from app.cli import _engine
     from app.finops.allocation import list_allocations
+    from app.finops.allocation_keys import per_key_coverage
 
-    allocations = list_allocations(_engine(settings))
+    engine = _engine(settings)
+    allocations = list_allocations(engine)
+    coverage = per_key_coverage(engine) if any(a.per_key_rules for a in allocations) else None
     if args.json:
         say(
             json.dumps(
@@ -125,10 +128,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         )
         if a.per_key_rules:
             lines = ", ".join(str(line) for line in a.per_key_rules)
-            say(
-                f"  rules on API keys or actors (lines {lines}) match no spend yet: "
-                "no organization has per-key billed cost allocated"
-            )
+            assert coverage is not None
+            say(f"  lines {lines}: {coverage.note()}")
     return 0
 
 

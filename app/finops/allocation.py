@@ -7,7 +7,9 @@ that differ; every day when one of them has none, or the default changed); the d
 keep their stored lines, which the new rules would compute the same anyway. After a sync, each
 (allocation, organization) allocates again only the days its cost rows replaced since it last
 ran (``app.store.changes``; the whole organization when that log no longer reaches back), so a
-restatement changes only the restated days. Each (allocation, organization) is one transaction
+restatement changes only the restated days. An allocation with rules on API keys or actors
+divides each cost row by its keys' per-key billed cost (``allocation_keys``) and follows the
+per-key cost's changes too. Each (allocation, organization) is one transaction
 that locks its ``allocation_mark`` row first (SQLite: the write lock), deletes that org's lines
 of those days and inserts the new ones: two workers running it at once do it once each, in
 turn, and the second finds nothing left to do.
@@ -35,6 +37,7 @@ from app.finops.allocation_compute import (
     Rule,
     allocate_day,
     matching_rules,
+    split_amount,
 )
 from app.finops.allocation_file import (
     describe_change,
@@ -42,6 +45,7 @@ from app.finops.allocation_file import (
     parse_allocation,
     spec_key,
 )
+from app.finops.allocation_keys import KEY_COST_DATASET, KeyShare, key_shares
 from app.finops.allocation_tables import (
     Allocation,
     AllocationLine,
@@ -51,7 +55,7 @@ from app.finops.allocation_tables import (
 )
 from app.finops.match import SpendRow, parse_match
 from app.finops.rule_files import RuleFileError
-from app.models import CostLine, Organization, Provider, Workspace
+from app.models import CostLine, KeyCost, Organization, Provider, Workspace
 from app.reports.labels import DEFAULT_WORKSPACE, ENTERPRISE_NULLS
 from app.services import audit
 from app.store.bulk import insert_tuples
@@ -351,6 +355,7 @@ def _lock_mark(session: Session, allocation_pk: int, org_pk: int) -> AllocationM
             organization_pk=org_pk,
             allocation_version=0,
             cost_version=-1,
+            key_cost_version=0,
         )
         .on_conflict_do_nothing(index_elements=["allocation_pk", "organization_pk"])
     )
@@ -366,21 +371,48 @@ def _lock_mark(session: Session, allocation_pk: int, org_pk: int) -> AllocationM
     return mark
 
 
+@dataclass(frozen=True)
+class _Versions:
+    """An organization's cost version, and its per-key cost version where the allocation
+    follows it (None: it has no rules on keys or actors)."""
+
+    cost: int
+    key_cost: int | None
+
+
+def _versions(session: Session, org_pk: int, spec: AllocationSpec) -> _Versions:
+    stored = versions(session, (COST_DATASET, KEY_COST_DATASET))
+    return _Versions(
+        stored.get((org_pk, COST_DATASET), 0),
+        stored.get((org_pk, KEY_COST_DATASET), 0) if _per_key(spec) else None,
+    )
+
+
+def _per_key(spec: AllocationSpec) -> bool:
+    """Whether a rule is on keys or actors: its rows are divided by per-key billed cost."""
+    return any(rule.match.needs_per_key for rule in spec.rules)
+
+
 def _pending_days(
-    session: Session, mark: AllocationMark, allocation_version: int, cost_version: int
+    session: Session, mark: AllocationMark, allocation_version: int, now: _Versions
 ) -> Days | bool:
-    """The days the organization's cost rows replaced since the mark (None: every day;
-    False: none). A mark of another version of the allocation: every day."""
+    """The days the organization's cost rows (and per-key cost, where followed) replaced
+    since the mark (None: every day; False: none). A mark of another version of the
+    allocation: every day."""
     if mark.allocation_version != allocation_version or mark.cost_version < 0:
         return None
-    if mark.cost_version >= cost_version:
-        return False
-    changes = changes_after(
-        session, mark.organization_pk, COST_DATASET, mark.cost_version, cost_version
-    )
-    if changes is None:
-        return None
-    return [(c.first_day, c.last_day) for c in changes]
+    followed = [(COST_DATASET, mark.cost_version, now.cost)]
+    if now.key_cost is not None:
+        followed.append((KEY_COST_DATASET, mark.key_cost_version, now.key_cost))
+    days: list[tuple[date, date | None]] = []
+    for dataset, since, current in followed:
+        if since >= current:
+            continue
+        changes = changes_after(session, mark.organization_pk, dataset, since, current)
+        if changes is None:
+            return None
+        days.extend((c.first_day, c.last_day) for c in changes)
+    return days or False
 
 
 def _merge(days: Iterable[tuple[date, date | None]]) -> list[tuple[date, date | None]]:
@@ -422,9 +454,9 @@ def _allocate_org(
     assert allocation.id is not None and org.id is not None
     mark = _lock_mark(session, allocation.id, org.id)
     # The version first, then the rows: a sync committing in between is allocated next time.
-    cost_version = versions(session, (COST_DATASET,)).get((org.id, COST_DATASET), 0)
+    now = _versions(session, org.id, spec)
     if pending_since is not None:
-        pending = _pending_days(session, mark, pending_since, cost_version)
+        pending = _pending_days(session, mark, pending_since, now)
         if pending is None or days is None:
             days = None
         elif pending is not False:
@@ -434,7 +466,9 @@ def _allocate_org(
         days = _merge(days)
     _replace_lines(session, allocation.id, spec, org, days)
     mark.allocation_version = allocation.version
-    mark.cost_version = cost_version
+    mark.cost_version = now.cost
+    if now.key_cost is not None:
+        mark.key_cost_version = now.key_cost
     session.add(mark)
     session.flush()
 
@@ -467,6 +501,7 @@ _LINE_COLUMNS = (
     "rule_position",
     "share_percent",
     *GROUP_COLUMNS,
+    "api_key_id",
     "amount_cents",
 )
 
@@ -497,20 +532,30 @@ def computed_lines(
     null_workspace = (
         ENTERPRISE_NULLS["workspace"] if org.provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
     )
+    shares = (
+        key_shares(session, org.id, _day_clause(col(KeyCost.date), days))
+        if _per_key(spec) and org.provider != Provider.ENTERPRISE
+        else {}
+    )
     candidates: dict[tuple[Any, ...], tuple[int, ...]] = {}
     by_day: dict[date, list[tuple[tuple[Any, ...], Decimal]]] = defaultdict(list)
     for row in session.execute(query):
         by_day[row[0]].append((tuple(row[1:-1]), Decimal(row[-1] or 0)))
     for day in sorted(by_day):
-        day_groups = by_day[day]
+        pieces = [p for dims, amount in by_day[day] for p in _pieces(day, dims, amount, shares)]
         indexed = []
-        for key, amount in day_groups:
-            found = candidates.get(key)
+        for piece in pieces:
+            who = piece.key
+            cache_key = (piece.dims, None if who is None else (who.api_key_id, who.actor_id))
+            found = candidates.get(cache_key)
             if found is None:
-                found = matching_rules(spec, _spend_row(org, key, workspaces, null_workspace))
-                candidates[key] = found
-            indexed.append((found, amount))
+                found = matching_rules(
+                    spec, _spend_row(org, piece.dims, workspaces, null_workspace, who)
+                )
+                candidates[cache_key] = found
+            indexed.append((found, piece.amount))
         for part in allocate_day(spec, day, indexed):
+            piece = pieces[part.group]
             yield (
                 allocation_pk,
                 org.id,
@@ -518,13 +563,40 @@ def computed_lines(
                 part.value,
                 part.rule_position,
                 part.share_percent,
-                *day_groups[part.group][0],
+                *piece.dims,
+                piece.key.api_key_id if piece.key is not None else None,
                 part.amount_cents,
             )
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """A cost row, or one ``key``'s part of it."""
+
+    dims: tuple[Any, ...]
+    amount: Decimal
+    key: KeyShare | None = None
+
+
+def _pieces(
+    day: date, dims: tuple[Any, ...], amount: Decimal, shares: dict[Any, list[KeyShare]]
+) -> list[_Piece]:
+    """A cost row divided among its grain's keys by their per-key billed cost (exactly: the
+    parts add up to the row); whole when no per-key cost covers it. Parts of zero are left
+    out (a row of many keys, a few of them tiny)."""
+    keys = shares.get((day, *dims[:5])) if amount else None
+    if not keys:
+        return [_Piece(dims, amount)]
+    parts = split_amount(amount, [k.units for k in keys])
+    return [_Piece(dims, part, key) for key, part in zip(keys, parts, strict=True) if part]
+
+
 def _spend_row(
-    org: Organization, dims: Sequence[Any], workspaces: dict[str, str], null_workspace: str
+    org: Organization,
+    dims: Sequence[Any],
+    workspaces: dict[str, str],
+    null_workspace: str,
+    key: KeyShare | None = None,
 ) -> SpendRow:
     workspace_id, model, service_tier, cost_type, token_type, product = dims
     return SpendRow(
@@ -541,7 +613,18 @@ def _spend_row(
         cost_type=cost_type,
         token_type=token_type,
         product=product,
+        **({} if key is None else _key_fields(key)),
     )
+
+
+def _key_fields(key: KeyShare) -> dict[str, Any]:
+    return {
+        "per_key": True,
+        "api_key_id": key.api_key_id,
+        "api_key_name": key.api_key_name,
+        "actor_id": key.actor_id,
+        "actor_name": key.actor_name,
+    }
 
 
 def reallocate(engine: Engine, *, allocation: str | None = None) -> int:
@@ -559,38 +642,42 @@ def reallocate(engine: Engine, *, allocation: str | None = None) -> int:
             org = session.get(Organization, org_pk)
             if stored is None or org is None:
                 continue
-            cost_version = versions(session, (COST_DATASET,)).get((org_pk, COST_DATASET), 0)
-            days = _pending_days(session, mark, stored.version, cost_version)
+            spec = stored_spec(session, stored)
+            days = _pending_days(session, mark, stored.version, _versions(session, org_pk, spec))
             if days is False:
                 continue
             assert not isinstance(days, bool)
-            _allocate_org(
-                session, stored, stored_spec(session, stored), org, days, pending_since=None
-            )
+            _allocate_org(session, stored, spec, org, days, pending_since=None)
             done += 1
     return done
 
 
 def _stale_pairs(session: Session, name: str | None) -> list[tuple[int, int]]:
-    query = select(col(Allocation.id), col(Allocation.version))
+    query = select(Allocation)
     if name is not None:
         query = query.where(col(Allocation.name) == name)
-    allocations = session.execute(query).all()
+    allocations = list(session.execute(query).scalars())
     if not allocations:
         return []
-    cost = versions(session, (COST_DATASET,))
+    stored = versions(session, (COST_DATASET, KEY_COST_DATASET))
     marks = {
         (m.allocation_pk, m.organization_pk): m
         for m in session.execute(select(AllocationMark)).scalars()
     }
     org_pks = list(session.execute(select(col(Organization.id))).scalars())
     stale = []
-    for allocation_pk, version in allocations:
+    for allocation in allocations:
+        assert allocation.id is not None
+        per_key = _per_key(stored_spec(session, allocation))
         for org_pk in org_pks:
-            mark = marks.get((allocation_pk, org_pk))
-            current = cost.get((org_pk, COST_DATASET), 0)
-            if mark is None or mark.allocation_version != version or mark.cost_version != current:
-                stale.append((allocation_pk, org_pk))
+            mark = marks.get((allocation.id, org_pk))
+            if (
+                mark is None
+                or mark.allocation_version != allocation.version
+                or mark.cost_version != stored.get((org_pk, COST_DATASET), 0)
+                or (per_key and mark.key_cost_version != stored.get((org_pk, KEY_COST_DATASET), 0))
+            ):
+                stale.append((allocation.id, org_pk))
     return stale
 
 

@@ -97,6 +97,11 @@ def split_amount(amount_cents: Decimal, weights: Sequence[int]) -> list[Decimal]
     return [Decimal(part).scaleb(-CENTS_SCALE) for part in split_units(units, weights)]
 
 
+def share_percent(weight: int, total: int) -> Decimal:
+    """``weight`` of ``total`` in percent, at the stored precision (what a line shows)."""
+    return (Decimal(weight * 100) / Decimal(total)).quantize(_SHARE_QUANTUM)
+
+
 def integer_weights(weights: Sequence[Decimal]) -> list[int]:
     """Decimal weights (60, 40; 33.5, 66.5) as integers in the same proportions."""
     places = 0
@@ -145,8 +150,7 @@ def allocate_day(
             total = sum(weights)
             amounts = split_amount(amount, weights)
             for (value, _), weight, part in zip(rule.targets, weights, amounts, strict=True):
-                share = (Decimal(weight * 100) / Decimal(total)).quantize(_SHARE_QUANTUM)
-                parts.append(Part(index, value, rule.position, share, part))
+                parts.append(Part(index, value, rule.position, share_percent(weight, total), part))
     return parts
 
 

@@ -5,8 +5,8 @@ imported, every imported version (the history of rule changes), and the computed
 the match keys a cost row has (workspace, model, tier, cost type, token type, product): a
 "Spend by Team" chart sums it by value, a statement by model or workspace; its amounts of a
 day add up exactly to that day's billed total. ``allocation_mark`` is how far each allocation
-has followed each organization's cost rows (``app.store.changes``): after a sync only the days
-replaced since are allocated again.
+has followed each organization's cost rows (and, with rules on keys, its per-key cost;
+``app.store.changes``): after a sync only the days replaced since are allocated again.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class AllocationLine(SQLModel, table=True):
     value: str = Field(max_length=200)
     # The rule that allocated it (its position), null for the default value.
     rule_position: int | None = None
-    # The part of a split (in percent of the row's amount), null for a whole row.
+    # The part of a split (in percent of the row's amount, or of its key's part of it), null
+    # for a value rule.
     share_percent: Decimal | None = Field(default=None, sa_column=Column(Cents()))
     workspace_id: str | None = None
     model: str | None = None
@@ -95,6 +96,9 @@ class AllocationLine(SQLModel, table=True):
     cost_type: str | None = None
     token_type: str | None = None
     product: str | None = None
+    # The API key of a row divided by per-key billed cost (an allocation with rules on keys or
+    # actors); null otherwise, and for the Console / Workbench part.
+    api_key_id: str | None = None
     amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
 
 
@@ -109,3 +113,6 @@ class AllocationMark(SQLModel, table=True):
     organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
     allocation_version: int = Field(sa_type=BigInteger)
     cost_version: int = Field(sa_type=BigInteger)
+    # The organization's per-key cost version then (followed only by an allocation with rules
+    # on keys or actors: a row is divided by the per-key cost of its day).
+    key_cost_version: int = Field(default=0, sa_type=BigInteger)

@@ -317,34 +317,34 @@ def allocation_tags(
     """Each allocated grain's ``Tags`` JSON over ``[start, end)``: allocation name -> value, or
     the values of a split with their shares."""
     a = AllocationLine
+    grain = (
+        col(a.organization_pk),
+        col(a.date),
+        col(a.workspace_id),
+        col(a.model),
+        col(a.service_tier),
+        col(a.cost_type),
+        col(a.token_type),
+        col(a.product),
+    )
+    # A value's share of a row from the amounts: a split's share, and (a row divided by
+    # per-key cost has a line per key) the keys' parts that went to it.
     query = (
-        select(
-            col(a.organization_pk),
-            col(a.date),
-            col(a.workspace_id),
-            col(a.model),
-            col(a.service_tier),
-            col(a.cost_type),
-            col(a.token_type),
-            col(a.product),
-            col(Allocation.name),
-            col(a.value),
-            col(a.share_percent),
-        )
+        select(*grain, col(Allocation.name), col(a.value), func.sum(col(a.amount_cents)))
         .join(Allocation, col(Allocation.id) == col(a.allocation_pk))
         .where(col(a.date) >= start, col(a.date) < end)
-        .distinct()
+        .group_by(*grain, col(Allocation.name), col(a.value))
     )
     if organization_id:
         query = query.join(Organization, col(Organization.id) == col(a.organization_pk)).where(
             col(Organization.organization_id) == organization_id
         )
-    parts: dict[_Grain, dict[str, list[tuple[str, Decimal | None]]]] = defaultdict(
+    parts: dict[_Grain, dict[str, list[tuple[str, Decimal]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     with read_session(engine) as session:
-        for *grain, name, value, share in session.execute(query):
-            parts[tuple(grain)][name].append((value, share))
+        for *row_grain, name, value, amount in session.execute(query):
+            parts[tuple(row_grain)][name].append((value, Decimal(amount or 0)))
     return {
         grain: json.dumps(
             {name: _tag_value(values) for name, values in by_name.items()},
@@ -355,12 +355,17 @@ def allocation_tags(
     }
 
 
-def _tag_value(values: list[tuple[str, Decimal | None]]) -> str:
-    if len(values) == 1 and values[0][1] is None:
+def _tag_value(values: list[tuple[str, Decimal]]) -> str:
+    """One value, or each value with its share of the row's amount (to 0.01 %)."""
+    if len(values) == 1:
         return values[0][0]
+    total = sum(amount for _, amount in values)
+    if not total:
+        return ", ".join(sorted(value for value, _ in values))
+    shares = [(value, (amount * 100 / total).quantize(Decimal("0.01"))) for value, amount in values]
     return ", ".join(
-        f"{value} ({share.normalize():f}%)" if share is not None else value
-        for value, share in sorted(values, key=lambda v: (-(v[1] or 0), v[0]))
+        f"{value} ({share.normalize():f}%)"
+        for value, share in sorted(shares, key=lambda v: (-v[1], v[0]))
     )
 
 

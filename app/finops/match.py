@@ -12,9 +12,10 @@ A null model, service tier, token type or cost type matches no pattern (a web se
 no model: ``model: "*"`` is the token spend). The null workspace is the Default workspace, the
 null key the Console / Workbench, a Console organization's null product "Claude API (Console)".
 
-``api_key`` and ``actor`` are about per-key (per-actor) billed cost: against a row without
-per-key data (the cost report's rows today) they match nothing, and ``Match.needs_per_key``
-lets the caller say so instead of matching nothing silently.
+``api_key`` and ``actor`` are about per-key (per-actor) billed cost: an allocation divides a
+cost row by it (``app.finops.allocation_keys``); against a row without per-key data (a budget
+scope, an organization without that API) they match nothing, and ``Match.needs_per_key`` lets
+the caller say so instead of matching nothing silently.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Monthly chargeback statements (issue 17 point 6): per allocation value, the month's spend by
-organization, workspace and model with the split shares, as CSV and as a printable PDF.
+organization, workspace, model and (rules on keys) API key with the split shares, as CSV and as
+a printable PDF.
 
 ``close_month`` locks a month's statement of every allocation: its lines are stored
 (``statement_line``) and read from there ever after, so a restatement by Anthropic never
@@ -138,6 +139,7 @@ def _sort_key(row: StatementRow) -> tuple[Any, ...]:
         row.organization_id,
         row.workspace_name,
         row.model or "",
+        row.api_key_id or "",
         row.share_percent if row.share_percent is not None else Decimal(-1),
     )
 
@@ -150,6 +152,7 @@ def _live_charges(session: Session, allocation: Allocation, month: date) -> list
             col(AllocationLine.organization_pk),
             col(AllocationLine.workspace_id),
             col(AllocationLine.model),
+            col(AllocationLine.api_key_id),
             col(AllocationLine.share_percent),
             func.sum(col(AllocationLine.amount_cents)),
         )
@@ -163,6 +166,7 @@ def _live_charges(session: Session, allocation: Allocation, month: date) -> list
             col(AllocationLine.organization_pk),
             col(AllocationLine.workspace_id),
             col(AllocationLine.model),
+            col(AllocationLine.api_key_id),
             col(AllocationLine.share_percent),
         )
     )
@@ -174,7 +178,7 @@ def _live_charges(session: Session, allocation: Allocation, month: date) -> list
         )
     }
     rows = []
-    for value, org_pk, workspace_id, model, share, amount in session.execute(query):
+    for value, org_pk, workspace_id, model, api_key_id, share, amount in session.execute(query):
         org = orgs[org_pk]
         if workspace_id is None:
             workspace = (
@@ -194,7 +198,7 @@ def _live_charges(session: Session, allocation: Allocation, month: date) -> list
                 workspace_id=workspace_id,
                 workspace_name=workspace,
                 model=model,
-                api_key_id=None,
+                api_key_id=api_key_id,
                 share_percent=share,
                 amount_cents=Decimal(amount or 0),
             )
@@ -202,8 +206,11 @@ def _live_charges(session: Session, allocation: Allocation, month: date) -> list
     return rows
 
 
-def _adjust_key(row: StatementRow) -> tuple[str, str, str | None, str | None]:
-    return (row.value, row.organization_id, row.workspace_id, row.model)
+_AdjustKey = tuple[str, str, str | None, str | None, str | None]
+
+
+def _adjust_key(row: StatementRow) -> _AdjustKey:
+    return (row.value, row.organization_id, row.workspace_id, row.model, row.api_key_id)
 
 
 def _closed(session: Session, name: str) -> dict[date, Statement]:
@@ -246,14 +253,14 @@ def _adjustments(
     rows: list[StatementRow] = []
     corrected = previous_month(month)
     while corrected in closed:
-        charged: dict[tuple[str, str, str | None, str | None], Decimal] = defaultdict(Decimal)
-        labels: dict[tuple[str, str, str | None, str | None], StatementRow] = {}
+        charged: dict[_AdjustKey, Decimal] = defaultdict(Decimal)
+        labels: dict[_AdjustKey, StatementRow] = {}
         for stored in charged_by_statement.values():
             for row in stored:
                 if row.for_month == corrected:
                     charged[_adjust_key(row)] += row.amount_cents
                     labels.setdefault(_adjust_key(row), row)
-        now: dict[tuple[str, str, str | None, str | None], Decimal] = defaultdict(Decimal)
+        now: dict[_AdjustKey, Decimal] = defaultdict(Decimal)
         for row in _live_charges(session, allocation, corrected):
             now[_adjust_key(row)] += row.amount_cents
             labels[_adjust_key(row)] = row
@@ -271,7 +278,7 @@ def _adjustments(
                         workspace_id=label.workspace_id,
                         workspace_name=label.workspace_name,
                         model=label.model,
-                        api_key_id=None,
+                        api_key_id=label.api_key_id,
                         share_percent=None,
                         amount_cents=difference,
                     )

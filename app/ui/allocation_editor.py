@@ -188,9 +188,11 @@ def rules_editor(
 
 
 def _note(per_key: bool, cents: Decimal) -> str:
+    if cents:
+        return "by per-key billed cost" if per_key else ""
     if per_key:
-        return "matches nothing yet: per-key cost is not allocated"
-    return "" if cents else "matches nothing in these days"
+        return "matches nothing in these days: it needs per-key billed cost of these keys"
+    return "matches nothing in these days"
 
 
 def _name_clash(spec: AllocationSpec | None, name: str, others: Collection[str]) -> str | None:

@@ -11,6 +11,9 @@ small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows
   calls), and the same query written by hand for DuckDB over a copy of the same rows and over a
   copy of the product's own rollups (a development-only dependency: the ``bench`` extra), with
   both ratios and whether the results agree;
+- three allocations of 50 rules imported over every organization's days, a rule change that
+  allocates every day again, and Spend grouped by an allocation vs DuckDB over the same lines
+  (bench/allocation_figures.py);
 - a query set drawn with a fixed seed (bench/query_set.py): Spend and Usage views over 30 days
   and 6 months, grouped every way the pages offer, under random filter combinations; its p95
   and worst case, and the same views in DuckDB;
@@ -47,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 # The parts of the bench, each in a module named for what it measures. This script's folder is
 # on sys.path too when it runs: no module in bench/ may be named as a package of the product's
 # (ingest, app, pages) or of what it imports.
+from bench.allocation_figures import allocation_figures  # noqa: E402
 from bench.backfill_figures import backfill_figures  # noqa: E402
 from bench.bench_rows import SCALES, rows_of  # noqa: E402
 from bench.figures import (  # noqa: E402
@@ -90,8 +94,8 @@ def main() -> int:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to leave out: duckdb, backfill, pages, browser, copy (the "
-        "app's columnar copy: filtered views then read the database)",
+        help="comma-separated parts to leave out: duckdb, allocation, backfill, pages, browser, "
+        "copy (the app's columnar copy: filtered views then read the database)",
     )
     parser.add_argument(
         "--only",
@@ -147,6 +151,10 @@ def main() -> int:
 
         # --- dashboard queries, and the same in DuckDB ---------------------------------------
         query_figures(run, args.repeat, args.views)
+
+        # --- allocations: import, a rule change, Spend grouped by one ---------------------------
+        if "allocation" not in skip:
+            allocation_figures(run, args.repeat)
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
     from app.keystore import KeyStore

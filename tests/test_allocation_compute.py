@@ -3,6 +3,7 @@ and exact sums by largest remainder."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from app.finops.allocation_compute import (
     AllocationSpec,
+    RuleIndex,
     allocate_day,
     integer_weights,
     matching_rules,
@@ -269,3 +271,42 @@ def test_a_json_file_and_values_beside_the_split_are_read_too() -> None:
     assert spec.default == "Other"
     assert spec.rules[0].values == ("Prod", "Dev")
     assert spec_yaml(parse_allocation(spec_yaml(spec))) == spec_yaml(spec)
+
+
+_WORKSPACES = [None, "Production", "Support Bot", "Research", "Prod*"]
+_MODELS = [None, "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1"]
+_PATTERNS = {
+    "workspace": ["Production", "Support*", "Default workspace", "*", "Prod*", "wrkspc_Research"],
+    "model": ["claude-haiku-*", "claude-sonnet-4-5", "*", "Claude Opus 4.1", "claude-*-4-1"],
+    "cost_type": ["tokens", "Web search", "web_search"],
+    "organization": ["Acme", "org-1", "Other"],
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(sorted(_PATTERNS)),
+            st.integers(0, 5),
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(st.tuples(st.sampled_from(_WORKSPACES), st.sampled_from(_MODELS)), max_size=12),
+)
+def test_the_rule_index_finds_the_rules_each_match_finds(
+    matches: list[dict[str, int]], rows: list[tuple[str | None, str | None]]
+) -> None:
+    # The index (a bit per rule and key value) must pick exactly the rules, in order, that
+    # trying every rule's match on the row picks: it is what allocation uses at scale.
+    rules = []
+    for i, terms in enumerate(matches):
+        pattern = {k: _PATTERNS[k][n % len(_PATTERNS[k])] for k, n in terms.items()}
+        rules.append(f"  - value: V{i}\n    match: {json.dumps(pattern)}\n")
+    spec = parse_allocation("allocation: T\ndefault: U\nrules:\n" + "".join(rules))
+    index = RuleIndex(spec)
+    for workspace, model in rows:
+        row = _row(workspace, model)
+        assert index.matching(row) == matching_rules(spec, row)

@@ -35,8 +35,8 @@ from app.db import read_session, write_session
 from app.finops.allocation_compute import (
     AllocationSpec,
     Rule,
+    RuleIndex,
     allocate_day,
-    matching_rules,
     split_amount,
 )
 from app.finops.allocation_file import (
@@ -537,6 +537,7 @@ def computed_lines(
         if _per_key(spec) and org.provider != Provider.ENTERPRISE
         else {}
     )
+    index = RuleIndex(spec)
     candidates: dict[tuple[Any, ...], tuple[int, ...]] = {}
     by_day: dict[date, list[tuple[tuple[Any, ...], Decimal]]] = defaultdict(list)
     for row in session.execute(query):
@@ -549,8 +550,8 @@ def computed_lines(
             cache_key = (piece.dims, None if who is None else (who.api_key_id, who.actor_id))
             found = candidates.get(cache_key)
             if found is None:
-                found = matching_rules(
-                    spec, _spend_row(org, piece.dims, workspaces, null_workspace, who)
+                found = index.matching(
+                    _spend_row(org, piece.dims, workspaces, null_workspace, who)
                 )
                 candidates[cache_key] = found
             indexed.append((found, piece.amount))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from app.finops.match import Match, SpendRow
+from app.finops.match import Match, SpendRow, Term, pattern_matches
 from app.models import CENTS_SCALE
 
 SPLIT_METHODS = ("even", "proportional", "fixed")
@@ -124,6 +124,43 @@ def matching_rules(spec: AllocationSpec, row: SpendRow) -> tuple[int, ...]:
     """The indexes of the rules that match ``row`` on some day (dates aside): computed once
     per distinct group, then each day picks the first in effect."""
     return tuple(i for i, rule in enumerate(spec.rules) if rule.match.matches(row))
+
+
+class RuleIndex:
+    """``matching_rules`` key by key: a row's value of each key is tried against every rule's
+    patterns once (a bit per rule that accepts it), and a row's rules are the bits left after
+    every key. A large organization's day has thousands of distinct rows but each key only a
+    few dozen values, so a row costs a dictionary lookup per key instead of every pattern."""
+
+    def __init__(self, spec: AllocationSpec) -> None:
+        self._terms: list[dict[str, Term]] = [
+            {term.key: term for term in rule.match.terms} for rule in spec.rules
+        ]
+        self._keys = tuple(dict.fromkeys(k for terms in self._terms for k in terms))
+        self._all = (1 << len(spec.rules)) - 1
+        self._masks: dict[tuple[str, tuple[str, ...]], int] = {}
+
+    def matching(self, row: SpendRow) -> tuple[int, ...]:
+        mask = self._all
+        for key in self._keys:
+            candidates = row.candidates(key)
+            found = self._masks.get((key, candidates))
+            if found is None:
+                found = self._masks[(key, candidates)] = self._mask(key, candidates)
+            mask &= found
+            if not mask:
+                return ()
+        return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+
+    def _mask(self, key: str, candidates: tuple[str, ...]) -> int:
+        mask = 0
+        for i, terms in enumerate(self._terms):
+            term = terms.get(key)
+            if term is None or any(
+                pattern_matches(p, v) for v in candidates for p in term.patterns
+            ):
+                mask |= 1 << i
+        return mask
 
 
 def allocate_day(

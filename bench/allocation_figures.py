@@ -16,6 +16,7 @@ with tiers, token types, effective dates, and ``even``, ``proportional`` and ``f
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from datetime import date, timedelta
@@ -107,10 +108,8 @@ def allocation_figures(run: BenchRun, repeat: int) -> None:
     engine, today, figures, results = run.engine, run.today, run.figures, run.results
     files = allocation_files(run.first)
     for name in files:  # an earlier run's, with --reuse
-        try:
+        with contextlib.suppress(AllocationNotFound):
             remove_allocation(engine, name, actor="bench")
-        except AllocationNotFound:
-            pass
     seconds: dict[str, float] = {}
     for name, text in files.items():
         t0 = time.perf_counter()

@@ -550,9 +550,7 @@ def computed_lines(
             cache_key = (piece.dims, None if who is None else (who.api_key_id, who.actor_id))
             found = candidates.get(cache_key)
             if found is None:
-                found = index.matching(
-                    _spend_row(org, piece.dims, workspaces, null_workspace, who)
-                )
+                found = index.matching(_spend_row(org, piece.dims, workspaces, null_workspace, who))
                 candidates[cache_key] = found
             indexed.append((found, piece.amount))
         for part in allocate_day(spec, day, indexed):

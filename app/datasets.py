@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from app.finops.allocation_tables import AllocationLine, AllocationMark
+from app.finops.allocation_tables import AllocationDaily, AllocationLine, AllocationMark
 from app.finops.anomaly_tables import Anomaly
 from app.models import (
     USAGE_MEASURES,
@@ -376,6 +376,7 @@ BOOKKEEPING_TABLES: tuple[Any, ...] = (
     # Allocation (app/finops/allocation_tables.py): an organization's allocated lines and how
     # far each allocation has followed its cost rows.
     AllocationLine,
+    AllocationDaily,
     AllocationMark,
     # Anomalies (app/finops/anomaly_tables.py): those found in an organization's spend.
     Anomaly,

@@ -263,6 +263,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     20: [
         _add_column("allocation_line", "api_key_id"),
         _add_column("allocation_mark", "key_cost_version", default="0"),
+        # The lines summed per organization, day and value (Spend by an allocation at scale).
+        _create_table("allocation_daily"),
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)

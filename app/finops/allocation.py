@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -46,8 +46,10 @@ from app.finops.allocation_file import (
     spec_key,
 )
 from app.finops.allocation_keys import KEY_COST_DATASET, KeyShare, key_shares
+from app.finops.allocation_sql import insert_lines
 from app.finops.allocation_tables import (
     Allocation,
+    AllocationDaily,
     AllocationLine,
     AllocationMark,
     AllocationRule,
@@ -246,7 +248,7 @@ def remove_allocation(engine: Engine, name: str, *, actor: str) -> None:
         if allocation is None:
             raise AllocationNotFound(name)
         pk = allocation.id
-        for table in (AllocationLine, AllocationMark, AllocationRule):
+        for table in (AllocationLine, AllocationDaily, AllocationMark, AllocationRule):
             session.execute(delete(table).where(col(table.allocation_pk) == pk))
         session.delete(allocation)
         session.add(
@@ -475,7 +477,7 @@ def _allocate_org(
 
 def _replace_lines(
     session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
-) -> int:
+) -> None:
     assert org.id is not None
     where = [
         col(AllocationLine.allocation_pk) == allocation_pk,
@@ -485,12 +487,53 @@ def _replace_lines(
     if clause is not None:
         where.append(clause)
     session.execute(delete(AllocationLine).where(*where))
-    lines = list(computed_lines(session, allocation_pk, spec, org, days))
-    if lines:
-        table = AllocationLine.__table__  # type: ignore[attr-defined]
-        columns = [table.c[name] for name in _LINE_COLUMNS]
-        insert_tuples(session, table, columns, lines)
-    return len(lines)
+    if not _per_key(spec):
+        # Inside the database (the same lines; allocation_sql).
+        insert_lines(
+            session,
+            allocation_pk,
+            spec,
+            org.id,
+            lambda column: _day_clause(column, days),
+            _namer(session, org),
+        )
+    else:
+        lines = list(computed_lines(session, allocation_pk, spec, org, days))
+        if lines:
+            table = AllocationLine.__table__  # type: ignore[attr-defined]
+            columns = [table.c[name] for name in _LINE_COLUMNS]
+            insert_tuples(session, table, columns, lines)
+    _replace_daily(session, allocation_pk, org.id, days)
+
+
+def _replace_daily(session: Session, allocation_pk: int, org_pk: int, days: Days) -> None:
+    """The days' sums per value (``allocation_daily``), from the lines just written."""
+    daily = [
+        col(AllocationDaily.allocation_pk) == allocation_pk,
+        col(AllocationDaily.organization_pk) == org_pk,
+    ]
+    lines = [
+        col(AllocationLine.allocation_pk) == allocation_pk,
+        col(AllocationLine.organization_pk) == org_pk,
+    ]
+    for where, column in ((daily, AllocationDaily.date), (lines, AllocationLine.date)):
+        clause = _day_clause(col(column), days)
+        if clause is not None:
+            where.append(clause)
+    session.execute(delete(AllocationDaily).where(*daily))
+    keys = (
+        col(AllocationLine.allocation_pk),
+        col(AllocationLine.organization_pk),
+        col(AllocationLine.date),
+        col(AllocationLine.value),
+    )
+    sums = select(*keys, func.sum(col(AllocationLine.amount_cents))).where(*lines).group_by(*keys)
+    table = AllocationDaily.__table__  # type: ignore[attr-defined]
+    session.execute(
+        table.insert().from_select(
+            ["allocation_pk", "organization_pk", "date", "value", "amount_cents"], sums
+        )
+    )
 
 
 _LINE_COLUMNS = (
@@ -522,16 +565,7 @@ def computed_lines(
         .group_by(col(CostLine.date), *groups)
         .order_by(col(CostLine.date))
     )
-    workspaces = dict(
-        session.execute(
-            select(col(Workspace.workspace_id), col(Workspace.name)).where(
-                col(Workspace.organization_pk) == org.id
-            )
-        ).all()
-    )
-    null_workspace = (
-        ENTERPRISE_NULLS["workspace"] if org.provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
-    )
+    spend_row = _namer(session, org)
     shares = (
         key_shares(session, org.id, _day_clause(col(KeyCost.date), days))
         if _per_key(spec) and org.provider != Provider.ENTERPRISE
@@ -550,7 +584,7 @@ def computed_lines(
             cache_key = (piece.dims, None if who is None else (who.api_key_id, who.actor_id))
             found = candidates.get(cache_key)
             if found is None:
-                found = index.matching(_spend_row(org, piece.dims, workspaces, null_workspace, who))
+                found = index.matching(spend_row(piece.dims, who))
                 candidates[cache_key] = found
             indexed.append((found, piece.amount))
         for part in allocate_day(spec, day, indexed):
@@ -588,6 +622,26 @@ def _pieces(
         return [_Piece(dims, amount)]
     parts = split_amount(amount, [k.units for k in keys])
     return [_Piece(dims, part, key) for key, part in zip(keys, parts, strict=True) if part]
+
+
+def _namer(session: Session, org: Organization) -> Callable[..., SpendRow]:
+    """``spend_row(dims, key=None)``: a group of the organization's cost (``GROUP_COLUMNS``)
+    as the match keys see it, its workspace named as the dashboard names it."""
+    workspaces = dict(
+        session.execute(
+            select(col(Workspace.workspace_id), col(Workspace.name)).where(
+                col(Workspace.organization_pk) == org.id
+            )
+        ).all()
+    )
+    null_workspace = (
+        ENTERPRISE_NULLS["workspace"] if org.provider == Provider.ENTERPRISE else DEFAULT_WORKSPACE
+    )
+
+    def spend_row(dims: Sequence[Any], key: KeyShare | None = None) -> SpendRow:
+        return _spend_row(org, dims, workspaces, null_workspace, key)
+
+    return spend_row
 
 
 def _spend_row(

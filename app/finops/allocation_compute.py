@@ -183,12 +183,19 @@ def allocate_day(
         elif rule.value is not None:
             parts.append(Part(index, rule.value, rule.position, None, amount))
         else:
-            weights = _weights(rule, direct)
-            total = sum(weights)
+            weights, shares = split_weights(rule, direct)
             amounts = split_amount(amount, weights)
-            for (value, _), weight, part in zip(rule.targets, weights, amounts, strict=True):
-                parts.append(Part(index, value, rule.position, share_percent(weight, total), part))
+            for (value, _), share, part in zip(rule.targets, shares, amounts, strict=True):
+                parts.append(Part(index, value, rule.position, share, part))
     return parts
+
+
+def split_weights(rule: Rule, direct: dict[str, Decimal]) -> tuple[list[int], list[Decimal]]:
+    """A split's integer weights on a day (``direct``: each value's spend matched directly
+    by value rules that day) and each target's share in percent."""
+    weights = _weights(rule, direct)
+    total = sum(weights)
+    return weights, [share_percent(weight, total) for weight in weights]
 
 
 def _weights(rule: Rule, direct: dict[str, Decimal]) -> list[int]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, ColumnElement, Index, Text, UniqueConstraint, select
+from sqlmodel import Field, SQLModel, col
 
 from app.models import Cents, UTCDateTime
 
@@ -102,6 +103,24 @@ class AllocationLine(SQLModel, table=True):
     amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
 
 
+class AllocationDaily(SQLModel, table=True):
+    """An allocation's lines summed per organization, day and value: what "Spend by Team" reads
+    when no filter needs the lines' match keys (a few rows a day instead of one per cost row).
+    Rewritten with the lines of the same days, in the same transaction."""
+
+    __tablename__ = "allocation_daily"
+    __table_args__ = (
+        Index("ix_allocation_daily_allocation_date", "allocation_pk", "date"),
+        Index("ix_allocation_daily_org", "organization_pk"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    allocation_pk: int = Field(foreign_key="allocation.id", ondelete="CASCADE")
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    value: str = Field(max_length=200)
+    amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+
+
 class AllocationMark(SQLModel, table=True):
     """The version of an organization's cost rows an allocation was last computed from, and
     the allocation's version then: what the next run allocates again."""
@@ -116,3 +135,10 @@ class AllocationMark(SQLModel, table=True):
     # The organization's per-key cost version then (followed only by an allocation with rules
     # on keys or actors: a row is divided by the per-key cost of its day).
     key_cost_version: int = Field(default=0, sa_type=BigInteger)
+
+
+def of_allocation(name: str, table: Any = AllocationLine) -> ColumnElement[bool]:
+    """The rows of ``table`` (``AllocationLine`` or ``AllocationDaily``) of the allocation
+    named ``name``: what a Spend view or a budget scope by an allocation reads."""
+    pk = select(col(Allocation.id)).where(col(Allocation.name) == name).scalar_subquery()
+    return col(table.allocation_pk) == pk

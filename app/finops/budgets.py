@@ -23,7 +23,12 @@ from sqlmodel import Session, col
 
 from app import clock
 from app.db import read_session, write_session
-from app.finops.allocation_tables import Allocation, AllocationLine
+from app.finops.allocation_tables import (
+    Allocation,
+    AllocationDaily,
+    AllocationLine,
+    of_allocation,
+)
 from app.finops.budget_tables import Budget, Channel
 from app.finops.forecast import HISTORY_DAYS, Forecast, forecast_period
 from app.finops.match import MATCH_KEYS, PER_KEY_KEYS, Match, SpendRow, parse_match
@@ -453,27 +458,18 @@ def _allocated(
 ) -> Iterable[tuple[int, date, tuple[Any, ...], Decimal]]:
     """The allocation's lines in ``[start, end)`` by organization, day, value and ``columns``
     (the lines hold the cost rows' columns): a scope on ``{Team: [Search], model: [...]}``."""
-    picked = [getattr(AllocationLine, c) for c in columns]
-    pk = select(col(Allocation.id)).where(col(Allocation.name) == allocation).scalar_subquery()
+    # Without other columns, the lines' daily sums per value answer it (a few rows a day).
+    table: Any = AllocationDaily if not columns else AllocationLine
+    picked = [getattr(table, c) for c in columns]
+    keys = (col(table.organization_pk), col(table.date), col(table.value), *picked)
     query = (
-        select(
-            col(AllocationLine.organization_pk),
-            col(AllocationLine.date),
-            col(AllocationLine.value),
-            *picked,
-            func.sum(col(AllocationLine.amount_cents)),
-        )
+        select(*keys, func.sum(col(table.amount_cents)))
         .where(
-            col(AllocationLine.allocation_pk) == pk,
-            col(AllocationLine.date) >= start,
-            col(AllocationLine.date) < end,
+            of_allocation(allocation, table),
+            col(table.date) >= start,
+            col(table.date) < end,
         )
-        .group_by(
-            col(AllocationLine.organization_pk),
-            col(AllocationLine.date),
-            col(AllocationLine.value),
-            *picked,
-        )
+        .group_by(*keys)
     )
     for row in session.execute(query):
         yield int(row[0]), row[1], tuple(row[2:-1]), Decimal(row[-1] or 0)

@@ -21,7 +21,13 @@ from sqlmodel import col
 from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
-from app.finops.allocation_tables import Allocation, AllocationLine, AllocationRule
+from app.finops.allocation_tables import (
+    Allocation,
+    AllocationDaily,
+    AllocationLine,
+    AllocationRule,
+    of_allocation,
+)
 from app.models import CostDaily, CostLine, KeyCost, Organization
 from app.reports.comparison import Change, change, previous_range
 from app.reports.filters import (
@@ -68,14 +74,21 @@ def _spend_by_day(
         refused = allocated_group_refusal(f, group)
         if refused is not None:
             raise ValueError(refused)
-        where = _where_allocated(f)
-        split = col(AllocationLine.cost_type) if by_cost_type else None
-        source = Source(AllocationLine, _line_column(group), where, where, split=split)
+        table = _allocation_table(f, group)
+        where = _where_allocated(f, table)
+        if table is AllocationDaily:
+            column = col(AllocationDaily.value) if allocation else _LINE_COLUMNS[group]
+            source = Source(table, column, where, where)
+        else:
+            split = col(AllocationLine.cost_type) if by_cost_type else None
+            source = Source(table, _line_column(group), where, where, split=split)
     elif allocation is not None:
         # The allocated lines keep the cost rows' filter columns: the same filters apply, and a
-        # day's lines add up to its billed cost exactly (app.finops.allocation).
-        where = [_of_allocation(allocation), *where_detail(AllocationLine, f, cost=True)]
-        source = Source(AllocationLine, col(AllocationLine.value), where, where)
+        # day's lines add up to its billed cost exactly (app.finops.allocation). Their daily
+        # sums per value answer a view that filters none of those columns.
+        table = _allocation_table(f, group)
+        where = [of_allocation(allocation, table), *_where_lines(table, f)]
+        source = Source(table, col(table.value), where, where)
     elif group == "api_key":
         # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
         # (``key_cost_line``), of the organizations that have it.
@@ -154,21 +167,42 @@ def _line_column(group: str) -> Any:
     return col(AllocationLine.value) if allocation_of(group) is not None else _LINE_COLUMNS[group]
 
 
-def _of_allocation(name: str) -> ColumnElement[bool]:
-    """The lines of the allocation named ``name``."""
-    pk = select(col(Allocation.id)).where(col(Allocation.name) == name).scalar_subquery()
-    return col(AllocationLine.allocation_pk) == pk
-
-
-def _where_allocated(f: Filters) -> list[ColumnElement[bool]]:
-    """The lines of ``f``'s chosen values of its allocation, in the other filters: what a
-    view filtered by "Team: Search" adds up (a split's share of a row included)."""
+def _where_allocated(f: Filters, table: Any = AllocationLine) -> list[ColumnElement[bool]]:
+    """The lines (or their daily sums) of ``f``'s chosen values of its allocation, in the
+    other filters: what a view filtered by "Team: Search" adds up (a split's share of a row
+    included)."""
     assert f.allocation is not None
     return [
-        _of_allocation(f.allocation),
-        col(AllocationLine.value).in_(f.allocation_values),
-        *where_detail(AllocationLine, f, cost=True),
+        of_allocation(f.allocation, table),
+        col(table.value).in_(f.allocation_values),
+        *_where_lines(table, f),
     ]
+
+
+def _where_lines(table: Any, f: Filters) -> list[ColumnElement[bool]]:
+    """The filters over allocation lines, or over their daily sums (which hold no match keys:
+    they are read only when ``uses_rollups(f)``, the days and organizations alone)."""
+    if table is AllocationDaily:
+        return [
+            col(table.date) >= f.start,
+            col(table.date) < f.end,
+            *where_organizations(f),
+        ]
+    return where_detail(table, f, cost=True)
+
+
+# Groups an allocation's daily sums hold (its values, and the organization's own columns).
+_DAILY_GROUPS = ("organization", "provider")
+
+
+def _allocation_table(f: Filters, group: str | None) -> Any:
+    """``AllocationDaily`` where it answers the view (no filter on the lines' match keys, a
+    group by the allocation's values or the organization's), else ``AllocationLine``."""
+    if not uses_rollups(f):
+        return AllocationLine
+    if group is None or group in _DAILY_GROUPS or allocation_of(group) is not None:
+        return AllocationDaily
+    return AllocationLine
 
 
 def allocation_values(engine: Engine) -> dict[str, list[str]]:
@@ -240,7 +274,7 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     one = _one_filter(f)
     table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
     if f.allocated:
-        table, one = AllocationLine, None
+        table, one = _allocation_table(f, None), None
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -248,8 +282,8 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     if one is not None:
         # The filtered dimension's rows with the chosen values: the filtered rows' total.
         query = query.where(*one[1])
-    elif table is AllocationLine:
-        query = query.where(*_where_allocated(f))
+    elif table in (AllocationLine, AllocationDaily):
+        query = query.where(*_where_allocated(f, table))
     elif table is CostDaily:
         query = query.where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
     else:

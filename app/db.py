@@ -263,11 +263,24 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     20: [
         _add_column("allocation_line", "api_key_id"),
         _add_column("allocation_mark", "key_cost_version", default="0"),
-        # The lines summed per organization, day and value (Spend by an allocation at scale).
-        _create_table("allocation_daily"),
     ],
+    # 21: the allocated lines summed per organization, day and value (Spend by an allocation
+    # at scale reads these; issue 17).
+    21: [_create_table("allocation_daily"), lambda conn: _sum_allocation_lines(conn)],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def _sum_allocation_lines(conn: Connection) -> None:
+    """Migration 21: the daily sums of the lines already allocated."""
+    conn.execute(
+        text(
+            "INSERT INTO allocation_daily (allocation_pk, organization_pk, date, value, "
+            "amount_cents) SELECT allocation_pk, organization_pk, date, value, "
+            "SUM(amount_cents) FROM allocation_line "
+            "GROUP BY allocation_pk, organization_pk, date, value"
+        )
+    )
 
 
 # The FinOps layer's tables (app/finops/*_tables.py) belong to the schema as well.

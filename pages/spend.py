@@ -30,10 +30,9 @@ st.title("Spend")
 require_organizations("cost")
 
 seed_overlay("spend_")  # a shared link's prev=1, before the filter bar rewrites the URL
-groups = state.spend_groups()
-view = filter_bar(
-    page="spend", groups=groups, cost_types=True, allocations=state.allocation_values()
-)
+allocations = state.allocation_values()  # read once: the groups and the filters use them
+groups = state.spend_groups(allocations)
+view = filter_bar(page="spend", groups=groups, cost_types=True, allocations=allocations)
 f = view.filters
 label = groups[view.group]
 db = state.database_key()

@@ -122,7 +122,8 @@ with csv_col:
 with pdf_col:
     st.download_button(
         "Download PDF (printable, a page per value)",
-        data=statement_pdf(statement),
+        # Made on the click, not on every rerun of the page (fpdf2 lays out every page).
+        data=lambda: statement_pdf(statement),
         file_name=f"{stem}.pdf",
         mime="application/pdf",
         key="statement_pdf",

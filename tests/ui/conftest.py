@@ -41,12 +41,14 @@ def app(settings: Settings, engine: Engine) -> Iterator[AppTest]:
 
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """The exact bytes every download button of the last run was given, by widget key."""
+    """The exact bytes every download button of the last run was given, by widget key (a
+    callable, which Streamlit calls on the click, called here as the click would)."""
     seen: dict[str, bytes] = {}
     original = st.download_button
 
     def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
-        seen[str(kwargs.get("key"))] = data if isinstance(data, bytes) else str(data).encode()
+        given = data() if callable(data) else data
+        seen[str(kwargs.get("key"))] = given if isinstance(given, bytes) else str(given).encode()
         return original(label, data, *args, **kwargs)
 
     monkeypatch.setattr(st, "download_button", recording)

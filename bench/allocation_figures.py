@@ -6,8 +6,9 @@ Spend page grouped by one of them.
   change without an effective date in the middle of one (every day allocated again): the
   target is 10 s each;
 - Spend grouped by an allocation over 30 days and six months (p50 / p95 of warm calls, target
-  250 ms), against the same sum in DuckDB over a copy of the allocated lines (target 3 x at
-  p50), the two answers compared to the micro-cent.
+  250 ms), against the same sum in DuckDB over a copy of the allocated lines and over a copy of
+  the daily sums the product reads there (target 3 x at p50), the answers compared to the
+  micro-cent.
 
 The rules are drawn from the bench data's own names (workspaces, models, tiers, token types) so
 every kind of rule matches something: value rules on one or two workspaces, model globs crossed
@@ -174,24 +175,28 @@ def allocation_figures(run: BenchRun, repeat: int) -> None:
         results[f"allocation_spend_{label}_ms"] = {"p50": ours.p50, "p95": ours.p95}
         if con is None:
             continue
-        theirs = timed(lambda f=f: _duck_spend(con, f), repeat)
-        ratio = ours.p50 / theirs.p50 if theirs.p50 else None
-        figures.append(
-            Figure(
-                f"  duckdb: spend {label} by allocation",
-                f"{ms(theirs.p50)} / {ms(theirs.p95)}",
-                "ms",
-                f"same lines in DuckDB (copied in {duck_load:,.1f} s)",
-                ratio,
-                f"<= {DUCKDB_TARGET:.0f} x",
-                ratio is not None and ratio <= DUCKDB_TARGET,
+        # Against DuckDB over the same lines, and over the same daily sums the product reads
+        # here (the fastest honest baseline: the same pre-aggregate, a columnar engine).
+        for table, what in (("team_line", "same lines"), ("team_daily", "same daily sums")):
+            theirs = timed(lambda f=f, table=table: _duck_spend(con, f, table), repeat)
+            ratio = ours.p50 / theirs.p50 if theirs.p50 else None
+            figures.append(
+                Figure(
+                    f"  duckdb: spend {label} by allocation, {what}",
+                    f"{ms(theirs.p50)} / {ms(theirs.p95)}",
+                    "ms",
+                    f"copied in {duck_load:,.1f} s",
+                    ratio,
+                    f"<= {DUCKDB_TARGET:.0f} x",
+                    ratio is not None and ratio <= DUCKDB_TARGET,
+                )
             )
-        )
-        expected = _duck_spend(con, f)
-        if answer != expected:
-            run.differences.append(
-                f"spend {label} by allocation: {len(answer)} rows vs DuckDB's {len(expected)}"
-            )
+            expected = _duck_spend(con, f, table)
+            if answer != expected:
+                run.differences.append(
+                    f"spend {label} by allocation: {len(answer)} rows vs DuckDB's "
+                    f"{len(expected)} ({what})"
+                )
 
 
 def _line_count(engine: Any) -> int:
@@ -205,7 +210,8 @@ def _line_count(engine: Any) -> int:
 
 
 def _duck_lines(engine: Any, con: Any) -> float:
-    """Copy the Team allocation's lines (date, value, micro-cents) into DuckDB; seconds."""
+    """Copy the Team allocation's lines and daily sums (date, value, micro-cents) into DuckDB
+    (``team_line``, ``team_daily``); seconds."""
     import pandas as pd
     from sqlalchemy import text
 
@@ -213,31 +219,34 @@ def _duck_lines(engine: Any, con: Any) -> float:
     amount = "CAST(l.amount_cents * 1000000 AS BIGINT)" if postgres else "l.amount_cents"
     day = "CAST(l.date AS TEXT)" if postgres else "l.date"
     t0 = time.perf_counter()
-    con.execute("CREATE OR REPLACE TABLE team_line (date DATE, value VARCHAR, amount_micro BIGINT)")
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True).execute(
-            text(
-                f"SELECT {day}, l.value, {amount} FROM allocation_line l "
-                "JOIN allocation a ON a.id = l.allocation_pk WHERE a.name = 'Team'"
-            )
+    for table, source in (("team_line", "allocation_line"), ("team_daily", "allocation_daily")):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} (date DATE, value VARCHAR, amount_micro BIGINT)"
         )
-        for part in result.partitions(100_000):
-            chunk = pd.DataFrame.from_records(
-                [tuple(r) for r in part], columns=["date", "value", "amount_micro"]
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(
+                text(
+                    f"SELECT {day}, l.value, {amount} FROM {source} l "
+                    "JOIN allocation a ON a.id = l.allocation_pk WHERE a.name = 'Team'"
+                )
             )
-            con.register("chunk", chunk)
-            con.execute(
-                "INSERT INTO team_line SELECT CAST(date AS DATE), value, "
-                "CAST(amount_micro AS BIGINT) FROM chunk"
-            )
-            con.unregister("chunk")
+            for part in result.partitions(100_000):
+                chunk = pd.DataFrame.from_records(
+                    [tuple(r) for r in part], columns=["date", "value", "amount_micro"]
+                )
+                con.register("chunk", chunk)
+                con.execute(
+                    f"INSERT INTO {table} SELECT CAST(date AS DATE), value, "
+                    "CAST(amount_micro AS BIGINT) FROM chunk"
+                )
+                con.unregister("chunk")
     return time.perf_counter() - t0
 
 
-def _duck_spend(con: Any, f: Any) -> list[tuple[date, str, Decimal]]:
+def _duck_spend(con: Any, f: Any, table: str) -> list[tuple[date, str, Decimal]]:
     """Spend by Team value and day in DuckDB, as ``spend_by_day`` answers it (no zero groups)."""
     rows = con.execute(
-        "SELECT date, value, SUM(amount_micro) FROM team_line WHERE date >= ? AND date < ? "
+        f"SELECT date, value, SUM(amount_micro) FROM {table} WHERE date >= ? AND date < ? "
         "GROUP BY date, value",
         [f.start, f.end],
     ).fetchall()

@@ -14,13 +14,17 @@ from sqlmodel import col
 
 from app.db import read_session
 from app.finops.allocation import (
-    _LINE_COLUMNS,
     computed_lines,
     import_allocation,
     reallocate,
     stored_spec,
 )
-from app.finops.allocation_tables import Allocation, AllocationDaily, AllocationLine
+from app.finops.allocation_tables import (
+    LINE_COLUMNS,
+    Allocation,
+    AllocationDaily,
+    AllocationLine,
+)
 from app.models import Organization
 from app.store import replace_days
 from tests.test_allocation_store import START, day_rows, seed_orgs
@@ -51,7 +55,7 @@ _rule = st.builds(
 
 
 def _stored(engine: Engine, name: str) -> list[tuple[Any, ...]]:
-    columns = [getattr(AllocationLine, c) for c in _LINE_COLUMNS[1:]]
+    columns = [getattr(AllocationLine, c) for c in LINE_COLUMNS[1:]]
     with read_session(engine) as session:
         rows = session.execute(
             select(*columns)

@@ -48,6 +48,8 @@ from app.finops.allocation_file import (
 from app.finops.allocation_keys import KEY_COST_DATASET, KeyShare, key_shares
 from app.finops.allocation_sql import insert_lines
 from app.finops.allocation_tables import (
+    GROUP_COLUMNS,
+    LINE_COLUMNS,
     Allocation,
     AllocationDaily,
     AllocationLine,
@@ -71,8 +73,6 @@ if TYPE_CHECKING:
 COST_DATASET = "cost"
 # Days as half-open ranges [start, end) (end None: no end); None itself: every day.
 Days = list[tuple[date, date | None]] | None
-# The cost row columns an allocation line keeps (the match keys a cost row has).
-GROUP_COLUMNS = ("workspace_id", "model", "service_tier", "cost_type", "token_type", "product")
 
 
 class AllocationNotFound(LookupError):
@@ -501,7 +501,7 @@ def _replace_lines(
         lines = list(computed_lines(session, allocation_pk, spec, org, days))
         if lines:
             table = AllocationLine.__table__  # type: ignore[attr-defined]
-            columns = [table.c[name] for name in _LINE_COLUMNS]
+            columns = [table.c[name] for name in LINE_COLUMNS]
             insert_tuples(session, table, columns, lines)
     _replace_daily(session, allocation_pk, org.id, days)
 
@@ -536,23 +536,10 @@ def _replace_daily(session: Session, allocation_pk: int, org_pk: int, days: Days
     )
 
 
-_LINE_COLUMNS = (
-    "allocation_pk",
-    "organization_pk",
-    "date",
-    "value",
-    "rule_position",
-    "share_percent",
-    *GROUP_COLUMNS,
-    "api_key_id",
-    "amount_cents",
-)
-
-
 def computed_lines(
     session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
 ) -> Iterable[tuple[Any, ...]]:
-    """The allocation lines of the organization's ``days``: tuples in ``_LINE_COLUMNS``."""
+    """The allocation lines of the organization's ``days``: tuples in ``LINE_COLUMNS``."""
     assert org.id is not None
     groups = [getattr(CostLine, name) for name in GROUP_COLUMNS]
     where = [col(CostLine.organization_pk) == org.id]

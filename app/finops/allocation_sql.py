@@ -47,7 +47,7 @@ from app.finops.allocation_compute import (
     split_amount,
     split_weights,
 )
-from app.finops.allocation_tables import AllocationLine
+from app.finops.allocation_tables import GROUP_COLUMNS, LINE_COLUMNS, AllocationLine
 from app.finops.match import SpendRow
 from app.models import CostLine
 from app.store.bulk import insert_tuples
@@ -55,7 +55,7 @@ from app.store.bulk import insert_tuples
 # Stands for a null match key in the temporary table's join (equal to itself, unlike NULL,
 # so both databases can hash the join): no key the API sends looks like it.
 _NULL = "\x1fnull\x1f"
-_KEYS = ("workspace_id", "model", "service_tier", "cost_type", "token_type", "product")
+_KEYS = GROUP_COLUMNS
 
 _MAP = Table(
     "allocation_map",
@@ -218,15 +218,4 @@ def _insert_splits(
             )
     if lines:
         table = AllocationLine.__table__  # type: ignore[attr-defined]
-        names = (
-            "allocation_pk",
-            "organization_pk",
-            "date",
-            "value",
-            "rule_position",
-            "share_percent",
-            *_KEYS,
-            "api_key_id",
-            "amount_cents",
-        )
-        insert_tuples(session, table, [table.c[n] for n in names], lines)
+        insert_tuples(session, table, [table.c[n] for n in LINE_COLUMNS], lines)

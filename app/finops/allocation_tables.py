@@ -20,6 +20,21 @@ from sqlmodel import Field, SQLModel, col
 
 from app.models import Cents, UTCDateTime
 
+# The cost row columns an allocation line keeps (the match keys a cost row has), and a line's
+# columns in the order the allocating code writes them.
+GROUP_COLUMNS = ("workspace_id", "model", "service_tier", "cost_type", "token_type", "product")
+LINE_COLUMNS = (
+    "allocation_pk",
+    "organization_pk",
+    "date",
+    "value",
+    "rule_position",
+    "share_percent",
+    *GROUP_COLUMNS,
+    "api_key_id",
+    "amount_cents",
+)
+
 
 class Allocation(SQLModel, table=True):
     """One allocation (Team, Cost centre…): its default value and the file last imported."""

@@ -33,7 +33,7 @@ from app.finops.budget_tables import Budget, Channel
 from app.finops.forecast import HISTORY_DAYS, Forecast, forecast_period
 from app.finops.match import MATCH_KEYS, PER_KEY_KEYS, Match, SpendRow, parse_match
 from app.finops.rule_files import LineDict, LineList, RuleFileError, line_of, load_rule_file
-from app.models import CostDaily, CostLine, Organization, Workspace
+from app.models import ApiKey, CostDaily, CostLine, KeyCost, Organization, Workspace
 from app.reports import labels
 from app.services.access import Actor, require_admin
 from app.services.audit import record
@@ -167,12 +167,11 @@ def _parse_budget(
     if isinstance(scope_value, dict):
         for key in scope_value:
             key_line = _key_line(scope_value, key)
-            if key in PER_KEY_KEYS:
+            if key == "product" and any(k in PER_KEY_KEYS for k in scope_value):
                 raise RuleFileError(
                     key_line,
-                    f"scope key {key!r}: budgets read the cost report, which has no per-key "
-                    "cost; scope by organization, workspace, model, service_tier, cost_type, "
-                    "token_type, product or provider",
+                    "scope key 'product': a scope on API keys or actors reads per-key billed "
+                    "cost, which has no product (it is the Claude API's)",
                 )
             if isinstance(key, str) and key not in MATCH_KEYS and key not in allocation_names:
                 allocations = (
@@ -183,7 +182,7 @@ def _parse_budget(
                 raise RuleFileError(
                     key_line,
                     f"unknown scope key {key!r}: the keys are "
-                    + ", ".join(k for k in MATCH_KEYS if k not in PER_KEY_KEYS)
+                    + ", ".join(MATCH_KEYS)
                     + allocations,
                 )
         named = [k for k in scope_value if k in allocation_names]
@@ -192,6 +191,13 @@ def _parse_budget(
                 _key_line(scope_value, named[1]),
                 f"a scope names one allocation at most ({named[0]} and {named[1]} divide the "
                 "spend by different rules)",
+            )
+        keyed = [k for k in scope_value if k in PER_KEY_KEYS]
+        if named and keyed:
+            raise RuleFileError(
+                _key_line(scope_value, keyed[0]),
+                f"a scope on an allocation ({named[0]}) cannot also name {keyed[0]}: scope "
+                f"the allocation's rules by {keyed[0]} instead",
             )
     scope = parse_match(scope_value, scope_line, what="scope", allocation_names=allocation_names)
     period = item.get("period", "monthly")
@@ -376,11 +382,14 @@ def scope_spend(
 ) -> dict[str, dict[date, Decimal]]:
     """Cents per day in ``[start, end)`` of each named scope, from one grouped read per set of
     columns the scopes name (the daily rollup where that is at most one column)."""
-    # Scopes by the allocation they name (None: the cost rows) and the columns they name.
+    # Scopes by what they read (an allocation's lines, per-key cost, else the cost rows) and
+    # the columns they name.
     by_columns: dict[tuple[str | None, tuple[str, ...]], list[str]] = defaultdict(list)
     for name, scope in scopes.items():
         named_columns = sorted({_COLUMNS[t.key] for t in scope.terms if t.key in _COLUMNS})
         allocation = scope.allocation_keys[0] if scope.allocation_keys else None
+        if scope.needs_per_key:
+            allocation = _PER_KEY
         by_columns[(allocation, tuple(named_columns))].append(name)
     result: dict[str, dict[date, Decimal]] = {name: defaultdict(Decimal) for name in scopes}
     with read_session(engine) as session:
@@ -389,13 +398,18 @@ def scope_spend(
             (w.organization_pk, w.workspace_id): w.name
             for w in session.execute(select(Workspace)).scalars()
         }
+        key_names = {
+            (k.organization_pk, k.api_key_id): k.name
+            for k in session.execute(select(ApiKey)).scalars()
+        }
         for (allocation, columns), names in by_columns.items():
             matched: dict[tuple[str, tuple[Any, ...]], bool] = {}
-            rows = (
-                _grouped(session, columns, start, end)
-                if allocation is None
-                else _allocated(session, allocation, columns, start, end)
-            )
+            if allocation is None:
+                rows = _grouped(session, columns, start, end)
+            elif allocation == _PER_KEY:
+                rows = _per_key_rows(session, columns, start, end)
+            else:
+                rows = _allocated(session, allocation, columns, start, end)
             for pk, day, values, cents in rows:
                 org = orgs.get(pk)
                 if org is None:
@@ -410,7 +424,9 @@ def scope_spend(
                             own = values[len(values) - len(columns) :]
                             named = dict(zip(columns, own, strict=True))
                             row = _spend_row(org, named, workspaces)
-                            if allocation is not None:
+                            if allocation == _PER_KEY:
+                                row = _keyed(row, pk, values, key_names)
+                            elif allocation is not None:
                                 row = replace(row, allocations={allocation: values[0]})
                         hit = matched[key] = scopes[name].matches(row)
                     if hit:
@@ -451,6 +467,57 @@ def _grouped(
         )
     for row in session.execute(query):
         yield int(row[0]), row[1], tuple(row[2:-1]), Decimal(row[-1] or 0)
+
+
+# What a scope on API keys or actors reads (in place of an allocation's name).
+_PER_KEY = "\x00per-key"
+
+
+def _per_key_rows(
+    session: Session, columns: tuple[str, ...], start: date, end: date
+) -> Iterable[tuple[int, date, tuple[Any, ...], Decimal]]:
+    """Per-key billed cost (Usage and Cost Analytics API) in ``[start, end)`` by organization,
+    day, key and actor, then ``columns``: a scope on ``{api_key: [...]}``."""
+    who = (
+        col(KeyCost.api_key_id),
+        col(KeyCost.actor_type),
+        col(KeyCost.actor_id),
+        col(KeyCost.actor_name),
+    )
+    keys = (
+        col(KeyCost.organization_pk),
+        col(KeyCost.date),
+        *who,
+        *(getattr(KeyCost, c) for c in columns),
+    )
+    query = (
+        select(*keys, func.sum(col(KeyCost.amount_cents)))
+        .where(col(KeyCost.date) >= start, col(KeyCost.date) < end)
+        .group_by(*keys)
+    )
+    for row in session.execute(query):
+        yield int(row[0]), row[1], tuple(row[2:-1]), Decimal(row[-1] or 0)
+
+
+def _keyed(
+    row: SpendRow,
+    org_pk: int,
+    values: tuple[Any, ...],
+    key_names: Mapping[tuple[int, str], str],
+) -> SpendRow:
+    """``row`` as per-key cost of the key and actor leading ``values``."""
+    api_key_id, actor_type, actor_id, actor_name = values[:4]
+    key_name = None if api_key_id is None else key_names.get((org_pk, api_key_id))
+    if actor_name is None and actor_type == "api_key":
+        actor_name = key_name  # a key without a principal is its own actor
+    return replace(
+        row,
+        per_key=True,
+        api_key_id=api_key_id,
+        api_key_name=key_name,
+        actor_id=actor_id,
+        actor_name=actor_name,
+    )
 
 
 def _allocated(

@@ -43,6 +43,7 @@ DASHBOARDS = (
     View("../pages/statements.py", "Statements", ":material/receipt_long:", "statements"),
     View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
     View("../pages/anomalies.py", "Anomalies", ":material/troubleshoot:", "anomalies"),
+    View("../pages/reconciliation.py", "Reconciliation", ":material/balance:", "reconciliation"),
     View("../pages/focus.py", "FOCUS export", ":material/ios_share:", "focus"),
 )
 MANAGE = (

@@ -49,6 +49,7 @@ PAGES = [
     ("statements", "Statements", "statements"),
     ("budgets", "Budgets", "budgets"),
     ("anomalies", "Anomalies", "anomalies"),
+    ("reconciliation", "Reconciliation", "reconciliation"),
     ("focus", "FOCUS export", "focus"),
     ("organizations", "Organizations", "organizations"),
     ("connect", "Connect an organization", "connect"),
@@ -66,6 +67,7 @@ LAST_SECTION = {
     "spend-of-team-search": "Unit economics are not filtered",
     "statements": "Download PDF",
     "spend-by-api-key": "By API key: per-key billed cost",
+    "reconciliation": "Download CSV",
 }
 
 pytestmark = needs_chromium
@@ -178,6 +180,8 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
     assert "Search" in desktop["spend-of-team-search"]
     assert "Unit economics are not filtered by Team" in desktop["spend-of-team-search"]
     assert "Download PDF" in desktop["statements"]
+    # Per-key cost against the bill: the simulator makes them agree to the cent.
+    assert "matches the bill to the cent" in desktop["reconciliation"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -137,3 +137,59 @@ def test_a_restated_day_is_allocated_again_in_the_database_as_row_by_row(
     assert stored == _row_by_row(engine, "Team")
     assert {line[1] for line in stored} >= {day, date(2026, 9, 25)}
     _daily_is_the_lines_summed(engine)
+
+
+_keyless_rule = _rule.filter(lambda text: "proportional" not in text)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    before=st.lists(_keyless_rule, min_size=1, max_size=5),
+    after=st.lists(_keyless_rule, min_size=1, max_size=5),
+)
+def test_a_rule_change_rewrites_what_changed_and_ends_as_row_by_row(
+    engine: Engine, before: list[str], after: list[str]
+) -> None:
+    # The second import rewrites only the groups whose rule changed (can_replace_changed):
+    # the result must be exactly the new rules computed from scratch.
+    with read_session(engine) as session:
+        seeded = session.execute(select(func.count()).select_from(Organization)).scalar_one()
+    if not seeded:
+        seed_orgs(engine, 2)
+    head = "allocation: Changing\ndefault: Rest\nrules:\n"
+    import_allocation(engine, head + "".join(before), actor="cli")
+    import_allocation(engine, head + "".join(after), actor="cli")
+    assert _stored(engine, "Changing") == _row_by_row(engine, "Changing")
+    _daily_is_the_lines_summed(engine)
+
+
+def test_a_one_rule_edit_leaves_the_other_rows_lines_as_they_were(engine: Engine) -> None:
+    seed_orgs(engine, 1)
+    text = (
+        "allocation: Team\nrules:\n"
+        "  - value: A\n    match: {workspace: Production}\n"
+        "  - value: B\n    match: {workspace: Research}\n"
+        "  - split: {method: fixed, weights: {A: 30, B: 70}}\n    match: {workspace: Support*}\n"
+    )
+    import_allocation(engine, text, actor="cli")
+    with read_session(engine) as session:
+        before = {
+            line.id: line.workspace_id for line in session.execute(select(AllocationLine)).scalars()
+        }
+    import_allocation(engine, text.replace("value: B", "value: C"), actor="cli")
+    with read_session(engine) as session:
+        after = {
+            line.id: (line.workspace_id, line.value)
+            for line in session.execute(select(AllocationLine)).scalars()
+        }
+    # Research's lines were written again (to C); every other line is the same row as before.
+    kept = {i for i, ws in before.items() if ws != "wrkspc_lab"}
+    assert kept <= after.keys()
+    assert {v for ws, v in after.values() if ws == "wrkspc_lab"} == {"C"}
+    assert not any(i in after for i, ws in before.items() if ws == "wrkspc_lab")
+    assert _stored(engine, "Team") == _row_by_row(engine, "Team")
+    _daily_is_the_lines_summed(engine)

@@ -46,7 +46,7 @@ from app.finops.allocation_file import (
     spec_key,
 )
 from app.finops.allocation_keys import KEY_COST_DATASET, KeyShare, key_shares
-from app.finops.allocation_sql import insert_lines
+from app.finops.allocation_sql import can_replace_changed, insert_lines
 from app.finops.allocation_tables import (
     GROUP_COLUMNS,
     LINE_COLUMNS,
@@ -222,7 +222,7 @@ def import_allocation(engine: Engine, text: str, *, actor: str) -> ImportResult:
         session.flush()
         days: Days = None if changed_from is None else [(changed_from, None)]
         for org in _organizations(session):
-            _allocate_org(session, allocation, spec, org, days, pending_since=previous)
+            _allocate_org(session, allocation, spec, org, days, pending_since=previous, old=old)
         audit.record(
             session,
             actor=actor,
@@ -449,16 +449,20 @@ def _allocate_org(
     days: Days,
     *,
     pending_since: int | None,
+    old: AllocationSpec | None = None,
 ) -> None:
     """Allocate the organization's ``days`` again, and move its mark; in the caller's
     transaction. ``pending_since``: the allocation's version before this change; the days
-    the cost rows replaced since the mark (of that version) are allocated again too."""
+    the cost rows replaced since the mark (of that version) are allocated again too.
+    ``old``: the rules of that version, when only the rows whose rule changed need writing."""
     assert allocation.id is not None and org.id is not None
     mark = _lock_mark(session, allocation.id, org.id)
     # The version first, then the rows: a sync committing in between is allocated next time.
     now = _versions(session, org.id, spec)
     if pending_since is not None:
         pending = _pending_days(session, mark, pending_since, now)
+        if pending is not False:
+            old = None  # restated days (or a mark of another version): all of them again
         if pending is None or days is None:
             days = None
         elif pending is not False:
@@ -466,7 +470,7 @@ def _allocate_org(
             days = [*days, *pending]
     if days is not None:
         days = _merge(days)
-    _replace_lines(session, allocation.id, spec, org, days)
+    _replace_lines(session, allocation.id, spec, org, days, old=old)
     mark.allocation_version = allocation.version
     mark.cost_version = now.cost
     if now.key_cost is not None:
@@ -476,9 +480,26 @@ def _allocate_org(
 
 
 def _replace_lines(
-    session: Session, allocation_pk: int, spec: AllocationSpec, org: Organization, days: Days
+    session: Session,
+    allocation_pk: int,
+    spec: AllocationSpec,
+    org: Organization,
+    days: Days,
+    *,
+    old: AllocationSpec | None = None,
 ) -> None:
+    """Write the organization's lines of ``days`` again, and their daily sums. ``old``: the
+    rules the stored lines follow; given, only the rows whose rule changed are rewritten
+    (where ``allocation_sql.can_replace_changed``)."""
     assert org.id is not None
+    day_clause = lambda column: _day_clause(column, days)  # noqa: E731
+    keyless = old is not None and not _per_key(old) and not _per_key(spec)
+    if old is not None and keyless and can_replace_changed(old, spec):
+        insert_lines(
+            session, allocation_pk, spec, org.id, day_clause, _namer(session, org), old=old
+        )
+        _replace_daily(session, allocation_pk, org.id, days)
+        return
     where = [
         col(AllocationLine.allocation_pk) == allocation_pk,
         col(AllocationLine.organization_pk) == org.id,
@@ -489,14 +510,7 @@ def _replace_lines(
     session.execute(delete(AllocationLine).where(*where))
     if not _per_key(spec):
         # Inside the database (the same lines; allocation_sql).
-        insert_lines(
-            session,
-            allocation_pk,
-            spec,
-            org.id,
-            lambda column: _day_clause(column, days),
-            _namer(session, org),
-        )
+        insert_lines(session, allocation_pk, spec, org.id, day_clause, _namer(session, org))
     else:
         lines = list(computed_lines(session, allocation_pk, spec, org, days))
         if lines:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     func,
     inspect,
     literal,
@@ -83,6 +84,31 @@ def stretches(spec: AllocationSpec) -> list[tuple[date, date]]:
     return list(zip(ordered, ordered[1:], strict=False))
 
 
+class _Choice(NamedTuple):
+    """What a rule set does with a group on a stretch of days: a value (the default's has no
+    position), or a split (its index into the rules, and what it is, to compare two sets)."""
+
+    value: str | None
+    position: int | None
+    split: int | None = None
+    split_is: tuple[Any, ...] | None = None
+
+
+def _choice(spec: AllocationSpec, candidates: Sequence[int], day: date) -> _Choice:
+    rule = first_rule(spec.rules, candidates, day)
+    if rule is None:
+        return _Choice(spec.default, None)
+    if rule.value is not None:
+        return _Choice(rule.value, rule.position)
+    return _Choice(None, rule.position, spec.rules.index(rule), (rule.method, rule.targets))
+
+
+def can_replace_changed(old: AllocationSpec, new: AllocationSpec) -> bool:
+    """Whether ``insert_lines(..., old=old)`` may rewrite only the groups whose rule changed:
+    not when a proportional split follows every value's day (any change moves its shares)."""
+    return not any(r.method == "proportional" for spec in (old, new) for r in spec.rules)
+
+
 def insert_lines(
     session: Session,
     allocation_pk: int,
@@ -90,10 +116,14 @@ def insert_lines(
     org_pk: int,
     day_clause: Callable[[Any], Any],
     spend_row: Callable[[Sequence[Any]], SpendRow],
+    *,
+    old: AllocationSpec | None = None,
 ) -> None:
     """Allocate the organization's cost rows of the days ``day_clause`` selects (a function of
-    a date column; None for every day) into ``allocation_line``, in the caller's transaction
-    (the days' old lines are already deleted)."""
+    a date column; None for every day) into ``allocation_line``, in the caller's transaction.
+    Without ``old`` the days' old lines are already deleted. With ``old`` (the rules the
+    stored lines of those days follow; ``can_replace_changed``) only the groups and stretches
+    whose rule changed are deleted and written again: a one-rule edit rewrites its rows only."""
     connection = session.connection()
     if not inspect(connection).has_table(_MAP.name):
         _MAP.create(connection)  # its index too
@@ -105,24 +135,33 @@ def insert_lines(
         where.append(clause)
     groups = session.execute(select(*keys).where(*where).distinct()).all()
     index = RuleIndex(spec)
-    cut = stretches(spec)
+    before = RuleIndex(old) if old is not None else None
+    cut = stretches(spec) if old is None else _merged_stretches(old, spec)
     decisions = []
     splits: set[int] = set()
     for group in groups:
-        candidates = index.matching(spend_row(tuple(group)))
+        row = spend_row(tuple(group))
+        candidates = index.matching(row)
+        was = before.matching(row) if before is not None else ()
         stored = tuple(_NULL if v is None else v for v in group)
         for starts, ends in cut:
-            rule = first_rule(spec.rules, candidates, starts)
-            if rule is None:
-                decisions.append((*stored, starts, ends, spec.default, None, None))
-            elif rule.value is not None:
-                decisions.append((*stored, starts, ends, rule.value, rule.position, None))
-            else:
-                number = spec.rules.index(rule)
-                splits.add(number)
-                decisions.append((*stored, starts, ends, None, rule.position, number))
-    if decisions:
-        insert_tuples(session, _MAP, list(_MAP.c), decisions)
+            now = _choice(spec, candidates, starts)
+            if old is not None:
+                then = _choice(old, was, starts)
+                if (then.value, then.position, then.split_is) == (
+                    now.value,
+                    now.position,
+                    now.split_is,
+                ):
+                    continue
+            if now.split is not None:
+                splits.add(now.split)
+            decisions.append((*stored, starts, ends, now.value, now.position, now.split))
+    if not decisions:
+        return
+    insert_tuples(session, _MAP, list(_MAP.c), decisions)
+    if old is not None:
+        _delete_decided(session, allocation_pk, org_pk, day_clause)
     joined = and_(
         *(func.coalesce(getattr(CostLine, k), _NULL) == _MAP.c[k] for k in _KEYS),
         col(CostLine.date) >= _MAP.c.starts,
@@ -166,6 +205,31 @@ def insert_lines(
     if splits:
         _insert_splits(session, allocation_pk, spec, org_pk, day_clause, where, joined, keys)
     session.execute(_MAP.delete())
+
+
+def _merged_stretches(old: AllocationSpec, new: AllocationSpec) -> list[tuple[date, date]]:
+    cuts = {d for spec in (old, new) for stretch in stretches(spec) for d in stretch}
+    ordered = sorted(cuts)
+    return list(zip(ordered, ordered[1:], strict=False))
+
+
+def _delete_decided(
+    session: Session, allocation_pk: int, org_pk: int, day_clause: Callable[[Any], Any]
+) -> None:
+    """Delete the organization's lines of the days whose group and stretch are in the
+    decisions table (the ones about to be written again)."""
+    line = AllocationLine
+    on = and_(
+        *(func.coalesce(getattr(line, k), _NULL) == _MAP.c[k] for k in _KEYS),
+        col(line.date) >= _MAP.c.starts,
+        col(line.date) < _MAP.c.ends,
+    )
+    where = [col(line.allocation_pk) == allocation_pk, col(line.organization_pk) == org_pk]
+    clause = day_clause(col(line.date))
+    if clause is not None:
+        where.append(clause)
+    doomed = select(col(line.id)).join(_MAP, on).where(*where)
+    session.execute(delete(line).where(col(line.id).in_(doomed)))
 
 
 def _insert_splits(

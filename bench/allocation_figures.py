@@ -139,8 +139,10 @@ def allocation_figures(run: BenchRun, repeat: int) -> None:
         )
     changes: dict[str, float] = {}
     for what, text in (
-        ("one rule's value, every day", _changed(files["Team"])),
-        ("a new first rule, every row", _rule_first(_changed(files["Team"]))),
+        ("Environment: one rule's value, every day", _changed(files["Environment"])),
+        ("Environment: a new first rule, every row", _rule_first(files["Environment"])),
+        # A proportional split follows every value's day: any change rewrites every row.
+        ("Team (a proportional split): one rule's value", _changed(files["Team"])),
     ):
         t0 = time.perf_counter()
         result = import_allocation(engine, text, actor="bench")
@@ -148,7 +150,7 @@ def allocation_figures(run: BenchRun, repeat: int) -> None:
         assert result.changed and result.changed_from is None
         figures.append(
             Figure(
-                f"allocation: rule change (Team): {what}",
+                f"allocation: rule change, {what}",
                 f"{took:,.1f}",
                 "s",
                 f"{run.orgs} orgs x {run.days} days",

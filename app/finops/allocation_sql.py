@@ -11,6 +11,11 @@ match only: they divide each row by largest remainder, and ``proportional`` foll
 value's spend matched directly that day, which the database has just summed. Rules on API keys
 and actors divide rows by per-key cost and take the row-by-row path.
 
+A rule change compares the old rules' choice with the new one's for each group and stretch:
+only the rows whose choice changed are deleted and written again (a one-rule edit rewrites that
+rule's rows, not six months of every row), unless a proportional split makes every value's day
+matter (then every row of the days is written again).
+
 The result is the row-by-row one exactly (tests/test_allocation_sql.py compares the two over
 random rule sets on SQLite and Postgres).
 """

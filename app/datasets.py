@@ -34,6 +34,7 @@ from app.models import (
     KeyCost,
     KeyTokensToDate,
     Provider,
+    Restatement,
     SyncRun,
     SyncState,
     UsageBucket,
@@ -373,6 +374,7 @@ BOOKKEEPING_TABLES: tuple[Any, ...] = (
     SyncRun,
     DataVersion,
     DataChange,
+    Restatement,
     # Allocation (app/finops/allocation_tables.py): an organization's allocated lines and how
     # far each allocation has followed its cost rows.
     AllocationLine,

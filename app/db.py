@@ -267,6 +267,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     # 21: the allocated lines summed per organization, day and value (Spend by an allocation
     # at scale reads these; issue 17).
     21: [_create_table("allocation_daily"), lambda conn: _sum_allocation_lines(conn)],
+    # 22: the days a later sync changed the stored amount of (the data-quality view, issue 16).
+    22: [_create_table("restatement")],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -44,6 +44,7 @@ DASHBOARDS = (
     View("../pages/budgets.py", "Budgets", ":material/savings:", "budgets"),
     View("../pages/anomalies.py", "Anomalies", ":material/troubleshoot:", "anomalies"),
     View("../pages/reconciliation.py", "Reconciliation", ":material/balance:", "reconciliation"),
+    View("../pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality"),
     View("../pages/focus.py", "FOCUS export", ":material/ios_share:", "focus"),
 )
 MANAGE = (

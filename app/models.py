@@ -515,6 +515,21 @@ class SyncState(SQLModel, table=True):
     unavailable_reason: str | None = Field(default=None, sa_type=Text)
 
 
+class Restatement(SQLModel, table=True):
+    """A day whose stored amount a later sync changed (the trailing window re-read, a
+    revision by Anthropic): the day's total before and after, for the data-quality view."""
+
+    __tablename__ = "restatement"
+    __table_args__ = (Index("ix_restatement_org_found", "organization_pk", "found_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    dataset: str = Field(max_length=20)
+    day: date
+    before_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    after_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    found_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class SyncRun(SQLModel, table=True):
     """One run of the sync engine for one organization: what it did and how it ended."""
 

@@ -42,6 +42,25 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
             pks[org_id] = conn.exec_driver_sql(
                 "SELECT id FROM organization WHERE organization_id = ?", (org_id,)
             ).scalar_one()
+    # A day Anthropic restated (a second sync would log it; written here for both).
+    from decimal import Decimal
+
+    from app.clock import utcnow
+    from app.db import write_session
+    from app.models import Restatement
+
+    with write_session(engine) as session:
+        for pk in pks.values():
+            session.add(
+                Restatement(
+                    organization_pk=pk,
+                    dataset="cost",
+                    day=utcnow().date(),
+                    before_cents=Decimal(1),
+                    after_cents=Decimal(2),
+                    found_at=utcnow(),
+                )
+            )
     before = {
         table: rows_of_organization(engine, pks[console])[table]
         + rows_of_organization(engine, pks[enterprise])[table]

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from app.anthropic.records import Record
 from app.anthropic.schemas import MAX_CENTS, MAX_COUNT, CostRow, UsageRow, refused
+from app.clock import utcnow
 from app.datasets import Dataset, spec_of
 from app.db import affected_rows
+from app.models import Restatement
 from app.running_totals import refresh_key_totals
 from app.store.bulk import insert_rows
 from app.store.changes import record_change
@@ -46,6 +49,8 @@ def replace_days_counted(
     """``replace_days``, also saying how many stored rows it deleted: (inserted, deleted)."""
     spec = spec_of(dataset)
     model = spec.table
+    # Billed days already stored: their totals before, to log what this write changes.
+    before = _day_totals(session, model, org_pk, start, end) if _billed(model) else {}
     deleted = affected_rows(
         session.execute(
             delete(model).where(
@@ -65,9 +70,58 @@ def replace_days_counted(
         replace_rollups(session, org_pk, spec.rollup, start, end, merged)
     if spec.name == Dataset.USAGE:  # after the rollup it is built from
         refresh_key_totals(session.connection(), org_pk, start)
+    if before:
+        _log_restatements(session, model, org_pk, dataset, start, end, before)
     # Last: the version's row lock is then held only while the caller commits.
     record_change(session, org_pk, dataset, start, end)
     return len(merged), int(deleted or 0)
+
+
+def _billed(model: Any) -> bool:
+    """Whether the dataset's rows are billed amounts (a changed day is a restatement)."""
+    return "amount_cents" in model.__table__.c
+
+
+def _day_totals(
+    session: Session, model: Any, org_pk: int, start: date, end: date
+) -> dict[date, Decimal]:
+    rows = session.execute(
+        select(model.date, func.sum(model.amount_cents))
+        .where(model.organization_pk == org_pk, model.date >= start, model.date < end)
+        .group_by(model.date)
+    )
+    return {day: Decimal(cents or 0) for day, cents in rows}
+
+
+def _log_restatements(
+    session: Session,
+    model: Any,
+    org_pk: int,
+    dataset: str,
+    start: date,
+    end: date,
+    before: dict[date, Decimal],
+) -> None:
+    """Log each stored day whose total this write changed (``restatement``): a day read
+    again by the trailing window that Anthropic revised. Days stored for the first time are
+    not restatements; a day that vanished is one (its total is now zero)."""
+    after = _day_totals(session, model, org_pk, start, end)
+    at = utcnow()
+    changed = [
+        Restatement(
+            organization_pk=org_pk,
+            dataset=dataset,
+            day=day,
+            before_cents=total,
+            after_cents=after.get(day, Decimal(0)),
+            found_at=at,
+        )
+        for day, total in sorted(before.items())
+        if after.get(day, Decimal(0)) != total
+    ]
+    session.add_all(changed)
+    if changed:
+        session.flush()
 
 
 def check_bounds(rows: list[Any]) -> None:

@@ -50,6 +50,7 @@ PAGES = [
     ("budgets", "Budgets", "budgets"),
     ("anomalies", "Anomalies", "anomalies"),
     ("reconciliation", "Reconciliation", "reconciliation"),
+    ("data_quality", "Data quality", "data-quality"),
     ("focus", "FOCUS export", "focus"),
     ("organizations", "Organizations", "organizations"),
     ("connect", "Connect an organization", "connect"),
@@ -68,6 +69,7 @@ LAST_SECTION = {
     "statements": "Download PDF",
     "spend-by-api-key": "By API key: per-key billed cost",
     "reconciliation": "Download CSV",
+    "data-quality": "As of",
 }
 
 pytestmark = needs_chromium
@@ -182,6 +184,7 @@ def test_every_page_at_desktop_and_phone_width(served: Served) -> None:
     assert "Download PDF" in desktop["statements"]
     # Per-key cost against the bill: the simulator makes them agree to the cent.
     assert "matches the bill to the cent" in desktop["reconciliation"]
+    assert "Provisional and settled days" in desktop["data-quality"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

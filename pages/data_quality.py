@@ -8,7 +8,7 @@ from datetime import timedelta
 import streamlit as st
 
 from app.clock import today
-from app.reports.data_quality import RECENT_DAYS, data_quality
+from app.reports.data_quality import RECENT_DAYS, REPORT_NAMES, data_quality
 from app.reports.labels import CONSOLE_KEY, DEFAULT_WORKSPACE
 from app.ui import state
 from app.ui.format import md, plain
@@ -55,7 +55,7 @@ else:
             {
                 "Found": r.found_at.strftime("%Y-%m-%d %H:%M UTC"),
                 "Day": r.day,
-                "Report": r.dataset,
+                "Report": REPORT_NAMES.get(r.dataset, r.dataset),
                 "Before (USD)": _usd(r.before_cents),
                 "After (USD)": _usd(r.after_cents),
                 "Change (USD)": _usd(r.after_cents - r.before_cents),
@@ -75,10 +75,10 @@ st.subheader("Each report")
 table(
     [
         {
-            "Report": d.dataset,
+            "Report": REPORT_NAMES.get(d.dataset, d.dataset),
             "Stored days": "" if d.first_day is None else f"{d.first_day} to {d.last_day}",
             "Rows": d.rows,
-            "Synced through": d.synced_through,
+            "Read through": d.last_synced_day,
             "Lag (days)": d.lag_days,
             "Not available because": d.unavailable or "",
         }

@@ -62,7 +62,8 @@ def test_a_revision_is_logged_day_by_day_with_before_and_after(
     assert q.provisional_from == sim.today - timedelta(days=settings.lookback_days - 1)
     assert {r.day for r in q.restatements if r.dataset == "cost"} == changed
     cost = next(d for d in q.datasets if d.dataset == "cost")
-    assert cost.lag_days is not None and cost.lag_days <= 0 and cost.rows > 0
+    # Today's partial day is read: no lag.
+    assert cost.last_synced_day == sim.today and cost.lag_days == 0 and cost.rows > 0
     recent = [c for d, c in after.items() if d >= sim.today - timedelta(days=29)]
     assert q.spend_cents == sum(recent, Decimal(0))
     assert 0 <= q.default_workspace_cents < q.spend_cents

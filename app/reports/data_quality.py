@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 RECENT_DAYS = 30  # the window of the shares and unknown values
 RESTATEMENTS_SHOWN = 200
+# The reports as the page names them (a dataset this version adds later shows as stored).
+REPORT_NAMES = {
+    "cost": "Cost report",
+    "usage": "Usage report",
+    "key_cost": "Per-key cost",
+    "claude_code": "Claude Code",
+    "user_cost": "Per-user cost",
+    "user_usage": "Per-user usage",
+    "engagement": "Engagement",
+}
 
 
 @dataclass(frozen=True)
@@ -32,9 +42,9 @@ class DatasetFreshness:
     dataset: str
     first_day: date | None
     last_day: date | None
-    synced_through: date | None
+    last_synced_day: date | None  # the last day the sync has read (None: never synced)
     rows: int
-    lag_days: int | None  # days from synced_through to today (None: never synced)
+    lag_days: int | None  # days from it to today (0: today read; None: never synced)
     unavailable: str | None  # why it could not be fetched at its last attempt
 
 
@@ -74,12 +84,14 @@ def data_quality(engine: Engine, settings: Settings, organization_id: str, today
                 s.dataset,
                 s.first_day,
                 s.last_day,
-                s.synced_through,
+                last,
                 s.row_count,
-                None if s.synced_through is None else (today - s.synced_through).days,
+                None if last is None else max(0, (today - last).days),
                 s.unavailable_reason,
             )
             for s in states
+            # synced_through is the end of what was read (exclusive)
+            for last in [None if s.synced_through is None else s.synced_through - timedelta(1)]
         ]
         restatements = list(
             session.execute(

@@ -28,6 +28,6 @@ def test_the_page_lists_a_revision_and_each_report(
     ]
     assert "are **provisional**" in at.markdown[0].value
     restated, reports = at.dataframe[0].value, at.dataframe[1].value
-    assert "cost" in set(restated["Report"])
+    assert "Cost report" in set(restated["Report"])
     assert (restated["After (USD)"] != restated["Before (USD)"]).all()
-    assert {"cost", "usage"} <= set(reports["Report"])
+    assert {"Cost report", "Usage report"} <= set(reports["Report"])

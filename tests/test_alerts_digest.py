@@ -9,18 +9,19 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from app.finops import delivery
 from app.finops.alerts import evaluate
 from app.finops.allocation import import_allocation
-from app.finops.budgets import import_budgets
+from app.finops.budgets import import_budgets, usd_number
 from app.finops.channels import add_channel, generate_secret
 from app.finops.digest import digest_data
 from app.finops.forecast import clear_cache
 from app.runtime import keystore
 from app.services.access import OPERATOR
 from app.settings import Settings
+from app.simulator import Simulator
 from tests.test_budget_alerts import cents, seed
 from tests.test_channels_delivery import Receiver
 
@@ -109,3 +110,61 @@ def test_the_digest_names_the_movers_of_each_allocation(
     assert abs(teams["Unallocated"]["spend_usd"] - rest) < 0.01
     assert abs(sum(m["spend_usd"] for m in teams.values()) - data["spend_usd"]) < 0.01
     assert "Top movers by Team: " in data["text"]
+
+
+def test_the_digest_names_key_movers_and_the_weeks_open_anomalies(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """Movers by API key are per-key billed cost by the dashboard's key names; the week's open
+    anomalies are listed (an acknowledged one is not), largest impact first."""
+    from sqlmodel import col
+
+    from app.db import read_session, write_session
+    from app.finops.anomaly_tables import Anomaly
+    from app.models import ApiKey, KeyCost
+    from tests.test_key_cost_sync import _synced
+
+    _, pk = _synced(sim, engine, settings)
+    monday = sim.today - timedelta(days=sim.today.weekday())
+    week = monday - timedelta(days=7)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with write_session(engine) as session:
+        for n, (status, cents) in enumerate((("open", 500), ("acknowledged", 900), ("open", 700))):
+            session.add(
+                Anomaly(
+                    organization_pk=pk,
+                    date=week + timedelta(days=n),
+                    dimension="model",
+                    value_key=f"m{n}",
+                    value_id=f"m{n}",
+                    value_name=f"Model {n}",
+                    actual_cents=Decimal(cents * 2),
+                    expected_cents=Decimal(cents),
+                    low_cents=Decimal(0),
+                    high_cents=Decimal(cents),
+                    impact_cents=Decimal(cents),
+                    status=status,
+                    episode_start=week + timedelta(days=n),
+                    first_found_at=now,
+                    updated_at=now,
+                )
+            )
+    data = digest_data(engine, monday, [])
+    top = data["movers"]["api_key"][0]
+    with read_session(engine) as session:
+        key_id = session.execute(
+            select(ApiKey.api_key_id).where(
+                ApiKey.name == top["name"], ApiKey.organization_pk == pk
+            )
+        ).scalar_one()
+        spent = session.execute(
+            select(func.sum(KeyCost.amount_cents)).where(
+                col(KeyCost.api_key_id) == key_id,
+                col(KeyCost.date) >= week,
+                col(KeyCost.date) < monday,
+            )
+        ).scalar_one()
+    assert top["spend_usd"] == usd_number(Decimal(spent))  # to the cent, as the digest rounds
+    assert "Top movers by API key: " in data["text"]
+    assert [a["value"]["name"] for a in data["open_anomalies"]] == ["Model 2", "Model 0"]
+    assert "Open anomaly" in data["text"]

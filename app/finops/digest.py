@@ -6,7 +6,8 @@ unique key (channel, event id) with the event id ``digest_<Monday>``: two worker
 re-evaluations never send a week twice, and no table of its own is needed.
 
 Contents: last week's (Monday to Sunday) spend and its change from the week before, the top
-movers by model, by workspace and by each allocation's values, and every budget's status.
+movers by model, by workspace, by API key (per-key billed cost) and by each allocation's
+values, every budget's status, and the week's anomalies still open.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from app import clock
 from app.db import read_session, write_session
 from app.finops import delivery
 from app.finops.allocation import allocated_days
+from app.finops.anomalies import list_anomalies
 from app.finops.budget_tables import Channel, Delivery
 from app.finops.budgets import BudgetStatus, usd_number
-from app.models import CostDaily, Workspace
+from app.models import ApiKey, CostDaily, KeyCost, Workspace
 from app.reports import labels
 from app.reports.model_names import model_name
 from app.reports.spend import allocation_groups
@@ -102,6 +104,27 @@ def send_due(
     return ids
 
 
+def _key_movers(
+    session: Session, before: date, week: date, monday: date
+) -> dict[str, list[Decimal]]:
+    """Per-key billed cost of the two weeks by key name ([week before, last week]); the
+    null key is the Console / Workbench."""
+    names = {
+        (k.organization_pk, k.api_key_id): k.name for k in session.execute(select(ApiKey)).scalars()
+    }
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    keys = (col(KeyCost.organization_pk), col(KeyCost.api_key_id), col(KeyCost.date))
+    rows = session.execute(
+        select(*keys, func.sum(col(KeyCost.amount_cents)))
+        .where(col(KeyCost.date) >= before, col(KeyCost.date) < monday)
+        .group_by(*keys)
+    )
+    for pk, key_id, day, cents in rows:
+        name = labels.CONSOLE_KEY if key_id is None else names.get((pk, key_id), key_id)
+        sums[name][1 if day >= week else 0] += Decimal(cents or 0)
+    return sums
+
+
 def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> dict[str, Any]:
     """Last week's figures: ``week_start`` (the Monday before ``monday``), ``spend_usd``,
     ``previous_usd``, ``change_usd``, ``change_percent``, ``movers`` by model and workspace
@@ -144,6 +167,7 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
                     name = value or ""
                 sums[name][1 if day >= week else 0] += Decimal(cents or 0)
             by[dim] = sums
+        by["api_key"] = _key_movers(session, before, week, monday)
     # Each allocation's values ("Team": Search, Unallocated…), from its allocated lines.
     by_allocation: dict[str, dict[str, list[Decimal]]] = {}
     for name in allocation_groups(engine).values():
@@ -185,10 +209,28 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
         "previous_usd": usd_number(previous),
         "change_usd": usd_number(change),
         "change_percent": percent,
-        "movers": {"model": movers(by["model"]), "workspace": movers(by["workspace"])},
+        "movers": {
+            "model": movers(by["model"]),
+            "workspace": movers(by["workspace"]),
+            # Per-key billed cost (Console organizations with the Usage and Cost Analytics API).
+            "api_key": movers(by["api_key"]),
+        },
         # By allocation name: a name is the admin's and could be "model", so not in "movers".
         "movers_by_allocation": {name: movers(sums) for name, sums in by_allocation.items()},
         "budgets": budgets,
+        # Anomalies of the week still open (not acknowledged or dismissed), largest first.
+        "open_anomalies": [
+            {k: a[k] for k in ("id", "date", "organization_name", "dimension", "value")}
+            | {"impact_usd": a["impact_usd"]}
+            for a in sorted(
+                (
+                    a
+                    for a in list_anomalies(engine, start=week, end=monday)
+                    if a["status"] == "open"
+                ),
+                key=lambda a: -a["impact_usd"],
+            )[:TOP_MOVERS]
+        ],
     }
     lines = [
         f"Week of {week.isoformat()}: ${spend / 100:,.2f} "
@@ -196,7 +238,10 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
         + (f", {percent:+.1f}%" if percent is not None else "")
         + " on the week before)."
     ]
-    tops = [(dim, data["movers"][dim]) for dim in ("model", "workspace")]
+    tops = [
+        (noun, data["movers"][dim])
+        for dim, noun in (("model", "model"), ("workspace", "workspace"), ("api_key", "API key"))
+    ]
     tops += list(data["movers_by_allocation"].items())
     for dim, ranked in tops:
         if ranked[:3]:
@@ -204,6 +249,11 @@ def digest_data(engine: Engine, monday: date, statuses: list[BudgetStatus]) -> d
                 f"Top movers by {dim}: "
                 + "; ".join(f"{m['name']} {m['change_usd']:+,.2f}" for m in ranked[:3])
             )
+    for a in data["open_anomalies"]:
+        lines.append(
+            f"Open anomaly {a['date']}: {a['value']['name']} ({a['dimension']}, "
+            f"{a['organization_name']}) {a['impact_usd']:+,.2f} above the expected"
+        )
     for b in budgets:
         lines.append(
             f"Budget {b['name']}: ${b['actual_usd']:,.2f} of ${b['amount_usd']:,.2f}, "

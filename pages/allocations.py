@@ -73,7 +73,7 @@ def _rule_row(rule: Rule) -> dict[str, object]:
         "Match": json.dumps(rule.match.as_mapping(), ensure_ascii=False) or "{}",
         "From": rule.effective_from,
         "Until (exclusive)": rule.effective_to,
-        "Needs per-key cost": "yes" if rule.match.needs_per_key else "",
+        "By per-key cost": "yes" if rule.match.needs_per_key else "",
     }
 
 

@@ -64,7 +64,7 @@ def test_the_page_shows_rules_and_spend_with_unallocated(app: AppTest, engine: E
     assert not at.exception
     rules, spend, versions = (frame.value for frame in at.dataframe)
     assert list(rules["Line"]) == [4, 6, 9, 11]
-    assert list(rules["Needs per-key cost"]) == ["", "", "", "yes"]
+    assert list(rules["By per-key cost"]) == ["", "", "", "yes"]
     assert set(spend["Value"]) == {"Search", "Support", "Unallocated"}
     assert "per-key billed cost" in texts(at)
     assert list(versions["Version"]) == [1]

@@ -512,6 +512,36 @@ def _drilled(
     )
 
 
+def _legend_filtered(legend: str, drill: Drill, names: list[str]) -> None:
+    """A group chosen under the chart (the legend's entries, which Plotly's own legend only
+    hides or shows): it becomes the filter, as a click on its bar would."""
+    label = st.session_state.get(legend)
+    values = drill.values_of(label, names) if isinstance(label, str) else []
+    if values:
+        st.session_state[drill.widget] = list(dict.fromkeys(values))
+        st.session_state.pop(drill.note, None)
+
+
+def _legend_filter(chart: str, drill: Drill, names: list[str]) -> None:
+    """The chart's groups in a list under it: choosing one filters to that group (Streamlit
+    sends no event for a click on a Plotly legend entry). Groups that are no value of the
+    filter ("Other (N …)", a label of null) are left out."""
+    choices = [n for n in names if drill.values_of(n, names)]
+    if len(choices) < 2:
+        return
+    st.selectbox(
+        "Filter to a group",
+        choices,
+        index=None,
+        placeholder="Choose one of the legend's groups…",
+        key=f"{chart}_legend",
+        format_func=plain,  # names are the API's: display text
+        on_change=_legend_filtered,
+        args=(f"{chart}_legend", drill, names),
+        help="The same as a click on the group's bar: it becomes the filter.",
+    )
+
+
 def chart_with_csv(fig: go.Figure, frame: pd.DataFrame, *, file_name: str, key: str) -> None:
     """The chart, and a download of exactly the numbers it shows. On a page whose filter bar
     registered its view, week and month periods are named and partial ones marked, and a
@@ -535,6 +565,7 @@ def chart_with_csv(fig: go.Figure, frame: pd.DataFrame, *, file_name: str, key: 
             ),
             selection_mode="points",
         )
+        _legend_filter(chart, drill, _group_names(fig))
     st.download_button(
         "Download CSV",
         data=to_csv(frame),

@@ -284,3 +284,24 @@ def test_enterprise_filters_at_the_top_and_its_view_in_the_url(
     fresh.run()
     assert fresh.toggle(key="ent_model_ids").value is False
     assert "ids" not in fresh.query_params
+
+
+def test_a_group_chosen_under_the_chart_filters_to_it_as_a_legend_click_would(
+    app: AppTest, sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """Streamlit sends no event for a click on a Plotly legend entry: the chart's groups are
+    offered under it, and choosing one sets its filter (a chip, the URL, the totals)."""
+    synced(sim, engine, settings)
+    app.query_params["group"] = "model"
+    app.switch_page(SPEND).run()
+    assert not app.exception
+    legends = [w for w in app.selectbox if str(w.key).endswith("_legend")]
+    assert legends  # under each chart grouped by model
+    legend = legends[0]
+    choices = list(legend.options)
+    assert len(choices) >= 2 and not any(c.startswith("Other") for c in choices)
+    total = app.metric[0].value
+    legend.set_value(choices[0]).run()
+    assert not app.exception
+    assert app.multiselect(key="spend_models").value  # the group became the filter
+    assert app.metric[0].value != total  # the totals follow it

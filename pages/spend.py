@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.reports.comparison import change, period_label, previous_period
 from app.reports.frames import to_csv, with_previous
-from app.reports.labels import ECONOMICS_HEADERS, SPEND_USD, allocation_of
+from app.reports.labels import ECONOMICS_HEADERS, KEY_COST_GROUPS, SPEND_USD, allocation_of
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.periods import periods_in
 from app.reports.spend import allocated_group_refusal, spend_table, spend_totals, total_usd
@@ -44,7 +44,7 @@ over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
 keyed = None
-if view.group == "api_key":
+if view.group in KEY_COST_GROUPS:
     # Per-key cost is another report: the headline stays the bill (the cost report's total).
     keyed, total = total, state.spend_total(db, f) or total
 
@@ -129,9 +129,10 @@ if totals.shown_other is not None:
     st.caption(other_caption(totals.shown_other))
 if keyed is not None:
     st.caption(
-        f"By API key: per-key billed cost from Anthropic's Usage and Cost Analytics API "
-        f"({money_md(keyed)}), of the Console organizations that have it. The cost report is "
-        f"the bill ({money_md(total)} for these filters); the difference is spend of "
+        f"By {in_sentence(label)}: per-key billed cost from Anthropic's Usage and Cost "
+        f"Analytics API ({money_md(keyed)}), of the Console organizations that have it. The "
+        f"cost report is the bill ({money_md(total)} for these filters); the difference is "
+        "spend of "
         "organizations without per-key cost, and any discount the two reports apply differently."
     )
 if allocation_of(view.group) is not None:

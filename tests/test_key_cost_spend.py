@@ -61,3 +61,29 @@ def _billed_by_day(engine: Engine, f: Filters) -> dict[date, Decimal]:
     for day, _, cents in spend_by_day(engine, f, "cost_type"):
         out[day] = out.get(day, Decimal(0)) + cents
     return out
+
+
+def test_spend_by_actor_is_per_key_cost_by_the_person_or_account_behind_it(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    _synced(sim, engine, settings)
+    with read_session(engine) as session:
+        first, last = session.execute(select(func.min(KeyCost.date), func.max(KeyCost.date))).one()
+        by_actor: dict[str, Decimal] = {}
+        for name, actor_id, cents in session.execute(
+            select(KeyCost.actor_name, KeyCost.actor_id, func.sum(KeyCost.amount_cents)).group_by(
+                KeyCost.actor_name, KeyCost.actor_id
+            )
+        ):
+            label = name or actor_id or "No actor (Console / Workbench, code execution)"
+            by_actor[label] = by_actor.get(label, Decimal(0)) + Decimal(cents)
+    f = Filters(first, last + timedelta(days=1))
+    rows = spend_by_day(engine, f, "actor")
+    shown: dict[str, Decimal] = {}
+    for _, label, cents in rows:
+        shown[label] = shown.get(label, Decimal(0)) + cents
+    # Each actor by the name the API sends (people, service accounts, keys), the key-less
+    # usage under its own label; the same total as by API key.
+    assert shown == {k: v for k, v in by_actor.items() if v}
+    assert len(shown) > 3
+    assert sum(shown.values()) == sum(c for _, _, c in spend_by_day(engine, f, "api_key"))

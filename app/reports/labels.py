@@ -89,6 +89,9 @@ SPEND_GROUPS = {
     "product": "Product",
     "description": "Description",
 }
+# The Spend groups of per-key billed cost (the Usage and Cost Analytics API), offered where an
+# organization has it: by API key, and by actor (the user, service account or key behind it).
+KEY_COST_GROUPS = {"api_key": "API key", "actor": "Actor"}
 # The Usage page's "Group by" choices, as SPEND_GROUPS.
 USAGE_GROUPS = {
     "model": "Model",
@@ -241,6 +244,7 @@ ENTERPRISE_NULLS = {
 CONSOLE_NULLS = {
     "workspace": DEFAULT_WORKSPACE,
     "api_key": CONSOLE_KEY,
+    "actor": f"No actor ({CONSOLE_KEY}, code execution)",
     "model": "(no model reported)",
     "token_type": "(no token type reported)",
     "service_tier": "(no service tier reported)",
@@ -313,7 +317,7 @@ def group_noun(group: str) -> str:
     if allocation is not None:
         return allocation
     group = "model" if group == MODEL_IDS else group
-    return (SPEND_GROUPS | USAGE_GROUPS)[group]
+    return (SPEND_GROUPS | USAGE_GROUPS | KEY_COST_GROUPS)[group]
 
 
 # Spend grouped by an allocation's values (app/finops/allocation): the group "allocation:Team".

@@ -41,6 +41,7 @@ from app.reports.filters import (
 from app.reports.frames import Grouped, spend_per_period
 from app.reports.labels import (
     BY_COST_TYPE,
+    KEY_COST_GROUPS,
     MODEL_IDS,
     allocation_group,
     allocation_of,
@@ -89,11 +90,17 @@ def _spend_by_day(
         table = _allocation_table(f, group)
         where = [of_allocation(allocation, table), *_where_lines(table, f)]
         source = Source(table, col(table.value), where, where)
-    elif group == "api_key":
+    elif group in KEY_COST_GROUPS:
         # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
-        # (``key_cost_line``), of the organizations that have it.
+        # (``key_cost_line``), of the organizations that have it. An actor is named by its
+        # name as the API sends it (a person, a service account, a key), else by its id.
         where = where_detail(KeyCost, f, cost=True)
-        source = Source(KeyCost, col(KeyCost.api_key_id), where, where)
+        by: Any = (
+            col(KeyCost.api_key_id)
+            if group == "api_key"
+            else func.coalesce(col(KeyCost.actor_name), col(KeyCost.actor_id))
+        )
+        source = Source(KeyCost, by, where, where)
     elif one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
         # Grouped by the filtered dimension itself, or by what every dimension sums to: its
         # rows with the chosen values. Those hold no null model or tier, so nothing is split

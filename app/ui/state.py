@@ -16,7 +16,7 @@ from app.reports import demo as report_demo
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
-from app.reports.labels import SPEND_GROUPS, allocation_group
+from app.reports.labels import KEY_COST_GROUPS, SPEND_GROUPS, allocation_group
 from app.reports.periods import usd
 from app.reports.top import TOP_GROUPS
 from app.runtime import dashboard_engine
@@ -55,7 +55,7 @@ def spend_groups(allocations: dict[str, list[str]]) -> dict[str, str]:
     ``allocations`` (``allocation_values()``: "Team"). Not cached: a tiny query, and an
     allocation imported from the CLI must be offered at once."""
     # By API key only where per-key billed cost is synced (the cost report has no key).
-    by_key = {"api_key": "API key"} if spend.has_key_cost(engine()) else {}
+    by_key = KEY_COST_GROUPS if spend.has_key_cost(engine()) else {}
     return SPEND_GROUPS | by_key | {allocation_group(name): name for name in allocations}
 
 

@@ -29,25 +29,17 @@ BENCH_TODAY = date(2026, 6, 17)
 
 @contextmanager
 def pinned_today(day: date) -> Iterator[None]:
-    """The product's ``app.clock.today`` (and the names pages and filters import it under)
-    answer ``day`` inside the block, for the pages rendered in this process."""
-    import logging
-
+    """The product's ``app.clock.today`` answers ``day`` inside the block, for the pages
+    rendered in this process (pages import it at each run; the filter bar reads it at the
+    call)."""
     import app.clock
 
-    # Imported outside a running app, its cached functions warn ("No runtime found"): not news.
-    logging.disable(logging.WARNING)
-    try:
-        import app.ui.filters
-    finally:
-        logging.disable(logging.NOTSET)
-
-    saved = app.clock.today, app.ui.filters.utc_today
-    app.clock.today = app.ui.filters.utc_today = lambda: day
+    saved = app.clock.today
+    app.clock.today = lambda: day
     try:
         yield
     finally:
-        app.clock.today, app.ui.filters.utc_today = saved
+        app.clock.today = saved
 
 
 def load_average() -> str:

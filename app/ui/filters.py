@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from app.clock import today as utc_today
+from app import clock
 from app.reports.filters import Filters
 from app.reports.labels import MODEL_IDS, allocation_group, allocation_of
 from app.reports.options import model_ids_of, split_workspaces
@@ -408,7 +408,7 @@ def filter_bar(
     ``allocations`` (the Spend page's: name -> values) adds a filter per allocation."""
     opts = state.options(state.database_key())
     organizations = state.organizations()
-    today = utc_today()
+    today = clock.today()  # read at the call: a test or the bench may pin the clock
     k = f"{page}_"
     labels = {kind: dict(values) for kind, values in opts.items()}
     seed_from_url(k + "model_ids", "ids", "0", allowed=["0", "1"])

@@ -23,12 +23,7 @@ TODAY = date(2026, 10, 6)  # the seeded days run Sep 25 - Oct 6: six days of Oct
 @pytest.fixture(autouse=True)
 def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Today is Oct 6, 2026 for the pages and the allocation (``app`` is tests/ui/conftest.py's)."""
-    # app.ui.filters binds the clock at its first import: imported here first, its own name
-    # is pinned too and put back after the test (else a later test's "today" is this one).
-    import app.ui.filters
-
     monkeypatch.setattr("app.clock.today", lambda: TODAY)
-    monkeypatch.setattr(app.ui.filters, "utc_today", lambda: TODAY)
     monkeypatch.setattr(
         "app.finops.allocation.utcnow", lambda: datetime(2026, 10, 6, 12, tzinfo=UTC)
     )

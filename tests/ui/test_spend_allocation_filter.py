@@ -28,12 +28,7 @@ VIEW = {"range": "custom", "from": START.isoformat(), "to": TODAY.isoformat()}
 
 @pytest.fixture(autouse=True)
 def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    # app.ui.filters binds the clock at its first import: imported here first, its own name
-    # is pinned too and put back after the test (else a later test's "today" is this one).
-    import app.ui.filters
-
     monkeypatch.setattr("app.clock.today", lambda: TODAY)
-    monkeypatch.setattr(app.ui.filters, "utc_today", lambda: TODAY)
     monkeypatch.setattr(
         "app.finops.allocation.utcnow", lambda: datetime(2026, 10, 6, 12, tzinfo=UTC)
     )

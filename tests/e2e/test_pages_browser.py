@@ -72,6 +72,12 @@ LAST_SECTION = {
     "data-quality": "As of",
 }
 
+# The downloads made on the click (``data`` a callable): button label, what the file starts with.
+DOWNLOADS = {
+    "statements": ("Download PDF", b"%PDF"),
+    "reconciliation": ("Download CSV (every day", b"date,organization_id"),
+}
+
 pytestmark = needs_chromium
 
 TEAM = """\
@@ -148,6 +154,12 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")
             assert "Page not found" not in seen[name], name
+            if width > 1000 and name in DOWNLOADS:
+                # Made on the click (a callable): the server answers it with the file.
+                label, starts = DOWNLOADS[name]
+                with page.expect_download() as download:
+                    page.get_by_role("button", name=label).first.click()
+                assert Path(download.value.path()).read_bytes().startswith(starts), name
     finally:
         context.close()
     return seen

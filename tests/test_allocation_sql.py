@@ -193,3 +193,25 @@ def test_a_one_rule_edit_leaves_the_other_rows_lines_as_they_were(engine: Engine
     assert not any(i in after for i, ws in before.items() if ws == "wrkspc_lab")
     assert _stored(engine, "Team") == _row_by_row(engine, "Team")
     _daily_is_the_lines_summed(engine)
+
+
+def test_the_upgrade_to_daily_sums_sums_the_lines_already_allocated(engine: Engine) -> None:
+    # Migration 21 (app.db): a database allocated before allocation_daily existed gets the
+    # daily sums of its stored lines.
+    from sqlalchemy import delete
+
+    from app.db import _sum_allocation_lines, write_session
+
+    seed_orgs(engine, 2)
+    import_allocation(engine, "allocation: Team\nrules:\n" + _FIXED, actor="cli")
+    with write_session(engine) as session:
+        session.execute(delete(AllocationDaily))
+    with engine.begin() as conn:
+        _sum_allocation_lines(conn)
+    _daily_is_the_lines_summed(engine)
+
+
+_FIXED = (
+    "  - split: {method: fixed, weights: {A: 60, B: 40}}\n    match: {workspace: Production}\n"
+    "  - value: C\n    match: {workspace: Research}\n"
+)

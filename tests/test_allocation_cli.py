@@ -178,3 +178,18 @@ def test_finops_sync_allocates_the_new_days(
         billed[row["date"]] += Decimal(row["amount_usd"])
     assert len(billed) > 20
     assert dict(allocated) == dict(billed)
+
+
+def test_list_says_what_rules_on_keys_do_where_no_organization_has_per_key_cost(
+    engine: Engine, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    seed_orgs(engine, 1)  # the cost report only, no per-key cost
+    path = tmp_path / "keys.yaml"
+    path.write_text(EXAMPLE + "  - value: Backend\n    match: {api_key: [prod-backend]}\n")
+    assert run(capsys, "allocations", "import", str(path))[0] == 0
+    code, out, _ = run(capsys, "allocations", "list")
+    assert code == 0
+    [note] = [line for line in out.splitlines() if line.startswith("  lines 11: ")]
+    assert "which no organization has synced: they match nothing for now" in note
+    listed = json.loads(run(capsys, "allocations", "list", "--json")[1])
+    assert listed[0]["per_key_rule_lines"] == [11]

@@ -13,7 +13,8 @@ small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows
   both ratios and whether the results agree;
 - three allocations of 50 rules imported over every organization's days, a rule change that
   allocates every day again, and Spend grouped by an allocation vs DuckDB over the same lines
-  (bench/allocation_figures.py);
+  (bench/allocation_figures.py); 200 budgets evaluated as after a sync, cold and warm
+  (bench/budget_figures.py);
 - a query set drawn with a fixed seed (bench/query_set.py): Spend and Usage views over 30 days
   and 6 months, grouped every way the pages offer, under random filter combinations; its p95
   and worst case, and the same views in DuckDB;
@@ -53,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from bench.allocation_figures import allocation_figures  # noqa: E402
 from bench.backfill_figures import backfill_figures  # noqa: E402
 from bench.bench_rows import SCALES, rows_of  # noqa: E402
+from bench.budget_figures import budget_figures  # noqa: E402
 from bench.figures import (  # noqa: E402
     BENCH_TODAY,
     SAMPLES,
@@ -94,8 +96,8 @@ def main() -> int:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated parts to leave out: duckdb, allocation, backfill, pages, browser, "
-        "copy (the app's columnar copy: filtered views then read the database)",
+        help="comma-separated parts to leave out: duckdb, allocation, budgets, backfill, pages, "
+        "browser, copy (the app's columnar copy: filtered views then read the database)",
     )
     parser.add_argument(
         "--only",
@@ -155,6 +157,10 @@ def main() -> int:
         # --- allocations: import, a rule change, Spend grouped by one ---------------------------
         if "allocation" not in skip:
             allocation_figures(run, args.repeat)
+
+        # --- budgets: 200 evaluated as after a sync ---------------------------------------------
+        if "allocation" not in skip and "budgets" not in skip:
+            budget_figures(run)
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
     from app.keystore import KeyStore

@@ -403,7 +403,9 @@ def scope_spend(
             for k in session.execute(select(ApiKey)).scalars()
         }
         for (allocation, columns), names in by_columns.items():
-            matched: dict[tuple[str, tuple[Any, ...]], bool] = {}
+            # The scopes each distinct row matches, found once per row: a row's day adds to
+            # those alone (200 scopes on one column set would otherwise try every row 200 times).
+            hits_of: dict[tuple[Any, ...], tuple[str, ...]] = {}
             if allocation is None:
                 rows = _grouped(session, columns, start, end)
             elif allocation == _PER_KEY:
@@ -411,26 +413,23 @@ def scope_spend(
             else:
                 rows = _allocated(session, allocation, columns, start, end)
             for pk, day, values, cents in rows:
-                org = orgs.get(pk)
-                if org is None:
-                    continue
-                row: SpendRow | None = None
-                for name in names:
-                    key = (name, (pk, *values))
-                    hit = matched.get(key)
-                    if hit is None:
-                        if row is None:
-                            # An allocation's rows lead with its value, then the columns.
-                            own = values[len(values) - len(columns) :]
-                            named = dict(zip(columns, own, strict=True))
-                            row = _spend_row(org, named, workspaces)
-                            if allocation == _PER_KEY:
-                                row = _keyed(row, pk, values, key_names)
-                            elif allocation is not None:
-                                row = replace(row, allocations={allocation: values[0]})
-                        hit = matched[key] = scopes[name].matches(row)
-                    if hit:
-                        result[name][day] += cents
+                key = (pk, *values)
+                hits = hits_of.get(key)
+                if hits is None:
+                    org = orgs.get(pk)
+                    if org is None:
+                        hits = hits_of[key] = ()
+                        continue
+                    # An allocation's rows lead with its value, then the columns.
+                    own = values[len(values) - len(columns) :]
+                    row = _spend_row(org, dict(zip(columns, own, strict=True)), workspaces)
+                    if allocation == _PER_KEY:
+                        row = _keyed(row, pk, values, key_names)
+                    elif allocation is not None:
+                        row = replace(row, allocations={allocation: values[0]})
+                    hits = hits_of[key] = tuple(n for n in names if scopes[n].matches(row))
+                for name in hits:
+                    result[name][day] += cents
     return {name: dict(days) for name, days in result.items()}
 
 

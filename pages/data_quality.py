@@ -35,10 +35,6 @@ except LookupError:
     st.stop()
 
 
-def _usd(cents: object) -> float:
-    return float(cents) / 100  # type: ignore[arg-type]
-
-
 st.subheader("Provisional and settled days")
 st.markdown(
     f"Days from **{q.provisional_from:%Y-%m-%d}** to today are **provisional**: every sync reads "
@@ -56,12 +52,10 @@ else:
                 "Found": r.found_at.strftime("%Y-%m-%d %H:%M UTC"),
                 "Day": r.day,
                 "Report": REPORT_NAMES.get(r.dataset, r.dataset),
-                "Before (USD)": _usd(r.before_cents),
-                "After (USD)": _usd(r.after_cents),
-                "Change (USD)": _usd(r.after_cents - r.before_cents),
-                "Settled then": "yes"
-                if r.day < (r.found_at.date() - (now - q.provisional_from))
-                else "",
+                "Before (USD)": r.before_cents.scaleb(-2),
+                "After (USD)": r.after_cents.scaleb(-2),
+                "Change (USD)": (r.after_cents - r.before_cents).scaleb(-2),
+                "Settled then": "yes" if q.settled_when_found(r) else "",
             }
             for r in q.restatements
         ],

@@ -52,6 +52,19 @@ def test_a_revision_is_logged_day_by_day_with_before_and_after(
     q = data_quality(engine, settings, org.id, sim.today)
     assert q.provisional_from == sim.today - timedelta(days=settings.lookback_days - 1)
     assert {r.day for r in q.restatements if r.dataset == "cost"} == changed
+    # The revised days (today and yesterday) were inside the re-read window when found: none
+    # was a settled figure; a day before the window would have been.
+    assert not any(q.settled_when_found(r) for r in q.restatements)
+    first = q.restatements[0]
+    old = Restatement(
+        organization_pk=first.organization_pk,
+        dataset="cost",
+        day=first.found_at.date() - timedelta(days=settings.lookback_days),
+        before_cents=Decimal(1),
+        after_cents=Decimal(2),
+        found_at=first.found_at,
+    )
+    assert q.settled_when_found(old)
     cost = next(d for d in q.datasets if d.dataset == "cost")
     # Today's partial day is read: no lag.
     assert cost.last_synced_day == sim.today and cost.lag_days == 0 and cost.rows > 0

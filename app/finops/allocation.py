@@ -493,8 +493,7 @@ def _replace_lines(
     (where ``allocation_sql.can_replace_changed``)."""
     assert org.id is not None
     day_clause = lambda column: _day_clause(column, days)  # noqa: E731
-    keyless = old is not None and not _per_key(old) and not _per_key(spec)
-    if old is not None and keyless and can_replace_changed(old, spec):
+    if old is not None and can_replace_changed(old, spec):
         insert_lines(
             session, allocation_pk, spec, org.id, day_clause, _namer(session, org), old=old
         )

@@ -45,6 +45,12 @@ class KeyShare:
     units: int
 
 
+def actor_name(actor_type: str | None, name: str | None, key_name: str | None) -> str | None:
+    """An actor's name as the match keys see it: a key without a principal is its own actor,
+    named as the key when the API sends no name of its own."""
+    return key_name if name is None and actor_type == "api_key" else name
+
+
 def key_shares(session: Session, org_pk: int, day_clause: Any) -> dict[Grain, list[KeyShare]]:
     """The organization's per-key shares of each grain on the days ``day_clause`` (a condition
     on ``KeyCost.date``, None: every day) selects. A grain whose per-key amounts are all zero,
@@ -83,12 +89,11 @@ def key_shares(session: Session, org_pk: int, day_clause: Any) -> dict[Grain, li
     grains: dict[Grain, list[KeyShare]] = defaultdict(list)
     for row in session.execute(query):
         grain: Grain = tuple(row[:6])
-        api_key_id, actor_type, actor_id, actor_name, amount = row[6:]
+        api_key_id, actor_type, actor_id, sent_name, amount = row[6:]
         key_name = names.get(api_key_id) if api_key_id is not None else None
-        if actor_name is None and actor_type == "api_key":
-            actor_name = key_name  # a key without a principal is its own actor
+        shown = actor_name(actor_type, sent_name, key_name)
         units = int(Decimal(amount or 0).scaleb(CENTS_SCALE).to_integral_value())
-        grains[grain].append(KeyShare(api_key_id, key_name, actor_id, actor_name, units))
+        grains[grain].append(KeyShare(api_key_id, key_name, actor_id, shown, units))
     return {
         grain: shares
         for grain, shares in grains.items()

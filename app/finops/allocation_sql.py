@@ -79,11 +79,11 @@ _MAP = Table(
 _MAP_KEYS = Index("allocation_map_keys", *(_MAP.c[k] for k in _KEYS), _MAP.c.starts)
 
 
-def stretches(spec: AllocationSpec) -> list[tuple[date, date]]:
-    """The days cut at every effective date: within each stretch the same rules are in
-    effect (date.min and date.max stand for no bound)."""
+def stretches(*specs: AllocationSpec) -> list[tuple[date, date]]:
+    """The days cut at every effective date of ``specs``: within each stretch the same rules
+    of each are in effect (date.min and date.max stand for no bound)."""
     cuts = {date.min, date.max}
-    for rule in spec.rules:
+    for rule in (rule for spec in specs for rule in spec.rules):
         cuts.update(d for d in (rule.effective_from, rule.effective_to) if d is not None)
     ordered = sorted(cuts)
     return list(zip(ordered, ordered[1:], strict=False))
@@ -110,8 +110,10 @@ def _choice(spec: AllocationSpec, candidates: Sequence[int], day: date) -> _Choi
 
 def can_replace_changed(old: AllocationSpec, new: AllocationSpec) -> bool:
     """Whether ``insert_lines(..., old=old)`` may rewrite only the groups whose rule changed:
-    not when a proportional split follows every value's day (any change moves its shares)."""
-    return not any(r.method == "proportional" for spec in (old, new) for r in spec.rules)
+    not when a proportional split follows every value's day (any change moves its shares),
+    nor with rules on keys (their rows are divided by per-key cost, row by row)."""
+    rules = [r for spec in (old, new) for r in spec.rules]
+    return not any(r.method == "proportional" or r.match.needs_per_key for r in rules)
 
 
 def insert_lines(
@@ -141,7 +143,7 @@ def insert_lines(
     groups = session.execute(select(*keys).where(*where).distinct()).all()
     index = RuleIndex(spec)
     before = RuleIndex(old) if old is not None else None
-    cut = stretches(spec) if old is None else _merged_stretches(old, spec)
+    cut = stretches(spec) if old is None else stretches(old, spec)
     decisions = []
     splits: set[int] = set()
     for group in groups:
@@ -210,12 +212,6 @@ def insert_lines(
     if splits:
         _insert_splits(session, allocation_pk, spec, org_pk, day_clause, where, joined, keys)
     session.execute(_MAP.delete())
-
-
-def _merged_stretches(old: AllocationSpec, new: AllocationSpec) -> list[tuple[date, date]]:
-    cuts = {d for spec in (old, new) for stretch in stretches(spec) for d in stretch}
-    ordered = sorted(cuts)
-    return list(zip(ordered, ordered[1:], strict=False))
 
 
 def _delete_decided(

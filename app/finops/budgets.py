@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 
 from app import clock
 from app.db import read_session, write_session
+from app.finops.allocation_keys import actor_name
 from app.finops.allocation_tables import (
     Allocation,
     AllocationDaily,
@@ -505,17 +506,15 @@ def _keyed(
     key_names: Mapping[tuple[int, str], str],
 ) -> SpendRow:
     """``row`` as per-key cost of the key and actor leading ``values``."""
-    api_key_id, actor_type, actor_id, actor_name = values[:4]
+    api_key_id, actor_type, actor_id, sent_name = values[:4]
     key_name = None if api_key_id is None else key_names.get((org_pk, api_key_id))
-    if actor_name is None and actor_type == "api_key":
-        actor_name = key_name  # a key without a principal is its own actor
     return replace(
         row,
         per_key=True,
         api_key_id=api_key_id,
         api_key_name=key_name,
         actor_id=actor_id,
-        actor_name=actor_name,
+        actor_name=actor_name(actor_type, sent_name, key_name),
     )
 
 

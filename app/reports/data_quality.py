@@ -61,6 +61,12 @@ class Quality:
     keyless_cents: Decimal  # of that, with no key (Console / Workbench, code execution)
     unpriced_models: list[str]  # models of those days without a list price
     rows_with_unknown_fields: int  # cost rows of those days carrying fields we do not know
+    provisional_days: int  # how many days back the sync reads again (today included)
+
+    def settled_when_found(self, r: Restatement) -> bool:
+        """Whether the day was already settled (outside the re-read window) when the
+        restatement was found: a figure people had taken as final changed."""
+        return r.day < r.found_at.date() - timedelta(days=self.provisional_days - 1)
 
 
 def data_quality(engine: Engine, settings: Settings, organization_id: str, today: date) -> Quality:
@@ -129,12 +135,13 @@ def data_quality(engine: Engine, settings: Settings, organization_id: str, today
                 col(KeyCost.date) <= today,
             )
         ).one()
+    # The sync reads [end - lookback, end) again; a Console end is tomorrow, an Enterprise
+    # one today (its API refuses today).
+    provisional_from = today - timedelta(days=lookback if enterprise else lookback - 1)
     return Quality(
         organization_id=org.organization_id,
         organization_name=org.label or org.name,
-        # The sync reads [end - lookback, end) again; a Console end is tomorrow, an
-        # Enterprise one today (its API refuses today).
-        provisional_from=today - timedelta(days=lookback if enterprise else lookback - 1),
+        provisional_from=provisional_from,
         datasets=datasets,
         restatements=restatements,
         spend_cents=Decimal(spend or 0),
@@ -143,4 +150,5 @@ def data_quality(engine: Engine, settings: Settings, organization_id: str, today
         keyless_cents=Decimal(keyless or 0),
         unpriced_models=unpriced,
         rows_with_unknown_fields=int(unknown or 0),
+        provisional_days=(today - provisional_from).days + 1,
     )

@@ -9,7 +9,6 @@ its likely cause. Exact decimal cents throughout; the CSV goes through the one C
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -173,11 +172,11 @@ def _sums(
         .where(col(table.organization_pk).in_(pks), col(table.date) >= start, col(table.date) < end)
         .group_by(*keys)
     )
-    out: dict[_Key, tuple[Decimal, Decimal | None]] = defaultdict(lambda: (Decimal(0), None))
+    out: dict[_Key, tuple[Decimal, Decimal | None]] = {}
     for pk, day, workspace_id, amount, *listed in rows:
         total = None if not listed or listed[0] is None else Decimal(listed[0])
         out[(pk, day, workspace_id)] = (Decimal(amount or 0), total)
-    return dict(out)
+    return out
 
 
 def csv_rows(result: Reconciliation) -> Iterable[list[Any]]:

@@ -161,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=[*EXPORT_DATASETS, *commands.exporters()],
         required=True,
         help="cost and usage (every organization); claude_code and key_cost (per-key billed "
-        "cost; Console organizations); user_cost, user_usage and engagement (Claude Enterprise "
+        "cost; Console organizations), key_cost_estimate (its estimate where the key may not "
+        "read it); user_cost, user_usage and engagement (Claude Enterprise "
         "organizations); allocation (with --allocation NAME); focus (FOCUS, --focus-version)",
     )
     p.add_argument("--org", metavar="ID", help="only this organization id")

@@ -32,6 +32,8 @@ from app.models import (
     DimensionValue,
     EngagementDay,
     KeyCost,
+    KeyCostEstimate,
+    KeyEstimateMark,
     KeyTokensToDate,
     Provider,
     Restatement,
@@ -382,6 +384,10 @@ BOOKKEEPING_TABLES: tuple[Any, ...] = (
     AllocationMark,
     # Anomalies (app/finops/anomaly_tables.py): those found in an organization's spend.
     Anomaly,
+    # Per-key cost estimated where the key may not read it (app.store.key_estimate), and
+    # the versions of the cost and usage rows it followed.
+    KeyCostEstimate,
+    KeyEstimateMark,
 )
 
 

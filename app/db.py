@@ -269,6 +269,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     21: [_create_table("allocation_daily"), lambda conn: _sum_allocation_lines(conn)],
     # 22: the days a later sync changed the stored amount of (the data-quality view, issue 16).
     22: [_create_table("restatement")],
+    # 23: per-key cost estimated where an organization's key may not read it (issue 16).
+    23: [_create_table("key_cost_estimate"), _create_table("key_estimate_mark")],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

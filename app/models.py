@@ -259,6 +259,41 @@ class KeyCost(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
+class KeyCostEstimate(SQLModel, table=True):
+    """Console organizations whose key may not read per-key cost: the estimate in its place.
+    Each day's billed cost of a workspace, model, tier and cost type is divided among the API
+    keys (and the keyless Console use) in proportion to their tokens of that grain at list
+    price (``list_amount_cents``); the parts add up to the bill exactly. Never billed cost, and
+    labelled as an estimate wherever it is shown (``app.store.key_estimate``)."""
+
+    __tablename__ = "key_cost_estimate"
+    __table_args__ = (Index("ix_key_cost_estimate_org_date", "organization_pk", "date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    workspace_id: str | None = None
+    api_key_id: str | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    cost_type: str | None = None
+    amount_cents: Decimal = Field(sa_column=Column(Cents(), nullable=False))
+    # The key's tokens of the grain at list price; None where the split fell back to the
+    # workspace's day (no tokens of that grain, or no public price).
+    list_amount_cents: Decimal | None = Field(default=None, sa_column=Column(Cents()))
+
+
+class KeyEstimateMark(SQLModel, table=True):
+    """An organization whose per-key cost is estimated, and the versions of its cost and usage
+    rows the estimate followed (a later version re-estimates the days it changed)."""
+
+    __tablename__ = "key_estimate_mark"
+    organization_pk: int = Field(
+        foreign_key="organization.id", ondelete="CASCADE", primary_key=True
+    )
+    cost_version: int = Field(default=0, sa_type=BigInteger)
+    usage_version: int = Field(default=0, sa_type=BigInteger)
+
+
 class UsageBucket(UsageMeasures, table=True):
     """Daily token usage by API key, workspace, model, service tier and context window."""
 

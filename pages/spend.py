@@ -8,7 +8,13 @@ import streamlit as st
 
 from app.reports.comparison import change, period_label, previous_period
 from app.reports.frames import to_csv, with_previous
-from app.reports.labels import ECONOMICS_HEADERS, KEY_COST_GROUPS, SPEND_USD, allocation_of
+from app.reports.labels import (
+    ECONOMICS_HEADERS,
+    KEY_COST_GROUPS,
+    KEY_ESTIMATE_CAPTION,
+    SPEND_USD,
+    allocation_of,
+)
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.periods import periods_in
 from app.reports.spend import allocated_group_refusal, spend_table, spend_totals, total_usd
@@ -135,6 +141,11 @@ if keyed is not None:
         "spend of "
         "organizations without per-key cost, and any discount the two reports apply differently."
     )
+    estimated = state.estimated_names()
+    if estimated:
+        st.caption(
+            md(f"Estimated per-key cost: {', '.join(estimated)}. ") + md(KEY_ESTIMATE_CAPTION)
+        )
 if allocation_of(view.group) is not None:
     st.caption(
         f"Spend by {md(in_sentence(label))}: the billed cost allocated by its rules (Allocations "

@@ -7,8 +7,9 @@ from decimal import Decimal
 import streamlit as st
 
 from app.reports.comparison import Change, change, period_label, previous_period
-from app.reports.frames import with_previous
-from app.reports.labels import USAGE_GROUPS
+from app.reports.frames import to_csv, with_previous
+from app.reports.key_costs import NO_COST
+from app.reports.labels import KEY_ESTIMATE_CAPTION, SPEND_USD, USAGE_GROUPS
 from app.reports.periods import periods_in
 from app.reports.usage import (
     summary_of,
@@ -32,7 +33,7 @@ from app.ui.charts import (
 )
 from app.ui.compare import comparison_args, overlay_choice, seed_overlay
 from app.ui.filters import filter_bar
-from app.ui.format import compact, in_sentence
+from app.ui.format import compact, in_sentence, md
 from app.ui.tables import table
 
 st.title("Usage")
@@ -187,3 +188,36 @@ if totals.shown_other is not None:
 st.caption(
     "The null API key is Console / Workbench usage; the null workspace is the Default workspace."
 )
+
+if view.group == "api_key":
+    st.subheader("Cost by API key")
+    costs = state.key_costs(db, f)
+    if costs["cost_source"].eq(NO_COST).all():
+        st.info(
+            "No per-key cost for these keys yet: it comes from Anthropic's Usage and Cost "
+            "Analytics API (or, where the key may not read it, an estimate made after the next "
+            "sync). See Organizations."
+        )
+    else:
+        table(
+            costs,
+            column_config={
+                "tokens": st.column_config.NumberColumn("Tokens", format="%d"),
+                "cost_usd": st.column_config.NumberColumn(SPEND_USD, format="$%.2f"),
+                "usd_per_million_tokens": st.column_config.NumberColumn(
+                    "USD per million tokens", format="$%.2f"
+                ),
+                "cost_source": st.column_config.TextColumn("Cost"),
+            },
+        )
+        st.download_button(
+            "Download CSV",
+            data=lambda: to_csv(costs),
+            file_name=f"{stem}-cost-by-api-key.csv",
+            mime="text/csv",
+            key="key_costs_csv",
+        )
+        st.caption(
+            "Billed (per key): Anthropic's per-key billed cost (Usage and Cost Analytics API). "
+            + md(KEY_ESTIMATE_CAPTION.replace("“(estimate)”", "Estimate"))
+        )

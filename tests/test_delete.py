@@ -5,6 +5,7 @@ without its constraints, a SQLite connection without foreign_keys=ON)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -42,25 +43,48 @@ def test_delete_empties_every_table_of_the_organization_without_the_cascade(
             pks[org_id] = conn.exec_driver_sql(
                 "SELECT id FROM organization WHERE organization_id = ?", (org_id,)
             ).scalar_one()
-    # A day Anthropic restated (a second sync would log it; written here for both).
+    # Rows a sync writes only on some days or for some keys, written here for both: a day
+    # Anthropic restated (a second sync logs it), an anomaly (whether the demo data has one
+    # depends on today's date) and the per-key estimate (made where the key is refused).
     from decimal import Decimal
 
     from app.clock import utcnow
     from app.db import write_session
-    from app.models import Restatement
+    from app.finops.anomaly_tables import Anomaly
+    from app.models import KeyCostEstimate, KeyEstimateMark, Restatement
 
+    day, one = utcnow().date(), Decimal(1)
     with write_session(engine) as session:
         for pk in pks.values():
             session.add(
                 Restatement(
                     organization_pk=pk,
                     dataset="cost",
-                    day=utcnow().date(),
-                    before_cents=Decimal(1),
+                    day=day,
+                    before_cents=one,
                     after_cents=Decimal(2),
                     found_at=utcnow(),
                 )
             )
+            session.add(
+                Anomaly(
+                    organization_pk=pk,
+                    date=day - timedelta(days=400),
+                    dimension="organization",
+                    value_key="written by the test",
+                    value_name="written by the test",
+                    actual_cents=one,
+                    expected_cents=one,
+                    low_cents=one,
+                    high_cents=one,
+                    impact_cents=one,
+                    episode_start=day - timedelta(days=400),
+                    first_found_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            session.add(KeyCostEstimate(organization_pk=pk, date=day, amount_cents=one))
+            session.add(KeyEstimateMark(organization_pk=pk))
     before = {
         table: rows_of_organization(engine, pks[console])[table]
         + rows_of_organization(engine, pks[enterprise])[table]

@@ -26,6 +26,8 @@ log = logging.getLogger("app.finops")
 # and the settings. Each is run even if an earlier one failed, and a failure is logged, never
 # raised: a sync's rows are committed already and must not be reported as failed for it.
 AFTER_SYNC: tuple[str, ...] = (
+    # Per-key cost estimated where the key may not read it (shown on Spend, labelled).
+    "app.store.key_estimate:estimate_changed",
     "app.finops.allocation:reallocate_changed",
     # Budgets (scoped by allocations, so after them): evaluate thresholds, deliver alerts.
     "app.finops.alerts:evaluate",

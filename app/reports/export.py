@@ -22,6 +22,7 @@ from app.models import (
     ApiKey,
     CostLine,
     KeyCost,
+    KeyCostEstimate,
     Organization,
     Provider,
     UsageBucket,
@@ -207,6 +208,41 @@ def _key_cost_rows(
                 line.token_type,
                 line.requests,
                 line.currency,
+            ]
+
+
+def key_cost_estimate_rows(
+    engine: Engine, organization_id: str | None, start: date | None, end: date | None
+) -> Iterator[list[Any]]:
+    """Estimated per-key cost (``app.store.key_estimate``) with workspace and key names, in
+    the key_cost export's columns and then the tier and cost type; a key is its own actor."""
+    e = KeyCostEstimate
+    query = _named_rows(e, organization_id, start, end).add_columns(col(ApiKey.name))
+    query = query.outerjoin(
+        ApiKey,
+        and_(
+            col(ApiKey.organization_pk) == col(e.organization_pk),
+            col(ApiKey.api_key_id) == col(e.api_key_id),
+        ),
+    )
+    with read_session(engine) as session:
+        for line, org_id, org_name, label, ws_name, provider, key_name in session.execute(query):
+            keyed = line.api_key_id is not None
+            yield [
+                line.date,
+                org_id,
+                label or org_name,
+                line.workspace_id,
+                _workspace_name(line.workspace_id, ws_name, provider),
+                line.api_key_id,
+                (key_name or line.api_key_id) if keyed else CONSOLE_KEY,
+                "api_key" if keyed else None,
+                line.api_key_id,
+                line.model,
+                _usd(line.amount_cents),
+                _usd(line.list_amount_cents),
+                line.service_tier,
+                line.cost_type,
             ]
 
 

@@ -92,6 +92,15 @@ SPEND_GROUPS = {
 # The Spend groups of per-key billed cost (the Usage and Cost Analytics API), offered where an
 # organization has it: by API key, and by actor (the user, service account or key behind it).
 KEY_COST_GROUPS = {"api_key": "API key", "actor": "Actor"}
+# Where a Console organization's key may not read per-key cost, Spend by key shows an estimate
+# (``app.store.key_estimate``): each of its keys' and actors' labels says so.
+ESTIMATE_SUFFIX = " (estimate)"
+KEY_ESTIMATE_CAPTION = (
+    "“(estimate)”: the organization's key may not read per-key billed cost (Anthropic's Usage "
+    "and Cost Analytics API; see Organizations), so each workspace's billed cost of a day, "
+    "model and tier is divided among its API keys by their tokens at list price. The parts add "
+    "up to the bill; a key's own discounts or contract prices are not known to it."
+)
 # The Usage page's "Group by" choices, as SPEND_GROUPS.
 USAGE_GROUPS = {
     "model": "Model",

@@ -87,13 +87,53 @@ def input_rate(
 ) -> Decimal | None:
     """USD per million uncached input tokens of one usage row after long context, batch and
     US residency; None for a tier without a public price. A missing tier is standard."""
+    rates = _rates(price, service_tier, inference_geo, context_window)
+    return None if rates is None else rates[0]
+
+
+def _rates(
+    price: ListPrice,
+    service_tier: str | None,
+    inference_geo: str | None,
+    context_window: str | None,
+) -> tuple[Decimal, Decimal] | None:
+    """USD per million uncached input and output tokens of one usage row (``input_rate``)."""
     if service_tier is not None and service_tier not in PRICED_TIERS:
         return None
     if price.long_context and context_window == LONG_CONTEXT_WINDOW:
         price = ListPrice(LONG_CONTEXT.input, LONG_CONTEXT.output, price.us_residency)
-    rate = price.input
+    factor = Decimal(1)
     if service_tier == "batch":
-        rate *= BATCH
+        factor *= BATCH
     if inference_geo == "us" and price.us_residency:
-        rate *= US_RESIDENCY
-    return rate
+        factor *= US_RESIDENCY
+    return price.input * factor, price.output * factor
+
+
+def list_micro_cents(
+    model: str | None,
+    *,
+    service_tier: str | None,
+    inference_geo: str | None,
+    context_window: str | None,
+    uncached: int,
+    cache_write_5m: int,
+    cache_write_1h: int,
+    cache_read: int,
+    output: int,
+) -> int | None:
+    """One usage row's tokens at list price, in millionths of a cent (whole: a weight, not a
+    bill); None for a model or tier without a public price."""
+    price = list_price(model)
+    rates = None if price is None else _rates(price, service_tier, inference_geo, context_window)
+    if rates is None:
+        return None
+    rate_in, rate_out = rates
+    inputs = (
+        uncached
+        + cache_write_5m * CACHE_WRITE_5M
+        + cache_write_1h * CACHE_WRITE_1H
+        + cache_read * CACHE_READ
+    )
+    # USD per million tokens x 100 cents x 10^6 micro-cents / 10^6 tokens: x 100 per token.
+    return int(((inputs * rate_in) + output * rate_out) * 100)

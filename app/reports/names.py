@@ -21,6 +21,7 @@ from sqlmodel import col
 from app.models import ApiKey, Organization, Provider, Workspace
 from app.reports.demo import DemoMix, demo_mix_of, demo_name
 from app.reports.labels import (
+    ESTIMATE_SUFFIX,
     ID_TAIL,
     MODEL_IDS,
     ORG_SEPARATOR,
@@ -44,18 +45,28 @@ class Namer:
     organization_ids: dict[int, str]  # pk -> Anthropic's organization id
     organization_names: dict[int, str]  # pk -> the name shown ("(demo)" beside a real one)
     directory: dict[tuple[int, str], str] = field(default_factory=dict)
+    # Organizations whose per-key cost a chart shows is an estimate (``Source.estimated``):
+    # their keys and actors say so.
+    estimated: frozenset[int] = frozenset()
 
     def labels(self, keys: Collection[Key]) -> dict[Key, str]:
         """Every key's label. Workspaces, API keys and organizations: one label per key;
         other groups: one label per value (an alias and its dated model id read the same,
         and are one group)."""
         if self.group in IDENTIFIED:
-            return self._identified(keys)
-        if self.group == "organization":
+            names = self._identified(keys)
+        elif self.group == "organization":
             by_id = {oid: pk for pk, oid in self.organization_ids.items()}
             names = {k: self.organization_names.get(by_id.get(k[1], -1), str(k[1])) for k in keys}
             return _unique(names, lambda k: str(k[1]))
-        return {k: self.label(*k) for k in keys}
+        else:
+            names = {k: self.label(*k) for k in keys}
+        if not self.estimated:
+            return names
+        return {
+            k: f"{name}{ESTIMATE_SUFFIX}" if k[0] in self.estimated else name
+            for k, name in names.items()
+        }
 
     def label(self, org_pk: int, value: Any, cost_type: str | None = None) -> str:
         """The label of one value of a group that is not identified by its organization."""

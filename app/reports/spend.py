@@ -50,6 +50,7 @@ from app.reports.labels import (
 from app.reports.periods import month_start, next_month, usd
 from app.reports.projection import Projection, history_window, project_month_end
 from app.reports.top import Source, rollup_dim, sum_by_day
+from app.store.key_estimate import estimated_organizations, with_estimates
 
 
 def spend_by_day(
@@ -94,13 +95,16 @@ def _spend_by_day(
         # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
         # (``key_cost_line``), of the organizations that have it. An actor is named by its
         # name as the API sends it (a person, a service account, a key), else by its id.
-        where = where_detail(KeyCost, f, cost=True)
+        # Where an organization's key may not read it, its estimate stands in (labelled).
+        with read_session(engine) as session:
+            keyed, estimated = with_estimates(session), estimated_organizations(session)
+        where = where_detail(keyed, f, cost=True)
         by: Any = (
-            col(KeyCost.api_key_id)
+            keyed.api_key_id
             if group == "api_key"
-            else func.coalesce(col(KeyCost.actor_name), col(KeyCost.actor_id))
+            else func.coalesce(keyed.actor_name, keyed.actor_id)
         )
-        source = Source(KeyCost, by, where, where)
+        source = Source(keyed, by, where, where, estimated=estimated)
     elif one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
         # Grouped by the filtered dimension itself, or by what every dimension sums to: its
         # rows with the chosen values. Those hold no null model or tier, so nothing is split
@@ -239,9 +243,26 @@ def allocation_values(engine: Engine) -> dict[str, list[str]]:
 
 
 def has_key_cost(engine: Engine) -> bool:
-    """Whether any organization has per-key billed cost (Spend can then be grouped by key)."""
+    """Whether any organization has per-key billed cost, or its estimate (Spend can then be
+    grouped by key)."""
     with read_session(engine) as session:
+        if estimated_organizations(session):
+            return True
         return session.execute(select(col(KeyCost.id)).limit(1)).first() is not None
+
+
+def estimated_names(engine: Engine) -> list[str]:
+    """The organizations (as named) whose per-key cost shown is an estimate, by name."""
+    with read_session(engine) as session:
+        pks = estimated_organizations(session)
+        if not pks:
+            return []
+        orgs = session.execute(
+            select(col(Organization.label), col(Organization.name)).where(
+                col(Organization.id).in_(pks)
+            )
+        )
+        return sorted((label or name for label, name in orgs), key=str.lower)
 
 
 def allocation_groups(engine: Engine) -> dict[str, str]:

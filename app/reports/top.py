@@ -69,6 +69,8 @@ class Source:
     # ``split_where``: the conditions of the same rows in the cost type rollup.
     split: Any = None
     split_where: list[ColumnElement[bool]] | None = None
+    # Organizations whose rows here are estimated per-key cost: labelled as an estimate.
+    estimated: frozenset[int] = frozenset()
 
     @property
     def rollup(self) -> bool:
@@ -112,6 +114,7 @@ def sum_by_day(
     rows_engine = detail_engine(engine) if copied(source.table) else engine
     with read_session(engine) as names_session:
         names = namer(names_session, group)
+    names.estimated = source.estimated
     with read_session(rows_engine) as session:
         keep: set[tuple[int, Any]] | None = None
         other: str | None = None

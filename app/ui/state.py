@@ -13,6 +13,7 @@ from app.finops.allocation_file import parse_allocation
 from app.finops.allocation_preview import Preview, preview
 from app.reports import claude_code, economics, enterprise, spend, usage
 from app.reports import demo as report_demo
+from app.reports import key_costs as report_key_costs
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
@@ -87,6 +88,17 @@ def options(db: str) -> dict[str, list[tuple[str, str]]]:
 def spend_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
     """The largest groups, the rest as "Other": a chart of thousands of series says nothing."""
     return spend.spend_over_time(engine(), f, group, grain, top=TOP_GROUPS)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Adding up the cost of each key…")
+def key_costs(db: str, f: Filters) -> Any:
+    """Tokens and cost per API key (billed per key, or the estimate), largest cost first."""
+    return report_key_costs.key_costs(engine(), f)
+
+
+def estimated_names() -> list[str]:
+    """Organizations whose per-key cost is an estimate. Not cached: a tiny query."""
+    return spend.estimated_names(engine())
 
 
 @st.cache_data(ttl=READ_TTL, show_spinner="Adding up tokens…")

@@ -1,0 +1,60 @@
+"""Where an organization's key may not read per-key cost, the Usage page's cost per key and
+Spend by API key show the estimate, and say it is one (issue 16 point 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from app.reports.labels import ESTIMATE_SUFFIX
+from app.settings import Settings
+from app.simulator import Simulator
+from app.store.key_estimate import estimate
+from tests.test_key_cost_sync import _synced
+from tests.ui.apptest import csv_rows, texts
+
+
+def _refused_and_estimated(sim: Simulator, engine: Engine, settings: Settings) -> None:
+    sim.key_cost.refuse = 403
+    _synced(sim, engine, settings)
+    estimate(engine)
+
+
+def test_usage_by_api_key_lists_each_keys_estimated_cost(
+    sim: Simulator,
+    engine: Engine,
+    settings: Settings,
+    app: AppTest,
+    downloads: dict[str, bytes],
+) -> None:
+    _refused_and_estimated(sim, engine, settings)
+    app.query_params["group"] = "api_key"
+    at = app.switch_page("../pages/usage.py").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Cost by API key" in shown
+    assert "divided among its API keys by their tokens at list price" in shown
+    frame: Any = at.dataframe[-1].value
+    assert set(frame["cost_source"]) == {"Estimate"}
+    assert (frame["cost_usd"] > 0).any()
+    rows = csv_rows(downloads["key_costs_csv"])
+    assert {r["cost_source"] for r in rows} == {"Estimate"}
+    assert len(rows) == len(frame)
+
+
+def test_spend_by_api_key_labels_the_estimate(
+    sim: Simulator, engine: Engine, settings: Settings, app: AppTest
+) -> None:
+    _refused_and_estimated(sim, engine, settings)
+    app.query_params["group"] = "api_key"
+    at = app.switch_page("../pages/spend.py").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "Estimated per" in shown and "Acme Corp" in shown
+    assert "divided among its API keys by their tokens at list price" in shown
+    labels = set(at.dataframe[0].value.iloc[:, 0])
+    assert labels and all(
+        label.endswith(ESTIMATE_SUFFIX) or label.startswith("Other") for label in labels
+    )

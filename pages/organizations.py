@@ -12,6 +12,7 @@ from app.anthropic.keys import KeyFormatError
 from app.clock import utcnow
 from app.models import OrgStatus, Provider
 from app.reports.demo import DemoMix, demo_name
+from app.reports.labels import KEY_ESTIMATE_NOTE
 from app.services.actions import request_sync
 from app.services.connections import KeyOfAnotherOrganization, replace_key
 from app.services.organizations import (
@@ -337,8 +338,9 @@ for org in orgs:
         live_status(org)
     if org.status_message and org.status in (OrgStatus.KEY_REJECTED, OrgStatus.FAILING):
         table.caption(md(f"{org.name}: {org.status_message}"))
-    for reason in org.unavailable.values():  # healthy, but a dataset is not synced: why
-        table.caption(md(f"{org.name}: {reason}"))
+    for dataset, reason in org.unavailable.items():  # healthy, but a dataset is not synced
+        estimated = f" {KEY_ESTIMATE_NOTE}" if dataset == "key_cost" else ""
+        table.caption(md(f"{org.name}: {reason}{estimated}"))
 
 # One dialog a run (Streamlit's rule), opened here whether it was chosen in this run or was
 # open before it: a sync ending while it is open reruns the page and leaves it open.

@@ -95,6 +95,11 @@ KEY_COST_GROUPS = {"api_key": "API key", "actor": "Actor"}
 # Where a Console organization's key may not read per-key cost, Spend by key shows an estimate
 # (``app.store.key_estimate``): each of its keys' and actors' labels says so.
 ESTIMATE_SUFFIX = " (estimate)"
+# Said under an organization whose key may not read per-key cost.
+KEY_ESTIMATE_NOTE = (
+    "Until it can, Spend and Usage show its per-key cost estimated from each key's tokens at "
+    "list price, labelled as an estimate."
+)
 KEY_ESTIMATE_CAPTION = (
     "“(estimate)”: the organization's key may not read per-key billed cost (Anthropic's Usage "
     "and Cost Analytics API; see Organizations), so each workspace's billed cost of a day, "

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.models import OrgStatus, Provider
 from app.reports.demo import DemoMix, demo_name
+from app.reports.labels import KEY_ESTIMATE_NOTE
 from app.services.connections import connect_demo
 from app.services.organizations import OrgSummary
 from app.ui import auth, connections, state
@@ -89,8 +90,9 @@ def _freshness_lines(orgs: list[OrgSummary]) -> None:
             f"updated {ago(org.last_synced_at)} · data {md(str(org.data_start or '—'))} to "
             f"{md(str(org.data_end or '—'))}"
         )
-        for reason in org.unavailable.values():
-            st.caption(md(reason))
+        for dataset, reason in org.unavailable.items():
+            note = f" {KEY_ESTIMATE_NOTE}" if dataset == "key_cost" else ""
+            st.caption(md(f"{reason}{note}"))
 
 
 @st.fragment(run_every=LIVE_SECONDS)

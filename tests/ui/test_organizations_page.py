@@ -233,6 +233,8 @@ def test_a_dataset_the_key_may_not_read_is_explained_on_a_healthy_organization(
     app.switch_page(ORGS_PAGE).run()
     assert not app.exception
     assert f"Acme Corp: {reason}" in shown(app)
+    # And what the dashboard shows meanwhile: the estimate, said to be one.
+    assert "per-key cost estimated from each key's tokens at list price" in shown(app)
     assert "Globex: Per-key" not in shown(app)
     app.switch_page("../pages/overview.py").run()
     assert not app.exception

@@ -17,7 +17,7 @@ from app.reports.labels import (
 )
 from app.reports.list_prices import SOURCE as LIST_PRICE_SOURCE
 from app.reports.periods import periods_in
-from app.reports.spend import allocated_group_refusal, spend_table, spend_totals, total_usd
+from app.reports.spend import spend_table, spend_totals, total_usd, view_refusal
 from app.ui import state
 from app.ui.banners import require_organizations
 from app.ui.charts import (
@@ -42,7 +42,7 @@ view = filter_bar(page="spend", groups=groups, cost_types=True, allocations=allo
 f = view.filters
 label = groups[view.group]
 db = state.database_key()
-refused = allocated_group_refusal(f, view.report_group)
+refused = view_refusal(f, view.report_group)
 if refused is not None:
     st.info(md(refused), icon=":material/account_tree:")
     st.stop()
@@ -50,7 +50,7 @@ over_time = state.spend_over_time(db, f, view.report_group, view.grain)
 totals = spend_totals(over_time)
 total = total_usd(totals)
 keyed = None
-if view.group in KEY_COST_GROUPS:
+if view.group in KEY_COST_GROUPS and not f.keyed:
     # Per-key cost is another report: the headline stays the bill (the cost report's total).
     keyed, total = total, state.spend_total(db, f) or total
 
@@ -146,6 +146,12 @@ if keyed is not None:
         st.caption(
             md(f"Estimated per-key cost: {', '.join(estimated)}. ") + md(KEY_ESTIMATE_CAPTION)
         )
+if f.keyed:
+    st.caption(
+        "Filtered by API key: the chosen keys' per-key cost (Anthropic's Usage and Cost "
+        "Analytics API, or its estimate where the key may not read it), not the cost report, "
+        "which has no key."
+    )
 if allocation_of(view.group) is not None:
     st.caption(
         f"Spend by {md(in_sentence(label))}: the billed cost allocated by its rules (Allocations "
@@ -164,6 +170,13 @@ if f.allocated:
 
 # --- Unit economics: $ per million tokens, cache and batch savings, by model ---------------------
 st.subheader("Unit economics")
+if f.keyed:
+    st.caption(
+        "Unit economics are not filtered by API key: they set the cost report against the "
+        "usage report by model. The Usage page, grouped by API key, gives each key's USD per "
+        "million tokens."
+    )
+    st.stop()
 if f.allocated:
     # Tokens come from the usage report, which no allocation divides (splits are of cost).
     st.caption(

@@ -37,11 +37,19 @@ class Filters:
     # ``allocation_values``: every value. Only spend is allocated: the Spend page's filter.
     allocation: str | None = None
     allocation_values: tuple[str, ...] = ()
+    # API key ids ("" stands for keyless Console / Workbench use). The cost report has no key:
+    # spend of chosen keys is per-key cost (billed, or its estimate: ``app.store.key_estimate``).
+    api_keys: tuple[str, ...] = ()
 
     @property
     def allocated(self) -> bool:
         """Whether the view is of spend allocated to chosen values of an allocation."""
         return self.allocation is not None and bool(self.allocation_values)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the view is of chosen API keys (spend: their per-key cost)."""
+        return bool(self.api_keys)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,11 @@ def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bo
     clauses.append(values_in(model.service_tier, f.service_tiers))
     if cost:
         clauses.append(values_in(model.cost_type, f.cost_types))
+    if f.api_keys:
+        key = getattr(model, "api_key_id", None)
+        if key is None:  # the cost report: spend of chosen keys is per-key cost
+            raise ValueError(f"{model} has no API key to filter by")
+        clauses.append(values_in(key, f.api_keys))
     return [c for c in clauses if c is not None]
 
 
@@ -144,7 +157,7 @@ def uses_rollups(f: Filters) -> bool:
     """The daily rollups hold one dimension at a time: they answer every view that filters by
     nothing but dates, organizations and providers (the usual one); others read the detail."""
     chosen = (f.workspaces, f.default_workspaces, f.models, f.service_tiers, f.cost_types)
-    return not any(chosen)
+    return not any(chosen) and not f.api_keys
 
 
 # The filters a rollup dimension can answer alone: Filters attribute -> rollup ``dim``.
@@ -162,11 +175,11 @@ def one_rollup_filter(
     """The rollup dimension and conditions (``table``: a daily rollup with ``dims``) of a view
     that chooses values of one dimension only: its rows of that dimension with one of the
     chosen values are exactly the detail rows the filters pass, summed by day. None when the
-    filters choose none or several, an organization's own default workspace, or "" (null):
-    a Console organization's null model or tier is named by its cost type, which the cost
-    type rollup tells only for every row of a day, not for the chosen ones."""
+    filters choose none or several, an organization's own default workspace, API keys, or ""
+    (null): a Console organization's null model or tier is named by its cost type, which the
+    cost type rollup tells only for every row of a day, not for the chosen ones."""
     chosen = [(attr, getattr(f, attr)) for attr in ROLLUP_FILTERS if getattr(f, attr)]
-    if len(chosen) != 1 or f.default_workspaces:
+    if len(chosen) != 1 or f.default_workspaces or f.api_keys:
         return None
     attr, values = chosen[0]
     dim = ROLLUP_FILTERS[attr]

@@ -12,6 +12,7 @@ from app.db import read_session
 from app.models import ClaudeCodeDay, DimensionValue, Organization, Provider
 from app.reports.filters import values_in
 from app.reports.labels import (
+    CONSOLE_KEY,
     actor_label,
     cost_type_label,
     null_label,
@@ -41,12 +42,11 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
                 col(DimensionValue.organization_pk),
                 col(DimensionValue.kind),
                 col(DimensionValue.value),
-            ).where(
-                col(DimensionValue.kind) != "api_key"
-            )  # keys are listed for ranking, not filters
+            )
         ):
             values.setdefault(kind, set()).add((pk, value))
         workspace_names = namer(session, "workspace")
+        key_names = namer(session, "api_key")
 
     workspaces = workspace_options(workspace_names, values.get("workspace", set()))
 
@@ -67,7 +67,19 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "model_families": [(m, model_key(m)) for m in model_ids],
         "service_tiers": named("service_tier", service_tier_label),
         "cost_types": named("cost_type", cost_type_label),
+        "api_keys": key_options(key_names, values.get("api_key", set())),
     }
+
+
+def key_options(key_names: Namer, found: set[tuple[int, str]]) -> list[tuple[str, str]]:
+    """The API keys filter's choices from the (organization pk, key id) pairs stored ("" the
+    keyless Console / Workbench use, one choice for every organization), labelled as the
+    charts label keys, by label."""
+    labels = key_names.labels([(pk, key or None, None) for pk, key in found])
+    choices = {(key or "", label) for (_, key, _), label in labels.items() if key is not None}
+    if any(not key for _, key in found):
+        choices.add(("", CONSOLE_KEY))
+    return sorted(choices, key=lambda t: (t[0] != "", t[1].lower()))
 
 
 def workspace_options(

@@ -72,10 +72,10 @@ def _spend_by_day(
     by_cost_type = group in BY_COST_TYPE or group == MODEL_IDS
     one = _one_filter(f)
     allocation = allocation_of(group)
+    refused = view_refusal(f, group)
+    if refused is not None:
+        raise ValueError(refused)
     if f.allocated:
-        refused = allocated_group_refusal(f, group)
-        if refused is not None:
-            raise ValueError(refused)
         table = _allocation_table(f, group)
         where = _where_allocated(f, table)
         if table is AllocationDaily:
@@ -91,7 +91,7 @@ def _spend_by_day(
         table = _allocation_table(f, group)
         where = [of_allocation(allocation, table), *_where_lines(table, f)]
         source = Source(table, col(table.value), where, where)
-    elif group in KEY_COST_GROUPS:
+    elif group in KEY_COST_GROUPS or f.keyed:
         # The cost report has no key: per-key billed cost is the Usage and Cost Analytics API's
         # (``key_cost_line``), of the organizations that have it. An actor is named by its
         # name as the API sends it (a person, a service account, a key), else by its id.
@@ -99,12 +99,10 @@ def _spend_by_day(
         with read_session(engine) as session:
             keyed, estimated = with_estimates(session), estimated_organizations(session)
         where = where_detail(keyed, f, cost=True)
-        by: Any = (
-            keyed.api_key_id
-            if group == "api_key"
-            else func.coalesce(keyed.actor_name, keyed.actor_id)
+        split = keyed.cost_type if by_cost_type else None
+        source = Source(
+            keyed, _keyed_column(keyed, group), where, where, split=split, estimated=estimated
         )
-        source = Source(keyed, by, where, where, estimated=estimated)
     elif one is not None and rollup_dim(group, CostDaily, one[0])[0] == one[0]:
         # Grouped by the filtered dimension itself, or by what every dimension sums to: its
         # rows with the chosen values. Those hold no null model or tier, so nothing is split
@@ -172,6 +170,51 @@ def allocated_group_refusal(f: Filters, group: str) -> str | None:
         f"Spend filtered by {f.allocation} cannot be grouped by {group_noun(group)}: {why}. "
         f"Group by something else, or clear the {f.allocation} filter."
     )
+
+
+# The groups per-key cost holds: a view filtered by API keys can be grouped by these.
+KEYED_GROUPS = frozenset(
+    {"model", MODEL_IDS, "workspace", "service_tier", "token_type", "cost_type"}
+    | {"organization", "provider", *KEY_COST_GROUPS}
+)
+
+
+def key_filter_refusal(f: Filters, group: str) -> str | None:
+    """Why spend filtered by API keys cannot be grouped by ``group`` (None: it can)."""
+    if not f.keyed or group in KEYED_GROUPS:
+        return None
+    if allocation_of(group) is not None or f.allocated:
+        why = "allocated spend is kept by cost row, and the cost report has no key"
+    else:
+        noun = group_noun(group).lower()
+        why = f"per-key cost is kept by workspace, model, tier and cost type, not by {noun}"
+    return (
+        f"Spend filtered by API key cannot be grouped by {group_noun(group)}: {why}. "
+        "Group by something else, or clear the API key filter."
+    )
+
+
+def _keyed_column(keyed: Any, group: str) -> Any:
+    """Per-key cost's column of ``group`` (``KEYED_GROUPS``)."""
+    if group == "actor":
+        return func.coalesce(keyed.actor_name, keyed.actor_id)
+    if group == "organization":
+        return col(Organization.organization_id)
+    if group == "provider":
+        return col(Organization.provider)
+    if group == MODEL_IDS:
+        return keyed.model
+    return getattr(keyed, {"workspace": "workspace_id", "api_key": "api_key_id"}.get(group, group))
+
+
+def view_refusal(f: Filters, group: str) -> str | None:
+    """Why the view of ``f`` cannot be grouped by ``group`` (None: it can). Plain text."""
+    if f.keyed and f.allocated:
+        return (
+            f"Spend cannot be filtered by API key and by {f.allocation} at once: allocated "
+            "spend is kept by cost row, and the cost report has no key. Clear one of the two."
+        )
+    return allocated_group_refusal(f, group) or key_filter_refusal(f, group)
 
 
 def _line_column(group: str) -> Any:
@@ -295,14 +338,16 @@ def _spend_column(group: str) -> Any:
     }[group]
 
 
-def _total_query(f: Filters, *, by_day: bool = False) -> Any:
+def _total_query(f: Filters, *, by_day: bool = False, keyed: Any = None) -> Any:
     """Billed cost of the filters (``by_day``: per day), one query: the cost type rollup
     where the filters allow it (the filtered dimension's, filtered by one), else the detail
-    rows."""
+    rows; of chosen API keys, ``keyed`` (``with_estimates``: their per-key cost)."""
     one = _one_filter(f)
     table: Any = CostDaily if one is not None or uses_rollups(f) else CostLine
     if f.allocated:
         table, one = _allocation_table(f, None), None
+    elif keyed is not None:
+        table = keyed
     day, amount = col(table.date), func.sum(col(table.amount_cents))
     query = select(*([day] if by_day else []), amount).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -315,15 +360,15 @@ def _total_query(f: Filters, *, by_day: bool = False) -> Any:
     elif table is CostDaily:
         query = query.where(col(CostDaily.dim) == "cost_type", *where_rollup(CostDaily, f))
     else:
-        query = query.where(*where_detail(CostLine, f, cost=True))
+        query = query.where(*where_detail(table, f, cost=True))
     return query.group_by(day) if by_day else query
 
 
 def _totals_engine(engine: Engine, f: Filters) -> Engine:
     """Where ``_total_query`` runs: the database for a rollup, else the detail rows through
     the app's columnar copy when it is current."""
-    if f.allocated:
-        return engine  # allocation lines are not in the columnar copy
+    if f.allocated or f.keyed:
+        return engine  # allocation lines and per-key cost are not in the columnar copy
     rolled = _one_filter(f) is not None or uses_rollups(f)
     return engine if rolled else detail_engine(engine)
 
@@ -336,7 +381,8 @@ def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
     """Billed cents of the filters; None when not one row is stored for them (the previous
     period of a view that starts with the data: "no data", which is not $0)."""
     with read_session(_totals_engine(engine, f)) as session:
-        value = session.execute(_total_query(f)).scalar_one()
+        keyed = with_estimates(session) if f.keyed else None
+        value = session.execute(_total_query(f, keyed=keyed)).scalar_one()
     return None if value is None else Decimal(value)
 
 
@@ -344,7 +390,8 @@ def daily_totals(engine: Engine, f: Filters) -> dict[date, Decimal]:
     """Billed cents per day of the filters, in one query; a day without a stored row is
     absent (a day of rows adding up to $0 is there)."""
     with read_session(_totals_engine(engine, f)) as session:
-        rows = session.execute(_total_query(f, by_day=True)).all()
+        keyed = with_estimates(session) if f.keyed else None
+        rows = session.execute(_total_query(f, by_day=True, keyed=keyed)).all()
     return {day: Decimal(cents or 0) for day, cents in rows}
 
 

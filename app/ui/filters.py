@@ -43,6 +43,8 @@ FILTER_KINDS = (
     ("models", "Models"),
     ("service_tiers", "Service tiers"),
     ("cost_types", "Cost types"),
+    # Spend of chosen keys is their per-key cost (the cost report has no key).
+    ("api_keys", "API keys"),
 )
 # The groups a click on a chart can filter to, and the filter each one sets.
 DRILLABLE = {
@@ -445,6 +447,8 @@ def filter_bar(
                 # With one provider or one organization there is nothing to choose.
                 if kind in ("providers", "organizations") and len(labels[kind]) < 2:
                     continue
+                if not labels[kind]:  # no API keys yet (or only Claude Enterprise)
+                    continue
                 shown.add(kind)
                 # Options are names from the API: shown as plain text, without bidi controls.
                 names = labels[kind]
@@ -510,6 +514,7 @@ def filter_bar(
         include_demo=include_demo,
         allocation=allocation if allocated else None,
         allocation_values=tuple(allocated),
+        api_keys=tuple(chosen["api_keys"]),
     )
     view = View(filters, group, grain, show_ids)
     drill = _drill(

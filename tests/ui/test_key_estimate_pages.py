@@ -16,6 +16,11 @@ from tests.test_key_cost_sync import _synced
 from tests.ui.apptest import csv_rows, texts
 
 
+def chips(at: AppTest) -> list[str]:
+    """The buttons' labels as read (Markdown escapes and word joiners left out)."""
+    return [b.label.replace("\\", "").replace("\u2060", "") for b in at.button]
+
+
 def _refused_and_estimated(sim: Simulator, engine: Engine, settings: Settings) -> None:
     sim.key_cost.refuse = 403
     _synced(sim, engine, settings)
@@ -58,3 +63,36 @@ def test_spend_by_api_key_labels_the_estimate(
     assert labels and all(
         label.endswith(ESTIMATE_SUFFIX) or label.startswith("Other") for label in labels
     )
+
+
+def test_a_link_filtered_by_an_api_key_shows_that_keys_cost_and_tokens(
+    sim: Simulator, engine: Engine, settings: Settings, app: AppTest
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from app.db import read_session
+    from app.models import ApiKey, KeyCost
+    from app.reports.periods import usd
+    from app.ui.format import money
+
+    _synced(sim, engine, settings)
+    first = sim.today - timedelta(days=29)  # "Last 30 days", today included
+    with read_session(engine) as session:
+        key, cents = session.execute(
+            select(KeyCost.api_key_id, func.sum(KeyCost.amount_cents))
+            .where(KeyCost.api_key_id.is_not(None), KeyCost.date >= first)
+            .group_by(KeyCost.api_key_id)
+            .order_by(func.sum(KeyCost.amount_cents).desc())
+        ).first()
+        name = session.execute(select(ApiKey.name).where(ApiKey.api_key_id == key)).scalar_one()
+    app.query_params["api_keys"] = key
+    at = app.switch_page("../pages/spend.py").run()
+    assert not at.exception
+    assert f"API key: {name}" in chips(at)
+    assert at.metric[0].value == money(usd(cents))
+    assert "Filtered by API key" in texts(at)
+    at = app.switch_page("../pages/usage.py").run()
+    assert not at.exception
+    assert f"API key: {name}" in chips(at)

@@ -35,6 +35,7 @@ from app.models import (
     KeyCostEstimate,
     KeyEstimateMark,
     KeyTokensToDate,
+    KeyUsage,
     Provider,
     Restatement,
     SyncRun,
@@ -54,6 +55,7 @@ class Dataset(StrEnum):
     COST = "cost"
     CLAUDE_CODE = "claude_code"
     KEY_COST = "key_cost"
+    KEY_USAGE = "key_usage"
     USER_COST = "user_cost"
     USER_USAGE = "user_usage"
     ENGAGEMENT = "engagement"
@@ -299,6 +301,29 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                     "token_type",
                     "requests",
                     "currency",
+                ),
+            ),
+        ),
+        # Per-key and per-actor usage (the same API's /analytics/usage): tokens and requests
+        # by key and by the person or service account behind them.
+        DatasetSpec(
+            Dataset.KEY_USAGE,
+            _CONSOLE,
+            KeyUsage,
+            _copied(
+                Dataset.KEY_USAGE,
+                *_same(
+                    "workspace_id",
+                    "api_key_id",
+                    "actor_type",
+                    "actor_id",
+                    "actor_name",
+                    "model",
+                    "service_tier",
+                    "context_window",
+                    "inference_geo",
+                    *USAGE_MEASURES,
+                    "requests",
                 ),
             ),
         ),

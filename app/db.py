@@ -271,6 +271,8 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     22: [_create_table("restatement")],
     # 23: per-key cost estimated where an organization's key may not read it (issue 16).
     23: [_create_table("key_cost_estimate"), _create_table("key_estimate_mark")],
+    # 24: per-key and per-actor usage (the Analytics API's /analytics/usage; issue 16).
+    24: [_create_table("key_usage_line")],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

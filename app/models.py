@@ -259,6 +259,35 @@ class KeyCost(SQLModel, table=True):
     dims_key: str = Field(max_length=64)
 
 
+class KeyUsage(UsageMeasures, table=True):
+    """Console organizations: one day's tokens and requests by API key, actor, workspace, model,
+    service tier, context window and inference geography, from the Usage and Cost Analytics
+    API's ``/analytics/usage`` (beta). What it adds to the usage report: the actor (the person
+    or service account behind a key's requests) and the request count."""
+
+    __tablename__ = "key_usage_line"
+    __table_args__ = (
+        UniqueConstraint("organization_pk", "date", "dims_key"),
+        Index("ix_key_usage_line_date", "date"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    organization_pk: int = Field(foreign_key="organization.id", ondelete="CASCADE")
+    date: date
+    workspace_id: str | None = None
+    api_key_id: str | None = None
+    actor_type: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    model: str | None = None
+    service_tier: str | None = None
+    context_window: str | None = None
+    inference_geo: str | None = None
+    # Nullable in the API (reference §13.4); code execution counts execution spans.
+    requests: int | None = Field(default=None, sa_type=BigInteger)
+    extra: str | None = Field(default=None, sa_type=Text)
+    dims_key: str = Field(max_length=64)
+
+
 class KeyCostEstimate(SQLModel, table=True):
     """Console organizations whose key may not read per-key cost: the estimate in its place.
     Each day's billed cost of a workspace, model, tier and cost type is divided among the API

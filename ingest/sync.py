@@ -307,6 +307,8 @@ class Syncer:
             )
         elif dataset == Dataset.KEY_COST:
             yield from console.key_cost_chunks(_speaking(client, AdminClient), state, end)
+        elif dataset == Dataset.KEY_USAGE:
+            yield from console.key_usage_chunks(_speaking(client, AdminClient), state, end)
         elif org.provider != Provider.ENTERPRISE:
             admin = _speaking(client, AdminClient)
             yield from console.report_chunks(admin, dataset, state, end, size)

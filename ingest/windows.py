@@ -39,7 +39,7 @@ def bounds(
     org: Organization, dataset: str, settings: Settings, today: date
 ) -> tuple[date, date, int]:
     """First day, end (exclusive) and trailing re-read days of a dataset's windows."""
-    if dataset == Dataset.KEY_COST:
+    if dataset in (Dataset.KEY_COST, Dataset.KEY_USAGE):
         # The Usage and Cost Analytics API: nothing before 2026-01-01, a start within the last
         # 365 days (a day to spare); today's partial day as the Console reports.
         first = max(org.backfill_start, ANALYTICS_FIRST_DAY, today - timedelta(days=364))

@@ -9,7 +9,7 @@ import streamlit as st
 from app.reports.comparison import Change, change, period_label, previous_period
 from app.reports.frames import to_csv, with_previous
 from app.reports.key_costs import NO_COST
-from app.reports.labels import KEY_ESTIMATE_CAPTION, SPEND_USD, USAGE_GROUPS
+from app.reports.labels import KEY_ESTIMATE_CAPTION, SPEND_USD
 from app.reports.periods import periods_in
 from app.reports.usage import (
     summary_of,
@@ -40,9 +40,10 @@ st.title("Usage")
 require_organizations("token usage")
 
 seed_overlay("usage_")  # a shared link's prev=1, before the filter bar rewrites the URL
-view = filter_bar(page="usage", groups=USAGE_GROUPS, cost_types=False)
+groups = state.usage_groups()
+view = filter_bar(page="usage", groups=groups, cost_types=False)
 f = view.filters
-label = USAGE_GROUPS[view.group]
+label = groups[view.group]
 db = state.database_key()
 over_time = state.usage_over_time(db, f, view.report_group, view.grain)
 if over_time.empty:
@@ -188,6 +189,12 @@ if totals.shown_other is not None:
 st.caption(
     "The null API key is Console / Workbench usage; the null workspace is the Default workspace."
 )
+if view.group == "actor":
+    st.caption(
+        "By actor: tokens from Anthropic's Usage and Cost Analytics API (the person, service "
+        "account or key behind each request), of the Console organizations whose key may read "
+        "it; the figures above add up those organizations only."
+    )
 
 if view.group == "api_key":
     st.subheader("Cost by API key")

@@ -60,6 +60,7 @@ def test_the_stored_values_are_the_contract() -> None:
         "cost",
         "claude_code",
         "key_cost",
+        "key_usage",
         "user_cost",
         "user_usage",
         "engagement",
@@ -165,7 +166,13 @@ def test_enum_valued_columns_round_trip_as_plain_strings(db: Engine) -> None:
 
 def test_the_registry_orders_the_sync_and_the_export() -> None:
     assert CORE_DATASETS == (Dataset.USAGE, Dataset.COST)
-    assert datasets_of(Provider.CONSOLE) == ("usage", "cost", "claude_code", "key_cost")
+    assert datasets_of(Provider.CONSOLE) == (
+        "usage",
+        "cost",
+        "claude_code",
+        "key_cost",
+        "key_usage",
+    )
     assert datasets_of(Provider.ENTERPRISE) == (
         "usage",
         "cost",
@@ -180,6 +187,7 @@ def test_the_registry_orders_the_sync_and_the_export() -> None:
         "usage",
         "claude_code",
         "key_cost",
+        "key_usage",
         "user_cost",
         "user_usage",
         "engagement",

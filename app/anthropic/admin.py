@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from app.anthropic.base import BaseClient, Describe, Params
@@ -34,8 +35,18 @@ KEY_COST_GROUP_BY = (
     "cost_type",
     "token_type",
 )
+# /analytics/usage by the usage report's dimensions, the actor, and the geography.
+KEY_USAGE_GROUP_BY = (
+    "workspace_id",
+    "api_key_id",
+    "actor",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
 # Rows per page: the default and maximum are UNCONFIRMED; refused, the API's default is used.
-KEY_COST_LIMIT = 1000
+ANALYTICS_LIMIT = 1000
 
 
 class AdminClient(BaseClient):
@@ -50,8 +61,10 @@ class AdminClient(BaseClient):
     def _errors_of(self, path: str) -> tuple[Describe, frozenset[int]]:
         """The Analytics endpoints feed per-key cost only: a 403 or 404 there says so and is no
         verdict on the key, which the other reports just accepted (only a 401 refuses it)."""
-        if path in (ANALYTICS_COST_PATH, ANALYTICS_USAGE_PATH):
+        if path == ANALYTICS_COST_PATH:
             return describe_usage_cost_analytics, frozenset({401})
+        if path == ANALYTICS_USAGE_PATH:
+            return partial(describe_usage_cost_analytics, what="Per-key usage"), frozenset({401})
         return self._describe, self.key_rejected_statuses
 
     def get_organization(self) -> OrganizationInfo:
@@ -116,31 +129,40 @@ class AdminClient(BaseClient):
         for body in self._record_pages("/v1/organizations/usage_report/claude_code", params):
             yield [item for item in body.get("data") or [] if isinstance(item, dict)]
 
-    _key_cost_limit: str | None = str(KEY_COST_LIMIT)
+    _analytics_limit: str | None = str(ANALYTICS_LIMIT)
 
     def iter_key_cost(self, start: date, end: date) -> list[dict[str, Any]]:
         """Every row of ``/analytics/cost`` for the whole UTC days ``[start, end)``, one row per
         day and combination of ``KEY_COST_GROUP_BY`` with cost, whole (all pages): rows are
         ranked, not in day order, so a query is stored only once it is complete. ``has_more``
         may be absent (UNCONFIRMED): then a ``next_page`` cursor says more follow."""
+        return self._analytics_rows(ANALYTICS_COST_PATH, KEY_COST_GROUP_BY, start, end)
+
+    def iter_key_usage(self, start: date, end: date) -> list[dict[str, Any]]:
+        """Every row of ``/analytics/usage`` for the whole UTC days ``[start, end)`` by
+        ``KEY_USAGE_GROUP_BY``, whole, as ``iter_key_cost``."""
+        return self._analytics_rows(ANALYTICS_USAGE_PATH, KEY_USAGE_GROUP_BY, start, end)
+
+    def _analytics_rows(
+        self, path: str, group_by: tuple[str, ...], start: date, end: date
+    ) -> list[dict[str, Any]]:
         params: Params = [
             ("starting_at", rfc3339(midnight(start))),
             ("ending_at", rfc3339(midnight(end))),
             ("time_bucket_width", "1d"),
         ]
-        params += [("group_by[]", g) for g in KEY_COST_GROUP_BY]
-        limit = self._key_cost_limit
+        params += [("group_by[]", g) for g in group_by]
+        limit = self._analytics_limit
         try:
-            bodies = self._analytics_series(params + ([("limit", limit)] if limit else []))
+            bodies = self._analytics_series(path, params + ([("limit", limit)] if limit else []))
         except InvalidRequest as exc:
             if limit is None or "limit" not in str(exc):
                 raise
-            self._key_cost_limit = None  # the API's own page size, from now on
-            bodies = self._analytics_series(params)
+            self._analytics_limit = None  # the API's own page size, from now on
+            bodies = self._analytics_series(path, params)
         return [row for body in bodies for row in body["data"] if isinstance(row, dict)]
 
-    def _analytics_series(self, params: Params) -> list[dict[str, Any]]:
-        path = ANALYTICS_COST_PATH
+    def _analytics_series(self, path: str, params: Params) -> list[dict[str, Any]]:
 
         def more(body: dict[str, Any]) -> bool:
             flag = body.get("has_more")

@@ -220,15 +220,15 @@ def describe_report_not_found(path: str, api_message: str | None) -> str:
 
 
 def describe_usage_cost_analytics(
-    status: int, error_type: str | None, api_message: str | None
+    status: int, error_type: str | None, api_message: str | None, what: str = "Per-key cost"
 ) -> str:
     """Errors of the Usage and Cost Analytics API (``/analytics/cost``, ``/analytics/usage``,
-    beta) for a Console organization: it feeds per-key cost only, so a refusal says what is
-    missing without blaming the key that reads everything else."""
+    beta) for a Console organization: it feeds per-key cost and usage only (``what``), so a
+    refusal says what is missing without blaming the key that reads everything else."""
     detail = f" (Anthropic said: {api_message})" if api_message else ""
     if status == 404:
         return (
-            "Per-key cost is unavailable: the Usage and Cost Analytics API (beta) answered 404 "
+            f"{what} is unavailable: the Usage and Cost Analytics API (beta) answered 404 "
             "(not found). The key was not refused: the endpoint is not offered to this "
             f"organization yet, the beta ({USAGE_COST_ANALYTICS_BETA}) is not open to it, or "
             "FINOPS_ANTHROPIC_BASE_URL does not point at Anthropic's API. The organization's "
@@ -236,14 +236,14 @@ def describe_usage_cost_analytics(
         )
     if status in (401, 403):
         return (
-            f"Per-key cost is unavailable: the key may not use the Usage and Cost Analytics "
+            f"{what} is unavailable: the key may not use the Usage and Cost Analytics "
             f"API (beta, HTTP {status}). It needs an Admin API key (or one with the "
             "read:analytics scope) of an organization the beta is open to. The organization's "
             "other data is unaffected; it is tried again at the next sync." + detail
         )
     if status == 400 and api_message and "beta" in api_message.lower():
         return (
-            f"Per-key cost is unavailable: Anthropic refused the beta {USAGE_COST_ANALYTICS_BETA} "
+            f"{what} is unavailable: Anthropic refused the beta {USAGE_COST_ANALYTICS_BETA} "
             "of the Usage and Cost Analytics API. The organization's other data is unaffected."
             + detail
         )

@@ -276,6 +276,54 @@ def parse_key_cost(raw: dict[str, Any]) -> Record:
     )
 
 
+_KEY_USAGE_DIMS = (
+    "workspace_id",
+    "api_key_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+)
+_KEY_USAGE_KNOWN = {"starting_at", "ending_at", "group", "usage"}
+_KEY_USAGE_TOTALS = {"total_tokens", "requests"}
+
+
+def parse_key_usage(raw: dict[str, Any]) -> Record:
+    """One row of ``/analytics/usage`` grouped by ``KEY_USAGE_GROUP_BY`` with daily buckets:
+    the usage report's token fields (nested ``cache_creation`` and ``server_tool_use``) and a
+    nullable ``requests``. ``uncached_input_tokens`` is UNCONFIRMED: where it is missing and
+    ``total_tokens`` is sent, it is the total less the other input and output tokens."""
+    day = _day_of(raw.get("starting_at"), "per-key usage row")
+    group = _dict(raw.get("group"))
+    usage = _dict(raw.get("usage"))
+    parsed = parse_usage_result(day, {k: v for k, v in usage.items() if k not in _KEY_USAGE_TOTALS})
+    tokens = dict(parsed.tokens)
+    if usage.get("uncached_input_tokens") is None and usage.get("total_tokens") is not None:
+        known = sum(v for k, v in tokens.items() if k != "web_search_requests")
+        tokens["uncached_input_tokens"] = max(
+            0, count(usage.get("total_tokens"), "total_tokens", day) - known
+        )
+    dims: dict[str, Any] = {name: _text(group.get(name)) for name in _KEY_USAGE_DIMS}
+    actor_type, actor_id, actor_name, extra = _actor_of(group, dims["api_key_id"])
+    dims["actor_type"] = actor_type
+    dims["actor_id"] = actor_id
+    handled = {*_KEY_USAGE_DIMS, "actor", "actor_type"}
+    extra.update({k: v for k, v in group.items() if k not in handled and v is not None})
+    extra.update({k: v for k, v in raw.items() if k not in _KEY_USAGE_KNOWN})
+    extra.update({f"usage.{k}": v for k, v in parsed.extra.items()})
+    return Record(
+        day=day,
+        dims=dims,
+        measures={
+            "actor_name": actor_name,
+            **tokens,
+            "requests": _optional_count(usage.get("requests"), "requests", day),
+        },
+        extra=extra,
+        additive=(*tokens, "requests"),
+    )
+
+
 # --- Claude Enterprise per-user reports -----------------------------------------------------
 
 _USER_KNOWN = {"actor", "starting_at", "ending_at", "data_refreshed_at"}

@@ -19,7 +19,7 @@ from sqlmodel import col
 from app.columnar import detail_engine
 from app.datasets import REGISTRY, Dataset
 from app.db import read_session
-from app.models import Organization, UsageBucket, UsageDaily
+from app.models import KeyUsage, Organization, UsageBucket, UsageDaily
 from app.reports.filters import (
     Filters,
     one_rollup_filter,
@@ -48,7 +48,14 @@ def _usage_by_day(
     """``usage_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
     names = [*TOKEN_TYPES, "web_search_requests"]
     one = _one_filter(f)
-    if one is not None and (
+    if group == "actor":
+        # The usage report has no actor: per-actor usage is the Usage and Cost Analytics API's
+        # (``key_usage_line``), of the Console organizations that have it; an actor named as
+        # the API names it (a person, a service account, a key), else by its id.
+        where = where_detail(KeyUsage, f, cost=False)
+        by = func.coalesce(col(KeyUsage.actor_name), col(KeyUsage.actor_id))
+        source = Source(KeyUsage, by, where, where)
+    elif one is not None and (
         group == "token_type" or rollup_dim(group, UsageDaily, one[0])[0] == one[0]
     ):
         # Grouped by the filtered dimension itself, or by what every dimension sums to (the
@@ -96,6 +103,12 @@ def _usage_by_day(
 # Unfiltered usage by API key over at most this many days reads the columnar copy's detail
 # rows on SQLite (longer ranges: its running totals rank the keys faster).
 KEYS_FROM_THE_COPY_DAYS = 62
+
+
+def has_key_usage(engine: Engine) -> bool:
+    """Whether any organization has per-actor usage (Usage can then be grouped by actor)."""
+    with read_session(engine) as session:
+        return session.execute(select(col(KeyUsage.id)).limit(1)).first() is not None
 
 
 def _keys_from_the_copy(engine: Engine, f: Filters) -> bool:

@@ -17,7 +17,7 @@ from app.reports import key_costs as report_key_costs
 from app.reports import options as report_options
 from app.reports.filters import CodeFilters, EnterpriseFilters, Filters
 from app.reports.frames import Grouped
-from app.reports.labels import KEY_COST_GROUPS, SPEND_GROUPS, allocation_group
+from app.reports.labels import KEY_COST_GROUPS, SPEND_GROUPS, USAGE_GROUPS, allocation_group
 from app.reports.periods import usd
 from app.reports.top import TOP_GROUPS
 from app.runtime import dashboard_engine
@@ -58,6 +58,13 @@ def spend_groups(allocations: dict[str, list[str]]) -> dict[str, str]:
     # By API key only where per-key billed cost is synced (the cost report has no key).
     by_key = KEY_COST_GROUPS if spend.has_key_cost(engine()) else {}
     return SPEND_GROUPS | by_key | {allocation_group(name): name for name in allocations}
+
+
+def usage_groups() -> dict[str, str]:
+    """The Usage page's groups, and Actor where per-actor usage is synced (the usage report
+    has no actor). Not cached, as ``spend_groups``: a tiny query."""
+    by_actor = {"actor": KEY_COST_GROUPS["actor"]} if usage.has_key_usage(engine()) else {}
+    return USAGE_GROUPS | by_actor
 
 
 def allocation_groups() -> dict[str, str]:

@@ -9,10 +9,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from datetime import date, timedelta
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.anthropic.admin import AdminClient
-from app.anthropic.records import Record, parse_claude_code_record, parse_key_cost
+from app.anthropic.records import (
+    Record,
+    parse_claude_code_record,
+    parse_key_cost,
+    parse_key_usage,
+)
 from app.clock import midnight
 from app.datasets import Dataset
 from app.models import SyncState
@@ -81,6 +86,21 @@ def key_cost_chunks(client: AdminClient, state: SyncState, end: date) -> Iterato
     answers with nothing for those days. The next query is fetched (and parsed) while this
     one is stored: its 20-odd pages of latency are the backfill's critical path, and storing
     a week of 500 keys takes about a second of this process's time."""
+    return _analytics_chunks(client.iter_key_cost, parse_key_cost, state, end, "key-cost")
+
+
+def key_usage_chunks(client: AdminClient, state: SyncState, end: date) -> Iterator[Chunk]:
+    """Per-key and per-actor usage (``/analytics/usage``), as ``key_cost_chunks``."""
+    return _analytics_chunks(client.iter_key_usage, parse_key_usage, state, end, "key-usage")
+
+
+def _analytics_chunks(
+    rows_of: Callable[[date, date], list[dict[str, Any]]],
+    parse: Callable[[dict[str, Any]], Record],
+    state: SyncState,
+    end: date,
+    name: str,
+) -> Iterator[Chunk]:
     assert state.position is not None
     weeks: list[tuple[date, date]] = []
     start = state.position
@@ -90,10 +110,10 @@ def key_cost_chunks(client: AdminClient, state: SyncState, end: date) -> Iterato
 
     def fetch(week: tuple[date, date]) -> list[Record]:
         first, last = week
-        rows = (parse_key_cost(raw) for raw in client.iter_key_cost(first, last))
+        rows = (parse(raw) for raw in rows_of(first, last))
         return [r for r in rows if first <= r.day < last]
 
-    for (_, last), records in _in_order(weeks, fetch, KEY_COST_AHEAD, "key-cost"):
+    for (_, last), records in _in_order(weeks, fetch, KEY_COST_AHEAD, name):
         yield Chunk(last, records)
 
 

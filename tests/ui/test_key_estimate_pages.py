@@ -96,3 +96,14 @@ def test_a_link_filtered_by_an_api_key_shows_that_keys_cost_and_tokens(
     at = app.switch_page("../pages/usage.py").run()
     assert not at.exception
     assert f"API key: {name}" in chips(at)
+
+
+def test_usage_grouped_by_actor(
+    sim: Simulator, engine: Engine, settings: Settings, app: AppTest
+) -> None:
+    _synced(sim, engine, settings)
+    app.query_params["group"] = "actor"
+    at = app.switch_page("../pages/usage.py").run()
+    assert not at.exception
+    assert at.selectbox[1].value == "actor"
+    assert "By actor: tokens from Anthropic" in texts(at)

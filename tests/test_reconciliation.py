@@ -71,3 +71,40 @@ def test_a_discount_in_per_key_cost_is_shown_exactly_with_its_cause(
     assert sum(Decimal(r["difference_usd"]) for r in rows) == (
         result.per_key_cents - result.billed_cents
     ).scaleb(-2)
+
+
+def test_tokens_at_list_price_against_the_bill_with_every_difference_explained(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    """On the simulator (billed at the public prices, with US residency, unknown models and
+    Priority Tier): each day and workspace's billed cost is its tokens' and the rest's, and
+    every difference of a cent or more has a cause that names it."""
+    from collections import defaultdict
+
+    from app.reports.reconciliation import PRICE_CSV_COLUMNS, price_check, price_check_csv
+
+    _synced(sim, engine, settings)
+    start, end = sim.today - timedelta(days=45), sim.today + timedelta(days=1)
+    days = price_check(engine, start, end)
+    assert days
+    with read_session(engine) as session:
+        billed: dict[tuple, Decimal] = defaultdict(Decimal)
+        for day, workspace, cents in session.execute(
+            select(CostLine.date, CostLine.workspace_id, CostLine.amount_cents).where(
+                CostLine.date >= start, CostLine.date < end
+            )
+        ):
+            billed[(day, workspace)] += cents
+    shown = {(d.date, d.workspace_id): d.billed_tokens_cents + d.billed_other_cents for d in days}
+    assert shown == {k: billed.get(k, Decimal(0)) for k in shown} and set(billed) <= set(shown)
+    differing = [d for d in days if abs(d.difference_cents) >= Decimal("0.01")]
+    matching = [d for d in days if not d.cause]
+    assert differing and matching  # not vacuous: both kinds are there
+    assert all(d.cause for d in differing)
+    assert not [d for d in differing if d.cause.startswith("billed above list price")]
+    causes = {d.cause for d in differing}
+    assert any("US data residency" in c for c in causes)
+    assert any("model without a public price" in c for c in causes)
+    assert any(d.unbilled_tier_tokens for d in days)  # Priority Tier counted, not priced
+    rows = list(csv.DictReader(io.StringIO(price_check_csv(days).decode())))
+    assert list(rows[0]) == list(PRICE_CSV_COLUMNS) and len(rows) == len(days)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from app.finops.allocation_file import parse_allocation
 from app.finops.allocation_preview import Preview, preview
-from app.reports import claude_code, economics, enterprise, spend, usage
+from app.reports import claude_code, economics, enterprise, reconciliation, spend, usage
 from app.reports import demo as report_demo
 from app.reports import key_costs as report_key_costs
 from app.reports import options as report_options
@@ -101,6 +101,14 @@ def spend_over_time(db: str, f: Filters, group: str, grain: str) -> Grouped:
 def key_costs(db: str, f: Filters) -> Any:
     """Tokens and cost per API key (billed per key, or the estimate), largest cost first."""
     return report_key_costs.key_costs(engine(), f)
+
+
+@st.cache_data(ttl=READ_TTL, show_spinner="Pricing the tokens…")
+def price_check(
+    db: str, start: date, end: date, organization_id: str | None
+) -> list[reconciliation.PricedDay]:
+    """Tokens at list price against the bill per day and workspace (Reconciliation page)."""
+    return reconciliation.price_check(engine(), start, end, organization_id=organization_id)
 
 
 def estimated_names() -> list[str]:

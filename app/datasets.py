@@ -99,6 +99,8 @@ def decode_value(value: str) -> tuple[str | None, ...]:
 
 # The columns every export of the per-actor and per-day datasets starts with.
 EXPORT_ORG_COLUMNS = ("date", "organization_id", "organization_name", "provider")
+# An actor as the filters and charts know it: its name as the API sends it, else its id.
+ACTOR_COLUMN = "actor_name|actor_id"
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,8 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                     "currency",
                 ),
             ),
+            # The actor filter: by the name the charts show (else the id).
+            filters={"actor": ACTOR_COLUMN},
         ),
         # Per-key and per-actor usage (the same API's /analytics/usage): tokens and requests
         # by key and by the person or service account behind them.
@@ -326,6 +330,7 @@ REGISTRY: dict[Dataset, DatasetSpec] = {
                     "requests",
                 ),
             ),
+            filters={"actor": ACTOR_COLUMN},
         ),
         DatasetSpec(
             Dataset.USER_COST,

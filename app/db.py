@@ -273,6 +273,14 @@ MIGRATIONS: dict[int, list[str | Step]] = {
     23: [_create_table("key_cost_estimate"), _create_table("key_estimate_mark")],
     # 24: per-key and per-actor usage (the Analytics API's /analytics/usage; issue 16).
     24: [_create_table("key_usage_line")],
+    # 25: the actor filter's values, filled in from the per-key rows already there.
+    25: [
+        f"INSERT INTO dimension_value (organization_pk, kind, value) "
+        f"SELECT DISTINCT organization_pk, 'actor', "
+        f"SUBSTR(COALESCE(actor_name, actor_id, ''), 1, 400) FROM {table} "
+        f"WHERE true ON CONFLICT DO NOTHING"
+        for table in ("key_cost_line", "key_usage_line")
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -148,7 +148,7 @@ if keyed is not None:
         )
 if f.keyed:
     st.caption(
-        "Filtered by API key: the chosen keys' per-key cost (Anthropic's Usage and Cost "
+        "Filtered by API key or actor: their per-key cost (Anthropic's Usage and Cost "
         "Analytics API, or its estimate where the key may not read it), not the cost report, "
         "which has no key."
     )
@@ -172,7 +172,7 @@ if f.allocated:
 st.subheader("Unit economics")
 if f.keyed:
     st.caption(
-        "Unit economics are not filtered by API key: they set the cost report against the "
+        "Unit economics are not filtered by API key or actor: they set the cost report against the "
         "usage report by model. The Usage page, grouped by API key, gives each key's USD per "
         "million tokens."
     )

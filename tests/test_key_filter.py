@@ -107,3 +107,39 @@ def test_the_filter_reads_the_estimate_where_the_key_may_not_read_per_key_cost(
     assert sum(c for _, _, c in rows) == cents
     # Keyless Console use is a choice of its own ("").
     assert ("", "Console / Workbench") in filter_options(engine)["api_keys"]
+
+
+def test_spend_and_usage_of_a_chosen_actor(
+    sim: Simulator, engine: Engine, settings: Settings
+) -> None:
+    from app.models import KeyUsage
+
+    _synced(sim, engine, settings)
+    actor = func.coalesce(KeyCost.actor_name, KeyCost.actor_id)
+    with read_session(engine) as session:
+        first, last = session.execute(select(func.min(KeyCost.date), func.max(KeyCost.date))).one()
+        name, cents = session.execute(
+            select(actor, func.sum(KeyCost.amount_cents))
+            .where(KeyCost.actor_type == "user")
+            .group_by(actor)
+            .order_by(func.sum(KeyCost.amount_cents).desc())
+        ).first()
+        output = session.execute(
+            select(func.sum(KeyUsage.output_tokens)).where(
+                func.coalesce(KeyUsage.actor_name, KeyUsage.actor_id) == name,
+                KeyUsage.date >= first,
+                KeyUsage.date <= last,
+            )
+        ).scalar_one()
+    # The filter offers the actor by the name the charts show.
+    assert (name, name) in filter_options(engine)["actors"]
+    f = Filters(first, last + timedelta(days=1), actors=(name,))
+    assert total_cents(engine, f) == Decimal(cents)
+    assert sum(c for _, _, c in spend_by_day(engine, f, "api_key")) == Decimal(cents)
+    assert {label for _, label, _ in spend_by_day(engine, f, "actor")} == {name}
+    for group in ("model", "api_key", "token_type"):
+        rows = usage_by_day(engine, f, group)
+        assert sum(v["output_tokens"] for _, _, v in rows) == output, group
+    with pytest.raises(ValueError, match="cannot be grouped by Product"):
+        usage_by_day(engine, f, "product")
+    assert "clear the actor filter" in (view_refusal(f, "description") or "")

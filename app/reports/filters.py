@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -40,6 +40,9 @@ class Filters:
     # API key ids ("" stands for keyless Console / Workbench use). The cost report has no key:
     # spend of chosen keys is per-key cost (billed, or its estimate: ``app.store.key_estimate``).
     api_keys: tuple[str, ...] = ()
+    # Actors by the name the charts show (else their id; "" stands for no actor): spend and
+    # usage of chosen actors are per-key cost and per-key usage, as of keys.
+    actors: tuple[str, ...] = ()
 
     @property
     def allocated(self) -> bool:
@@ -48,8 +51,8 @@ class Filters:
 
     @property
     def keyed(self) -> bool:
-        """Whether the view is of chosen API keys (spend: their per-key cost)."""
-        return bool(self.api_keys)
+        """Whether the view is of chosen API keys or actors (spend: their per-key cost)."""
+        return bool(self.api_keys or self.actors)
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,10 @@ def where_detail(model: Any, f: Filters, *, cost: bool) -> list[ColumnElement[bo
         if key is None:  # the cost report: spend of chosen keys is per-key cost
             raise ValueError(f"{model} has no API key to filter by")
         clauses.append(values_in(key, f.api_keys))
+    if f.actors:
+        if not hasattr(model, "actor_name"):  # the usage and cost reports have no actor
+            raise ValueError(f"{model} has no actor to filter by")
+        clauses.append(values_in(func.coalesce(model.actor_name, model.actor_id), f.actors))
     return [c for c in clauses if c is not None]
 
 
@@ -157,7 +164,7 @@ def uses_rollups(f: Filters) -> bool:
     """The daily rollups hold one dimension at a time: they answer every view that filters by
     nothing but dates, organizations and providers (the usual one); others read the detail."""
     chosen = (f.workspaces, f.default_workspaces, f.models, f.service_tiers, f.cost_types)
-    return not any(chosen) and not f.api_keys
+    return not any(chosen) and not f.keyed
 
 
 # The filters a rollup dimension can answer alone: Filters attribute -> rollup ``dim``.
@@ -179,7 +186,7 @@ def one_rollup_filter(
     (null): a Console organization's null model or tier is named by its cost type, which the
     cost type rollup tells only for every row of a day, not for the chosen ones."""
     chosen = [(attr, getattr(f, attr)) for attr in ROLLUP_FILTERS if getattr(f, attr)]
-    if len(chosen) != 1 or f.default_workspaces or f.api_keys:
+    if len(chosen) != 1 or f.default_workspaces or f.keyed:
         return None
     attr, values = chosen[0]
     dim = ROLLUP_FILTERS[attr]

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from app.db import read_session
-from app.models import Organization, UsageBucket, UsageDaily
+from app.models import KeyUsage, Organization, UsageBucket, UsageDaily
 from app.reports.filters import Filters, uses_rollups, where_detail, where_rollup
 from app.reports.labels import TOKEN_TYPES
 from app.reports.names import namer
@@ -76,9 +76,13 @@ def key_costs(engine: Engine, f: Filters) -> pd.DataFrame:
 
 def _tokens(session: Any, f: Filters) -> dict[tuple[int, str | None], int]:
     """Tokens of every type per (organization, key) in the filters: the API key rollup where
-    the filters allow, else the detail rows."""
-    if uses_rollups(f):
-        table: Any = UsageDaily
+    the filters allow, else the detail rows (of per-key usage, filtered by actor)."""
+    if f.actors:  # the usage report has no actor: per-actor usage's rows
+        table: Any = KeyUsage
+        where = where_detail(KeyUsage, f, cost=False)
+        key = col(KeyUsage.api_key_id)
+    elif uses_rollups(f):
+        table = UsageDaily
         where = [col(UsageDaily.dim) == "api_key", *where_rollup(UsageDaily, f)]
         key = col(UsageDaily.value)
     else:

@@ -47,6 +47,7 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
             values.setdefault(kind, set()).add((pk, value))
         workspace_names = namer(session, "workspace")
         key_names = namer(session, "api_key")
+        actor_names = namer(session, "actor")
 
     workspaces = workspace_options(workspace_names, values.get("workspace", set()))
 
@@ -68,6 +69,11 @@ def filter_options(engine: Engine) -> dict[str, list[tuple[str, str]]]:
         "service_tiers": named("service_tier", service_tier_label),
         "cost_types": named("cost_type", cost_type_label),
         "api_keys": key_options(key_names, values.get("api_key", set())),
+        # As Spend and Usage by actor name them; "" is spend and usage without one.
+        "actors": sorted(
+            {(v, actor_names.label(pk, v or None)) for pk, v in values.get("actor", ())},
+            key=lambda t: (t[0] != "", t[1].lower()),
+        ),
     }
 
 

@@ -180,7 +180,8 @@ KEYED_GROUPS = frozenset(
 
 
 def key_filter_refusal(f: Filters, group: str) -> str | None:
-    """Why spend filtered by API keys cannot be grouped by ``group`` (None: it can)."""
+    """Why spend filtered by API keys or actors cannot be grouped by ``group`` (None: it
+    can)."""
     if not f.keyed or group in KEYED_GROUPS:
         return None
     if allocation_of(group) is not None or f.allocated:
@@ -189,9 +190,13 @@ def key_filter_refusal(f: Filters, group: str) -> str | None:
         noun = group_noun(group).lower()
         why = f"per-key cost is kept by workspace, model, tier and cost type, not by {noun}"
     return (
-        f"Spend filtered by API key cannot be grouped by {group_noun(group)}: {why}. "
-        "Group by something else, or clear the API key filter."
+        f"Spend filtered by {_keyed_by(f)} cannot be grouped by {group_noun(group)}: {why}. "
+        f"Group by something else, or clear the {_keyed_by(f)} filter."
     )
+
+
+def _keyed_by(f: Filters) -> str:
+    return "API key" if not f.actors else "actor" if not f.api_keys else "API key and actor"
 
 
 def _keyed_column(keyed: Any, group: str) -> Any:
@@ -211,8 +216,9 @@ def view_refusal(f: Filters, group: str) -> str | None:
     """Why the view of ``f`` cannot be grouped by ``group`` (None: it can). Plain text."""
     if f.keyed and f.allocated:
         return (
-            f"Spend cannot be filtered by API key and by {f.allocation} at once: allocated "
-            "spend is kept by cost row, and the cost report has no key. Clear one of the two."
+            f"Spend cannot be filtered by {_keyed_by(f)} and by {f.allocation} at once: "
+            "allocated spend is kept by cost row, and the cost report has no key. Clear one of "
+            "the two."
         )
     return allocated_group_refusal(f, group) or key_filter_refusal(f, group)
 

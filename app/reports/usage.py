@@ -48,13 +48,12 @@ def _usage_by_day(
     """``usage_by_day``'s rows, and the label of its "Other" group (None: nothing folded)."""
     names = [*TOKEN_TYPES, "web_search_requests"]
     one = _one_filter(f)
-    if group == "actor":
+    if group == "actor" or f.actors:
         # The usage report has no actor: per-actor usage is the Usage and Cost Analytics API's
         # (``key_usage_line``), of the Console organizations that have it; an actor named as
         # the API names it (a person, a service account, a key), else by its id.
         where = where_detail(KeyUsage, f, cost=False)
-        by = func.coalesce(col(KeyUsage.actor_name), col(KeyUsage.actor_id))
-        source = Source(KeyUsage, by, where, where)
+        source = Source(KeyUsage, _actor_column(group), where, where)
     elif one is not None and (
         group == "token_type" or rollup_dim(group, UsageDaily, one[0])[0] == one[0]
     ):
@@ -103,6 +102,28 @@ def _usage_by_day(
 # Unfiltered usage by API key over at most this many days reads the columnar copy's detail
 # rows on SQLite (longer ranges: its running totals rank the keys faster).
 KEYS_FROM_THE_COPY_DAYS = 62
+
+
+def _actor_column(group: str) -> Any:
+    """Per-key usage's column of ``group`` (None: token type, which every row sums to)."""
+    if group == "product":
+        raise ValueError(
+            "Usage filtered by actor cannot be grouped by Product: per-actor usage is of "
+            "Console organizations, which have no product. Group by something else, or clear "
+            "the actor filter."
+        )
+    columns: dict[str, Any] = {
+        "actor": func.coalesce(col(KeyUsage.actor_name), col(KeyUsage.actor_id)),
+        "model": col(KeyUsage.model),
+        MODEL_IDS: col(KeyUsage.model),
+        "workspace": col(KeyUsage.workspace_id),
+        "api_key": col(KeyUsage.api_key_id),
+        "service_tier": col(KeyUsage.service_tier),
+        "organization": col(Organization.organization_id),
+        "provider": col(Organization.provider),
+        "token_type": None,
+    }
+    return columns[group]
 
 
 def has_key_usage(engine: Engine) -> bool:
@@ -193,6 +214,8 @@ def usage_counts(engine: Engine, f: Filters) -> dict[str, int] | None:
     row is stored for them."""
     one = _one_filter(f)
     table: Any = UsageDaily if one is not None or uses_rollups(f) else UsageBucket
+    if f.actors:
+        table = KeyUsage
     sums = [func.sum(getattr(table, name)) for name in COUNTS]
     query = select(func.count(), *sums).join(
         Organization, col(Organization.id) == col(table.organization_pk)
@@ -201,6 +224,8 @@ def usage_counts(engine: Engine, f: Filters) -> dict[str, int] | None:
         query = query.where(*one[1])
     elif table is UsageDaily:
         query = query.where(col(UsageDaily.dim) == "model", *where_rollup(UsageDaily, f))
+    elif table is KeyUsage:
+        query = query.where(*where_detail(KeyUsage, f, cost=False))
     else:
         query = query.where(*where_detail(UsageBucket, f, cost=False))
         engine = detail_engine(engine)  # the app's columnar copy, when it is current

@@ -19,6 +19,18 @@ FILTER_DIMENSIONS: dict[str, Mapping[str, str]] = {
 }
 
 
+def _value(row: Any, column: str) -> Any:
+    """A row's value of a filter column; "a|b": its first of ``a`` and ``b`` that is set,
+    among its dimensions and measures (an actor: its name, else its id)."""
+    if "|" not in column:  # the usual case: a dimension of the row
+        return row.dims.get(column)
+    for name in column.split("|"):
+        value = row.dims.get(name, row.measures.get(name))
+        if value is not None:
+            return value
+    return None
+
+
 def remember_dimensions(
     session: Session, org_pk: int, filters: Mapping[str, str], rows: list[Any]
 ) -> None:
@@ -27,7 +39,7 @@ def remember_dimensions(
     seen: set[tuple[str, str]] = set()
     for kind, column in filters.items():
         # A page has tens of thousands of rows but a few hundred distinct values.
-        seen.update((kind, value or "") for value in {row.dims.get(column) for row in rows})
+        seen.update((kind, value or "") for value in {_value(row, column) for row in rows})
     dialect = session.get_bind().dialect.name
     upsert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(

@@ -45,6 +45,7 @@ FILTER_KINDS = (
     ("cost_types", "Cost types"),
     # Spend of chosen keys is their per-key cost (the cost report has no key).
     ("api_keys", "API keys"),
+    ("actors", "Actors"),
 )
 # The groups a click on a chart can filter to, and the filter each one sets.
 DRILLABLE = {
@@ -515,6 +516,7 @@ def filter_bar(
         allocation=allocation if allocated else None,
         allocation_values=tuple(allocated),
         api_keys=tuple(chosen["api_keys"]),
+        actors=tuple(chosen["actors"]),
     )
     view = View(filters, group, grain, show_ids)
     drill = _drill(

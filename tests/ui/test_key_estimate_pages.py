@@ -107,3 +107,28 @@ def test_usage_grouped_by_actor(
     assert not at.exception
     assert at.selectbox[1].value == "actor"
     assert "By actor: tokens from Anthropic" in texts(at)
+
+
+def test_a_link_filtered_by_an_actor(
+    sim: Simulator, engine: Engine, settings: Settings, app: AppTest
+) -> None:
+    from sqlalchemy import func, select
+
+    from app.db import read_session
+    from app.models import KeyCost
+
+    _synced(sim, engine, settings)
+    with read_session(engine) as session:
+        name = session.execute(
+            select(KeyCost.actor_name).where(KeyCost.actor_type == "user").limit(1)
+        ).scalar_one()
+        assert session.execute(select(func.count()).select_from(KeyCost)).scalar_one()
+    app.query_params["actors"] = name
+    app.query_params["group"] = "api_key"
+    at = app.switch_page("../pages/spend.py").run()
+    assert not at.exception
+    assert f"Actor: {name}" in chips(at)
+    assert "Filtered by API key or actor" in texts(at)
+    at = app.switch_page("../pages/usage.py").run()
+    assert not at.exception
+    assert f"Actor: {name}" in chips(at)

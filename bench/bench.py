@@ -14,7 +14,8 @@ small 2x60x200, medium 5x183x500, large 20x183x1366 (~5M cost and ~5M usage rows
 - three allocations of 50 rules imported over every organization's days, a rule change that
   allocates every day again, and Spend grouped by an allocation vs DuckDB over the same lines
   (bench/allocation_figures.py); 200 budgets evaluated as after a sync, cold and warm
-  (bench/budget_figures.py);
+  (bench/budget_figures.py); Spend by API key and by actor over 500 keys' per-key cost, billed
+  and estimated (bench/key_cost_figures.py);
 - a query set drawn with a fixed seed (bench/query_set.py): Spend and Usage views over 30 days
   and 6 months, grouped every way the pages offer, under random filter combinations; its p95
   and worst case, and the same views in DuckDB;
@@ -65,6 +66,7 @@ from bench.figures import (  # noqa: E402
     print_table,
 )
 from bench.ingestion import ingestion_figures  # noqa: E402
+from bench.key_cost_figures import key_cost_figures  # noqa: E402
 from bench.page_figures import page_figures  # noqa: E402
 from bench.query_figures import query_figures  # noqa: E402
 from bench.query_set import SET_SIZE  # noqa: E402
@@ -161,6 +163,10 @@ def main() -> int:
         # --- budgets: 200 evaluated as after a sync ---------------------------------------------
         if "allocation" not in skip and "budgets" not in skip:
             budget_figures(run)
+
+        # --- per-key cost: Spend by API key and by actor over 500 keys, billed and estimated --
+        if "key_cost" not in skip:
+            key_cost_figures(run, args.repeat)
 
     # --- six-month backfill by a `finops worker` process, against the simulator ----------------
     from app.keystore import KeyStore

@@ -46,7 +46,7 @@ from app.reports.labels import (
 )
 from app.reports.model_names import model_key, model_name
 from app.reports.names import IDENTIFIED, Key, Namer
-from app.reports.options import workspace_options
+from app.reports.options import key_options, workspace_options
 from app.reports.periods import month_start, next_month
 from app.reports.top import MANY_VALUED, other_label
 
@@ -507,5 +507,16 @@ class DuckQueries:
             "cost_types": sorted(
                 ((v, cost_type_label(v)) for v in distinct("cost_type", usage=False)),
                 key=lambda t: t[1].lower(),
+            ),
+            # The keys that have usage ("" keyless). Actors are not offered: the per-key
+            # tables they come from are not in this copy.
+            "api_keys": key_options(
+                self._namer("api_key"),
+                {
+                    (pk, key or "")
+                    for pk, key in self._rows(
+                        "SELECT DISTINCT organization_pk, api_key_id FROM usage_bucket", {}
+                    )
+                },
             ),
         }

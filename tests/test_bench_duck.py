@@ -199,6 +199,8 @@ def test_duckdb_offers_the_filter_choices_the_product_offers(
     engine: Engine, copied: tuple[DuckQueries, DuckQueries]
 ) -> None:
     raw, _ = copied
-    ours = {k: sorted(v) for k, v in filter_options(engine).items()}
+    # Actors come from the per-key tables, which the DuckDB copy does not hold.
+    ours = {k: sorted(v) for k, v in filter_options(engine).items() if k != "actors"}
     assert {k: sorted(v) for k, v in raw.filter_options().items()} == ours
+    assert ours["api_keys"]  # not vacuous
     assert ("wrk_a2", "Shared · Top 0") in ours["workspaces"]

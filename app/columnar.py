@@ -4,14 +4,17 @@ A view filtered on two dimensions at once (a tier and a model, a workspace and a
 not answered by the one-dimension rollups, and a row store adds up its detail rows one by one:
 seconds at ten million rows. DuckDB runs the same SQL (the reports' own queries, through the
 ``duckdb_engine`` dialect) 5-15 times faster here (bench, issue 14), so every filtered view reads
-from a copy of ``cost_line`` and ``usage_bucket`` in DuckDB.
+from a copy of ``cost_line`` and ``usage_bucket`` in DuckDB. Spend by API key or actor
+reads per-key cost (``key_cost_line``, and ``key_cost_estimate`` where a key may not read it)
+from the copy too: hundreds of keys a day add up to millions of rows.
 
 The copy belongs to one app process: a private temporary file, loaded in the background from the
 database and kept current from its change log (``app.store.changes``, written by ``replace_days``
 in the same transaction as the rows). A view reads the copy only while the copy holds every
 committed change; otherwise the database answers and the copy catches up in the background, so
 a view is never older than the database. Names (workspaces, keys, organizations) are always read
-from the database (``app.reports.top.sum_by_day``): the copy holds rows, not the directory.
+from the database (``app.reports.top.sum_by_day``): the copy holds rows, not the directory (an
+actor's name is a row's, as the API sent it or as the estimate kept it).
 """
 
 from __future__ import annotations
@@ -36,24 +39,33 @@ from sqlalchemy import (
     and_,
     cast,
     create_engine,
+    inspect,
     select,
     type_coerce,
 )
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import SQLModel, col
 
 from app.datasets import REGISTRY, Dataset
-from app.models import CENTS_SCALE, Cents, Organization
+from app.models import CENTS_SCALE, Cents, KeyCostEstimate, Organization
 from app.store.changes import changes_after, versions
+from app.store.key_estimate import ESTIMATE_DATASET
 
 if TYPE_CHECKING:  # imported where rows are copied: the CLI never loads Arrow (~0.3 s)
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-# The datasets whose detail rows are copied: the ones the Spend and Usage filters read.
-COPIED: tuple[Dataset, ...] = (Dataset.COST, Dataset.USAGE)
+# The detail tables copied, by the name their versions are kept under (``app.store.changes``):
+# the ones the Spend and Usage filters read, and per-key cost, billed and estimated (Spend by
+# API key or actor reads their union: 500 keys over six months summed row by row in SQLite
+# took ~0.3-0.6 s, bench/key_cost_figures.py).
+COPIED: dict[str, Any] = {
+    **{str(d): REGISTRY[d].table for d in (Dataset.COST, Dataset.USAGE, Dataset.KEY_COST)},
+    ESTIMATE_DATASET: KeyCostEstimate,
+}
 # The organization's columns the reports' conditions and joins use; never its key.
 ORG_COLUMNS = ("id", "organization_id", "provider", "is_demo")
 # Detail columns no report reads: the row id, what the API sent beyond the known fields, and
@@ -255,9 +267,11 @@ def detail_engine(engine: Engine) -> Engine:
 
 
 def copied(table: Any) -> bool:
-    """Whether the copy holds this detail table (a rollup or the FinOps layer's own tables are
-    read from the database)."""
-    return any(REGISTRY[d].table is table for d in COPIED)
+    """Whether the copy holds what ``table`` reads: a detail table, or a selection of detail
+    tables only (per-key cost with its estimates). A rollup or the FinOps layer's own tables
+    are read from the database."""
+    read = {t.name for t in find_tables(inspect(table).selectable)}
+    return bool(read) and read <= _COPIED_NAMES
 
 
 def read_marks(source: Any) -> Marks:
@@ -272,7 +286,7 @@ def read_marks(source: Any) -> Marks:
     )
     return Marks(
         {pk: (organization_id, created) for pk, organization_id, created in orgs},
-        versions(source, tuple(str(d) for d in COPIED)),
+        versions(source, tuple(COPIED)),
     )
 
 
@@ -291,9 +305,10 @@ def _copy_table(origin: Table, keep: Any) -> Table:
 
 _ORGANIZATION = _copy_table(SQLModel.metadata.tables["organization"], ORG_COLUMNS.__contains__)
 _DETAIL = {
-    str(d): _copy_table(REGISTRY[d].table.__table__, lambda name: name not in LEFT_OUT)
-    for d in COPIED
+    name: _copy_table(table.__table__, lambda column: column not in LEFT_OUT)
+    for name, table in COPIED.items()
 }
+_COPIED_NAMES = frozenset(table.name for table in _DETAIL.values())
 
 
 def _copy_tables() -> list[Table]:

@@ -281,6 +281,13 @@ MIGRATIONS: dict[int, list[str | Step]] = {
         f"WHERE true ON CONFLICT DO NOTHING"
         for table in ("key_cost_line", "key_usage_line")
     ],
+    # 26: an estimated key's name kept on its rows (the columnar copy holds no directory).
+    26: [
+        _add_column("key_cost_estimate", "actor_name"),
+        "UPDATE key_cost_estimate SET actor_name = (SELECT api_key.name FROM api_key "
+        "WHERE api_key.organization_pk = key_cost_estimate.organization_pk "
+        "AND api_key.api_key_id = key_cost_estimate.api_key_id)",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

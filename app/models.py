@@ -302,6 +302,9 @@ class KeyCostEstimate(SQLModel, table=True):
     date: date
     workspace_id: str | None = None
     api_key_id: str | None = None
+    # The key's name when estimated: an estimated key is its own actor, and Spend by actor
+    # names it so (as billed rows keep the actor's name the API sent with them).
+    actor_name: str | None = None
     model: str | None = None
     service_tier: str | None = None
     cost_type: str | None = None

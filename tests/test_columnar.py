@@ -22,10 +22,10 @@ from app import columnar
 from app.anthropic.schemas import CostRow, UsageRow
 from app.clock import today
 from app.db import read_session, write_session
-from app.models import CostLine, DataChange, DataVersion, Organization
+from app.models import ApiKey, CostLine, DataChange, DataVersion, Organization
 from app.reports.economics import unit_economics
 from app.reports.filters import Filters, uses_rollups
-from app.reports.labels import SPEND_GROUPS, USAGE_GROUPS
+from app.reports.labels import ESTIMATE_SUFFIX, SPEND_GROUPS, USAGE_GROUPS
 from app.reports.options import filter_options
 from app.reports.spend import daily_totals, spend_by_day, total_cents, total_or_none
 from app.reports.usage import usage_by_day, usage_counts
@@ -34,6 +34,7 @@ from app.services.organizations import delete_organization
 from app.settings import Settings
 from app.simulator import Simulator
 from app.store import replace_days
+from app.store.key_estimate import estimate
 from tests.utils.factories import connect_org, org_pk, sync_engine
 from tests.utils.snapshots import synced_copy
 
@@ -208,7 +209,13 @@ def test_filtered_views_read_the_copy_and_equal_the_database(
                 text("SELECT column_name FROM duckdb_columns() WHERE table_name = 'organization'")
             )
         ]
-    assert tables == {"organization", "cost_line", "usage_bucket"}
+    assert tables == {
+        "organization",
+        "cost_line",
+        "usage_bucket",
+        "key_cost_line",
+        "key_cost_estimate",
+    }
     assert sorted(org_columns) == sorted(columnar.ORG_COLUMNS)
     with read_session(engine) as session:
         ciphertexts = session.execute(select(col(Organization.key_ciphertext))).scalars().all()
@@ -275,6 +282,79 @@ def test_the_copy_is_never_read_behind_the_database(
     caught_up(copy)
     assert copied_rows(copy, new_pk) > 0
     assert_same(engine, copy)
+
+
+def test_spend_by_api_key_reads_the_copy_billed_and_estimated_alike(
+    sim: Simulator, engine: Engine, settings: Settings, copy: columnar.ColumnarCopy
+) -> None:
+    """Spend by API key and by actor (the union of billed per-key cost and an estimate) reads
+    the copy when it is current and gives what the database gives, names and "(estimate)"
+    labels included; the copy follows the estimate as it is written and when it is dropped."""
+    billed, estimated = list(sim.orgs)[:2]
+    for org_id in (billed, estimated):
+        connect_org(sim, sim.orgs[org_id], engine=engine, settings=settings)
+    assert sync_engine(sim, engine, settings).run(org_pk(engine, billed)).outcome == "ok"
+    sim.key_cost.refuse = 403
+    estimated_pk = org_pk(engine, estimated)
+    assert sync_engine(sim, engine, settings).run(estimated_pk).outcome == "ok"
+    assert estimate(engine) > 0
+    end = today() + timedelta(days=1)
+    with read_session(engine) as session:
+        key_names = dict(
+            session.execute(
+                select(col(ApiKey.api_key_id), col(ApiKey.name)).where(
+                    col(ApiKey.organization_pk) == estimated_pk
+                )
+            ).all()
+        )
+    chosen = tuple(sorted(key_names)[:2])
+    fs = [
+        Filters(end - timedelta(days=30), end),
+        Filters(end - timedelta(days=183), end),
+        Filters(end - timedelta(days=183), end, api_keys=chosen),
+    ]
+
+    def read() -> dict[str, Any]:
+        return {
+            f"{group} {top} {i}": spend_by_day(engine, f, group, top)
+            for i, f in enumerate(fs)
+            for group in ("api_key", "actor", "model")
+            for top in (None, 12)
+        }
+
+    caught_up(copy)
+    through_copy = read()
+    assert through_copy == from_the_database(copy, read)
+    actors = {label for _, label, _ in through_copy["actor None 1"]}
+    # An estimated key is its own actor, named as the key and labelled an estimate.
+    assert any(f"{name}{ESTIMATE_SUFFIX}" in actors for name in key_names.values()), actors
+    assert any(not a.endswith(ESTIMATE_SUFFIX) for a in actors)  # the billed organization's
+    # The view really read the copy: the estimate taken out of it (behind its back) shows.
+    with copy.engine.begin() as conn:
+        conn.execute(text("DELETE FROM key_cost_estimate"))
+    assert read() != through_copy
+    copy.applied = None  # loaded again whole
+    caught_up(copy)
+    assert read() == through_copy
+
+    # The key may read per-key cost again: the estimate is dropped, and the copy follows.
+    assert estimated_rows(copy) > 0
+    sim.key_cost.refuse = None
+    assert sync_engine(sim, engine, settings).run(estimated_pk).outcome == "ok"
+    estimate(engine)
+    caught_up(copy)
+    assert estimated_rows(copy) == 0  # gone from the copy too, not only left unread
+    after = read()
+    assert after == from_the_database(copy, read)
+    assert not any(
+        label.endswith(ESTIMATE_SUFFIX) for rows in after.values() for _, label, _ in rows
+    )
+    assert after["api_key None 1"]
+
+
+def estimated_rows(copy: columnar.ColumnarCopy) -> int:
+    with copy.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM key_cost_estimate")).scalar_one())
 
 
 def rewrite_day(engine: Engine, pk: int, day: date, cents: Decimal) -> None:

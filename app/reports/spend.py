@@ -373,10 +373,21 @@ def _total_query(f: Filters, *, by_day: bool = False, keyed: Any = None) -> Any:
 def _totals_engine(engine: Engine, f: Filters) -> Engine:
     """Where ``_total_query`` runs: the database for a rollup, else the detail rows through
     the app's columnar copy when it is current."""
-    if f.allocated or f.keyed:
-        return engine  # allocation lines and per-key cost are not in the columnar copy
+    if f.allocated:
+        return engine  # allocation lines are not in the columnar copy
+    if f.keyed:
+        return detail_engine(engine)  # per-key cost (and its estimate) is
     rolled = _one_filter(f) is not None or uses_rollups(f)
     return engine if rolled else detail_engine(engine)
+
+
+def _keyed(engine: Engine, f: Filters) -> Any:
+    """Per-key cost of ``f``'s chosen keys (``with_estimates``); None: not filtered by key.
+    Which organizations are estimated is the database's to say, not the copy's."""
+    if not f.keyed:
+        return None
+    with read_session(engine) as session:
+        return with_estimates(session)
 
 
 def total_cents(engine: Engine, f: Filters) -> Decimal:
@@ -386,8 +397,8 @@ def total_cents(engine: Engine, f: Filters) -> Decimal:
 def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
     """Billed cents of the filters; None when not one row is stored for them (the previous
     period of a view that starts with the data: "no data", which is not $0)."""
+    keyed = _keyed(engine, f)
     with read_session(_totals_engine(engine, f)) as session:
-        keyed = with_estimates(session) if f.keyed else None
         value = session.execute(_total_query(f, keyed=keyed)).scalar_one()
     return None if value is None else Decimal(value)
 
@@ -395,8 +406,8 @@ def total_or_none(engine: Engine, f: Filters) -> Decimal | None:
 def daily_totals(engine: Engine, f: Filters) -> dict[date, Decimal]:
     """Billed cents per day of the filters, in one query; a day without a stored row is
     absent (a day of rows adding up to $0 is there)."""
+    keyed = _keyed(engine, f)
     with read_session(_totals_engine(engine, f)) as session:
-        keyed = with_estimates(session) if f.keyed else None
         rows = session.execute(_total_query(f, by_day=True, keyed=keyed)).all()
     return {day: Decimal(cents or 0) for day, cents in rows}
 

@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, null, select, union_all
+from sqlalchemy import case, delete, func, insert, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col
 
@@ -47,7 +47,7 @@ from app.models import (
     UsageBucket,
 )
 from app.reports.list_prices import list_micro_cents
-from app.store.changes import changes_after, versions
+from app.store.changes import changes_after, record_change, versions
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEY_COST_DATASET = "key_cost"
+# The estimate's own versions in the change log: the app's columnar copy follows them.
+ESTIMATE_DATASET = "key_cost_estimate"
 _FOLLOWED = ("cost", "usage")
 # Days estimated per transaction: a six-month organization is not one long write lock.
 _DAYS_PER_WRITE = 31
@@ -70,6 +72,7 @@ class EstimatedRow:
     date: date
     workspace_id: str | None
     api_key_id: str | None
+    actor_name: str | None  # the key's name (an estimated key is its own actor)
     model: str | None
     service_tier: str | None
     cost_type: str | None
@@ -94,6 +97,7 @@ def estimate(engine: Engine) -> int:
         current = versions(session, _FOLLOWED)
     for pk in set(marks) - refused:
         with write_session(engine) as session:
+            _record_dropped(session, pk)
             session.execute(
                 delete(KeyCostEstimate).where(col(KeyCostEstimate.organization_pk) == pk)
             )
@@ -147,6 +151,7 @@ def _estimate_organization(
         chunk = days[at : at + _DAYS_PER_WRITE]
         with write_session(engine) as session:
             if chunk:
+                record_change(session, pk, ESTIMATE_DATASET, chunk[0], chunk[-1] + timedelta(1))
                 rows = estimate_days(session, pk, chunk)
                 session.execute(
                     delete(KeyCostEstimate).where(
@@ -180,6 +185,16 @@ def _changed_spans(
     return spans
 
 
+def _record_dropped(session: Session, pk: int) -> None:
+    """Log the days of an organization's estimate about to be dropped (a copy drops them)."""
+    e = KeyCostEstimate
+    first, last = session.execute(
+        select(func.min(col(e.date)), func.max(col(e.date))).where(col(e.organization_pk) == pk)
+    ).one()
+    if first is not None:
+        record_change(session, pk, ESTIMATE_DATASET, first, last + timedelta(days=1))
+
+
 def _days(start: date, end: date) -> Iterable[date]:
     day = start
     while day < end:
@@ -199,6 +214,13 @@ def _set_mark(session: Session, pk: int, now: tuple[int, int]) -> None:
 def estimate_days(session: Session, pk: int, days: list[date]) -> list[EstimatedRow]:
     """The organization's estimated per-key rows of ``days`` (see the module's text)."""
     weights = _key_weights(session, pk, days)
+    names = dict(
+        session.execute(
+            select(col(ApiKey.api_key_id), col(ApiKey.name)).where(
+                col(ApiKey.organization_pk) == pk
+            )
+        ).all()
+    )
     costs = session.execute(
         select(
             col(CostLine.date),
@@ -230,7 +252,9 @@ def estimate_days(session: Session, pk: int, days: list[date]) -> list[Estimated
         shares = own or whole.get((day, workspace))
         cents = Decimal(amount or 0)
         if not shares:
-            out.append(EstimatedRow(day, workspace, None, model, tier, cost_type, cents, None))
+            out.append(
+                EstimatedRow(day, workspace, None, None, model, tier, cost_type, cents, None)
+            )
             continue
         holders = sorted(shares, key=lambda k: (k is not None, k or ""))
         units = int(cents.scaleb(CENTS_SCALE).to_integral_value())
@@ -242,6 +266,7 @@ def estimate_days(session: Session, pk: int, days: list[date]) -> list[Estimated
                     day,
                     workspace,
                     key,
+                    None if key is None else names.get(key),
                     model,
                     tier,
                     cost_type,
@@ -305,41 +330,34 @@ def _key_weights(
 def with_estimates(session: Session) -> Any:
     """What Spend by API key or actor reads: ``KeyCost`` itself, or, where some organization's
     per-key cost is estimated, ``KeyCost`` over the union of its rows and the estimates (an
-    estimated key is its own actor, named as the key)."""
+    estimated key is its own actor, named as the key). Only the columns the reports read, the
+    others null: the app's columnar copy (``app.columnar``) holds both tables without them."""
     if not estimated_organizations(session):
         return KeyCost
     e = KeyCostEstimate
     keyed = col(e.api_key_id).is_not(None)
-    estimated = (
-        select(
-            col(e.id),
-            col(e.organization_pk),
-            col(e.date),
-            col(e.workspace_id),
-            col(e.api_key_id),
-            case((keyed, literal("api_key")), else_=null()).label("actor_type"),
-            col(e.api_key_id).label("actor_id"),
-            col(ApiKey.name).label("actor_name"),
-            col(e.model),
-            col(e.service_tier),
-            col(e.cost_type),
-            null().label("token_type"),
-            col(e.amount_cents),
-            col(e.list_amount_cents),
-            null().label("requests"),
-            literal("USD").label("currency"),
-            null().label("extra"),
-            literal("").label("dims_key"),
-        )
-        .select_from(e)
-        .outerjoin(
-            ApiKey,
-            and_(
-                col(ApiKey.organization_pk) == col(e.organization_pk),
-                col(ApiKey.api_key_id) == col(e.api_key_id),
-            ),
-        )
+    estimated = select(
+        col(e.organization_pk),
+        col(e.date),
+        col(e.workspace_id),
+        col(e.api_key_id),
+        case((keyed, literal("api_key")), else_=null()).label("actor_type"),
+        col(e.api_key_id).label("actor_id"),
+        col(e.actor_name),
+        col(e.model),
+        col(e.service_tier),
+        col(e.cost_type),
+        null().label("token_type"),
+        col(e.amount_cents),
+        col(e.list_amount_cents),
+        null().label("requests"),
+        literal("USD").label("currency"),
     )
     billed = SQLModel.metadata.tables[KeyCost.__tablename__]
-    both = union_all(select(*billed.columns), estimated).subquery("key_cost_all")
+    read = [billed.c[c.name] for c in estimated.selected_columns]
+    named = set(estimated.selected_columns.keys())
+    unread = [null().label(c.name) for c in billed.c if c.name not in named]
+    both = union_all(select(*read, *unread), estimated.add_columns(*unread)).subquery(
+        "key_cost_all"
+    )
     return aliased(KeyCost, both)

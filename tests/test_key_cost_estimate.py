@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,10 +18,10 @@ from sqlalchemy import Engine, func, select
 
 from app.commands.key_estimates import COLUMNS as ESTIMATE_COLUMNS
 from app.db import read_session
-from app.models import CostLine, KeyCost, KeyCostEstimate, KeyEstimateMark, UsageBucket
+from app.models import ApiKey, CostLine, KeyCost, KeyCostEstimate, KeyEstimateMark, UsageBucket
 from app.reports.filters import Filters
 from app.reports.key_costs import BILLED, ESTIMATE, NO_COST, key_costs
-from app.reports.labels import ESTIMATE_SUFFIX
+from app.reports.labels import ESTIMATE_SUFFIX, ESTIMATED_TOKEN_TYPES
 from app.reports.list_prices import list_micro_cents
 from app.reports.spend import has_key_cost, spend_by_day, total_cents
 from app.settings import Settings
@@ -164,7 +165,25 @@ def test_spend_by_api_key_shows_the_estimate_labelled(
         rows = spend_by_day(engine, f, group)
         assert rows and all(label.endswith(ESTIMATE_SUFFIX) for _, label, _ in rows)
         assert sum(c for _, _, c in rows) == total_cents(engine, f)
-    del pk
+    # An estimated key is its own actor, named as the key.
+    with read_session(engine) as session:
+        names = set(
+            session.execute(select(ApiKey.name).where(ApiKey.organization_pk == pk)).scalars()
+        )
+        key = session.execute(
+            select(KeyCostEstimate.api_key_id)
+            .where(KeyCostEstimate.api_key_id.is_not(None))  # type: ignore[union-attr]
+            .limit(1)
+        ).scalar_one()
+    actors = {
+        label.removesuffix(ESTIMATE_SUFFIX) for _, label, _ in spend_by_day(engine, f, "actor")
+    }
+    assert names & actors, (names, actors)
+    # Its token cost has no token type (the estimate divides cost rows): "All token types".
+    by_type = spend_by_day(engine, replace(f, api_keys=(key,)), "token_type")
+    labels = {label for _, label, _ in by_type}
+    assert f"{ESTIMATED_TOKEN_TYPES}{ESTIMATE_SUFFIX}" in labels, labels
+    assert not any("no token type" in label for label in labels), labels
 
 
 def test_usage_by_key_shows_each_keys_cost_and_says_it_is_an_estimate(

@@ -95,6 +95,8 @@ KEY_COST_GROUPS = {"api_key": "API key", "actor": "Actor"}
 # Where a Console organization's key may not read per-key cost, Spend by key shows an estimate
 # (``app.store.key_estimate``): each of its keys' and actors' labels says so.
 ESTIMATE_SUFFIX = " (estimate)"
+# Spend by token type of an estimated key: the estimate divides cost rows, which have no type.
+ESTIMATED_TOKEN_TYPES = "All token types"
 # Said under an organization whose key may not read per-key cost.
 KEY_ESTIMATE_NOTE = (
     "Until it can, Spend and Usage show its per-key cost estimated from each key's tokens at "

@@ -22,6 +22,7 @@ from app.models import ApiKey, Organization, Provider, Workspace
 from app.reports.demo import DemoMix, demo_mix_of, demo_name
 from app.reports.labels import (
     ESTIMATE_SUFFIX,
+    ESTIMATED_TOKEN_TYPES,
     ID_TAIL,
     MODEL_IDS,
     ORG_SEPARATOR,
@@ -60,13 +61,21 @@ class Namer:
             names = {k: self.organization_names.get(by_id.get(k[1], -1), str(k[1])) for k in keys}
             return _unique(names, lambda k: str(k[1]))
         else:
-            names = {k: self.label(*k) for k in keys}
+            names = {k: self._estimated_label(k) or self.label(*k) for k in keys}
         if not self.estimated:
             return names
         return {
             k: f"{name}{ESTIMATE_SUFFIX}" if k[0] in self.estimated else name
             for k, name in names.items()
         }
+
+    def _estimated_label(self, key: Key) -> str | None:
+        """An estimate's token cost has no token type (it splits a cost row, which holds
+        none): "All token types", not "(no token type reported)"."""
+        pk, value, cost_type = key
+        if self.group != "token_type" or value is not None or pk not in self.estimated:
+            return None
+        return ESTIMATED_TOKEN_TYPES if cost_type in (None, "tokens") else None
 
     def label(self, org_pk: int, value: Any, cost_type: str | None = None) -> str:
         """The label of one value of a group that is not identified by its organization."""

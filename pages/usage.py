@@ -209,7 +209,7 @@ if view.group == "api_key":
         table(
             costs,
             column_config={
-                "tokens": st.column_config.NumberColumn("Tokens", format="%d"),
+                "tokens": st.column_config.NumberColumn("Tokens", format="localized"),
                 "cost_usd": st.column_config.NumberColumn(SPEND_USD, format="$%.2f"),
                 "usd_per_million_tokens": st.column_config.NumberColumn(
                     "USD per million tokens", format="$%.2f"

@@ -40,6 +40,7 @@ PAGES = [
     ("", "Overview", "overview"),
     ("spend?group=workspace", "Spend", "spend-by-workspace"),
     ("usage", "Usage", "usage"),
+    ("usage?group=api_key", "Usage", "usage-by-api-key"),
     ("claude_code", "Claude Code", "claude-code"),
     ("enterprise", "Claude Enterprise", "enterprise"),
     ("spend?group=allocation%3ATeam", "Spend", "spend-by-team"),
@@ -70,6 +71,13 @@ LAST_SECTION = {
     "spend-by-api-key": "By API key: per-key billed cost",
     "reconciliation": "Download CSV",
     "data-quality": "As of",
+    "usage-by-api-key": "Cost by API key",
+}
+# Sections below the first screen (their headings), saved again scrolled to
+# (``<name>-<width>-<section>.png``).
+LOWER_SECTIONS = {
+    "usage-by-api-key": ("Cost by API key", "cost"),
+    "reconciliation": ("Tokens at list price against the bill", "list-price"),
 }
 
 # The downloads made on the click (``data`` a callable): button label, what the file starts with.
@@ -151,6 +159,11 @@ def _tour(browser: object, served: Served, width: int, height: int) -> dict[str,
                 expect(page.get_by_text(LAST_SECTION[name]).first).to_be_visible()
             drawn(page)
             page.screenshot(path=PAGE_SHOTS / f"{name}-{width}.png", full_page=True)
+            if name in LOWER_SECTIONS:
+                text, suffix = LOWER_SECTIONS[name]
+                section = page.get_by_role("heading", name=text, exact=True).first
+                section.scroll_into_view_if_needed()
+                page.screenshot(path=PAGE_SHOTS / f"{name}-{width}-{suffix}.png")
             assert page.get_by_test_id("stException").count() == 0, name
             seen[name] = page.inner_text("body")
             assert "Page not found" not in seen[name], name
